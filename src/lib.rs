@@ -1,0 +1,23 @@
+//! idbridge: an identity provisioning bridge from LDAP/AD and HR systems to Notion (and any SCIM 2.0
+//! service), with SAML SSO checks.
+//!
+//! Data flows one way: `connectors` -> `mapping` -> `plan` -> `apply` -> `store` -> `report`.
+//! The pure core (`model`, `mapping`, `plan`, `report`) does no I/O and reads no clock: it takes
+//! `now` as an argument. Edges (`connectors`, `scim`, `store`, `apply`, `http`, `emulator`, `cli`)
+//! do the I/O. `config` is the only module that reads files and environment variables for settings
+//! and secrets.
+
+pub mod apply;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod connectors;
+pub mod emulator;
+pub mod http;
+pub mod mapping;
+pub mod model;
+pub mod plan;
+pub mod report;
+pub mod saml;
+pub mod scim;
+pub mod store;

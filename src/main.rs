@@ -1,0 +1,2 @@
+//! idbridge binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! (mapping: filled in by its own change.)

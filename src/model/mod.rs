@@ -1,0 +1,10 @@
+//! Canonical identity types shared by every stage: source keys, SCIM ids, user names and the managed
+//! SCIM user attributes. No I/O, no async, no knowledge of any wire format.
+//!
+//! May import: std, serde, chrono. Nothing from the edges (`connectors`, `scim`, `store`, ...).
+
+mod ids;
+mod user;
+
+pub use ids::{ScimId, SourceKey, UserName};
+pub use user::{Attr, DesiredUser, Lifecycle, SourceIssue, TargetUser, UserAttrs};

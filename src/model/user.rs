@@ -1,0 +1,173 @@
+//! Users as idbridge reasons about them: the managed attributes, what the sources want, what the
+//! target holds.
+
+use super::{ScimId, SourceKey, UserName};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// SCIM enterprise extension schema URN (RFC 7643 §4.3).
+pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// A SCIM user attribute that idbridge manages. The declaration order is the order in which changes
+/// are listed in a plan, so it is part of the plan's byte-for-byte stability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Attr {
+    /// `userName` (an email for Notion).
+    UserName,
+    /// `name.givenName`.
+    GivenName,
+    /// `name.familyName`.
+    FamilyName,
+    /// `displayName`.
+    DisplayName,
+    /// The primary work email, sent as the whole `emails` attribute.
+    Email,
+    /// `title`.
+    Title,
+    /// `externalId`: the source key, so a target-side lookup can find the person again.
+    ExternalId,
+    /// Enterprise `employeeNumber`.
+    EmployeeNumber,
+    /// Enterprise `department`.
+    Department,
+    /// Enterprise `manager` (Notion wants the manager's email in `manager.value`).
+    Manager,
+}
+
+impl Attr {
+    /// Every managed attribute, in plan order.
+    pub const ALL: [Attr; 10] = [
+        Attr::UserName,
+        Attr::GivenName,
+        Attr::FamilyName,
+        Attr::DisplayName,
+        Attr::Email,
+        Attr::Title,
+        Attr::ExternalId,
+        Attr::EmployeeNumber,
+        Attr::Department,
+        Attr::Manager,
+    ];
+
+    /// The SCIM PATCH path (RFC 7644 §3.5.2) of this attribute; also `changes[].attr` in a plan.
+    pub fn path(self) -> &'static str {
+        match self {
+            Attr::UserName => "userName",
+            Attr::GivenName => "name.givenName",
+            Attr::FamilyName => "name.familyName",
+            Attr::DisplayName => "displayName",
+            Attr::Email => "emails",
+            Attr::Title => "title",
+            Attr::ExternalId => "externalId",
+            Attr::EmployeeNumber => {
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
+            }
+            Attr::Department => "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            Attr::Manager => "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        }
+    }
+
+    /// The attribute whose PATCH path is `path`.
+    pub fn from_path(path: &str) -> Option<Attr> {
+        Attr::ALL.into_iter().find(|attr| attr.path() == path)
+    }
+
+    /// Whether values compare without case (emails do; Notion lowercases them).
+    pub fn case_insensitive(self) -> bool {
+        matches!(self, Attr::UserName | Attr::Email | Attr::Manager)
+    }
+}
+
+/// The managed attributes of one user, as plain strings. An absent key means "no value".
+pub type UserAttrs = BTreeMap<Attr, String>;
+
+/// Where a person stands according to the sources, at the plan's `now`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum Lifecycle {
+    /// Employed and started: must be in the workspace.
+    Active,
+    /// Left (terminated, or a status mapped to inactive): must not be in the workspace.
+    Inactive,
+    /// Not started yet: not provisioned, but also never deactivated for being absent.
+    Pending,
+}
+
+/// A person the sources describe, after join and mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredUser {
+    /// The stable key that links the person to a target user.
+    pub key: SourceKey,
+    /// The attributes the target user must have.
+    pub attrs: UserAttrs,
+    /// Whether the person must be in the workspace.
+    pub lifecycle: Lifecycle,
+    /// The source fact behind the lifecycle, for the plan's `reason`, e.g.
+    /// `hr: status=terminated, terminationDate=2026-03-01 (hr.csv line 42)`.
+    pub reason: String,
+}
+
+impl DesiredUser {
+    /// The desired `userName`, if the mapping produced one.
+    pub fn user_name(&self) -> Option<UserName> {
+        self.attrs.get(&Attr::UserName).map(UserName::new)
+    }
+}
+
+/// A user as the target holds it, normalised by the target profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUser {
+    /// The target's id.
+    pub id: ScimId,
+    /// The managed attributes as the target reports them (profile-normalised).
+    pub attrs: UserAttrs,
+    /// `active` as reported (Notion may list removed users as inactive, or not at all).
+    pub active: bool,
+    /// Notion workspace role (`owner`, `membership_admin`, `member`, `restricted_member`, or
+    /// anything newer); `None` when the target has no such notion.
+    pub role: Option<String>,
+}
+
+impl TargetUser {
+    /// The target's `userName`.
+    pub fn user_name(&self) -> UserName {
+        UserName::new(self.attrs.get(&Attr::UserName).map(String::as_str).unwrap_or(""))
+    }
+}
+
+/// A problem found while reading a source: the record is reported and skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceIssue {
+    /// The source's name.
+    pub source: String,
+    /// Where: `hr.csv line 7`, a DN, an API page.
+    pub location: String,
+    /// What was wrong and what to do about it.
+    pub message: String,
+    /// Identifiers that could still be read from the bad record (an employee id, an email). A person
+    /// named here is never deactivated for being absent; when empty, nobody can be, since the bad
+    /// record could be anyone.
+    pub hints: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip_and_are_unique() {
+        for attr in Attr::ALL {
+            assert_eq!(Attr::from_path(attr.path()), Some(attr));
+        }
+        let mut paths: Vec<_> = Attr::ALL.iter().map(|a| a.path()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), Attr::ALL.len());
+    }
+
+    #[test]
+    fn enterprise_paths_carry_the_urn() {
+        assert!(Attr::Department.path().starts_with(ENTERPRISE_URN));
+    }
+}

@@ -1,0 +1,1 @@
+//! (saml: filled in by its own change.)

@@ -1,0 +1,1 @@
+//! (scim: filled in by its own change.)
