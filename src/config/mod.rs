@@ -1,1 +1,554 @@
-//! (config: filled in by its own change.)
+//! Configuration: reads the TOML file (the only module that reads settings files and environment
+//! variables), validates it, and resolves it into [`Settings`]. Errors name the file, the line and
+//! the key, and say what to do. Secrets are read from `*_env` / `*_file` keys only.
+//!
+//! Two stages: [`raw`] is what serde parses (unknown keys refused); [`Settings`] is resolved
+//! (paths made absolute against the config file's folder, durations and thresholds parsed,
+//! secrets read).
+
+pub mod raw;
+pub mod secrets;
+
+use crate::model::StatusKind;
+use crate::plan::{Adopt, DeactivateMode, Policy, Threshold};
+use chrono_tz::Tz;
+use raw::{Raw, RawColumns, RawSource};
+use secrecy::SecretString;
+use secrets::SecretSource;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// Default Notion SCIM base URL (notion-scim.md §2).
+pub const NOTION_SCIM_URL: &str = "https://api.notion.com/scim/v2";
+/// Default store: a SQLite file in the working directory, created on first write.
+pub const DEFAULT_STORE_URL: &str = "sqlite://idbridge.db?mode=rwc";
+
+/// A configuration problem. Every variant names the file; most name the line and key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {reason}; pass --config FILE or create idbridge.toml (see docs/config.md)")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// TOML syntax or shape error (the message carries line and column).
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line, column and a snippet.
+        message: String,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("{path}:{line}: `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the offending key (the table header when the key is missing).
+        line: usize,
+        /// Dotted key, e.g. `target.token_env` or `sources[1].path`.
+        key: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// The kind of SCIM target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// Notion's SCIM API, with its quirks.
+    Notion,
+    /// A plain RFC 7644 service.
+    Scim,
+}
+
+impl TargetKind {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Notion => "notion",
+            TargetKind::Scim => "scim",
+        }
+    }
+}
+
+/// Resolved `[target]`.
+#[derive(Debug, Clone)]
+pub struct TargetSettings {
+    /// Workspace name (links are keyed by it).
+    pub name: String,
+    /// Notion or plain SCIM.
+    pub kind: TargetKind,
+    /// SCIM base URL.
+    pub url: url::Url,
+    /// Bearer token (redacted in Debug).
+    pub token: SecretString,
+    /// Email of the token's owner: never changed.
+    pub token_owner: Option<String>,
+    /// Whether `externalId` is sent and compared.
+    pub external_id: bool,
+    /// Client-side requests per second; `None` = unlimited.
+    pub rate_limit: Option<f64>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Retries of one request.
+    pub max_retries: u32,
+    /// Longest Retry-After honoured.
+    pub max_retry_after: Duration,
+    /// Page size of full reads.
+    pub page_size: u32,
+}
+
+/// Which CSV column holds what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Columns {
+    /// Employee id (required).
+    pub employee_id: String,
+    /// Work email (required).
+    pub email: String,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Title.
+    pub title: String,
+    /// Department.
+    pub department: String,
+    /// Manager email.
+    pub manager_email: String,
+    /// Employment status.
+    pub status: String,
+    /// Start date.
+    pub start_date: String,
+    /// Termination date.
+    pub termination_date: String,
+}
+
+impl Columns {
+    fn resolve(raw: &RawColumns) -> Self {
+        let pick = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_owned());
+        Self {
+            employee_id: pick(&raw.employee_id, "employee_id"),
+            email: pick(&raw.email, "email"),
+            given_name: pick(&raw.given_name, "first_name"),
+            family_name: pick(&raw.family_name, "last_name"),
+            title: pick(&raw.title, "title"),
+            department: pick(&raw.department, "department"),
+            manager_email: pick(&raw.manager_email, "manager_email"),
+            status: pick(&raw.status, "status"),
+            start_date: pick(&raw.start_date, "start_date"),
+            termination_date: pick(&raw.termination_date, "termination_date"),
+        }
+    }
+}
+
+/// Resolved HR CSV source.
+#[derive(Debug, Clone)]
+pub struct HrCsvSettings {
+    /// Source name.
+    pub name: String,
+    /// Absolute path of the CSV file.
+    pub path: PathBuf,
+    /// Column names.
+    pub columns: Columns,
+    /// Lowercased HR status -> class.
+    pub status_map: BTreeMap<String, StatusKind>,
+    /// Time zone of dates.
+    pub timezone: Tz,
+    /// strftime format of dates.
+    pub date_format: String,
+    /// Field delimiter.
+    pub delimiter: u8,
+}
+
+impl HrCsvSettings {
+    /// Defaults for a CSV at `path` (used by the demo and tests).
+    pub fn new(name: &str, path: PathBuf) -> Self {
+        Self {
+            name: name.to_owned(),
+            path,
+            columns: Columns::resolve(&RawColumns::default()),
+            status_map: default_status_map(),
+            timezone: Tz::UTC,
+            date_format: "%Y-%m-%d".to_owned(),
+            delimiter: b',',
+        }
+    }
+}
+
+/// One resolved source.
+#[derive(Debug, Clone)]
+pub enum SourceSettings {
+    /// `kind = "hr-csv"`.
+    HrCsv(HrCsvSettings),
+}
+
+impl SourceSettings {
+    /// The source's name.
+    pub fn name(&self) -> &str {
+        match self {
+            SourceSettings::HrCsv(s) => &s.name,
+        }
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file it came from (for messages).
+    pub path: PathBuf,
+    /// Store URL (may carry a password: never print it unredacted).
+    pub store_url: SecretString,
+    /// The SCIM target.
+    pub target: TargetSettings,
+    /// Sources, in file order.
+    pub sources: Vec<SourceSettings>,
+    /// Safety policy (CLI flags such as `--force` are applied later).
+    pub policy: Policy,
+}
+
+/// The default status map: `active` and `leave` keep a person in, `terminated`/`inactive` take them out.
+pub fn default_status_map() -> BTreeMap<String, StatusKind> {
+    [
+        ("active", StatusKind::Active),
+        ("leave", StatusKind::Active),
+        ("on leave", StatusKind::Active),
+        ("terminated", StatusKind::Inactive),
+        ("inactive", StatusKind::Inactive),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Parse "30s", "500ms", "2m", "1h".
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    match unit.trim() {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        "h" => n.checked_mul(3600).map(Duration::from_secs),
+        _ => None,
+    }
+}
+
+/// Load and resolve the config file at `path`.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse(&text, path, &base)
+}
+
+/// Parse and resolve config text; `path` is used in messages and `base` to resolve relative paths.
+pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Settings, ConfigError> {
+    let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    Resolver { text, path, base }.resolve(raw)
+}
+
+struct Resolver<'a> {
+    text: &'a str,
+    path: &'a Path,
+    base: &'a Path,
+}
+
+impl Resolver<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    }
+
+    fn invalid<T>(&self, span_start: usize, key: &str, message: impl Into<String>) -> Result<T, ConfigError> {
+        Err(ConfigError::Invalid {
+            path: self.path.to_owned(),
+            line: self.line_of(span_start),
+            key: key.to_owned(),
+            message: message.into(),
+        })
+    }
+
+    /// Line of a `[table]` header, for keys that are missing altogether.
+    fn header_offset(&self, header: &str) -> usize {
+        self.text.find(header).unwrap_or(0)
+    }
+
+    fn secret(
+        &self,
+        env: &Option<Spanned<String>>,
+        file: &Option<Spanned<String>>,
+        key: &str,
+    ) -> Result<Option<(SecretSource, usize)>, ConfigError> {
+        match (env, file) {
+            (Some(e), Some(_)) => self.invalid(
+                e.span().start,
+                &format!("{key}_env"),
+                format!("set either {key}_env or {key}_file, not both"),
+            ),
+            (Some(e), None) => Ok(Some((SecretSource::Env(e.get_ref().clone()), e.span().start))),
+            (None, Some(f)) => Ok(Some((
+                SecretSource::File(self.base.join(f.get_ref())),
+                f.span().start,
+            ))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn read_secret(&self, source: &SecretSource, at: usize, key: &str) -> Result<SecretString, ConfigError> {
+        secrets::read(source).or_else(|e| self.invalid(at, key, e.to_string()))
+    }
+
+    fn duration(&self, value: &Option<Spanned<String>>, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) => match parse_duration(v.get_ref()) {
+                Some(d) if !d.is_zero() => Ok(d),
+                _ => self.invalid(
+                    v.span().start,
+                    key,
+                    format!("`{}` is not a duration; write e.g. \"30s\", \"500ms\", \"2m\"", v.get_ref()),
+                ),
+            },
+        }
+    }
+
+    fn positive(&self, value: &Option<Spanned<i64>>, key: &str, default: i64, max: i64) -> Result<i64, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) if (1..=max).contains(v.get_ref()) => Ok(*v.get_ref()),
+            Some(v) => self.invalid(v.span().start, key, format!("must be between 1 and {max}")),
+        }
+    }
+
+    fn resolve(&self, raw: Raw) -> Result<Settings, ConfigError> {
+        let store_url = match self.secret(&raw.store.url_env, &raw.store.url_file, "store.url")? {
+            Some((source, at)) => {
+                if let Some(url) = &raw.store.url {
+                    return self.invalid(url.span().start, "store.url", "set url or url_env/url_file, not both");
+                }
+                self.read_secret(&source, at, "store.url")?
+            }
+            None => {
+                let url = raw
+                    .store
+                    .url
+                    .as_ref()
+                    .map(|u| u.get_ref().clone())
+                    .unwrap_or_else(|| DEFAULT_STORE_URL.to_owned());
+                if url.contains("://") && url.contains('@') && url.split('@').next().is_some_and(|p| p.matches(':').count() >= 2) {
+                    let at = raw.store.url.as_ref().map(|u| u.span().start).unwrap_or(0);
+                    return self.invalid(at, "store.url", "the URL carries a password; move it to url_env or url_file");
+                }
+                SecretString::from(url)
+            }
+        };
+        let target = self.target(&raw.target)?;
+        let mut sources = Vec::new();
+        let mut names = BTreeSet::new();
+        for (i, source) in raw.sources.iter().enumerate() {
+            let resolved = self.source(i, source)?;
+            if !names.insert(resolved.name().to_owned()) {
+                return self.invalid(
+                    source.get_ref().name.span().start,
+                    &format!("sources[{i}].name"),
+                    format!("source name `{}` is used twice; names must be unique", resolved.name()),
+                );
+            }
+            sources.push(resolved);
+        }
+        if sources.is_empty() {
+            return self.invalid(0, "sources", "no [[sources]] configured; add at least one (see docs/config.md)");
+        }
+        let policy = self.policy(&raw.policy, &target)?;
+        Ok(Settings {
+            path: self.path.to_owned(),
+            store_url,
+            target,
+            sources,
+            policy,
+        })
+    }
+
+    fn target(&self, t: &raw::RawTarget) -> Result<TargetSettings, ConfigError> {
+        let kind = match t.kind.get_ref().as_str() {
+            "notion" => TargetKind::Notion,
+            "scim" => TargetKind::Scim,
+            other => {
+                return self.invalid(
+                    t.kind.span().start,
+                    "target.kind",
+                    format!("unknown target kind `{other}`; use \"notion\" or \"scim\""),
+                )
+            }
+        };
+        let url_text = match (&t.url, kind) {
+            (Some(u), _) => u.get_ref().clone(),
+            (None, TargetKind::Notion) => NOTION_SCIM_URL.to_owned(),
+            (None, TargetKind::Scim) => {
+                return self.invalid(self.header_offset("[target]"), "target.url", "a plain SCIM target needs its base URL")
+            }
+        };
+        let url_at = t.url.as_ref().map(|u| u.span().start).unwrap_or(0);
+        let url = match url::Url::parse(&url_text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+            _ => return self.invalid(url_at, "target.url", format!("`{url_text}` is not an http(s) URL")),
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return self.invalid(url_at, "target.url", "do not put credentials in the URL; use token_env or token_file");
+        }
+        let token = match self.secret(&t.token_env, &t.token_file, "target.token")? {
+            Some((source, at)) => self.read_secret(&source, at, "target.token")?,
+            None => {
+                return self.invalid(
+                    self.header_offset("[target]"),
+                    "target.token_env",
+                    "no SCIM token configured; set token_env = \"NOTION_SCIM_TOKEN\" (or token_file)",
+                )
+            }
+        };
+        let rate_limit = match &t.rate_limit {
+            None => Some(2.0),
+            Some(v) if *v.get_ref() == 0.0 => None,
+            Some(v) if v.get_ref().is_finite() && *v.get_ref() > 0.0 => Some(*v.get_ref()),
+            Some(v) => return self.invalid(v.span().start, "target.rate_limit", "must be a positive number of requests per second, or 0 for no limit"),
+        };
+        let token_owner = match &t.token_owner {
+            Some(o) if !o.get_ref().contains('@') => {
+                return self.invalid(o.span().start, "target.token_owner", "must be the email of the owner who created the token")
+            }
+            other => other.as_ref().map(|o| o.get_ref().trim().to_owned()),
+        };
+        Ok(TargetSettings {
+            name: t.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_else(|| "default".to_owned()),
+            kind,
+            url,
+            token,
+            token_owner,
+            external_id: t.external_id.unwrap_or(true),
+            rate_limit,
+            concurrency: self.positive(&t.concurrency, "target.concurrency", 4, 64)? as usize,
+            timeout: self.duration(&t.timeout, "target.timeout", Duration::from_secs(30))?,
+            max_retries: self.positive(&t.max_retries, "target.max_retries", 5, 50)? as u32,
+            max_retry_after: self.duration(&t.max_retry_after, "target.max_retry_after", Duration::from_secs(120))?,
+            page_size: self.positive(&t.page_size, "target.page_size", 100, 100)? as u32,
+        })
+    }
+
+    fn source(&self, i: usize, spanned: &Spanned<RawSource>) -> Result<SourceSettings, ConfigError> {
+        let s = spanned.get_ref();
+        let key = |k: &str| format!("sources[{i}].{k}");
+        let name = s.name.get_ref().trim();
+        if name.is_empty() || name.contains(':') {
+            return self.invalid(s.name.span().start, &key("name"), "must be non-empty and contain no `:`");
+        }
+        match s.kind.get_ref().as_str() {
+            "hr-csv" => {}
+            "ldap" | "hr-http" => {
+                return self.invalid(
+                    s.kind.span().start,
+                    &key("kind"),
+                    format!("source kind `{}` is not available in this version yet; use \"hr-csv\"", s.kind.get_ref()),
+                )
+            }
+            other => {
+                return self.invalid(s.kind.span().start, &key("kind"), format!("unknown source kind `{other}`; use \"hr-csv\""))
+            }
+        }
+        let Some(path) = &s.path else {
+            return self.invalid(spanned.span().start, &key("path"), "an hr-csv source needs `path`");
+        };
+        let timezone = match &s.timezone {
+            None => Tz::UTC,
+            Some(tz) => match tz.get_ref().parse::<Tz>() {
+                Ok(tz) => tz,
+                Err(_) => {
+                    return self.invalid(tz.span().start, &key("timezone"), format!("unknown time zone `{}`; use an IANA name such as \"Europe/Paris\"", tz.get_ref()))
+                }
+            },
+        };
+        let delimiter = match &s.delimiter {
+            None => b',',
+            Some(d) if d.get_ref().len() == 1 && d.get_ref().is_ascii() => d.get_ref().as_bytes()[0],
+            Some(d) => return self.invalid(d.span().start, &key("delimiter"), "must be one ASCII character"),
+        };
+        let status_map = match &s.status_map {
+            None => default_status_map(),
+            Some(map) => {
+                let mut out = BTreeMap::new();
+                for (status, class) in map.get_ref() {
+                    let class = match class.as_str() {
+                        "active" => StatusKind::Active,
+                        "inactive" => StatusKind::Inactive,
+                        other => {
+                            return self.invalid(map.span().start, &key(&format!("status_map.{status}")), format!("`{other}` must be \"active\" or \"inactive\""))
+                        }
+                    };
+                    out.insert(status.trim().to_lowercase(), class);
+                }
+                out
+            }
+        };
+        Ok(SourceSettings::HrCsv(HrCsvSettings {
+            name: name.to_owned(),
+            path: self.base.join(path.get_ref()),
+            columns: Columns::resolve(&s.columns),
+            status_map,
+            timezone,
+            date_format: s.date_format.as_ref().map(|f| f.get_ref().clone()).unwrap_or_else(|| "%Y-%m-%d".to_owned()),
+            delimiter,
+        }))
+    }
+
+    fn policy(&self, p: &raw::RawPolicy, target: &TargetSettings) -> Result<Policy, ConfigError> {
+        let mut policy = Policy::default();
+        if let Some(v) = &p.max_deactivations {
+            let parsed = match v.get_ref() {
+                toml::Value::Integer(n) if *n >= 0 => Some(Threshold::Count(*n as u64)),
+                toml::Value::String(s) => Threshold::parse(s),
+                _ => None,
+            };
+            policy.max_deactivations = match parsed {
+                Some(t) => t,
+                None => return self.invalid(v.span().start, "policy.max_deactivations", "write a count such as 5 or a percentage such as \"10%\""),
+            };
+        }
+        if let Some(v) = &p.deactivate {
+            policy.deactivate = match v.get_ref().as_str() {
+                "active-false" => DeactivateMode::ActiveFalse,
+                "delete" => DeactivateMode::Delete,
+                other => return self.invalid(v.span().start, "policy.deactivate", format!("`{other}` must be \"active-false\" or \"delete\"")),
+            };
+        }
+        if let Some(v) = &p.adopt {
+            policy.adopt = match v.get_ref().as_str() {
+                "match-email" => Adopt::MatchEmail,
+                "none" => Adopt::None,
+                other => return self.invalid(v.span().start, "policy.adopt", format!("`{other}` must be \"match-email\" or \"none\"")),
+            };
+        }
+        policy.token_owner = target.token_owner.as_deref().map(crate::model::UserName::new);
+        if target.kind == TargetKind::Scim {
+            policy.protected_roles.clear();
+        }
+        Ok(policy)
+    }
+}
+
+#[cfg(test)]
+mod tests;

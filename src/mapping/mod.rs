@@ -1,1 +1,211 @@
-//! (mapping: filled in by its own change.)
+//! Mapping: turns source records into desired SCIM users and decides each person's lifecycle from
+//! the HR facts at the plan's `now`. Pure: no I/O, no clock.
+//!
+//! The default mapping (the only one until configurable templates arrive): `userName` and the
+//! primary email are the work email (lowercased), `displayName` is "given family", `externalId` and
+//! the enterprise `employeeNumber` are the employee id, plus title, department and the manager's
+//! email.
+//!
+//! HR dates: a start date in the future keeps the person `Pending`; a termination takes effect at
+//! the start of the day after `termination_date`, in the source's time zone.
+
+use crate::model::{attr, Attr, DesiredUser, Employment, Lifecycle, SourceRecord, StatusKind, UserAttrs};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use std::collections::BTreeSet;
+
+/// Attributes the default mapping manages, given which source attributes exist at all (a column
+/// absent from the file leaves that attribute to whoever edits it in the target).
+pub fn managed_attrs(present: &BTreeSet<String>, external_id: bool) -> BTreeSet<Attr> {
+    let mut out: BTreeSet<Attr> = [Attr::UserName, Attr::Email, Attr::EmployeeNumber].into_iter().collect();
+    if external_id {
+        out.insert(Attr::ExternalId);
+    }
+    let optional = [
+        (attr::GIVEN_NAME, Attr::GivenName),
+        (attr::FAMILY_NAME, Attr::FamilyName),
+        (attr::TITLE, Attr::Title),
+        (attr::DEPARTMENT, Attr::Department),
+        (attr::MANAGER, Attr::Manager),
+    ];
+    for (name, a) in optional {
+        if present.contains(name) {
+            out.insert(a);
+        }
+    }
+    if present.contains(attr::GIVEN_NAME) || present.contains(attr::FAMILY_NAME) {
+        out.insert(Attr::DisplayName);
+    }
+    out
+}
+
+/// The SCIM attributes for one record.
+pub fn user_attrs(record: &SourceRecord) -> UserAttrs {
+    let get = |name: &str| record.attrs.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let mut out = UserAttrs::new();
+    if let Some(email) = get(attr::EMAIL) {
+        out.insert(Attr::UserName, email.to_lowercase());
+        out.insert(Attr::Email, email.to_lowercase());
+    }
+    let given = get(attr::GIVEN_NAME);
+    let family = get(attr::FAMILY_NAME);
+    if let Some(g) = given {
+        out.insert(Attr::GivenName, g.to_owned());
+    }
+    if let Some(f) = family {
+        out.insert(Attr::FamilyName, f.to_owned());
+    }
+    let display: Vec<&str> = [given, family].into_iter().flatten().collect();
+    if !display.is_empty() {
+        out.insert(Attr::DisplayName, display.join(" "));
+    }
+    if let Some(t) = get(attr::TITLE) {
+        out.insert(Attr::Title, t.to_owned());
+    }
+    if let Some(d) = get(attr::DEPARTMENT) {
+        out.insert(Attr::Department, d.to_owned());
+    }
+    if let Some(m) = get(attr::MANAGER) {
+        out.insert(Attr::Manager, m.to_lowercase());
+    }
+    if let Some(id) = get(attr::EMPLOYEE_ID) {
+        out.insert(Attr::ExternalId, id.to_owned());
+        out.insert(Attr::EmployeeNumber, id.to_owned());
+    }
+    out
+}
+
+/// Midnight at the start of `day` in `tz`, as UTC. On a DST gap at midnight the earliest valid
+/// instant is used, so the rule never panics and never skips a day.
+fn start_of_day(day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
+    let midnight = day.and_hms_opt(0, 0, 0)?;
+    let local = tz.from_local_datetime(&midnight);
+    local
+        .earliest()
+        .or_else(|| tz.from_local_datetime(&(midnight + chrono::Duration::hours(1))).earliest())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Lifecycle and its reason for a record at `now`.
+pub fn lifecycle(record: &SourceRecord, now: DateTime<Utc>) -> (Lifecycle, String) {
+    let source = &record.key.source;
+    let at = &record.location;
+    let Some(Employment {
+        status,
+        kind,
+        start,
+        end,
+        timezone,
+    }) = &record.employment
+    else {
+        return (Lifecycle::Active, format!("{source}: present ({at})"));
+    };
+    let status_text = status.as_deref().unwrap_or("active");
+    if *kind == StatusKind::Inactive {
+        return (Lifecycle::Inactive, format!("{source}: status={status_text} ({at})"));
+    }
+    if let Some(end) = end {
+        let effective = end.succ_opt().and_then(|next| start_of_day(next, *timezone));
+        if effective.is_some_and(|e| now >= e) {
+            return (Lifecycle::Inactive, format!("{source}: terminationDate={end} ({at})"));
+        }
+    }
+    if let Some(start) = start {
+        if start_of_day(*start, *timezone).is_some_and(|s| now < s) {
+            return (
+                Lifecycle::Pending,
+                format!("{source}: startDate={start} is in the future ({at})"),
+            );
+        }
+    }
+    (Lifecycle::Active, format!("{source}: status={status_text} ({at})"))
+}
+
+/// Desired users for every record.
+pub fn desired_users(records: &[SourceRecord], now: DateTime<Utc>) -> Vec<DesiredUser> {
+    records
+        .iter()
+        .map(|r| {
+            let (lifecycle, reason) = lifecycle(r, now);
+            DesiredUser {
+                key: r.key.clone(),
+                attrs: user_attrs(r),
+                lifecycle,
+                reason,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SourceKey;
+    use std::collections::BTreeMap;
+
+    fn record(kind: StatusKind, start: Option<&str>, end: Option<&str>, tz: Tz) -> SourceRecord {
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let attrs: BTreeMap<String, String> = [
+            (attr::EMPLOYEE_ID, "E1"),
+            (attr::EMAIL, "Ada@Example.com"),
+            (attr::GIVEN_NAME, "Ada"),
+            (attr::FAMILY_NAME, "Lovelace"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        SourceRecord {
+            key: SourceKey::new("hr", "E1"),
+            location: "hr.csv line 2".into(),
+            attrs,
+            employment: Some(Employment {
+                status: Some(if kind == StatusKind::Active { "active" } else { "terminated" }.into()),
+                kind,
+                start: start.map(date),
+                end: end.map(date),
+                timezone: tz,
+            }),
+        }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn termination_takes_effect_the_day_after_in_the_source_zone() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let r = record(StatusKind::Active, None, Some("2026-03-01"), paris);
+        // 2026-03-01 23:30 in Paris is 22:30 UTC: still employed.
+        assert_eq!(lifecycle(&r, at("2026-03-01T22:30:00Z")).0, Lifecycle::Active);
+        // Midnight of 2026-03-02 in Paris is 23:00 UTC on 03-01.
+        let (state, reason) = lifecycle(&r, at("2026-03-01T23:00:00Z"));
+        assert_eq!(state, Lifecycle::Inactive);
+        assert_eq!(reason, "hr: terminationDate=2026-03-01 (hr.csv line 2)");
+    }
+
+    #[test]
+    fn future_start_is_pending_and_status_wins() {
+        let r = record(StatusKind::Active, Some("2026-06-01"), None, Tz::UTC);
+        assert_eq!(lifecycle(&r, at("2026-05-31T23:59:59Z")).0, Lifecycle::Pending);
+        assert_eq!(lifecycle(&r, at("2026-06-01T00:00:00Z")).0, Lifecycle::Active);
+        let gone = record(StatusKind::Inactive, Some("2020-01-01"), None, Tz::UTC);
+        let (state, reason) = lifecycle(&gone, at("2026-01-01T00:00:00Z"));
+        assert_eq!(state, Lifecycle::Inactive);
+        assert!(reason.contains("status=terminated"));
+    }
+
+    #[test]
+    fn default_mapping_lowercases_emails_and_builds_display_name() {
+        let r = record(StatusKind::Active, None, None, Tz::UTC);
+        let attrs = user_attrs(&r);
+        assert_eq!(attrs[&Attr::UserName], "ada@example.com");
+        assert_eq!(attrs[&Attr::DisplayName], "Ada Lovelace");
+        assert_eq!(attrs[&Attr::ExternalId], "E1");
+        let present: BTreeSet<String> = r.attrs.keys().cloned().collect();
+        let managed = managed_attrs(&present, false);
+        assert!(managed.contains(&Attr::GivenName));
+        assert!(!managed.contains(&Attr::Title));
+        assert!(!managed.contains(&Attr::ExternalId));
+    }
+}

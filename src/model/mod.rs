@@ -4,7 +4,9 @@
 //! May import: std, serde, chrono. Nothing from the edges (`connectors`, `scim`, `store`, ...).
 
 mod ids;
+mod record;
 mod user;
 
 pub use ids::{ScimId, SourceKey, UserName};
-pub use user::{Attr, DesiredUser, Lifecycle, SourceIssue, TargetUser, UserAttrs};
+pub use record::{attr, Employment, SourceRecord, StatusKind};
+pub use user::{Attr, DesiredUser, Lifecycle, SourceIssue, TargetUser, UserAttrs, ENTERPRISE_URN};

@@ -1,1 +1,17 @@
-//! (plan: filled in by its own change.)
+//! The planner: a pure function from desired state, target state, links and policy to a plan.
+//! No I/O, no clock, no async: same inputs (including `now`), same plan, byte for byte.
+//!
+//! May import: `model`, serde, chrono, sha2. Never `scim`, `store`, `connectors`, `apply`, `cli`.
+
+mod diff;
+mod digest;
+mod op;
+pub mod policy;
+
+pub use diff::{diff, plan, Input, KnownLink, TargetState};
+pub use digest::{source_digest, target_digest};
+pub use op::{Change, Finding, Op, OpKind, Plan, Severity, TargetRef, Watch, PLAN_VERSION};
+pub use policy::{Adopt, DeactivateMode, Policy, Threshold};
+
+#[cfg(test)]
+mod tests;

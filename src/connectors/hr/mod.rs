@@ -1,1 +1,56 @@
-//! HR sources.
+//! HR sources: employment facts (status, start and termination dates) plus the profile fields HR
+//! owns. Bad rows are reported with their line and skipped; they never cause a deactivation.
+
+pub mod csv;
+
+pub use self::csv::read_csv;
+
+use crate::model::{SourceIssue, SourceRecord};
+
+/// Everything one source read yielded.
+#[derive(Debug, Clone, Default)]
+pub struct SourceRead {
+    /// The source's name.
+    pub source: String,
+    /// Valid records.
+    pub records: Vec<SourceRecord>,
+    /// Records that were reported and skipped.
+    pub issues: Vec<SourceIssue>,
+}
+
+/// A source that cannot be read at all (as opposed to a bad row).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file cannot be opened or read.
+    #[error("cannot read HR file {path} (source `{source_name}`): {reason}; check `path` in the config")]
+    Read {
+        /// Source name.
+        source_name: String,
+        /// File path.
+        path: String,
+        /// OS error.
+        reason: String,
+    },
+    /// The header lacks a required column.
+    #[error("HR file {path} (source `{source_name}`) has no `{column}` column in its header; rename the column or set sources.columns.{key}")]
+    MissingColumn {
+        /// Source name.
+        source_name: String,
+        /// File path.
+        path: String,
+        /// Expected header name.
+        column: String,
+        /// Config key that names it.
+        key: String,
+    },
+    /// The header itself is unreadable.
+    #[error("HR file {path} (source `{source_name}`): cannot read the header line: {reason}")]
+    Header {
+        /// Source name.
+        source_name: String,
+        /// File path.
+        path: String,
+        /// Parser error.
+        reason: String,
+    },
+}

@@ -1,0 +1,128 @@
+//! The raw config file as serde reads it: every table denies unknown keys, and values that need
+//! checking after parsing keep their byte span so errors can name the line.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    /// `[store]`.
+    #[serde(default)]
+    pub store: RawStore,
+    /// `[target]`.
+    pub target: RawTarget,
+    /// `[[sources]]`.
+    #[serde(default)]
+    pub sources: Vec<Spanned<RawSource>>,
+    /// `[policy]`.
+    #[serde(default)]
+    pub policy: RawPolicy,
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// Store URL without a password (SQLite path or PostgreSQL URL).
+    pub url: Option<Spanned<String>>,
+    /// Env var holding the URL (use when it carries a password).
+    pub url_env: Option<Spanned<String>>,
+    /// File holding the URL.
+    pub url_file: Option<Spanned<String>>,
+}
+
+/// `[target]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Name of this workspace; links are keyed by it.
+    pub name: Option<Spanned<String>>,
+    /// `notion` or `scim`.
+    pub kind: Spanned<String>,
+    /// SCIM base URL.
+    pub url: Option<Spanned<String>>,
+    /// Env var holding the bearer token.
+    pub token_env: Option<Spanned<String>>,
+    /// File holding the bearer token.
+    pub token_file: Option<Spanned<String>>,
+    /// Email of the workspace owner who created the token: never changed.
+    pub token_owner: Option<Spanned<String>>,
+    /// Whether the target stores `externalId`.
+    pub external_id: Option<bool>,
+    /// Client-side request budget, requests per second (0 turns it off).
+    pub rate_limit: Option<Spanned<f64>>,
+    /// Requests in flight at once.
+    pub concurrency: Option<Spanned<i64>>,
+    /// Per-request timeout, e.g. "30s".
+    pub timeout: Option<Spanned<String>>,
+    /// Retries of one request.
+    pub max_retries: Option<Spanned<i64>>,
+    /// Longest `Retry-After` honoured, e.g. "120s".
+    pub max_retry_after: Option<Spanned<String>>,
+    /// Page size of full reads (at most 100).
+    pub page_size: Option<Spanned<i64>>,
+}
+
+/// One `[[sources]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// Unique source name (part of every source key).
+    pub name: Spanned<String>,
+    /// `hr-csv` (more kinds come with the LDAP and HR API connectors).
+    pub kind: Spanned<String>,
+    /// CSV file path, relative to the config file.
+    pub path: Option<Spanned<String>>,
+    /// Time zone of HR dates, e.g. "Europe/Paris".
+    pub timezone: Option<Spanned<String>>,
+    /// strftime format of HR dates.
+    pub date_format: Option<Spanned<String>>,
+    /// Field delimiter (one ASCII character).
+    pub delimiter: Option<Spanned<String>>,
+    /// Header names of the columns idbridge reads.
+    #[serde(default)]
+    pub columns: RawColumns,
+    /// HR status value -> `active` or `inactive`.
+    pub status_map: Option<Spanned<BTreeMap<String, String>>>,
+}
+
+/// `[sources.columns]`: header names; every key is optional and has a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawColumns {
+    /// Stable employee id column.
+    pub employee_id: Option<String>,
+    /// Work email column.
+    pub email: Option<String>,
+    /// Given name column.
+    pub given_name: Option<String>,
+    /// Family name column.
+    pub family_name: Option<String>,
+    /// Job title column.
+    pub title: Option<String>,
+    /// Department column.
+    pub department: Option<String>,
+    /// Manager's email column.
+    pub manager_email: Option<String>,
+    /// Employment status column.
+    pub status: Option<String>,
+    /// Start date column.
+    pub start_date: Option<String>,
+    /// Termination date column.
+    pub termination_date: Option<String>,
+}
+
+/// `[policy]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// "10%" or a count such as 5.
+    pub max_deactivations: Option<Spanned<toml::Value>>,
+    /// `active-false` or `delete`.
+    pub deactivate: Option<Spanned<String>>,
+    /// `match-email` or `none`.
+    pub adopt: Option<Spanned<String>>,
+}

@@ -1,0 +1,109 @@
+//! Config parsing and validation tests.
+
+use super::*;
+use secrecy::ExposeSecret;
+
+fn dir_with_token() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "tok-123\n").unwrap();
+    dir
+}
+
+fn parse_in(dir: &Path, text: &str) -> Result<Settings, ConfigError> {
+    parse(text, &dir.join("idbridge.toml"), dir)
+}
+
+const MINIMAL: &str = r#"
+[target]
+kind = "notion"
+token_file = "token"
+
+[[sources]]
+name = "hr"
+kind = "hr-csv"
+path = "hr.csv"
+"#;
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let dir = dir_with_token();
+    let s = parse_in(dir.path(), MINIMAL).unwrap();
+    assert_eq!(s.target.url.as_str(), "https://api.notion.com/scim/v2");
+    assert_eq!(s.target.token.expose_secret(), "tok-123");
+    assert_eq!(s.target.rate_limit, Some(2.0));
+    assert_eq!(s.target.page_size, 100);
+    assert_eq!(s.store_url.expose_secret(), DEFAULT_STORE_URL);
+    assert_eq!(s.policy.max_deactivations, Threshold::Percent(10.0));
+    let SourceSettings::HrCsv(hr) = &s.sources[0];
+    assert_eq!(hr.path, dir.path().join("hr.csv"));
+    assert_eq!(hr.columns.email, "email");
+    assert!(!format!("{s:?}").contains("tok-123"), "token leaked into Debug");
+}
+
+#[test]
+fn unknown_key_is_refused_with_its_line() {
+    let dir = dir_with_token();
+    let text = MINIMAL.replace("kind = \"notion\"", "kind = \"notion\"\ntokn = \"x\"");
+    let err = parse_in(dir.path(), &text).unwrap_err().to_string();
+    assert!(err.contains("line 4"), "{err}");
+    assert!(err.contains("tokn"), "{err}");
+}
+
+#[test]
+fn semantic_errors_name_key_and_line() {
+    let dir = dir_with_token();
+    let cases = [
+        ("kind = \"notion\"", "kind = \"slack\"", "target.kind", 3),
+        ("path = \"hr.csv\"", "path = \"hr.csv\"\ntimezone = \"Mars/Base\"", "sources[0].timezone", 10),
+        ("token_file = \"token\"", "token_file = \"token\"\ntoken_env = \"X\"", "target.token_env", 5),
+        ("token_file = \"token\"", "token_file = \"token\"\ntimeout = \"soon\"", "target.timeout", 5),
+    ];
+    for (from, to, key, line) in cases {
+        let text = MINIMAL.replace(from, to);
+        match parse_in(dir.path(), &text) {
+            Err(ConfigError::Invalid { key: k, line: l, .. }) => {
+                assert_eq!((k.as_str(), l), (key, line), "for {to}");
+            }
+            other => panic!("expected Invalid for {to}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn policy_values_parse() {
+    let dir = dir_with_token();
+    let text = format!("{MINIMAL}\n[policy]\nmax_deactivations = 3\ndeactivate = \"delete\"\nadopt = \"none\"\n");
+    let s = parse_in(dir.path(), &text).unwrap();
+    assert_eq!(s.policy.max_deactivations, Threshold::Count(3));
+    assert_eq!(s.policy.deactivate, DeactivateMode::Delete);
+    assert_eq!(s.policy.adopt, Adopt::None);
+    let bad = format!("{MINIMAL}\n[policy]\nmax_deactivations = \"lots\"\n");
+    assert!(matches!(parse_in(dir.path(), &bad), Err(ConfigError::Invalid { .. })));
+}
+
+#[test]
+fn missing_token_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = parse_in(dir.path(), MINIMAL).unwrap_err().to_string();
+    assert!(err.contains("token"), "{err}");
+    assert!(err.contains("cannot read secret file"), "{err}");
+}
+
+#[test]
+fn password_in_store_url_is_refused() {
+    let dir = dir_with_token();
+    let text = format!("[store]\nurl = \"postgres://u:pw@db/x\"\n{MINIMAL}");
+    let err = parse_in(dir.path(), &text).unwrap_err().to_string();
+    assert!(err.contains("url_env"), "{err}");
+    assert!(!err.contains("pw@"), "{err}");
+}
+
+#[test]
+fn durations_parse() {
+    assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+    assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+    assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+    assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+    assert_eq!(parse_duration("s"), None);
+    assert_eq!(parse_duration("10 parsecs"), None);
+}

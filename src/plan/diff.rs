@@ -1,0 +1,660 @@
+//! The diff: matches desired people to target users and emits operations, findings and digests.
+
+use super::digest::{source_digest, target_digest};
+use super::op::{Change, Finding, Op, OpKind, Plan, Severity, TargetRef, Watch, PLAN_VERSION};
+use super::policy::{Adopt, Policy};
+use crate::model::{Attr, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetUser, UserAttrs};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A stored link as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownLink {
+    /// Source key.
+    pub key: SourceKey,
+    /// Linked target id.
+    pub scim_id: ScimId,
+}
+
+/// The target as read for this plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetState {
+    /// Users, profile-normalised.
+    pub users: Vec<TargetUser>,
+    /// False when the paged read did not add up after retries.
+    pub consistent: bool,
+    /// Why it did not add up.
+    pub problems: Vec<String>,
+}
+
+/// Everything a plan depends on. Same input, same plan, byte for byte.
+#[derive(Debug, Clone)]
+pub struct Input<'a> {
+    /// Desired people (any order).
+    pub desired: &'a [DesiredUser],
+    /// Attributes the mapping manages; others are never compared or changed.
+    pub managed: &'a BTreeSet<Attr>,
+    /// Configured source names: links into other sources are left alone.
+    pub sources: &'a [String],
+    /// Bad source records.
+    pub issues: &'a [SourceIssue],
+    /// The target.
+    pub target: &'a TargetState,
+    /// Stored links for this target.
+    pub links: &'a [KnownLink],
+    /// Lowercased userNames of creates an earlier run left unfinished (lost reply, crash).
+    pub recovered: &'a BTreeSet<String>,
+    /// Policy.
+    pub policy: &'a Policy,
+    /// The target's identity.
+    pub target_ref: TargetRef,
+    /// Whether the target sends invite emails on create (Notion does).
+    pub invites_on_create: bool,
+    /// The plan's `now`.
+    pub now: DateTime<Utc>,
+}
+
+enum Match<'t> {
+    /// Linked, and the linked id is in the target.
+    Linked(&'t TargetUser),
+    /// Linked, but the id is not in the target (removed from the workspace).
+    LinkedGone(&'t KnownLink),
+    /// Not linked; found by externalId or userName.
+    Found(&'t TargetUser, &'static str),
+    /// Nothing in the target.
+    None,
+    /// Cannot decide: reported and left alone.
+    Conflict,
+}
+
+/// Make the plan.
+pub fn plan(input: &Input<'_>) -> Plan {
+    Planner::new(input).run()
+}
+
+struct Planner<'a> {
+    input: &'a Input<'a>,
+    by_id: BTreeMap<&'a str, &'a TargetUser>,
+    by_ext: BTreeMap<String, Vec<&'a TargetUser>>,
+    by_name: BTreeMap<String, Vec<&'a TargetUser>>,
+    link_by_key: BTreeMap<&'a SourceKey, &'a KnownLink>,
+    link_by_id: BTreeMap<&'a str, &'a KnownLink>,
+    claimed: BTreeSet<String>,
+    ops: Vec<Op>,
+    findings: Vec<Finding>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(input: &'a Input<'a>) -> Self {
+        let mut by_id = BTreeMap::new();
+        let mut by_ext: BTreeMap<String, Vec<&TargetUser>> = BTreeMap::new();
+        let mut by_name: BTreeMap<String, Vec<&TargetUser>> = BTreeMap::new();
+        for user in &input.target.users {
+            by_id.insert(user.id.0.as_str(), user);
+            if let Some(ext) = user.attrs.get(&Attr::ExternalId) {
+                by_ext.entry(ext.clone()).or_default().push(user);
+            }
+            by_name.entry(user.user_name().key()).or_default().push(user);
+        }
+        Self {
+            input,
+            by_id,
+            by_ext,
+            by_name,
+            link_by_key: input.links.iter().map(|l| (&l.key, l)).collect(),
+            link_by_id: input.links.iter().map(|l| (l.scim_id.0.as_str(), l)).collect(),
+            claimed: BTreeSet::new(),
+            ops: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    fn finding(&mut self, severity: Severity, code: &str, message: String, sources: Vec<String>) {
+        self.findings.push(Finding::new(severity, code, message, sources));
+    }
+
+    fn protected(&self, user: &TargetUser) -> Option<&'static str> {
+        let policy = self.input.policy;
+        if policy.token_owner.as_ref().is_some_and(|o| *o == user.user_name()) {
+            return Some("the owner of idbridge's SCIM token (target.token_owner)");
+        }
+        if user.role.as_ref().is_some_and(|r| policy.protected_roles.iter().any(|p| p == r)) {
+            return Some("a workspace owner");
+        }
+        None
+    }
+
+    fn run(mut self) -> Plan {
+        for issue in self.input.issues {
+            self.finding(
+                Severity::Warning,
+                "source-row-invalid",
+                format!("{}: skipped: {}", issue.source, issue.message),
+                vec![format!("{}: {}", issue.source, issue.location)],
+            );
+        }
+        let mut desired: Vec<&DesiredUser> = self.input.desired.iter().collect();
+        desired.sort_by(|a, b| a.key.cmp(&b.key));
+        let duplicates = self.duplicate_user_names(&desired);
+        for person in &desired {
+            if duplicates.contains(&person.key) {
+                continue;
+            }
+            self.person(person);
+        }
+        let desired_keys: BTreeSet<&SourceKey> = desired.iter().map(|d| &d.key).collect();
+        self.absent(&desired_keys);
+        self.orphans();
+        self.inconsistent_read();
+        self.sort_ops();
+        let blocked = self.guardrail();
+        self.limit();
+        if self.input.invites_on_create && self.ops.iter().any(|o| o.op == OpKind::CreateUser) {
+            self.finding(
+                Severity::Info,
+                "notion-invite-emails",
+                "Notion sends an invite email to every user this plan creates, unless the organization turned on \
+                 \"Suppress invite emails from SCIM provisioning\" (Manage organization > General)"
+                    .to_owned(),
+                Vec::new(),
+            );
+        }
+        self.finish(blocked)
+    }
+
+    fn duplicate_user_names(&mut self, desired: &[&DesiredUser]) -> BTreeSet<SourceKey> {
+        let mut by_name: BTreeMap<String, Vec<&DesiredUser>> = BTreeMap::new();
+        for d in desired {
+            if let Some(name) = d.user_name() {
+                by_name.entry(name.key()).or_default().push(d);
+            }
+        }
+        let mut out = BTreeSet::new();
+        for (name, people) in by_name.into_iter().filter(|(_, p)| p.len() > 1) {
+            let sources = people.iter().map(|p| p.key.to_string()).collect();
+            self.finding(
+                Severity::Error,
+                "duplicate-user-name",
+                format!("several source people map to userName {name}; each is left untouched until the sources agree"),
+                sources,
+            );
+            out.extend(people.iter().map(|p| p.key.clone()));
+        }
+        out
+    }
+
+    fn find(&mut self, person: &DesiredUser, name_key: &str) -> Match<'a> {
+        if let Some(link) = self.link_by_key.get(&person.key).copied() {
+            return match self.by_id.get(link.scim_id.0.as_str()) {
+                Some(user) => Match::Linked(user),
+                None => Match::LinkedGone(link),
+            };
+        }
+        let by_ext = person
+            .attrs
+            .get(&Attr::ExternalId)
+            .filter(|_| self.input.managed.contains(&Attr::ExternalId))
+            .and_then(|ext| self.by_ext.get(ext));
+        let (candidates, how) = match by_ext {
+            Some(found) => (found.clone(), "externalId"),
+            None => (self.by_name.get(name_key).cloned().unwrap_or_default(), "userName"),
+        };
+        match candidates.as_slice() {
+            [] => Match::None,
+            [user] => match self.link_by_id.get(user.id.0.as_str()) {
+                Some(other) => {
+                    let (other_key, user_id) = (other.key.to_string(), user.id.to_string());
+                    self.finding(
+                        Severity::Error,
+                        "link-conflict",
+                        format!(
+                            "target user {} matches {} by {how} but is already linked to {other_key}; left untouched: \
+                             fix the source or remove the stale link",
+                            user.user_name(),
+                            person.key
+                        ),
+                        vec![person.key.to_string(), other_key, format!("scim: {user_id}")],
+                    );
+                    Match::Conflict
+                }
+                None => Match::Found(user, how),
+            },
+            many => {
+                let ids = many.iter().map(|u| format!("scim: {}", u.id)).collect();
+                self.finding(
+                    Severity::Error,
+                    "ambiguous-match",
+                    format!("{} matches several target users by {how}; left untouched", person.key),
+                    ids,
+                );
+                Match::Conflict
+            }
+        }
+    }
+
+    fn person(&mut self, person: &DesiredUser) {
+        let Some(name) = person.user_name() else {
+            self.finding(
+                Severity::Error,
+                "no-user-name",
+                format!("{} has no userName after mapping; left untouched", person.key),
+                vec![person.key.to_string()],
+            );
+            return;
+        };
+        match self.find(person, &name.key()) {
+            Match::Conflict => {}
+            Match::Linked(user) => {
+                self.claimed.insert(user.id.0.clone());
+                self.existing(person, user);
+            }
+            Match::LinkedGone(link) => {
+                if person.lifecycle == Lifecycle::Active {
+                    if self.input.target.consistent {
+                        let changes = full_changes(&person.attrs, None);
+                        self.push(OpKind::ReaddUser, person, None, readd_reason(person, &link.scim_id), changes);
+                    } else {
+                        self.finding(
+                            Severity::Warning,
+                            "readd-deferred",
+                            format!("{name} looks removed from the workspace, but the target read did not add up; not re-added this run"),
+                            vec![person.key.to_string()],
+                        );
+                    }
+                }
+            }
+            Match::Found(user, how) => {
+                self.claimed.insert(user.id.0.clone());
+                if let Some(why) = self.protected(user) {
+                    self.finding(
+                        Severity::Info,
+                        "protected-user",
+                        format!("{} is {why}; idbridge never changes it", user.user_name()),
+                        vec![person.key.to_string(), format!("scim: {}", user.id)],
+                    );
+                    return;
+                }
+                let recovered = self.input.recovered.contains(&name.key());
+                if !recovered && self.input.policy.adopt == Adopt::None {
+                    self.finding(
+                        Severity::Warning,
+                        "unadopted-match",
+                        format!(
+                            "target user {} matches {} by {how}, but policy.adopt = \"none\"; left alone (set adopt = \"match-email\" to manage it)",
+                            user.user_name(),
+                            person.key
+                        ),
+                        vec![person.key.to_string(), format!("scim: {}", user.id)],
+                    );
+                    return;
+                }
+                let reason = if recovered {
+                    format!("recover: {name} was created by an earlier idbridge run whose reply was lost (journal)")
+                } else {
+                    format!("adopt: existing target user matches {} by {how}", person.key)
+                };
+                self.push(OpKind::LinkUser, person, Some(&user.id), reason, Vec::new());
+                self.existing(person, user);
+            }
+            Match::None => match person.lifecycle {
+                Lifecycle::Active => {
+                    let changes = full_changes(&person.attrs, None);
+                    self.push(OpKind::CreateUser, person, None, person.reason.clone(), changes);
+                }
+                Lifecycle::Pending => self.finding(
+                    Severity::Info,
+                    "not-started",
+                    format!("{name} is not provisioned yet: {}", person.reason),
+                    vec![person.key.to_string()],
+                ),
+                Lifecycle::Inactive => {}
+            },
+        }
+    }
+
+    /// A person matched to target user `user`.
+    fn existing(&mut self, person: &DesiredUser, user: &TargetUser) {
+        let changes = diff(&person.attrs, &user.attrs, self.input.managed);
+        let would_act = match person.lifecycle {
+            Lifecycle::Active => !user.active || !changes.is_empty(),
+            Lifecycle::Inactive => user.active,
+            Lifecycle::Pending => false,
+        };
+        if let Some(why) = self.protected(user) {
+            if would_act {
+                self.finding(
+                    Severity::Info,
+                    "protected-user",
+                    format!("{} is {why}; idbridge never changes it ({})", user.user_name(), person.reason),
+                    vec![person.key.to_string(), format!("scim: {}", user.id)],
+                );
+            }
+            return;
+        }
+        match (person.lifecycle.clone(), user.active) {
+            (Lifecycle::Active, true) if !changes.is_empty() => {
+                let reason = format!("{} differs in the target; {}", describe(&changes), person.reason);
+                self.push(OpKind::PatchUser, person, Some(&user.id), reason, changes);
+            }
+            (Lifecycle::Active, false) => {
+                let changes = full_changes(&person.attrs, Some(&user.attrs));
+                self.push(OpKind::ReaddUser, person, Some(&user.id), readd_reason(person, &user.id), changes);
+            }
+            (Lifecycle::Inactive, true) => {
+                self.push(OpKind::DeactivateUser, person, Some(&user.id), person.reason.clone(), deactivation());
+            }
+            (Lifecycle::Pending, true) => self.finding(
+                Severity::Info,
+                "not-started",
+                format!("{} is already in the workspace but {}; left as is", user.user_name(), person.reason),
+                vec![person.key.to_string()],
+            ),
+            _ => {}
+        }
+    }
+
+    fn push(&mut self, kind: OpKind, person: &DesiredUser, id: Option<&ScimId>, reason: String, changes: Vec<Change>) {
+        self.ops.push(Op {
+            op: kind,
+            user_name: person.user_name().map(|n| n.to_string()).unwrap_or_default(),
+            scim_id: id.map(|i| i.0.clone()),
+            source_key: Some(person.key.to_string()),
+            reason,
+            changes,
+            members: Vec::new(),
+        });
+    }
+
+    /// Linked people who are in no source any more.
+    fn absent(&mut self, desired_keys: &BTreeSet<&SourceKey>) {
+        let issues = self.input.issues;
+        let unidentified: Vec<String> = issues
+            .iter()
+            .filter(|i| i.hints.is_empty())
+            .map(|i| format!("{}: {}", i.source, i.location))
+            .collect();
+        let hints: BTreeSet<String> = issues.iter().flat_map(|i| i.hints.iter().map(|h| h.to_lowercase())).collect();
+        let mut held_back = Vec::new();
+        let mut links: Vec<&KnownLink> = self.input.links.iter().collect();
+        links.sort_by(|a, b| a.key.cmp(&b.key));
+        for link in links {
+            if desired_keys.contains(&link.key) {
+                continue;
+            }
+            let Some(user) = self.by_id.get(link.scim_id.0.as_str()).copied() else {
+                continue;
+            };
+            self.claimed.insert(user.id.0.clone());
+            if !user.active {
+                continue;
+            }
+            if !self.input.sources.iter().any(|s| *s == link.key.source) {
+                self.finding(
+                    Severity::Warning,
+                    "unknown-source-link",
+                    format!(
+                        "{} is linked through source `{}`, which is not configured; left alone (was the source renamed?)",
+                        user.user_name(),
+                        link.key.source
+                    ),
+                    vec![link.key.to_string()],
+                );
+                continue;
+            }
+            if let Some(why) = self.protected(user) {
+                self.finding(
+                    Severity::Warning,
+                    "protected-user",
+                    format!("{} is in no source but is {why}; idbridge never removes it", user.user_name()),
+                    vec![link.key.to_string()],
+                );
+                continue;
+            }
+            let name = user.user_name();
+            if hints.contains(&link.key.id.to_lowercase()) || hints.contains(&name.key()) {
+                self.finding(
+                    Severity::Warning,
+                    "kept-bad-row",
+                    format!("{name} is missing from the valid source rows, but a skipped bad row names them; not deactivated"),
+                    vec![link.key.to_string()],
+                );
+                continue;
+            }
+            if !unidentified.is_empty() {
+                held_back.push(name.to_string());
+                continue;
+            }
+            self.ops.push(Op {
+                op: OpKind::DeactivateUser,
+                user_name: name.to_string(),
+                scim_id: Some(user.id.0.clone()),
+                source_key: Some(link.key.to_string()),
+                reason: format!("{}: absent from every source (linked as {})", link.key.source, link.key),
+                changes: deactivation(),
+                members: Vec::new(),
+            });
+        }
+        if !held_back.is_empty() {
+            self.finding(
+                Severity::Warning,
+                "deactivations-held",
+                format!(
+                    "{} people are missing from the sources, but some source rows could not be read at all, so nobody is \
+                     deactivated for being absent this run; fix the rows and re-run",
+                    held_back.len()
+                ),
+                unidentified,
+            );
+        }
+    }
+
+    fn orphans(&mut self) {
+        let orphans: Vec<String> = self
+            .input
+            .target
+            .users
+            .iter()
+            .filter(|u| u.active && !self.claimed.contains(&u.id.0) && !self.link_by_id.contains_key(u.id.0.as_str()))
+            .map(|u| u.user_name().to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !orphans.is_empty() {
+            self.finding(
+                Severity::Info,
+                "orphan-users",
+                format!("{} target users match nobody in the sources; idbridge leaves them alone", orphans.len()),
+                orphans,
+            );
+        }
+    }
+
+    fn inconsistent_read(&mut self) {
+        if self.input.target.consistent {
+            return;
+        }
+        let before = self.ops.len();
+        self.ops.retain(|o| !matches!(o.op, OpKind::DeactivateUser | OpKind::RemoveMembers));
+        let dropped = before - self.ops.len();
+        self.finding(
+            Severity::Error,
+            "target-read-inconsistent",
+            format!(
+                "the paged read of the target did not add up after retries ({}); this run makes no deactivations and no \
+                 member removals ({dropped} held back); re-run later",
+                self.input.target.problems.join("; ")
+            ),
+            Vec::new(),
+        );
+    }
+
+    fn sort_ops(&mut self) {
+        self.ops.sort_by(|a, b| {
+            (a.op, a.user_name.to_lowercase(), &a.source_key).cmp(&(b.op, b.user_name.to_lowercase(), &b.source_key))
+        });
+    }
+
+    fn guardrail(&mut self) -> bool {
+        let deactivations = self.ops.iter().filter(|o| o.op == OpKind::DeactivateUser).count();
+        if deactivations == 0 {
+            return false;
+        }
+        let linked_present = self
+            .input
+            .links
+            .iter()
+            .filter(|l| self.by_id.get(l.scim_id.0.as_str()).is_some_and(|u| u.active))
+            .count();
+        let adopted = self.ops.iter().filter(|o| o.op == OpKind::LinkUser).count();
+        let managed = linked_present + adopted;
+        let threshold = self.input.policy.max_deactivations;
+        let limit = threshold.limit(managed);
+        if deactivations as u64 <= limit {
+            return false;
+        }
+        let message = format!(
+            "this plan deactivates {deactivations} of {managed} managed users, above policy.max_deactivations = {threshold} \
+             (at most {limit})"
+        );
+        if self.input.policy.force {
+            self.finding(Severity::Warning, "max-deactivations-forced", format!("{message}; allowed by --force"), Vec::new());
+            false
+        } else {
+            self.finding(
+                Severity::Error,
+                "max-deactivations-exceeded",
+                format!("{message}; nothing is applied. Check the sources, then re-run with --force if it is right"),
+                Vec::new(),
+            );
+            true
+        }
+    }
+
+    fn limit(&mut self) {
+        let Some(limit) = self.input.policy.limit else {
+            return;
+        };
+        let mut kept = 0usize;
+        let mut deferred = Vec::new();
+        self.ops.retain(|o| {
+            if !o.op.writes_target() {
+                return true;
+            }
+            kept += 1;
+            if kept <= limit {
+                true
+            } else {
+                deferred.push(format!("{} {}", o.op, o.user_name));
+                false
+            }
+        });
+        if !deferred.is_empty() {
+            self.finding(
+                Severity::Info,
+                "limit-deferred",
+                format!("--limit {limit}: {} more operations are left for a later run", deferred.len()),
+                deferred,
+            );
+        }
+    }
+
+    fn finish(mut self, blocked: bool) -> Plan {
+        let input = self.input;
+        let mut watch = Watch {
+            scim_ids: self
+                .claimed
+                .iter()
+                .cloned()
+                .chain(input.links.iter().map(|l| l.scim_id.0.clone()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            user_names: self
+                .ops
+                .iter()
+                .filter(|o| matches!(o.op, OpKind::CreateUser | OpKind::ReaddUser))
+                .map(|o| o.user_name.to_lowercase())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        watch.scim_ids.dedup();
+        let summary = OpKind::ALL
+            .iter()
+            .map(|k| (k.as_str().to_owned(), self.ops.iter().filter(|o| o.op == *k).count()))
+            .collect();
+        // Most severe first; within a severity, by code then message, so the order never depends on
+        // the order the target listed users in.
+        self.findings.sort_by(|a, b| (a.severity, &a.code, &a.message).cmp(&(b.severity, &b.code, &b.message)));
+        Plan {
+            version: PLAN_VERSION,
+            generated_at: input.now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            target: input.target_ref.clone(),
+            source_digest: source_digest(input.desired, input.issues),
+            target_digest: target_digest(&input.target.users, &watch),
+            watch,
+            blocked,
+            summary,
+            operations: self.ops,
+            findings: self.findings,
+        }
+    }
+}
+
+fn readd_reason(person: &DesiredUser, old: &ScimId) -> String {
+    format!("returned: {} (was removed from the workspace as {old})", person.reason)
+}
+
+fn deactivation() -> Vec<Change> {
+    vec![Change {
+        attr: "active".to_owned(),
+        before: Some(Value::Bool(true)),
+        after: Some(Value::Bool(false)),
+    }]
+}
+
+fn same(attr: Attr, a: &str, b: &str) -> bool {
+    if attr.case_insensitive() {
+        a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
+    } else {
+        a == b
+    }
+}
+
+/// Changes that turn `current` into `desired`, over the managed attributes only.
+pub fn diff(desired: &UserAttrs, current: &UserAttrs, managed: &BTreeSet<Attr>) -> Vec<Change> {
+    managed
+        .iter()
+        .filter_map(|attr| {
+            let (want, have) = (desired.get(attr), current.get(attr));
+            let equal = match (want, have) {
+                (Some(w), Some(h)) => same(*attr, w, h),
+                (None, None) => true,
+                _ => false,
+            };
+            (!equal).then(|| Change {
+                attr: attr.path().to_owned(),
+                before: have.map(|v| Value::String(v.clone())),
+                after: want.map(|v| Value::String(v.clone())),
+            })
+        })
+        .collect()
+}
+
+/// Every desired attribute, as a create or re-add sends it.
+fn full_changes(desired: &UserAttrs, current: Option<&UserAttrs>) -> Vec<Change> {
+    desired
+        .iter()
+        .map(|(attr, value)| Change {
+            attr: attr.path().to_owned(),
+            before: current.and_then(|c| c.get(attr)).map(|v| Value::String(v.clone())),
+            after: Some(Value::String(value.clone())),
+        })
+        .collect()
+}
+
+fn describe(changes: &[Change]) -> String {
+    let names: Vec<&str> = changes.iter().map(|c| c.attr.rsplit(':').next().unwrap_or(&c.attr)).collect();
+    names.join(", ")
+}

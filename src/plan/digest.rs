@@ -1,0 +1,68 @@
+//! Digests: `sourceDigest` fingerprints the desired state; `targetDigest` fingerprints the managed
+//! fields of the watched target objects, so `apply --plan` can tell whether the target moved.
+
+use super::op::Watch;
+use crate::model::{DesiredUser, Lifecycle, SourceIssue, TargetUser};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+fn hex_digest(lines: &[String]) -> String {
+    let mut hasher = Sha256::new();
+    for line in lines {
+        hasher.update(line.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
+}
+
+fn attrs_line(attrs: &crate::model::UserAttrs) -> String {
+    // serde_json escapes separators inside values, so the line is unambiguous.
+    let map: BTreeMap<&str, &str> = attrs.iter().map(|(a, v)| (a.path(), v.as_str())).collect();
+    serde_json::to_string(&map).unwrap_or_default()
+}
+
+/// sha256 of the desired people and the skipped source records.
+pub fn source_digest(desired: &[DesiredUser], issues: &[SourceIssue]) -> String {
+    let mut lines: Vec<String> = desired
+        .iter()
+        .map(|d| {
+            let state = match d.lifecycle {
+                Lifecycle::Active => "active",
+                Lifecycle::Inactive => "inactive",
+                Lifecycle::Pending => "pending",
+            };
+            format!("person {} {state} {}", d.key, attrs_line(&d.attrs))
+        })
+        .collect();
+    lines.extend(issues.iter().map(|i| format!("issue {} {} {}", i.source, i.location, i.message)));
+    lines.sort();
+    hex_digest(&lines)
+}
+
+/// sha256 of the watched target objects: managed fields, `active` and role of each watched id
+/// (or `absent`), and who holds each watched userName. List order and `meta` never count.
+pub fn target_digest(users: &[TargetUser], watch: &Watch) -> String {
+    let by_id: BTreeMap<&str, &TargetUser> = users.iter().map(|u| (u.id.0.as_str(), u)).collect();
+    let mut lines = Vec::new();
+    for id in &watch.scim_ids {
+        lines.push(match by_id.get(id.as_str()) {
+            Some(u) => format!(
+                "id {id} active={} role={} {}",
+                u.active,
+                u.role.as_deref().unwrap_or("-"),
+                attrs_line(&u.attrs)
+            ),
+            None => format!("id {id} absent"),
+        });
+    }
+    for name in &watch.user_names {
+        let mut holders: Vec<&str> = users
+            .iter()
+            .filter(|u| u.user_name().key() == *name)
+            .map(|u| u.id.0.as_str())
+            .collect();
+        holders.sort_unstable();
+        lines.push(format!("name {name} held-by {}", holders.join(",")));
+    }
+    hex_digest(&lines)
+}

@@ -1,0 +1,121 @@
+//! Safety policy: the rails a plan must pass before anything is written.
+
+use crate::model::UserName;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How many deactivations one plan may carry before it is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Threshold {
+    /// An absolute number of people.
+    Count(u64),
+    /// A percentage of the managed users (those linked or adopted in this plan).
+    Percent(f64),
+}
+
+impl Threshold {
+    /// The largest number of deactivations allowed when `managed` users are managed. A percentage
+    /// rounds up, so "10%" of 5 people still allows one leaver rather than blocking every run.
+    pub fn limit(self, managed: usize) -> u64 {
+        match self {
+            Threshold::Count(n) => n,
+            Threshold::Percent(p) => {
+                let raw = (managed as f64) * p / 100.0;
+                // Managed counts are far below 2^52, so the float is exact enough.
+                raw.ceil().max(0.0) as u64
+            }
+        }
+    }
+
+    /// Parse "10%", "2.5%" or "25".
+    pub fn parse(text: &str) -> Option<Threshold> {
+        let text = text.trim();
+        if let Some(pct) = text.strip_suffix('%') {
+            let value: f64 = pct.trim().parse().ok()?;
+            (0.0..=100.0)
+                .contains(&value)
+                .then_some(Threshold::Percent(value))
+        } else {
+            text.parse().ok().map(Threshold::Count)
+        }
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Threshold::Count(n) => write!(f, "{n}"),
+            Threshold::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// How a leaver is taken out of the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeactivateMode {
+    /// `PATCH active=false` (in Notion this removes the member from the workspace).
+    ActiveFalse,
+    /// `DELETE /Users/{id}`.
+    Delete,
+}
+
+/// What to do with a target user that has no link but matches a desired person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Adopt {
+    /// Link it (`link-user`) when its userName/email matches.
+    MatchEmail,
+    /// Leave it alone as an orphan.
+    None,
+}
+
+/// The policy a plan is made under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Guardrail on deactivations.
+    pub max_deactivations: Threshold,
+    /// How leavers are removed.
+    pub deactivate: DeactivateMode,
+    /// Adoption of existing target users.
+    pub adopt: Adopt,
+    /// The owner whose token idbridge holds: never changed.
+    pub token_owner: Option<UserName>,
+    /// Target roles that are never changed (Notion: `owner`).
+    pub protected_roles: Vec<String>,
+    /// Go past the deactivation guardrail (`--force`).
+    pub force: bool,
+    /// Write to at most this many users (`--limit`), in plan order.
+    pub limit: Option<usize>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_deactivations: Threshold::Percent(10.0),
+            deactivate: DeactivateMode::ActiveFalse,
+            adopt: Adopt::MatchEmail,
+            token_owner: None,
+            protected_roles: vec!["owner".to_owned()],
+            force: false,
+            limit: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_parse_and_limit() {
+        assert_eq!(Threshold::parse("10%"), Some(Threshold::Percent(10.0)));
+        assert_eq!(Threshold::parse(" 25 "), Some(Threshold::Count(25)));
+        assert_eq!(Threshold::parse("150%"), None);
+        assert_eq!(Threshold::parse("ten"), None);
+        assert_eq!(Threshold::Percent(10.0).limit(5), 1);
+        assert_eq!(Threshold::Percent(10.0).limit(100), 10);
+        assert_eq!(Threshold::Percent(10.0).limit(0), 0);
+        assert_eq!(Threshold::Count(3).limit(1000), 3);
+    }
+}

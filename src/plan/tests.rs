@@ -1,0 +1,335 @@
+//! Planner scenarios. Each builds desired/target/links by hand and checks the operations.
+
+use super::*;
+use crate::model::{Attr, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetUser, UserAttrs, UserName};
+use chrono::{TimeZone, Utc};
+use std::collections::BTreeSet;
+
+fn attrs(email: &str, given: &str, title: Option<&str>) -> UserAttrs {
+    let mut a = UserAttrs::new();
+    a.insert(Attr::UserName, email.to_owned());
+    a.insert(Attr::Email, email.to_owned());
+    a.insert(Attr::GivenName, given.to_owned());
+    if let Some(t) = title {
+        a.insert(Attr::Title, t.to_owned());
+    }
+    a
+}
+
+fn person(id: &str, email: &str, title: Option<&str>, lifecycle: Lifecycle) -> DesiredUser {
+    DesiredUser {
+        key: SourceKey::new("hr", id),
+        attrs: attrs(email, id, title),
+        lifecycle,
+        reason: format!("hr: row for {id} (hr.csv line 2)"),
+    }
+}
+
+fn tuser(id: &str, email: &str, given: &str, title: Option<&str>) -> TargetUser {
+    TargetUser {
+        id: ScimId(id.to_owned()),
+        attrs: attrs(email, given, title),
+        active: true,
+        role: Some("member".to_owned()),
+    }
+}
+
+fn link(key: &str, id: &str) -> KnownLink {
+    KnownLink {
+        key: SourceKey::new("hr", key),
+        scim_id: ScimId(id.to_owned()),
+    }
+}
+
+struct Case {
+    desired: Vec<DesiredUser>,
+    target: Vec<TargetUser>,
+    consistent: bool,
+    links: Vec<KnownLink>,
+    issues: Vec<SourceIssue>,
+    recovered: BTreeSet<String>,
+    policy: Policy,
+}
+
+impl Case {
+    fn new() -> Self {
+        Self {
+            desired: Vec::new(),
+            target: Vec::new(),
+            consistent: true,
+            links: Vec::new(),
+            issues: Vec::new(),
+            recovered: BTreeSet::new(),
+            policy: Policy {
+                max_deactivations: Threshold::Percent(50.0),
+                ..Policy::default()
+            },
+        }
+    }
+
+    fn plan(&self) -> Plan {
+        let managed: BTreeSet<Attr> = [Attr::UserName, Attr::Email, Attr::GivenName, Attr::Title].into_iter().collect();
+        let target = TargetState {
+            users: self.target.clone(),
+            consistent: self.consistent,
+            problems: if self.consistent { vec![] } else { vec!["totalResults moved from 3 to 4".into()] },
+        };
+        let sources = vec!["hr".to_owned()];
+        let input = Input {
+            desired: &self.desired,
+            managed: &managed,
+            sources: &sources,
+            issues: &self.issues,
+            target: &target,
+            links: &self.links,
+            recovered: &self.recovered,
+            policy: &self.policy,
+            target_ref: TargetRef {
+                kind: "notion".into(),
+                url: "http://127.0.0.1:1/scim/v2".into(),
+                name: "acme".into(),
+            },
+            invites_on_create: true,
+            now: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
+        };
+        plan(&input)
+    }
+}
+
+fn ops(plan: &Plan) -> Vec<(OpKind, String)> {
+    plan.operations.iter().map(|o| (o.op, o.user_name.clone())).collect()
+}
+
+fn codes(plan: &Plan) -> Vec<&str> {
+    plan.findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+#[test]
+fn creates_new_people_and_warns_about_invites() {
+    let mut c = Case::new();
+    c.desired = vec![person("E2", "bob@x.io", None, Lifecycle::Active), person("E1", "ada@x.io", Some("Eng"), Lifecycle::Active)];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::CreateUser, "ada@x.io".into()), (OpKind::CreateUser, "bob@x.io".into())]);
+    assert_eq!(p.summary["create-user"], 2);
+    assert_eq!(p.summary.len(), OpKind::ALL.len(), "every kind is in the summary");
+    assert!(codes(&p).contains(&"notion-invite-emails"));
+    let create = &p.operations[0];
+    assert_eq!(create.source_key.as_deref(), Some("hr:E1"));
+    assert!(create.changes.iter().any(|ch| ch.attr == "title" && ch.after == Some("Eng".into()) && ch.before.is_none()));
+}
+
+#[test]
+fn patches_only_changed_attributes_and_ignores_case_in_emails() {
+    let mut c = Case::new();
+    c.desired = vec![person("E1", "ada@x.io", Some("Lead"), Lifecycle::Active)];
+    c.target = vec![tuser("u1", "ADA@x.io", "E1", Some("Engineer"))];
+    c.links = vec![link("E1", "u1")];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::PatchUser, "ada@x.io".into())]);
+    let changes = &p.operations[0].changes;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].attr, "title");
+    assert_eq!(changes[0].before, Some("Engineer".into()));
+    assert_eq!(changes[0].after, Some("Lead".into()));
+    assert_eq!(p.operations[0].scim_id.as_deref(), Some("u1"));
+}
+
+#[test]
+fn no_change_means_no_operation() {
+    let mut c = Case::new();
+    c.desired = vec![person("E1", "ada@x.io", Some("Eng"), Lifecycle::Active)];
+    c.target = vec![tuser("u1", "ada@x.io", "E1", Some("Eng"))];
+    c.links = vec![link("E1", "u1")];
+    assert!(c.plan().operations.is_empty());
+}
+
+#[test]
+fn leavers_are_deactivated_with_their_reason() {
+    let mut c = Case::new();
+    c.desired = vec![
+        person("E1", "ada@x.io", None, Lifecycle::Inactive),
+        person("E3", "cy@x.io", None, Lifecycle::Active),
+        person("E4", "di@x.io", None, Lifecycle::Active),
+    ];
+    c.target = vec![
+        tuser("u1", "ada@x.io", "E1", None),
+        tuser("u2", "bob@x.io", "E2", None),
+        tuser("u3", "cy@x.io", "E3", None),
+        tuser("u4", "di@x.io", "E4", None),
+    ];
+    c.links = vec![link("E1", "u1"), link("E2", "u2"), link("E3", "u3"), link("E4", "u4")];
+    let p = c.plan();
+    assert_eq!(
+        ops(&p),
+        vec![(OpKind::DeactivateUser, "ada@x.io".into()), (OpKind::DeactivateUser, "bob@x.io".into())]
+    );
+    assert!(p.operations[0].reason.contains("row for E1"));
+    assert!(p.operations[1].reason.contains("absent from every source"));
+    assert!(!p.blocked);
+}
+
+#[test]
+fn returning_person_is_readded() {
+    let mut c = Case::new();
+    c.desired = vec![person("E1", "ada@x.io", None, Lifecycle::Active)];
+    c.links = vec![link("E1", "gone-id")];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::ReaddUser, "ada@x.io".into())]);
+    assert!(p.operations[0].reason.contains("gone-id"));
+    // Listed as inactive (the other Notion behaviour): re-added with the listed id.
+    let mut t = tuser("u1", "ada@x.io", "E1", None);
+    t.active = false;
+    c.target = vec![t];
+    c.links = vec![link("E1", "u1")];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::ReaddUser, "ada@x.io".into())]);
+    assert_eq!(p.operations[0].scim_id.as_deref(), Some("u1"));
+}
+
+#[test]
+fn owners_token_owner_and_orphans_are_never_touched() {
+    let mut c = Case::new();
+    c.policy.token_owner = Some(UserName::new("root@x.io"));
+    c.desired = vec![
+        person("E1", "boss@x.io", None, Lifecycle::Inactive),
+        person("E2", "root@x.io", Some("CEO"), Lifecycle::Active),
+    ];
+    let mut boss = tuser("u1", "boss@x.io", "E1", None);
+    boss.role = Some("owner".into());
+    c.target = vec![boss, tuser("u2", "root@x.io", "E2", None), tuser("u3", "stray@x.io", "S", None)];
+    c.links = vec![link("E1", "u1"), link("E2", "u2")];
+    let p = c.plan();
+    assert!(p.operations.is_empty(), "{:?}", ops(&p));
+    assert_eq!(codes(&p).iter().filter(|c| **c == "protected-user").count(), 2);
+    let orphan = p.findings.iter().find(|f| f.code == "orphan-users").unwrap();
+    assert_eq!(orphan.sources, vec!["stray@x.io".to_owned()]);
+}
+
+#[test]
+fn adoption_follows_policy_and_journal_recovery() {
+    let mut c = Case::new();
+    c.desired = vec![person("E1", "ada@x.io", Some("Eng"), Lifecycle::Active)];
+    c.target = vec![tuser("u1", "Ada@X.io", "E1", None)];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::LinkUser, "ada@x.io".into()), (OpKind::PatchUser, "ada@x.io".into())]);
+    c.policy.adopt = Adopt::None;
+    let p = c.plan();
+    assert!(p.operations.is_empty());
+    assert!(codes(&p).contains(&"unadopted-match"));
+    c.recovered.insert("ada@x.io".into());
+    let p = c.plan();
+    assert_eq!(p.operations[0].op, OpKind::LinkUser);
+    assert!(p.operations[0].reason.starts_with("recover:"));
+}
+
+#[test]
+fn guardrail_blocks_unless_forced() {
+    let mut c = Case::new();
+    c.policy.max_deactivations = Threshold::Count(1);
+    c.target = vec![tuser("u1", "a@x.io", "E1", None), tuser("u2", "b@x.io", "E2", None)];
+    c.links = vec![link("E1", "u1"), link("E2", "u2")];
+    c.desired = vec![person("E3", "c@x.io", None, Lifecycle::Active)];
+    let p = c.plan();
+    assert!(p.blocked);
+    assert!(codes(&p).contains(&"max-deactivations-exceeded"));
+    c.policy.force = true;
+    let p = c.plan();
+    assert!(!p.blocked);
+    assert!(codes(&p).contains(&"max-deactivations-forced"));
+    assert_eq!(p.summary["deactivate-user"], 2);
+}
+
+#[test]
+fn inconsistent_read_makes_no_deactivations() {
+    let mut c = Case::new();
+    c.consistent = false;
+    c.target = vec![tuser("u1", "a@x.io", "E1", None)];
+    c.links = vec![link("E1", "u1")];
+    c.desired = vec![person("E2", "b@x.io", None, Lifecycle::Active)];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::CreateUser, "b@x.io".into())]);
+    assert!(p.has_errors());
+    assert!(codes(&p).contains(&"target-read-inconsistent"));
+}
+
+#[test]
+fn bad_rows_never_cause_deactivations() {
+    let mut c = Case::new();
+    c.target = vec![tuser("u1", "a@x.io", "E1", None), tuser("u2", "b@x.io", "E2", None)];
+    c.links = vec![link("E1", "u1"), link("E2", "u2")];
+    c.desired = vec![person("E3", "c@x.io", None, Lifecycle::Active)];
+    c.policy.max_deactivations = Threshold::Count(10);
+    c.issues = vec![SourceIssue {
+        source: "hr".into(),
+        location: "hr.csv line 3".into(),
+        message: "unknown status".into(),
+        hints: vec!["E1".into(), "A@x.io".into()],
+    }];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::CreateUser, "c@x.io".into()), (OpKind::DeactivateUser, "b@x.io".into())]);
+    assert!(codes(&p).contains(&"kept-bad-row"));
+    c.issues.push(SourceIssue {
+        source: "hr".into(),
+        location: "hr.csv line 9".into(),
+        message: "unreadable CSV".into(),
+        hints: vec![],
+    });
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::CreateUser, "c@x.io".into())]);
+    assert!(codes(&p).contains(&"deactivations-held"));
+}
+
+#[test]
+fn limit_defers_later_operations() {
+    let mut c = Case::new();
+    c.policy.limit = Some(1);
+    c.desired = vec![person("E1", "a@x.io", None, Lifecycle::Active), person("E2", "b@x.io", None, Lifecycle::Active)];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::CreateUser, "a@x.io".into())]);
+    assert!(codes(&p).contains(&"limit-deferred"));
+}
+
+#[test]
+fn plan_is_identical_whatever_the_input_order() {
+    let mut c = Case::new();
+    c.desired = vec![
+        person("E1", "a@x.io", Some("T"), Lifecycle::Active),
+        person("E2", "b@x.io", None, Lifecycle::Inactive),
+        person("E3", "c@x.io", None, Lifecycle::Active),
+    ];
+    c.target = vec![tuser("u1", "a@x.io", "E1", None), tuser("u2", "b@x.io", "E2", None), tuser("u9", "z@x.io", "Z", None)];
+    c.links = vec![link("E1", "u1"), link("E2", "u2")];
+    let first = serde_json::to_string_pretty(&c.plan()).unwrap();
+    c.desired.reverse();
+    c.target.reverse();
+    c.links.reverse();
+    let second = serde_json::to_string_pretty(&c.plan()).unwrap();
+    assert_eq!(first, second);
+
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plans/basic.json");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, format!("{first}\n")).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).expect("golden file; run with UPDATE_GOLDEN=1 to create it");
+    pretty_assertions::assert_eq!(expected.trim_end(), first);
+}
+
+#[test]
+fn target_digest_ignores_order_and_unwatched_users() {
+    let users = vec![tuser("u1", "a@x.io", "A", None), tuser("u2", "b@x.io", "B", None)];
+    let watch = Watch {
+        scim_ids: vec!["u1".into()],
+        user_names: vec!["c@x.io".into()],
+    };
+    let d1 = target_digest(&users, &watch);
+    let mut reordered = users.clone();
+    reordered.reverse();
+    reordered[0].attrs.insert(Attr::Title, "changed, unwatched".into());
+    assert_eq!(d1, target_digest(&reordered, &watch));
+    let mut taken = users.clone();
+    taken.push(tuser("u3", "c@x.io", "C", None));
+    assert_ne!(d1, target_digest(&taken, &watch));
+    let mut edited = users;
+    edited[0].attrs.insert(Attr::Title, "Boss".into());
+    assert_ne!(d1, target_digest(&edited, &watch));
+}
