@@ -3,6 +3,7 @@
 
 mod support;
 
+mod boundaries;
 mod emulator;
 mod scim;
 mod store;

@@ -1,1 +1,825 @@
 //! Integration tests: store.
+//!
+//! One suite of async test functions, written once against a [`Ctx`], runs on both backends:
+//! SQLite in a temp-file database, and PostgreSQL in a scratch database (random name) created on
+//! the server named by `DATABASE_URL` and dropped afterwards. Without `DATABASE_URL` the
+//! PostgreSQL half is skipped with a loud notice, or fails when `CI` is set, so CI can never pass
+//! by silently testing one backend.
+
+use chrono::{DateTime, Utc};
+use idbridge::model::{ScimId, SourceKey};
+use idbridge::store::{
+    Backend, Error, Link, LinkKind, LinkOrigin, LinkState, NewOperation, NewRun, OperationStatus,
+    RunId, RunStatus, Store,
+};
+use std::future::Future;
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// What a suite function gets: a store, and the URL it was opened with (to open it again).
+#[derive(Clone, Debug)]
+struct Ctx {
+    store: Store,
+    url: String,
+}
+
+/// Whether the harness runs the migrations before the test.
+#[derive(Clone, Copy)]
+enum Setup {
+    Migrated,
+    Fresh,
+}
+
+/// A fixed instant plus `secs` seconds: the store never reads the clock, nor do its tests.
+fn at(secs: i64) -> DateTime<Utc> {
+    // 2026-11-27T10:00:00Z
+    DateTime::from_timestamp(1_795_773_600 + secs, 0).unwrap_or_default()
+}
+
+/// The PostgreSQL server to use, or `None` to skip (never when `CI` is set).
+fn database_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "DATABASE_URL is not set but CI is: the PostgreSQL store tests must run in CI. \
+                 Export DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres (or start a \
+                 throwaway cluster, see docs/toolchain.md §7)."
+            );
+            eprintln!(
+                "\n*** SKIPPING PostgreSQL store test: DATABASE_URL is not set. ***\n\
+                 *** Try DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// `admin_url` with its database replaced by `name`.
+fn with_database(
+    admin_url: &str,
+    name: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let mut url = url::Url::parse(admin_url)?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
+async fn admin_exec(admin_url: &str, sql: String) -> TestResult {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Run `test` on a fresh SQLite file.
+async fn on_sqlite<F, Fut>(setup: Setup, test: F) -> TestResult
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = TestResult> + Send + 'static,
+{
+    let dir = tempfile::tempdir()?;
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("store.db").display()
+    );
+    let store = Store::open(&url).await?;
+    assert_eq!(store.backend(), Backend::Sqlite);
+    if let Setup::Migrated = setup {
+        store.migrate().await?;
+    }
+    let ctx = Ctx {
+        store: store.clone(),
+        url,
+    };
+    // A spawned task turns a failed assertion into a JoinError, so cleanup still runs.
+    let outcome = tokio::spawn(test(ctx)).await;
+    store.close().await;
+    drop(dir);
+    outcome?
+}
+
+/// Run `test` in a scratch PostgreSQL database, dropped afterwards; `Ok` without running when
+/// there is no server to use.
+async fn on_postgres<F, Fut>(setup: Setup, test: F) -> TestResult
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = TestResult> + Send + 'static,
+{
+    let Some(admin_url) = database_url() else {
+        return Ok(());
+    };
+    let name = format!("idbridge_test_{}", uuid::Uuid::new_v4().simple());
+    admin_exec(&admin_url, format!("CREATE DATABASE \"{name}\"")).await?;
+    let url = with_database(&admin_url, &name)?;
+    let outcome = async {
+        let store = Store::open(&url).await?;
+        assert_eq!(store.backend(), Backend::Postgres);
+        if let Setup::Migrated = setup {
+            store.migrate().await?;
+        }
+        let ctx = Ctx {
+            store: store.clone(),
+            url: url.clone(),
+        };
+        let outcome = tokio::spawn(test(ctx)).await;
+        store.close().await;
+        outcome?
+    }
+    .await;
+    let dropped = admin_exec(
+        &admin_url,
+        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    )
+    .await;
+    outcome?;
+    dropped
+}
+
+/// Each suite function becomes `store::sqlite::NAME` and `store::postgres::NAME`.
+macro_rules! suite {
+    ($($name:ident: $setup:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Err(e) = super::on_sqlite(super::Setup::$setup, super::$name).await {
+                        panic!("{e}");
+                    }
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Err(e) = super::on_postgres(super::Setup::$setup, super::$name).await {
+                        panic!("{e}");
+                    }
+                }
+            )+
+        }
+    };
+}
+
+suite! {
+    migrate_is_idempotent: Migrated,
+    runs_lifecycle: Migrated,
+    journal_transitions_and_order: Migrated,
+    unfinished_creates_finds_lost_creates: Migrated,
+    links_lifecycle_and_scim_id_uniqueness: Migrated,
+    snapshots_keep_the_last_hash: Migrated,
+    read_only_store_reads_and_refuses_writes: Migrated,
+    read_only_before_migrations_is_none: Fresh,
+    concurrent_journal_writes: Migrated,
+}
+
+// ---- the suite ----
+
+async fn migrate_is_idempotent(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    store.migrate().await?;
+    store.migrate().await?;
+    store.ping().await?;
+    assert!(store.runs(10).await?.is_empty());
+    // A second handle on the same database sees the schema as up to date too.
+    let again = Store::open(&ctx.url).await?;
+    again.migrate().await?;
+    again.close().await;
+    Ok(())
+}
+
+fn new_run(kind: &str, target: &str, secs: i64) -> NewRun {
+    NewRun {
+        kind: kind.into(),
+        target_name: target.into(),
+        started_at: at(secs),
+        plan_sha256: None,
+    }
+}
+
+async fn runs_lifecycle(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let first = store.start_run(&new_run("sync", "notion", 0)).await?;
+    let second = store
+        .start_run(&NewRun {
+            plan_sha256: Some("ab".repeat(32)),
+            ..new_run("apply", "notion", 60)
+        })
+        .await?;
+    assert_ne!(first, second);
+    assert_eq!(format!("{first}"), first.0.to_string());
+
+    let run = store.run(first).await?.ok_or("run 1 missing")?;
+    assert_eq!(run.id, first);
+    assert_eq!(run.kind, "sync");
+    assert_eq!(run.target_name, "notion");
+    assert_eq!(run.started_at, at(0));
+    assert_eq!(run.finished_at, None);
+    assert_eq!(run.status, RunStatus::Running);
+    assert_eq!(run.plan_sha256, None);
+    assert_eq!(run.summary_json, None);
+
+    store
+        .finish_run(first, at(30), RunStatus::Succeeded, r#"{"created":2}"#)
+        .await?;
+    let run = store.run(first).await?.ok_or("run 1 missing")?;
+    assert_eq!(run.finished_at, Some(at(30)));
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.summary_json.as_deref(), Some(r#"{"created":2}"#));
+
+    store
+        .finish_run(second, at(90), RunStatus::Refused, "{}")
+        .await?;
+    let runs = store.runs(10).await?;
+    assert_eq!(
+        runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![second, first],
+        "newest first"
+    );
+    assert_eq!(runs[0].status, RunStatus::Refused);
+    assert_eq!(runs[0].plan_sha256, Some("ab".repeat(32)));
+    assert_eq!(store.runs(1).await?.len(), 1);
+
+    let missing = RunId(second.0 + 1000);
+    assert!(store.run(missing).await?.is_none());
+    let err = store
+        .finish_run(missing, at(1), RunStatus::Failed, "{}")
+        .await
+        .err()
+        .ok_or("finishing a missing run must fail")?;
+    assert!(matches!(err, Error::RunNotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains("no run with id"), "{err}");
+    Ok(())
+}
+
+fn new_op(run: RunId, seq: i64, op: &str, target: &str, user: &str, secs: i64) -> NewOperation {
+    NewOperation {
+        run_id: run,
+        seq,
+        op: op.into(),
+        target_name: target.into(),
+        user_name: Some(user.into()),
+        scim_id: None,
+        source_key: Some(format!("hr:{user}")),
+        detail_json: format!(r#"{{"userName":"{user}"}}"#),
+        at: at(secs),
+    }
+}
+
+async fn journal_transitions_and_order(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let run = store.start_run(&new_run("sync", "notion", 0)).await?;
+    // Recorded out of seq order on purpose: operations() must sort by seq.
+    let c = store
+        .journal_pending(&new_op(run, 3, "patch-user", "notion", "c@x", 1))
+        .await?;
+    let a = store
+        .journal_pending(&new_op(run, 1, "create-user", "notion", "a@x", 2))
+        .await?;
+    let b = store
+        .journal_pending(&NewOperation {
+            scim_id: Some("planned-b".into()),
+            ..new_op(run, 2, "deactivate-user", "notion", "b@x", 3)
+        })
+        .await?;
+
+    let pending = store.operations(run).await?;
+    assert!(pending.iter().all(|o| o.status == OperationStatus::Pending));
+    assert_eq!(pending[0].created_at, at(2));
+    assert_eq!(pending[0].updated_at, at(2));
+
+    store
+        .journal_done(a, Some("scim-a"), Some(201), at(10))
+        .await?;
+    store.journal_done(b, None, Some(200), at(11)).await?;
+    store
+        .journal_failed(c, Some(500), "target said 500", at(12))
+        .await?;
+
+    let ops = store.operations(run).await?;
+    assert_eq!(ops.iter().map(|o| o.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    let (oa, ob, oc) = (&ops[0], &ops[1], &ops[2]);
+    assert_eq!(oa.id, a);
+    assert_eq!(oa.run_id, run);
+    assert_eq!(oa.op, "create-user");
+    assert_eq!(oa.target_name, "notion");
+    assert_eq!(oa.user_name.as_deref(), Some("a@x"));
+    assert_eq!(oa.source_key.as_deref(), Some("hr:a@x"));
+    assert_eq!(oa.detail_json, r#"{"userName":"a@x"}"#);
+    assert_eq!(oa.status, OperationStatus::Done);
+    assert_eq!(oa.scim_id.as_deref(), Some("scim-a"));
+    assert_eq!(oa.http_status, Some(201));
+    assert_eq!(oa.error, None);
+    assert_eq!(oa.created_at, at(2));
+    assert_eq!(oa.updated_at, at(10));
+    assert_eq!(
+        ob.scim_id.as_deref(),
+        Some("planned-b"),
+        "None keeps the planned id"
+    );
+    assert_eq!(oc.status, OperationStatus::Failed);
+    assert_eq!(oc.http_status, Some(500));
+    assert_eq!(oc.error.as_deref(), Some("target said 500"));
+
+    // done is final
+    let err = store
+        .journal_failed(a, None, "late", at(20))
+        .await
+        .err()
+        .ok_or("done must be final")?;
+    assert!(matches!(err, Error::OperationFinal { .. }), "{err:?}");
+    assert!(err.to_string().contains("already `done`"), "{err}");
+
+    // failed may still resolve (a lost reply that did succeed)
+    store
+        .journal_done(c, Some("scim-c"), Some(200), at(21))
+        .await?;
+
+    // skipped, and final too
+    let d = store
+        .journal_pending(&new_op(run, 4, "add-members", "notion", "d@x", 22))
+        .await?;
+    store
+        .journal_skipped(d, "create-user a@x failed", at(23))
+        .await?;
+    let err = store
+        .journal_done(d, None, None, at(24))
+        .await
+        .err()
+        .ok_or("skipped must be final")?;
+    assert!(matches!(err, Error::OperationFinal { .. }), "{err:?}");
+    let ops = store.operations(run).await?;
+    assert_eq!(ops[3].status, OperationStatus::Skipped);
+    assert_eq!(
+        ops[3].skip_reason.as_deref(),
+        Some("create-user a@x failed")
+    );
+    assert_eq!(ops[3].http_status, None);
+
+    // unknown ids and runs
+    let err = store
+        .journal_done(idbridge::store::OperationId(d.0 + 1000), None, None, at(25))
+        .await
+        .err()
+        .ok_or("missing op must fail")?;
+    assert!(matches!(err, Error::OperationNotFound { .. }), "{err:?}");
+    let err = store
+        .journal_pending(&new_op(
+            RunId(run.0 + 1000),
+            1,
+            "create-user",
+            "notion",
+            "z@x",
+            26,
+        ))
+        .await
+        .err()
+        .ok_or("op for a missing run must fail")?;
+    assert!(matches!(err, Error::RunNotFound { .. }), "{err:?}");
+
+    // another run's journal is separate
+    let other = store.start_run(&new_run("sync", "notion", 100)).await?;
+    assert!(store.operations(other).await?.is_empty());
+    Ok(())
+}
+
+async fn unfinished_creates_finds_lost_creates(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let run = store.start_run(&new_run("sync", "notion", 0)).await?;
+    let lost = store
+        .journal_pending(&new_op(run, 1, "create-user", "notion", "lost@x", 1))
+        .await?;
+    let ok = store
+        .journal_pending(&new_op(run, 2, "create-user", "notion", "ok@x", 2))
+        .await?;
+    store
+        .journal_done(ok, Some("s-ok"), Some(201), at(3))
+        .await?;
+    let failed = store
+        .journal_pending(&new_op(run, 3, "readd-user", "notion", "back@x", 4))
+        .await?;
+    store
+        .journal_failed(failed, None, "timed out", at(5))
+        .await?;
+    // Not a create: never listed.
+    store
+        .journal_pending(&new_op(run, 4, "patch-user", "notion", "p@x", 6))
+        .await?;
+    // Another target: not listed for "notion".
+    let elsewhere = store
+        .journal_pending(&new_op(run, 5, "create-user", "other", "o@x", 7))
+        .await?;
+
+    let found = store.unfinished_creates("notion").await?;
+    assert_eq!(
+        found.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![lost, failed]
+    );
+    assert_eq!(found[0].user_name.as_deref(), Some("lost@x"));
+    assert_eq!(found[1].status, OperationStatus::Failed);
+    assert_eq!(
+        store
+            .unfinished_creates("other")
+            .await?
+            .iter()
+            .map(|o| o.id)
+            .collect::<Vec<_>>(),
+        vec![elsewhere]
+    );
+
+    // Once the next run recognises the user, the entry stops being unfinished.
+    store
+        .journal_done(lost, Some("s-lost"), None, at(50))
+        .await?;
+    let found = store.unfinished_creates("notion").await?;
+    assert_eq!(found.iter().map(|o| o.id).collect::<Vec<_>>(), vec![failed]);
+    assert!(store.unfinished_creates("nobody").await?.is_empty());
+    Ok(())
+}
+
+fn link(target: &str, kind: LinkKind, key: &SourceKey, scim: &str, name: &str, secs: i64) -> Link {
+    Link {
+        target_name: target.into(),
+        kind,
+        key: key.clone(),
+        scim_id: ScimId::from(scim),
+        user_name: name.into(),
+        state: LinkState::Active,
+        origin: LinkOrigin::Created,
+        updated_at: at(secs),
+    }
+}
+
+async fn links_lifecycle_and_scim_id_uniqueness(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let ada = SourceKey::new("hr", "E-1");
+    let bob = SourceKey::new("hr", "E-2");
+    let eng = SourceKey::new("ldap", "cn=eng");
+
+    store
+        .upsert_link(&link("notion", LinkKind::User, &ada, "u-1", "ada@x", 1))
+        .await?;
+    store
+        .upsert_link(&link(
+            "notion",
+            LinkKind::Group,
+            &eng,
+            "g-1",
+            "Engineering",
+            2,
+        ))
+        .await?;
+    let links = store.links("notion").await?;
+    assert_eq!(links.len(), 2);
+    assert_eq!(
+        links[0],
+        link("notion", LinkKind::User, &ada, "u-1", "ada@x", 1)
+    );
+    assert_eq!(links[1].kind, LinkKind::Group);
+
+    // Update in place: same key, new id, name, origin.
+    let updated = Link {
+        origin: LinkOrigin::Recovered,
+        ..link("notion", LinkKind::User, &ada, "u-1b", "ada.l@x", 3)
+    };
+    store.upsert_link(&updated).await?;
+    let links = store.links("notion").await?;
+    assert_eq!(links.len(), 2);
+    assert_eq!(links[0], updated);
+
+    // The same SCIM id for another key on the same target and kind: refused, clearly.
+    let err = store
+        .upsert_link(&link("notion", LinkKind::User, &bob, "u-1b", "bob@x", 4))
+        .await
+        .err()
+        .ok_or("a SCIM id must not be linked twice")?;
+    assert!(matches!(err, Error::ScimIdTaken(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("`u-1b`"), "{text}");
+    assert!(text.contains("`hr:E-2`"), "{text}");
+    assert!(text.contains("already linked to `hr:E-1`"), "{text}");
+    assert_eq!(store.links("notion").await?.len(), 2, "nothing written");
+
+    // ...but fine for another kind or another target.
+    store
+        .upsert_link(&link(
+            "notion",
+            LinkKind::Group,
+            &bob,
+            "u-1b",
+            "bob-group",
+            5,
+        ))
+        .await?;
+    store
+        .upsert_link(&link("other", LinkKind::User, &bob, "u-1b", "bob@x", 6))
+        .await?;
+    assert_eq!(store.links("other").await?.len(), 1);
+    assert_eq!(store.links("notion").await?.len(), 3);
+
+    // State changes.
+    store
+        .set_link_state(
+            "notion",
+            LinkKind::User,
+            &ada,
+            LinkState::Deactivated,
+            at(7),
+        )
+        .await?;
+    let ada_link = store
+        .links("notion")
+        .await?
+        .into_iter()
+        .find(|l| l.key == ada)
+        .ok_or("ada's link vanished")?;
+    assert_eq!(ada_link.state, LinkState::Deactivated);
+    assert_eq!(ada_link.updated_at, at(7));
+    assert_eq!(ada_link.scim_id, ScimId::from("u-1b"));
+    let err = store
+        .set_link_state("notion", LinkKind::User, &bob, LinkState::Active, at(8))
+        .await
+        .err()
+        .ok_or("no user link for bob on notion")?;
+    assert!(matches!(err, Error::LinkNotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains("hr:E-2"), "{err}");
+
+    // Delete (idempotent), and the freed SCIM id can be linked again.
+    store.delete_link("notion", LinkKind::User, &ada).await?;
+    store.delete_link("notion", LinkKind::User, &ada).await?;
+    assert!(store
+        .links("notion")
+        .await?
+        .iter()
+        .all(|l| !(l.key == ada && l.kind == LinkKind::User)));
+    store
+        .upsert_link(&link("notion", LinkKind::User, &bob, "u-1b", "bob@x", 9))
+        .await?;
+    assert!(store.links("nobody").await?.is_empty());
+    Ok(())
+}
+
+async fn snapshots_keep_the_last_hash(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let ada = SourceKey::new("hr", "E-1");
+    let bob = SourceKey::new("hr", "E-2");
+    store.put_snapshot("notion", &bob, "h-bob", at(1)).await?;
+    store.put_snapshot("notion", &ada, "h-ada-1", at(2)).await?;
+    store.put_snapshot("notion", &ada, "h-ada-2", at(3)).await?;
+    store.put_snapshot("other", &ada, "h-other", at(4)).await?;
+
+    let snaps = store.snapshots("notion").await?;
+    assert_eq!(snaps.len(), 2);
+    assert_eq!(snaps[0].key, ada);
+    assert_eq!(snaps[0].attr_hash, "h-ada-2");
+    assert_eq!(snaps[0].seen_at, at(3));
+    assert_eq!(snaps[0].target_name, "notion");
+    assert_eq!(snaps[1].key, bob);
+    assert_eq!(snaps[1].attr_hash, "h-bob");
+    let other = store.snapshots("other").await?;
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].attr_hash, "h-other");
+    assert!(store.snapshots("nobody").await?.is_empty());
+    Ok(())
+}
+
+async fn read_only_store_reads_and_refuses_writes(ctx: Ctx) -> TestResult {
+    let rw = &ctx.store;
+    let key = SourceKey::new("hr", "E-1");
+    let run = rw.start_run(&new_run("sync", "notion", 0)).await?;
+    let op = rw
+        .journal_pending(&new_op(run, 1, "create-user", "notion", "a@x", 1))
+        .await?;
+    rw.upsert_link(&link("notion", LinkKind::User, &key, "u-1", "a@x", 2))
+        .await?;
+    rw.put_snapshot("notion", &key, "h", at(3)).await?;
+
+    let ro = Store::open_read_only(&ctx.url)
+        .await?
+        .ok_or("a migrated store must open read-only")?;
+    assert!(ro.is_read_only());
+    assert_eq!(ro.backend(), rw.backend());
+    ro.ping().await?;
+    assert_eq!(ro.runs(10).await?.len(), 1);
+    assert_eq!(ro.operations(run).await?.len(), 1);
+    assert_eq!(ro.unfinished_creates("notion").await?.len(), 1);
+    assert_eq!(ro.links("notion").await?.len(), 1);
+    assert_eq!(ro.snapshots("notion").await?.len(), 1);
+
+    let refusals: Vec<Result<(), Error>> = vec![
+        ro.migrate().await,
+        ro.start_run(&new_run("plan", "notion", 4))
+            .await
+            .map(|_| ()),
+        ro.finish_run(run, at(5), RunStatus::Failed, "{}").await,
+        ro.journal_pending(&new_op(run, 2, "patch-user", "notion", "a@x", 6))
+            .await
+            .map(|_| ()),
+        ro.journal_done(op, None, None, at(7)).await,
+        ro.journal_failed(op, None, "x", at(7)).await,
+        ro.journal_skipped(op, "x", at(7)).await,
+        ro.upsert_link(&link("notion", LinkKind::User, &key, "u-2", "a@x", 8))
+            .await,
+        ro.set_link_state(
+            "notion",
+            LinkKind::User,
+            &key,
+            LinkState::Deactivated,
+            at(9),
+        )
+        .await,
+        ro.delete_link("notion", LinkKind::User, &key).await,
+        ro.put_snapshot("notion", &key, "h2", at(10)).await,
+    ];
+    for (i, outcome) in refusals.into_iter().enumerate() {
+        let err = outcome.err().ok_or(format!("write #{i} was not refused"))?;
+        assert!(matches!(err, Error::ReadOnly { .. }), "write #{i}: {err:?}");
+        assert!(err.to_string().contains("opened read-only"), "{err}");
+    }
+    // Nothing changed.
+    assert_eq!(rw.runs(10).await?.len(), 1);
+    assert_eq!(rw.links("notion").await?[0].scim_id, ScimId::from("u-1"));
+    ro.close().await;
+    Ok(())
+}
+
+/// A read-only open of a PostgreSQL database that was never created is "no links yet".
+#[tokio::test]
+async fn postgres_read_only_on_a_missing_database_is_none() -> TestResult {
+    let Some(admin_url) = database_url() else {
+        return Ok(());
+    };
+    let name = format!("idbridge_missing_{}", uuid::Uuid::new_v4().simple());
+    let url = with_database(&admin_url, &name)?;
+    assert!(Store::open_read_only(&url).await?.is_none());
+    // Opening for writing does not create databases: that is an error naming the database.
+    let err = Store::open(&url)
+        .await
+        .err()
+        .ok_or("a missing database cannot be opened for writing")?;
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains(&name), "{err}");
+    Ok(())
+}
+
+async fn read_only_before_migrations_is_none(ctx: Ctx) -> TestResult {
+    // The database exists (SQLite: an empty file; PostgreSQL: an empty database) but has no schema.
+    assert!(Store::open_read_only(&ctx.url).await?.is_none());
+    // And opening it read-only created nothing.
+    ctx.store.migrate().await?;
+    assert!(Store::open_read_only(&ctx.url).await?.is_some());
+    Ok(())
+}
+
+/// apply journals with bounded concurrency: parallel writers must not trip over each other.
+async fn concurrent_journal_writes(ctx: Ctx) -> TestResult {
+    let store = ctx.store.clone();
+    let run = store.start_run(&new_run("sync", "notion", 0)).await?;
+    let mut tasks = Vec::new();
+    for seq in 0..24_i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let user = format!("u{seq}@x");
+            let id = store
+                .journal_pending(&new_op(run, seq, "create-user", "notion", &user, seq))
+                .await?;
+            store
+                .journal_done(id, Some(&format!("s{seq}")), Some(201), at(100 + seq))
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let ops = store.operations(run).await?;
+    assert_eq!(ops.len(), 24);
+    assert!(ops.iter().all(|o| o.status == OperationStatus::Done));
+    assert_eq!(
+        ops.iter().map(|o| o.seq).collect::<Vec<_>>(),
+        (0..24).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+// ---- backend-specific tests ----
+
+#[tokio::test]
+async fn sqlite_read_only_on_a_missing_file_is_none_and_creates_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("never.db");
+    for url in [
+        format!("sqlite://{}?mode=rwc", path.display()),
+        format!("sqlite://{}", path.display()),
+        format!("sqlite:{}", path.display()),
+        path.display().to_string(),
+    ] {
+        assert!(Store::open_read_only(&url).await?.is_none(), "{url}");
+        assert!(!path.exists(), "{url} created the file");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path())?.count(),
+        0,
+        "nothing at all was created"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn sqlite_plain_paths_are_created_on_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for (url, file) in [
+        (
+            dir.path().join("plain.db").display().to_string(),
+            "plain.db",
+        ),
+        (
+            format!("sqlite:{}", dir.path().join("colon.db").display()),
+            "colon.db",
+        ),
+        (
+            format!("sqlite://{}", dir.path().join("slashes.db").display()),
+            "slashes.db",
+        ),
+    ] {
+        let store = Store::open(&url).await?;
+        store.migrate().await?;
+        let run = store.start_run(&new_run("demo", "notion", 0)).await?;
+        store.close().await;
+        assert!(dir.path().join(file).exists(), "{url}");
+        let ro = Store::open_read_only(&url)
+            .await?
+            .ok_or("read-only reopen")?;
+        assert_eq!(ro.runs(5).await?[0].id, run);
+        ro.close().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_rejected_clearly() -> TestResult {
+    let err = Store::open("mysql://root:SeCrEtPw@localhost/db")
+        .await
+        .err()
+        .ok_or("mysql is not supported")?;
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("SeCrEtPw"), "{text}");
+    assert!(text.contains("root:***@"), "{text}");
+    Ok(())
+}
+
+/// A password in the URL never shows in an error's Display or Debug, nor in a store's Debug.
+#[tokio::test]
+async fn postgres_password_never_appears_in_errors() -> TestResult {
+    const SECRET: &str = "SeCrEtPw";
+    for url in [
+        format!("postgres://postgres:{SECRET}@127.0.0.1:1/x"),
+        format!("postgres://postgres@127.0.0.1:1/x?password={SECRET}"),
+        format!("postgres://postgres:{SECRET}@127.0.0.1:notaport/x"),
+    ] {
+        let err = Store::open(&url).await.err().ok_or("port 1 must refuse")?;
+        let text = format!("{err}\n{err:?}");
+        assert!(!text.contains(SECRET), "{text}");
+        assert!(text.contains("***"), "the redacted URL is named: {text}");
+        let err = Store::open_read_only(&url)
+            .await
+            .err()
+            .ok_or("port 1 must refuse")?;
+        let text = format!("{err}\n{err:?}");
+        assert!(!text.contains(SECRET), "{text}");
+    }
+
+    // Against a real server (trust auth ignores the password; otherwise the error must hide it).
+    let Some(admin_url) = database_url() else {
+        return Ok(());
+    };
+    let mut url = url::Url::parse(&admin_url)?;
+    if url.password().is_some() {
+        return Ok(()); // a real password: do not replace it
+    }
+    url.set_password(Some(SECRET))
+        .map_err(|()| "cannot set a password")?;
+    match Store::open(url.as_str()).await {
+        Ok(store) => {
+            let text = format!("{store:?}");
+            assert!(!text.contains(SECRET), "{text}");
+            assert!(store.redacted_url().contains("***"));
+            // The admin database usually has no idbridge tables: the query error names the URL.
+            if let Err(err) = store.run(RunId(-1)).await {
+                let text = format!("{err}\n{err:?}");
+                assert!(!text.contains(SECRET), "{text}");
+            }
+            store.close().await;
+        }
+        Err(err) => {
+            let text = format!("{err}\n{err:?}");
+            assert!(!text.contains(SECRET), "{text}");
+        }
+    }
+    Ok(())
+}

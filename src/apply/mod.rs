@@ -1,1 +1,401 @@
-//! (apply: filled in by its own change.)
+//! Apply: runs a plan against the SCIM target, journaling every operation in the store (`pending`
+//! before the call, `done`/`failed`/`skipped` after) and keeping links in step.
+//!
+//! Kinds run in plan order, one kind after the other; operations of one kind run concurrently
+//! (bounded by the SCIM client). A failed operation does not stop the others, except that a rejected
+//! token stops every write that has not started yet.
+
+use crate::clock::Clock;
+use crate::model::{Attr, ScimId, SourceKey, UserAttrs};
+use crate::plan::{DeactivateMode, Op, OpKind, Plan};
+use crate::scim::{self, Client, CreateOutcome, TargetKind};
+use crate::store::{self, Link, LinkKind, LinkOrigin, LinkState, NewOperation, RunId, Store};
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::task::JoinSet;
+
+/// Why apply could not go on at all (as opposed to one failed operation).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The journal could not be written, so no further call is made.
+    #[error("cannot write the operations journal: {0}; no further SCIM call was made")]
+    Journal(#[from] store::Error),
+    /// A worker task died.
+    #[error("an apply worker stopped unexpectedly: {0}")]
+    Worker(String),
+}
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Target name (links are keyed by it).
+    pub target_name: String,
+    /// How leavers are removed.
+    pub deactivate: DeactivateMode,
+}
+
+/// How one operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Done.
+    Done,
+    /// The target refused or could not be reached.
+    Failed,
+    /// Not attempted.
+    Skipped,
+}
+
+/// The result of one operation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpResult {
+    /// Position in the plan.
+    pub seq: usize,
+    /// Kind.
+    pub op: OpKind,
+    /// userName.
+    pub user_name: String,
+    /// Outcome.
+    pub status: Status,
+    /// The SCIM id after the operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scim_id: Option<String>,
+    /// Error or skip reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// What apply did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    /// The run.
+    pub run_id: i64,
+    /// Per operation, in plan order.
+    pub results: Vec<OpResult>,
+    /// Set when the token was rejected and writes stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
+}
+
+impl Outcome {
+    /// Count of results with `status`.
+    pub fn count(&self, status: Status) -> usize {
+        self.results.iter().filter(|r| r.status == status).count()
+    }
+
+    /// Whether everything was done.
+    pub fn succeeded(&self) -> bool {
+        self.count(Status::Done) == self.results.len()
+    }
+}
+
+struct Ctx {
+    client: Client,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    run_id: RunId,
+    opts: Options,
+    halted: AtomicBool,
+    halt_reason: Mutex<Option<String>>,
+}
+
+/// Apply `plan` in run `run_id`.
+pub async fn apply(
+    plan: &Plan,
+    client: &Client,
+    store: &Store,
+    clock: Arc<dyn Clock>,
+    run_id: RunId,
+    opts: Options,
+) -> Result<Outcome, Error> {
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        store: store.clone(),
+        clock,
+        run_id,
+        opts,
+        halted: AtomicBool::new(false),
+        halt_reason: Mutex::new(None),
+    });
+    let mut results = Vec::with_capacity(plan.operations.len());
+    for kind in OpKind::ALL {
+        let mut set = JoinSet::new();
+        for (seq, op) in plan
+            .operations
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.op == kind)
+        {
+            let (ctx, op) = (ctx.clone(), op.clone());
+            set.spawn(async move { run_one(&ctx, seq, &op).await });
+        }
+        while let Some(joined) = set.join_next().await {
+            results.push(joined.map_err(|e| Error::Worker(e.to_string()))??);
+        }
+    }
+    results.sort_by_key(|r| r.seq);
+    let halted = ctx.halt_reason.lock().ok().and_then(|g| g.clone());
+    Ok(Outcome {
+        run_id: run_id.0,
+        results,
+        halted,
+    })
+}
+
+async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
+    let journal_id = ctx
+        .store
+        .journal_pending(&NewOperation {
+            run_id: ctx.run_id,
+            seq: seq as i64,
+            op: op.op.as_str().to_owned(),
+            target_name: ctx.opts.target_name.clone(),
+            user_name: Some(op.user_name.clone()),
+            scim_id: op.scim_id.clone(),
+            source_key: op.source_key.clone(),
+            detail_json: serde_json::to_string(&op.changes).unwrap_or_default(),
+            at: ctx.clock.now(),
+        })
+        .await?;
+    let result = |status, scim_id: Option<String>, detail: Option<String>| OpResult {
+        seq,
+        op: op.op,
+        user_name: op.user_name.clone(),
+        status,
+        scim_id,
+        detail,
+    };
+    if ctx.halted.load(Ordering::SeqCst) {
+        let why = "not attempted: the SCIM token was rejected earlier in this run";
+        ctx.store
+            .journal_skipped(journal_id, why, ctx.clock.now())
+            .await?;
+        return Ok(result(
+            Status::Skipped,
+            op.scim_id.clone(),
+            Some(why.to_owned()),
+        ));
+    }
+    match execute(ctx, op).await {
+        Ok(Executed::Done(scim_id)) => {
+            ctx.store
+                .journal_done(journal_id, scim_id.as_deref(), None, ctx.clock.now())
+                .await?;
+            Ok(result(Status::Done, scim_id, None))
+        }
+        Ok(Executed::Skipped(why)) => {
+            ctx.store
+                .journal_skipped(journal_id, &why, ctx.clock.now())
+                .await?;
+            Ok(result(Status::Skipped, op.scim_id.clone(), Some(why)))
+        }
+        Err(Failure::Scim(e)) => {
+            if e.is_auth() && !ctx.halted.swap(true, Ordering::SeqCst) {
+                tracing::error!(error = %e, "stopping all writes");
+                if let Ok(mut reason) = ctx.halt_reason.lock() {
+                    *reason = Some(e.to_string());
+                }
+            }
+            let message = e.to_string();
+            ctx.store
+                .journal_failed(journal_id, e.status(), &message, ctx.clock.now())
+                .await?;
+            tracing::warn!(op = %op.op, user = %op.user_name, error = %message, "operation failed");
+            Ok(result(Status::Failed, op.scim_id.clone(), Some(message)))
+        }
+        Err(Failure::Store(e)) => {
+            // The SCIM call may have succeeded: say so in the journal and stop, rather than guess.
+            let message = format!("the SCIM call ran but its link could not be stored: {e}");
+            ctx.store
+                .journal_failed(journal_id, None, &message, ctx.clock.now())
+                .await?;
+            Err(Error::Journal(e))
+        }
+        Err(Failure::Plan(message)) => {
+            ctx.store
+                .journal_failed(journal_id, None, &message, ctx.clock.now())
+                .await?;
+            Ok(result(Status::Failed, op.scim_id.clone(), Some(message)))
+        }
+    }
+}
+
+enum Executed {
+    Done(Option<String>),
+    Skipped(String),
+}
+
+enum Failure {
+    Scim(scim::Error),
+    Store(store::Error),
+    Plan(String),
+}
+
+impl From<scim::Error> for Failure {
+    fn from(e: scim::Error) -> Self {
+        Failure::Scim(e)
+    }
+}
+
+impl From<store::Error> for Failure {
+    fn from(e: store::Error) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// The attributes a create or re-add sends: the `after` side of every change.
+pub fn attrs_from_changes(op: &Op) -> UserAttrs {
+    op.changes
+        .iter()
+        .filter_map(|c| {
+            let attr = Attr::from_path(&c.attr)?;
+            let value = c.after.as_ref()?.as_str()?.to_owned();
+            Some((attr, value))
+        })
+        .collect()
+}
+
+/// The PATCH pairs of a patch: attributes that changed, `None` for removals.
+pub fn patch_pairs(op: &Op) -> Vec<(Attr, Option<String>)> {
+    op.changes
+        .iter()
+        .filter(|c| c.before != c.after)
+        .filter_map(|c| {
+            let attr = Attr::from_path(&c.attr)?;
+            Some((
+                attr,
+                c.after.as_ref().and_then(|v| v.as_str()).map(str::to_owned),
+            ))
+        })
+        .collect()
+}
+
+fn scim_id(op: &Op) -> Result<ScimId, Failure> {
+    op.scim_id.clone().map(ScimId).ok_or_else(|| {
+        Failure::Plan(format!(
+            "{} for {} has no scimId; re-plan",
+            op.op, op.user_name
+        ))
+    })
+}
+
+fn source_key(op: &Op) -> Result<SourceKey, Failure> {
+    op.source_key
+        .as_deref()
+        .and_then(SourceKey::parse)
+        .ok_or_else(|| {
+            Failure::Plan(format!(
+                "{} for {} has no valid sourceKey; re-plan",
+                op.op, op.user_name
+            ))
+        })
+}
+
+async fn link(ctx: &Ctx, op: &Op, id: &ScimId, origin: LinkOrigin) -> Result<(), Failure> {
+    let key = source_key(op)?;
+    ctx.store
+        .upsert_link(&Link {
+            target_name: ctx.opts.target_name.clone(),
+            kind: LinkKind::User,
+            key,
+            scim_id: id.clone(),
+            user_name: op.user_name.clone(),
+            state: LinkState::Active,
+            origin,
+            updated_at: ctx.clock.now(),
+        })
+        .await?;
+    Ok(())
+}
+
+fn origin_of(outcome: CreateOutcome, fresh: LinkOrigin) -> LinkOrigin {
+    match outcome {
+        CreateOutcome::Created => fresh,
+        CreateOutcome::Existing => LinkOrigin::Adopted,
+        CreateOutcome::RecoveredAfterLostReply => LinkOrigin::Recovered,
+    }
+}
+
+async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
+    let client = &ctx.client;
+    match op.op {
+        OpKind::LinkUser => {
+            let id = scim_id(op)?;
+            let origin = if op.reason.starts_with("recover:") {
+                LinkOrigin::Recovered
+            } else {
+                LinkOrigin::Adopted
+            };
+            link(ctx, op, &id, origin).await?;
+            Ok(Executed::Done(Some(id.0)))
+        }
+        OpKind::CreateUser => {
+            let (user, outcome) = client.create_user(&attrs_from_changes(op)).await?;
+            let id = ScimId(user.id.clone());
+            link(ctx, op, &id, origin_of(outcome, LinkOrigin::Created)).await?;
+            Ok(Executed::Done(Some(id.0)))
+        }
+        OpKind::PatchUser => {
+            let id = scim_id(op)?;
+            client.patch_user(&id, &patch_pairs(op)).await?;
+            Ok(Executed::Done(Some(id.0)))
+        }
+        OpKind::ReaddUser => {
+            let id = match (client.profile().kind, &op.scim_id) {
+                // A plain SCIM service keeps a deactivated user: switch it back on, then patch.
+                (TargetKind::Scim, Some(existing)) => {
+                    let id = ScimId(existing.clone());
+                    client.set_active(&id, true).await?;
+                    let pairs = patch_pairs(op);
+                    if !pairs.is_empty() {
+                        client.patch_user(&id, &pairs).await?;
+                    }
+                    id
+                }
+                // Notion re-adds a removed member by POST with the same email; the id may change.
+                _ => {
+                    let (user, _) = client.create_user(&attrs_from_changes(op)).await?;
+                    ScimId(user.id)
+                }
+            };
+            link(ctx, op, &id, LinkOrigin::Created).await?;
+            Ok(Executed::Done(Some(id.0)))
+        }
+        OpKind::DeactivateUser => {
+            let id = scim_id(op)?;
+            match ctx.opts.deactivate {
+                DeactivateMode::ActiveFalse => client.set_active(&id, false).await?,
+                DeactivateMode::Delete => client.delete_user(&id).await?,
+            }
+            if let Ok(key) = source_key(op) {
+                let known = ctx.store.links(&ctx.opts.target_name).await?;
+                if known
+                    .iter()
+                    .any(|l| l.kind == LinkKind::User && l.key == key)
+                {
+                    ctx.store
+                        .set_link_state(
+                            &ctx.opts.target_name,
+                            LinkKind::User,
+                            &key,
+                            LinkState::Deactivated,
+                            ctx.clock.now(),
+                        )
+                        .await?;
+                }
+            }
+            Ok(Executed::Done(Some(id.0)))
+        }
+        OpKind::CreateGroup
+        | OpKind::PatchGroup
+        | OpKind::AddMembers
+        | OpKind::RemoveMembers
+        | OpKind::DeleteGroup => Ok(Executed::Skipped(format!(
+            "{} is not supported by this version of idbridge",
+            op.op
+        ))),
+    }
+}

@@ -1,1 +1,221 @@
-//! (cli: filled in by its own change.)
+//! Command-line glue: parses arguments, wires config, sources, target, store and clock together,
+//! and renders results. `anyhow` lives here and in `main` only.
+//!
+//! Exit codes (docs/cli.md): 0 ok; 1 blocked, refused, conflicts or failed operations; 2 bad
+//! usage, invalid config, unreadable input or an error before any write.
+
+mod check;
+mod demo;
+mod emulator;
+mod output;
+mod pipeline;
+
+pub use pipeline::Refused;
+mod sync;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::clock::{Clock, FixedClock, SystemClock};
+
+/// How a command ended; `main` turns it into the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: done (warnings included).
+    Ok,
+    /// 1: blocked, refused, conflicts or failed operations.
+    Blocked,
+    /// 2: bad usage, bad config, unreadable input, error before any write.
+    Usage,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Blocked => 1,
+            Exit::Usage => 2,
+        }
+    }
+}
+
+/// Output format of plan-like commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A human-readable table.
+    Table,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// idbridge: provision people and groups from LDAP/AD and HR into Notion (or any SCIM 2.0 service).
+#[derive(Debug, Parser)]
+#[command(name = "idbridge", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file.
+    #[arg(long, global = true, default_value = "idbridge.toml")]
+    pub config: PathBuf,
+    /// Log format (logs go to stderr).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Pretend the current time is this RFC 3339 instant (HR date rules, plan timestamps).
+    #[arg(long, global = true, hide = true)]
+    pub now: Option<DateTime<Utc>>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Emulator + bundled sample company + SQLite: plan, sync and report in one go (no network, no config).
+    Demo(DemoArgs),
+    /// Validate the config and test each connection (store, target, sources).
+    CheckConfig,
+    /// Dry run: read everything, print the plan, write nothing.
+    Plan(PlanArgs),
+    /// Apply a plan saved by `plan --out`, if the target has not changed since.
+    Apply(ApplyArgs),
+    /// Plan and apply in one go.
+    Sync(SyncArgs),
+    /// Reports on runs, changes and drift (not implemented yet).
+    Report(Rest),
+    /// SAML SSO checks (not implemented yet).
+    Saml(Rest),
+    /// Scheduled syncs with health and metrics endpoints (not implemented yet).
+    Serve(Rest),
+    /// Serve the Notion SCIM emulator.
+    Emulator(EmulatorArgs),
+    /// Run store migrations and exit.
+    Migrate,
+    /// Exit 0 when a running `serve` answers /readyz (not implemented yet).
+    Healthcheck(Rest),
+}
+
+/// Arguments of commands that do not exist yet.
+#[derive(Debug, Args)]
+pub struct Rest {
+    /// Ignored.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
+}
+
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Also write the plan as JSON to this file, for `apply --plan`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Let the plan go past the deactivation guardrail.
+    #[arg(long)]
+    pub force: bool,
+    /// Write to at most N users.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The plan file written by `plan --out`.
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Apply a plan that a guardrail blocked.
+    #[arg(long)]
+    pub force: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Go past the deactivation guardrail.
+    #[arg(long)]
+    pub force: bool,
+    /// Write to at most N users (start small).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `emulator`.
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// File holding the bearer token clients must send.
+    #[arg(long)]
+    pub token_file: PathBuf,
+    /// Email of the workspace owner the token belongs to.
+    #[arg(long, default_value = "owner@example.com")]
+    pub token_owner: String,
+    /// Emulator profile (TOML): switches, seed data, faults.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Expose the /_emulator/* control routes (tests).
+    #[arg(long)]
+    pub control: bool,
+    /// Rate limit in requests per second per token (429 with Retry-After beyond it).
+    #[arg(long)]
+    pub rate_limit: Option<f64>,
+}
+
+/// Run the parsed command.
+pub async fn run(cli: Cli) -> Result<Exit> {
+    let clock: Arc<dyn Clock> = match cli.now {
+        Some(now) => Arc::new(FixedClock::new(now)),
+        None => Arc::new(SystemClock),
+    };
+    match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::CheckConfig => check::run(&cli.config, clock).await,
+        Command::Plan(args) => sync::plan(&cli.config, clock, args).await,
+        Command::Apply(args) => sync::apply(&cli.config, clock, args).await,
+        Command::Sync(args) => sync::sync(&cli.config, clock, args).await,
+        Command::Migrate => sync::migrate(&cli.config).await,
+        Command::Emulator(args) => emulator::run(args, clock).await,
+        Command::Report(_) | Command::Saml(_) | Command::Serve(_) | Command::Healthcheck(_) => {
+            eprintln!("idbridge: this command is not implemented yet");
+            Ok(Exit::Usage)
+        }
+    }
+}
+
+/// Demo arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's SQLite database in this folder instead of a temporary one.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+}

@@ -91,8 +91,8 @@ pub struct TargetSettings {
     pub token: SecretString,
     /// Email of the token's owner: never changed.
     pub token_owner: Option<String>,
-    /// Whether `externalId` is sent and compared.
-    pub external_id: bool,
+    /// Whether `externalId` is sent and compared; `None` = the target profile's default.
+    pub external_id: Option<bool>,
     /// Client-side requests per second; `None` = unlimited.
     pub rate_limit: Option<f64>,
     /// Requests in flight at once.
@@ -272,10 +272,19 @@ struct Resolver<'a> {
 impl Resolver<'_> {
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
-    fn invalid<T>(&self, span_start: usize, key: &str, message: impl Into<String>) -> Result<T, ConfigError> {
+    fn invalid<T>(
+        &self,
+        span_start: usize,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
         Err(ConfigError::Invalid {
             path: self.path.to_owned(),
             line: self.line_of(span_start),
@@ -301,7 +310,10 @@ impl Resolver<'_> {
                 &format!("{key}_env"),
                 format!("set either {key}_env or {key}_file, not both"),
             ),
-            (Some(e), None) => Ok(Some((SecretSource::Env(e.get_ref().clone()), e.span().start))),
+            (Some(e), None) => Ok(Some((
+                SecretSource::Env(e.get_ref().clone()),
+                e.span().start,
+            ))),
             (None, Some(f)) => Ok(Some((
                 SecretSource::File(self.base.join(f.get_ref())),
                 f.span().start,
@@ -310,11 +322,21 @@ impl Resolver<'_> {
         }
     }
 
-    fn read_secret(&self, source: &SecretSource, at: usize, key: &str) -> Result<SecretString, ConfigError> {
+    fn read_secret(
+        &self,
+        source: &SecretSource,
+        at: usize,
+        key: &str,
+    ) -> Result<SecretString, ConfigError> {
         secrets::read(source).or_else(|e| self.invalid(at, key, e.to_string()))
     }
 
-    fn duration(&self, value: &Option<Spanned<String>>, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+    fn duration(
+        &self,
+        value: &Option<Spanned<String>>,
+        key: &str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
         match value {
             None => Ok(default),
             Some(v) => match parse_duration(v.get_ref()) {
@@ -322,13 +344,22 @@ impl Resolver<'_> {
                 _ => self.invalid(
                     v.span().start,
                     key,
-                    format!("`{}` is not a duration; write e.g. \"30s\", \"500ms\", \"2m\"", v.get_ref()),
+                    format!(
+                        "`{}` is not a duration; write e.g. \"30s\", \"500ms\", \"2m\"",
+                        v.get_ref()
+                    ),
                 ),
             },
         }
     }
 
-    fn positive(&self, value: &Option<Spanned<i64>>, key: &str, default: i64, max: i64) -> Result<i64, ConfigError> {
+    fn positive(
+        &self,
+        value: &Option<Spanned<i64>>,
+        key: &str,
+        default: i64,
+        max: i64,
+    ) -> Result<i64, ConfigError> {
         match value {
             None => Ok(default),
             Some(v) if (1..=max).contains(v.get_ref()) => Ok(*v.get_ref()),
@@ -340,7 +371,11 @@ impl Resolver<'_> {
         let store_url = match self.secret(&raw.store.url_env, &raw.store.url_file, "store.url")? {
             Some((source, at)) => {
                 if let Some(url) = &raw.store.url {
-                    return self.invalid(url.span().start, "store.url", "set url or url_env/url_file, not both");
+                    return self.invalid(
+                        url.span().start,
+                        "store.url",
+                        "set url or url_env/url_file, not both",
+                    );
                 }
                 self.read_secret(&source, at, "store.url")?
             }
@@ -351,9 +386,19 @@ impl Resolver<'_> {
                     .as_ref()
                     .map(|u| u.get_ref().clone())
                     .unwrap_or_else(|| DEFAULT_STORE_URL.to_owned());
-                if url.contains("://") && url.contains('@') && url.split('@').next().is_some_and(|p| p.matches(':').count() >= 2) {
+                if url.contains("://")
+                    && url.contains('@')
+                    && url
+                        .split('@')
+                        .next()
+                        .is_some_and(|p| p.matches(':').count() >= 2)
+                {
                     let at = raw.store.url.as_ref().map(|u| u.span().start).unwrap_or(0);
-                    return self.invalid(at, "store.url", "the URL carries a password; move it to url_env or url_file");
+                    return self.invalid(
+                        at,
+                        "store.url",
+                        "the URL carries a password; move it to url_env or url_file",
+                    );
                 }
                 SecretString::from(url)
             }
@@ -367,13 +412,20 @@ impl Resolver<'_> {
                 return self.invalid(
                     source.get_ref().name.span().start,
                     &format!("sources[{i}].name"),
-                    format!("source name `{}` is used twice; names must be unique", resolved.name()),
+                    format!(
+                        "source name `{}` is used twice; names must be unique",
+                        resolved.name()
+                    ),
                 );
             }
             sources.push(resolved);
         }
         if sources.is_empty() {
-            return self.invalid(0, "sources", "no [[sources]] configured; add at least one (see docs/config.md)");
+            return self.invalid(
+                0,
+                "sources",
+                "no [[sources]] configured; add at least one (see docs/config.md)",
+            );
         }
         let policy = self.policy(&raw.policy, &target)?;
         Ok(Settings {
@@ -401,61 +453,99 @@ impl Resolver<'_> {
             (Some(u), _) => u.get_ref().clone(),
             (None, TargetKind::Notion) => NOTION_SCIM_URL.to_owned(),
             (None, TargetKind::Scim) => {
-                return self.invalid(self.header_offset("[target]"), "target.url", "a plain SCIM target needs its base URL")
+                return self.invalid(
+                    self.header_offset("[target]"),
+                    "target.url",
+                    "a plain SCIM target needs its base URL",
+                )
             }
         };
         let url_at = t.url.as_ref().map(|u| u.span().start).unwrap_or(0);
         let url = match url::Url::parse(&url_text) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-            _ => return self.invalid(url_at, "target.url", format!("`{url_text}` is not an http(s) URL")),
+            _ => {
+                return self.invalid(
+                    url_at,
+                    "target.url",
+                    format!("`{url_text}` is not an http(s) URL"),
+                )
+            }
         };
         if !url.username().is_empty() || url.password().is_some() {
-            return self.invalid(url_at, "target.url", "do not put credentials in the URL; use token_env or token_file");
+            return self.invalid(
+                url_at,
+                "target.url",
+                "do not put credentials in the URL; use token_env or token_file",
+            );
         }
         let token = match self.secret(&t.token_env, &t.token_file, "target.token")? {
             Some((source, at)) => self.read_secret(&source, at, "target.token")?,
-            None => {
-                return self.invalid(
-                    self.header_offset("[target]"),
-                    "target.token_env",
-                    "no SCIM token configured; set token_env = \"NOTION_SCIM_TOKEN\" (or token_file)",
-                )
-            }
+            None => return self.invalid(
+                self.header_offset("[target]"),
+                "target.token_env",
+                "no SCIM token configured; set token_env = \"NOTION_SCIM_TOKEN\" (or token_file)",
+            ),
         };
         let rate_limit = match &t.rate_limit {
             None => Some(2.0),
             Some(v) if *v.get_ref() == 0.0 => None,
             Some(v) if v.get_ref().is_finite() && *v.get_ref() > 0.0 => Some(*v.get_ref()),
-            Some(v) => return self.invalid(v.span().start, "target.rate_limit", "must be a positive number of requests per second, or 0 for no limit"),
+            Some(v) => {
+                return self.invalid(
+                    v.span().start,
+                    "target.rate_limit",
+                    "must be a positive number of requests per second, or 0 for no limit",
+                )
+            }
         };
         let token_owner = match &t.token_owner {
             Some(o) if !o.get_ref().contains('@') => {
-                return self.invalid(o.span().start, "target.token_owner", "must be the email of the owner who created the token")
+                return self.invalid(
+                    o.span().start,
+                    "target.token_owner",
+                    "must be the email of the owner who created the token",
+                )
             }
             other => other.as_ref().map(|o| o.get_ref().trim().to_owned()),
         };
         Ok(TargetSettings {
-            name: t.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_else(|| "default".to_owned()),
+            name: t
+                .name
+                .as_ref()
+                .map(|n| n.get_ref().clone())
+                .unwrap_or_else(|| "default".to_owned()),
             kind,
             url,
             token,
             token_owner,
-            external_id: t.external_id.unwrap_or(true),
+            external_id: t.external_id,
             rate_limit,
             concurrency: self.positive(&t.concurrency, "target.concurrency", 4, 64)? as usize,
             timeout: self.duration(&t.timeout, "target.timeout", Duration::from_secs(30))?,
             max_retries: self.positive(&t.max_retries, "target.max_retries", 5, 50)? as u32,
-            max_retry_after: self.duration(&t.max_retry_after, "target.max_retry_after", Duration::from_secs(120))?,
+            max_retry_after: self.duration(
+                &t.max_retry_after,
+                "target.max_retry_after",
+                Duration::from_secs(120),
+            )?,
             page_size: self.positive(&t.page_size, "target.page_size", 100, 100)? as u32,
         })
     }
 
-    fn source(&self, i: usize, spanned: &Spanned<RawSource>) -> Result<SourceSettings, ConfigError> {
+    fn source(
+        &self,
+        i: usize,
+        spanned: &Spanned<RawSource>,
+    ) -> Result<SourceSettings, ConfigError> {
         let s = spanned.get_ref();
         let key = |k: &str| format!("sources[{i}].{k}");
         let name = s.name.get_ref().trim();
         if name.is_empty() || name.contains(':') {
-            return self.invalid(s.name.span().start, &key("name"), "must be non-empty and contain no `:`");
+            return self.invalid(
+                s.name.span().start,
+                &key("name"),
+                "must be non-empty and contain no `:`",
+            );
         }
         match s.kind.get_ref().as_str() {
             "hr-csv" => {}
@@ -463,29 +553,55 @@ impl Resolver<'_> {
                 return self.invalid(
                     s.kind.span().start,
                     &key("kind"),
-                    format!("source kind `{}` is not available in this version yet; use \"hr-csv\"", s.kind.get_ref()),
+                    format!(
+                        "source kind `{}` is not available in this version yet; use \"hr-csv\"",
+                        s.kind.get_ref()
+                    ),
                 )
             }
             other => {
-                return self.invalid(s.kind.span().start, &key("kind"), format!("unknown source kind `{other}`; use \"hr-csv\""))
+                return self.invalid(
+                    s.kind.span().start,
+                    &key("kind"),
+                    format!("unknown source kind `{other}`; use \"hr-csv\""),
+                )
             }
         }
         let Some(path) = &s.path else {
-            return self.invalid(spanned.span().start, &key("path"), "an hr-csv source needs `path`");
+            return self.invalid(
+                spanned.span().start,
+                &key("path"),
+                "an hr-csv source needs `path`",
+            );
         };
         let timezone = match &s.timezone {
             None => Tz::UTC,
             Some(tz) => match tz.get_ref().parse::<Tz>() {
                 Ok(tz) => tz,
                 Err(_) => {
-                    return self.invalid(tz.span().start, &key("timezone"), format!("unknown time zone `{}`; use an IANA name such as \"Europe/Paris\"", tz.get_ref()))
+                    return self.invalid(
+                        tz.span().start,
+                        &key("timezone"),
+                        format!(
+                            "unknown time zone `{}`; use an IANA name such as \"Europe/Paris\"",
+                            tz.get_ref()
+                        ),
+                    )
                 }
             },
         };
         let delimiter = match &s.delimiter {
             None => b',',
-            Some(d) if d.get_ref().len() == 1 && d.get_ref().is_ascii() => d.get_ref().as_bytes()[0],
-            Some(d) => return self.invalid(d.span().start, &key("delimiter"), "must be one ASCII character"),
+            Some(d) if d.get_ref().len() == 1 && d.get_ref().is_ascii() => {
+                d.get_ref().as_bytes()[0]
+            }
+            Some(d) => {
+                return self.invalid(
+                    d.span().start,
+                    &key("delimiter"),
+                    "must be one ASCII character",
+                )
+            }
         };
         let status_map = match &s.status_map {
             None => default_status_map(),
@@ -496,7 +612,11 @@ impl Resolver<'_> {
                         "active" => StatusKind::Active,
                         "inactive" => StatusKind::Inactive,
                         other => {
-                            return self.invalid(map.span().start, &key(&format!("status_map.{status}")), format!("`{other}` must be \"active\" or \"inactive\""))
+                            return self.invalid(
+                                map.span().start,
+                                &key(&format!("status_map.{status}")),
+                                format!("`{other}` must be \"active\" or \"inactive\""),
+                            )
                         }
                     };
                     out.insert(status.trim().to_lowercase(), class);
@@ -510,7 +630,11 @@ impl Resolver<'_> {
             columns: Columns::resolve(&s.columns),
             status_map,
             timezone,
-            date_format: s.date_format.as_ref().map(|f| f.get_ref().clone()).unwrap_or_else(|| "%Y-%m-%d".to_owned()),
+            date_format: s
+                .date_format
+                .as_ref()
+                .map(|f| f.get_ref().clone())
+                .unwrap_or_else(|| "%Y-%m-%d".to_owned()),
             delimiter,
         }))
     }
@@ -525,24 +649,45 @@ impl Resolver<'_> {
             };
             policy.max_deactivations = match parsed {
                 Some(t) => t,
-                None => return self.invalid(v.span().start, "policy.max_deactivations", "write a count such as 5 or a percentage such as \"10%\""),
+                None => {
+                    return self.invalid(
+                        v.span().start,
+                        "policy.max_deactivations",
+                        "write a count such as 5 or a percentage such as \"10%\"",
+                    )
+                }
             };
         }
         if let Some(v) = &p.deactivate {
             policy.deactivate = match v.get_ref().as_str() {
                 "active-false" => DeactivateMode::ActiveFalse,
                 "delete" => DeactivateMode::Delete,
-                other => return self.invalid(v.span().start, "policy.deactivate", format!("`{other}` must be \"active-false\" or \"delete\"")),
+                other => {
+                    return self.invalid(
+                        v.span().start,
+                        "policy.deactivate",
+                        format!("`{other}` must be \"active-false\" or \"delete\""),
+                    )
+                }
             };
         }
         if let Some(v) = &p.adopt {
             policy.adopt = match v.get_ref().as_str() {
                 "match-email" => Adopt::MatchEmail,
                 "none" => Adopt::None,
-                other => return self.invalid(v.span().start, "policy.adopt", format!("`{other}` must be \"match-email\" or \"none\"")),
+                other => {
+                    return self.invalid(
+                        v.span().start,
+                        "policy.adopt",
+                        format!("`{other}` must be \"match-email\" or \"none\""),
+                    )
+                }
             };
         }
-        policy.token_owner = target.token_owner.as_deref().map(crate::model::UserName::new);
+        policy.token_owner = target
+            .token_owner
+            .as_deref()
+            .map(crate::model::UserName::new);
         if target.kind == TargetKind::Scim {
             policy.protected_roles.clear();
         }

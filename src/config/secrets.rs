@@ -39,8 +39,12 @@ pub enum SecretError {
 pub fn read(source: &SecretSource) -> Result<SecretString, SecretError> {
     match source {
         SecretSource::Env(name) => match std::env::var(name) {
-            Ok(value) if !value.trim().is_empty() => Ok(SecretString::from(value.trim().to_owned())),
-            Ok(_) | Err(std::env::VarError::NotPresent) => Err(SecretError::EnvMissing(name.clone())),
+            Ok(value) if !value.trim().is_empty() => {
+                Ok(SecretString::from(value.trim().to_owned()))
+            }
+            Ok(_) | Err(std::env::VarError::NotPresent) => {
+                Err(SecretError::EnvMissing(name.clone()))
+            }
             Err(std::env::VarError::NotUnicode(_)) => Err(SecretError::EnvNotUnicode(name.clone())),
         },
         SecretSource::File(path) => {
@@ -91,7 +95,10 @@ mod tests {
         assert_eq!(secret.expose_secret(), "s3cr3t");
         assert!(!format!("{secret:?}").contains("s3cr3t"));
         std::fs::write(&path, "\n").unwrap();
-        assert!(matches!(read(&SecretSource::File(path)), Err(SecretError::FileEmpty(_))));
+        assert!(matches!(
+            read(&SecretSource::File(path)),
+            Err(SecretError::FileEmpty(_))
+        ));
     }
 
     #[test]

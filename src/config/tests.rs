@@ -37,7 +37,10 @@ fn minimal_config_gets_defaults() {
     let SourceSettings::HrCsv(hr) = &s.sources[0];
     assert_eq!(hr.path, dir.path().join("hr.csv"));
     assert_eq!(hr.columns.email, "email");
-    assert!(!format!("{s:?}").contains("tok-123"), "token leaked into Debug");
+    assert!(
+        !format!("{s:?}").contains("tok-123"),
+        "token leaked into Debug"
+    );
 }
 
 #[test]
@@ -54,14 +57,31 @@ fn semantic_errors_name_key_and_line() {
     let dir = dir_with_token();
     let cases = [
         ("kind = \"notion\"", "kind = \"slack\"", "target.kind", 3),
-        ("path = \"hr.csv\"", "path = \"hr.csv\"\ntimezone = \"Mars/Base\"", "sources[0].timezone", 10),
-        ("token_file = \"token\"", "token_file = \"token\"\ntoken_env = \"X\"", "target.token_env", 5),
-        ("token_file = \"token\"", "token_file = \"token\"\ntimeout = \"soon\"", "target.timeout", 5),
+        (
+            "path = \"hr.csv\"",
+            "path = \"hr.csv\"\ntimezone = \"Mars/Base\"",
+            "sources[0].timezone",
+            10,
+        ),
+        (
+            "token_file = \"token\"",
+            "token_file = \"token\"\ntoken_env = \"X\"",
+            "target.token_env",
+            5,
+        ),
+        (
+            "token_file = \"token\"",
+            "token_file = \"token\"\ntimeout = \"soon\"",
+            "target.timeout",
+            5,
+        ),
     ];
     for (from, to, key, line) in cases {
         let text = MINIMAL.replace(from, to);
         match parse_in(dir.path(), &text) {
-            Err(ConfigError::Invalid { key: k, line: l, .. }) => {
+            Err(ConfigError::Invalid {
+                key: k, line: l, ..
+            }) => {
                 assert_eq!((k.as_str(), l), (key, line), "for {to}");
             }
             other => panic!("expected Invalid for {to}, got {other:?}"),
@@ -72,13 +92,18 @@ fn semantic_errors_name_key_and_line() {
 #[test]
 fn policy_values_parse() {
     let dir = dir_with_token();
-    let text = format!("{MINIMAL}\n[policy]\nmax_deactivations = 3\ndeactivate = \"delete\"\nadopt = \"none\"\n");
+    let text = format!(
+        "{MINIMAL}\n[policy]\nmax_deactivations = 3\ndeactivate = \"delete\"\nadopt = \"none\"\n"
+    );
     let s = parse_in(dir.path(), &text).unwrap();
     assert_eq!(s.policy.max_deactivations, Threshold::Count(3));
     assert_eq!(s.policy.deactivate, DeactivateMode::Delete);
     assert_eq!(s.policy.adopt, Adopt::None);
     let bad = format!("{MINIMAL}\n[policy]\nmax_deactivations = \"lots\"\n");
-    assert!(matches!(parse_in(dir.path(), &bad), Err(ConfigError::Invalid { .. })));
+    assert!(matches!(
+        parse_in(dir.path(), &bad),
+        Err(ConfigError::Invalid { .. })
+    ));
 }
 
 #[test]

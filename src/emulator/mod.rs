@@ -1,1 +1,208 @@
-//! (emulator: filled in by its own change.)
+//! The Notion SCIM emulator: an in-memory, faithful fake of Notion's SCIM API (notion-scim.md
+//! §17), shipped by `idbridge emulator` and `idbridge demo` and used by every integration test
+//! of the SCIM client and of sync.
+//!
+//! `profile` holds the switches for UNCONFIRMED behaviours, the seed and the faults; `state` the
+//! workspace and every SCIM operation; `routes` the HTTP dispatcher and control routes; `filter`
+//! and `patch` the pure parsers. The emulator may import `clock` and nothing else of the crate.
+//! Time for `meta` comes from the injected [`Clock`]; ids come from a seeded RNG, so runs are
+//! reproducible.
+
+mod filter;
+mod patch;
+mod profile;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use profile::{
+    DuplicatePost, ErrorShape, Fault, FaultKind, MaxCount, Profile, RateLimit, RemovedUser, Seed,
+    SeedGroup, SeedToken, SeedUser, Switches, ROLES,
+};
+pub use state::{GroupView, MemberView, RequestRecord};
+
+use crate::clock::Clock;
+
+/// Core User schema URN.
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// Core Group schema URN.
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// Enterprise User extension URN.
+pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// Notion's User extension URN (holds `role`).
+pub const NOTION_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:notion:2.0:User";
+/// ListResponse message URN.
+pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+
+/// A profile that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The TOML did not parse or had unknown keys.
+    #[error("The emulator profile is not valid TOML for a profile: {0}")]
+    Parse(String),
+    /// The TOML parsed but says something impossible.
+    #[error("The emulator profile is inconsistent: {0}")]
+    Invalid(String),
+}
+
+/// The emulator: cheap to clone, all clones share one workspace.
+#[derive(Clone)]
+pub struct Emulator {
+    state: Arc<Mutex<state::State>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator").finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// A workspace seeded from `profile`, reading time from `clock`.
+    pub fn new(profile: Profile, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(state::State::new(profile, clock))),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, state::State> {
+        // A panic while holding the lock cannot leave the workspace half-written in a way tests
+        // care about, so a poisoned lock is still used.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The HTTP router; `control` adds the `/_emulator/*` routes.
+    pub fn router(&self, control: bool) -> axum::Router {
+        axum::Router::new()
+            .fallback(routes::dispatch)
+            .with_state((self.clone(), control))
+    }
+
+    /// Serve on `listener` until the process ends.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        control: bool,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router(control)).await
+    }
+
+    /// Serve on a free loopback port in a background task.
+    pub async fn spawn(self, control: bool) -> std::io::Result<Running> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let prefix = self.lock().prefix.clone();
+        let task = tokio::spawn(self.serve(listener, control));
+        Ok(Running { addr, prefix, task })
+    }
+
+    /// Add (or replace) a token owned by `owner_user_name`, who becomes a workspace owner.
+    pub fn add_token(&self, token: &str, owner_user_name: &str) {
+        self.lock().add_token(token, owner_user_name);
+    }
+
+    /// Revoke a token, as an owner clicking the trash icon would.
+    pub fn revoke_token(&self, token: &str) {
+        self.lock().revoke_token(token);
+    }
+
+    /// Add an account (member, removed member or guest); returns its id.
+    pub fn seed_user(&self, user: SeedUser) -> String {
+        self.lock().seed_user(&user)
+    }
+
+    /// Add a group (members by userName or id); returns its id.
+    pub fn seed_group(&self, group: SeedGroup) -> String {
+        self.lock().seed_group(&group)
+    }
+
+    /// Replace the switches.
+    pub fn set_switches(&self, switches: Switches) {
+        self.lock().switches = switches;
+    }
+
+    /// The current switches.
+    pub fn switches(&self) -> Switches {
+        self.lock().switches.clone()
+    }
+
+    /// Queue a fault.
+    pub fn push_fault(&self, fault: Fault) {
+        self.lock().push_fault(fault);
+    }
+
+    /// Set or clear the per-token rate limit (buckets start full).
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.lock().set_rate_limit(limit);
+    }
+
+    /// Every request seen since the last clear, control routes excepted.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.lock().requests.clone()
+    }
+
+    /// Writes that reached a resource handler (past auth, rate limit and faults).
+    pub fn write_count(&self) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.is_write && r.handled)
+            .count()
+    }
+
+    /// Forget the request log.
+    pub fn clear_requests(&self) {
+        self.lock().requests.clear();
+    }
+
+    /// Accounts as stored (members and removed members; guests left out).
+    pub fn members(&self) -> Vec<MemberView> {
+        self.lock().member_views()
+    }
+
+    /// Groups as stored.
+    pub fn groups(&self) -> Vec<GroupView> {
+        self.lock().group_views()
+    }
+
+    /// Mark a group as the only full-access holder of a page, so DELETE is refused.
+    pub fn set_sole_full_access(&self, group_id: &str, on: bool) {
+        self.lock().set_sole_full_access(group_id, on);
+    }
+}
+
+/// A served emulator; stops when dropped.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    prefix: String,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Base URL of the SCIM API, e.g. `http://127.0.0.1:PORT/scim/v2`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{}", self.addr, self.prefix)
+    }
+
+    /// Root URL (for `/_emulator/*`), e.g. `http://127.0.0.1:PORT`.
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop serving.
+    pub fn shutdown(self) {
+        // Drop aborts the task.
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

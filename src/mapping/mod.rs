@@ -9,7 +9,9 @@
 //! HR dates: a start date in the future keeps the person `Pending`; a termination takes effect at
 //! the start of the day after `termination_date`, in the source's time zone.
 
-use crate::model::{attr, Attr, DesiredUser, Employment, Lifecycle, SourceRecord, StatusKind, UserAttrs};
+use crate::model::{
+    attr, Attr, DesiredUser, Employment, Lifecycle, SourceRecord, StatusKind, UserAttrs,
+};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::collections::BTreeSet;
@@ -17,7 +19,9 @@ use std::collections::BTreeSet;
 /// Attributes the default mapping manages, given which source attributes exist at all (a column
 /// absent from the file leaves that attribute to whoever edits it in the target).
 pub fn managed_attrs(present: &BTreeSet<String>, external_id: bool) -> BTreeSet<Attr> {
-    let mut out: BTreeSet<Attr> = [Attr::UserName, Attr::Email, Attr::EmployeeNumber].into_iter().collect();
+    let mut out: BTreeSet<Attr> = [Attr::UserName, Attr::Email, Attr::EmployeeNumber]
+        .into_iter()
+        .collect();
     if external_id {
         out.insert(Attr::ExternalId);
     }
@@ -41,7 +45,13 @@ pub fn managed_attrs(present: &BTreeSet<String>, external_id: bool) -> BTreeSet<
 
 /// The SCIM attributes for one record.
 pub fn user_attrs(record: &SourceRecord) -> UserAttrs {
-    let get = |name: &str| record.attrs.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let get = |name: &str| {
+        record
+            .attrs
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
     let mut out = UserAttrs::new();
     if let Some(email) = get(attr::EMAIL) {
         out.insert(Attr::UserName, email.to_lowercase());
@@ -82,7 +92,10 @@ fn start_of_day(day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
     let local = tz.from_local_datetime(&midnight);
     local
         .earliest()
-        .or_else(|| tz.from_local_datetime(&(midnight + chrono::Duration::hours(1))).earliest())
+        .or_else(|| {
+            tz.from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+                .earliest()
+        })
         .map(|t| t.with_timezone(&Utc))
 }
 
@@ -102,12 +115,20 @@ pub fn lifecycle(record: &SourceRecord, now: DateTime<Utc>) -> (Lifecycle, Strin
     };
     let status_text = status.as_deref().unwrap_or("active");
     if *kind == StatusKind::Inactive {
-        return (Lifecycle::Inactive, format!("{source}: status={status_text} ({at})"));
+        return (
+            Lifecycle::Inactive,
+            format!("{source}: status={status_text} ({at})"),
+        );
     }
     if let Some(end) = end {
-        let effective = end.succ_opt().and_then(|next| start_of_day(next, *timezone));
+        let effective = end
+            .succ_opt()
+            .and_then(|next| start_of_day(next, *timezone));
         if effective.is_some_and(|e| now >= e) {
-            return (Lifecycle::Inactive, format!("{source}: terminationDate={end} ({at})"));
+            return (
+                Lifecycle::Inactive,
+                format!("{source}: terminationDate={end} ({at})"),
+            );
         }
     }
     if let Some(start) = start {
@@ -118,7 +139,10 @@ pub fn lifecycle(record: &SourceRecord, now: DateTime<Utc>) -> (Lifecycle, Strin
             );
         }
     }
-    (Lifecycle::Active, format!("{source}: status={status_text} ({at})"))
+    (
+        Lifecycle::Active,
+        format!("{source}: status={status_text} ({at})"),
+    )
 }
 
 /// Desired users for every record.
@@ -159,7 +183,14 @@ mod tests {
             location: "hr.csv line 2".into(),
             attrs,
             employment: Some(Employment {
-                status: Some(if kind == StatusKind::Active { "active" } else { "terminated" }.into()),
+                status: Some(
+                    if kind == StatusKind::Active {
+                        "active"
+                    } else {
+                        "terminated"
+                    }
+                    .into(),
+                ),
                 kind,
                 start: start.map(date),
                 end: end.map(date),
@@ -177,7 +208,10 @@ mod tests {
         let paris: Tz = "Europe/Paris".parse().unwrap();
         let r = record(StatusKind::Active, None, Some("2026-03-01"), paris);
         // 2026-03-01 23:30 in Paris is 22:30 UTC: still employed.
-        assert_eq!(lifecycle(&r, at("2026-03-01T22:30:00Z")).0, Lifecycle::Active);
+        assert_eq!(
+            lifecycle(&r, at("2026-03-01T22:30:00Z")).0,
+            Lifecycle::Active
+        );
         // Midnight of 2026-03-02 in Paris is 23:00 UTC on 03-01.
         let (state, reason) = lifecycle(&r, at("2026-03-01T23:00:00Z"));
         assert_eq!(state, Lifecycle::Inactive);
@@ -187,8 +221,14 @@ mod tests {
     #[test]
     fn future_start_is_pending_and_status_wins() {
         let r = record(StatusKind::Active, Some("2026-06-01"), None, Tz::UTC);
-        assert_eq!(lifecycle(&r, at("2026-05-31T23:59:59Z")).0, Lifecycle::Pending);
-        assert_eq!(lifecycle(&r, at("2026-06-01T00:00:00Z")).0, Lifecycle::Active);
+        assert_eq!(
+            lifecycle(&r, at("2026-05-31T23:59:59Z")).0,
+            Lifecycle::Pending
+        );
+        assert_eq!(
+            lifecycle(&r, at("2026-06-01T00:00:00Z")).0,
+            Lifecycle::Active
+        );
         let gone = record(StatusKind::Inactive, Some("2020-01-01"), None, Tz::UTC);
         let (state, reason) = lifecycle(&gone, at("2026-01-01T00:00:00Z"));
         assert_eq!(state, Lifecycle::Inactive);

@@ -117,8 +117,14 @@ mod tests {
 
     #[test]
     fn user_names_compare_without_case() {
-        assert_eq!(UserName::new("Ada@Example.com"), UserName::new(" ada@example.COM "));
-        assert_ne!(UserName::new("ada@example.com"), UserName::new("bob@example.com"));
+        assert_eq!(
+            UserName::new("Ada@Example.com"),
+            UserName::new(" ada@example.COM ")
+        );
+        assert_ne!(
+            UserName::new("ada@example.com"),
+            UserName::new("bob@example.com")
+        );
     }
 
     #[test]

@@ -62,7 +62,9 @@ impl Attr {
             Attr::EmployeeNumber => {
                 "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
             }
-            Attr::Department => "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            Attr::Department => {
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+            }
             Attr::Manager => "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
         }
     }
@@ -131,7 +133,12 @@ pub struct TargetUser {
 impl TargetUser {
     /// The target's `userName`.
     pub fn user_name(&self) -> UserName {
-        UserName::new(self.attrs.get(&Attr::UserName).map(String::as_str).unwrap_or(""))
+        UserName::new(
+            self.attrs
+                .get(&Attr::UserName)
+                .map(String::as_str)
+                .unwrap_or(""),
+        )
     }
 }
 

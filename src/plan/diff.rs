@@ -3,7 +3,9 @@
 use super::digest::{source_digest, target_digest};
 use super::op::{Change, Finding, Op, OpKind, Plan, Severity, TargetRef, Watch, PLAN_VERSION};
 use super::policy::{Adopt, Policy};
-use crate::model::{Attr, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetUser, UserAttrs};
+use crate::model::{
+    Attr, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetUser, UserAttrs,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,7 +97,10 @@ impl<'a> Planner<'a> {
             if let Some(ext) = user.attrs.get(&Attr::ExternalId) {
                 by_ext.entry(ext.clone()).or_default().push(user);
             }
-            by_name.entry(user.user_name().key()).or_default().push(user);
+            by_name
+                .entry(user.user_name().key())
+                .or_default()
+                .push(user);
         }
         Self {
             input,
@@ -103,7 +108,11 @@ impl<'a> Planner<'a> {
             by_ext,
             by_name,
             link_by_key: input.links.iter().map(|l| (&l.key, l)).collect(),
-            link_by_id: input.links.iter().map(|l| (l.scim_id.0.as_str(), l)).collect(),
+            link_by_id: input
+                .links
+                .iter()
+                .map(|l| (l.scim_id.0.as_str(), l))
+                .collect(),
             claimed: BTreeSet::new(),
             ops: Vec::new(),
             findings: Vec::new(),
@@ -111,15 +120,24 @@ impl<'a> Planner<'a> {
     }
 
     fn finding(&mut self, severity: Severity, code: &str, message: String, sources: Vec<String>) {
-        self.findings.push(Finding::new(severity, code, message, sources));
+        self.findings
+            .push(Finding::new(severity, code, message, sources));
     }
 
     fn protected(&self, user: &TargetUser) -> Option<&'static str> {
         let policy = self.input.policy;
-        if policy.token_owner.as_ref().is_some_and(|o| *o == user.user_name()) {
+        if policy
+            .token_owner
+            .as_ref()
+            .is_some_and(|o| *o == user.user_name())
+        {
             return Some("the owner of idbridge's SCIM token (target.token_owner)");
         }
-        if user.role.as_ref().is_some_and(|r| policy.protected_roles.iter().any(|p| p == r)) {
+        if user
+            .role
+            .as_ref()
+            .is_some_and(|r| policy.protected_roles.iter().any(|p| p == r))
+        {
             return Some("a workspace owner");
         }
         None
@@ -198,7 +216,10 @@ impl<'a> Planner<'a> {
             .and_then(|ext| self.by_ext.get(ext));
         let (candidates, how) = match by_ext {
             Some(found) => (found.clone(), "externalId"),
-            None => (self.by_name.get(name_key).cloned().unwrap_or_default(), "userName"),
+            None => (
+                self.by_name.get(name_key).cloned().unwrap_or_default(),
+                "userName",
+            ),
         };
         match candidates.as_slice() {
             [] => Match::None,
@@ -225,7 +246,10 @@ impl<'a> Planner<'a> {
                 self.finding(
                     Severity::Error,
                     "ambiguous-match",
-                    format!("{} matches several target users by {how}; left untouched", person.key),
+                    format!(
+                        "{} matches several target users by {how}; left untouched",
+                        person.key
+                    ),
                     ids,
                 );
                 Match::Conflict
@@ -238,7 +262,10 @@ impl<'a> Planner<'a> {
             self.finding(
                 Severity::Error,
                 "no-user-name",
-                format!("{} has no userName after mapping; left untouched", person.key),
+                format!(
+                    "{} has no userName after mapping; left untouched",
+                    person.key
+                ),
                 vec![person.key.to_string()],
             );
             return;
@@ -253,7 +280,13 @@ impl<'a> Planner<'a> {
                 if person.lifecycle == Lifecycle::Active {
                     if self.input.target.consistent {
                         let changes = full_changes(&person.attrs, None);
-                        self.push(OpKind::ReaddUser, person, None, readd_reason(person, &link.scim_id), changes);
+                        self.push(
+                            OpKind::ReaddUser,
+                            person,
+                            None,
+                            readd_reason(person, &link.scim_id),
+                            changes,
+                        );
                     } else {
                         self.finding(
                             Severity::Warning,
@@ -292,7 +325,10 @@ impl<'a> Planner<'a> {
                 let reason = if recovered {
                     format!("recover: {name} was created by an earlier idbridge run whose reply was lost (journal)")
                 } else {
-                    format!("adopt: existing target user matches {} by {how}", person.key)
+                    format!(
+                        "adopt: existing target user matches {} by {how}",
+                        person.key
+                    )
                 };
                 self.push(OpKind::LinkUser, person, Some(&user.id), reason, Vec::new());
                 self.existing(person, user);
@@ -300,7 +336,13 @@ impl<'a> Planner<'a> {
             Match::None => match person.lifecycle {
                 Lifecycle::Active => {
                     let changes = full_changes(&person.attrs, None);
-                    self.push(OpKind::CreateUser, person, None, person.reason.clone(), changes);
+                    self.push(
+                        OpKind::CreateUser,
+                        person,
+                        None,
+                        person.reason.clone(),
+                        changes,
+                    );
                 }
                 Lifecycle::Pending => self.finding(
                     Severity::Info,
@@ -326,7 +368,11 @@ impl<'a> Planner<'a> {
                 self.finding(
                     Severity::Info,
                     "protected-user",
-                    format!("{} is {why}; idbridge never changes it ({})", user.user_name(), person.reason),
+                    format!(
+                        "{} is {why}; idbridge never changes it ({})",
+                        user.user_name(),
+                        person.reason
+                    ),
                     vec![person.key.to_string(), format!("scim: {}", user.id)],
                 );
             }
@@ -334,30 +380,60 @@ impl<'a> Planner<'a> {
         }
         match (person.lifecycle.clone(), user.active) {
             (Lifecycle::Active, true) if !changes.is_empty() => {
-                let reason = format!("{} differs in the target; {}", describe(&changes), person.reason);
+                let reason = format!(
+                    "{} differs in the target; {}",
+                    describe(&changes),
+                    person.reason
+                );
                 self.push(OpKind::PatchUser, person, Some(&user.id), reason, changes);
             }
             (Lifecycle::Active, false) => {
                 let changes = full_changes(&person.attrs, Some(&user.attrs));
-                self.push(OpKind::ReaddUser, person, Some(&user.id), readd_reason(person, &user.id), changes);
+                self.push(
+                    OpKind::ReaddUser,
+                    person,
+                    Some(&user.id),
+                    readd_reason(person, &user.id),
+                    changes,
+                );
             }
             (Lifecycle::Inactive, true) => {
-                self.push(OpKind::DeactivateUser, person, Some(&user.id), person.reason.clone(), deactivation());
+                self.push(
+                    OpKind::DeactivateUser,
+                    person,
+                    Some(&user.id),
+                    person.reason.clone(),
+                    deactivation(),
+                );
             }
             (Lifecycle::Pending, true) => self.finding(
                 Severity::Info,
                 "not-started",
-                format!("{} is already in the workspace but {}; left as is", user.user_name(), person.reason),
+                format!(
+                    "{} is already in the workspace but {}; left as is",
+                    user.user_name(),
+                    person.reason
+                ),
                 vec![person.key.to_string()],
             ),
             _ => {}
         }
     }
 
-    fn push(&mut self, kind: OpKind, person: &DesiredUser, id: Option<&ScimId>, reason: String, changes: Vec<Change>) {
+    fn push(
+        &mut self,
+        kind: OpKind,
+        person: &DesiredUser,
+        id: Option<&ScimId>,
+        reason: String,
+        changes: Vec<Change>,
+    ) {
         self.ops.push(Op {
             op: kind,
-            user_name: person.user_name().map(|n| n.to_string()).unwrap_or_default(),
+            user_name: person
+                .user_name()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             scim_id: id.map(|i| i.0.clone()),
             source_key: Some(person.key.to_string()),
             reason,
@@ -374,7 +450,10 @@ impl<'a> Planner<'a> {
             .filter(|i| i.hints.is_empty())
             .map(|i| format!("{}: {}", i.source, i.location))
             .collect();
-        let hints: BTreeSet<String> = issues.iter().flat_map(|i| i.hints.iter().map(|h| h.to_lowercase())).collect();
+        let hints: BTreeSet<String> = issues
+            .iter()
+            .flat_map(|i| i.hints.iter().map(|h| h.to_lowercase()))
+            .collect();
         let mut held_back = Vec::new();
         let mut links: Vec<&KnownLink> = self.input.links.iter().collect();
         links.sort_by(|a, b| a.key.cmp(&b.key));
@@ -389,7 +468,7 @@ impl<'a> Planner<'a> {
             if !user.active {
                 continue;
             }
-            if !self.input.sources.iter().any(|s| *s == link.key.source) {
+            if !self.input.sources.contains(&link.key.source) {
                 self.finding(
                     Severity::Warning,
                     "unknown-source-link",
@@ -406,7 +485,10 @@ impl<'a> Planner<'a> {
                 self.finding(
                     Severity::Warning,
                     "protected-user",
-                    format!("{} is in no source but is {why}; idbridge never removes it", user.user_name()),
+                    format!(
+                        "{} is in no source but is {why}; idbridge never removes it",
+                        user.user_name()
+                    ),
                     vec![link.key.to_string()],
                 );
                 continue;
@@ -430,7 +512,10 @@ impl<'a> Planner<'a> {
                 user_name: name.to_string(),
                 scim_id: Some(user.id.0.clone()),
                 source_key: Some(link.key.to_string()),
-                reason: format!("{}: absent from every source (linked as {})", link.key.source, link.key),
+                reason: format!(
+                    "{}: absent from every source (linked as {})",
+                    link.key.source, link.key
+                ),
                 changes: deactivation(),
                 members: Vec::new(),
             });
@@ -455,7 +540,11 @@ impl<'a> Planner<'a> {
             .target
             .users
             .iter()
-            .filter(|u| u.active && !self.claimed.contains(&u.id.0) && !self.link_by_id.contains_key(u.id.0.as_str()))
+            .filter(|u| {
+                u.active
+                    && !self.claimed.contains(&u.id.0)
+                    && !self.link_by_id.contains_key(u.id.0.as_str())
+            })
             .map(|u| u.user_name().to_string())
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -464,7 +553,10 @@ impl<'a> Planner<'a> {
             self.finding(
                 Severity::Info,
                 "orphan-users",
-                format!("{} target users match nobody in the sources; idbridge leaves them alone", orphans.len()),
+                format!(
+                    "{} target users match nobody in the sources; idbridge leaves them alone",
+                    orphans.len()
+                ),
                 orphans,
             );
         }
@@ -475,7 +567,8 @@ impl<'a> Planner<'a> {
             return;
         }
         let before = self.ops.len();
-        self.ops.retain(|o| !matches!(o.op, OpKind::DeactivateUser | OpKind::RemoveMembers));
+        self.ops
+            .retain(|o| !matches!(o.op, OpKind::DeactivateUser | OpKind::RemoveMembers));
         let dropped = before - self.ops.len();
         self.finding(
             Severity::Error,
@@ -491,12 +584,20 @@ impl<'a> Planner<'a> {
 
     fn sort_ops(&mut self) {
         self.ops.sort_by(|a, b| {
-            (a.op, a.user_name.to_lowercase(), &a.source_key).cmp(&(b.op, b.user_name.to_lowercase(), &b.source_key))
+            (a.op, a.user_name.to_lowercase(), &a.source_key).cmp(&(
+                b.op,
+                b.user_name.to_lowercase(),
+                &b.source_key,
+            ))
         });
     }
 
     fn guardrail(&mut self) -> bool {
-        let deactivations = self.ops.iter().filter(|o| o.op == OpKind::DeactivateUser).count();
+        let deactivations = self
+            .ops
+            .iter()
+            .filter(|o| o.op == OpKind::DeactivateUser)
+            .count();
         if deactivations == 0 {
             return false;
         }
@@ -504,7 +605,11 @@ impl<'a> Planner<'a> {
             .input
             .links
             .iter()
-            .filter(|l| self.by_id.get(l.scim_id.0.as_str()).is_some_and(|u| u.active))
+            .filter(|l| {
+                self.by_id
+                    .get(l.scim_id.0.as_str())
+                    .is_some_and(|u| u.active)
+            })
             .count();
         let adopted = self.ops.iter().filter(|o| o.op == OpKind::LinkUser).count();
         let managed = linked_present + adopted;
@@ -518,7 +623,12 @@ impl<'a> Planner<'a> {
              (at most {limit})"
         );
         if self.input.policy.force {
-            self.finding(Severity::Warning, "max-deactivations-forced", format!("{message}; allowed by --force"), Vec::new());
+            self.finding(
+                Severity::Warning,
+                "max-deactivations-forced",
+                format!("{message}; allowed by --force"),
+                Vec::new(),
+            );
             false
         } else {
             self.finding(
@@ -553,7 +663,10 @@ impl<'a> Planner<'a> {
             self.finding(
                 Severity::Info,
                 "limit-deferred",
-                format!("--limit {limit}: {} more operations are left for a later run", deferred.len()),
+                format!(
+                    "--limit {limit}: {} more operations are left for a later run",
+                    deferred.len()
+                ),
                 deferred,
             );
         }
@@ -582,11 +695,18 @@ impl<'a> Planner<'a> {
         watch.scim_ids.dedup();
         let summary = OpKind::ALL
             .iter()
-            .map(|k| (k.as_str().to_owned(), self.ops.iter().filter(|o| o.op == *k).count()))
+            .map(|k| {
+                (
+                    k.as_str().to_owned(),
+                    self.ops.iter().filter(|o| o.op == *k).count(),
+                )
+            })
             .collect();
         // Most severe first; within a severity, by code then message, so the order never depends on
         // the order the target listed users in.
-        self.findings.sort_by(|a, b| (a.severity, &a.code, &a.message).cmp(&(b.severity, &b.code, &b.message)));
+        self.findings.sort_by(|a, b| {
+            (a.severity, &a.code, &a.message).cmp(&(b.severity, &b.code, &b.message))
+        });
         Plan {
             version: PLAN_VERSION,
             generated_at: input.now.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -603,7 +723,10 @@ impl<'a> Planner<'a> {
 }
 
 fn readd_reason(person: &DesiredUser, old: &ScimId) -> String {
-    format!("returned: {} (was removed from the workspace as {old})", person.reason)
+    format!(
+        "returned: {} (was removed from the workspace as {old})",
+        person.reason
+    )
 }
 
 fn deactivation() -> Vec<Change> {
@@ -648,13 +771,18 @@ fn full_changes(desired: &UserAttrs, current: Option<&UserAttrs>) -> Vec<Change>
         .iter()
         .map(|(attr, value)| Change {
             attr: attr.path().to_owned(),
-            before: current.and_then(|c| c.get(attr)).map(|v| Value::String(v.clone())),
+            before: current
+                .and_then(|c| c.get(attr))
+                .map(|v| Value::String(v.clone())),
             after: Some(Value::String(value.clone())),
         })
         .collect()
 }
 
 fn describe(changes: &[Change]) -> String {
-    let names: Vec<&str> = changes.iter().map(|c| c.attr.rsplit(':').next().unwrap_or(&c.attr)).collect();
+    let names: Vec<&str> = changes
+        .iter()
+        .map(|c| c.attr.rsplit(':').next().unwrap_or(&c.attr))
+        .collect();
     names.join(", ")
 }

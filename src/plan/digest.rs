@@ -34,7 +34,11 @@ pub fn source_digest(desired: &[DesiredUser], issues: &[SourceIssue]) -> String 
             format!("person {} {state} {}", d.key, attrs_line(&d.attrs))
         })
         .collect();
-    lines.extend(issues.iter().map(|i| format!("issue {} {} {}", i.source, i.location, i.message)));
+    lines.extend(
+        issues
+            .iter()
+            .map(|i| format!("issue {} {} {}", i.source, i.location, i.message)),
+    );
     lines.sort();
     hex_digest(&lines)
 }

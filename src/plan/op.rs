@@ -141,7 +141,12 @@ pub struct Finding {
 
 impl Finding {
     /// A finding.
-    pub fn new(severity: Severity, code: &str, message: impl Into<String>, sources: Vec<String>) -> Self {
+    pub fn new(
+        severity: Severity,
+        code: &str,
+        message: impl Into<String>,
+        sources: Vec<String>,
+    ) -> Self {
         Self {
             severity,
             code: code.to_owned(),
@@ -201,7 +206,10 @@ pub struct Plan {
 impl Plan {
     /// Operations that write to the target.
     pub fn write_count(&self) -> usize {
-        self.operations.iter().filter(|o| o.op.writes_target()).count()
+        self.operations
+            .iter()
+            .filter(|o| o.op.writes_target())
+            .count()
     }
 
     /// Whether any finding is an error.

@@ -1,7 +1,9 @@
 //! Planner scenarios. Each builds desired/target/links by hand and checks the operations.
 
 use super::*;
-use crate::model::{Attr, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetUser, UserAttrs, UserName};
+use crate::model::{
+    Attr, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetUser, UserAttrs, UserName,
+};
 use chrono::{TimeZone, Utc};
 use std::collections::BTreeSet;
 
@@ -68,11 +70,17 @@ impl Case {
     }
 
     fn plan(&self) -> Plan {
-        let managed: BTreeSet<Attr> = [Attr::UserName, Attr::Email, Attr::GivenName, Attr::Title].into_iter().collect();
+        let managed: BTreeSet<Attr> = [Attr::UserName, Attr::Email, Attr::GivenName, Attr::Title]
+            .into_iter()
+            .collect();
         let target = TargetState {
             users: self.target.clone(),
             consistent: self.consistent,
-            problems: if self.consistent { vec![] } else { vec!["totalResults moved from 3 to 4".into()] },
+            problems: if self.consistent {
+                vec![]
+            } else {
+                vec!["totalResults moved from 3 to 4".into()]
+            },
         };
         let sources = vec!["hr".to_owned()];
         let input = Input {
@@ -97,7 +105,10 @@ impl Case {
 }
 
 fn ops(plan: &Plan) -> Vec<(OpKind, String)> {
-    plan.operations.iter().map(|o| (o.op, o.user_name.clone())).collect()
+    plan.operations
+        .iter()
+        .map(|o| (o.op, o.user_name.clone()))
+        .collect()
 }
 
 fn codes(plan: &Plan) -> Vec<&str> {
@@ -107,15 +118,31 @@ fn codes(plan: &Plan) -> Vec<&str> {
 #[test]
 fn creates_new_people_and_warns_about_invites() {
     let mut c = Case::new();
-    c.desired = vec![person("E2", "bob@x.io", None, Lifecycle::Active), person("E1", "ada@x.io", Some("Eng"), Lifecycle::Active)];
+    c.desired = vec![
+        person("E2", "bob@x.io", None, Lifecycle::Active),
+        person("E1", "ada@x.io", Some("Eng"), Lifecycle::Active),
+    ];
     let p = c.plan();
-    assert_eq!(ops(&p), vec![(OpKind::CreateUser, "ada@x.io".into()), (OpKind::CreateUser, "bob@x.io".into())]);
+    assert_eq!(
+        ops(&p),
+        vec![
+            (OpKind::CreateUser, "ada@x.io".into()),
+            (OpKind::CreateUser, "bob@x.io".into())
+        ]
+    );
     assert_eq!(p.summary["create-user"], 2);
-    assert_eq!(p.summary.len(), OpKind::ALL.len(), "every kind is in the summary");
+    assert_eq!(
+        p.summary.len(),
+        OpKind::ALL.len(),
+        "every kind is in the summary"
+    );
     assert!(codes(&p).contains(&"notion-invite-emails"));
     let create = &p.operations[0];
     assert_eq!(create.source_key.as_deref(), Some("hr:E1"));
-    assert!(create.changes.iter().any(|ch| ch.attr == "title" && ch.after == Some("Eng".into()) && ch.before.is_none()));
+    assert!(create
+        .changes
+        .iter()
+        .any(|ch| ch.attr == "title" && ch.after == Some("Eng".into()) && ch.before.is_none()));
 }
 
 #[test]
@@ -157,11 +184,19 @@ fn leavers_are_deactivated_with_their_reason() {
         tuser("u3", "cy@x.io", "E3", None),
         tuser("u4", "di@x.io", "E4", None),
     ];
-    c.links = vec![link("E1", "u1"), link("E2", "u2"), link("E3", "u3"), link("E4", "u4")];
+    c.links = vec![
+        link("E1", "u1"),
+        link("E2", "u2"),
+        link("E3", "u3"),
+        link("E4", "u4"),
+    ];
     let p = c.plan();
     assert_eq!(
         ops(&p),
-        vec![(OpKind::DeactivateUser, "ada@x.io".into()), (OpKind::DeactivateUser, "bob@x.io".into())]
+        vec![
+            (OpKind::DeactivateUser, "ada@x.io".into()),
+            (OpKind::DeactivateUser, "bob@x.io".into())
+        ]
     );
     assert!(p.operations[0].reason.contains("row for E1"));
     assert!(p.operations[1].reason.contains("absent from every source"));
@@ -196,12 +231,23 @@ fn owners_token_owner_and_orphans_are_never_touched() {
     ];
     let mut boss = tuser("u1", "boss@x.io", "E1", None);
     boss.role = Some("owner".into());
-    c.target = vec![boss, tuser("u2", "root@x.io", "E2", None), tuser("u3", "stray@x.io", "S", None)];
+    c.target = vec![
+        boss,
+        tuser("u2", "root@x.io", "E2", None),
+        tuser("u3", "stray@x.io", "S", None),
+    ];
     c.links = vec![link("E1", "u1"), link("E2", "u2")];
     let p = c.plan();
     assert!(p.operations.is_empty(), "{:?}", ops(&p));
-    assert_eq!(codes(&p).iter().filter(|c| **c == "protected-user").count(), 2);
-    let orphan = p.findings.iter().find(|f| f.code == "orphan-users").unwrap();
+    assert_eq!(
+        codes(&p).iter().filter(|c| **c == "protected-user").count(),
+        2
+    );
+    let orphan = p
+        .findings
+        .iter()
+        .find(|f| f.code == "orphan-users")
+        .unwrap();
     assert_eq!(orphan.sources, vec!["stray@x.io".to_owned()]);
 }
 
@@ -211,7 +257,13 @@ fn adoption_follows_policy_and_journal_recovery() {
     c.desired = vec![person("E1", "ada@x.io", Some("Eng"), Lifecycle::Active)];
     c.target = vec![tuser("u1", "Ada@X.io", "E1", None)];
     let p = c.plan();
-    assert_eq!(ops(&p), vec![(OpKind::LinkUser, "ada@x.io".into()), (OpKind::PatchUser, "ada@x.io".into())]);
+    assert_eq!(
+        ops(&p),
+        vec![
+            (OpKind::LinkUser, "ada@x.io".into()),
+            (OpKind::PatchUser, "ada@x.io".into())
+        ]
+    );
     c.policy.adopt = Adopt::None;
     let p = c.plan();
     assert!(p.operations.is_empty());
@@ -226,7 +278,10 @@ fn adoption_follows_policy_and_journal_recovery() {
 fn guardrail_blocks_unless_forced() {
     let mut c = Case::new();
     c.policy.max_deactivations = Threshold::Count(1);
-    c.target = vec![tuser("u1", "a@x.io", "E1", None), tuser("u2", "b@x.io", "E2", None)];
+    c.target = vec![
+        tuser("u1", "a@x.io", "E1", None),
+        tuser("u2", "b@x.io", "E2", None),
+    ];
     c.links = vec![link("E1", "u1"), link("E2", "u2")];
     c.desired = vec![person("E3", "c@x.io", None, Lifecycle::Active)];
     let p = c.plan();
@@ -255,7 +310,10 @@ fn inconsistent_read_makes_no_deactivations() {
 #[test]
 fn bad_rows_never_cause_deactivations() {
     let mut c = Case::new();
-    c.target = vec![tuser("u1", "a@x.io", "E1", None), tuser("u2", "b@x.io", "E2", None)];
+    c.target = vec![
+        tuser("u1", "a@x.io", "E1", None),
+        tuser("u2", "b@x.io", "E2", None),
+    ];
     c.links = vec![link("E1", "u1"), link("E2", "u2")];
     c.desired = vec![person("E3", "c@x.io", None, Lifecycle::Active)];
     c.policy.max_deactivations = Threshold::Count(10);
@@ -266,7 +324,13 @@ fn bad_rows_never_cause_deactivations() {
         hints: vec!["E1".into(), "A@x.io".into()],
     }];
     let p = c.plan();
-    assert_eq!(ops(&p), vec![(OpKind::CreateUser, "c@x.io".into()), (OpKind::DeactivateUser, "b@x.io".into())]);
+    assert_eq!(
+        ops(&p),
+        vec![
+            (OpKind::CreateUser, "c@x.io".into()),
+            (OpKind::DeactivateUser, "b@x.io".into())
+        ]
+    );
     assert!(codes(&p).contains(&"kept-bad-row"));
     c.issues.push(SourceIssue {
         source: "hr".into(),
@@ -283,7 +347,10 @@ fn bad_rows_never_cause_deactivations() {
 fn limit_defers_later_operations() {
     let mut c = Case::new();
     c.policy.limit = Some(1);
-    c.desired = vec![person("E1", "a@x.io", None, Lifecycle::Active), person("E2", "b@x.io", None, Lifecycle::Active)];
+    c.desired = vec![
+        person("E1", "a@x.io", None, Lifecycle::Active),
+        person("E2", "b@x.io", None, Lifecycle::Active),
+    ];
     let p = c.plan();
     assert_eq!(ops(&p), vec![(OpKind::CreateUser, "a@x.io".into())]);
     assert!(codes(&p).contains(&"limit-deferred"));
@@ -297,7 +364,11 @@ fn plan_is_identical_whatever_the_input_order() {
         person("E2", "b@x.io", None, Lifecycle::Inactive),
         person("E3", "c@x.io", None, Lifecycle::Active),
     ];
-    c.target = vec![tuser("u1", "a@x.io", "E1", None), tuser("u2", "b@x.io", "E2", None), tuser("u9", "z@x.io", "Z", None)];
+    c.target = vec![
+        tuser("u1", "a@x.io", "E1", None),
+        tuser("u2", "b@x.io", "E2", None),
+        tuser("u9", "z@x.io", "Z", None),
+    ];
     c.links = vec![link("E1", "u1"), link("E2", "u2")];
     let first = serde_json::to_string_pretty(&c.plan()).unwrap();
     c.desired.reverse();
@@ -306,17 +377,22 @@ fn plan_is_identical_whatever_the_input_order() {
     let second = serde_json::to_string_pretty(&c.plan()).unwrap();
     assert_eq!(first, second);
 
-    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plans/basic.json");
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plans/basic.json");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, format!("{first}\n")).unwrap();
     }
-    let expected = std::fs::read_to_string(&golden).expect("golden file; run with UPDATE_GOLDEN=1 to create it");
+    let expected = std::fs::read_to_string(&golden)
+        .expect("golden file; run with UPDATE_GOLDEN=1 to create it");
     pretty_assertions::assert_eq!(expected.trim_end(), first);
 }
 
 #[test]
 fn target_digest_ignores_order_and_unwatched_users() {
-    let users = vec![tuser("u1", "a@x.io", "A", None), tuser("u2", "b@x.io", "B", None)];
+    let users = vec![
+        tuser("u1", "a@x.io", "A", None),
+        tuser("u2", "b@x.io", "B", None),
+    ];
     let watch = Watch {
         scim_ids: vec!["u1".into()],
         user_names: vec!["c@x.io".into()],
@@ -324,7 +400,9 @@ fn target_digest_ignores_order_and_unwatched_users() {
     let d1 = target_digest(&users, &watch);
     let mut reordered = users.clone();
     reordered.reverse();
-    reordered[0].attrs.insert(Attr::Title, "changed, unwatched".into());
+    reordered[0]
+        .attrs
+        .insert(Attr::Title, "changed, unwatched".into());
     assert_eq!(d1, target_digest(&reordered, &watch));
     let mut taken = users.clone();
     taken.push(tuser("u3", "c@x.io", "C", None));
@@ -332,4 +410,63 @@ fn target_digest_ignores_order_and_unwatched_users() {
     let mut edited = users;
     edited[0].attrs.insert(Attr::Title, "Boss".into());
     assert_ne!(d1, target_digest(&edited, &watch));
+}
+
+/// The JSON Schema in docs/ must describe what the planner writes: every key of a plan (and of its
+/// operations, changes and findings) is declared, every required key is present.
+#[test]
+fn schema_describes_the_golden_plan() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("docs/plan.schema.json")).unwrap())
+            .unwrap();
+    let mut c = Case::new();
+    c.desired = vec![
+        person("E1", "a@x.io", Some("T"), Lifecycle::Active),
+        person("E2", "b@x.io", None, Lifecycle::Active),
+    ];
+    c.target = vec![
+        tuser("u1", "a@x.io", "E1", None),
+        tuser("u3", "c@x.io", "C", None),
+    ];
+    c.links = vec![link("E1", "u1"), link("E3", "u3")];
+    let plan = serde_json::to_value(c.plan()).unwrap();
+    fn check(schema: &serde_json::Value, value: &serde_json::Value, at: &str) {
+        if let (Some(props), Some(obj)) = (
+            schema.get("properties").and_then(|p| p.as_object()),
+            value.as_object(),
+        ) {
+            for key in obj.keys() {
+                assert!(props.contains_key(key), "{at}.{key} is not in the schema");
+                check(&props[key], &obj[key], &format!("{at}.{key}"));
+            }
+            for req in schema
+                .get("required")
+                .and_then(|r| r.as_array())
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    obj.contains_key(req.as_str().unwrap()),
+                    "{at} lacks required {req}"
+                );
+            }
+        }
+        if let (Some(items), Some(arr)) = (schema.get("items"), value.as_array()) {
+            for (i, v) in arr.iter().enumerate() {
+                check(items, v, &format!("{at}[{i}]"));
+            }
+        }
+        if let (Some(options), Some(s)) = (
+            schema.get("enum").and_then(|e| e.as_array()),
+            value.as_str(),
+        ) {
+            assert!(
+                options.iter().any(|o| o == s),
+                "{at} = {s} is not in the schema's enum"
+            );
+        }
+    }
+    check(&schema, &plan, "plan");
+    assert!(plan["operations"].as_array().unwrap().len() >= 2);
 }

@@ -1,1 +1,17 @@
-//! (scim: filled in by its own change.)
+//! The generic RFC 7644 SCIM client, with a target profile for Notion's quirks.
+//!
+//! - [`wire`]: lenient SCIM resource types.
+//! - [`profile`]: the only place that knows Notion (normalisation, request bodies, filters).
+//! - [`client`]: HTTP with rate budget, bounded concurrency, retries and duplicate-free creates.
+//! - [`retry`]: the retry policy and `Retry-After` parsing.
+//! - [`error`]: errors that name the request and say what to do; never the token.
+
+pub mod client;
+pub mod error;
+pub mod profile;
+pub mod retry;
+pub mod wire;
+
+pub use client::{Client, ClientSettings, CreateOutcome, GroupRead, UserRead};
+pub use error::{Error, Result};
+pub use profile::{Lookup, MemberRemoval, Profile, TargetKind};

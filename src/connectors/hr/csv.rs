@@ -19,21 +19,33 @@ pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<S
         path: label.to_owned(),
         reason,
     };
-    let headers = reader.byte_headers().map_err(|e| header_error(e.to_string()))?.clone();
+    let headers = reader
+        .byte_headers()
+        .map_err(|e| header_error(e.to_string()))?
+        .clone();
     let headers: Vec<String> = headers
         .iter()
         .map(|h| String::from_utf8(h.to_vec()).map(|s| s.trim().to_owned()))
         .collect::<Result<_, _>>()
-        .map_err(|_| header_error("the header is not valid UTF-8; save the file as UTF-8".to_owned()))?;
-    let index: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
+        .map_err(|_| {
+            header_error("the header is not valid UTF-8; save the file as UTF-8".to_owned())
+        })?;
+    let index: HashMap<&str, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.as_str(), i))
+        .collect();
     let cols = &settings.columns;
     let required = |column: &str, key: &str| {
-        index.get(column).copied().ok_or_else(|| Error::MissingColumn {
-            source_name: settings.name.clone(),
-            path: label.to_owned(),
-            column: column.to_owned(),
-            key: key.to_owned(),
-        })
+        index
+            .get(column)
+            .copied()
+            .ok_or_else(|| Error::MissingColumn {
+                source_name: settings.name.clone(),
+                path: label.to_owned(),
+                column: column.to_owned(),
+                key: key.to_owned(),
+            })
     };
     let id_col = required(&cols.employee_id, "employee_id")?;
     let email_col = required(&cols.email, "email")?;
@@ -53,6 +65,16 @@ pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<S
         source: settings.name.clone(),
         ..SourceRead::default()
     };
+    out.fields = [attr::EMPLOYEE_ID, attr::EMAIL]
+        .into_iter()
+        .chain(
+            profile_cols
+                .iter()
+                .filter(|(_, col)| col.is_some())
+                .map(|(name, _)| *name),
+        )
+        .map(str::to_owned)
+        .collect();
     let issue = |location: String, message: String, hints: Vec<String>| SourceIssue {
         source: settings.name.clone(),
         location,
@@ -68,7 +90,11 @@ pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<S
             Err(e) => {
                 // A broken quote can swallow the rest of the file: report it and stop rather than guess.
                 let line = e.position().map_or(line, |p| p.line());
-                out.issues.push(issue(format!("{label} line {line}"), format!("unreadable CSV: {e}"), Vec::new()));
+                out.issues.push(issue(
+                    format!("{label} line {line}"),
+                    format!("unreadable CSV: {e}"),
+                    Vec::new(),
+                ));
                 break;
             }
         }
@@ -77,19 +103,36 @@ pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<S
         if record.iter().all(|f| f.is_empty()) {
             continue;
         }
-        let fields: Option<Vec<&str>> = record.iter().map(|f| std::str::from_utf8(f).ok()).collect();
+        let fields: Option<Vec<&str>> =
+            record.iter().map(|f| std::str::from_utf8(f).ok()).collect();
         let Some(fields) = fields else {
-            out.issues.push(issue(location, "row is not valid UTF-8; save the file as UTF-8".to_owned(), Vec::new()));
+            out.issues.push(issue(
+                location,
+                "row is not valid UTF-8; save the file as UTF-8".to_owned(),
+                Vec::new(),
+            ));
             continue;
         };
-        let cell = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let cell = |i: Option<usize>| {
+            i.and_then(|i| fields.get(i))
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+        };
         let id = cell(Some(id_col));
         let email = cell(Some(email_col));
-        let hints: Vec<String> = id.iter().chain(email.iter()).map(|s| s.to_string()).collect();
+        let hints: Vec<String> = id
+            .iter()
+            .chain(email.iter())
+            .map(|s| s.to_string())
+            .collect();
         if fields.len() != headers.len() {
             out.issues.push(issue(
                 location,
-                format!("row has {} fields but the header has {}; fix the quoting or the separators", fields.len(), headers.len()),
+                format!(
+                    "row has {} fields but the header has {}; fix the quoting or the separators",
+                    fields.len(),
+                    headers.len()
+                ),
                 hints,
             ));
             continue;
@@ -97,7 +140,10 @@ pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<S
         match parse_row(settings, &cell, id, email, status_col, start_col, end_col) {
             Ok(employment) => {
                 let mut attrs = BTreeMap::new();
-                attrs.insert(attr::EMPLOYEE_ID.to_owned(), id.unwrap_or_default().to_owned());
+                attrs.insert(
+                    attr::EMPLOYEE_ID.to_owned(),
+                    id.unwrap_or_default().to_owned(),
+                );
                 attrs.insert(attr::EMAIL.to_owned(), email.unwrap_or_default().to_owned());
                 for (name, col) in profile_cols {
                     if let Some(value) = cell(col) {
@@ -129,19 +175,35 @@ fn parse_row<'a>(
 ) -> Result<Employment, String> {
     let cols = &settings.columns;
     if id.is_none() {
-        return Err(format!("`{}` is empty; every row needs a stable employee id", cols.employee_id));
+        return Err(format!(
+            "`{}` is empty; every row needs a stable employee id",
+            cols.employee_id
+        ));
     }
     match email {
-        None => return Err(format!("`{}` is empty; every row needs a work email", cols.email)),
+        None => {
+            return Err(format!(
+                "`{}` is empty; every row needs a work email",
+                cols.email
+            ))
+        }
         Some(e) if !looks_like_email(e) => {
-            return Err(format!("`{}` value `{e}` is not an email address", cols.email))
+            return Err(format!(
+                "`{}` value `{e}` is not an email address",
+                cols.email
+            ))
         }
         Some(_) => {}
     }
     let (status, kind) = match status_col {
         None => (None, StatusKind::Active),
         Some(col) => match cell(Some(col)) {
-            None => return Err(format!("`{}` is empty; give every row a status", cols.status)),
+            None => {
+                return Err(format!(
+                    "`{}` is empty; give every row a status",
+                    cols.status
+                ))
+            }
             Some(raw) => match settings.status_map.get(&raw.to_lowercase()) {
                 Some(kind) => (Some(raw.to_owned()), *kind),
                 None => {
@@ -157,9 +219,14 @@ fn parse_row<'a>(
     let date = |col: Option<usize>, name: &str| -> Result<Option<NaiveDate>, String> {
         match cell(col) {
             None => Ok(None),
-            Some(text) => NaiveDate::parse_from_str(text, &settings.date_format).map(Some).map_err(|_| {
-                format!("`{name}` value `{text}` is not a date in the format `{}`", settings.date_format)
-            }),
+            Some(text) => NaiveDate::parse_from_str(text, &settings.date_format)
+                .map(Some)
+                .map_err(|_| {
+                    format!(
+                        "`{name}` value `{text}` is not a date in the format `{}`",
+                        settings.date_format
+                    )
+                }),
         }
     };
     let start = date(start_col, &cols.start_date)?;
@@ -195,17 +262,26 @@ fn drop_duplicates(read: &mut SourceRead) {
     let mut bad: BTreeMap<usize, String> = BTreeMap::new();
     for (what, groups) in [("employee id", &by_id), ("email", &by_email)] {
         for (value, rows) in groups.iter().filter(|(_, rows)| rows.len() > 1) {
-            let places: Vec<&str> = rows.iter().map(|&i| read.records[i].location.as_str()).collect();
+            let places: Vec<&str> = rows
+                .iter()
+                .map(|&i| read.records[i].location.as_str())
+                .collect();
             for &i in rows {
                 bad.entry(i).or_insert_with(|| {
-                    format!("{what} `{value}` appears on several rows ({}); keep one row per person", places.join(", "))
+                    format!(
+                        "{what} `{value}` appears on several rows ({}); keep one row per person",
+                        places.join(", ")
+                    )
                 });
             }
         }
     }
     for (i, message) in bad.iter().rev() {
         let r = read.records.remove(*i);
-        let hints = [Some(r.key.id.clone()), r.attrs.get(attr::EMAIL).cloned()].into_iter().flatten().collect();
+        let hints = [Some(r.key.id.clone()), r.attrs.get(attr::EMAIL).cloned()]
+            .into_iter()
+            .flatten()
+            .collect();
         read.issues.push(SourceIssue {
             source: read.source.clone(),
             location: r.location,
@@ -213,7 +289,7 @@ fn drop_duplicates(read: &mut SourceRead) {
             hints,
         });
     }
-    read.issues.sort_by(|a, b| natural_location(&a.location).cmp(&natural_location(&b.location)));
+    read.issues.sort_by_key(|i| natural_location(&i.location));
 }
 
 fn natural_location(location: &str) -> (String, u64) {

@@ -6,6 +6,7 @@ pub mod csv;
 pub use self::csv::read_csv;
 
 use crate::model::{SourceIssue, SourceRecord};
+use std::collections::BTreeSet;
 
 /// Everything one source read yielded.
 #[derive(Debug, Clone, Default)]
@@ -16,13 +17,18 @@ pub struct SourceRead {
     pub records: Vec<SourceRecord>,
     /// Records that were reported and skipped.
     pub issues: Vec<SourceIssue>,
+    /// Canonical attribute names the source provides at all (its columns), so an attribute the
+    /// source lacks is never "removed" from the target.
+    pub fields: BTreeSet<String>,
 }
 
 /// A source that cannot be read at all (as opposed to a bad row).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file cannot be opened or read.
-    #[error("cannot read HR file {path} (source `{source_name}`): {reason}; check `path` in the config")]
+    #[error(
+        "cannot read HR file {path} (source `{source_name}`): {reason}; check `path` in the config"
+    )]
     Read {
         /// Source name.
         source_name: String,

@@ -44,7 +44,17 @@ fn bad_rows_are_reported_with_lines_and_hints() {
     let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
     assert_eq!(read.records.len(), 1);
     let lines: Vec<&str> = read.issues.iter().map(|i| i.location.as_str()).collect();
-    assert_eq!(lines, ["hr.csv line 3", "hr.csv line 4", "hr.csv line 5", "hr.csv line 6", "hr.csv line 7", "hr.csv line 8"]);
+    assert_eq!(
+        lines,
+        [
+            "hr.csv line 3",
+            "hr.csv line 4",
+            "hr.csv line 5",
+            "hr.csv line 6",
+            "hr.csv line 7",
+            "hr.csv line 8"
+        ]
+    );
     assert_eq!(read.issues[0].hints, vec!["nobody@example.com".to_owned()]);
     assert!(read.issues[2].message.contains("unknown status `retired`"));
     assert!(read.issues[3].message.contains("not a date"));
@@ -65,7 +75,13 @@ fn duplicate_ids_and_emails_drop_every_copy() {
     assert_eq!(read.records.len(), 1);
     assert_eq!(read.records[0].key.id, "E4");
     assert_eq!(read.issues.len(), 4);
-    assert!(read.issues[0].message.contains("hr.csv line 2, hr.csv line 3"), "{}", read.issues[0].message);
+    assert!(
+        read.issues[0]
+            .message
+            .contains("hr.csv line 2, hr.csv line 3"),
+        "{}",
+        read.issues[0].message
+    );
 }
 
 #[test]
@@ -80,9 +96,24 @@ fn custom_columns_and_status_map() {
     s.columns.employee_id = "Employee #".into();
     s.columns.email = "Work Email".into();
     s.status_map.insert("alumni".into(), StatusKind::Inactive);
-    let read = read_csv(&s, b"Employee #;Work Email;status\n7;g@x.io;Alumni\n", "x.csv");
-    assert!(read.is_err(), "semicolons without delimiter setting must not parse as one column");
+    let read = read_csv(
+        &s,
+        b"Employee #;Work Email;status\n7;g@x.io;Alumni\n",
+        "x.csv",
+    );
+    assert!(
+        read.is_err(),
+        "semicolons without delimiter setting must not parse as one column"
+    );
     s.delimiter = b';';
-    let read = read_csv(&s, b"Employee #;Work Email;status\n7;g@x.io;Alumni\n", "x.csv").unwrap();
-    assert_eq!(read.records[0].employment.as_ref().unwrap().kind, StatusKind::Inactive);
+    let read = read_csv(
+        &s,
+        b"Employee #;Work Email;status\n7;g@x.io;Alumni\n",
+        "x.csv",
+    )
+    .unwrap();
+    assert_eq!(
+        read.records[0].employment.as_ref().unwrap().kind,
+        StatusKind::Inactive
+    );
 }

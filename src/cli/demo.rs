@@ -1,0 +1,225 @@
+//! `idbridge demo`: the emulator, a bundled sample company and SQLite, in one go. It needs no
+//! network, no config and no services: the emulator listens on a free loopback port, the store is
+//! a SQLite file in a temporary folder, and the HR exports are compiled into the binary.
+//!
+//! Story: day 1 is the first sync (an existing member is adopted, a contractor and the owner are
+//! left alone, a future hire waits, a bad row is reported); day 2 has a promotion, a leaver and a
+//! hire; day 3 a return and a start; a last run shows that nothing is left to do.
+
+use super::output::outcome_text;
+use super::pipeline;
+use super::sync::execute;
+use super::{DemoArgs, Exit};
+use crate::clock::{Clock, FixedClock};
+use crate::config::{HrCsvSettings, Settings, SourceSettings, TargetKind, TargetSettings};
+use crate::connectors::hr;
+use crate::emulator::{Emulator, Profile, SeedUser};
+use crate::plan::Policy;
+use crate::report;
+use anyhow::{Context, Result};
+use chrono::{DateTime, TimeZone, Utc};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use rand::RngCore;
+use secrecy::SecretString;
+use std::sync::Arc;
+use std::time::Duration;
+
+const OWNER: &str = "owner@acme.example";
+
+struct Day {
+    title: &'static str,
+    file: &'static str,
+    csv: &'static [u8],
+    at: (i32, u32, u32),
+}
+
+const DAYS: [Day; 4] = [
+    Day {
+        title: "Day 1 — first sync",
+        file: "hr-day1.csv",
+        csv: include_bytes!("../../examples/demo/hr-day1.csv"),
+        at: (2026, 3, 2),
+    },
+    Day {
+        title: "Day 2 — a promotion, a leaver, a new hire",
+        file: "hr-day2.csv",
+        csv: include_bytes!("../../examples/demo/hr-day2.csv"),
+        at: (2026, 3, 16),
+    },
+    Day {
+        title: "Day 3 — a return and a start",
+        file: "hr-day3.csv",
+        csv: include_bytes!("../../examples/demo/hr-day3.csv"),
+        at: (2026, 4, 6),
+    },
+    Day {
+        title: "Day 3, again — nothing left to do",
+        file: "hr-day3.csv",
+        csv: include_bytes!("../../examples/demo/hr-day3.csv"),
+        at: (2026, 4, 6),
+    },
+];
+
+fn morning(at: (i32, u32, u32)) -> Result<DateTime<Utc>> {
+    Utc.with_ymd_and_hms(at.0, at.1, at.2, 9, 0, 0)
+        .single()
+        .context("demo date out of range")
+}
+
+fn seed(emulator: &Emulator) {
+    let owner = SeedUser {
+        role: Some("owner".to_owned()),
+        title: Some("IT Administrator".to_owned()),
+        ..SeedUser::member(OWNER, "Olivia", "Owner")
+    };
+    emulator.seed_user(owner);
+    // In Notion before idbridge: adopted by email, then managed.
+    emulator.seed_user(SeedUser::member("grace@acme.example", "Grace", "Hopper"));
+    // Not in HR: idbridge must leave them alone.
+    emulator.seed_user(SeedUser::member(
+        "sam.contractor@acme.example",
+        "Sam",
+        "Contractor",
+    ));
+    // Guests are invisible to SCIM.
+    emulator.seed_user(SeedUser {
+        guest: true,
+        ..SeedUser::member("guest@partner.example", "Gus", "Guest")
+    });
+}
+
+/// Run the demo.
+pub async fn run(args: DemoArgs) -> Result<Exit> {
+    let temp =
+        tempfile::tempdir().context("cannot create a temporary folder for the demo store")?;
+    let dir = match &args.keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            dir.clone()
+        }
+        None => temp.path().to_path_buf(),
+    };
+    let clock = Arc::new(FixedClock::new(morning(DAYS[0].at)?));
+    let emulator = Emulator::new(Profile::default(), clock.clone());
+    // A throwaway token that lives only in this process.
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    seed(&emulator);
+    emulator.add_token(&token, OWNER);
+    let running = emulator
+        .clone()
+        .spawn(false)
+        .await
+        .context("cannot start the emulator")?;
+    let db = dir.join("idbridge-demo.db");
+    let csv = HrCsvSettings::new("hr", "examples/demo/hr.csv".into());
+    let mut policy = Policy {
+        token_owner: Some(crate::model::UserName::new(OWNER)),
+        ..Policy::default()
+    };
+    policy.force = false;
+    let settings = Settings {
+        path: "(built-in demo config)".into(),
+        store_url: SecretString::from(format!("sqlite://{}?mode=rwc", db.display())),
+        target: TargetSettings {
+            name: "acme-demo".to_owned(),
+            kind: TargetKind::Notion,
+            url: url::Url::parse(&running.base_url())?,
+            token: SecretString::from(token),
+            token_owner: Some(OWNER.to_owned()),
+            external_id: None,
+            rate_limit: None,
+            concurrency: 4,
+            timeout: Duration::from_secs(10),
+            max_retries: 3,
+            max_retry_after: Duration::from_secs(5),
+            page_size: 100,
+        },
+        sources: vec![SourceSettings::HrCsv(csv.clone())],
+        policy: policy.clone(),
+    };
+    println!(
+        "idbridge demo: a Notion SCIM emulator on {}",
+        running.base_url()
+    );
+    println!("store: {}", db.display());
+    println!("workspace before: owner {OWNER}, grace@acme.example (added by hand), a contractor, a guest\n");
+
+    let client = pipeline::client(&settings.target, clock.clone())?;
+    let store = pipeline::open_store(&settings).await?;
+    let mut exit = Exit::Ok;
+    for day in &DAYS {
+        clock.set(morning(day.at)?);
+        let read = hr::read_csv(&csv, day.csv, day.file)?;
+        let prepared = pipeline::prepare(
+            &settings,
+            &client,
+            &[read],
+            Some(&store),
+            &policy,
+            clock.now(),
+        )
+        .await?;
+        println!("━━ {} ({}, {}) ━━", day.title, day.at_text(), day.file);
+        print!("{}", report::plan_text(&prepared.plan));
+        if prepared.plan.blocked {
+            println!("blocked: nothing applied\n");
+            exit = Exit::Blocked;
+            continue;
+        }
+        let writes_before = emulator.write_count();
+        let outcome = execute(
+            &settings,
+            &client,
+            &store,
+            clock.clone(),
+            &prepared.plan,
+            "demo",
+            None,
+        )
+        .await?;
+        print!("{}", outcome_text(&outcome));
+        println!(
+            "SCIM write calls: {}\n",
+            emulator.write_count() - writes_before
+        );
+        if !outcome.succeeded() {
+            exit = Exit::Blocked;
+        }
+    }
+
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "userName",
+        "in workspace",
+        "role",
+        "title",
+    ]);
+    let mut members = emulator.members();
+    members.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    for m in &members {
+        table.add_row([
+            m.user_name.clone(),
+            if m.active { "yes" } else { "removed" }.to_owned(),
+            m.role.clone().unwrap_or_default(),
+            m.title.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("━━ The workspace now ━━\n{table}");
+    let runs = store.runs(10).await?;
+    println!(
+        "{} runs journaled in {}; try: idbridge plan --help",
+        runs.len(),
+        db.display()
+    );
+    running.shutdown();
+    Ok(exit)
+}
+
+impl Day {
+    fn at_text(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.at.0, self.at.1, self.at.2)
+    }
+}

@@ -1,0 +1,215 @@
+//! The shared front half of `plan`, `sync`, `apply` and `demo`: config, sources, mapping, target
+//! read, links, and the call to the pure planner.
+
+use crate::clock::Clock;
+use crate::config::{self, Settings, SourceSettings, TargetKind as ConfigKind, TargetSettings};
+use crate::connectors::hr::{self, SourceRead};
+use crate::mapping;
+use crate::model::{Attr, DesiredUser};
+use crate::plan::{self, KnownLink, Plan, Policy, TargetRef, TargetState};
+use crate::scim::{Client, ClientSettings, Profile, TargetKind};
+use crate::store::{LinkKind, Store};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A refusal: the run stops on purpose (exit 1), as opposed to an error (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Load and validate the config file.
+pub fn load(path: &Path) -> Result<Settings> {
+    Ok(config::load(path)?)
+}
+
+/// The target profile for the configured target.
+pub fn profile(target: &TargetSettings) -> Profile {
+    let mut profile = Profile::for_kind(match target.kind {
+        ConfigKind::Notion => TargetKind::Notion,
+        ConfigKind::Scim => TargetKind::Scim,
+    });
+    if let Some(external_id) = target.external_id {
+        profile.external_id = external_id;
+    }
+    profile
+}
+
+/// A SCIM client for the configured target.
+pub fn client(target: &TargetSettings, clock: Arc<dyn Clock>) -> Result<Client> {
+    let mut settings = ClientSettings::new(target.url.clone(), target.token.clone());
+    settings.timeout = target.timeout;
+    settings.rate_limit = target.rate_limit;
+    settings.concurrency = target.concurrency;
+    settings.max_retries = target.max_retries;
+    settings.max_retry_after = target.max_retry_after;
+    settings.page_size = target.page_size;
+    Ok(Client::new(settings, profile(target), clock)?)
+}
+
+/// The plan's identity of the target.
+pub fn target_ref(target: &TargetSettings) -> TargetRef {
+    TargetRef {
+        kind: target.kind.as_str().to_owned(),
+        url: target.url.to_string(),
+        name: target.name.clone(),
+    }
+}
+
+/// Read every source from disk.
+pub fn read_sources(settings: &Settings) -> Result<Vec<SourceRead>> {
+    settings
+        .sources
+        .iter()
+        .map(|source| match source {
+            SourceSettings::HrCsv(csv) => {
+                let bytes = std::fs::read(&csv.path).map_err(|e| hr::Error::Read {
+                    source_name: csv.name.clone(),
+                    path: csv.path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                let label = csv
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| csv.path.display().to_string());
+                Ok(hr::read_csv(csv, &bytes, &label)?)
+            }
+        })
+        .collect()
+}
+
+/// Open the store for reading only (`plan`, `check-config`): a missing database means no links yet.
+pub async fn open_store_read_only(settings: &Settings) -> Result<Option<Store>> {
+    Ok(Store::open_read_only(settings.store_url.expose_secret()).await?)
+}
+
+/// Open the store for writing and bring its schema up to date.
+pub async fn open_store(settings: &Settings) -> Result<Store> {
+    let store = Store::open(settings.store_url.expose_secret()).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// A plan and what it was made from.
+pub struct Prepared {
+    /// The plan.
+    pub plan: Plan,
+    /// The desired people (for snapshots after a sync).
+    pub desired: Vec<DesiredUser>,
+}
+
+/// Everything from source reads to the plan.
+pub async fn prepare(
+    settings: &Settings,
+    client: &Client,
+    reads: &[SourceRead],
+    store: Option<&Store>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<Prepared> {
+    for read in reads {
+        if read.records.is_empty() {
+            return Err(Refused(format!(
+                "source `{}` yielded no valid person ({} rows skipped); refusing to run, because an empty or broken \
+                 export must never look like everybody left. Check the file and the column names",
+                read.source,
+                read.issues.len()
+            ))
+            .into());
+        }
+    }
+    let profile = client.profile();
+    let records: Vec<_> = reads
+        .iter()
+        .flat_map(|r| r.records.iter().cloned())
+        .collect();
+    let issues: Vec<_> = reads
+        .iter()
+        .flat_map(|r| r.issues.iter().cloned())
+        .collect();
+    let fields: BTreeSet<String> = reads
+        .iter()
+        .flat_map(|r| r.fields.iter().cloned())
+        .collect();
+    let managed: BTreeSet<Attr> = mapping::managed_attrs(&fields, profile.external_id)
+        .into_iter()
+        .filter(|a| profile.manages(*a))
+        .collect();
+    let desired: Vec<DesiredUser> = mapping::desired_users(&records, now)
+        .into_iter()
+        .map(|mut d| {
+            d.attrs = profile.normalise_desired(&d.attrs);
+            d
+        })
+        .collect();
+
+    let target_name = &settings.target.name;
+    let (links, recovered) = match store {
+        Some(store) => {
+            let links = store
+                .links(target_name)
+                .await
+                .context("reading links from the store")?
+                .into_iter()
+                .filter(|l| l.kind == LinkKind::User)
+                .map(|l| KnownLink {
+                    key: l.key,
+                    scim_id: l.scim_id,
+                })
+                .collect();
+            let recovered = store
+                .unfinished_creates(target_name)
+                .await
+                .context("reading the journal")?
+                .into_iter()
+                .filter_map(|op| op.user_name.map(|n| n.to_lowercase()))
+                .collect();
+            (links, recovered)
+        }
+        None => (Vec::new(), BTreeSet::new()),
+    };
+
+    let read = client.read_users().await?;
+    if read.attempts > 1 {
+        tracing::warn!(
+            attempts = read.attempts,
+            consistent = read.consistent,
+            "target read was retried"
+        );
+    }
+    let target = TargetState {
+        users: read
+            .users
+            .iter()
+            .map(|u| profile.to_target_user(u))
+            .collect(),
+        consistent: read.consistent,
+        problems: read.problems,
+    };
+    let sources: Vec<String> = settings
+        .sources
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect();
+    let input = plan::Input {
+        desired: &desired,
+        managed: &managed,
+        sources: &sources,
+        issues: &issues,
+        target: &target,
+        links: &links,
+        recovered: &recovered,
+        policy,
+        target_ref: target_ref(&settings.target),
+        invites_on_create: profile.kind == TargetKind::Notion,
+        now,
+    };
+    Ok(Prepared {
+        plan: plan::plan(&input),
+        desired,
+    })
+}

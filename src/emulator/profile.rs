@@ -1,0 +1,447 @@
+//! The emulator's profile: switches for every UNCONFIRMED Notion behaviour, the seed data, the
+//! rate limit and the injected faults, read from TOML (`idbridge emulator --profile FILE`).
+//!
+//! Defaults are Notion's most likely behaviour (notion-scim.md §17); each switch names the
+//! section of notion-scim.md that leaves the behaviour open. This file does no I/O.
+
+use serde::{Deserialize, Serialize};
+
+use super::Error;
+
+/// The roles Notion's extension accepts (notion-scim.md §5.1).
+pub const ROLES: [&str; 4] = ["owner", "membership_admin", "member", "restricted_member"];
+
+/// Everything the emulator is started with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Profile {
+    /// Path prefix the SCIM routes live under (so every host style can be tested).
+    pub prefix: String,
+    /// Switches for UNCONFIRMED behaviours.
+    pub switches: Switches,
+    /// Token-bucket rate limit per token; none by default.
+    pub rate_limit: Option<RateLimit>,
+    /// Tokens, users, groups and verified domains present at start.
+    pub seed: Seed,
+    /// Faults to inject, in order.
+    pub faults: Vec<Fault>,
+    /// Seed of the RNG that makes ids and shuffles reproducible.
+    pub rng_seed: u64,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            prefix: "/scim/v2".to_owned(),
+            switches: Switches::default(),
+            rate_limit: None,
+            seed: Seed::default(),
+            faults: Vec::new(),
+            rng_seed: 0x1d_b1d6e,
+        }
+    }
+}
+
+impl Profile {
+    /// Parse and check a profile written in TOML.
+    pub fn from_toml_str(text: &str) -> Result<Self, Error> {
+        let profile: Profile = toml::from_str(text).map_err(|e| Error::Parse(e.to_string()))?;
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    /// Check what serde cannot: roles, prefixes, group members and fault counts.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !self.prefix.is_empty() && (!self.prefix.starts_with('/') || self.prefix.ends_with('/'))
+        {
+            return Err(Error::Invalid(format!(
+                "The prefix {:?} must start with '/' and must not end with '/'.",
+                self.prefix
+            )));
+        }
+        if let Some(limit) = &self.rate_limit {
+            if limit.per_second.is_nan() || limit.per_second <= 0.0 || limit.burst == 0 {
+                return Err(Error::Invalid(
+                    "The rate limit needs per_second > 0 and burst >= 1.".to_owned(),
+                ));
+            }
+        }
+        for user in &self.seed.users {
+            if user.user_name.trim().is_empty() {
+                return Err(Error::Invalid(
+                    "A seeded user has an empty user_name.".to_owned(),
+                ));
+            }
+            if let Some(role) = user.role.as_deref() {
+                if !role.is_empty() && !ROLES.contains(&role) {
+                    return Err(Error::Invalid(format!(
+                        "The seeded user {} has the unknown role {role:?}.",
+                        user.user_name
+                    )));
+                }
+            }
+        }
+        for group in &self.seed.groups {
+            for member in &group.members {
+                let found = self
+                    .seed
+                    .users
+                    .iter()
+                    .any(|u| u.user_name.eq_ignore_ascii_case(member) && u.active && !u.guest);
+                if !found {
+                    return Err(Error::Invalid(format!(
+                        "The seeded group {} lists {member}, who is not a seeded active member.",
+                        group.display_name
+                    )));
+                }
+            }
+        }
+        for fault in &self.faults {
+            if fault.nth == 0 {
+                return Err(Error::Invalid(
+                    "A fault's nth is 1-based; 0 never fires.".to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Token-bucket budget per token.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Refill rate, in requests per second.
+    pub per_second: f64,
+    /// Bucket size: requests allowed back to back.
+    pub burst: u32,
+}
+
+/// What `POST /Users` does with an email that is already a workspace member (§8, UNCONFIRMED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicatePost {
+    /// 409 with `scimType: uniqueness` (baton-notion's guess).
+    #[default]
+    Conflict,
+    /// 200 with the existing user.
+    ReturnExisting,
+}
+
+/// How a removed member looks afterwards (§8, UNCONFIRMED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemovedUser {
+    /// 404 on GET, left out of lists.
+    #[default]
+    NotFound,
+    /// Still listed and returned, with `active: false`.
+    Inactive,
+}
+
+/// The error body shape (§12, UNCONFIRMED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorShape {
+    /// RFC 7644 §3.12: `schemas`, `status` as a string, `scimType`, `detail`.
+    #[default]
+    Scim,
+    /// Notion's public API: `object: "error"`, numeric `status`, `code`, `message`.
+    Notion,
+}
+
+/// What a `count` above 100 does (§7, UNCONFIRMED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaxCount {
+    /// Serve at most 100.
+    #[default]
+    Clamp,
+    /// 400 `invalidValue`.
+    Reject,
+}
+
+/// One switch per UNCONFIRMED behaviour; `Default` is Notion's most likely behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Switches {
+    /// POST of an email that is already a member.
+    pub duplicate_post: DuplicatePost,
+    /// Whether removed members vanish (404) or stay visible as inactive.
+    pub removed_user: RemovedUser,
+    /// Error body shape.
+    pub error_shape: ErrorShape,
+    /// Reshuffle list order on every list call (deterministic from the RNG).
+    pub unstable_order: bool,
+    /// After serving page 1 of an unfiltered `/Users` list, insert a member at the front.
+    pub insert_during_read: bool,
+    /// Re-adding a removed member by POST keeps its id (else it gets a new one).
+    pub readd_keeps_id: bool,
+    /// Store and return `externalId` (else it is dropped silently).
+    pub keep_external_id: bool,
+    /// Status for a missing, unknown or revoked token (401 or 403).
+    pub auth_failure_status: u16,
+    /// Status of a successful `POST` (201 or 200).
+    pub create_status: u16,
+    /// Status of a successful `DELETE` (204 or 200).
+    pub delete_status: u16,
+    /// What `count` > 100 does.
+    pub max_count: MaxCount,
+    /// Refuse name/email changes of users whose domain is not in `seed.verified_domains`.
+    pub verified_domains_only: bool,
+    /// Status of that refusal.
+    pub verified_domain_status: u16,
+    /// Cap on members touched by one group PATCH (400 `tooMany` above it); off by default.
+    pub group_members_per_patch_cap: Option<usize>,
+    /// Status when a group holding sole full access to a page is deleted.
+    pub group_delete_refused_status: u16,
+    /// Status when the token's own owner is removed.
+    pub owner_removal_status: u16,
+    /// An unknown role value gives 400 (else it is stored as sent).
+    pub reject_unknown_role: bool,
+    /// `userName eq` is accepted as a `/Users` filter (Entra sends it).
+    pub user_name_filter: bool,
+    /// An unsupported filter gives 400 `invalidFilter` (else the filter is ignored).
+    pub reject_unknown_filter: bool,
+    /// `PATCH`/`PUT` with `active: true` on a removed member re-adds it (only reachable with
+    /// `removed_user = "inactive"`, since removed members are 404 otherwise).
+    pub patch_reactivates: bool,
+    /// `GET /Schemas` answers (else 404).
+    pub schemas_endpoint: bool,
+    /// `Content-Type` of every response.
+    pub response_content_type: String,
+}
+
+impl Default for Switches {
+    fn default() -> Self {
+        Self {
+            duplicate_post: DuplicatePost::Conflict,
+            removed_user: RemovedUser::NotFound,
+            error_shape: ErrorShape::Scim,
+            unstable_order: false,
+            insert_during_read: false,
+            readd_keeps_id: true,
+            keep_external_id: true,
+            auth_failure_status: 401,
+            create_status: 201,
+            delete_status: 204,
+            max_count: MaxCount::Clamp,
+            verified_domains_only: false,
+            verified_domain_status: 403,
+            group_members_per_patch_cap: None,
+            group_delete_refused_status: 409,
+            owner_removal_status: 403,
+            reject_unknown_role: true,
+            user_name_filter: true,
+            reject_unknown_filter: true,
+            patch_reactivates: true,
+            schemas_endpoint: false,
+            response_content_type: "application/scim+json".to_owned(),
+        }
+    }
+}
+
+/// Data present when the emulator starts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Seed {
+    /// Bearer tokens and the owner each belongs to.
+    pub tokens: Vec<SeedToken>,
+    /// Accounts: members, owners, removed members, guests.
+    pub users: Vec<SeedUser>,
+    /// Groups, with members named by userName.
+    pub groups: Vec<SeedGroup>,
+    /// Email domains the organization has verified (for `verified_domains_only`).
+    pub verified_domains: Vec<String>,
+}
+
+/// A token and the workspace owner who created it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedToken {
+    /// The bearer token.
+    pub token: String,
+    /// userName of its owner; made a workspace owner if needed.
+    pub owner: String,
+}
+
+/// One account to seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeedUser {
+    /// Email, used as userName.
+    pub user_name: String,
+    /// `name.givenName`.
+    pub given_name: Option<String>,
+    /// `name.familyName`.
+    pub family_name: Option<String>,
+    /// `name.formatted`; left out by default, as on some real accounts (§5.2).
+    pub formatted: Option<String>,
+    /// Notion role; `None` (or `""` in TOML) means no Notion extension object at all (§5.2).
+    pub role: Option<String>,
+    /// In the workspace; `false` seeds a removed member (a known global account).
+    pub active: bool,
+    /// A guest: never listed nor returned (§9).
+    pub guest: bool,
+    /// `externalId`.
+    pub external_id: Option<String>,
+    /// `title`.
+    pub title: Option<String>,
+    /// Secondary email addresses, besides userName.
+    pub secondary_emails: Vec<String>,
+    /// A fixed id; generated from the RNG when absent.
+    pub id: Option<String>,
+}
+
+impl Default for SeedUser {
+    fn default() -> Self {
+        Self {
+            user_name: String::new(),
+            given_name: None,
+            family_name: None,
+            formatted: None,
+            role: Some("member".to_owned()),
+            active: true,
+            guest: false,
+            external_id: None,
+            title: None,
+            secondary_emails: Vec::new(),
+            id: None,
+        }
+    }
+}
+
+impl SeedUser {
+    /// A member with that email and names, role `member`.
+    pub fn member(user_name: &str, given_name: &str, family_name: &str) -> Self {
+        Self {
+            user_name: user_name.to_owned(),
+            given_name: Some(given_name.to_owned()),
+            family_name: Some(family_name.to_owned()),
+            ..Self::default()
+        }
+    }
+}
+
+/// One group to seed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeedGroup {
+    /// `displayName`.
+    pub display_name: String,
+    /// Members by userName (or by id when seeded through the API).
+    pub members: Vec<String>,
+    /// The only full-access holder of some page: DELETE is refused.
+    pub sole_full_access: bool,
+    /// `externalId`.
+    pub external_id: Option<String>,
+    /// A fixed id; generated from the RNG when absent.
+    pub id: Option<String>,
+}
+
+/// A fault that fires once, on the `nth` request matching `method` and `path_prefix`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// 1-based count of matching requests.
+    pub nth: u64,
+    /// HTTP method to match (any when absent), case-insensitive.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Matches when the full path, or the path after the prefix, starts with it (any when absent).
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// What happens.
+    pub kind: FaultKind,
+}
+
+/// The kinds of injected fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FaultKind {
+    /// 500 without doing the work.
+    Status500,
+    /// 503 without `Retry-After`, without doing the work.
+    Status503,
+    /// 429 with `Retry-After`, without doing the work.
+    Status429 {
+        /// Value of the `Retry-After` header, in seconds.
+        retry_after_secs: u64,
+    },
+    /// Do the work, then send a reply whose body breaks off (the client sees a transport error).
+    CommitThenDrop,
+    /// Sleep before answering (past a client timeout), then do the work.
+    Stall {
+        /// How long to sleep.
+        millis: u64,
+    },
+    /// A list page whose `totalResults` does not match the resources returned.
+    TruncatedPage,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_profile() {
+        let text = r#"
+prefix = "/scim/v2"
+rng_seed = 7
+[switches]
+removed_user = "inactive"
+error_shape = "notion"
+auth_failure_status = 403
+[rate_limit]
+per_second = 3.0
+burst = 5
+[seed]
+verified_domains = ["example.com"]
+[[seed.tokens]]
+token = "t1"
+owner = "boss@example.com"
+[[seed.users]]
+user_name = "ada@example.com"
+given_name = "Ada"
+[[seed.users]]
+user_name = "noext@example.com"
+role = ""
+[[seed.groups]]
+display_name = "Eng"
+members = ["ada@example.com"]
+[[faults]]
+nth = 2
+method = "POST"
+path_prefix = "/Users"
+kind = { type = "status429", retry_after_secs = 3 }
+[[faults]]
+nth = 1
+kind = { type = "commit-then-drop" }
+"#;
+        let p = Profile::from_toml_str(text).unwrap();
+        assert_eq!(p.switches.removed_user, RemovedUser::Inactive);
+        assert_eq!(p.switches.error_shape, ErrorShape::Notion);
+        assert_eq!(p.switches.auth_failure_status, 403);
+        assert!(p.switches.readd_keeps_id);
+        assert_eq!(p.seed.users[0].role.as_deref(), Some("member"));
+        assert_eq!(p.seed.users[1].role.as_deref(), Some(""));
+        assert_eq!(
+            p.faults[0].kind,
+            FaultKind::Status429 {
+                retry_after_secs: 3
+            }
+        );
+        assert_eq!(p.faults[1].kind, FaultKind::CommitThenDrop);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_roles_and_members() {
+        assert!(Profile::from_toml_str("bogus = 1").is_err());
+        assert!(Profile::from_toml_str("[switches]\nnope = true").is_err());
+        let bad_role = "[[seed.users]]\nuser_name = \"a@x.com\"\nrole = \"king\"";
+        assert!(Profile::from_toml_str(bad_role).is_err());
+        let bad_member = "[[seed.groups]]\ndisplay_name = \"G\"\nmembers = [\"z@x.com\"]";
+        assert!(Profile::from_toml_str(bad_member).is_err());
+        assert!(Profile::from_toml_str("prefix = \"scim\"").is_err());
+    }
+}

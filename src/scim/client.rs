@@ -1,0 +1,1142 @@
+//! The SCIM HTTP client: authenticated requests with a client-side rate budget, bounded concurrency,
+//! retries (Retry-After, capped exponential backoff) and create calls that never duplicate a user.
+//!
+//! Safety rules that shape this file (docs/security.md §2):
+//! - A POST is not idempotent. After a reply is lost (timeout, transport error, unreadable body, 5xx)
+//!   the write may have committed, so the client looks the resource up before sending it again.
+//! - Offset pagination over an unstable order can skip and duplicate records while `totalResults`
+//!   still adds up (RFC 7644 §3.4.2.4), so a full read checks itself and says when it does not add up.
+//! - The bearer token is a `SecretString`; the header is marked sensitive; error texts built from
+//!   server replies are scrubbed of it in case a server echoes it back.
+
+use super::error::{excerpt, parse_error_body, Error, Result};
+use super::profile::Profile;
+use super::retry::{classify, parse_retry_after, Backoff, StatusClass};
+use super::wire;
+use crate::clock::Clock;
+use crate::model::{Attr, ScimId, UserAttrs};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use url::Url;
+
+/// How many times a full read that does not add up is read again from page 1.
+const READ_RETRIES: u32 = 3;
+/// Largest page Notion serves (docs/notion-scim.md §7); RFC services may allow more, we never ask.
+const MAX_PAGE_SIZE: u32 = 100;
+/// Guard against a server that never ends a listing.
+const MAX_PAGES: u32 = 100_000;
+
+/// Settings of a [`Client`]. `Debug` shows the token as `[REDACTED]` (secrecy).
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// SCIM base URL, e.g. `https://api.notion.com/scim/v2`.
+    pub base_url: Url,
+    /// The bearer token.
+    pub token: SecretString,
+    /// Per-request timeout (connect, send and read the whole reply).
+    pub timeout: Duration,
+    /// Client-side budget in requests per second; `None` = no limit.
+    pub rate_limit: Option<f64>,
+    /// Most requests in flight at once, shared by clones of the client.
+    pub concurrency: usize,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Longest `Retry-After` honoured; a longer one fails with [`Error::RateLimited`].
+    pub max_retry_after: Duration,
+    /// First backoff delay.
+    pub backoff_base: Duration,
+    /// Longest backoff delay.
+    pub backoff_max: Duration,
+    /// Page size of list reads (1 to 100).
+    pub page_size: u32,
+}
+
+impl ClientSettings {
+    /// Settings with the documented defaults: 30 s timeout, 2 requests per second, 4 in flight,
+    /// 5 retries, Retry-After up to 120 s, backoff 500 ms to 30 s, pages of 100.
+    pub fn new(base_url: Url, token: SecretString) -> Self {
+        Self {
+            base_url,
+            token,
+            timeout: Duration::from_secs(30),
+            rate_limit: Some(2.0),
+            concurrency: 4,
+            max_retries: 5,
+            max_retry_after: Duration::from_secs(120),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            page_size: MAX_PAGE_SIZE,
+        }
+    }
+}
+
+/// What `create_user` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// 201: a new resource.
+    Created,
+    /// The user was already there (409 then found by lookup, or a 200 reply, which RFC 7644 §3.3
+    /// does not use for new resources; Notion answers a POST for an existing account by adding it).
+    Existing,
+    /// A reply was lost (timeout, transport error, 5xx) and the lookup found the user: the lost
+    /// write had committed.
+    RecoveredAfterLostReply,
+}
+
+/// The result of a full read of `/Users`.
+#[derive(Debug, Clone)]
+pub struct UserRead {
+    /// Users, de-duplicated by id (of the last read when inconsistent).
+    pub users: Vec<wire::User>,
+    /// Whether the read added up (no duplicate, `totalResults` stable and equal to the distinct count).
+    pub consistent: bool,
+    /// Why the last read did not add up (empty when consistent).
+    pub problems: Vec<String>,
+    /// Full reads made (1 when the first one added up).
+    pub attempts: u32,
+}
+
+/// The result of a full read of `/Groups`.
+#[derive(Debug, Clone)]
+pub struct GroupRead {
+    /// Groups, de-duplicated by id.
+    pub groups: Vec<wire::Group>,
+    /// Whether the read added up.
+    pub consistent: bool,
+    /// Why the last read did not add up.
+    pub problems: Vec<String>,
+    /// Full reads made.
+    pub attempts: u32,
+}
+
+/// A SCIM client bound to one target (one token). Cheap to clone; clones share the rate budget and
+/// the concurrency bound.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    auth: HeaderValue,
+    token: SecretString,
+    max_retries: u32,
+    max_retry_after: Duration,
+    backoff_base: Duration,
+    backoff_max: Duration,
+    page_size: u32,
+    limiter: Option<DefaultDirectRateLimiter>,
+    permits: Semaphore,
+    clock: Arc<dyn Clock>,
+    profile: Profile,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hand-written so no field holding the token can ever be printed.
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base.as_str())
+            .field("profile", &self.inner.profile.kind)
+            .field("token", &"[REDACTED]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// One HTTP exchange, before the retry policy looks at it.
+enum Attempt {
+    Reply {
+        status: u16,
+        retry_after: Option<String>,
+        body: String,
+    },
+    /// No usable reply: timeout, connection failure, unreadable body.
+    Lost { detail: String },
+}
+
+/// The retry policy's verdict on one attempt.
+enum Verdict {
+    Final {
+        status: u16,
+        body: String,
+    },
+    Fail(Error),
+    Retry {
+        delay: Duration,
+        status: Option<u16>,
+        maybe_committed: bool,
+        error: Error,
+    },
+}
+
+/// A final reply after retries.
+struct Reply {
+    status: u16,
+    body: String,
+    /// An earlier attempt lost its reply, so the write may have been applied already.
+    after_lost: bool,
+}
+
+impl Reply {
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    fn empty(&self) -> bool {
+        self.status == 204 || self.body.trim().is_empty()
+    }
+}
+
+/// A create request either got a reply or was found by lookup after a lost reply.
+enum Created<T> {
+    Reply(Reply),
+    Recovered(T),
+}
+
+impl Client {
+    /// A client for `settings.base_url` with `profile`; `clock` gives "now" for HTTP-date `Retry-After`.
+    pub fn new(
+        settings: ClientSettings,
+        profile: Profile,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Client> {
+        let config = |detail: &str| Error::Config {
+            detail: detail.to_owned(),
+        };
+        let base = settings.base_url.clone();
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(config(&format!(
+                "the target URL {base} is not an http(s) URL; set target.url to the SCIM base, e.g. \
+                 https://api.notion.com/scim/v2"
+            )));
+        }
+        if settings.page_size == 0 || settings.page_size > MAX_PAGE_SIZE {
+            return Err(config("the SCIM page size must be between 1 and 100"));
+        }
+        if settings.concurrency == 0 {
+            return Err(config("the SCIM concurrency must be at least 1"));
+        }
+        let token = settings.token.expose_secret().trim();
+        if token.is_empty() {
+            return Err(config("the SCIM token is empty; set NOTION_SCIM_TOKEN (or the configured token_env/token_file)"));
+        }
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            config("the SCIM token contains characters that cannot go in an HTTP header; copy it again")
+        })?;
+        auth.set_sensitive(true);
+        let limiter = match settings.rate_limit {
+            None => None,
+            Some(rate) if rate.is_finite() && rate > 0.0 => {
+                let quota = Quota::with_period(Duration::from_secs_f64(1.0 / rate))
+                    .ok_or_else(|| config("the SCIM rate limit is too high"))?
+                    .allow_burst(NonZeroU32::MIN);
+                Some(RateLimiter::direct(quota))
+            }
+            Some(_) => {
+                return Err(config(
+                    "the SCIM rate limit must be a positive number of requests per second",
+                ))
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .user_agent(concat!("idbridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| config(&format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                auth,
+                token: settings.token,
+                max_retries: settings.max_retries,
+                max_retry_after: settings.max_retry_after,
+                backoff_base: settings.backoff_base,
+                backoff_max: settings.backoff_max.max(settings.backoff_base),
+                page_size: settings.page_size,
+                limiter,
+                permits: Semaphore::new(settings.concurrency),
+                clock,
+                profile,
+            }),
+        })
+    }
+
+    /// The target profile.
+    pub fn profile(&self) -> &Profile {
+        &self.inner.profile
+    }
+
+    /// Authenticated probe `GET /Users?count=1`. (Notion answers `/ServiceProviderConfig` without a
+    /// token, so that endpoint cannot test one.)
+    pub async fn probe(&self) -> Result<()> {
+        let query = [("startIndex", "1".to_owned()), ("count", "1".to_owned())];
+        let reply = self.send(Method::GET, &["Users"], &query, None).await?;
+        let path = "/Users";
+        self.expect_ok("GET", path, &reply)?;
+        self.parse::<wire::ListResponse<Value>>("GET", path, &reply.body)?;
+        Ok(())
+    }
+
+    /// Full paged read of `/Users`, checked for consistency and re-read up to 3 times when it does
+    /// not add up. An inconsistent result is returned, marked, for the caller to act on (it then
+    /// deactivates nobody).
+    pub async fn read_users(&self) -> Result<UserRead> {
+        let (users, consistent, problems, attempts) = self
+            .read_consistent::<wire::User>("Users", |u| &u.id)
+            .await?;
+        Ok(UserRead {
+            users,
+            consistent,
+            problems,
+            attempts,
+        })
+    }
+
+    /// Full paged read of `/Groups`, with the same checks as [`Client::read_users`].
+    pub async fn read_groups(&self) -> Result<GroupRead> {
+        let (groups, consistent, problems, attempts) = self
+            .read_consistent::<wire::Group>("Groups", |g| &g.id)
+            .await?;
+        Ok(GroupRead {
+            groups,
+            consistent,
+            problems,
+            attempts,
+        })
+    }
+
+    /// `GET /Users/{id}`; `None` on 404.
+    pub async fn get_user(&self, id: &ScimId) -> Result<Option<wire::User>> {
+        let path = format!("/Users/{id}");
+        let reply = self.send(Method::GET, &["Users", &id.0], &[], None).await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        self.expect_ok("GET", &path, &reply)?;
+        self.parse_user("GET", &path, &reply.body).map(Some)
+    }
+
+    /// `GET /Groups/{id}`; `None` on 404.
+    pub async fn get_group(&self, id: &ScimId) -> Result<Option<wire::Group>> {
+        let path = format!("/Groups/{id}");
+        let reply = self
+            .send(Method::GET, &["Groups", &id.0], &[], None)
+            .await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        self.expect_ok("GET", &path, &reply)?;
+        self.parse_group("GET", &path, &reply.body).map(Some)
+    }
+
+    /// Find a user by name with the profile's filter (`email eq "x"` for Notion, `userName eq "x"`
+    /// otherwise). Only an exact match counts, in case the server ignores or loosens the filter.
+    pub async fn find_user(&self, user_name: &str) -> Result<Option<wire::User>> {
+        let filter = self.inner.profile.user_filter(user_name);
+        let list: wire::ListResponse<wire::User> = self.filtered("Users", filter).await?;
+        Ok(list
+            .resources
+            .into_iter()
+            .find(|u| !u.id.is_empty() && self.inner.profile.matches_user_name(u, user_name)))
+    }
+
+    /// Find a group by exact `displayName`.
+    pub async fn find_group(&self, display_name: &str) -> Result<Option<wire::Group>> {
+        let filter = super::profile::eq_filter("displayName", display_name);
+        let list: wire::ListResponse<wire::Group> = self.filtered("Groups", filter).await?;
+        Ok(list
+            .resources
+            .into_iter()
+            .find(|g| !g.id.is_empty() && g.display_name == display_name))
+    }
+
+    /// `POST /Users`. Never retried blindly: after a lost reply the user is looked up first and
+    /// returned if found; a 409 means it exists, so it is looked up and returned as `Existing`.
+    pub async fn create_user(&self, attrs: &UserAttrs) -> Result<(wire::User, CreateOutcome)> {
+        let user_name = attrs
+            .get(&Attr::UserName)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::Config {
+                detail: "cannot create a user without userName; fix the userName mapping".into(),
+            })?;
+        let body = self.inner.profile.create_body(attrs);
+        let path = "/Users";
+        match self
+            .send_create(&["Users"], &body, || self.find_user(user_name))
+            .await?
+        {
+            Created::Recovered(user) => Ok((user, CreateOutcome::RecoveredAfterLostReply)),
+            Created::Reply(reply) if reply.ok() => {
+                let user = self.parse_user("POST", path, &reply.body)?;
+                let outcome = if reply.status == 200 {
+                    CreateOutcome::Existing
+                } else {
+                    CreateOutcome::Created
+                };
+                Ok((user, outcome))
+            }
+            Created::Reply(reply) if reply.status == 409 => match self.find_user(user_name).await? {
+                // The earlier, lost attempt committed after the lookup ran.
+                Some(user) if reply.after_lost => Ok((user, CreateOutcome::RecoveredAfterLostReply)),
+                Some(user) => Ok((user, CreateOutcome::Existing)),
+                None => Err(self.with_detail(
+                    self.api_error("POST", path, &reply),
+                    "the target says the user exists but a lookup by name finds nobody (a guest, or \
+                     an account outside this workspace?)",
+                )),
+            },
+            Created::Reply(reply) => Err(self.api_error("POST", path, &reply)),
+        }
+    }
+
+    /// `PATCH /Users/{id}` with the profile's PatchOp for `changes`. `Some(user)` when the target
+    /// returns the updated user (200), `None` on 204.
+    pub async fn patch_user(
+        &self,
+        id: &ScimId,
+        changes: &[(Attr, Option<String>)],
+    ) -> Result<Option<wire::User>> {
+        let body = self.inner.profile.patch_body(changes);
+        let path = format!("/Users/{id}");
+        let reply = self
+            .send(Method::PATCH, &["Users", &id.0], &[], Some(&body))
+            .await?;
+        self.expect_ok("PATCH", &path, &reply)?;
+        if reply.empty() {
+            return Ok(None);
+        }
+        self.parse_user("PATCH", &path, &reply.body).map(Some)
+    }
+
+    /// Set `active` with `PATCH {"op":"replace","value":{"active":…}}`. For Notion `false` removes
+    /// the user from the workspace; a 404 on a retry after a lost reply counts as done.
+    pub async fn set_active(&self, id: &ScimId, active: bool) -> Result<()> {
+        let body = self.inner.profile.active_body(active);
+        let path = format!("/Users/{id}");
+        let reply = self
+            .send(Method::PATCH, &["Users", &id.0], &[], Some(&body))
+            .await?;
+        if !active && reply.status == 404 && reply.after_lost {
+            return Ok(());
+        }
+        self.expect_ok("PATCH", &path, &reply)
+    }
+
+    /// `DELETE /Users/{id}` (204 or 200). A 404 on a retry after a lost reply counts as done.
+    pub async fn delete_user(&self, id: &ScimId) -> Result<()> {
+        self.delete(&["Users", &id.0]).await
+    }
+
+    /// `PUT /Users/{id}` with `body`, returning the updated user.
+    pub async fn put_user(&self, id: &ScimId, body: &Value) -> Result<wire::User> {
+        let path = format!("/Users/{id}");
+        let reply = self
+            .send(Method::PUT, &["Users", &id.0], &[], Some(body))
+            .await?;
+        self.expect_ok("PUT", &path, &reply)?;
+        self.parse_user("PUT", &path, &reply.body)
+    }
+
+    /// `POST /Groups` with the given members, with the same lost-reply and 409 handling as
+    /// [`Client::create_user`] (lookup by `displayName`).
+    pub async fn create_group(
+        &self,
+        display_name: &str,
+        member_ids: &[ScimId],
+    ) -> Result<wire::Group> {
+        let body = self.inner.profile.group_body(display_name, member_ids);
+        let path = "/Groups";
+        match self
+            .send_create(&["Groups"], &body, || self.find_group(display_name))
+            .await?
+        {
+            Created::Recovered(group) => Ok(group),
+            Created::Reply(reply) if reply.ok() => self.parse_group("POST", path, &reply.body),
+            Created::Reply(reply) if reply.status == 409 => {
+                match self.find_group(display_name).await? {
+                    Some(group) => Ok(group),
+                    None => Err(self.api_error("POST", path, &reply)),
+                }
+            }
+            Created::Reply(reply) => Err(self.api_error("POST", path, &reply)),
+        }
+    }
+
+    /// Add and remove group members with `PATCH /Groups/{id}`, at most `batch` members per request
+    /// (Notion's limit is undocumented; keep it conservative). Adds go first.
+    pub async fn patch_group_members(
+        &self,
+        id: &ScimId,
+        add: &[ScimId],
+        remove: &[ScimId],
+        batch: usize,
+    ) -> Result<()> {
+        let batch = batch.max(1);
+        let profile = &self.inner.profile;
+        let bodies = add
+            .chunks(batch)
+            .map(|c| profile.add_members_body(c))
+            .chain(remove.chunks(batch).map(|c| profile.remove_members_body(c)));
+        for body in bodies {
+            self.patch_group(id, &body).await?;
+        }
+        Ok(())
+    }
+
+    /// Rename a group (`replace displayName`).
+    pub async fn rename_group(&self, id: &ScimId, display_name: &str) -> Result<()> {
+        let body = self.inner.profile.rename_group_body(display_name);
+        self.patch_group(id, &body).await
+    }
+
+    /// `DELETE /Groups/{id}`. A 404 on a retry after a lost reply counts as done.
+    pub async fn delete_group(&self, id: &ScimId) -> Result<()> {
+        self.delete(&["Groups", &id.0]).await
+    }
+
+    async fn patch_group(&self, id: &ScimId, body: &Value) -> Result<()> {
+        let path = format!("/Groups/{id}");
+        let reply = self
+            .send(Method::PATCH, &["Groups", &id.0], &[], Some(body))
+            .await?;
+        self.expect_ok("PATCH", &path, &reply)
+    }
+
+    async fn delete(&self, segments: &[&str]) -> Result<()> {
+        let path = path_of(segments);
+        let reply = self.send(Method::DELETE, segments, &[], None).await?;
+        if reply.status == 404 && reply.after_lost {
+            return Ok(());
+        }
+        self.expect_ok("DELETE", &path, &reply)
+    }
+
+    async fn filtered<T: DeserializeOwned>(&self, resource: &str, filter: String) -> Result<T> {
+        let query = [
+            ("filter", filter),
+            ("startIndex", "1".to_owned()),
+            ("count", self.inner.page_size.to_string()),
+        ];
+        let path = format!("/{resource}");
+        let reply = self.send(Method::GET, &[resource], &query, None).await?;
+        self.expect_ok("GET", &path, &reply)?;
+        self.parse("GET", &path, &reply.body)
+    }
+
+    /// Read every page, up to `1 + READ_RETRIES` times until a read adds up.
+    async fn read_consistent<T: DeserializeOwned>(
+        &self,
+        resource: &str,
+        id_of: fn(&T) -> &String,
+    ) -> Result<(Vec<T>, bool, Vec<String>, u32)> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (items, problems) = self.read_pages(resource, id_of).await?;
+            if problems.is_empty() {
+                return Ok((items, true, problems, attempts));
+            }
+            if attempts > READ_RETRIES {
+                tracing::warn!(
+                    resource,
+                    attempts,
+                    ?problems,
+                    "SCIM read still inconsistent; giving up"
+                );
+                return Ok((items, false, problems, attempts));
+            }
+            tracing::warn!(
+                resource,
+                attempts,
+                ?problems,
+                "SCIM read inconsistent; reading again"
+            );
+        }
+    }
+
+    /// One full paged read: items de-duplicated by id, and the reasons it does not add up.
+    async fn read_pages<T: DeserializeOwned>(
+        &self,
+        resource: &str,
+        id_of: fn(&T) -> &String,
+    ) -> Result<(Vec<T>, Vec<String>)> {
+        let path = format!("/{resource}");
+        let mut items = Vec::new();
+        let mut problems = Vec::new();
+        let mut seen = HashSet::new();
+        let mut total: Option<u64> = None;
+        let mut start: u64 = 1;
+        let mut duplicates = 0usize;
+        let mut missing_ids = 0usize;
+        for _ in 0..MAX_PAGES {
+            let query = [
+                ("startIndex", start.to_string()),
+                ("count", self.inner.page_size.to_string()),
+            ];
+            let reply = self.send(Method::GET, &[resource], &query, None).await?;
+            self.expect_ok("GET", &path, &reply)?;
+            let page: wire::ListResponse<T> = self.parse("GET", &path, &reply.body)?;
+            match (total, page.total_results) {
+                (_, None) => {
+                    problems.push(format!(
+                        "the page at startIndex {start} has no totalResults"
+                    ));
+                }
+                (None, Some(t)) => total = Some(t),
+                (Some(first), Some(t)) if first != t => problems.push(format!(
+                    "totalResults changed from {first} to {t} at startIndex {start}"
+                )),
+                _ => {}
+            }
+            let got = page.resources.len() as u64;
+            for item in page.resources {
+                let id = id_of(&item).clone();
+                if id.is_empty() {
+                    missing_ids += 1;
+                } else if seen.insert(id) {
+                    items.push(item);
+                } else {
+                    duplicates += 1;
+                }
+            }
+            let Some(expected) = total else { break };
+            start += got;
+            if start > expected {
+                break;
+            }
+            if got == 0 {
+                problems.push(format!(
+                    "the page at startIndex {start} was empty although totalResults is {expected}"
+                ));
+                break;
+            }
+        }
+        if duplicates > 0 {
+            problems.push(format!(
+                "{duplicates} {resource} were listed twice (the order moved during the read)"
+            ));
+        }
+        if missing_ids > 0 {
+            problems.push(format!(
+                "{missing_ids} {resource} were listed without an id"
+            ));
+        }
+        if let Some(expected) = total {
+            if items.len() as u64 != expected {
+                problems.push(format!(
+                    "read {} distinct {resource} but totalResults is {expected}",
+                    items.len()
+                ));
+            }
+        }
+        Ok((items, problems))
+    }
+
+    /// Send a create: retried only after the lookup confirms the lost write did not commit.
+    async fn send_create<T, F, Fut>(
+        &self,
+        segments: &[&str],
+        body: &Value,
+        lookup: F,
+    ) -> Result<Created<T>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<T>>>,
+    {
+        let path = path_of(segments);
+        let mut backoff = Backoff::new(self.inner.backoff_base, self.inner.backoff_max);
+        let mut retries = 0;
+        let mut after_lost = false;
+        loop {
+            let attempt = self
+                .attempt(&Method::POST, segments, &[], Some(body))
+                .await?;
+            match self.judge("POST", &path, attempt, &mut backoff) {
+                Verdict::Final { status, body } => {
+                    return Ok(Created::Reply(Reply {
+                        status,
+                        body,
+                        after_lost,
+                    }))
+                }
+                Verdict::Fail(error) => return Err(error),
+                Verdict::Retry {
+                    delay,
+                    status,
+                    maybe_committed,
+                    error,
+                } => {
+                    if retries >= self.inner.max_retries {
+                        return Err(error);
+                    }
+                    retries += 1;
+                    self.log_retry("POST", &path, status, delay, retries, maybe_committed);
+                    tokio::time::sleep(delay).await;
+                    if maybe_committed {
+                        after_lost = true;
+                        // The write may have landed: look before writing again.
+                        if let Some(found) = lookup().await? {
+                            tracing::info!(path = %path, "SCIM create reply was lost but the resource exists; adopting it");
+                            return Ok(Created::Recovered(found));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Send an idempotent request (GET, PUT, PATCH, DELETE) with retries; returns the final reply.
+    async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Reply> {
+        let path = path_of(segments);
+        let mut backoff = Backoff::new(self.inner.backoff_base, self.inner.backoff_max);
+        let mut retries = 0;
+        let mut after_lost = false;
+        loop {
+            let attempt = self.attempt(&method, segments, query, body).await?;
+            match self.judge(method.as_str(), &path, attempt, &mut backoff) {
+                Verdict::Final { status, body } => {
+                    return Ok(Reply {
+                        status,
+                        body,
+                        after_lost,
+                    })
+                }
+                Verdict::Fail(error) => return Err(error),
+                Verdict::Retry {
+                    delay,
+                    status,
+                    maybe_committed,
+                    error,
+                } => {
+                    if retries >= self.inner.max_retries {
+                        return Err(error);
+                    }
+                    retries += 1;
+                    after_lost |= maybe_committed;
+                    self.log_retry(
+                        method.as_str(),
+                        &path,
+                        status,
+                        delay,
+                        retries,
+                        maybe_committed,
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    fn log_retry(
+        &self,
+        method: &str,
+        path: &str,
+        status: Option<u16>,
+        delay: Duration,
+        retry: u32,
+        maybe_committed: bool,
+    ) {
+        // Method, path, status and delay only: never headers.
+        tracing::warn!(
+            method,
+            path,
+            status = status.map(i64::from).unwrap_or(-1),
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            retry,
+            max_retries = self.inner.max_retries,
+            reply_lost = maybe_committed,
+            "SCIM request failed; retrying"
+        );
+    }
+
+    /// Apply the retry policy to one attempt.
+    fn judge(&self, method: &str, path: &str, attempt: Attempt, backoff: &mut Backoff) -> Verdict {
+        let (status, retry_after, body) = match attempt {
+            Attempt::Lost { detail } => {
+                return Verdict::Retry {
+                    delay: backoff.next_delay(),
+                    status: None,
+                    maybe_committed: true,
+                    error: Error::Transport {
+                        method: method.to_owned(),
+                        path: path.to_owned(),
+                        detail,
+                    },
+                }
+            }
+            Attempt::Reply {
+                status,
+                retry_after,
+                body,
+            } => (status, retry_after, body),
+        };
+        match classify(status) {
+            StatusClass::Success | StatusClass::Final => Verdict::Final { status, body },
+            StatusClass::Auth => Verdict::Fail(Error::Unauthorized {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                status,
+            }),
+            StatusClass::Throttled => {
+                let asked = retry_after
+                    .as_deref()
+                    .and_then(|v| parse_retry_after(v, self.inner.clock.now()));
+                let limited = |retry_after| Error::RateLimited {
+                    method: method.to_owned(),
+                    path: path.to_owned(),
+                    status,
+                    retry_after,
+                };
+                match asked {
+                    Some(wait) if wait > self.inner.max_retry_after => Verdict::Fail(limited(wait)),
+                    Some(wait) => Verdict::Retry {
+                        delay: wait,
+                        status: Some(status),
+                        maybe_committed: status >= 500,
+                        error: limited(wait),
+                    },
+                    None => Verdict::Retry {
+                        delay: backoff.next_delay(),
+                        status: Some(status),
+                        maybe_committed: status >= 500,
+                        error: limited(Duration::ZERO),
+                    },
+                }
+            }
+            StatusClass::ServerError => {
+                let reply = Reply {
+                    status,
+                    body,
+                    after_lost: false,
+                };
+                Verdict::Retry {
+                    delay: backoff.next_delay(),
+                    status: Some(status),
+                    maybe_committed: true,
+                    error: self.api_error(method, path, &reply),
+                }
+            }
+        }
+    }
+
+    /// One HTTP exchange, inside the concurrency bound and the rate budget.
+    async fn attempt(
+        &self,
+        method: &Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Attempt> {
+        let url = self.url(segments)?;
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Config {
+                detail: "the SCIM client was shut down".into(),
+            })?;
+        if let Some(limiter) = &self.inner.limiter {
+            limiter.until_ready().await;
+        }
+        let mut request = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .header(AUTHORIZATION, self.inner.auth.clone())
+            .header(ACCEPT, "application/scim+json, application/json");
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            let bytes = serde_json::to_vec(body).map_err(|e| Error::Config {
+                detail: format!("cannot encode the request body: {e}"),
+            })?;
+            request = request
+                .header(CONTENT_TYPE, self.inner.profile.content_type)
+                .body(bytes);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                return Ok(Attempt::Lost {
+                    detail: self.describe(&e),
+                })
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        match response.text().await {
+            Ok(body) => Ok(Attempt::Reply {
+                status,
+                retry_after,
+                body,
+            }),
+            Err(e) => Ok(Attempt::Lost {
+                detail: format!(
+                    "reading the HTTP {status} reply failed: {}",
+                    self.describe(&e)
+                ),
+            }),
+        }
+    }
+
+    /// A transport error in words, without the URL (kept short) and scrubbed of the token.
+    fn describe(&self, error: &reqwest::Error) -> String {
+        let kind = if error.is_timeout() {
+            "the request timed out"
+        } else if error.is_connect() {
+            "the connection failed"
+        } else if error.is_body() || error.is_decode() {
+            "the reply body could not be read"
+        } else {
+            "the request failed"
+        };
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        let text = if causes.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind} ({})", causes.join(": "))
+        };
+        self.redact(text)
+    }
+
+    fn url(&self, segments: &[&str]) -> Result<Url> {
+        let mut url = self.inner.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| Error::Config {
+                detail: "the target URL cannot take a path".into(),
+            })?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    fn expect_ok(&self, method: &str, path: &str, reply: &Reply) -> Result<()> {
+        if reply.ok() {
+            Ok(())
+        } else {
+            Err(self.api_error(method, path, reply))
+        }
+    }
+
+    /// The error for a non-success reply.
+    fn api_error(&self, method: &str, path: &str, reply: &Reply) -> Error {
+        if classify(reply.status) == StatusClass::Auth {
+            return Error::Unauthorized {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                status: reply.status,
+            };
+        }
+        let (scim_type, detail) = parse_error_body(reply.status, &reply.body);
+        Error::Api {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            status: reply.status,
+            scim_type: scim_type.map(|t| self.redact(t)),
+            detail: self.redact(detail),
+        }
+    }
+
+    fn with_detail(&self, error: Error, note: &str) -> Error {
+        match error {
+            Error::Api {
+                method,
+                path,
+                status,
+                scim_type,
+                detail,
+            } => Error::Api {
+                method,
+                path,
+                status,
+                scim_type,
+                detail: format!("{detail}; {note}"),
+            },
+            other => other,
+        }
+    }
+
+    fn parse<T: DeserializeOwned>(&self, method: &str, path: &str, body: &str) -> Result<T> {
+        serde_json::from_str(body).map_err(|e| Error::InvalidReply {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            detail: self.redact(format!(
+                "the JSON does not parse ({e}); body: {}",
+                excerpt(body)
+            )),
+        })
+    }
+
+    fn parse_user(&self, method: &str, path: &str, body: &str) -> Result<wire::User> {
+        let user: wire::User = self.parse(method, path, body)?;
+        if user.id.is_empty() {
+            return Err(self.no_id(method, path));
+        }
+        Ok(user)
+    }
+
+    fn parse_group(&self, method: &str, path: &str, body: &str) -> Result<wire::Group> {
+        let group: wire::Group = self.parse(method, path, body)?;
+        if group.id.is_empty() {
+            return Err(self.no_id(method, path));
+        }
+        Ok(group)
+    }
+
+    fn no_id(&self, method: &str, path: &str) -> Error {
+        Error::InvalidReply {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            detail: "the resource has no id".into(),
+        }
+    }
+
+    /// Remove the token from text that came from the server (or from an error that quotes a request).
+    fn redact(&self, text: String) -> String {
+        let token = self.inner.token.expose_secret().trim();
+        if token.is_empty() || !text.contains(token) {
+            text
+        } else {
+            text.replace(token, "[REDACTED]")
+        }
+    }
+}
+
+fn path_of(segments: &[&str]) -> String {
+    let mut path = String::new();
+    for segment in segments {
+        path.push('/');
+        path.push_str(segment);
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use chrono::TimeZone;
+
+    const CANARY: &str = "canary-tok-3f9a1c77e2";
+
+    fn client() -> Client {
+        let clock = Arc::new(FixedClock::new(
+            chrono::Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+        ));
+        let settings = ClientSettings::new(
+            Url::parse("http://127.0.0.1:9/scim/v2").unwrap(),
+            SecretString::from(CANARY),
+        );
+        Client::new(settings, Profile::notion(), clock).unwrap()
+    }
+
+    #[test]
+    fn token_not_in_debug() {
+        let settings = ClientSettings::new(
+            Url::parse("http://127.0.0.1:9/scim/v2").unwrap(),
+            SecretString::from(CANARY),
+        );
+        assert!(!format!("{settings:?}").contains(CANARY));
+        let client = client();
+        assert!(!format!("{client:?}").contains(CANARY));
+        assert!(!format!("{:?}", client.inner.auth).contains(CANARY));
+    }
+
+    #[test]
+    fn server_echo_of_token_is_redacted() {
+        let client = client();
+        let reply = Reply {
+            status: 400,
+            body: format!(r#"{{"detail":"bad header Bearer {CANARY}"}}"#),
+            after_lost: false,
+        };
+        let err = client.api_error("GET", "/Users", &reply);
+        assert!(!err.to_string().contains(CANARY));
+        assert!(!format!("{err:?}").contains(CANARY));
+    }
+
+    #[test]
+    fn urls_keep_the_base_path() {
+        let client = client();
+        assert_eq!(
+            client.url(&["Users", "a b/c"]).unwrap().as_str(),
+            "http://127.0.0.1:9/scim/v2/Users/a%20b%2Fc"
+        );
+        assert_eq!(path_of(&["Users", "x"]), "/Users/x");
+    }
+
+    #[test]
+    fn bad_settings_are_config_errors() {
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let base = Url::parse("http://127.0.0.1:9/scim/v2").unwrap();
+        let mut s = ClientSettings::new(base.clone(), SecretString::from(CANARY));
+        s.page_size = 101;
+        assert!(matches!(
+            Client::new(s, Profile::scim(), clock.clone()),
+            Err(Error::Config { .. })
+        ));
+        let mut s = ClientSettings::new(base.clone(), SecretString::from(CANARY));
+        s.rate_limit = Some(0.0);
+        assert!(matches!(
+            Client::new(s, Profile::scim(), clock.clone()),
+            Err(Error::Config { .. })
+        ));
+        let s = ClientSettings::new(base.clone(), SecretString::from("bad\ntoken"));
+        let err = Client::new(s, Profile::scim(), clock.clone()).unwrap_err();
+        assert!(!err.to_string().contains("bad\ntoken"));
+        let s = ClientSettings::new(
+            Url::parse("mailto:x@y").unwrap(),
+            SecretString::from(CANARY),
+        );
+        assert!(Client::new(s, Profile::scim(), clock).is_err());
+    }
+
+    #[tokio::test]
+    async fn unreachable_target_is_a_transport_error_without_token() {
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        // Port 9 (discard) on loopback: nothing listens in the test environment.
+        let mut s = ClientSettings::new(
+            Url::parse("http://127.0.0.1:9/scim/v2").unwrap(),
+            SecretString::from(CANARY),
+        );
+        s.rate_limit = None;
+        s.max_retries = 1;
+        s.backoff_base = Duration::from_millis(1);
+        s.backoff_max = Duration::from_millis(2);
+        let client = Client::new(s, Profile::notion(), clock).unwrap();
+        let err = client.get_user(&ScimId::from("x")).await.unwrap_err();
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+        assert!(err.to_string().contains("GET /Users/x"));
+        assert!(!err.to_string().contains(CANARY));
+    }
+}

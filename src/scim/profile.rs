@@ -1,0 +1,565 @@
+//! Target profiles: the only place that knows how Notion differs from a plain RFC 7643/7644 service.
+//!
+//! A profile turns target users into the managed attributes the planner compares, normalises desired
+//! attributes the same way (so a second sync makes zero writes), and builds request bodies and
+//! filters. Notion facts used here come from docs/notion-scim.md: emails are lowercased (§5.3), the
+//! lookup filter is `email eq` (§6), `name.formatted` may be missing and the role extension may be
+//! absent, meaning `member` (§5.2), and Entra's group-member removal form works against Notion (§10).
+
+use super::wire::{self, ENTERPRISE_URN, GROUP_URN, PATCH_OP_URN, USER_URN};
+use crate::model::{Attr, ScimId, TargetUser, UserAttrs};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// Which kind of SCIM service the target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// Notion's SCIM API.
+    Notion,
+    /// Any RFC 7644 service.
+    Scim,
+}
+
+/// How a user is looked up by name (after a lost create reply, or a 409).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// `filter=email eq "…"` (Notion's documented filter).
+    EmailEq,
+    /// `filter=userName eq "…"` (RFC 7644).
+    UserNameEq,
+}
+
+/// How members are removed from a group in a PATCH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRemoval {
+    /// One `{"op":"remove","path":"members[value eq \"id\"]"}` per member (RFC 7644 §3.5.2.2, Okta).
+    PathFilter,
+    /// `{"op":"remove","path":"members","value":[{"value":"id"},…]}` (Entra's form; Entra
+    /// provisions Notion groups with it).
+    ValueList,
+}
+
+/// A target profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The kind of target.
+    pub kind: TargetKind,
+    /// Send and compare `externalId` (false when the target drops it).
+    pub external_id: bool,
+    /// The lookup filter.
+    pub lookup: Lookup,
+    /// The target lowercases emails (and `userName`, which is an email), so compare them lowercased.
+    pub lowercase_emails: bool,
+    /// The role to assume when a user has no role extension (`member` for Notion).
+    pub default_role: Option<String>,
+    /// The group-member removal form.
+    pub member_removal: MemberRemoval,
+    /// `Content-Type` of request bodies. Notion is known to take `application/json` (third-party
+    /// clients in production); RFC 7644 §3.1 names `application/scim+json`.
+    pub content_type: &'static str,
+}
+
+impl Profile {
+    /// Notion's SCIM API.
+    pub fn notion() -> Self {
+        Self {
+            kind: TargetKind::Notion,
+            external_id: false,
+            lookup: Lookup::EmailEq,
+            lowercase_emails: true,
+            default_role: Some("member".to_owned()),
+            member_removal: MemberRemoval::ValueList,
+            content_type: "application/json",
+        }
+    }
+
+    /// A plain RFC 7644 service.
+    pub fn scim() -> Self {
+        Self {
+            kind: TargetKind::Scim,
+            external_id: true,
+            lookup: Lookup::UserNameEq,
+            lowercase_emails: false,
+            default_role: None,
+            member_removal: MemberRemoval::PathFilter,
+            content_type: "application/scim+json",
+        }
+    }
+
+    /// The profile for a target kind.
+    pub fn for_kind(kind: TargetKind) -> Self {
+        match kind {
+            TargetKind::Notion => Self::notion(),
+            TargetKind::Scim => Self::scim(),
+        }
+    }
+
+    /// Normalise one value of `attr` the way the target stores it; `None` when it is empty (an empty
+    /// string and an absent attribute are the same to the planner).
+    pub fn normalise_value(&self, attr: Attr, value: &str) -> Option<String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return None;
+        }
+        if self.lowercase_emails && attr.case_insensitive() {
+            Some(value.to_lowercase())
+        } else {
+            Some(value.to_owned())
+        }
+    }
+
+    /// Whether this profile manages `attr` at all.
+    pub fn manages(&self, attr: Attr) -> bool {
+        attr != Attr::ExternalId || self.external_id
+    }
+
+    /// Normalise a user as read from the target into the managed attrs the planner compares.
+    pub fn to_target_user(&self, user: &wire::User) -> TargetUser {
+        let mut attrs = UserAttrs::new();
+        let mut put = |attr: Attr, value: Option<&str>| {
+            if !self.manages(attr) {
+                return;
+            }
+            if let Some(v) = value.and_then(|v| self.normalise_value(attr, v)) {
+                attrs.insert(attr, v);
+            }
+        };
+        put(Attr::UserName, Some(&user.user_name));
+        let name = user.name.as_ref();
+        put(Attr::GivenName, name.and_then(|n| n.given_name.as_deref()));
+        put(
+            Attr::FamilyName,
+            name.and_then(|n| n.family_name.as_deref()),
+        );
+        put(Attr::DisplayName, user.display_name.as_deref());
+        put(Attr::Email, user.primary_email());
+        put(Attr::Title, user.title.as_deref());
+        put(Attr::ExternalId, user.external_id.as_deref());
+        let ent = user.enterprise.as_ref();
+        put(
+            Attr::EmployeeNumber,
+            ent.and_then(|e| e.employee_number.as_deref()),
+        );
+        put(Attr::Department, ent.and_then(|e| e.department.as_deref()));
+        put(
+            Attr::Manager,
+            ent.and_then(|e| e.manager.as_ref())
+                .and_then(|m| m.value.as_deref()),
+        );
+        let role = match self.kind {
+            TargetKind::Notion => user
+                .notion
+                .as_ref()
+                .and_then(|n| n.role.as_deref())
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .or_else(|| self.default_role.clone()),
+            TargetKind::Scim => None,
+        };
+        TargetUser {
+            id: ScimId(user.id.clone()),
+            attrs,
+            active: user.active.unwrap_or(true),
+            role,
+        }
+    }
+
+    /// Normalise desired attrs the same way as [`Profile::to_target_user`].
+    pub fn normalise_desired(&self, attrs: &UserAttrs) -> UserAttrs {
+        attrs
+            .iter()
+            .filter(|(attr, _)| self.manages(**attr))
+            .filter_map(|(attr, value)| self.normalise_value(*attr, value).map(|v| (*attr, v)))
+            .collect()
+    }
+
+    /// The JSON value of `attr` in a request body.
+    fn wire_value(attr: Attr, value: &str) -> Value {
+        match attr {
+            Attr::Email => json!([{"value": value, "type": "work", "primary": true}]),
+            Attr::Manager => json!({"value": value}),
+            _ => Value::String(value.to_owned()),
+        }
+    }
+
+    /// The JSON body of a `POST /Users` for these attrs (`active: true`).
+    pub fn create_body(&self, attrs: &UserAttrs) -> Value {
+        let attrs = self.normalise_desired(attrs);
+        let mut body = Map::new();
+        let mut name = Map::new();
+        let mut enterprise = Map::new();
+        for (attr, value) in &attrs {
+            let wire = Self::wire_value(*attr, value);
+            match attr {
+                Attr::GivenName => {
+                    name.insert("givenName".into(), wire);
+                }
+                Attr::FamilyName => {
+                    name.insert("familyName".into(), wire);
+                }
+                Attr::EmployeeNumber => {
+                    enterprise.insert("employeeNumber".into(), wire);
+                }
+                Attr::Department => {
+                    enterprise.insert("department".into(), wire);
+                }
+                Attr::Manager => {
+                    enterprise.insert("manager".into(), wire);
+                }
+                other => {
+                    body.insert(other.path().to_owned(), wire);
+                }
+            }
+        }
+        // Notion has a single name field and recommends `formatted`; sending it alongside the
+        // parts is harmless for any RFC 7643 service.
+        let formatted = [Attr::GivenName, Attr::FamilyName]
+            .iter()
+            .filter_map(|a| attrs.get(a).map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !formatted.is_empty() {
+            name.insert("formatted".into(), Value::String(formatted));
+        }
+        let mut schemas = vec![Value::String(USER_URN.into())];
+        if !enterprise.is_empty() {
+            schemas.push(Value::String(ENTERPRISE_URN.into()));
+        }
+        let mut out = Map::new();
+        out.insert("schemas".into(), Value::Array(schemas));
+        out.extend(body);
+        if !name.is_empty() {
+            out.insert("name".into(), Value::Object(name));
+        }
+        out.insert("active".into(), Value::Bool(true));
+        if !enterprise.is_empty() {
+            out.insert(ENTERPRISE_URN.into(), Value::Object(enterprise));
+        }
+        Value::Object(out)
+    }
+
+    /// RFC 7644 PatchOp for `(attr, new value)` changes: `replace` with a path for `Some`, `remove`
+    /// with a path for `None`. Unmanaged attributes (externalId when the target drops it) are left out.
+    pub fn patch_body(&self, changes: &[(Attr, Option<String>)]) -> Value {
+        let ops: Vec<Value> = changes
+            .iter()
+            .filter(|(attr, _)| self.manages(*attr))
+            .map(|(attr, value)| {
+                match value.as_deref().and_then(|v| self.normalise_value(*attr, v)) {
+                    Some(v) => json!({"op": "replace", "path": attr.path(), "value": Self::wire_value(*attr, &v)}),
+                    None => json!({"op": "remove", "path": attr.path()}),
+                }
+            })
+            .collect();
+        patch_op(ops)
+    }
+
+    /// PatchOp that sets `active` (value-as-object form, as Entra sends it to Notion).
+    pub fn active_body(&self, active: bool) -> Value {
+        patch_op(vec![json!({"op": "replace", "value": {"active": active}})])
+    }
+
+    /// The `filter` expression that finds a user by name.
+    pub fn user_filter(&self, user_name: &str) -> String {
+        let value = if self.lowercase_emails {
+            user_name.trim().to_lowercase()
+        } else {
+            user_name.trim().to_owned()
+        };
+        let attr = match self.lookup {
+            Lookup::EmailEq => "email",
+            Lookup::UserNameEq => "userName",
+        };
+        eq_filter(attr, &value)
+    }
+
+    /// Whether `user` is the one [`Profile::user_filter`] asked for (a server may ignore filters or
+    /// match loosely, so the client checks).
+    pub fn matches_user_name(&self, user: &wire::User, user_name: &str) -> bool {
+        let want = user_name.trim();
+        let same = |have: &str| {
+            if self.lowercase_emails {
+                have.trim().to_lowercase() == want.to_lowercase()
+            } else {
+                have.trim() == want
+            }
+        };
+        same(&user.user_name)
+            || (self.lookup == Lookup::EmailEq && user.emails.iter().any(|e| same(&e.value)))
+    }
+
+    /// The JSON body of a `POST /Groups`.
+    pub fn group_body(&self, display_name: &str, member_ids: &[ScimId]) -> Value {
+        json!({
+            "schemas": [GROUP_URN],
+            "displayName": display_name,
+            "members": member_values(member_ids),
+        })
+    }
+
+    /// PatchOp adding `ids` to a group.
+    pub fn add_members_body(&self, ids: &[ScimId]) -> Value {
+        patch_op(vec![
+            json!({"op": "add", "path": "members", "value": member_values(ids)}),
+        ])
+    }
+
+    /// PatchOp removing `ids` from a group, in this profile's form.
+    pub fn remove_members_body(&self, ids: &[ScimId]) -> Value {
+        let ops = match self.member_removal {
+            MemberRemoval::ValueList => {
+                vec![json!({"op": "remove", "path": "members", "value": member_values(ids)})]
+            }
+            MemberRemoval::PathFilter => ids
+                .iter()
+                .map(|id| json!({"op": "remove", "path": format!("members[{}]", eq_filter("value", &id.0))}))
+                .collect(),
+        };
+        patch_op(ops)
+    }
+
+    /// PatchOp renaming a group.
+    pub fn rename_group_body(&self, display_name: &str) -> Value {
+        patch_op(vec![
+            json!({"op": "replace", "path": "displayName", "value": display_name}),
+        ])
+    }
+}
+
+fn member_values(ids: &[ScimId]) -> Vec<Value> {
+    ids.iter().map(|id| json!({"value": id.0})).collect()
+}
+
+fn patch_op(ops: Vec<Value>) -> Value {
+    json!({"schemas": [PATCH_OP_URN], "Operations": ops})
+}
+
+/// Quote a filter value per RFC 7644 §3.4.2.2 (a JSON string: backslash and double quote escaped).
+pub fn quote_filter_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `attr eq "value"`.
+pub fn eq_filter(attr: &str, value: &str) -> String {
+    format!("{attr} eq {}", quote_filter_value(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn user(v: Value) -> wire::User {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn attrs(pairs: &[(Attr, &str)]) -> UserAttrs {
+        pairs.iter().map(|(a, v)| (*a, (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn filter_quoting() {
+        assert_eq!(quote_filter_value("a@b.c"), r#""a@b.c""#);
+        assert_eq!(quote_filter_value(r#"x"y\z"#), r#""x\"y\\z""#);
+        assert_eq!(
+            Profile::notion().user_filter(" Ada@Example.COM "),
+            r#"email eq "ada@example.com""#
+        );
+        assert_eq!(Profile::scim().user_filter("Ada"), r#"userName eq "Ada""#);
+    }
+
+    #[test]
+    fn notion_normalisation() {
+        let u = user(json!({
+            "id": "1", "userName": "Ada@Example.COM",
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "emails": [{"value": "Other@x.io"}, {"value": "ADA@example.com", "primary": true}],
+            "externalId": "hr:1", "title": " ",
+            ENTERPRISE_URN: {"department": "R&D", "manager": {"value": "Boss@Example.com"}}
+        }));
+        let t = Profile::notion().to_target_user(&u);
+        assert_eq!(
+            t.attrs,
+            attrs(&[
+                (Attr::UserName, "ada@example.com"),
+                (Attr::GivenName, "Ada"),
+                (Attr::FamilyName, "Lovelace"),
+                (Attr::Email, "ada@example.com"),
+                (Attr::Department, "R&D"),
+                (Attr::Manager, "boss@example.com"),
+            ])
+        );
+        assert_eq!(
+            t.role.as_deref(),
+            Some("member"),
+            "missing extension = member"
+        );
+        assert!(t.active);
+    }
+
+    #[test]
+    fn scim_normalisation_keeps_case_and_external_id() {
+        let u = user(json!({
+            "id": "1", "userName": "Ada", "active": false, "externalId": "hr:1",
+            "emails": [{"value": "First@x.io"}, {"value": "second@x.io"}],
+            crate::scim::wire::NOTION_URN: {"role": "owner"}
+        }));
+        let t = Profile::scim().to_target_user(&u);
+        assert_eq!(
+            t.attrs.get(&Attr::UserName).map(String::as_str),
+            Some("Ada")
+        );
+        assert_eq!(
+            t.attrs.get(&Attr::Email).map(String::as_str),
+            Some("First@x.io")
+        );
+        assert_eq!(
+            t.attrs.get(&Attr::ExternalId).map(String::as_str),
+            Some("hr:1")
+        );
+        assert_eq!(t.role, None);
+        assert!(!t.active);
+    }
+
+    #[test]
+    fn notion_role_from_extension() {
+        let u = user(json!({"id": "1", "userName": "a@b.c",
+            crate::scim::wire::NOTION_URN: {"role": "restricted_member"}}));
+        assert_eq!(
+            Profile::notion().to_target_user(&u).role.as_deref(),
+            Some("restricted_member")
+        );
+    }
+
+    #[test]
+    fn desired_normalised_like_target() {
+        let desired = attrs(&[
+            (Attr::UserName, "Ada@Example.com"),
+            (Attr::Email, "Ada@Example.com"),
+            (Attr::ExternalId, "hr:1"),
+            (Attr::Title, ""),
+            (Attr::GivenName, " Ada "),
+        ]);
+        let n = Profile::notion().normalise_desired(&desired);
+        assert_eq!(
+            n,
+            attrs(&[
+                (Attr::UserName, "ada@example.com"),
+                (Attr::GivenName, "Ada"),
+                (Attr::Email, "ada@example.com"),
+            ])
+        );
+        let s = Profile::scim().normalise_desired(&desired);
+        assert_eq!(s.get(&Attr::ExternalId).map(String::as_str), Some("hr:1"));
+        assert_eq!(
+            s.get(&Attr::UserName).map(String::as_str),
+            Some("Ada@Example.com")
+        );
+        // Round trip: what we create reads back as what we want.
+        let mut body = Profile::notion().create_body(&desired);
+        body["id"] = json!("x");
+        let back = Profile::notion().to_target_user(&user(body));
+        assert_eq!(back.attrs, n);
+    }
+
+    #[test]
+    fn create_body_shape() {
+        let body = Profile::scim().create_body(&attrs(&[
+            (Attr::UserName, "ada"),
+            (Attr::GivenName, "Ada"),
+            (Attr::FamilyName, "Lovelace"),
+            (Attr::Email, "ada@x.io"),
+            (Attr::ExternalId, "hr:1"),
+            (Attr::Manager, "boss@x.io"),
+            (Attr::EmployeeNumber, "42"),
+        ]));
+        assert_eq!(
+            body,
+            json!({
+                "schemas": [USER_URN, ENTERPRISE_URN],
+                "userName": "ada",
+                "emails": [{"value": "ada@x.io", "type": "work", "primary": true}],
+                "externalId": "hr:1",
+                "name": {"givenName": "Ada", "familyName": "Lovelace", "formatted": "Ada Lovelace"},
+                "active": true,
+                ENTERPRISE_URN: {"employeeNumber": "42", "manager": {"value": "boss@x.io"}}
+            })
+        );
+        let plain = Profile::notion().create_body(&attrs(&[
+            (Attr::UserName, "a@b.c"),
+            (Attr::ExternalId, "x"),
+        ]));
+        assert_eq!(
+            plain,
+            json!({"schemas": [USER_URN], "userName": "a@b.c", "active": true})
+        );
+    }
+
+    #[test]
+    fn patch_body_shape() {
+        let body = Profile::notion().patch_body(&[
+            (Attr::Title, Some("Lead".into())),
+            (Attr::Email, Some("New@x.io".into())),
+            (Attr::Manager, Some("b@x.io".into())),
+            (Attr::Department, None),
+            (Attr::ExternalId, Some("dropped".into())),
+            (Attr::GivenName, Some("  ".into())),
+        ]);
+        assert_eq!(
+            body,
+            json!({"schemas": [PATCH_OP_URN], "Operations": [
+                {"op": "replace", "path": "title", "value": "Lead"},
+                {"op": "replace", "path": "emails", "value": [{"value": "new@x.io", "type": "work", "primary": true}]},
+                {"op": "replace", "path": Attr::Manager.path(), "value": {"value": "b@x.io"}},
+                {"op": "remove", "path": Attr::Department.path()},
+                {"op": "remove", "path": "name.givenName"},
+            ]})
+        );
+        assert_eq!(
+            Profile::notion().active_body(false),
+            json!({"schemas": [PATCH_OP_URN], "Operations": [{"op": "replace", "value": {"active": false}}]})
+        );
+    }
+
+    #[test]
+    fn group_member_bodies() {
+        let ids = [ScimId::from("a"), ScimId::from("b\"")];
+        assert_eq!(
+            Profile::notion().remove_members_body(&ids)["Operations"],
+            json!([{"op": "remove", "path": "members", "value": [{"value": "a"}, {"value": "b\""}]}])
+        );
+        assert_eq!(
+            Profile::scim().remove_members_body(&ids)["Operations"],
+            json!([{"op": "remove", "path": "members[value eq \"a\"]"},
+                   {"op": "remove", "path": "members[value eq \"b\\\"\"]"}])
+        );
+        assert_eq!(
+            Profile::scim().add_members_body(&ids[..1])["Operations"],
+            json!([{"op": "add", "path": "members", "value": [{"value": "a"}]}])
+        );
+    }
+
+    #[test]
+    fn kind_serde_is_lowercase() {
+        assert_eq!(
+            serde_json::to_string(&TargetKind::Notion).unwrap(),
+            r#""notion""#
+        );
+        assert_eq!(
+            serde_json::from_str::<TargetKind>(r#""scim""#).unwrap(),
+            TargetKind::Scim
+        );
+    }
+}

@@ -1,0 +1,366 @@
+//! The operation journal: every SCIM write is recorded `pending` before the call and `done`,
+//! `failed` or `skipped` after, so a crash or a lost reply leaves a trace the next run can use.
+//!
+//! Transitions: `pending` → `done` | `failed` | `skipped`, and `failed` → `done` | `failed` |
+//! `skipped` (a later look-up may show a "failed" create did happen). `done` and `skipped` are
+//! final: the journal is history, not a scratch pad.
+
+use super::runs::RunId;
+use super::{fmt_time, Error, Result, Store};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use std::fmt;
+
+/// The id of a journal entry (the `operations.id` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct OperationId(pub i64);
+
+impl fmt::Display for OperationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where a journal entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationStatus {
+    /// Recorded before the call; no outcome yet (or the process died).
+    Pending,
+    /// The call succeeded.
+    Done,
+    /// The call failed (or its reply was lost).
+    Failed,
+    /// Not attempted, e.g. because an operation it depends on failed.
+    Skipped,
+}
+
+impl OperationStatus {
+    /// The stored spelling: `pending`, `done`, `failed`, `skipped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationStatus::Pending => "pending",
+            OperationStatus::Done => "done",
+            OperationStatus::Failed => "failed",
+            OperationStatus::Skipped => "skipped",
+        }
+    }
+
+    /// Parse the stored spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "pending" => OperationStatus::Pending,
+            "done" => OperationStatus::Done,
+            "failed" => OperationStatus::Failed,
+            "skipped" => OperationStatus::Skipped,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for OperationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An operation about to be attempted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOperation {
+    /// The run it belongs to (must exist).
+    pub run_id: RunId,
+    /// Its position in the plan; [`Store::operations`] returns entries in this order.
+    pub seq: i64,
+    /// The operation kind, e.g. `create-user`, `patch-group`.
+    pub op: String,
+    /// The target's configured name.
+    pub target_name: String,
+    /// The userName (or group displayName) concerned, if any.
+    pub user_name: Option<String>,
+    /// The SCIM id, when already known.
+    pub scim_id: Option<String>,
+    /// The source key (`source:id`), if any.
+    pub source_key: Option<String>,
+    /// Details as JSON text (the planned changes).
+    pub detail_json: String,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// A stored journal entry, every column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationRecord {
+    /// Its id.
+    pub id: OperationId,
+    /// The run it belongs to.
+    pub run_id: RunId,
+    /// Its position in the plan.
+    pub seq: i64,
+    /// The operation kind.
+    pub op: String,
+    /// The target's configured name.
+    pub target_name: String,
+    /// The userName (or group displayName) concerned.
+    pub user_name: Option<String>,
+    /// The SCIM id: as planned, or as returned by the target when done.
+    pub scim_id: Option<String>,
+    /// The source key (`source:id`).
+    pub source_key: Option<String>,
+    /// Details as JSON text.
+    pub detail_json: String,
+    /// Where it stands.
+    pub status: OperationStatus,
+    /// The HTTP status of the target's reply, if there was one.
+    pub http_status: Option<u16>,
+    /// Why it failed (status `failed`).
+    pub error: Option<String>,
+    /// Why it was skipped (status `skipped`).
+    pub skip_reason: Option<String>,
+    /// When it was recorded `pending`.
+    pub created_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns of `operations` (a macro so `concat!` builds static query texts).
+macro_rules! operation_columns {
+    () => {
+        "id, run_id, seq, op, target_name, user_name, scim_id, source_key, detail_json, status, \
+         http_status, error, skip_reason, created_at, updated_at"
+    };
+}
+
+impl Store {
+    /// Record an operation as `pending`, before the call is made.
+    pub async fn journal_pending(&self, entry: &NewOperation) -> Result<OperationId> {
+        const OP: &str = "record a pending operation";
+        self.check_writable(OP)?;
+        // Check the run first: a foreign-key failure would read as a generic driver error.
+        if !self.run_exists(entry.run_id).await? {
+            return Err(Error::RunNotFound {
+                url: self.redacted_url().to_owned(),
+                id: entry.run_id.0,
+                operation: OP,
+            });
+        }
+        let at = fmt_time(entry.at);
+        let row = sqlx::query(
+            "INSERT INTO operations (run_id, seq, op, target_name, user_name, scim_id, \
+             source_key, detail_json, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+        )
+        .bind(entry.run_id.0)
+        .bind(entry.seq)
+        .bind(&entry.op)
+        .bind(&entry.target_name)
+        .bind(entry.user_name.as_deref())
+        .bind(entry.scim_id.as_deref())
+        .bind(entry.source_key.as_deref())
+        .bind(&entry.detail_json)
+        .bind(OperationStatus::Pending.as_str())
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.query_err(OP, "operations", &e))?;
+        Ok(OperationId(self.get(&row, "operations", "id")?))
+    }
+
+    /// Mark an operation `done`. A `scim_id` (e.g. the id a create returned) replaces the planned
+    /// one; `None` keeps what was recorded.
+    pub async fn journal_done(
+        &self,
+        id: OperationId,
+        scim_id: Option<&str>,
+        http_status: Option<u16>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        const OP: &str = "mark an operation done";
+        self.check_writable(OP)?;
+        let result = sqlx::query(
+            "UPDATE operations SET status = $1, scim_id = COALESCE($2, scim_id), \
+             http_status = $3, error = NULL, updated_at = $4 \
+             WHERE id = $5 AND status IN ('pending', 'failed')",
+        )
+        .bind(OperationStatus::Done.as_str())
+        .bind(scim_id)
+        .bind(http_status.map(i64::from))
+        .bind(fmt_time(at))
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.query_err(OP, "operations", &e))?;
+        self.check_transition(id, result.rows_affected(), OperationStatus::Done)
+            .await
+    }
+
+    /// Mark an operation `failed`, with the target's HTTP status (if it answered) and why.
+    pub async fn journal_failed(
+        &self,
+        id: OperationId,
+        http_status: Option<u16>,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        const OP: &str = "mark an operation failed";
+        self.check_writable(OP)?;
+        let result = sqlx::query(
+            "UPDATE operations SET status = $1, http_status = $2, error = $3, updated_at = $4 \
+             WHERE id = $5 AND status IN ('pending', 'failed')",
+        )
+        .bind(OperationStatus::Failed.as_str())
+        .bind(http_status.map(i64::from))
+        .bind(error)
+        .bind(fmt_time(at))
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.query_err(OP, "operations", &e))?;
+        self.check_transition(id, result.rows_affected(), OperationStatus::Failed)
+            .await
+    }
+
+    /// Mark an operation `skipped` (not attempted), with why.
+    pub async fn journal_skipped(
+        &self,
+        id: OperationId,
+        why: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        const OP: &str = "mark an operation skipped";
+        self.check_writable(OP)?;
+        let result = sqlx::query(
+            "UPDATE operations SET status = $1, skip_reason = $2, updated_at = $3 \
+             WHERE id = $4 AND status IN ('pending', 'failed')",
+        )
+        .bind(OperationStatus::Skipped.as_str())
+        .bind(why)
+        .bind(fmt_time(at))
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.query_err(OP, "operations", &e))?;
+        self.check_transition(id, result.rows_affected(), OperationStatus::Skipped)
+            .await
+    }
+
+    /// The journal of one run, in `seq` order (ties in recording order).
+    pub async fn operations(&self, run: RunId) -> Result<Vec<OperationRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            operation_columns!(),
+            " FROM operations WHERE run_id = $1 ORDER BY seq, id"
+        ))
+        .bind(run.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_err("list the operations of a run", "operations", &e))?;
+        rows.iter()
+            .map(|row| self.operation_from_row(row))
+            .collect()
+    }
+
+    /// `create-user` / `readd-user` operations on this target left `pending` or `failed` (a crash
+    /// or a lost reply), oldest first: the next run uses them to recognise a user it created
+    /// itself. Marking such an entry `done` (or `skipped`) once resolved removes it from here.
+    pub async fn unfinished_creates(&self, target_name: &str) -> Result<Vec<OperationRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            operation_columns!(),
+            " FROM operations WHERE target_name = $1 \
+              AND op IN ('create-user', 'readd-user') \
+              AND status IN ('pending', 'failed') ORDER BY id"
+        ))
+        .bind(target_name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_err("list unfinished creates", "operations", &e))?;
+        rows.iter()
+            .map(|row| self.operation_from_row(row))
+            .collect()
+    }
+
+    async fn run_exists(&self, id: RunId) -> Result<bool> {
+        let row = sqlx::query("SELECT id FROM runs WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.query_err("look up a run", "runs", &e))?;
+        Ok(row.is_some())
+    }
+
+    /// After a guarded UPDATE changed nothing: say whether the entry is missing or already final.
+    async fn check_transition(
+        &self,
+        id: OperationId,
+        rows_affected: u64,
+        wanted: OperationStatus,
+    ) -> Result<()> {
+        if rows_affected > 0 {
+            return Ok(());
+        }
+        let row = sqlx::query("SELECT status FROM operations WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.query_err("look up an operation", "operations", &e))?;
+        match row {
+            None => Err(Error::OperationNotFound {
+                url: self.redacted_url().to_owned(),
+                id: id.0,
+                wanted: wanted.as_str(),
+            }),
+            Some(row) => Err(Error::OperationFinal {
+                url: self.redacted_url().to_owned(),
+                id: id.0,
+                status: self.get(&row, "operations", "status")?,
+                wanted: wanted.as_str(),
+            }),
+        }
+    }
+
+    fn operation_from_row(&self, row: &AnyRow) -> Result<OperationRecord> {
+        const T: &str = "operations";
+        let status: String = self.get(row, T, "status")?;
+        let status = OperationStatus::parse(&status).ok_or_else(|| {
+            self.corrupt(
+                T,
+                "status",
+                &status,
+                "expected pending, done, failed or skipped".into(),
+            )
+        })?;
+        let http_status: Option<i64> = self.get(row, T, "http_status")?;
+        let http_status = http_status
+            .map(|code| {
+                u16::try_from(code).map_err(|_| {
+                    self.corrupt(
+                        T,
+                        "http_status",
+                        &code.to_string(),
+                        "not an HTTP status".into(),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(OperationRecord {
+            id: OperationId(self.get(row, T, "id")?),
+            run_id: RunId(self.get(row, T, "run_id")?),
+            seq: self.get(row, T, "seq")?,
+            op: self.get(row, T, "op")?,
+            target_name: self.get(row, T, "target_name")?,
+            user_name: self.get(row, T, "user_name")?,
+            scim_id: self.get(row, T, "scim_id")?,
+            source_key: self.get(row, T, "source_key")?,
+            detail_json: self.get(row, T, "detail_json")?,
+            status,
+            http_status,
+            error: self.get(row, T, "error")?,
+            skip_reason: self.get(row, T, "skip_reason")?,
+            created_at: self.get_time(row, T, "created_at")?,
+            updated_at: self.get_time(row, T, "updated_at")?,
+        })
+    }
+}

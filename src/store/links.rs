@@ -1,0 +1,312 @@
+//! Links: which SCIM resource a source person (or group) is, per target.
+//!
+//! A link is keyed by (target name, kind, source, source id), so two workspaces can share a store.
+//! A SCIM id belongs to at most one key per (target name, kind); the database enforces it with a
+//! unique constraint and [`Store::upsert_link`] turns a violation into [`Error::ScimIdTaken`].
+
+use super::{fmt_time, Error, Result, ScimIdConflict, Store};
+use crate::model::{ScimId, SourceKey};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use std::fmt;
+
+/// What a link points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    /// A SCIM user.
+    User,
+    /// A SCIM group.
+    Group,
+}
+
+impl LinkKind {
+    /// The stored spelling: `user`, `group`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::User => "user",
+            LinkKind::Group => "group",
+        }
+    }
+
+    /// Parse the stored spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "user" => Some(LinkKind::User),
+            "group" => Some(LinkKind::Group),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for LinkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the linked SCIM resource is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// Active in the target.
+    Active,
+    /// Deactivated by idbridge (kept so a returning person gets the same account back).
+    Deactivated,
+}
+
+impl LinkState {
+    /// The stored spelling: `active`, `deactivated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Active => "active",
+            LinkState::Deactivated => "deactivated",
+        }
+    }
+
+    /// Parse the stored spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "active" => Some(LinkState::Active),
+            "deactivated" => Some(LinkState::Deactivated),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for LinkState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a link came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkOrigin {
+    /// idbridge created the SCIM resource.
+    Created,
+    /// An existing target resource was adopted (`link-user`).
+    Adopted,
+    /// Found again after a create whose reply was lost.
+    Recovered,
+}
+
+impl LinkOrigin {
+    /// The stored spelling: `created`, `adopted`, `recovered`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkOrigin::Created => "created",
+            LinkOrigin::Adopted => "adopted",
+            LinkOrigin::Recovered => "recovered",
+        }
+    }
+
+    /// Parse the stored spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "created" => Some(LinkOrigin::Created),
+            "adopted" => Some(LinkOrigin::Adopted),
+            "recovered" => Some(LinkOrigin::Recovered),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for LinkOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A source person (or group) linked to a SCIM resource on one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Link {
+    /// The target's configured name.
+    pub target_name: String,
+    /// User or group.
+    pub kind: LinkKind,
+    /// The source record.
+    pub key: SourceKey,
+    /// The SCIM id.
+    pub scim_id: ScimId,
+    /// The userName (or the group's displayName) last written.
+    pub user_name: String,
+    /// Active or deactivated.
+    pub state: LinkState,
+    /// How the link came to be.
+    pub origin: LinkOrigin,
+    /// When the link last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Every link on this target, users then groups, each by source key.
+    pub async fn links(&self, target_name: &str) -> Result<Vec<Link>> {
+        let rows = sqlx::query(
+            "SELECT target_name, kind, source, source_id, scim_id, user_name, state, origin, \
+             updated_at FROM links WHERE target_name = $1 ORDER BY kind DESC, source, source_id",
+        )
+        .bind(target_name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_err("list links", "links", &e))?;
+        rows.iter().map(|row| self.link_from_row(row)).collect()
+    }
+
+    /// Insert a link, or update every other field of the link with the same (target name, kind,
+    /// key). Fails with [`Error::ScimIdTaken`] when the SCIM id is linked to another key.
+    pub async fn upsert_link(&self, link: &Link) -> Result<()> {
+        const OP: &str = "save a link";
+        self.check_writable(OP)?;
+        let result = sqlx::query(
+            "INSERT INTO links (target_name, kind, source, source_id, scim_id, user_name, state, \
+             origin, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (target_name, kind, source, source_id) DO UPDATE SET \
+             scim_id = excluded.scim_id, user_name = excluded.user_name, state = excluded.state, \
+             origin = excluded.origin, updated_at = excluded.updated_at",
+        )
+        .bind(&link.target_name)
+        .bind(link.kind.as_str())
+        .bind(&link.key.source)
+        .bind(&link.key.id)
+        .bind(&link.scim_id.0)
+        .bind(&link.user_name)
+        .bind(link.state.as_str())
+        .bind(link.origin.as_str())
+        .bind(fmt_time(link.updated_at))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                Err(self.scim_id_taken(link).await)
+            }
+            Err(e) => Err(self.query_err(OP, "links", &e)),
+        }
+    }
+
+    /// Build the error for a SCIM id that another key holds, naming that key when it can be read.
+    async fn scim_id_taken(&self, link: &Link) -> Error {
+        let holder = sqlx::query(
+            "SELECT source, source_id FROM links \
+             WHERE target_name = $1 AND kind = $2 AND scim_id = $3",
+        )
+        .bind(&link.target_name)
+        .bind(link.kind.as_str())
+        .bind(&link.scim_id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| {
+            let source: String = self.get(&row, "links", "source").ok()?;
+            let id: String = self.get(&row, "links", "source_id").ok()?;
+            Some(SourceKey::new(source, id).to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+        Error::ScimIdTaken(Box::new(ScimIdConflict {
+            url: self.redacted_url().to_owned(),
+            target_name: link.target_name.clone(),
+            kind: link.kind.as_str(),
+            scim_id: link.scim_id.0.clone(),
+            key: link.key.to_string(),
+            holder,
+        }))
+    }
+
+    /// Change the state of an existing link; [`Error::LinkNotFound`] when there is none.
+    pub async fn set_link_state(
+        &self,
+        target_name: &str,
+        kind: LinkKind,
+        key: &SourceKey,
+        state: LinkState,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        const OP: &str = "change the state of a link";
+        self.check_writable(OP)?;
+        let result = sqlx::query(
+            "UPDATE links SET state = $1, updated_at = $2 \
+             WHERE target_name = $3 AND kind = $4 AND source = $5 AND source_id = $6",
+        )
+        .bind(state.as_str())
+        .bind(fmt_time(at))
+        .bind(target_name)
+        .bind(kind.as_str())
+        .bind(&key.source)
+        .bind(&key.id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.query_err(OP, "links", &e))?;
+        if result.rows_affected() == 0 {
+            return Err(Error::LinkNotFound {
+                url: self.redacted_url().to_owned(),
+                target_name: target_name.to_owned(),
+                kind: kind.as_str(),
+                key: key.to_string(),
+                operation: OP,
+            });
+        }
+        Ok(())
+    }
+
+    /// Remove a link. Removing a link that is not there is not an error, so a retried
+    /// `delete-group` after a crash goes through.
+    pub async fn delete_link(
+        &self,
+        target_name: &str,
+        kind: LinkKind,
+        key: &SourceKey,
+    ) -> Result<()> {
+        const OP: &str = "delete a link";
+        self.check_writable(OP)?;
+        sqlx::query(
+            "DELETE FROM links \
+             WHERE target_name = $1 AND kind = $2 AND source = $3 AND source_id = $4",
+        )
+        .bind(target_name)
+        .bind(kind.as_str())
+        .bind(&key.source)
+        .bind(&key.id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.query_err(OP, "links", &e))?;
+        Ok(())
+    }
+
+    fn link_from_row(&self, row: &AnyRow) -> Result<Link> {
+        const T: &str = "links";
+        let kind: String = self.get(row, T, "kind")?;
+        let kind = LinkKind::parse(&kind)
+            .ok_or_else(|| self.corrupt(T, "kind", &kind, "expected user or group".into()))?;
+        let state: String = self.get(row, T, "state")?;
+        let state = LinkState::parse(&state).ok_or_else(|| {
+            self.corrupt(T, "state", &state, "expected active or deactivated".into())
+        })?;
+        let origin: String = self.get(row, T, "origin")?;
+        let origin = LinkOrigin::parse(&origin).ok_or_else(|| {
+            self.corrupt(
+                T,
+                "origin",
+                &origin,
+                "expected created, adopted or recovered".into(),
+            )
+        })?;
+        let source: String = self.get(row, T, "source")?;
+        let source_id: String = self.get(row, T, "source_id")?;
+        let scim_id: String = self.get(row, T, "scim_id")?;
+        Ok(Link {
+            target_name: self.get(row, T, "target_name")?,
+            kind,
+            key: SourceKey::new(source, source_id),
+            scim_id: ScimId(scim_id),
+            user_name: self.get(row, T, "user_name")?,
+            state,
+            origin,
+            updated_at: self.get_time(row, T, "updated_at")?,
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! Snapshots: the last seen attribute hash per source person and target, so later runs can tell
+//! what drifted and sync only the delta.
+
+use super::{fmt_time, Result, Store};
+use crate::model::SourceKey;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The last seen attribute hash of one source person on one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// The target's configured name.
+    pub target_name: String,
+    /// The source record.
+    pub key: SourceKey,
+    /// The hash of the person's managed attributes (hex sha256 by convention).
+    pub attr_hash: String,
+    /// When this hash was seen.
+    pub seen_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Remember `attr_hash` as the last seen hash for `key` on this target (replacing any older one).
+    pub async fn put_snapshot(
+        &self,
+        target_name: &str,
+        key: &SourceKey,
+        attr_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        const OP: &str = "save a snapshot";
+        self.check_writable(OP)?;
+        sqlx::query(
+            "INSERT INTO snapshots (target_name, source, source_id, attr_hash, seen_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (target_name, source, source_id) DO UPDATE SET \
+             attr_hash = excluded.attr_hash, seen_at = excluded.seen_at",
+        )
+        .bind(target_name)
+        .bind(&key.source)
+        .bind(&key.id)
+        .bind(attr_hash)
+        .bind(fmt_time(at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.query_err(OP, "snapshots", &e))?;
+        Ok(())
+    }
+
+    /// Every snapshot on this target, by source key.
+    pub async fn snapshots(&self, target_name: &str) -> Result<Vec<Snapshot>> {
+        const T: &str = "snapshots";
+        let rows = sqlx::query(
+            "SELECT target_name, source, source_id, attr_hash, seen_at FROM snapshots \
+             WHERE target_name = $1 ORDER BY source, source_id",
+        )
+        .bind(target_name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_err("list snapshots", T, &e))?;
+        rows.iter()
+            .map(|row| {
+                let source: String = self.get(row, T, "source")?;
+                let id: String = self.get(row, T, "source_id")?;
+                Ok(Snapshot {
+                    target_name: self.get(row, T, "target_name")?,
+                    key: SourceKey::new(source, id),
+                    attr_hash: self.get(row, T, "attr_hash")?,
+                    seen_at: self.get_time(row, T, "seen_at")?,
+                })
+            })
+            .collect()
+    }
+}
