@@ -1,9 +1,13 @@
 //! The one integration test binary (ripgrep style): each module below talks to real peers
 //! (the emulator over HTTP, SQLite and PostgreSQL, the CLI binary).
 
+// A failing test should stop at the line that failed; helpers here are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 mod boundaries;
 mod emulator;
 mod scim;
 mod store;
+mod sync;

@@ -3,6 +3,9 @@
 //! Each test starts its own emulator, so faults and switches never leak between tests. Retry delays
 //! are kept tiny; Retry-After tests allow the emulator's 1 s.
 
+// Setup helpers are not `#[test]` functions, so clippy's test exemption does not reach them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use idbridge::clock::SystemClock;
 use idbridge::emulator::{
     DuplicatePost, Emulator, ErrorShape, Fault, FaultKind, Profile as EmuProfile, RateLimit,

@@ -363,6 +363,8 @@ pub enum FaultKind {
     Status500,
     /// 503 without `Retry-After`, without doing the work.
     Status503,
+    /// 529 (Notion's `service_overload`) without `Retry-After`, without doing the work.
+    Status529,
     /// 429 with `Retry-After`, without doing the work.
     Status429 {
         /// Value of the `Retry-After` header, in seconds.
@@ -370,7 +372,7 @@ pub enum FaultKind {
     },
     /// Do the work, then send a reply whose body breaks off (the client sees a transport error).
     CommitThenDrop,
-    /// Sleep before answering (past a client timeout), then do the work.
+    /// Do the work, then sleep before answering (past a client timeout).
     Stall {
         /// How long to sleep.
         millis: u64,

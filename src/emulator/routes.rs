@@ -73,6 +73,7 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
     let fault = emu.lock().take_fault(method.as_str(), &path, &rest);
     let mut drop_reply = false;
     let mut truncate = false;
+    let mut stall = None;
     match fault {
         Some(FaultKind::Status500) => {
             let err = ApiError::new(500, "Injected fault: internal server error.");
@@ -82,6 +83,10 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
             let err = ApiError::new(503, "Injected fault: service unavailable.");
             return finish(&emu, record, error_response(&err, shape, &content_type));
         }
+        Some(FaultKind::Status529) => {
+            let err = ApiError::new(529, "Injected fault: service overloaded.");
+            return finish(&emu, record, error_response(&err, shape, &content_type));
+        }
         Some(FaultKind::Status429 { retry_after_secs }) => {
             let err = ApiError {
                 retry_after: Some(retry_after_secs),
@@ -89,9 +94,7 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
             };
             return finish(&emu, record, error_response(&err, shape, &content_type));
         }
-        Some(FaultKind::Stall { millis }) => {
-            tokio::time::sleep(Duration::from_millis(millis)).await;
-        }
+        Some(FaultKind::Stall { millis }) => stall = Some(Duration::from_millis(millis)),
         Some(FaultKind::CommitThenDrop) => drop_reply = true,
         Some(FaultKind::TruncatedPage) => truncate = true,
         None => {}
@@ -118,6 +121,11 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
         record.handled = outcome.1;
         outcome.0
     };
+    if let Some(pause) = stall {
+        // The work is already done: a stalled write is committed whether or not the client
+        // waits, which is the case a retrying client must survive (find before re-create).
+        tokio::time::sleep(pause).await;
+    }
     let response = match outcome {
         Ok((status, Some(mut value))) => {
             if truncate {
@@ -199,7 +207,7 @@ fn route(
             _ => Err(not_allowed()),
         },
         ("groups", Some(id), 2) => match *method {
-            Method::GET => st.get_group(id),
+            Method::GET => st.get_group(id, &list),
             Method::PUT => parse_body().and_then(|b| st.replace_group(id, &b)),
             Method::PATCH => parse_body().and_then(|b| st.patch_group(id, &b)),
             Method::DELETE => st.delete_group(id),
@@ -386,6 +394,7 @@ fn notion_code(status: u16) -> &'static str {
         409 => "conflict_error",
         429 => "rate_limited",
         503 => "service_unavailable",
+        529 => "service_overload",
         _ => "internal_server_error",
     }
 }

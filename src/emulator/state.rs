@@ -268,6 +268,8 @@ pub struct ListQuery {
     pub start_index: Option<String>,
     /// `count`, raw.
     pub count: Option<String>,
+    /// `excludedAttributes`, lowercased (Entra asks groups without `members`).
+    pub excluded: Vec<String>,
 }
 
 impl ListQuery {
@@ -279,6 +281,13 @@ impl ListQuery {
                 "filter" => out.filter = Some(value.into_owned()),
                 "startindex" => out.start_index = Some(value.into_owned()),
                 "count" => out.count = Some(value.into_owned()),
+                "excludedattributes" => {
+                    out.excluded = value
+                        .split(',')
+                        .map(|a| a.trim().to_ascii_lowercase())
+                        .filter(|a| !a.is_empty())
+                        .collect();
+                }
                 _ => {}
             }
         }
@@ -905,7 +914,11 @@ impl State {
             .skip(start - 1)
             .take(count)
             .filter_map(|(_, id)| self.groups.iter().find(|g| g.id == *id))
-            .map(|g| self.group_json(g))
+            .map(|g| {
+                let mut body = self.group_json(g);
+                exclude(&mut body, &query.excluded);
+                body
+            })
             .collect();
         Ok((200, Some(Self::envelope(resources, total, start))))
     }
@@ -1042,6 +1055,14 @@ impl State {
                     ))
                 }
             }
+        }
+        // Entra has sent `"value": "False"` for active; read booleans written as strings too.
+        if let Some(Value::String(text)) = doc.get("active") {
+            match text.to_ascii_lowercase().as_str() {
+                "true" => doc.insert("active".into(), json!(true)),
+                "false" => doc.insert("active".into(), json!(false)),
+                _ => None,
+            };
         }
         if let Some(active) = doc.get("active") {
             if !active.is_boolean() {
@@ -1338,9 +1359,11 @@ impl State {
             .ok_or_else(|| ApiError::not_found("Group", id))
     }
 
-    pub fn get_group(&self, id: &str) -> Reply {
+    pub fn get_group(&self, id: &str, query: &ListQuery) -> Reply {
         let at = self.group_index(id)?;
-        Ok((200, Some(self.group_json(&self.groups[at]))))
+        let mut body = self.group_json(&self.groups[at]);
+        exclude(&mut body, &query.excluded);
+        Ok((200, Some(body)))
     }
 
     /// Read `displayName`, `members` and `externalId` from a group document, checking members.
@@ -1510,6 +1533,15 @@ impl State {
         }
         self.groups.remove(at);
         Ok((self.switches.delete_status, None))
+    }
+}
+
+/// Honour `excludedAttributes` for the one attribute clients leave out: group `members`.
+fn exclude(body: &mut Value, excluded: &[String]) {
+    if let Some(object) = body.as_object_mut() {
+        if excluded.iter().any(|a| a == "members") {
+            object.remove("members");
+        }
     }
 }
 
