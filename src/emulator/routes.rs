@@ -35,7 +35,7 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
 
     if control {
         if let Some(rest) = path.strip_prefix("/_emulator") {
-            return control_route(&emu, &method, rest, query.as_deref(), body.ok());
+            return control_route(&emu, &method, rest, body.ok());
         }
     }
 
@@ -403,14 +403,7 @@ fn notion_code(status: u16) -> &'static str {
 
 type ControlError = (u16, String);
 
-fn control_route(
-    emu: &Emulator,
-    method: &Method,
-    rest: &str,
-    query: Option<&str>,
-    body: Option<Bytes>,
-) -> Response {
-    let _ = query;
+fn control_route(emu: &Emulator, method: &Method, rest: &str, body: Option<Bytes>) -> Response {
     let ct = "application/json";
     let parse = |body: &Option<Bytes>| -> Result<Value, ControlError> {
         body.as_ref()

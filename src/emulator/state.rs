@@ -722,7 +722,7 @@ impl State {
 
     // ----- lists -----
 
-    fn page(&self, query: &ListQuery, total: usize) -> Result<(usize, usize), ApiError> {
+    fn page(&self, query: &ListQuery) -> Result<(usize, usize), ApiError> {
         let start = match &query.start_index {
             Some(raw) => raw.trim().parse::<i64>().map_err(|_| {
                 ApiError::typed(
@@ -758,7 +758,6 @@ impl State {
                 }
             }
         }
-        let _ = total;
         Ok((start, count))
     }
 
@@ -801,7 +800,7 @@ impl State {
             .collect();
         self.order(&mut found, |(seq, _)| *seq);
         let total = found.len();
-        let (start, count) = self.page(query, total)?;
+        let (start, count) = self.page(query)?;
         let resources: Vec<Value> = found
             .iter()
             .skip(start - 1)
@@ -908,7 +907,7 @@ impl State {
             .collect();
         self.order(&mut found, |(seq, _)| *seq);
         let total = found.len();
-        let (start, count) = self.page(query, total)?;
+        let (start, count) = self.page(query)?;
         let resources = found
             .iter()
             .skip(start - 1)
