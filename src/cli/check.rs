@@ -45,7 +45,7 @@ pub async fn run(config: &Path, clock: Arc<dyn Clock>) -> Result<Exit> {
         },
         Err(e) => report(false, format!("target {}: {e:#}", settings.target.name)),
     }
-    match pipeline::read_sources(&settings) {
+    match pipeline::read_sources(&settings).await {
         Ok(reads) => {
             for read in reads {
                 report(

@@ -3,7 +3,8 @@
 
 use crate::clock::Clock;
 use crate::config::{self, Settings, SourceSettings, TargetKind as ConfigKind, TargetSettings};
-use crate::connectors::hr::{self, SourceRead};
+use crate::connectors::hr;
+use crate::connectors::SourceRead;
 use crate::mapping;
 use crate::model::{Attr, DesiredUser};
 use crate::plan::{self, KnownLink, Plan, Policy, TargetRef, TargetState};
@@ -59,12 +60,11 @@ pub fn target_ref(target: &TargetSettings) -> TargetRef {
     }
 }
 
-/// Read every source from disk.
-pub fn read_sources(settings: &Settings) -> Result<Vec<SourceRead>> {
-    settings
-        .sources
-        .iter()
-        .map(|source| match source {
+/// Read every source (files from disk, directories over the network).
+pub async fn read_sources(settings: &Settings) -> Result<Vec<SourceRead>> {
+    let mut reads = Vec::with_capacity(settings.sources.len());
+    for source in &settings.sources {
+        reads.push(match source {
             SourceSettings::HrCsv(csv) => {
                 let bytes = std::fs::read(&csv.path).map_err(|e| hr::Error::Read {
                     source_name: csv.name.clone(),
@@ -76,10 +76,12 @@ pub fn read_sources(settings: &Settings) -> Result<Vec<SourceRead>> {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| csv.path.display().to_string());
-                Ok(hr::read_csv(csv, &bytes, &label)?)
+                hr::read_csv(csv, &bytes, &label)?
             }
-        })
-        .collect()
+            SourceSettings::Ldap(ldap) => crate::connectors::ldap::read(ldap).await?,
+        });
+    }
+    Ok(reads)
 }
 
 /// Open the store for reading only (`plan`, `check-config`): a missing database means no links yet.

@@ -35,7 +35,7 @@ fn plan_exit(plan: &Plan) -> Exit {
 pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Result<Exit> {
     let settings = pipeline::load(config)?;
     let client = pipeline::client(&settings.target, clock.clone())?;
-    let reads = pipeline::read_sources(&settings)?;
+    let reads = pipeline::read_sources(&settings).await?;
     let store = pipeline::open_store_read_only(&settings).await?;
     let policy = policy(&settings, args.force, args.limit);
     let prepared = pipeline::prepare(
@@ -157,7 +157,7 @@ fn outcome_exit(plan: &Plan, outcome: &Outcome) -> Exit {
 pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Result<Exit> {
     let settings = pipeline::load(config)?;
     let client = pipeline::client(&settings.target, clock.clone())?;
-    let reads = pipeline::read_sources(&settings)?;
+    let reads = pipeline::read_sources(&settings).await?;
     let store = pipeline::open_store(&settings).await?;
     let policy = policy(&settings, args.force, args.limit);
     let prepared = pipeline::prepare(

@@ -167,6 +167,8 @@ pub struct HrCsvSettings {
     pub date_format: String,
     /// Field delimiter.
     pub delimiter: u8,
+    /// Join attribute (canonical name), default `email`.
+    pub join_attr: String,
 }
 
 impl HrCsvSettings {
@@ -180,8 +182,146 @@ impl HrCsvSettings {
             timezone: Tz::UTC,
             date_format: "%Y-%m-%d".to_owned(),
             delimiter: b',',
+            join_attr: "email".to_owned(),
         }
     }
+}
+
+/// LDAP server flavour: decides the default attribute names and how "disabled" is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LdapDialect {
+    /// OpenLDAP / 389-DS: `inetOrgPerson`, `groupOfNames`, `entryUUID`.
+    OpenLdap,
+    /// Active Directory: `objectGUID`, `userAccountControl`, ranged `member` values.
+    ActiveDirectory,
+}
+
+/// LDAP search scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LdapScope {
+    /// The base entry only.
+    Base,
+    /// Direct children.
+    One,
+    /// The whole subtree.
+    Sub,
+}
+
+/// One LDAP search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapQuery {
+    /// Base DN.
+    pub base: String,
+    /// Scope.
+    pub scope: LdapScope,
+    /// Filter.
+    pub filter: String,
+}
+
+/// How nested groups are flattened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NestedGroups {
+    /// The connector follows member DNs that are groups, with cycle detection.
+    Resolve,
+    /// AD's LDAP_MATCHING_RULE_IN_CHAIN (1.2.840.113556.1.4.1941) asks the server.
+    InChain,
+    /// Direct members only.
+    Off,
+}
+
+/// LDAP attribute names per role (defaults depend on the dialect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapAttributes {
+    /// Stable id: `entryUUID` / `objectGUID`.
+    pub id: String,
+    /// Login name: `uid` / `sAMAccountName`.
+    pub login: String,
+    /// Email: `mail`.
+    pub mail: String,
+    /// Given name: `givenName`.
+    pub given_name: String,
+    /// Family name: `sn`.
+    pub family_name: String,
+    /// Display name: `displayName`.
+    pub display_name: String,
+    /// Title: `title`.
+    pub title: String,
+    /// Department: `departmentNumber` / `department`.
+    pub department: String,
+    /// Employee number: `employeeNumber`.
+    pub employee_number: String,
+    /// Manager DN: `manager`.
+    pub manager: String,
+    /// Group name: `cn`.
+    pub group_name: String,
+    /// Group members: `member` (also `uniqueMember`, `memberUid` for the other group classes).
+    pub member: String,
+    /// User principal name (AD): `userPrincipalName`.
+    pub upn: String,
+}
+
+impl LdapAttributes {
+    /// Defaults for a dialect.
+    pub fn defaults(dialect: LdapDialect) -> Self {
+        let ad = dialect == LdapDialect::ActiveDirectory;
+        let s = |v: &str| v.to_owned();
+        Self {
+            id: s(if ad { "objectGUID" } else { "entryUUID" }),
+            login: s(if ad { "sAMAccountName" } else { "uid" }),
+            mail: s("mail"),
+            given_name: s("givenName"),
+            family_name: s("sn"),
+            display_name: s("displayName"),
+            title: s("title"),
+            department: s(if ad { "department" } else { "departmentNumber" }),
+            employee_number: s("employeeNumber"),
+            manager: s("manager"),
+            group_name: s("cn"),
+            member: s("member"),
+            upn: s("userPrincipalName"),
+        }
+    }
+}
+
+/// Resolved `kind = "ldap"` source.
+#[derive(Debug, Clone)]
+pub struct LdapSettings {
+    /// Source name.
+    pub name: String,
+    /// `ldap://` or `ldaps://` URL.
+    pub url: url::Url,
+    /// StartTLS on `ldap://`.
+    pub starttls: bool,
+    /// CA certificate file (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Skip certificate verification (warned about).
+    pub insecure_skip_verify: bool,
+    /// Bind DN; `None` = anonymous.
+    pub bind_dn: Option<String>,
+    /// Bind password (redacted in Debug).
+    pub password: Option<SecretString>,
+    /// Dialect.
+    pub dialect: LdapDialect,
+    /// User search.
+    pub users: LdapQuery,
+    /// Group search; `None` = no groups from this source.
+    pub groups: Option<LdapQuery>,
+    /// Paged-results page size.
+    pub page_size: u32,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Search timeout.
+    pub search_timeout: Duration,
+    /// Extra filter for disabled accounts (OpenLDAP); AD reads `userAccountControl` bit 0x2.
+    pub disabled_filter: Option<String>,
+    /// Nested groups.
+    pub nested: NestedGroups,
+    /// Attribute names.
+    pub attributes: LdapAttributes,
+    /// Extra attributes to fetch.
+    pub extra_attributes: Vec<String>,
+    /// Join attribute (canonical name), default `email`.
+    pub join_attr: String,
 }
 
 /// One resolved source.
@@ -189,6 +329,8 @@ impl HrCsvSettings {
 pub enum SourceSettings {
     /// `kind = "hr-csv"`.
     HrCsv(HrCsvSettings),
+    /// `kind = "ldap"`.
+    Ldap(LdapSettings),
 }
 
 impl SourceSettings {
@@ -196,6 +338,15 @@ impl SourceSettings {
     pub fn name(&self) -> &str {
         match self {
             SourceSettings::HrCsv(s) => &s.name,
+            SourceSettings::Ldap(s) => &s.name,
+        }
+    }
+
+    /// The attribute that joins this source's records to other sources'.
+    pub fn join_attr(&self) -> &str {
+        match self {
+            SourceSettings::HrCsv(s) => &s.join_attr,
+            SourceSettings::Ldap(s) => &s.join_attr,
         }
     }
 }
@@ -227,6 +378,30 @@ pub fn default_status_map() -> BTreeMap<String, StatusKind> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+/// Whether a filter is parenthesised and balanced (a cheap sanity check; the server parses it).
+fn balanced_filter(filter: &str) -> bool {
+    let filter = filter.trim();
+    if !filter.starts_with('(') || !filter.ends_with(')') {
+        return false;
+    }
+    let mut depth = 0i64;
+    let mut escaped = false;
+    for c in filter.chars() {
+        match c {
+            '\\' => escaped = !escaped,
+            '(' if !escaped => depth += 1,
+            ')' if !escaped => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => escaped = false,
+        }
+    }
+    depth == 0
 }
 
 /// Parse "30s", "500ms", "2m", "1h".
@@ -547,23 +722,24 @@ impl Resolver<'_> {
                 "must be non-empty and contain no `:`",
             );
         }
+        let join_attr = s.join_attr.as_ref().map(|j| j.get_ref().trim().to_owned()).unwrap_or_else(|| "email".to_owned());
         match s.kind.get_ref().as_str() {
-            "hr-csv" => {}
-            "ldap" | "hr-http" => {
+            "hr-csv" => {
+                self.refuse_keys(i, s, &["url", "bind_dn", "users", "groups", "dialect", "password_env", "password_file"])?
+            }
+            "ldap" => return self.ldap(i, spanned, name, join_attr),
+            "hr-http" => {
                 return self.invalid(
                     s.kind.span().start,
                     &key("kind"),
-                    format!(
-                        "source kind `{}` is not available in this version yet; use \"hr-csv\"",
-                        s.kind.get_ref()
-                    ),
+                    "source kind `hr-http` is not available in this version yet; use \"hr-csv\" or \"ldap\"",
                 )
             }
             other => {
                 return self.invalid(
                     s.kind.span().start,
                     &key("kind"),
-                    format!("unknown source kind `{other}`; use \"hr-csv\""),
+                    format!("unknown source kind `{other}`; use \"hr-csv\" or \"ldap\""),
                 )
             }
         }
@@ -636,6 +812,159 @@ impl Resolver<'_> {
                 .map(|f| f.get_ref().clone())
                 .unwrap_or_else(|| "%Y-%m-%d".to_owned()),
             delimiter,
+            join_attr,
+        }))
+    }
+
+    /// Keys of another source kind set on this source are mistakes worth an error.
+    fn refuse_keys(&self, i: usize, s: &RawSource, keys: &[&str]) -> Result<(), ConfigError> {
+        let set: Vec<(&str, Option<usize>)> = vec![
+            ("url", s.url.as_ref().map(|v| v.span().start)),
+            ("bind_dn", s.bind_dn.as_ref().map(|v| v.span().start)),
+            ("users", s.users.as_ref().map(|v| v.span().start)),
+            ("groups", s.groups.as_ref().map(|v| v.span().start)),
+            ("dialect", s.dialect.as_ref().map(|v| v.span().start)),
+            ("password_env", s.password_env.as_ref().map(|v| v.span().start)),
+            ("password_file", s.password_file.as_ref().map(|v| v.span().start)),
+            ("path", s.path.as_ref().map(|v| v.span().start)),
+            ("timezone", s.timezone.as_ref().map(|v| v.span().start)),
+            ("status_map", s.status_map.as_ref().map(|v| v.span().start)),
+        ];
+        for (name, at) in set {
+            if let (true, Some(at)) = (keys.contains(&name), at) {
+                return self.invalid(
+                    at,
+                    &format!("sources[{i}].{name}"),
+                    format!("`{name}` does not apply to a `{}` source", s.kind.get_ref()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn query(&self, q: &Spanned<raw::RawQuery>, key: &str, default_filter: &str) -> Result<LdapQuery, ConfigError> {
+        let raw = q.get_ref();
+        let at = q.span().start;
+        let scope = match raw.scope.as_deref() {
+            None | Some("sub") => LdapScope::Sub,
+            Some("one") => LdapScope::One,
+            Some("base") => LdapScope::Base,
+            Some(other) => return self.invalid(at, &format!("{key}.scope"), format!("`{other}` must be \"sub\", \"one\" or \"base\"")),
+        };
+        let filter = raw.filter.clone().unwrap_or_else(|| default_filter.to_owned());
+        if !balanced_filter(&filter) {
+            return self.invalid(at, &format!("{key}.filter"), format!("`{filter}` is not an LDAP filter: it must be wrapped in parentheses, balanced"));
+        }
+        if raw.base.trim().is_empty() {
+            return self.invalid(at, &format!("{key}.base"), "the search base DN is empty");
+        }
+        Ok(LdapQuery { base: raw.base.trim().to_owned(), scope, filter })
+    }
+
+    fn ldap(&self, i: usize, spanned: &Spanned<RawSource>, name: &str, join_attr: String) -> Result<SourceSettings, ConfigError> {
+        let s = spanned.get_ref();
+        let key = |k: &str| format!("sources[{i}].{k}");
+        self.refuse_keys(i, s, &["path", "timezone", "status_map"])?;
+        let Some(url_text) = &s.url else {
+            return self.invalid(spanned.span().start, &key("url"), "an ldap source needs `url` (ldap://host:389 or ldaps://host:636)");
+        };
+        let url = match url::Url::parse(url_text.get_ref()) {
+            Ok(u) if matches!(u.scheme(), "ldap" | "ldaps") && u.host().is_some() => u,
+            _ => return self.invalid(url_text.span().start, &key("url"), format!("`{}` is not an ldap:// or ldaps:// URL", url_text.get_ref())),
+        };
+        let starttls = s.starttls.unwrap_or(false);
+        if starttls && url.scheme() == "ldaps" {
+            return self.invalid(url_text.span().start, &key("starttls"), "StartTLS applies to ldap:// URLs; ldaps:// is TLS already");
+        }
+        let dialect = match s.dialect.as_ref().map(|d| d.get_ref().as_str()) {
+            None | Some("openldap") | Some("389ds") => LdapDialect::OpenLdap,
+            Some("ad") | Some("active-directory") => LdapDialect::ActiveDirectory,
+            Some(other) => {
+                let at = s.dialect.as_ref().map(|d| d.span().start).unwrap_or(0);
+                return self.invalid(at, &key("dialect"), format!("`{other}` must be \"openldap\" or \"ad\""));
+            }
+        };
+        let password = match self.secret(&s.password_env, &s.password_file, &key("password"))? {
+            Some((source, at)) => Some(self.read_secret(&source, at, &key("password"))?),
+            None => None,
+        };
+        let bind_dn = s.bind_dn.as_ref().map(|b| b.get_ref().trim().to_owned());
+        if bind_dn.is_some() && password.is_none() {
+            let at = s.bind_dn.as_ref().map(|b| b.span().start).unwrap_or(0);
+            // RFC 4513 §5.1.2: a name with an empty password is an unauthenticated bind that
+            // servers may accept, which would read as success.
+            return self.invalid(at, &key("password_env"), "a bind_dn needs a password (password_env or password_file)");
+        }
+        let (user_filter, group_filter) = match dialect {
+            LdapDialect::OpenLdap => ("(objectClass=inetOrgPerson)", "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))"),
+            LdapDialect::ActiveDirectory => ("(&(objectCategory=person)(objectClass=user))", "(objectClass=group)"),
+        };
+        let Some(users) = &s.users else {
+            return self.invalid(spanned.span().start, &key("users"), "an ldap source needs `users = { base = \"ou=people,dc=example,dc=com\" }`");
+        };
+        let users = self.query(users, &key("users"), user_filter)?;
+        let groups = match &s.groups {
+            Some(g) => Some(self.query(g, &key("groups"), group_filter)?),
+            None => None,
+        };
+        let nested = match s.nested.as_ref().map(|n| n.get_ref().as_str()) {
+            None | Some("resolve") => NestedGroups::Resolve,
+            Some("in-chain") if dialect == LdapDialect::ActiveDirectory => NestedGroups::InChain,
+            Some("off") => NestedGroups::Off,
+            Some(other) => {
+                let at = s.nested.as_ref().map(|n| n.span().start).unwrap_or(0);
+                return self.invalid(at, &key("nested"), format!("`{other}` must be \"resolve\", \"off\" or (Active Directory only) \"in-chain\""));
+            }
+        };
+        let mut attributes = LdapAttributes::defaults(dialect);
+        for (role, value) in &s.attributes {
+            let slot = match role.as_str() {
+                "id" => &mut attributes.id,
+                "login" => &mut attributes.login,
+                "mail" => &mut attributes.mail,
+                "given_name" => &mut attributes.given_name,
+                "family_name" => &mut attributes.family_name,
+                "display_name" => &mut attributes.display_name,
+                "title" => &mut attributes.title,
+                "department" => &mut attributes.department,
+                "employee_number" => &mut attributes.employee_number,
+                "manager" => &mut attributes.manager,
+                "group_name" => &mut attributes.group_name,
+                "member" => &mut attributes.member,
+                "upn" => &mut attributes.upn,
+                other => {
+                    return self.invalid(spanned.span().start, &key(&format!("attributes.{other}")), "unknown attribute role; see docs/config.md")
+                }
+            };
+            *slot = value.clone();
+        }
+        let insecure = s.insecure_skip_verify.unwrap_or(false);
+        let ca_file = s.ca_file.as_ref().map(|c| self.base.join(c.get_ref()));
+        if let Some(ca) = &ca_file {
+            if !ca.is_file() {
+                let at = s.ca_file.as_ref().map(|c| c.span().start).unwrap_or(0);
+                return self.invalid(at, &key("ca_file"), format!("CA file {} does not exist", ca.display()));
+            }
+        }
+        Ok(SourceSettings::Ldap(LdapSettings {
+            name: name.to_owned(),
+            url,
+            starttls,
+            ca_file,
+            insecure_skip_verify: insecure,
+            bind_dn,
+            password,
+            dialect,
+            users,
+            groups,
+            page_size: self.positive(&s.page_size, &key("page_size"), 500, 10_000)? as u32,
+            connect_timeout: self.duration(&s.connect_timeout, &key("connect_timeout"), Duration::from_secs(10))?,
+            search_timeout: self.duration(&s.search_timeout, &key("search_timeout"), Duration::from_secs(120))?,
+            disabled_filter: s.disabled_filter.as_ref().map(|f| f.get_ref().clone()),
+            nested,
+            attributes,
+            extra_attributes: s.extra_attributes.clone(),
+            join_attr,
         }))
     }
 

@@ -87,6 +87,56 @@ pub struct RawSource {
     pub columns: RawColumns,
     /// HR status value -> `active` or `inactive`.
     pub status_map: Option<Spanned<BTreeMap<String, String>>>,
+    /// The attribute of this source's records that joins them to other sources' records.
+    pub join_attr: Option<Spanned<String>>,
+    /// LDAP: `ldap://host:389` (StartTLS with `starttls = true`) or `ldaps://host:636`.
+    pub url: Option<Spanned<String>>,
+    /// LDAP: upgrade `ldap://` with StartTLS (never falls back to cleartext).
+    pub starttls: Option<bool>,
+    /// LDAP: PEM file of the CA that signed the server certificate.
+    pub ca_file: Option<Spanned<String>>,
+    /// LDAP: skip certificate verification (logs a warning on every run).
+    pub insecure_skip_verify: Option<bool>,
+    /// LDAP: bind DN (simple bind).
+    pub bind_dn: Option<Spanned<String>>,
+    /// LDAP: env var holding the bind password.
+    pub password_env: Option<Spanned<String>>,
+    /// LDAP: file holding the bind password.
+    pub password_file: Option<Spanned<String>>,
+    /// LDAP: `openldap` (also 389-DS) or `ad`.
+    pub dialect: Option<Spanned<String>>,
+    /// LDAP: the user search.
+    pub users: Option<Spanned<RawQuery>>,
+    /// LDAP: the group search.
+    pub groups: Option<Spanned<RawQuery>>,
+    /// LDAP: paged-results page size (RFC 2696).
+    pub page_size: Option<Spanned<i64>>,
+    /// LDAP: connect timeout, e.g. "10s".
+    pub connect_timeout: Option<Spanned<String>>,
+    /// LDAP: per-search timeout, e.g. "120s".
+    pub search_timeout: Option<Spanned<String>>,
+    /// LDAP: an extra filter that marks disabled accounts (OpenLDAP has no standard flag).
+    pub disabled_filter: Option<Spanned<String>>,
+    /// LDAP: nested groups: `resolve` (client side, cycle-safe), `in-chain` (AD matching rule) or `off`.
+    pub nested: Option<Spanned<String>>,
+    /// LDAP: attribute names, per role, overriding the dialect's defaults.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// LDAP: extra attributes to fetch for mapping templates.
+    #[serde(default)]
+    pub extra_attributes: Vec<String>,
+}
+
+/// An LDAP search: base, scope and filter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuery {
+    /// Search base DN.
+    pub base: String,
+    /// `sub` (default), `one` or `base`.
+    pub scope: Option<String>,
+    /// LDAP filter (RFC 4515).
+    pub filter: Option<String>,
 }
 
 /// `[sources.columns]`: header names; every key is optional and has a default.

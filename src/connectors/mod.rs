@@ -1,4 +1,24 @@
-//! Source connectors: read and normalise people from HR systems and directories. They never decide
-//! who must change; they yield records and the problems they met.
+//! Source connectors: read and normalise people (and groups) from HR systems and directories. They
+//! never decide who must change; they yield records, groups and the problems they met.
 
 pub mod hr;
+pub mod ldap;
+
+use crate::model::{SourceGroup, SourceIssue, SourceRecord};
+use std::collections::BTreeSet;
+
+/// Everything one source read yielded.
+#[derive(Debug, Clone, Default)]
+pub struct SourceRead {
+    /// The source's name.
+    pub source: String,
+    /// Valid person records.
+    pub records: Vec<SourceRecord>,
+    /// Groups (directories only), members resolved to people of this source.
+    pub groups: Vec<SourceGroup>,
+    /// Records that were reported and skipped, and other notices.
+    pub issues: Vec<SourceIssue>,
+    /// Attribute names the source provides at all (its columns or fetched attributes), so an
+    /// attribute the source lacks is never "removed" from the target.
+    pub fields: BTreeSet<String>,
+}

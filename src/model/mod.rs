@@ -8,5 +8,5 @@ mod record;
 mod user;
 
 pub use ids::{ScimId, SourceKey, UserName};
-pub use record::{attr, Employment, SourceRecord, StatusKind};
+pub use record::{attr, Employment, SourceGroup, SourceRecord, StatusKind};
 pub use user::{Attr, DesiredUser, Lifecycle, SourceIssue, TargetUser, UserAttrs, ENTERPRISE_URN};

@@ -60,3 +60,18 @@ pub struct SourceRecord {
     /// Employment facts, when the source has them.
     pub employment: Option<Employment>,
 }
+
+/// A group as one source describes it, with its members resolved to people of that source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceGroup {
+    /// Stable key (LDAP `entryUUID` / AD `objectGUID`), so a renamed or moved group stays the same.
+    pub key: SourceKey,
+    /// Where it was read (its DN).
+    pub location: String,
+    /// Attributes (e.g. `cn`, `description`, `dn`), first value of each.
+    pub attrs: BTreeMap<String, String>,
+    /// People in the group, nested groups flattened (cycles cut), sorted and unique. Members that
+    /// are not people of the source (outside the user base or filter) are reported by the
+    /// connector as issues, not listed here.
+    pub members: Vec<SourceKey>,
+}

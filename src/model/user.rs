@@ -150,8 +150,13 @@ pub struct SourceIssue {
     pub source: String,
     /// Where: `hr.csv line 7`, a DN, an API page.
     pub location: String,
+    /// Stable finding code, e.g. `source-row-invalid`, `member-outside-scope`.
+    pub code: String,
     /// What was wrong and what to do about it.
     pub message: String,
+    /// True when a person's record was lost (a bad row or entry). Only such issues hold back
+    /// deactivations; a notice about a group member outside the scope does not.
+    pub skipped_person: bool,
     /// Identifiers that could still be read from the bad record (an employee id, an email). A person
     /// named here is never deactivated for being absent; when empty, nobody can be, since the bad
     /// record could be anyone.

@@ -145,10 +145,11 @@ impl<'a> Planner<'a> {
 
     fn run(mut self) -> Plan {
         for issue in self.input.issues {
+            let what = if issue.skipped_person { "skipped: " } else { "" };
             self.finding(
                 Severity::Warning,
-                "source-row-invalid",
-                format!("{}: skipped: {}", issue.source, issue.message),
+                &issue.code,
+                format!("{}: {what}{}", issue.source, issue.message),
                 vec![format!("{}: {}", issue.source, issue.location)],
             );
         }
@@ -444,7 +445,7 @@ impl<'a> Planner<'a> {
 
     /// Linked people who are in no source any more.
     fn absent(&mut self, desired_keys: &BTreeSet<&SourceKey>) {
-        let issues = self.input.issues;
+        let issues: Vec<&SourceIssue> = self.input.issues.iter().filter(|i| i.skipped_person).collect();
         let unidentified: Vec<String> = issues
             .iter()
             .filter(|i| i.hints.is_empty())

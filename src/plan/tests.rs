@@ -320,7 +320,9 @@ fn bad_rows_never_cause_deactivations() {
     c.issues = vec![SourceIssue {
         source: "hr".into(),
         location: "hr.csv line 3".into(),
+        code: "source-row-invalid".into(),
         message: "unknown status".into(),
+        skipped_person: true,
         hints: vec!["E1".into(), "A@x.io".into()],
     }];
     let p = c.plan();
@@ -335,7 +337,9 @@ fn bad_rows_never_cause_deactivations() {
     c.issues.push(SourceIssue {
         source: "hr".into(),
         location: "hr.csv line 9".into(),
+        code: "source-row-invalid".into(),
         message: "unreadable CSV".into(),
+        skipped_person: true,
         hints: vec![],
     });
     let p = c.plan();

@@ -78,8 +78,10 @@ pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<S
     let issue = |location: String, message: String, hints: Vec<String>| SourceIssue {
         source: settings.name.clone(),
         location,
+        code: "source-row-invalid".to_owned(),
         message,
         hints,
+        skipped_person: true,
     };
     let mut record = ::csv::ByteRecord::new();
     loop {
@@ -285,9 +287,11 @@ fn drop_duplicates(read: &mut SourceRead) {
         read.issues.push(SourceIssue {
             source: read.source.clone(),
             location: r.location,
+            code: "source-row-invalid".to_owned(),
             message: message.clone(),
             hints,
-        });
+            skipped_person: true,
+    });
     }
     read.issues.sort_by_key(|i| natural_location(&i.location));
 }

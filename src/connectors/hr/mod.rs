@@ -5,22 +5,7 @@ pub mod csv;
 
 pub use self::csv::read_csv;
 
-use crate::model::{SourceIssue, SourceRecord};
-use std::collections::BTreeSet;
-
-/// Everything one source read yielded.
-#[derive(Debug, Clone, Default)]
-pub struct SourceRead {
-    /// The source's name.
-    pub source: String,
-    /// Valid records.
-    pub records: Vec<SourceRecord>,
-    /// Records that were reported and skipped.
-    pub issues: Vec<SourceIssue>,
-    /// Canonical attribute names the source provides at all (its columns), so an attribute the
-    /// source lacks is never "removed" from the target.
-    pub fields: BTreeSet<String>,
-}
+pub use super::SourceRead;
 
 /// A source that cannot be read at all (as opposed to a bad row).
 #[derive(Debug, thiserror::Error)]
