@@ -14,6 +14,7 @@ use crate::clock::{Clock, FixedClock};
 use crate::config::{HrCsvSettings, Settings, SourceSettings, TargetKind, TargetSettings};
 use crate::connectors::hr;
 use crate::emulator::{Emulator, Profile, SeedUser};
+use crate::mapping::{MappingRules, SourceJoin};
 use crate::plan::Policy;
 use crate::report;
 use anyhow::{Context, Result};
@@ -139,6 +140,10 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
         },
         sources: vec![SourceSettings::HrCsv(csv.clone())],
         policy: policy.clone(),
+        mapping: MappingRules::with_sources(vec![SourceJoin {
+            name: csv.name.clone(),
+            join_attr: csv.join_attr.clone(),
+        }]),
     };
     println!(
         "idbridge demo: a Notion SCIM emulator on {}",

@@ -125,23 +125,29 @@ pub async fn prepare(
         }
     }
     let profile = client.profile();
-    let records: Vec<_> = reads
+    let data: Vec<mapping::SourceData<'_>> = reads
         .iter()
-        .flat_map(|r| r.records.iter().cloned())
+        .map(|r| mapping::SourceData {
+            name: &r.source,
+            records: &r.records,
+            groups: &r.groups,
+            fields: &r.fields,
+        })
         .collect();
-    let issues: Vec<_> = reads
+    let mapped = mapping::map(&data, &settings.mapping, now);
+    let mut issues: Vec<_> = reads
         .iter()
         .flat_map(|r| r.issues.iter().cloned())
         .collect();
-    let fields: BTreeSet<String> = reads
+    issues.extend(mapped.issues.iter().cloned());
+    let managed: BTreeSet<Attr> = mapped
+        .managed
         .iter()
-        .flat_map(|r| r.fields.iter().cloned())
-        .collect();
-    let managed: BTreeSet<Attr> = mapping::managed_attrs(&fields, profile.external_id)
-        .into_iter()
+        .copied()
         .filter(|a| profile.manages(*a))
         .collect();
-    let desired: Vec<DesiredUser> = mapping::desired_users(&records, now)
+    let desired: Vec<DesiredUser> = mapped
+        .desired
         .into_iter()
         .map(|mut d| {
             d.attrs = profile.normalise_desired(&d.attrs);

@@ -9,6 +9,8 @@
 pub mod raw;
 pub mod secrets;
 
+use crate::mapping::template::Template;
+use crate::mapping::{Glob, MappingRules, SourceJoin, ATTR_KEYS};
 use crate::model::StatusKind;
 use crate::plan::{Adopt, DeactivateMode, Policy, Threshold};
 use chrono_tz::Tz;
@@ -364,6 +366,8 @@ pub struct Settings {
     pub sources: Vec<SourceSettings>,
     /// Safety policy (CLI flags such as `--force` are applied later).
     pub policy: Policy,
+    /// Join, mapping templates, scope and groups.
+    pub mapping: MappingRules,
 }
 
 /// The default status map: `active` and `leave` keep a person in, `terminated`/`inactive` take them out.
@@ -603,12 +607,14 @@ impl Resolver<'_> {
             );
         }
         let policy = self.policy(&raw.policy, &target)?;
+        let mapping = self.mapping(&raw, &sources)?;
         Ok(Settings {
             path: self.path.to_owned(),
             store_url,
             target,
             sources,
             policy,
+            mapping,
         })
     }
 
@@ -722,7 +728,11 @@ impl Resolver<'_> {
                 "must be non-empty and contain no `:`",
             );
         }
-        let join_attr = s.join_attr.as_ref().map(|j| j.get_ref().trim().to_owned()).unwrap_or_else(|| "email".to_owned());
+        let join_attr = s
+            .join_attr
+            .as_ref()
+            .map(|j| j.get_ref().trim().to_owned())
+            .unwrap_or_else(|| "email".to_owned());
         match s.kind.get_ref().as_str() {
             "hr-csv" => {
                 self.refuse_keys(i, s, &["url", "bind_dn", "users", "groups", "dialect", "password_env", "password_file"])?
@@ -824,8 +834,14 @@ impl Resolver<'_> {
             ("users", s.users.as_ref().map(|v| v.span().start)),
             ("groups", s.groups.as_ref().map(|v| v.span().start)),
             ("dialect", s.dialect.as_ref().map(|v| v.span().start)),
-            ("password_env", s.password_env.as_ref().map(|v| v.span().start)),
-            ("password_file", s.password_file.as_ref().map(|v| v.span().start)),
+            (
+                "password_env",
+                s.password_env.as_ref().map(|v| v.span().start),
+            ),
+            (
+                "password_file",
+                s.password_file.as_ref().map(|v| v.span().start),
+            ),
             ("path", s.path.as_ref().map(|v| v.span().start)),
             ("timezone", s.timezone.as_ref().map(|v| v.span().start)),
             ("status_map", s.status_map.as_ref().map(|v| v.span().start)),
@@ -842,46 +858,94 @@ impl Resolver<'_> {
         Ok(())
     }
 
-    fn query(&self, q: &Spanned<raw::RawQuery>, key: &str, default_filter: &str) -> Result<LdapQuery, ConfigError> {
+    fn query(
+        &self,
+        q: &Spanned<raw::RawQuery>,
+        key: &str,
+        default_filter: &str,
+    ) -> Result<LdapQuery, ConfigError> {
         let raw = q.get_ref();
         let at = q.span().start;
         let scope = match raw.scope.as_deref() {
             None | Some("sub") => LdapScope::Sub,
             Some("one") => LdapScope::One,
             Some("base") => LdapScope::Base,
-            Some(other) => return self.invalid(at, &format!("{key}.scope"), format!("`{other}` must be \"sub\", \"one\" or \"base\"")),
+            Some(other) => {
+                return self.invalid(
+                    at,
+                    &format!("{key}.scope"),
+                    format!("`{other}` must be \"sub\", \"one\" or \"base\""),
+                )
+            }
         };
-        let filter = raw.filter.clone().unwrap_or_else(|| default_filter.to_owned());
+        let filter = raw
+            .filter
+            .clone()
+            .unwrap_or_else(|| default_filter.to_owned());
         if !balanced_filter(&filter) {
-            return self.invalid(at, &format!("{key}.filter"), format!("`{filter}` is not an LDAP filter: it must be wrapped in parentheses, balanced"));
+            return self.invalid(
+                at,
+                &format!("{key}.filter"),
+                format!(
+                    "`{filter}` is not an LDAP filter: it must be wrapped in parentheses, balanced"
+                ),
+            );
         }
         if raw.base.trim().is_empty() {
             return self.invalid(at, &format!("{key}.base"), "the search base DN is empty");
         }
-        Ok(LdapQuery { base: raw.base.trim().to_owned(), scope, filter })
+        Ok(LdapQuery {
+            base: raw.base.trim().to_owned(),
+            scope,
+            filter,
+        })
     }
 
-    fn ldap(&self, i: usize, spanned: &Spanned<RawSource>, name: &str, join_attr: String) -> Result<SourceSettings, ConfigError> {
+    fn ldap(
+        &self,
+        i: usize,
+        spanned: &Spanned<RawSource>,
+        name: &str,
+        join_attr: String,
+    ) -> Result<SourceSettings, ConfigError> {
         let s = spanned.get_ref();
         let key = |k: &str| format!("sources[{i}].{k}");
         self.refuse_keys(i, s, &["path", "timezone", "status_map"])?;
         let Some(url_text) = &s.url else {
-            return self.invalid(spanned.span().start, &key("url"), "an ldap source needs `url` (ldap://host:389 or ldaps://host:636)");
+            return self.invalid(
+                spanned.span().start,
+                &key("url"),
+                "an ldap source needs `url` (ldap://host:389 or ldaps://host:636)",
+            );
         };
         let url = match url::Url::parse(url_text.get_ref()) {
             Ok(u) if matches!(u.scheme(), "ldap" | "ldaps") && u.host().is_some() => u,
-            _ => return self.invalid(url_text.span().start, &key("url"), format!("`{}` is not an ldap:// or ldaps:// URL", url_text.get_ref())),
+            _ => {
+                return self.invalid(
+                    url_text.span().start,
+                    &key("url"),
+                    format!("`{}` is not an ldap:// or ldaps:// URL", url_text.get_ref()),
+                )
+            }
         };
         let starttls = s.starttls.unwrap_or(false);
         if starttls && url.scheme() == "ldaps" {
-            return self.invalid(url_text.span().start, &key("starttls"), "StartTLS applies to ldap:// URLs; ldaps:// is TLS already");
+            return self.invalid(
+                url_text.span().start,
+                &key("starttls"),
+                "StartTLS applies to ldap:// URLs; ldaps:// is TLS already",
+            );
         }
         let dialect = match s.dialect.as_ref().map(|d| d.get_ref().as_str()) {
             None | Some("openldap") | Some("389ds") => LdapDialect::OpenLdap,
             Some("ad") | Some("active-directory") => LdapDialect::ActiveDirectory,
             Some(other) => {
                 let at = s.dialect.as_ref().map(|d| d.span().start).unwrap_or(0);
-                return self.invalid(at, &key("dialect"), format!("`{other}` must be \"openldap\" or \"ad\""));
+                return self.invalid(
+                    at,
+                    &key("dialect"),
+                    format!("`{other}` must be \"openldap\" or \"ad\""),
+                );
             }
         };
         let password = match self.secret(&s.password_env, &s.password_file, &key("password"))? {
@@ -893,14 +957,22 @@ impl Resolver<'_> {
             let at = s.bind_dn.as_ref().map(|b| b.span().start).unwrap_or(0);
             // RFC 4513 §5.1.2: a name with an empty password is an unauthenticated bind that
             // servers may accept, which would read as success.
-            return self.invalid(at, &key("password_env"), "a bind_dn needs a password (password_env or password_file)");
+            return self.invalid(
+                at,
+                &key("password_env"),
+                "a bind_dn needs a password (password_env or password_file)",
+            );
         }
         let (user_filter, group_filter) = match dialect {
             LdapDialect::OpenLdap => ("(objectClass=inetOrgPerson)", "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))"),
             LdapDialect::ActiveDirectory => ("(&(objectCategory=person)(objectClass=user))", "(objectClass=group)"),
         };
         let Some(users) = &s.users else {
-            return self.invalid(spanned.span().start, &key("users"), "an ldap source needs `users = { base = \"ou=people,dc=example,dc=com\" }`");
+            return self.invalid(
+                spanned.span().start,
+                &key("users"),
+                "an ldap source needs `users = { base = \"ou=people,dc=example,dc=com\" }`",
+            );
         };
         let users = self.query(users, &key("users"), user_filter)?;
         let groups = match &s.groups {
@@ -933,7 +1005,11 @@ impl Resolver<'_> {
                 "member" => &mut attributes.member,
                 "upn" => &mut attributes.upn,
                 other => {
-                    return self.invalid(spanned.span().start, &key(&format!("attributes.{other}")), "unknown attribute role; see docs/config.md")
+                    return self.invalid(
+                        spanned.span().start,
+                        &key(&format!("attributes.{other}")),
+                        "unknown attribute role; see docs/config.md",
+                    )
                 }
             };
             *slot = value.clone();
@@ -943,7 +1019,11 @@ impl Resolver<'_> {
         if let Some(ca) = &ca_file {
             if !ca.is_file() {
                 let at = s.ca_file.as_ref().map(|c| c.span().start).unwrap_or(0);
-                return self.invalid(at, &key("ca_file"), format!("CA file {} does not exist", ca.display()));
+                return self.invalid(
+                    at,
+                    &key("ca_file"),
+                    format!("CA file {} does not exist", ca.display()),
+                );
             }
         }
         Ok(SourceSettings::Ldap(LdapSettings {
@@ -958,14 +1038,124 @@ impl Resolver<'_> {
             users,
             groups,
             page_size: self.positive(&s.page_size, &key("page_size"), 500, 10_000)? as u32,
-            connect_timeout: self.duration(&s.connect_timeout, &key("connect_timeout"), Duration::from_secs(10))?,
-            search_timeout: self.duration(&s.search_timeout, &key("search_timeout"), Duration::from_secs(120))?,
+            connect_timeout: self.duration(
+                &s.connect_timeout,
+                &key("connect_timeout"),
+                Duration::from_secs(10),
+            )?,
+            search_timeout: self.duration(
+                &s.search_timeout,
+                &key("search_timeout"),
+                Duration::from_secs(120),
+            )?,
             disabled_filter: s.disabled_filter.as_ref().map(|f| f.get_ref().clone()),
             nested,
             attributes,
             extra_attributes: s.extra_attributes.clone(),
             join_attr,
         }))
+    }
+
+    fn template(&self, text: &Spanned<String>, key: &str) -> Result<Template, ConfigError> {
+        Template::compile(text.get_ref()).or_else(|e| {
+            self.invalid(
+                text.span().start,
+                key,
+                format!("template `{}`: {e}", text.get_ref()),
+            )
+        })
+    }
+
+    fn mapping(&self, raw: &Raw, sources: &[SourceSettings]) -> Result<MappingRules, ConfigError> {
+        let joins = sources
+            .iter()
+            .map(|s| SourceJoin {
+                name: s.name().to_owned(),
+                join_attr: s.join_attr().to_owned(),
+            })
+            .collect();
+        let mut rules = MappingRules::with_sources(joins);
+        let names: Vec<&str> = sources.iter().map(|s| s.name()).collect();
+        let known = |name: &str| names.contains(&name);
+        for (key, text) in &raw.mapping {
+            let Some((_, attr, _)) = ATTR_KEYS.iter().find(|(k, _, _)| k == key) else {
+                let list: Vec<&str> = ATTR_KEYS.iter().map(|(k, _, _)| *k).collect();
+                return self.invalid(
+                    text.span().start,
+                    &format!("mapping.{key}"),
+                    format!("unknown SCIM attribute; use one of {}", list.join(", ")),
+                );
+            };
+            if text.get_ref().trim().is_empty() {
+                // An empty template turns the attribute off: idbridge will not manage it.
+                rules.attrs.remove(attr);
+            } else {
+                rules
+                    .attrs
+                    .insert(*attr, self.template(text, &format!("mapping.{key}"))?);
+            }
+        }
+        if !rules.attrs.contains_key(&crate::model::Attr::UserName) {
+            return self.invalid(
+                self.header_offset("[mapping]"),
+                "mapping.userName",
+                "userName cannot be turned off: it is how Notion identifies a member",
+            );
+        }
+        if let Some(join) = &raw.join {
+            for req in &join.require {
+                if !known(req.get_ref()) {
+                    return self.invalid(
+                        req.span().start,
+                        "join.require",
+                        format!("`{}` is not a configured source", req.get_ref()),
+                    );
+                }
+                rules.join.require.push(req.get_ref().clone());
+            }
+            for (attr, order) in &join.precedence {
+                for src in order.get_ref() {
+                    if !known(src) {
+                        return self.invalid(
+                            order.span().start,
+                            &format!("join.precedence.{attr}"),
+                            format!("`{src}` is not a configured source"),
+                        );
+                    }
+                }
+                rules
+                    .join
+                    .precedence
+                    .insert(attr.clone(), order.get_ref().clone());
+            }
+        }
+        if let Some(scope) = &raw.scope {
+            rules.scope.groups = scope
+                .groups
+                .iter()
+                .map(|g| g.trim().to_lowercase())
+                .collect();
+            rules.scope.ous = scope.ous.iter().map(|o| o.trim().to_lowercase()).collect();
+            rules.scope.attr_in = scope.attr_in.clone();
+        }
+        if let Some(groups) = &raw.groups {
+            rules.groups.include = groups.include.iter().map(|g| Glob::new(g)).collect();
+            rules.groups.exclude = groups.exclude.iter().map(|g| Glob::new(g)).collect();
+            if let Some(name) = &groups.name {
+                rules.groups.name = self.template(name, "groups.name")?;
+            }
+            rules.groups.delete = groups.delete.unwrap_or(false);
+            rules.groups.adopt = groups
+                .adopt
+                .iter()
+                .map(|a| a.trim().to_lowercase())
+                .collect();
+            if let Some(batch) = &groups.batch_size {
+                rules.groups.batch_size =
+                    self.positive(&Some(batch.clone()), "groups.batch_size", 100, 1000)? as usize;
+            }
+        }
+        Ok(rules)
     }
 
     fn policy(&self, p: &raw::RawPolicy, target: &TargetSettings) -> Result<Policy, ConfigError> {

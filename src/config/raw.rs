@@ -20,6 +20,63 @@ pub struct Raw {
     /// `[policy]`.
     #[serde(default)]
     pub policy: RawPolicy,
+    /// `[join]`.
+    pub join: Option<RawJoin>,
+    /// `[mapping]`: SCIM attribute -> template.
+    #[serde(default)]
+    pub mapping: BTreeMap<String, Spanned<String>>,
+    /// `[scope]`.
+    pub scope: Option<RawScope>,
+    /// `[groups]`.
+    pub groups: Option<RawGroups>,
+}
+
+/// `[join]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJoin {
+    /// Sources every person needs a record in.
+    #[serde(default)]
+    pub require: Vec<Spanned<String>>,
+    /// Attribute -> sources, first wins.
+    #[serde(default)]
+    pub precedence: BTreeMap<String, Spanned<Vec<String>>>,
+}
+
+/// `[scope]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScope {
+    /// Group DNs or names; members (transitively) are in scope.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// DN subtrees.
+    #[serde(default)]
+    pub ous: Vec<String>,
+    /// Attribute -> allowed values.
+    #[serde(default, rename = "where")]
+    pub attr_in: BTreeMap<String, Vec<String>>,
+}
+
+/// `[groups]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroups {
+    /// Patterns (name or DN) of groups to push.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Patterns of groups never pushed.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// displayName template.
+    pub name: Option<Spanned<String>>,
+    /// Delete pushed groups whose source group is gone.
+    pub delete: Option<bool>,
+    /// Existing target groups (displayName) to adopt.
+    #[serde(default)]
+    pub adopt: Vec<String>,
+    /// Members per PATCH.
+    pub batch_size: Option<Spanned<i64>>,
 }
 
 /// `[store]`.

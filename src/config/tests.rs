@@ -34,7 +34,9 @@ fn minimal_config_gets_defaults() {
     assert_eq!(s.target.page_size, 100);
     assert_eq!(s.store_url.expose_secret(), DEFAULT_STORE_URL);
     assert_eq!(s.policy.max_deactivations, Threshold::Percent(10.0));
-    let SourceSettings::HrCsv(hr) = &s.sources[0] else { panic!("expected an hr-csv source") };
+    let SourceSettings::HrCsv(hr) = &s.sources[0] else {
+        panic!("expected an hr-csv source")
+    };
     assert_eq!(hr.path, dir.path().join("hr.csv"));
     assert_eq!(hr.columns.email, "email");
     assert!(

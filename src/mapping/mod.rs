@@ -1,89 +1,22 @@
-//! Mapping: turns source records into desired SCIM users and decides each person's lifecycle from
-//! the HR facts at the plan's `now`. Pure: no I/O, no clock.
-//!
-//! The default mapping (the only one until configurable templates arrive): `userName` and the
-//! primary email are the work email (lowercased), `displayName` is "given family", `externalId` and
-//! the enterprise `employeeNumber` are the employee id, plus title, department and the manager's
-//! email.
+//! Mapping: joins the records of one person across sources, decides each person's lifecycle from
+//! the HR facts at the plan's `now`, applies the scope, renders the SCIM attributes from
+//! templates, and selects the groups to push. Pure: no I/O, no clock.
 //!
 //! HR dates: a start date in the future keeps the person `Pending`; a termination takes effect at
-//! the start of the day after `termination_date`, in the source's time zone.
+//! the start of the day after `termination_date`, in the source's time zone. Across sources, a
+//! person is inactive when any source says so (an HR termination or a disabled directory
+//! account), pending when one says so, otherwise active.
 
-use crate::model::{
-    attr, Attr, DesiredUser, Employment, Lifecycle, SourceRecord, StatusKind, UserAttrs,
-};
+pub mod join;
+pub mod rules;
+pub mod template;
+
+pub use join::{map, Mapped, SourceData};
+pub use rules::{Glob, GroupRules, JoinRules, MappingRules, Scope, SourceJoin, ATTR_KEYS};
+
+use crate::model::{Employment, Lifecycle, SourceRecord, StatusKind};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use std::collections::BTreeSet;
-
-/// Attributes the default mapping manages, given which source attributes exist at all (a column
-/// absent from the file leaves that attribute to whoever edits it in the target).
-pub fn managed_attrs(present: &BTreeSet<String>, external_id: bool) -> BTreeSet<Attr> {
-    let mut out: BTreeSet<Attr> = [Attr::UserName, Attr::Email, Attr::EmployeeNumber]
-        .into_iter()
-        .collect();
-    if external_id {
-        out.insert(Attr::ExternalId);
-    }
-    let optional = [
-        (attr::GIVEN_NAME, Attr::GivenName),
-        (attr::FAMILY_NAME, Attr::FamilyName),
-        (attr::TITLE, Attr::Title),
-        (attr::DEPARTMENT, Attr::Department),
-        (attr::MANAGER, Attr::Manager),
-    ];
-    for (name, a) in optional {
-        if present.contains(name) {
-            out.insert(a);
-        }
-    }
-    if present.contains(attr::GIVEN_NAME) || present.contains(attr::FAMILY_NAME) {
-        out.insert(Attr::DisplayName);
-    }
-    out
-}
-
-/// The SCIM attributes for one record.
-pub fn user_attrs(record: &SourceRecord) -> UserAttrs {
-    let get = |name: &str| {
-        record
-            .attrs
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    let mut out = UserAttrs::new();
-    if let Some(email) = get(attr::EMAIL) {
-        out.insert(Attr::UserName, email.to_lowercase());
-        out.insert(Attr::Email, email.to_lowercase());
-    }
-    let given = get(attr::GIVEN_NAME);
-    let family = get(attr::FAMILY_NAME);
-    if let Some(g) = given {
-        out.insert(Attr::GivenName, g.to_owned());
-    }
-    if let Some(f) = family {
-        out.insert(Attr::FamilyName, f.to_owned());
-    }
-    let display: Vec<&str> = [given, family].into_iter().flatten().collect();
-    if !display.is_empty() {
-        out.insert(Attr::DisplayName, display.join(" "));
-    }
-    if let Some(t) = get(attr::TITLE) {
-        out.insert(Attr::Title, t.to_owned());
-    }
-    if let Some(d) = get(attr::DEPARTMENT) {
-        out.insert(Attr::Department, d.to_owned());
-    }
-    if let Some(m) = get(attr::MANAGER) {
-        out.insert(Attr::Manager, m.to_lowercase());
-    }
-    if let Some(id) = get(attr::EMPLOYEE_ID) {
-        out.insert(Attr::ExternalId, id.to_owned());
-        out.insert(Attr::EmployeeNumber, id.to_owned());
-    }
-    out
-}
 
 /// Midnight at the start of `day` in `tz`, as UTC. On a DST gap at midnight the earliest valid
 /// instant is used, so the rule never panics and never skips a day.
@@ -145,26 +78,10 @@ pub fn lifecycle(record: &SourceRecord, now: DateTime<Utc>) -> (Lifecycle, Strin
     )
 }
 
-/// Desired users for every record.
-pub fn desired_users(records: &[SourceRecord], now: DateTime<Utc>) -> Vec<DesiredUser> {
-    records
-        .iter()
-        .map(|r| {
-            let (lifecycle, reason) = lifecycle(r, now);
-            DesiredUser {
-                key: r.key.clone(),
-                attrs: user_attrs(r),
-                lifecycle,
-                reason,
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SourceKey;
+    use crate::model::{attr, SourceKey};
     use std::collections::BTreeMap;
 
     fn record(kind: StatusKind, start: Option<&str>, end: Option<&str>, tz: Tz) -> SourceRecord {
@@ -233,19 +150,5 @@ mod tests {
         let (state, reason) = lifecycle(&gone, at("2026-01-01T00:00:00Z"));
         assert_eq!(state, Lifecycle::Inactive);
         assert!(reason.contains("status=terminated"));
-    }
-
-    #[test]
-    fn default_mapping_lowercases_emails_and_builds_display_name() {
-        let r = record(StatusKind::Active, None, None, Tz::UTC);
-        let attrs = user_attrs(&r);
-        assert_eq!(attrs[&Attr::UserName], "ada@example.com");
-        assert_eq!(attrs[&Attr::DisplayName], "Ada Lovelace");
-        assert_eq!(attrs[&Attr::ExternalId], "E1");
-        let present: BTreeSet<String> = r.attrs.keys().cloned().collect();
-        let managed = managed_attrs(&present, false);
-        assert!(managed.contains(&Attr::GivenName));
-        assert!(!managed.contains(&Attr::Title));
-        assert!(!managed.contains(&Attr::ExternalId));
     }
 }

@@ -9,4 +9,7 @@ mod user;
 
 pub use ids::{ScimId, SourceKey, UserName};
 pub use record::{attr, Employment, SourceGroup, SourceRecord, StatusKind};
-pub use user::{Attr, DesiredUser, Lifecycle, SourceIssue, TargetUser, UserAttrs, ENTERPRISE_URN};
+pub use user::{
+    Attr, DesiredGroup, DesiredUser, Lifecycle, SourceIssue, TargetGroup, TargetUser, UserAttrs,
+    ENTERPRISE_URN,
+};

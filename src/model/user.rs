@@ -98,8 +98,12 @@ pub enum Lifecycle {
 /// A person the sources describe, after join and mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredUser {
-    /// The stable key that links the person to a target user.
+    /// The stable key that links the person to a target user (the first source, in config
+    /// order, that has a record for them).
     pub key: SourceKey,
+    /// The person's keys in the other sources: a link stored under any of them still matches, so
+    /// adding a source never re-keys anyone.
+    pub other_keys: Vec<SourceKey>,
     /// The attributes the target user must have.
     pub attrs: UserAttrs,
     /// Whether the person must be in the workspace.
@@ -182,4 +186,28 @@ mod tests {
     fn enterprise_paths_carry_the_urn() {
         assert!(Attr::Department.path().starts_with(ENTERPRISE_URN));
     }
+}
+
+/// A group the sources want in the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredGroup {
+    /// Stable key (LDAP `entryUUID`/`objectGUID`): renames and moves keep it.
+    pub key: SourceKey,
+    /// Where it was read (DN).
+    pub location: String,
+    /// The target `displayName`.
+    pub display_name: String,
+    /// Members, as desired userNames of people the plan provisions.
+    pub members: Vec<UserName>,
+}
+
+/// A group as the target holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetGroup {
+    /// The target's id.
+    pub id: ScimId,
+    /// `displayName`.
+    pub display_name: String,
+    /// Member ids.
+    pub members: Vec<ScimId>,
 }

@@ -145,7 +145,11 @@ impl<'a> Planner<'a> {
 
     fn run(mut self) -> Plan {
         for issue in self.input.issues {
-            let what = if issue.skipped_person { "skipped: " } else { "" };
+            let what = if issue.skipped_person {
+                "skipped: "
+            } else {
+                ""
+            };
             self.finding(
                 Severity::Warning,
                 &issue.code,
@@ -160,9 +164,15 @@ impl<'a> Planner<'a> {
             if duplicates.contains(&person.key) {
                 continue;
             }
-            self.person(person);
+            match self.rekeyed(person) {
+                Some(linked) => self.person(&linked),
+                None => self.person(person),
+            }
         }
-        let desired_keys: BTreeSet<&SourceKey> = desired.iter().map(|d| &d.key).collect();
+        let desired_keys: BTreeSet<&SourceKey> = desired
+            .iter()
+            .flat_map(|d| std::iter::once(&d.key).chain(d.other_keys.iter()))
+            .collect();
         self.absent(&desired_keys);
         self.orphans();
         self.inconsistent_read();
@@ -180,6 +190,24 @@ impl<'a> Planner<'a> {
             );
         }
         self.finish(blocked)
+    }
+
+    /// A person whose link is stored under one of their other keys (a source added later, or a
+    /// source order change) keeps that link: the person is planned under the linked key.
+    fn rekeyed(&self, person: &DesiredUser) -> Option<DesiredUser> {
+        if self.link_by_key.contains_key(&person.key) {
+            return None;
+        }
+        let linked = person
+            .other_keys
+            .iter()
+            .find(|k| self.link_by_key.contains_key(k))?;
+        let mut out = person.clone();
+        out.other_keys = std::iter::once(person.key.clone())
+            .chain(person.other_keys.iter().filter(|k| *k != linked).cloned())
+            .collect();
+        out.key = linked.clone();
+        Some(out)
     }
 
     fn duplicate_user_names(&mut self, desired: &[&DesiredUser]) -> BTreeSet<SourceKey> {
@@ -445,7 +473,12 @@ impl<'a> Planner<'a> {
 
     /// Linked people who are in no source any more.
     fn absent(&mut self, desired_keys: &BTreeSet<&SourceKey>) {
-        let issues: Vec<&SourceIssue> = self.input.issues.iter().filter(|i| i.skipped_person).collect();
+        let issues: Vec<&SourceIssue> = self
+            .input
+            .issues
+            .iter()
+            .filter(|i| i.skipped_person)
+            .collect();
         let unidentified: Vec<String> = issues
             .iter()
             .filter(|i| i.hints.is_empty())

@@ -21,6 +21,7 @@ fn attrs(email: &str, given: &str, title: Option<&str>) -> UserAttrs {
 fn person(id: &str, email: &str, title: Option<&str>, lifecycle: Lifecycle) -> DesiredUser {
     DesiredUser {
         key: SourceKey::new("hr", id),
+        other_keys: Vec::new(),
         attrs: attrs(email, id, title),
         lifecycle,
         reason: format!("hr: row for {id} (hr.csv line 2)"),

@@ -1,0 +1,439 @@
+//! Join and map: records of one person across sources become one desired user; source groups
+//! become desired groups whose members are desired userNames.
+
+use super::lifecycle;
+use super::rules::MappingRules;
+use super::template::Lookup;
+use crate::model::{
+    Attr, DesiredGroup, DesiredUser, Lifecycle, SourceGroup, SourceIssue, SourceKey, SourceRecord,
+    UserAttrs, UserName,
+};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One source's data, as the connectors read it.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceData<'a> {
+    /// Source name.
+    pub name: &'a str,
+    /// Person records.
+    pub records: &'a [SourceRecord],
+    /// Groups.
+    pub groups: &'a [SourceGroup],
+    /// Attribute names the source provides.
+    pub fields: &'a BTreeSet<String>,
+}
+
+/// The result of mapping.
+#[derive(Debug, Clone, Default)]
+pub struct Mapped {
+    /// Desired users (sorted by key).
+    pub desired: Vec<DesiredUser>,
+    /// Desired groups (sorted by key).
+    pub groups: Vec<DesiredGroup>,
+    /// Join conflicts and other problems: people named here are left untouched.
+    pub issues: Vec<SourceIssue>,
+    /// SCIM attributes the mapping manages (others are never compared).
+    pub managed: BTreeSet<Attr>,
+}
+
+struct Person<'a> {
+    /// (source, record), in config order.
+    records: Vec<(&'a str, &'a SourceRecord)>,
+}
+
+struct View<'a, 'r> {
+    person: &'a Person<'r>,
+    rules: &'a MappingRules,
+}
+
+impl View<'_, '_> {
+    fn ordered(&self, attr: &str) -> Vec<&SourceRecord> {
+        match self.rules.join.precedence.get(attr) {
+            Some(order) => {
+                let mut out: Vec<&SourceRecord> = order
+                    .iter()
+                    .filter_map(|src| {
+                        self.person
+                            .records
+                            .iter()
+                            .find(|(s, _)| s == src)
+                            .map(|(_, r)| *r)
+                    })
+                    .collect();
+                // Sources not named in the precedence list still count, after the named ones.
+                out.extend(
+                    self.person
+                        .records
+                        .iter()
+                        .filter(|(s, _)| !order.iter().any(|o| o == s))
+                        .map(|(_, r)| *r),
+                );
+                out
+            }
+            None => self.person.records.iter().map(|(_, r)| *r).collect(),
+        }
+    }
+}
+
+impl Lookup for View<'_, '_> {
+    fn attr(&self, name: &str) -> Option<&str> {
+        self.ordered(name).into_iter().find_map(|r| {
+            r.attrs
+                .get(name)
+                .map(String::as_str)
+                .filter(|v| !v.trim().is_empty())
+        })
+    }
+
+    fn source_attr(&self, source: &str, name: &str) -> Option<&str> {
+        self.person
+            .records
+            .iter()
+            .find(|(s, _)| *s == source)
+            .and_then(|(_, r)| r.attrs.get(name).map(String::as_str))
+    }
+}
+
+fn join_value(record: &SourceRecord, attr: &str) -> Option<String> {
+    record
+        .attrs
+        .get(attr)
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty())
+}
+
+fn hints(records: &[(&str, &SourceRecord)]) -> Vec<String> {
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    for (_, r) in records {
+        out.insert(r.key.id.clone());
+        for a in ["email", "employeeId", "login"] {
+            if let Some(v) = r.attrs.get(a) {
+                out.insert(v.clone());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn place(source: &str, r: &SourceRecord) -> String {
+    format!("{source}: {}", r.location)
+}
+
+/// Join, scope and map every source.
+pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>) -> Mapped {
+    let mut issues = Vec::new();
+    let order: Vec<&str> = rules.join.sources.iter().map(|s| s.name.as_str()).collect();
+    let join_attr = |source: &str| {
+        rules
+            .join
+            .sources
+            .iter()
+            .find(|s| s.name == source)
+            .map(|s| s.join_attr.as_str())
+            .unwrap_or("email")
+    };
+    let mut sorted: Vec<&SourceData<'_>> = sources.iter().collect();
+    sorted.sort_by_key(|s| {
+        order
+            .iter()
+            .position(|o| *o == s.name)
+            .unwrap_or(usize::MAX)
+    });
+
+    // Group records by join value; a value seen twice within one source is a conflict.
+    let mut people: BTreeMap<String, Vec<(&str, &SourceRecord)>> = BTreeMap::new();
+    let mut conflicted: BTreeSet<String> = BTreeSet::new();
+    for source in &sorted {
+        let attr = join_attr(source.name);
+        let mut seen: BTreeMap<String, Vec<&SourceRecord>> = BTreeMap::new();
+        for record in source.records {
+            match join_value(record, attr) {
+                Some(v) => seen.entry(v).or_default().push(record),
+                None => issues.push(SourceIssue {
+                    source: source.name.to_owned(),
+                    location: record.location.clone(),
+                    code: "join-key-missing".to_owned(),
+                    message: format!(
+                        "{} has no `{attr}`, the attribute this source joins on; left untouched (fill it in or change sources.join_attr)",
+                        record.location
+                    ),
+                    hints: hints(&[(source.name, record)]),
+                    skipped_person: true,
+                }),
+            }
+        }
+        for (value, records) in seen {
+            if records.len() > 1 {
+                conflicted.insert(value.clone());
+                let places: Vec<String> = records.iter().map(|r| place(source.name, r)).collect();
+                let named: Vec<(&str, &SourceRecord)> =
+                    records.iter().map(|r| (source.name, *r)).collect();
+                issues.push(SourceIssue {
+                    source: source.name.to_owned(),
+                    location: places.join("; "),
+                    code: "join-conflict".to_owned(),
+                    message: format!(
+                        "{} records of `{}` share {attr} `{value}`; the person is left untouched until one remains",
+                        records.len(),
+                        source.name
+                    ),
+                    hints: hints(&named),
+                    skipped_person: true,
+                });
+            }
+            for r in records {
+                people
+                    .entry(value.clone())
+                    .or_default()
+                    .push((source.name, r));
+            }
+        }
+    }
+
+    let mut desired = Vec::new();
+    let mut key_to_user: BTreeMap<&SourceKey, UserName> = BTreeMap::new();
+    let mut active_keys: BTreeSet<&SourceKey> = BTreeSet::new();
+    let persons: Vec<(String, Person<'_>)> = people
+        .into_iter()
+        .filter(|(value, _)| !conflicted.contains(value))
+        .map(|(value, records)| (value, Person { records }))
+        .collect();
+    for (value, person) in &persons {
+        let missing: Vec<&String> = rules
+            .join
+            .require
+            .iter()
+            .filter(|req| !person.records.iter().any(|(s, _)| s == req))
+            .collect();
+        if !missing.is_empty() {
+            let places: Vec<String> = person.records.iter().map(|(s, r)| place(s, r)).collect();
+            issues.push(SourceIssue {
+                source: person.records[0].0.to_owned(),
+                location: places.join("; "),
+                code: "join-missing-required".to_owned(),
+                message: format!(
+                    "`{value}` has no record in required source {}; left untouched (join.require)",
+                    missing
+                        .iter()
+                        .map(|m| format!("`{m}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                hints: hints(&person.records),
+                skipped_person: true,
+            });
+            continue;
+        }
+        let view = View { person, rules };
+        let attrs: UserAttrs = rules
+            .attrs
+            .iter()
+            .filter_map(|(attr, t)| t.render(&view).map(|v| (*attr, v)))
+            .collect();
+        let (lifecycle, reason) = decide(person, rules, sources, now);
+        let key = person.records[0].1.key.clone();
+        let other_keys = person.records[1..]
+            .iter()
+            .map(|(_, r)| r.key.clone())
+            .collect();
+        let d = DesiredUser {
+            key,
+            other_keys,
+            attrs,
+            lifecycle,
+            reason,
+        };
+        if let Some(name) = d.user_name() {
+            for (_, r) in &person.records {
+                key_to_user.insert(&r.key, name.clone());
+                if d.lifecycle == Lifecycle::Active {
+                    active_keys.insert(&r.key);
+                }
+            }
+        }
+        desired.push(d);
+    }
+    desired.sort_by(|a, b| a.key.cmp(&b.key));
+
+    let groups = groups(sources, rules, &key_to_user, &active_keys, &mut issues);
+    let fields: BTreeSet<&str> = sources
+        .iter()
+        .flat_map(|s| s.fields.iter().map(String::as_str))
+        .collect();
+    let managed = rules
+        .attrs
+        .iter()
+        .filter(|(_, t)| {
+            let used = t.attrs();
+            used.is_empty() || used.iter().any(|a| fields.contains(a.as_str()))
+        })
+        .map(|(a, _)| *a)
+        .collect();
+    Mapped {
+        desired,
+        groups,
+        issues,
+        managed,
+    }
+}
+
+/// Lifecycle across sources, then scope.
+fn decide(
+    person: &Person<'_>,
+    rules: &MappingRules,
+    sources: &[SourceData<'_>],
+    now: DateTime<Utc>,
+) -> (Lifecycle, String) {
+    let view = View { person, rules };
+    let states: Vec<(Lifecycle, String)> = view
+        .ordered("status")
+        .into_iter()
+        .map(|r| lifecycle(r, now))
+        .collect();
+    let pick = |want: Lifecycle| states.iter().find(|(l, _)| *l == want).cloned();
+    let (state, reason) = pick(Lifecycle::Inactive)
+        .or_else(|| pick(Lifecycle::Pending))
+        .or_else(|| states.first().cloned())
+        .unwrap_or((Lifecycle::Active, String::new()));
+    if state == Lifecycle::Inactive || rules.scope.is_empty() {
+        return (state, reason);
+    }
+    match out_of_scope(person, rules, sources, &view) {
+        Some(why) => (Lifecycle::Inactive, format!("out of scope: {why}")),
+        None => (state, reason),
+    }
+}
+
+fn out_of_scope(
+    person: &Person<'_>,
+    rules: &MappingRules,
+    sources: &[SourceData<'_>],
+    view: &View<'_, '_>,
+) -> Option<String> {
+    let scope = &rules.scope;
+    if !scope.groups.is_empty() {
+        let keys: BTreeSet<&SourceKey> = person.records.iter().map(|(_, r)| &r.key).collect();
+        let member = sources.iter().flat_map(|s| s.groups.iter()).any(|g| {
+            let names = [
+                g.location.to_lowercase(),
+                g.attrs
+                    .get("name")
+                    .map(|n| n.to_lowercase())
+                    .unwrap_or_default(),
+            ];
+            scope.groups.iter().any(|want| names.contains(want))
+                && g.members.iter().any(|m| keys.contains(m))
+        });
+        if !member {
+            return Some(format!("not a member of {}", scope.groups.join(" or ")));
+        }
+    }
+    if !scope.ous.is_empty() {
+        let inside = person.records.iter().any(|(_, r)| {
+            let dn = r.attrs.get("dn").unwrap_or(&r.location).to_lowercase();
+            scope.ous.iter().any(|ou| dn.ends_with(ou.as_str()))
+        });
+        if !inside {
+            return Some(format!("not under {}", scope.ous.join(" or ")));
+        }
+    }
+    for (attr, allowed) in &scope.attr_in {
+        let value = view.attr(attr).map(str::to_lowercase).unwrap_or_default();
+        if !allowed.iter().any(|a| a.to_lowercase() == value) {
+            return Some(format!(
+                "{attr} is `{value}`, not one of {}",
+                allowed.join(", ")
+            ));
+        }
+    }
+    None
+}
+
+fn groups(
+    sources: &[SourceData<'_>],
+    rules: &MappingRules,
+    key_to_user: &BTreeMap<&SourceKey, UserName>,
+    active: &BTreeSet<&SourceKey>,
+    issues: &mut Vec<SourceIssue>,
+) -> Vec<DesiredGroup> {
+    let g = &rules.groups;
+    let mut out: Vec<DesiredGroup> = Vec::new();
+    for source in sources {
+        for group in source.groups {
+            let name = group.attrs.get("name").cloned().unwrap_or_default();
+            let matches = |globs: &[super::rules::Glob]| {
+                globs
+                    .iter()
+                    .any(|p| p.matches(&name) || p.matches(&group.location))
+            };
+            if (!g.include.is_empty() && !matches(&g.include)) || matches(&g.exclude) {
+                continue;
+            }
+            let Some(display_name) = g.name.render(&group.attrs) else {
+                issues.push(SourceIssue {
+                    source: source.name.to_owned(),
+                    location: group.location.clone(),
+                    code: "group-name-empty".to_owned(),
+                    message: format!(
+                        "group {} has no name under the template `{}`; not pushed",
+                        group.location,
+                        g.name.as_str()
+                    ),
+                    hints: Vec::new(),
+                    skipped_person: false,
+                });
+                continue;
+            };
+            let mut members: Vec<UserName> = group
+                .members
+                .iter()
+                .filter(|k| active.contains(k))
+                .filter_map(|k| key_to_user.get(k).cloned())
+                .collect();
+            members.sort();
+            members.dedup();
+            out.push(DesiredGroup {
+                key: group.key.clone(),
+                location: group.location.clone(),
+                display_name,
+                members,
+            });
+        }
+    }
+    // Two source groups under one displayName cannot both own the target group.
+    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, d) in out.iter().enumerate() {
+        by_name
+            .entry(d.display_name.to_lowercase())
+            .or_default()
+            .push(i);
+    }
+    let mut drop: BTreeSet<usize> = BTreeSet::new();
+    for (name, idx) in by_name.into_iter().filter(|(_, v)| v.len() > 1) {
+        let places: Vec<String> = idx.iter().map(|&i| out[i].location.clone()).collect();
+        issues.push(SourceIssue {
+            source: out[idx[0]].key.source.clone(),
+            location: places.join("; "),
+            code: "group-name-conflict".to_owned(),
+            message: format!(
+                "{} source groups map to the displayName `{name}`; none of them is pushed",
+                idx.len()
+            ),
+            hints: Vec::new(),
+            skipped_person: false,
+        });
+        drop.extend(idx);
+    }
+    let mut out: Vec<DesiredGroup> = out
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !drop.contains(i))
+        .map(|(_, d)| d)
+        .collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+#[cfg(test)]
+mod tests;

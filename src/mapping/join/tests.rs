@@ -1,0 +1,272 @@
+//! Join and map scenarios: two sources, precedence, conflicts, scope, groups.
+
+use super::*;
+use crate::mapping::rules::{Glob, SourceJoin};
+use crate::model::{attr, Employment, StatusKind};
+use chrono::TimeZone;
+use chrono_tz::Tz;
+
+fn rec(source: &str, id: &str, pairs: &[(&str, &str)], kind: Option<StatusKind>) -> SourceRecord {
+    SourceRecord {
+        key: SourceKey::new(source, id),
+        location: format!("{source}-loc-{id}"),
+        attrs: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        employment: kind.map(|kind| Employment {
+            status: Some(format!("{kind:?}").to_lowercase()),
+            kind,
+            start: None,
+            end: None,
+            timezone: Tz::UTC,
+        }),
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
+}
+
+fn rules() -> MappingRules {
+    let mut r = MappingRules::with_sources(vec![
+        SourceJoin {
+            name: "corp".into(),
+            join_attr: "email".into(),
+        },
+        SourceJoin {
+            name: "hr".into(),
+            join_attr: "email".into(),
+        },
+    ]);
+    r.join
+        .precedence
+        .insert(attr::TITLE.into(), vec!["hr".into(), "corp".into()]);
+    r
+}
+
+struct Data {
+    corp: Vec<SourceRecord>,
+    hr: Vec<SourceRecord>,
+    groups: Vec<SourceGroup>,
+    fields: BTreeSet<String>,
+}
+
+impl Data {
+    fn run(&self, rules: &MappingRules) -> Mapped {
+        let sources = [
+            SourceData {
+                name: "corp",
+                records: &self.corp,
+                groups: &self.groups,
+                fields: &self.fields,
+            },
+            SourceData {
+                name: "hr",
+                records: &self.hr,
+                groups: &[],
+                fields: &self.fields,
+            },
+        ];
+        map(&sources, rules, now())
+    }
+}
+
+fn data() -> Data {
+    Data {
+        corp: vec![
+            rec(
+                "corp",
+                "u-ada",
+                &[
+                    ("email", "Ada@X.io"),
+                    ("givenName", "Ada"),
+                    ("familyName", "L"),
+                    ("title", "ldap title"),
+                    ("dn", "uid=ada,ou=people,dc=x"),
+                ],
+                Some(StatusKind::Active),
+            ),
+            rec(
+                "corp",
+                "u-bob",
+                &[
+                    ("email", "bob@x.io"),
+                    ("givenName", "Bob"),
+                    ("dn", "uid=bob,ou=contractors,dc=x"),
+                ],
+                Some(StatusKind::Active),
+            ),
+        ],
+        hr: vec![
+            rec(
+                "hr",
+                "E1",
+                &[
+                    ("email", "ada@x.io "),
+                    ("employeeId", "E1"),
+                    ("title", "Lead"),
+                ],
+                Some(StatusKind::Active),
+            ),
+            rec(
+                "hr",
+                "E2",
+                &[("email", "bob@x.io"), ("employeeId", "E2")],
+                Some(StatusKind::Inactive),
+            ),
+        ],
+        groups: vec![SourceGroup {
+            key: SourceKey::new("corp", "g-eng"),
+            location: "cn=eng,ou=groups,dc=x".into(),
+            attrs: [("name".to_owned(), "eng".to_owned())]
+                .into_iter()
+                .collect(),
+            members: vec![
+                SourceKey::new("corp", "u-ada"),
+                SourceKey::new("corp", "u-bob"),
+            ],
+        }],
+        fields: ["email", "givenName", "familyName", "title", "employeeId"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    }
+}
+
+#[test]
+fn joins_across_sources_with_precedence() {
+    let m = data().run(&rules());
+    assert!(m.issues.is_empty(), "{:?}", m.issues);
+    let ada = &m.desired[0];
+    assert_eq!(ada.key, SourceKey::new("corp", "u-ada"));
+    assert_eq!(ada.other_keys, vec![SourceKey::new("hr", "E1")]);
+    assert_eq!(ada.attrs[&Attr::UserName], "ada@x.io");
+    assert_eq!(ada.attrs[&Attr::Title], "Lead", "hr owns title");
+    assert_eq!(ada.attrs[&Attr::ExternalId], "E1");
+    assert_eq!(ada.attrs[&Attr::DisplayName], "Ada L");
+    // Bob: directory enabled, HR terminated: inactive, and the HR fact is the reason.
+    let bob = &m.desired[1];
+    assert_eq!(bob.lifecycle, Lifecycle::Inactive);
+    assert!(bob.reason.starts_with("hr:"), "{}", bob.reason);
+    assert!(m.managed.contains(&Attr::Title) && !m.managed.contains(&Attr::Department));
+}
+
+#[test]
+fn conflicts_and_missing_required_records_leave_people_untouched() {
+    let mut d = data();
+    d.corp.push(rec(
+        "corp",
+        "u-ada2",
+        &[("email", "ADA@x.io")],
+        Some(StatusKind::Active),
+    ));
+    d.corp.push(rec(
+        "corp",
+        "u-cy",
+        &[("email", "cy@x.io")],
+        Some(StatusKind::Active),
+    ));
+    d.corp.push(rec(
+        "corp",
+        "u-nomail",
+        &[("givenName", "N")],
+        Some(StatusKind::Active),
+    ));
+    let mut r = rules();
+    r.join.require = vec!["hr".into()];
+    let m = d.run(&r);
+    let codes: Vec<&str> = m.issues.iter().map(|i| i.code.as_str()).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == "join-conflict").count(),
+        1,
+        "{codes:?}"
+    );
+    assert!(codes.contains(&"join-missing-required"));
+    assert!(codes.contains(&"join-key-missing"));
+    let conflict = m.issues.iter().find(|i| i.code == "join-conflict").unwrap();
+    assert!(
+        conflict.location.contains("corp-loc-u-ada")
+            && conflict.location.contains("corp-loc-u-ada2")
+    );
+    assert!(
+        conflict.hints.contains(&"u-ada".to_owned()),
+        "ada is protected from deactivation"
+    );
+    let names: Vec<String> = m
+        .desired
+        .iter()
+        .filter_map(|d| d.user_name())
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["bob@x.io"],
+        "ada (conflict) and cy (no hr record) are left out"
+    );
+}
+
+#[test]
+fn scope_by_group_ou_and_attribute() {
+    let d = data();
+    let mut r = rules();
+    r.scope.ous = vec!["ou=people,dc=x".into()];
+    let m = d.run(&r);
+    let bob = m.desired.iter().find(|p| p.key.id == "u-bob").unwrap();
+    assert_eq!(bob.lifecycle, Lifecycle::Inactive);
+    let ada = m.desired.iter().find(|p| p.key.id == "u-ada").unwrap();
+    assert_eq!(ada.lifecycle, Lifecycle::Active);
+
+    let mut r = rules();
+    r.scope.groups = vec!["cn=sales,ou=groups,dc=x".into()];
+    let m = d.run(&r);
+    let ada = m.desired.iter().find(|p| p.key.id == "u-ada").unwrap();
+    assert_eq!(ada.lifecycle, Lifecycle::Inactive);
+    assert!(
+        ada.reason.starts_with("out of scope: not a member of"),
+        "{}",
+        ada.reason
+    );
+    r.scope.groups = vec!["eng".into()];
+    let m = d.run(&r);
+    assert_eq!(
+        m.desired
+            .iter()
+            .find(|p| p.key.id == "u-ada")
+            .unwrap()
+            .lifecycle,
+        Lifecycle::Active
+    );
+
+    let mut r = rules();
+    r.scope.attr_in.insert("title".into(), vec!["lead".into()]);
+    let m = d.run(&r);
+    assert_eq!(
+        m.desired
+            .iter()
+            .find(|p| p.key.id == "u-ada")
+            .unwrap()
+            .lifecycle,
+        Lifecycle::Active
+    );
+}
+
+#[test]
+fn groups_carry_active_members_by_user_name() {
+    let d = data();
+    let m = d.run(&rules());
+    assert_eq!(m.groups.len(), 1);
+    let g = &m.groups[0];
+    assert_eq!(g.display_name, "eng");
+    assert_eq!(
+        g.members,
+        vec![UserName::new("ada@x.io")],
+        "bob is inactive, so not a member"
+    );
+    let mut r = rules();
+    r.groups.exclude = vec![Glob::new("cn=eng,*")];
+    assert!(d.run(&r).groups.is_empty());
+    let mut r = rules();
+    r.groups.include = vec![Glob::new("sales*")];
+    assert!(d.run(&r).groups.is_empty());
+}
