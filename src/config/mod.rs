@@ -332,7 +332,7 @@ pub enum SourceSettings {
     /// `kind = "hr-csv"`.
     HrCsv(HrCsvSettings),
     /// `kind = "ldap"`.
-    Ldap(LdapSettings),
+    Ldap(Box<LdapSettings>),
 }
 
 impl SourceSettings {
@@ -1026,7 +1026,7 @@ impl Resolver<'_> {
                 );
             }
         }
-        Ok(SourceSettings::Ldap(LdapSettings {
+        Ok(SourceSettings::Ldap(Box::new(LdapSettings {
             name: name.to_owned(),
             url,
             starttls,
@@ -1053,7 +1053,7 @@ impl Resolver<'_> {
             attributes,
             extra_attributes: s.extra_attributes.clone(),
             join_attr,
-        }))
+        })))
     }
 
     fn template(&self, text: &Spanned<String>, key: &str) -> Result<Template, ConfigError> {
