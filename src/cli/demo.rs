@@ -138,7 +138,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             max_retry_after: Duration::from_secs(5),
             page_size: 100,
         },
-        sources: vec![SourceSettings::HrCsv(csv.clone())],
+        sources: vec![SourceSettings::HrCsv(Box::new(csv.clone()))],
         policy: policy.clone(),
         mapping: MappingRules::with_sources(vec![SourceJoin {
             name: csv.name.clone(),

@@ -330,7 +330,7 @@ pub struct LdapSettings {
 #[derive(Debug, Clone)]
 pub enum SourceSettings {
     /// `kind = "hr-csv"`.
-    HrCsv(HrCsvSettings),
+    HrCsv(Box<HrCsvSettings>),
     /// `kind = "ldap"`.
     Ldap(Box<LdapSettings>),
 }
@@ -810,7 +810,7 @@ impl Resolver<'_> {
                 out
             }
         };
-        Ok(SourceSettings::HrCsv(HrCsvSettings {
+        Ok(SourceSettings::HrCsv(Box::new(HrCsvSettings {
             name: name.to_owned(),
             path: self.base.join(path.get_ref()),
             columns: Columns::resolve(&s.columns),
@@ -823,7 +823,7 @@ impl Resolver<'_> {
                 .unwrap_or_else(|| "%Y-%m-%d".to_owned()),
             delimiter,
             join_attr,
-        }))
+        })))
     }
 
     /// Keys of another source kind set on this source are mistakes worth an error.
