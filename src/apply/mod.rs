@@ -33,6 +33,8 @@ pub struct Options {
     pub target_name: String,
     /// How leavers are removed.
     pub deactivate: DeactivateMode,
+    /// Members per group PATCH operation.
+    pub batch_size: usize,
 }
 
 /// How one operation ended.
@@ -311,6 +313,65 @@ async fn link(ctx: &Ctx, op: &Op, id: &ScimId, origin: LinkOrigin) -> Result<(),
     Ok(())
 }
 
+async fn link_group(ctx: &Ctx, op: &Op, id: &ScimId, origin: LinkOrigin) -> Result<(), Failure> {
+    let key = source_key(op)?;
+    ctx.store
+        .upsert_link(&Link {
+            target_name: ctx.opts.target_name.clone(),
+            kind: LinkKind::Group,
+            key,
+            scim_id: id.clone(),
+            user_name: op.user_name.clone(),
+            state: LinkState::Active,
+            origin,
+            updated_at: ctx.clock.now(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// The group's id: from the plan, or (for a group created earlier in this run) from its link.
+async fn group_id(ctx: &Ctx, op: &Op) -> Result<ScimId, Failure> {
+    if let Some(id) = &op.scim_id {
+        return Ok(ScimId(id.clone()));
+    }
+    let key = source_key(op)?;
+    let links = ctx.store.links(&ctx.opts.target_name).await?;
+    links
+        .into_iter()
+        .find(|l| l.kind == LinkKind::Group && l.key == key)
+        .map(|l| l.scim_id)
+        .ok_or_else(|| {
+            Failure::Plan(format!(
+                "group {} has no id: its creation did not succeed",
+                op.user_name
+            ))
+        })
+}
+
+/// Target ids of member userNames, from the user links (which include users created earlier in
+/// this run), then by lookup in the target for anyone else.
+async fn member_ids(ctx: &Ctx, members: &[String]) -> Result<(Vec<ScimId>, Vec<String>), Failure> {
+    let links = ctx.store.links(&ctx.opts.target_name).await?;
+    let by_name: std::collections::BTreeMap<String, ScimId> = links
+        .into_iter()
+        .filter(|l| l.kind == LinkKind::User && l.state == LinkState::Active)
+        .map(|l| (l.user_name.to_lowercase(), l.scim_id))
+        .collect();
+    let mut ids = Vec::new();
+    let mut missing = Vec::new();
+    for member in members {
+        match by_name.get(&member.to_lowercase()) {
+            Some(id) => ids.push(id.clone()),
+            None => match ctx.client.find_user(member).await? {
+                Some(user) => ids.push(ScimId(user.id)),
+                None => missing.push(member.clone()),
+            },
+        }
+    }
+    Ok((ids, missing))
+}
+
 fn origin_of(outcome: CreateOutcome, fresh: LinkOrigin) -> LinkOrigin {
     match outcome {
         CreateOutcome::Created => fresh,
@@ -389,13 +450,62 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
             }
             Ok(Executed::Done(Some(id.0)))
         }
-        OpKind::CreateGroup
-        | OpKind::PatchGroup
-        | OpKind::AddMembers
-        | OpKind::RemoveMembers
-        | OpKind::DeleteGroup => Ok(Executed::Skipped(format!(
-            "{} is not supported by this version of idbridge",
-            op.op
-        ))),
+        OpKind::CreateGroup => {
+            let group = client.create_group(&op.user_name, &[]).await?;
+            let id = ScimId(group.id);
+            link_group(ctx, op, &id, LinkOrigin::Created).await?;
+            Ok(Executed::Done(Some(id.0)))
+        }
+        OpKind::PatchGroup => {
+            let id = scim_id(op)?;
+            if let Some(change) = op.changes.iter().find(|c| c.attr == "displayName") {
+                let name = change
+                    .after
+                    .as_ref()
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(&op.user_name);
+                client.rename_group(&id, name).await?;
+            }
+            let origin = if op.reason.starts_with("adopt:") {
+                LinkOrigin::Adopted
+            } else {
+                LinkOrigin::Created
+            };
+            link_group(ctx, op, &id, origin).await?;
+            Ok(Executed::Done(Some(id.0)))
+        }
+        OpKind::AddMembers | OpKind::RemoveMembers => {
+            let id = group_id(ctx, op).await?;
+            let (ids, missing) = member_ids(ctx, &op.members).await?;
+            if ids.is_empty() {
+                return Ok(Executed::Skipped(format!(
+                    "no member could be resolved to a target id ({}); their creation may have failed",
+                    missing.join(", ")
+                )));
+            }
+            if op.op == OpKind::AddMembers {
+                client
+                    .patch_group_members(&id, &ids, &[], ctx.opts.batch_size)
+                    .await?;
+            } else {
+                client
+                    .patch_group_members(&id, &[], &ids, ctx.opts.batch_size)
+                    .await?;
+            }
+            if !missing.is_empty() {
+                tracing::warn!(group = %op.user_name, missing = ?missing, "some members were not resolved and were left out");
+            }
+            Ok(Executed::Done(Some(id.0)))
+        }
+        OpKind::DeleteGroup => {
+            let id = scim_id(op)?;
+            client.delete_group(&id).await?;
+            if let Ok(key) = source_key(op) {
+                ctx.store
+                    .delete_link(&ctx.opts.target_name, LinkKind::Group, &key)
+                    .await?;
+            }
+            Ok(Executed::Done(Some(id.0)))
+        }
     }
 }

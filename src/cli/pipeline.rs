@@ -6,8 +6,8 @@ use crate::config::{self, Settings, SourceSettings, TargetKind as ConfigKind, Ta
 use crate::connectors::hr;
 use crate::connectors::SourceRead;
 use crate::mapping;
-use crate::model::{Attr, DesiredUser};
-use crate::plan::{self, KnownLink, Plan, Policy, TargetRef, TargetState};
+use crate::model::{Attr, DesiredUser, ScimId, TargetGroup};
+use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetState};
 use crate::scim::{Client, ClientSettings, Profile, TargetKind};
 use crate::store::{LinkKind, Store};
 use anyhow::{Context, Result};
@@ -94,6 +94,34 @@ pub async fn open_store(settings: &Settings) -> Result<Store> {
     let store = Store::open(settings.store_url.expose_secret()).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// Read the target's groups, as the planner sees them.
+pub async fn read_groups(client: &Client) -> Result<GroupState> {
+    let read = client.read_groups().await?;
+    Ok(GroupState {
+        groups: read
+            .groups
+            .into_iter()
+            .map(|g| TargetGroup {
+                id: ScimId(g.id),
+                display_name: g.display_name,
+                members: g.members.into_iter().map(|m| ScimId(m.value)).collect(),
+            })
+            .collect(),
+        consistent: read.consistent,
+        problems: read.problems,
+    })
+}
+
+/// The policy for a run: the config's, with the command's flags and the group rules.
+pub fn policy(settings: &Settings, force: bool, limit: Option<usize>) -> Policy {
+    let mut policy = settings.policy.clone();
+    policy.force = force;
+    policy.limit = limit;
+    policy.delete_groups = settings.mapping.groups.delete;
+    policy.adopt_groups = settings.mapping.groups.adopt.clone();
+    policy
 }
 
 /// A plan and what it was made from.
@@ -198,6 +226,29 @@ pub async fn prepare(
         consistent: read.consistent,
         problems: read.problems,
     };
+    let group_links: Vec<KnownLink> = match store {
+        Some(store) => store
+            .links(target_name)
+            .await
+            .context("reading group links from the store")?
+            .into_iter()
+            .filter(|l| l.kind == LinkKind::Group)
+            .map(|l| KnownLink {
+                key: l.key,
+                scim_id: l.scim_id,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let groups_configured = settings
+        .sources
+        .iter()
+        .any(|s| matches!(s, SourceSettings::Ldap(l) if l.groups.is_some()));
+    let group_state = if groups_configured || !group_links.is_empty() {
+        Some(read_groups(client).await?)
+    } else {
+        None
+    };
     let sources: Vec<String> = settings
         .sources
         .iter()
@@ -214,6 +265,9 @@ pub async fn prepare(
         policy,
         target_ref: target_ref(&settings.target),
         invites_on_create: profile.kind == TargetKind::Notion,
+        desired_groups: &mapped.groups,
+        target_groups: group_state.as_ref(),
+        group_links: &group_links,
         now,
     };
     Ok(Prepared {

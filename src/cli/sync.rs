@@ -16,13 +16,6 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-fn policy(settings: &Settings, force: bool, limit: Option<usize>) -> plan::Policy {
-    let mut policy = settings.policy.clone();
-    policy.force = force;
-    policy.limit = limit;
-    policy
-}
-
 fn plan_exit(plan: &Plan) -> Exit {
     if plan.blocked || plan.has_errors() {
         Exit::Blocked
@@ -37,7 +30,7 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
     let client = pipeline::client(&settings.target, clock.clone())?;
     let reads = pipeline::read_sources(&settings).await?;
     let store = pipeline::open_store_read_only(&settings).await?;
-    let policy = policy(&settings, args.force, args.limit);
+    let policy = pipeline::policy(&settings, args.force, args.limit);
     let prepared = pipeline::prepare(
         &settings,
         &client,
@@ -108,6 +101,7 @@ pub async fn execute(
         apply::Options {
             target_name: settings.target.name.clone(),
             deactivate: settings.policy.deactivate,
+            batch_size: settings.mapping.groups.batch_size,
         },
     )
     .await;
@@ -159,7 +153,7 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
     let client = pipeline::client(&settings.target, clock.clone())?;
     let reads = pipeline::read_sources(&settings).await?;
     let store = pipeline::open_store(&settings).await?;
-    let policy = policy(&settings, args.force, args.limit);
+    let policy = pipeline::policy(&settings, args.force, args.limit);
     let prepared = pipeline::prepare(
         &settings,
         &client,
@@ -241,7 +235,20 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
         .iter()
         .map(|u| client.profile().to_target_user(u))
         .collect();
-    let digest = plan::target_digest(&users, &plan.watch);
+    let groups = if plan.watch.group_ids.is_empty() && plan.watch.group_names.is_empty() {
+        Vec::new()
+    } else {
+        let state = pipeline::read_groups(&client).await?;
+        if !state.consistent {
+            return Err(Refused(format!(
+                "cannot verify the target's groups: their paged read did not add up ({}); try again later",
+                state.problems.join("; ")
+            ))
+            .into());
+        }
+        state.groups
+    };
+    let digest = plan::target_digest(&users, &groups, &plan.watch);
     if digest != plan.target_digest {
         return Err(Refused(format!(
             "the target changed since the plan was made (targetDigest {} is now {digest}); nothing was applied: run `idbridge plan` again and review the new plan",

@@ -4,7 +4,8 @@ use super::digest::{source_digest, target_digest};
 use super::op::{Change, Finding, Op, OpKind, Plan, Severity, TargetRef, Watch, PLAN_VERSION};
 use super::policy::{Adopt, Policy};
 use crate::model::{
-    Attr, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetUser, UserAttrs,
+    Attr, DesiredGroup, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetGroup,
+    TargetUser, UserAttrs,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -24,6 +25,17 @@ pub struct KnownLink {
 pub struct TargetState {
     /// Users, profile-normalised.
     pub users: Vec<TargetUser>,
+    /// False when the paged read did not add up after retries.
+    pub consistent: bool,
+    /// Why it did not add up.
+    pub problems: Vec<String>,
+}
+
+/// The target's groups as read for this plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupState {
+    /// Groups.
+    pub groups: Vec<TargetGroup>,
     /// False when the paged read did not add up after retries.
     pub consistent: bool,
     /// Why it did not add up.
@@ -53,6 +65,12 @@ pub struct Input<'a> {
     pub target_ref: TargetRef,
     /// Whether the target sends invite emails on create (Notion does).
     pub invites_on_create: bool,
+    /// Groups the sources want pushed.
+    pub desired_groups: &'a [DesiredGroup],
+    /// Groups in the target (`None` when groups were not read: no group source, no group link).
+    pub target_groups: Option<&'a GroupState>,
+    /// Stored group links.
+    pub group_links: &'a [KnownLink],
     /// The plan's `now`.
     pub now: DateTime<Utc>,
 }
@@ -75,16 +93,16 @@ pub fn plan(input: &Input<'_>) -> Plan {
     Planner::new(input).run()
 }
 
-struct Planner<'a> {
-    input: &'a Input<'a>,
-    by_id: BTreeMap<&'a str, &'a TargetUser>,
+pub(super) struct Planner<'a> {
+    pub(super) input: &'a Input<'a>,
+    pub(super) by_id: BTreeMap<&'a str, &'a TargetUser>,
     by_ext: BTreeMap<String, Vec<&'a TargetUser>>,
     by_name: BTreeMap<String, Vec<&'a TargetUser>>,
     link_by_key: BTreeMap<&'a SourceKey, &'a KnownLink>,
-    link_by_id: BTreeMap<&'a str, &'a KnownLink>,
-    claimed: BTreeSet<String>,
-    ops: Vec<Op>,
-    findings: Vec<Finding>,
+    pub(super) link_by_id: BTreeMap<&'a str, &'a KnownLink>,
+    pub(super) claimed: BTreeSet<String>,
+    pub(super) ops: Vec<Op>,
+    pub(super) findings: Vec<Finding>,
 }
 
 impl<'a> Planner<'a> {
@@ -119,7 +137,13 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn finding(&mut self, severity: Severity, code: &str, message: String, sources: Vec<String>) {
+    pub(super) fn finding(
+        &mut self,
+        severity: Severity,
+        code: &str,
+        message: String,
+        sources: Vec<String>,
+    ) {
         self.findings
             .push(Finding::new(severity, code, message, sources));
     }
@@ -179,6 +203,8 @@ impl<'a> Planner<'a> {
         self.sort_ops();
         let blocked = self.guardrail();
         self.limit();
+        self.groups();
+        self.sort_ops();
         if self.input.invites_on_create && self.ops.iter().any(|o| o.op == OpKind::CreateUser) {
             self.finding(
                 Severity::Info,
@@ -725,8 +751,30 @@ impl<'a> Planner<'a> {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect(),
+            group_ids: Vec::new(),
+            group_names: Vec::new(),
         };
         watch.scim_ids.dedup();
+        if let Some(groups) = input.target_groups {
+            let desired_names: BTreeSet<String> = input
+                .desired_groups
+                .iter()
+                .map(|g| g.display_name.to_lowercase())
+                .collect();
+            watch.group_ids = groups
+                .groups
+                .iter()
+                .filter(|g| {
+                    input.group_links.iter().any(|l| l.scim_id == g.id)
+                        || desired_names.contains(&g.display_name.to_lowercase())
+                })
+                .map(|g| g.id.0.clone())
+                .chain(input.group_links.iter().map(|l| l.scim_id.0.clone()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            watch.group_names = desired_names.into_iter().collect();
+        }
         let summary = OpKind::ALL
             .iter()
             .map(|k| {
@@ -746,7 +794,14 @@ impl<'a> Planner<'a> {
             generated_at: input.now.to_rfc3339_opts(SecondsFormat::Secs, true),
             target: input.target_ref.clone(),
             source_digest: source_digest(input.desired, input.issues),
-            target_digest: target_digest(&input.target.users, &watch),
+            target_digest: target_digest(
+                &input.target.users,
+                input
+                    .target_groups
+                    .map(|g| g.groups.as_slice())
+                    .unwrap_or(&[]),
+                &watch,
+            ),
             watch,
             blocked,
             summary,

@@ -2,7 +2,7 @@
 //! fields of the watched target objects, so `apply --plan` can tell whether the target moved.
 
 use super::op::Watch;
-use crate::model::{DesiredUser, Lifecycle, SourceIssue, TargetUser};
+use crate::model::{DesiredUser, Lifecycle, SourceIssue, TargetGroup, TargetUser};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -45,7 +45,7 @@ pub fn source_digest(desired: &[DesiredUser], issues: &[SourceIssue]) -> String 
 
 /// sha256 of the watched target objects: managed fields, `active` and role of each watched id
 /// (or `absent`), and who holds each watched userName. List order and `meta` never count.
-pub fn target_digest(users: &[TargetUser], watch: &Watch) -> String {
+pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch) -> String {
     let by_id: BTreeMap<&str, &TargetUser> = users.iter().map(|u| (u.id.0.as_str(), u)).collect();
     let mut lines = Vec::new();
     for id in &watch.scim_ids {
@@ -67,6 +67,31 @@ pub fn target_digest(users: &[TargetUser], watch: &Watch) -> String {
             .collect();
         holders.sort_unstable();
         lines.push(format!("name {name} held-by {}", holders.join(",")));
+    }
+    let groups_by_id: BTreeMap<&str, &TargetGroup> =
+        groups.iter().map(|g| (g.id.0.as_str(), g)).collect();
+    for id in &watch.group_ids {
+        lines.push(match groups_by_id.get(id.as_str()) {
+            Some(g) => {
+                let mut members: Vec<&str> = g.members.iter().map(|m| m.0.as_str()).collect();
+                members.sort_unstable();
+                format!(
+                    "group {id} name={} members={}",
+                    serde_json::to_string(&g.display_name).unwrap_or_default(),
+                    members.join(",")
+                )
+            }
+            None => format!("group {id} absent"),
+        });
+    }
+    for name in &watch.group_names {
+        let mut holders: Vec<&str> = groups
+            .iter()
+            .filter(|g| g.display_name.to_lowercase() == *name)
+            .map(|g| g.id.0.as_str())
+            .collect();
+        holders.sort_unstable();
+        lines.push(format!("group-name {name} held-by {}", holders.join(",")));
     }
     hex_digest(&lines)
 }

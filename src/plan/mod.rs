@@ -5,10 +5,11 @@
 
 mod diff;
 mod digest;
+mod groups;
 mod op;
 pub mod policy;
 
-pub use diff::{diff, plan, Input, KnownLink, TargetState};
+pub use diff::{diff, plan, GroupState, Input, KnownLink, TargetState};
 pub use digest::{source_digest, target_digest};
 pub use op::{Change, Finding, Op, OpKind, Plan, Severity, TargetRef, Watch, PLAN_VERSION};
 pub use policy::{Adopt, DeactivateMode, Policy, Threshold};

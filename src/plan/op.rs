@@ -175,6 +175,12 @@ pub struct Watch {
     pub scim_ids: Vec<String>,
     /// Lowercased userNames the plan creates or re-adds (someone taking one meanwhile changes the digest).
     pub user_names: Vec<String>,
+    /// Target ids of linked groups and groups matched by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_ids: Vec<String>,
+    /// Lowercased displayNames of desired groups (someone creating one meanwhile changes the digest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_names: Vec<String>,
 }
 
 /// A plan: what `apply` will do, exactly.

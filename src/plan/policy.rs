@@ -87,6 +87,10 @@ pub struct Policy {
     pub force: bool,
     /// Write to at most this many users (`--limit`), in plan order.
     pub limit: Option<usize>,
+    /// Delete pushed groups whose source group is gone (otherwise they are emptied and reported).
+    pub delete_groups: bool,
+    /// Existing target groups (lowercased displayNames) that may be adopted.
+    pub adopt_groups: Vec<String>,
 }
 
 impl Default for Policy {
@@ -99,6 +103,8 @@ impl Default for Policy {
             protected_roles: vec!["owner".to_owned()],
             force: false,
             limit: None,
+            delete_groups: false,
+            adopt_groups: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@ use super::*;
 use crate::model::{
     Attr, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetUser, UserAttrs, UserName,
 };
+use crate::model::{DesiredGroup, TargetGroup};
 use chrono::{TimeZone, Utc};
 use std::collections::BTreeSet;
 
@@ -52,6 +53,9 @@ struct Case {
     issues: Vec<SourceIssue>,
     recovered: BTreeSet<String>,
     policy: Policy,
+    groups: Vec<DesiredGroup>,
+    target_groups: Option<GroupState>,
+    group_links: Vec<KnownLink>,
 }
 
 impl Case {
@@ -63,6 +67,9 @@ impl Case {
             links: Vec::new(),
             issues: Vec::new(),
             recovered: BTreeSet::new(),
+            groups: Vec::new(),
+            target_groups: None,
+            group_links: Vec::new(),
             policy: Policy {
                 max_deactivations: Threshold::Percent(50.0),
                 ..Policy::default()
@@ -99,6 +106,9 @@ impl Case {
                 name: "acme".into(),
             },
             invites_on_create: true,
+            desired_groups: &self.groups,
+            target_groups: self.target_groups.as_ref(),
+            group_links: &self.group_links,
             now: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
         };
         plan(&input)
@@ -401,20 +411,21 @@ fn target_digest_ignores_order_and_unwatched_users() {
     let watch = Watch {
         scim_ids: vec!["u1".into()],
         user_names: vec!["c@x.io".into()],
+        ..Watch::default()
     };
-    let d1 = target_digest(&users, &watch);
+    let d1 = target_digest(&users, &[], &watch);
     let mut reordered = users.clone();
     reordered.reverse();
     reordered[0]
         .attrs
         .insert(Attr::Title, "changed, unwatched".into());
-    assert_eq!(d1, target_digest(&reordered, &watch));
+    assert_eq!(d1, target_digest(&reordered, &[], &watch));
     let mut taken = users.clone();
     taken.push(tuser("u3", "c@x.io", "C", None));
-    assert_ne!(d1, target_digest(&taken, &watch));
+    assert_ne!(d1, target_digest(&taken, &[], &watch));
     let mut edited = users;
     edited[0].attrs.insert(Attr::Title, "Boss".into());
-    assert_ne!(d1, target_digest(&edited, &watch));
+    assert_ne!(d1, target_digest(&edited, &[], &watch));
 }
 
 /// The JSON Schema in docs/ must describe what the planner writes: every key of a plan (and of its
@@ -474,4 +485,211 @@ fn schema_describes_the_golden_plan() {
     }
     check(&schema, &plan, "plan");
     assert!(plan["operations"].as_array().unwrap().len() >= 2);
+}
+
+fn dgroup(id: &str, name: &str, members: &[&str]) -> DesiredGroup {
+    DesiredGroup {
+        key: SourceKey::new("corp", id),
+        location: format!("cn={name},ou=groups"),
+        display_name: name.to_owned(),
+        members: members.iter().map(UserName::new).collect(),
+    }
+}
+
+fn tgroup(id: &str, name: &str, members: &[&str]) -> TargetGroup {
+    TargetGroup {
+        id: ScimId(id.to_owned()),
+        display_name: name.to_owned(),
+        members: members.iter().map(|m| ScimId(m.to_string())).collect(),
+    }
+}
+
+fn state(groups: Vec<TargetGroup>) -> Option<GroupState> {
+    Some(GroupState {
+        groups,
+        consistent: true,
+        problems: vec![],
+    })
+}
+
+fn gops(plan: &Plan) -> Vec<(OpKind, String, Vec<String>)> {
+    plan.operations
+        .iter()
+        .filter(|o| {
+            !matches!(
+                o.op,
+                OpKind::CreateUser
+                    | OpKind::PatchUser
+                    | OpKind::LinkUser
+                    | OpKind::DeactivateUser
+                    | OpKind::ReaddUser
+            )
+        })
+        .map(|o| (o.op, o.user_name.clone(), o.members.clone()))
+        .collect()
+}
+
+fn two_people() -> Case {
+    let mut c = Case::new();
+    c.desired = vec![
+        person("E1", "a@x.io", None, Lifecycle::Active),
+        person("E2", "b@x.io", None, Lifecycle::Active),
+    ];
+    c.target = vec![tuser("u1", "a@x.io", "E1", None)];
+    c.links = vec![link("E1", "u1")];
+    c
+}
+
+#[test]
+fn new_groups_are_created_with_members_created_in_the_same_plan() {
+    let mut c = two_people();
+    c.groups = vec![dgroup("g1", "Eng", &["a@x.io", "b@x.io", "nobody@x.io"])];
+    c.target_groups = state(vec![]);
+    let p = c.plan();
+    assert_eq!(
+        gops(&p),
+        vec![
+            (OpKind::CreateGroup, "Eng".into(), vec![]),
+            (
+                OpKind::AddMembers,
+                "Eng".into(),
+                vec!["a@x.io".into(), "b@x.io".into()]
+            ),
+        ]
+    );
+    assert_eq!(
+        p.operations[0].op,
+        OpKind::CreateGroup,
+        "groups are created first"
+    );
+    assert_eq!(p.watch.group_names, vec!["eng".to_owned()]);
+}
+
+#[test]
+fn linked_groups_are_renamed_and_only_managed_members_removed() {
+    let mut c = two_people();
+    c.target.push(tuser("u2", "b@x.io", "E2", None));
+    c.target.push(tuser("u9", "hand@x.io", "H", None));
+    c.links.push(link("E2", "u2"));
+    c.desired = vec![
+        person("E1", "a@x.io", None, Lifecycle::Active),
+        person("E2", "b@x.io", None, Lifecycle::Active),
+    ];
+    c.groups = vec![dgroup("g1", "Engineering", &["a@x.io"])];
+    c.target_groups = state(vec![tgroup("t1", "Eng", &["u2", "u9"])]);
+    c.group_links = vec![KnownLink {
+        key: SourceKey::new("corp", "g1"),
+        scim_id: ScimId("t1".into()),
+    }];
+    let p = c.plan();
+    assert_eq!(
+        gops(&p),
+        vec![
+            (OpKind::PatchGroup, "Engineering".into(), vec![]),
+            (
+                OpKind::AddMembers,
+                "Engineering".into(),
+                vec!["a@x.io".into()]
+            ),
+            (
+                OpKind::RemoveMembers,
+                "Engineering".into(),
+                vec!["b@x.io".into()]
+            ),
+        ]
+    );
+    let rename = p
+        .operations
+        .iter()
+        .find(|o| o.op == OpKind::PatchGroup)
+        .unwrap();
+    assert_eq!(rename.changes[0].before, Some("Eng".into()));
+    let unmanaged = p
+        .findings
+        .iter()
+        .find(|f| f.code == "group-unmanaged-members")
+        .unwrap();
+    assert_eq!(unmanaged.sources, vec!["hand@x.io".to_owned()]);
+    // A second plan against the state after apply has nothing to do for the group.
+    c.target_groups = state(vec![tgroup("t1", "Engineering", &["u1", "u9"])]);
+    assert!(gops(&c.plan()).is_empty());
+}
+
+#[test]
+fn gone_groups_are_emptied_or_deleted() {
+    let mut c = two_people();
+    c.target_groups = state(vec![tgroup("t1", "Old", &["u1"])]);
+    c.group_links = vec![KnownLink {
+        key: SourceKey::new("corp", "g-old"),
+        scim_id: ScimId("t1".into()),
+    }];
+    let p = c.plan();
+    assert_eq!(
+        gops(&p),
+        vec![(OpKind::RemoveMembers, "Old".into(), vec!["a@x.io".into()])]
+    );
+    assert!(codes(&p).contains(&"group-emptied"));
+    c.policy.delete_groups = true;
+    assert_eq!(
+        gops(&c.plan()),
+        vec![(OpKind::DeleteGroup, "Old".into(), vec![])]
+    );
+}
+
+#[test]
+fn existing_target_groups_need_adoption_and_inconsistent_reads_remove_nothing() {
+    let mut c = two_people();
+    c.groups = vec![dgroup("g1", "Eng", &["a@x.io"])];
+    c.target_groups = state(vec![tgroup("t1", "eng", &[])]);
+    let p = c.plan();
+    assert!(gops(&p).is_empty());
+    assert!(codes(&p).contains(&"group-exists-unadopted"));
+    c.policy.adopt_groups = vec!["eng".into()];
+    let p = c.plan();
+    assert_eq!(
+        gops(&p),
+        vec![
+            (OpKind::PatchGroup, "Eng".into(), vec![]),
+            (OpKind::AddMembers, "Eng".into(), vec!["a@x.io".into()])
+        ]
+    );
+    assert!(p
+        .operations
+        .iter()
+        .find(|o| o.op == OpKind::PatchGroup)
+        .unwrap()
+        .reason
+        .starts_with("adopt:"));
+
+    let mut c = two_people();
+    c.groups = vec![dgroup("g1", "Eng", &[])];
+    c.target_groups = Some(GroupState {
+        groups: vec![tgroup("t1", "Eng", &["u1"])],
+        consistent: false,
+        problems: vec!["moved".into()],
+    });
+    c.group_links = vec![KnownLink {
+        key: SourceKey::new("corp", "g1"),
+        scim_id: ScimId("t1".into()),
+    }];
+    let p = c.plan();
+    assert!(gops(&p).is_empty());
+    assert!(codes(&p).contains(&"target-read-inconsistent"));
+}
+
+#[test]
+fn leavers_are_not_added_to_groups() {
+    let mut c = two_people();
+    c.desired[0].lifecycle = Lifecycle::Inactive;
+    c.policy.max_deactivations = Threshold::Count(5);
+    c.groups = vec![dgroup("g1", "Eng", &["a@x.io", "b@x.io"])];
+    c.target_groups = state(vec![]);
+    let p = c.plan();
+    assert_eq!(
+        gops(&p),
+        vec![
+            (OpKind::CreateGroup, "Eng".into(), vec![]),
+            (OpKind::AddMembers, "Eng".into(), vec!["b@x.io".into()])
+        ]
+    );
 }

@@ -291,7 +291,7 @@ fn drop_duplicates(read: &mut SourceRead) {
             message: message.clone(),
             hints,
             skipped_person: true,
-    });
+        });
     }
     read.issues.sort_by_key(|i| natural_location(&i.location));
 }

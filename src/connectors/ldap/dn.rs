@@ -1,0 +1,218 @@
+//! Distinguished-name comparison. A group's `member: uid=Bob, ou=People,dc=x` must find the entry
+//! the server returned as `uid=bob,ou=people,dc=x`, so DNs are compared in a normal form rather
+//! than as strings. Pure: no I/O, imports nothing from the rest of the crate.
+//!
+//! The normal form follows RFC 4514 (string representation of DNs) and the matching rules
+//! directories apply to naming attributes (`caseIgnoreMatch` with RFC 4518 insignificant-space
+//! handling): attribute types are case-insensitive, escapes (`\,`, `\2B`, `\c3\a9`) are decoded,
+//! spaces around `=`, `,` and `+` are dropped, runs of inner spaces collapse to one, values are
+//! compared without case, and the AVAs of a multi-valued RDN are sorted (their order carries no
+//! meaning, RFC 4512 §2.3.1).
+
+/// The normal form of `dn`, suitable as a map key. A DN that does not parse as RFC 4514 falls
+/// back to its trimmed, lowercased text so that identical strings still compare equal.
+pub fn normalize(dn: &str) -> String {
+    parse(dn).unwrap_or_else(|| dn.trim().to_lowercase())
+}
+
+/// Parse and render in normal form; `None` when `dn` is not an RFC 4514 string.
+fn parse(dn: &str) -> Option<String> {
+    let bytes = dn.as_bytes();
+    let mut pos = 0;
+    let mut rdns: Vec<String> = Vec::new();
+    skip_spaces(bytes, &mut pos);
+    if pos == bytes.len() {
+        // RFC 4514 §2.1: the empty string is the DN of the root DSE.
+        return Some(String::new());
+    }
+    loop {
+        let mut avas: Vec<String> = Vec::new();
+        loop {
+            skip_spaces(bytes, &mut pos);
+            let ty = attribute_type(bytes, &mut pos)?;
+            skip_spaces(bytes, &mut pos);
+            if bytes.get(pos) != Some(&b'=') {
+                return None;
+            }
+            pos += 1;
+            skip_spaces(bytes, &mut pos);
+            let value = attribute_value(bytes, &mut pos)?;
+            avas.push(format!("{ty}={}", escape(&fold(&value))));
+            match bytes.get(pos) {
+                Some(b'+') => pos += 1,
+                _ => break,
+            }
+        }
+        avas.sort();
+        rdns.push(avas.join("+"));
+        match bytes.get(pos) {
+            // RFC 4514 §2.1 uses ',' only; ';' is the RFC 1779 separator that older
+            // servers and hand-written configs still use.
+            Some(b',') | Some(b';') => pos += 1,
+            None => break,
+            Some(_) => return None,
+        }
+    }
+    Some(rdns.join(","))
+}
+
+fn skip_spaces(bytes: &[u8], pos: &mut usize) {
+    while bytes.get(*pos) == Some(&b' ') {
+        *pos += 1;
+    }
+}
+
+/// `descr` (letters, digits, hyphens) or a numeric OID, lowercased; an `oid.` prefix (RFC 1779)
+/// is dropped.
+fn attribute_type(bytes: &[u8], pos: &mut usize) -> Option<String> {
+    let start = *pos;
+    while let Some(c) = bytes.get(*pos) {
+        if c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.' {
+            *pos += 1;
+        } else {
+            break;
+        }
+    }
+    if *pos == start {
+        return None;
+    }
+    let text = std::str::from_utf8(&bytes[start..*pos]).ok()?.to_ascii_lowercase();
+    Some(match text.strip_prefix("oid.") {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    })
+}
+
+/// One attribute value up to the next unescaped `,`, `;`, `+` or the end, decoded. Trailing
+/// unescaped spaces are dropped (RFC 4514 §2.4 requires a significant trailing space to be
+/// escaped).
+fn attribute_value(bytes: &[u8], pos: &mut usize) -> Option<String> {
+    if bytes.get(*pos) == Some(&b'#') {
+        // RFC 4514 §2.4: `#` + hex is the BER encoding of the value. Compare it as its hex text.
+        let start = *pos;
+        while let Some(c) = bytes.get(*pos) {
+            if matches!(c, b',' | b';' | b'+') {
+                break;
+            }
+            *pos += 1;
+        }
+        return Some(
+            std::str::from_utf8(&bytes[start..*pos])
+                .ok()?
+                .trim_end()
+                .to_ascii_lowercase(),
+        );
+    }
+    let mut out: Vec<u8> = Vec::new();
+    // Length of `out` up to the last byte that must be kept (escaped or non-space).
+    let mut keep = 0;
+    while let Some(&c) = bytes.get(*pos) {
+        match c {
+            b',' | b';' | b'+' => break,
+            b'\\' => {
+                let next = *bytes.get(*pos + 1)?;
+                if next.is_ascii_hexdigit() {
+                    let hi = hex_val(next)?;
+                    let lo = hex_val(*bytes.get(*pos + 2)?)?;
+                    out.push(hi * 16 + lo);
+                    *pos += 3;
+                } else {
+                    out.push(next);
+                    *pos += 2;
+                }
+                keep = out.len();
+            }
+            _ => {
+                out.push(c);
+                *pos += 1;
+                if c != b' ' {
+                    keep = out.len();
+                }
+            }
+        }
+    }
+    out.truncate(keep);
+    String::from_utf8(out).ok()
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Case-fold and collapse inner space runs, as `caseIgnoreMatch` does (RFC 4518 §2.6.1).
+fn fold(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut space = false;
+    for c in value.trim_matches(' ').chars() {
+        if c == ' ' {
+            space = true;
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+/// Escape the characters that would make the rendered normal form ambiguous.
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, ',' | '+' | ';' | '\\' | '=' | '"' | '<' | '>') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn equal_forms() {
+        let cases = [
+            ("uid=bob,ou=people,dc=example,dc=com", "UID=Bob, OU=People ,dc=Example,DC=com"),
+            ("cn=Smith\\, John,ou=x", "CN = smith\\2c john , ou=X"),
+            ("uid=o\\2Bbrien,ou=x", "uid=O\\+Brien,ou=x"),
+            ("cn=a+uid=b,ou=x", "uid=B + cn=A,ou=x"),
+            ("cn=Zoë Ñúñez,ou=x", "cn=zo\\c3\\ab \\c3\\91\\c3\\ba\\c3\\b1ez,ou=x"),
+            ("cn=a  b,ou=x", "cn=a b,ou=x"),
+            ("cn=渡辺,ou=x", "cn=\\e6\\b8\\a1\\e8\\be\\ba,ou=x"),
+            ("oid.2.5.4.3=a,ou=x", "2.5.4.3=A,ou=x"),
+            ("cn=a;ou=x", "cn=a,ou=x"),
+        ];
+        for (a, b) in cases {
+            assert_eq!(normalize(a), normalize(b), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn different_forms() {
+        let cases = [
+            ("uid=bob,ou=people", "uid=bob,ou=groups"),
+            ("cn=Smith\\, John,ou=x", "cn=Smith,cn=John,ou=x"),
+            ("cn=a+uid=b,ou=x", "cn=a,uid=b,ou=x"),
+            ("uid=o\\2Bbrien,ou=x", "uid=o,brien,ou=x"),
+        ];
+        for (a, b) in cases {
+            assert_ne!(normalize(a), normalize(b), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn malformed_falls_back_to_lowercase_text() {
+        assert_eq!(normalize(" Not A DN "), "not a dn");
+        assert_eq!(normalize("cn=a\\"), "cn=a\\");
+        assert_eq!(normalize(""), "");
+    }
+}

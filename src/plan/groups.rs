@@ -1,0 +1,349 @@
+//! Group planning: create pushed groups, rename them, add and remove members (only users idbridge
+//! manages are ever removed), and empty or delete groups whose source group is gone.
+
+use super::diff::{KnownLink, Planner};
+use super::op::{Change, Op, OpKind, Severity};
+use crate::model::{DesiredGroup, TargetGroup};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A group operation without changes or members (callers fill them in).
+fn group_op(op: OpKind, group: &str, id: Option<&str>, key: Option<String>, reason: String) -> Op {
+    Op {
+        op,
+        user_name: group.to_owned(),
+        scim_id: id.map(str::to_owned),
+        source_key: key,
+        reason,
+        changes: Vec::new(),
+        members: Vec::new(),
+    }
+}
+
+impl Planner<'_> {
+    /// Lowercased userNames that will be active in the target after this plan, with their ids
+    /// when they already exist.
+    fn provisioned(&self) -> BTreeMap<String, Option<String>> {
+        let leaving: BTreeSet<String> = self
+            .ops
+            .iter()
+            .filter(|o| o.op == OpKind::DeactivateUser)
+            .filter_map(|o| o.scim_id.clone())
+            .collect();
+        let mut out: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for id in &self.claimed {
+            if let Some(user) = self.by_id.get(id.as_str()) {
+                if user.active && !leaving.contains(id) {
+                    out.insert(user.user_name().key(), Some(id.clone()));
+                }
+            }
+        }
+        for op in self
+            .ops
+            .iter()
+            .filter(|o| matches!(o.op, OpKind::CreateUser | OpKind::ReaddUser))
+        {
+            out.entry(op.user_name.to_lowercase()).or_insert(None);
+        }
+        out
+    }
+
+    /// Ids of users idbridge manages (linked, or adopted in this plan).
+    fn managed_ids(&self) -> BTreeSet<String> {
+        self.input
+            .links
+            .iter()
+            .map(|l| l.scim_id.0.clone())
+            .chain(
+                self.ops
+                    .iter()
+                    .filter(|o| o.op == OpKind::LinkUser)
+                    .filter_map(|o| o.scim_id.clone()),
+            )
+            .collect()
+    }
+
+    pub(super) fn groups(&mut self) {
+        let Some(state) = self.input.target_groups else {
+            return;
+        };
+        let provisioned = self.provisioned();
+        let managed = self.managed_ids();
+        let names_by_id: BTreeMap<&str, String> = self
+            .by_id
+            .iter()
+            .map(|(id, u)| (*id, u.user_name().key()))
+            .collect();
+        let by_id: BTreeMap<&str, &TargetGroup> =
+            state.groups.iter().map(|g| (g.id.0.as_str(), g)).collect();
+        let mut by_name: BTreeMap<String, Vec<&TargetGroup>> = BTreeMap::new();
+        for g in &state.groups {
+            by_name
+                .entry(g.display_name.to_lowercase())
+                .or_default()
+                .push(g);
+        }
+        let link_by_key: BTreeMap<String, &KnownLink> = self
+            .input
+            .group_links
+            .iter()
+            .map(|l| (l.key.to_string(), l))
+            .collect();
+        let linked_ids: BTreeSet<&str> = self
+            .input
+            .group_links
+            .iter()
+            .map(|l| l.scim_id.0.as_str())
+            .collect();
+        let mut desired: Vec<&DesiredGroup> = self.input.desired_groups.iter().collect();
+        desired.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut wanted_keys = BTreeSet::new();
+
+        for group in desired {
+            let key = group.key.to_string();
+            wanted_keys.insert(key.clone());
+            let members: Vec<String> = group
+                .members
+                .iter()
+                .map(|m| m.key())
+                .filter(|m| provisioned.contains_key(m))
+                .collect();
+            let reason_src = format!("{}: group {}", group.key.source, group.location);
+            let existing = match link_by_key
+                .get(&key)
+                .and_then(|l| by_id.get(l.scim_id.0.as_str()))
+            {
+                Some(g) => Some((*g, false)),
+                None => {
+                    let same_name: Vec<&TargetGroup> = by_name
+                        .get(&group.display_name.to_lowercase())
+                        .map(|v| {
+                            v.iter()
+                                .copied()
+                                .filter(|g| !linked_ids.contains(g.id.0.as_str()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    match same_name.as_slice() {
+                        [] => None,
+                        [g] if self
+                            .input
+                            .policy
+                            .adopt_groups
+                            .contains(&g.display_name.to_lowercase())
+                            || self
+                                .input
+                                .recovered
+                                .contains(&format!("group:{}", g.display_name.to_lowercase())) =>
+                        {
+                            Some((*g, true))
+                        }
+                        _ => {
+                            self.finding(
+                                Severity::Warning,
+                                "group-exists-unadopted",
+                                format!(
+                                    "a target group named `{}` already exists and idbridge did not create it; add it to groups.adopt to manage it",
+                                    group.display_name
+                                ),
+                                vec![reason_src.clone()],
+                            );
+                            continue;
+                        }
+                    }
+                }
+            };
+            let Some((target, adopt)) = existing else {
+                if link_by_key.contains_key(&key) {
+                    self.finding(
+                        Severity::Warning,
+                        "group-recreated",
+                        format!(
+                            "group `{}` was deleted in the target; it is created again",
+                            group.display_name
+                        ),
+                        vec![reason_src.clone()],
+                    );
+                }
+                self.ops.push(group_op(
+                    OpKind::CreateGroup,
+                    &group.display_name,
+                    None,
+                    Some(key.clone()),
+                    reason_src.clone(),
+                ));
+                if !members.is_empty() {
+                    self.ops.push(Op {
+                        members,
+                        ..group_op(
+                            OpKind::AddMembers,
+                            &group.display_name,
+                            None,
+                            Some(key.clone()),
+                            format!("members of {reason_src}"),
+                        )
+                    });
+                }
+                continue;
+            };
+            let id = target.id.0.as_str();
+            let mut changes = Vec::new();
+            if target.display_name != group.display_name {
+                changes.push(Change {
+                    attr: "displayName".to_owned(),
+                    before: Some(Value::String(target.display_name.clone())),
+                    after: Some(Value::String(group.display_name.clone())),
+                });
+            }
+            if adopt || !changes.is_empty() {
+                let reason = if adopt {
+                    format!("adopt: existing target group matches {reason_src} by displayName")
+                } else {
+                    format!("renamed: {reason_src}")
+                };
+                self.ops.push(Op {
+                    changes,
+                    ..group_op(
+                        OpKind::PatchGroup,
+                        &group.display_name,
+                        Some(id),
+                        Some(key.clone()),
+                        reason,
+                    )
+                });
+            }
+            let current: BTreeMap<String, &str> = target
+                .members
+                .iter()
+                .filter_map(|m| {
+                    names_by_id
+                        .get(m.0.as_str())
+                        .map(|n| (n.clone(), m.0.as_str()))
+                })
+                .collect();
+            let add: Vec<String> = members
+                .iter()
+                .filter(|m| !current.contains_key(*m))
+                .cloned()
+                .collect();
+            let wanted: BTreeSet<&String> = members.iter().collect();
+            let remove: Vec<String> = current
+                .iter()
+                .filter(|(name, mid)| !wanted.contains(name) && managed.contains(**mid))
+                .map(|(name, _)| name.clone())
+                .collect();
+            let unmanaged: Vec<String> = current
+                .iter()
+                .filter(|(name, mid)| !wanted.contains(name) && !managed.contains(**mid))
+                .map(|(name, _)| name.clone())
+                .collect();
+            if !unmanaged.is_empty() {
+                self.finding(
+                    Severity::Info,
+                    "group-unmanaged-members",
+                    format!(
+                        "group `{}` has {} members idbridge does not manage; they are left in it",
+                        group.display_name,
+                        unmanaged.len()
+                    ),
+                    unmanaged,
+                );
+            }
+            if !add.is_empty() {
+                self.ops.push(Op {
+                    members: add,
+                    ..group_op(
+                        OpKind::AddMembers,
+                        &group.display_name,
+                        Some(id),
+                        Some(key.clone()),
+                        format!("members of {reason_src}"),
+                    )
+                });
+            }
+            if !remove.is_empty() {
+                self.ops.push(Op {
+                    members: remove,
+                    ..group_op(
+                        OpKind::RemoveMembers,
+                        &group.display_name,
+                        Some(id),
+                        Some(key.clone()),
+                        format!("no longer members of {reason_src}"),
+                    )
+                });
+            }
+        }
+
+        // Pushed groups whose source group is gone or no longer selected.
+        let mut gone: Vec<&KnownLink> = self
+            .input
+            .group_links
+            .iter()
+            .filter(|l| !wanted_keys.contains(&l.key.to_string()))
+            .collect();
+        gone.sort_by(|a, b| a.key.cmp(&b.key));
+        for link in gone {
+            let Some(target) = by_id.get(link.scim_id.0.as_str()) else {
+                continue;
+            };
+            let reason = format!(
+                "{}: source group {} is gone or no longer selected",
+                link.key.source, link.key
+            );
+            if self.input.policy.delete_groups {
+                self.ops.push(group_op(
+                    OpKind::DeleteGroup,
+                    &target.display_name,
+                    Some(&target.id.0),
+                    Some(link.key.to_string()),
+                    reason,
+                ));
+                continue;
+            }
+            let remove: Vec<String> = target
+                .members
+                .iter()
+                .filter(|m| managed.contains(&m.0))
+                .filter_map(|m| names_by_id.get(m.0.as_str()).cloned())
+                .collect();
+            self.finding(
+                Severity::Info,
+                "group-emptied",
+                format!(
+                    "group `{}` is no longer in the sources; idbridge empties it of the users it manages and leaves the group (set groups.delete = true to delete it)",
+                    target.display_name
+                ),
+                vec![link.key.to_string()],
+            );
+            if !remove.is_empty() {
+                self.ops.push(Op {
+                    members: remove,
+                    ..group_op(
+                        OpKind::RemoveMembers,
+                        &target.display_name,
+                        Some(&target.id.0),
+                        Some(link.key.to_string()),
+                        reason,
+                    )
+                });
+            }
+        }
+
+        if !state.consistent {
+            let before = self.ops.len();
+            self.ops
+                .retain(|o| !matches!(o.op, OpKind::RemoveMembers | OpKind::DeleteGroup));
+            let dropped = before - self.ops.len();
+            self.finding(
+                Severity::Error,
+                "target-read-inconsistent",
+                format!(
+                    "the paged read of the target's groups did not add up after retries ({}); this run makes no member removals and no group deletions ({dropped} held back)",
+                    state.problems.join("; ")
+                ),
+                Vec::new(),
+            );
+        }
+    }
+}
