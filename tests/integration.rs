@@ -8,6 +8,7 @@ mod support;
 
 mod boundaries;
 mod emulator;
+mod hr_http;
 mod scim;
 mod store;
 mod sync;

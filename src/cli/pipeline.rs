@@ -78,6 +78,7 @@ pub async fn read_sources(settings: &Settings) -> Result<Vec<SourceRead>> {
                     .unwrap_or_else(|| csv.path.display().to_string());
                 hr::read_csv(csv, &bytes, &label)?
             }
+            SourceSettings::HrHttp(api) => hr::read_http(api).await?,
             SourceSettings::Ldap(ldap) => crate::connectors::ldap::read(ldap).await?,
         });
     }

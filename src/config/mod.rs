@@ -326,9 +326,67 @@ pub struct LdapSettings {
     pub join_attr: String,
 }
 
+/// How an HR API authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpAuth {
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// `Authorization: Basic base64(<token>:x)` (BambooHR's API-key scheme).
+    Basic,
+}
+
+/// How an HR API pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpPaging {
+    /// One reply holds everything.
+    None,
+    /// Each reply names the next page's URL at this dotted path; absent or empty ends the read.
+    NextLink(String),
+    /// A page-number query parameter, from `start`, until a page has no records.
+    PageNumber {
+        /// Parameter name.
+        param: String,
+        /// First page number.
+        start: u64,
+    },
+}
+
+/// Resolved `kind = "hr-http"` source.
+#[derive(Debug, Clone)]
+pub struct HrHttpSettings {
+    /// Source name.
+    pub name: String,
+    /// First page URL.
+    pub url: url::Url,
+    /// API token (redacted in Debug).
+    pub token: Option<SecretString>,
+    /// Auth scheme.
+    pub auth: HttpAuth,
+    /// Dotted path to the records array (empty: the reply is the array).
+    pub records: String,
+    /// Paging.
+    pub paging: HttpPaging,
+    /// Field names (same roles as CSV columns).
+    pub columns: Columns,
+    /// Status map.
+    pub status_map: BTreeMap<String, StatusKind>,
+    /// Time zone of dates.
+    pub timezone: Tz,
+    /// Date format.
+    pub date_format: String,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Most pages read.
+    pub max_pages: u32,
+    /// Join attribute.
+    pub join_attr: String,
+}
+
 /// One resolved source.
 #[derive(Debug, Clone)]
 pub enum SourceSettings {
+    /// `kind = "hr-http"`.
+    HrHttp(Box<HrHttpSettings>),
     /// `kind = "hr-csv"`.
     HrCsv(Box<HrCsvSettings>),
     /// `kind = "ldap"`.
@@ -340,6 +398,7 @@ impl SourceSettings {
     pub fn name(&self) -> &str {
         match self {
             SourceSettings::HrCsv(s) => &s.name,
+            SourceSettings::HrHttp(s) => &s.name,
             SourceSettings::Ldap(s) => &s.name,
         }
     }
@@ -348,6 +407,7 @@ impl SourceSettings {
     pub fn join_attr(&self) -> &str {
         match self {
             SourceSettings::HrCsv(s) => &s.join_attr,
+            SourceSettings::HrHttp(s) => &s.join_attr,
             SourceSettings::Ldap(s) => &s.join_attr,
         }
     }
@@ -734,17 +794,21 @@ impl Resolver<'_> {
             .map(|j| j.get_ref().trim().to_owned())
             .unwrap_or_else(|| "email".to_owned());
         match s.kind.get_ref().as_str() {
-            "hr-csv" => {
-                self.refuse_keys(i, s, &["url", "bind_dn", "users", "groups", "dialect", "password_env", "password_file"])?
-            }
+            "hr-csv" => self.refuse_keys(
+                i,
+                s,
+                &[
+                    "url",
+                    "bind_dn",
+                    "users",
+                    "groups",
+                    "dialect",
+                    "password_env",
+                    "password_file",
+                ],
+            )?,
             "ldap" => return self.ldap(i, spanned, name, join_attr),
-            "hr-http" => {
-                return self.invalid(
-                    s.kind.span().start,
-                    &key("kind"),
-                    "source kind `hr-http` is not available in this version yet; use \"hr-csv\" or \"ldap\"",
-                )
-            }
+            "hr-http" => return self.hr_http(i, spanned, name, join_attr),
             other => {
                 return self.invalid(
                     s.kind.span().start,
@@ -789,27 +853,7 @@ impl Resolver<'_> {
                 )
             }
         };
-        let status_map = match &s.status_map {
-            None => default_status_map(),
-            Some(map) => {
-                let mut out = BTreeMap::new();
-                for (status, class) in map.get_ref() {
-                    let class = match class.as_str() {
-                        "active" => StatusKind::Active,
-                        "inactive" => StatusKind::Inactive,
-                        other => {
-                            return self.invalid(
-                                map.span().start,
-                                &key(&format!("status_map.{status}")),
-                                format!("`{other}` must be \"active\" or \"inactive\""),
-                            )
-                        }
-                    };
-                    out.insert(status.trim().to_lowercase(), class);
-                }
-                out
-            }
-        };
+        let status_map = self.status_map(s, &format!("sources[{i}]"))?;
         Ok(SourceSettings::HrCsv(Box::new(HrCsvSettings {
             name: name.to_owned(),
             path: self.base.join(path.get_ref()),
@@ -856,6 +900,175 @@ impl Resolver<'_> {
             }
         }
         Ok(())
+    }
+
+    fn status_map(
+        &self,
+        s: &RawSource,
+        key: &str,
+    ) -> Result<BTreeMap<String, StatusKind>, ConfigError> {
+        let Some(map) = &s.status_map else {
+            return Ok(default_status_map());
+        };
+        let mut out = BTreeMap::new();
+        for (status, class) in map.get_ref() {
+            let class = match class.as_str() {
+                "active" => StatusKind::Active,
+                "inactive" => StatusKind::Inactive,
+                other => {
+                    return self.invalid(
+                        map.span().start,
+                        &format!("{key}.status_map.{status}"),
+                        format!("`{other}` must be \"active\" or \"inactive\""),
+                    )
+                }
+            };
+            out.insert(status.trim().to_lowercase(), class);
+        }
+        Ok(out)
+    }
+
+    fn hr_http(
+        &self,
+        i: usize,
+        spanned: &Spanned<RawSource>,
+        name: &str,
+        join_attr: String,
+    ) -> Result<SourceSettings, ConfigError> {
+        let s = spanned.get_ref();
+        let key = |k: &str| format!("sources[{i}].{k}");
+        self.refuse_keys(
+            i,
+            s,
+            &[
+                "path",
+                "bind_dn",
+                "users",
+                "groups",
+                "dialect",
+                "password_env",
+                "password_file",
+            ],
+        )?;
+        let Some(url_text) = &s.url else {
+            return self.invalid(
+                spanned.span().start,
+                &key("url"),
+                "an hr-http source needs `url`",
+            );
+        };
+        let url = match url::Url::parse(url_text.get_ref()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+            _ => {
+                return self.invalid(
+                    url_text.span().start,
+                    &key("url"),
+                    format!("`{}` is not an http(s) URL", url_text.get_ref()),
+                )
+            }
+        };
+        let bamboo = match s.preset.as_ref().map(|p| p.get_ref().as_str()) {
+            None => false,
+            Some("bamboohr") => true,
+            Some(other) => {
+                let at = s.preset.as_ref().map(|p| p.span().start).unwrap_or(0);
+                return self.invalid(
+                    at,
+                    &key("preset"),
+                    format!("unknown preset `{other}`; known: \"bamboohr\""),
+                );
+            }
+        };
+        let token = match self.secret(&s.token_env, &s.token_file, &key("token"))? {
+            Some((source, at)) => Some(self.read_secret(&source, at, &key("token"))?),
+            None => None,
+        };
+        let auth = match s.auth.as_ref().map(|a| a.get_ref().as_str()) {
+            None if bamboo => HttpAuth::Basic,
+            None | Some("bearer") => HttpAuth::Bearer,
+            Some("basic") => HttpAuth::Basic,
+            Some(other) => {
+                let at = s.auth.as_ref().map(|a| a.span().start).unwrap_or(0);
+                return self.invalid(
+                    at,
+                    &key("auth"),
+                    format!("`{other}` must be \"bearer\" or \"basic\""),
+                );
+            }
+        };
+        let paging = match (&s.next, &s.page_param) {
+            (Some(n), Some(_)) => {
+                return self.invalid(
+                    n.span().start,
+                    &key("next"),
+                    "set either `next` or `page_param`, not both",
+                )
+            }
+            (Some(n), None) => HttpPaging::NextLink(n.get_ref().clone()),
+            (None, Some(p)) => HttpPaging::PageNumber {
+                param: p.get_ref().clone(),
+                start: s.page_start.unwrap_or(1).max(0) as u64,
+            },
+            (None, None) => HttpPaging::None,
+        };
+        let c = &s.columns;
+        let columns = if bamboo {
+            // BambooHR custom-report field names (docs/config.md); explicit columns still win.
+            let pick = |set: &Option<String>, preset: &str| {
+                set.clone().unwrap_or_else(|| preset.to_owned())
+            };
+            Columns {
+                employee_id: pick(&c.employee_id, "id"),
+                email: pick(&c.email, "workEmail"),
+                given_name: pick(&c.given_name, "firstName"),
+                family_name: pick(&c.family_name, "lastName"),
+                title: pick(&c.title, "jobTitle"),
+                department: pick(&c.department, "department"),
+                manager_email: pick(&c.manager_email, "supervisorEmail"),
+                status: pick(&c.status, "status"),
+                start_date: pick(&c.start_date, "hireDate"),
+                termination_date: pick(&c.termination_date, "terminationDate"),
+            }
+        } else {
+            Columns::resolve(c)
+        };
+        let timezone = match &s.timezone {
+            None => Tz::UTC,
+            Some(tz) => match tz.get_ref().parse::<Tz>() {
+                Ok(tz) => tz,
+                Err(_) => {
+                    return self.invalid(
+                        tz.span().start,
+                        &key("timezone"),
+                        format!("unknown time zone `{}`", tz.get_ref()),
+                    )
+                }
+            },
+        };
+        let records = match &s.records {
+            Some(r) => r.get_ref().clone(),
+            None if bamboo => "employees".to_owned(),
+            None => String::new(),
+        };
+        Ok(SourceSettings::HrHttp(Box::new(HrHttpSettings {
+            name: name.to_owned(),
+            url,
+            token,
+            auth,
+            records,
+            paging,
+            columns,
+            status_map: self.status_map(s, &format!("sources[{i}]"))?,
+            timezone,
+            date_format: s
+                .date_format
+                .as_ref()
+                .map(|f| f.get_ref().clone())
+                .unwrap_or_else(|| "%Y-%m-%d".to_owned()),
+            timeout: self.duration(&s.timeout, &key("timeout"), Duration::from_secs(30))?,
+            max_pages: self.positive(&s.max_pages, &key("max_pages"), 10_000, 1_000_000)? as u32,
+            join_attr,
+        })))
     }
 
     fn query(

@@ -182,6 +182,26 @@ pub struct RawSource {
     /// LDAP: extra attributes to fetch for mapping templates.
     #[serde(default)]
     pub extra_attributes: Vec<String>,
+    /// HR API: env var holding the API token.
+    pub token_env: Option<Spanned<String>>,
+    /// HR API: file holding the API token.
+    pub token_file: Option<Spanned<String>>,
+    /// HR API: `bearer` (default) or `basic` (the token as user name, BambooHR style).
+    pub auth: Option<Spanned<String>>,
+    /// HR API: dotted path to the records array in each reply (e.g. `employees`, `data.items`).
+    pub records: Option<Spanned<String>>,
+    /// HR API: dotted path to the next page's URL (next-link paging).
+    pub next: Option<Spanned<String>>,
+    /// HR API: query parameter of page-number paging.
+    pub page_param: Option<Spanned<String>>,
+    /// HR API: first page number (default 1).
+    pub page_start: Option<i64>,
+    /// HR API: a preset for a known HR system (`bamboohr`).
+    pub preset: Option<Spanned<String>>,
+    /// HR API: per-request timeout.
+    pub timeout: Option<Spanned<String>>,
+    /// HR API: most pages read before giving up.
+    pub max_pages: Option<Spanned<i64>>,
 }
 
 /// An LDAP search: base, scope and filter.

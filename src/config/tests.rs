@@ -144,16 +144,28 @@ fn example_configs_parse() {
     for name in ["idbridge.toml", "ldap-hr.toml"] {
         let text = std::fs::read_to_string(root.join("examples").join(name)).unwrap();
         let text = text
-            .replace("token_env = \"NOTION_SCIM_TOKEN\"", "token_file = \"token\"")
-            .replace("password_env = \"LDAP_BIND_PASSWORD\"", "password_file = \"token\"")
-            .replace("url_env = \"IDBRIDGE_STORE_URL\"", "url = \"sqlite://x.db\"")
+            .replace(
+                "token_env = \"NOTION_SCIM_TOKEN\"",
+                "token_file = \"token\"",
+            )
+            .replace(
+                "password_env = \"LDAP_BIND_PASSWORD\"",
+                "password_file = \"token\"",
+            )
+            .replace(
+                "url_env = \"IDBRIDGE_STORE_URL\"",
+                "url = \"sqlite://x.db\"",
+            )
             .replace("/etc/idbridge/acme-ca.pem", "ca.pem");
-        let settings = parse_in(dir.path(), &text).unwrap_or_else(|e| panic!("examples/{name}: {e}"));
+        let settings =
+            parse_in(dir.path(), &text).unwrap_or_else(|e| panic!("examples/{name}: {e}"));
         assert!(!settings.sources.is_empty());
         if name == "ldap-hr.toml" {
             assert_eq!(settings.mapping.join.require, vec!["hr".to_owned()]);
             assert_eq!(settings.mapping.scope.groups.len(), 1);
-            let SourceSettings::Ldap(ldap) = &settings.sources[0] else { panic!("ldap first") };
+            let SourceSettings::Ldap(ldap) = &settings.sources[0] else {
+                panic!("ldap first")
+            };
             assert!(ldap.starttls && ldap.groups.is_some());
         }
     }
@@ -164,10 +176,19 @@ fn mapping_and_join_errors_name_key_and_column() {
     let dir = dir_with_token();
     let text = format!("{MINIMAL}\n[mapping]\ntitle = \"{{upper(title}}\"\n");
     let err = parse_in(dir.path(), &text).unwrap_err().to_string();
-    assert!(err.contains("mapping.title") && err.contains("column"), "{err}");
+    assert!(
+        err.contains("mapping.title") && err.contains("column"),
+        "{err}"
+    );
     let text = format!("{MINIMAL}\n[join]\nrequire = [\"payroll\"]\n");
     let err = parse_in(dir.path(), &text).unwrap_err().to_string();
-    assert!(err.contains("join.require") && err.contains("payroll"), "{err}");
+    assert!(
+        err.contains("join.require") && err.contains("payroll"),
+        "{err}"
+    );
     let text = format!("{MINIMAL}\n[mapping]\nnickname = \"{{x}}\"\n");
-    assert!(parse_in(dir.path(), &text).unwrap_err().to_string().contains("unknown SCIM attribute"));
+    assert!(parse_in(dir.path(), &text)
+        .unwrap_err()
+        .to_string()
+        .contains("unknown SCIM attribute"));
 }

@@ -2,8 +2,11 @@
 //! owns. Bad rows are reported with their line and skipped; they never cause a deactivation.
 
 pub mod csv;
+pub mod http;
+pub mod row;
 
 pub use self::csv::read_csv;
+pub use self::http::read_http;
 
 pub use super::SourceRead;
 
@@ -33,6 +36,16 @@ pub enum Error {
         column: String,
         /// Config key that names it.
         key: String,
+    },
+    /// The HR API could not be read completely.
+    #[error("HR API source `{source_name}` at {url}: {detail}")]
+    Http {
+        /// Source name.
+        source_name: String,
+        /// The page URL.
+        url: String,
+        /// What went wrong and what to do.
+        detail: String,
     },
     /// The header itself is unreadable.
     #[error("HR file {path} (source `{source_name}`): cannot read the header line: {reason}")]

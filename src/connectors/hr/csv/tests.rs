@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::config::HrCsvSettings;
+use crate::model::{attr, SourceKey, StatusKind};
+use chrono::NaiveDate;
 
 fn settings() -> HrCsvSettings {
     HrCsvSettings::new("hr", "hr.csv".into())

@@ -1,0 +1,217 @@
+//! The HR API reader (`kind = "hr-http"`): GET JSON pages with a bearer or basic token, find the
+//! records array at a dotted path, follow next links or page numbers, and apply the same row rules
+//! as the CSV reader. A page that cannot be read after retries fails the whole read: a partial list
+//! would look like people left.
+
+use super::row::{self, RowRules};
+use super::{Error, SourceRead};
+use crate::config::{HrHttpSettings, HttpAuth, HttpPaging};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Attempts per page before the read fails.
+const ATTEMPTS: u32 = 4;
+
+fn at_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    if path.is_empty() {
+        return Some(value);
+    }
+    path.split('.').try_fold(value, |v, part| v.get(part))
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn fail(settings: &HrHttpSettings, url: &str, detail: impl Into<String>) -> Error {
+    Error::Http {
+        source_name: settings.name.clone(),
+        url: url.to_owned(),
+        detail: detail.into(),
+    }
+}
+
+async fn fetch(
+    client: &reqwest::Client,
+    settings: &HrHttpSettings,
+    url: &url::Url,
+) -> Result<Value, Error> {
+    let shown = url.as_str();
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+        }
+        let mut request = client.get(url.clone()).header("Accept", "application/json");
+        if let Some(token) = &settings.token {
+            request = match settings.auth {
+                HttpAuth::Bearer => request.bearer_auth(token.expose_secret()),
+                HttpAuth::Basic => request.basic_auth(token.expose_secret(), Some("x")),
+            };
+        }
+        let reply = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                last = format!("request failed: {}", e.without_url());
+                continue;
+            }
+        };
+        let status = reply.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(fail(
+                settings,
+                shown,
+                format!(
+                    "the HR API refused the token (HTTP {}); check token_env/token_file and auth",
+                    status.as_u16()
+                ),
+            ));
+        }
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            last = format!("HTTP {}", status.as_u16());
+            continue;
+        }
+        if !status.is_success() {
+            return Err(fail(settings, shown, format!("HTTP {}", status.as_u16())));
+        }
+        let bytes = match reply.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                last = format!("reading the reply failed: {}", e.without_url());
+                continue;
+            }
+        };
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| fail(settings, shown, format!("the reply is not JSON: {e}")));
+    }
+    Err(fail(
+        settings,
+        shown,
+        format!(
+            "gave up after {ATTEMPTS} attempts ({last}); nothing from this source is used this run"
+        ),
+    ))
+}
+
+/// Read every page of the HR API.
+pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
+    let client = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .build()
+        .map_err(|e| {
+            fail(
+                settings,
+                settings.url.as_str(),
+                format!("cannot build an HTTP client: {e}"),
+            )
+        })?;
+    let rules = RowRules {
+        source: &settings.name,
+        columns: &settings.columns,
+        status_map: &settings.status_map,
+        timezone: settings.timezone,
+        date_format: &settings.date_format,
+    };
+    let mut out = SourceRead {
+        source: settings.name.clone(),
+        ..SourceRead::default()
+    };
+    let mut seen_fields = std::collections::BTreeSet::new();
+    let mut url = settings.url.clone();
+    let mut visited = std::collections::BTreeSet::new();
+    let mut page_number = match &settings.paging {
+        HttpPaging::PageNumber { start, .. } => *start,
+        _ => 0,
+    };
+    for page in 1..=settings.max_pages {
+        if let HttpPaging::PageNumber { param, .. } = &settings.paging {
+            let kept: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| k != param)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            url.query_pairs_mut()
+                .clear()
+                .extend_pairs(kept)
+                .append_pair(param, &page_number.to_string());
+        }
+        if !visited.insert(url.to_string()) {
+            return Err(fail(
+                settings,
+                url.as_str(),
+                "the API sent the same page twice (a paging loop)",
+            ));
+        }
+        let body = fetch(&client, settings, &url).await?;
+        let Some(records) = at_path(&body, &settings.records).and_then(Value::as_array) else {
+            return Err(fail(
+                settings,
+                url.as_str(),
+                format!(
+                    "no records array at `{}` in the reply; set `records` to its dotted path",
+                    settings.records
+                ),
+            ));
+        };
+        for (n, record) in records.iter().enumerate() {
+            let location = format!("{} page {page} record {}", settings.url.path(), n + 1);
+            let Some(object) = record.as_object() else {
+                out.issues.push(row::bad_row(
+                    &settings.name,
+                    location,
+                    "the record is not a JSON object".to_owned(),
+                    Vec::new(),
+                ));
+                continue;
+            };
+            seen_fields.extend(object.keys().cloned());
+            let get = |field: &str| at_path(record, field).and_then(scalar);
+            let has = |field: &str| at_path(record, field).is_some();
+            match row::record(&rules, &get, &has, location) {
+                Ok(r) => out.records.push(r),
+                Err(issue) => out.issues.push(*issue),
+            }
+        }
+        let next = match &settings.paging {
+            HttpPaging::None => None,
+            HttpPaging::NextLink(path) => match at_path(&body, path).and_then(scalar) {
+                Some(link) => Some(url.join(&link).map_err(|e| {
+                    fail(
+                        settings,
+                        url.as_str(),
+                        format!("bad next link `{link}`: {e}"),
+                    )
+                })?),
+                None => None,
+            },
+            HttpPaging::PageNumber { .. } => {
+                page_number += 1;
+                (!records.is_empty()).then(|| url.clone())
+            }
+        };
+        match next {
+            Some(next) => url = next,
+            None => {
+                out.fields = row::fields(&rules, &|field: &str| {
+                    seen_fields.contains(field.split('.').next().unwrap_or(field))
+                });
+                row::drop_duplicates(&mut out);
+                return Ok(out);
+            }
+        }
+    }
+    Err(fail(
+        settings,
+        url.as_str(),
+        format!(
+            "more than {} pages; raise max_pages if that is right",
+            settings.max_pages
+        ),
+    ))
+}

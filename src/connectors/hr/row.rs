@@ -1,0 +1,212 @@
+//! One HR row, whatever it came from (a CSV line, a JSON record): required id and email, status
+//! through `status_map`, start and termination dates. Shared by the CSV and HTTP readers so both
+//! apply exactly the same rules.
+
+use super::SourceRead;
+use crate::config::Columns;
+use crate::model::{attr, Employment, SourceIssue, SourceKey, SourceRecord, StatusKind};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The rules of one HR source.
+#[derive(Debug, Clone, Copy)]
+pub struct RowRules<'a> {
+    /// Source name.
+    pub source: &'a str,
+    /// Column (or field) names.
+    pub columns: &'a Columns,
+    /// Lowercased status -> kind.
+    pub status_map: &'a BTreeMap<String, StatusKind>,
+    /// Time zone of the dates.
+    pub timezone: Tz,
+    /// strftime format of the dates.
+    pub date_format: &'a str,
+}
+
+/// A skipped row.
+pub fn bad_row(source: &str, location: String, message: String, hints: Vec<String>) -> SourceIssue {
+    SourceIssue {
+        source: source.to_owned(),
+        location,
+        code: "source-row-invalid".to_owned(),
+        message,
+        hints,
+        skipped_person: true,
+    }
+}
+
+fn profile(columns: &Columns) -> [(&'static str, &str); 5] {
+    [
+        (attr::GIVEN_NAME, columns.given_name.as_str()),
+        (attr::FAMILY_NAME, columns.family_name.as_str()),
+        (attr::TITLE, columns.title.as_str()),
+        (attr::DEPARTMENT, columns.department.as_str()),
+        (attr::MANAGER, columns.manager_email.as_str()),
+    ]
+}
+
+/// Canonical attribute names the source provides, given which columns exist.
+pub fn fields(rules: &RowRules<'_>, has: &dyn Fn(&str) -> bool) -> BTreeSet<String> {
+    [attr::EMPLOYEE_ID, attr::EMAIL]
+        .into_iter()
+        .chain(
+            profile(rules.columns)
+                .into_iter()
+                .filter(|(_, col)| has(col))
+                .map(|(name, _)| name),
+        )
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Build a record. `get(column)` returns the trimmed, non-empty value; `has(column)` whether the
+/// column exists at all (an absent status column means "active", an empty status cell is an error).
+pub fn record(
+    rules: &RowRules<'_>,
+    get: &dyn Fn(&str) -> Option<String>,
+    has: &dyn Fn(&str) -> bool,
+    location: String,
+) -> Result<SourceRecord, Box<SourceIssue>> {
+    let cols = rules.columns;
+    let id = get(&cols.employee_id);
+    let email = get(&cols.email);
+    let hints: Vec<String> = id.iter().chain(email.iter()).cloned().collect();
+    let fail = |message: String| Box::new(bad_row(rules.source, location.clone(), message, hints.clone()));
+    let Some(id) = id.clone() else {
+        return Err(fail(format!(
+            "`{}` is empty; every row needs a stable employee id",
+            cols.employee_id
+        )));
+    };
+    let Some(email) = email.clone() else {
+        return Err(fail(format!(
+            "`{}` is empty; every row needs a work email",
+            cols.email
+        )));
+    };
+    if !looks_like_email(&email) {
+        return Err(fail(format!(
+            "`{}` value `{email}` is not an email address",
+            cols.email
+        )));
+    }
+    let (status, kind) = if has(&cols.status) {
+        match get(&cols.status) {
+            None => {
+                return Err(fail(format!(
+                    "`{}` is empty; give every row a status",
+                    cols.status
+                )))
+            }
+            Some(raw) => match rules.status_map.get(&raw.to_lowercase()) {
+                Some(kind) => (Some(raw), *kind),
+                None => {
+                    let known: Vec<&str> = rules.status_map.keys().map(String::as_str).collect();
+                    return Err(fail(format!(
+                        "unknown status `{raw}`; known: {}; add it to sources.status_map",
+                        known.join(", ")
+                    )));
+                }
+            },
+        }
+    } else {
+        (None, StatusKind::Active)
+    };
+    let date = |column: &str| -> Result<Option<NaiveDate>, Box<SourceIssue>> {
+        match get(column) {
+            // HR exports (BambooHR among them) write "no date" as an all-zero date.
+            Some(text) if text.chars().all(|c| c == '0' || c == '-' || c == '/') => Ok(None),
+            None => Ok(None),
+            Some(text) => NaiveDate::parse_from_str(&text, rules.date_format)
+                .map(Some)
+                .map_err(|_| {
+                    fail(format!(
+                        "`{column}` value `{text}` is not a date in the format `{}`",
+                        rules.date_format
+                    ))
+                }),
+        }
+    };
+    let start = date(&cols.start_date)?;
+    let end = date(&cols.termination_date)?;
+    let mut attrs = BTreeMap::new();
+    attrs.insert(attr::EMPLOYEE_ID.to_owned(), id.clone());
+    attrs.insert(attr::EMAIL.to_owned(), email);
+    for (name, column) in profile(cols) {
+        if let Some(value) = get(column) {
+            attrs.insert(name.to_owned(), value);
+        }
+    }
+    Ok(SourceRecord {
+        key: SourceKey::new(rules.source, id),
+        location,
+        attrs,
+        employment: Some(Employment {
+            status,
+            kind,
+            start,
+            end,
+            timezone: rules.timezone,
+        }),
+    })
+}
+
+/// A deliberately loose check: one `@`, something on both sides, no whitespace.
+fn looks_like_email(text: &str) -> bool {
+    let mut parts = text.split('@');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None)
+        if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+        && !text.chars().any(char::is_whitespace)
+}
+
+/// Two rows for one employee id, or two ids with one email, are ambiguous: both rows are
+/// reported and skipped (their ids and emails protect the person from deactivation).
+pub fn drop_duplicates(read: &mut SourceRead) {
+    let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_email: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in read.records.iter().enumerate() {
+        by_id.entry(r.key.id.clone()).or_default().push(i);
+        if let Some(email) = r.attrs.get(attr::EMAIL) {
+            by_email.entry(email.to_lowercase()).or_default().push(i);
+        }
+    }
+    let mut bad: BTreeMap<usize, String> = BTreeMap::new();
+    for (what, groups) in [("employee id", &by_id), ("email", &by_email)] {
+        for (value, rows) in groups.iter().filter(|(_, rows)| rows.len() > 1) {
+            let places: Vec<&str> = rows
+                .iter()
+                .map(|&i| read.records[i].location.as_str())
+                .collect();
+            for &i in rows {
+                bad.entry(i).or_insert_with(|| {
+                    format!(
+                        "{what} `{value}` appears on several rows ({}); keep one row per person",
+                        places.join(", ")
+                    )
+                });
+            }
+        }
+    }
+    for (i, message) in bad.iter().rev() {
+        let r = read.records.remove(*i);
+        let hints = [Some(r.key.id.clone()), r.attrs.get(attr::EMAIL).cloned()]
+            .into_iter()
+            .flatten()
+            .collect();
+        read.issues
+            .push(bad_row(&read.source, r.location, message.clone(), hints));
+    }
+    read.issues.sort_by_key(|i| natural_location(&i.location));
+}
+
+/// `hr.csv line 10` sorts after `hr.csv line 9`.
+fn natural_location(location: &str) -> (String, u64) {
+    match location
+        .rsplit_once(" line ")
+        .or_else(|| location.rsplit_once(" record "))
+    {
+        Some((file, n)) => (file.to_owned(), n.parse().unwrap_or(0)),
+        None => (location.to_owned(), 0),
+    }
+}
