@@ -624,3 +624,75 @@ async fn sync_with_a_postgresql_store() {
     first.expect(0);
     assert!(ops(&second.expect(0).json()).is_empty());
 }
+
+/// Notion's list order is unstable: a read that does not add up must never be used to decide that
+/// someone left. The run goes on with zero deactivations and exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inconsistent_target_read_deactivates_nobody() {
+    let mut ws = Workspace::new().await;
+    ws.target_extra = "rate_limit = 0\ntimeout = \"5s\"\npage_size = 2\n".into();
+    ws.tail = "[policy]\nmax_deactivations = 10\n".into();
+    let rows: Vec<String> = (1..=5)
+        .map(|i| row(&format!("E{i}"), &format!("P{i}"), "Eng", "active"))
+        .collect();
+    ws.hr(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    // P5 leaves, P6 joins; meanwhile the listing shifts under the reader.
+    let mut rows2: Vec<String> = rows[..4].to_vec();
+    rows2.push(row("E6", "P6", "Eng", "active"));
+    ws.hr(&rows2.iter().map(String::as_str).collect::<Vec<_>>());
+    ws.emu.set_switches(Switches {
+        insert_during_read: true,
+        ..Switches::default()
+    });
+    let run = ws
+        .idbridge(&["sync", "--yes", "--format", "json"])
+        .await
+        .expect(1);
+    let doc = run.json();
+    let ops: Vec<&str> = doc["plan"]["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
+    assert!(!ops.contains(&"deactivate-user"), "{ops:?}");
+    assert!(ops.contains(&"create-user"), "other work goes on: {ops:?}");
+    let codes: Vec<&str> = doc["plan"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"target-read-inconsistent"), "{codes:?}");
+    assert!(ws
+        .emu
+        .members()
+        .iter()
+        .any(|m| m.user_name == "p5@acme.test" && m.active));
+    // Once the listing is stable again, the leaver goes.
+    ws.emu.set_switches(Switches::default());
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert!(ws
+        .emu
+        .members()
+        .iter()
+        .any(|m| m.user_name == "p5@acme.test" && !m.active));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limit_starts_small() {
+    let ws = Workspace::new().await;
+    let rows: Vec<String> = (1..=6)
+        .map(|i| row(&format!("E{i}"), &format!("P{i}"), "Eng", "active"))
+        .collect();
+    ws.hr(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = ws
+        .idbridge(&["sync", "--yes", "--limit", "2"])
+        .await
+        .expect(0);
+    assert!(run.stdout.contains("limit-deferred"), "{}", run.stdout);
+    assert_eq!(ws.active_names().len(), 3, "the owner and two people");
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert_eq!(ws.active_names().len(), 7);
+}
