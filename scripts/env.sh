@@ -2,21 +2,12 @@
 # PostgreSQL server answers, then exports DATABASE_URL. Idempotent and quiet when all is ready.
 # Used by scripts/test.sh (the README's test command) and .ci/run.
 
+# shellcheck source=scripts/setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
 idb_need_packages() {
-  local missing=()
-  for p in clang libclang-dev xmlsec1 slapd ldap-utils openssl pkg-config libxml2-dev libxmlsec1-dev; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "env: installing ${missing[*]}" >&2
-    if [ "$(id -u)" != 0 ]; then
-      echo "env: run as root or install these packages first: ${missing[*]}" >&2
-      return 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
+  # Build packages, plus the test peers: xmlsec1 (SAML fixtures), slapd and ldap-utils (LDAP tests).
+  idb_install "${IDB_BUILD_PACKAGES[@]}" xmlsec1 slapd ldap-utils openssl
 }
 
 idb_pg_ok() { pg_isready -q -h 127.0.0.1 -p "$1" 2>/dev/null && psql "postgres://postgres@127.0.0.1:$1/postgres" -qAtc 'select 1' >/dev/null 2>&1; }
