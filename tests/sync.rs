@@ -696,3 +696,99 @@ async fn limit_starts_small() {
     ws.idbridge(&["sync", "--yes"]).await.expect(0);
     assert_eq!(ws.active_names().len(), 7);
 }
+
+/// `idbridge emulator` as a process, driven through its control routes, then synced against.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_command_serves_and_obeys_its_control_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idbridge"))
+        .args([
+            "emulator",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--control",
+            "--token-owner",
+            OWNER,
+            "--token-file",
+        ])
+        .arg(dir.path().join("token"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let root = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if http
+            .get(format!("{root}/scim/v2/ServiceProviderConfig"))
+            .send()
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "the emulator did not start");
+    let seeded = http
+        .post(format!("{root}/_emulator/users"))
+        .json(&serde_json::json!({"user_name": "stray@acme.test", "given_name": "S", "family_name": "T"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(seeded.status().is_success(), "{}", seeded.status());
+    let config = format!(
+        "[store]\nurl = \"sqlite://{}?mode=rwc\"\n[target]\nname = \"t\"\nkind = \"notion\"\nurl = \"{root}/scim/v2\"\ntoken_file = \"token\"\nrate_limit = 0\n\
+         [[sources]]\nname = \"hr\"\nkind = \"hr-csv\"\npath = \"hr.csv\"\n",
+        dir.path().join("db.sqlite").display()
+    );
+    std::fs::write(dir.path().join("idbridge.toml"), config).unwrap();
+    std::fs::write(
+        dir.path().join("hr.csv"),
+        format!(
+            "{}\n{}\n",
+            crate::support::HEADER,
+            row("E1", "Ada", "Eng", "active")
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_idbridge"))
+                .arg("--config")
+                .arg(dir.join("idbridge.toml"))
+                .args(["sync", "--yes", "--format", "json"])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let state: serde_json::Value = http
+        .get(format!("{root}/_emulator/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = state.to_string();
+    assert!(
+        text.contains("ada@acme.test") && text.contains("stray@acme.test"),
+        "{text}"
+    );
+}
