@@ -72,7 +72,14 @@ pub fn record(
     let id = get(&cols.employee_id);
     let email = get(&cols.email);
     let hints: Vec<String> = id.iter().chain(email.iter()).cloned().collect();
-    let fail = |message: String| Box::new(bad_row(rules.source, location.clone(), message, hints.clone()));
+    let fail = |message: String| {
+        Box::new(bad_row(
+            rules.source,
+            location.clone(),
+            message,
+            hints.clone(),
+        ))
+    };
     let Some(id) = id.clone() else {
         return Err(fail(format!(
             "`{}` is empty; every row needs a stable employee id",
