@@ -313,6 +313,22 @@ async fn link(ctx: &Ctx, op: &Op, id: &ScimId, origin: LinkOrigin) -> Result<(),
     Ok(())
 }
 
+/// Keep the link's userName current after a userName change, so later operations of the run
+/// (group memberships) resolve the member by its new name.
+async fn rename_link(ctx: &Ctx, op: &Op) -> Result<(), Failure> {
+    let key = source_key(op)?;
+    let links = ctx.store.links(&ctx.opts.target_name).await?;
+    if let Some(mut link) = links
+        .into_iter()
+        .find(|l| l.kind == LinkKind::User && l.key == key)
+    {
+        link.user_name = op.user_name.clone();
+        link.updated_at = ctx.clock.now();
+        ctx.store.upsert_link(&link).await?;
+    }
+    Ok(())
+}
+
 async fn link_group(ctx: &Ctx, op: &Op, id: &ScimId, origin: LinkOrigin) -> Result<(), Failure> {
     let key = source_key(op)?;
     ctx.store
@@ -402,6 +418,9 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
         OpKind::PatchUser => {
             let id = scim_id(op)?;
             client.patch_user(&id, &patch_pairs(op)).await?;
+            if op.changes.iter().any(|c| c.attr == Attr::UserName.path()) {
+                rename_link(ctx, op).await?;
+            }
             Ok(Executed::Done(Some(id.0)))
         }
         OpKind::ReaddUser => {

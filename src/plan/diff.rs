@@ -178,7 +178,13 @@ impl<'a> Planner<'a> {
                 Severity::Warning,
                 &issue.code,
                 format!("{}: {what}{}", issue.source, issue.message),
-                vec![format!("{}: {}", issue.source, issue.location)],
+                vec![
+                    if issue.location.starts_with(&format!("{}: ", issue.source)) {
+                        issue.location.clone()
+                    } else {
+                        format!("{}: {}", issue.source, issue.location)
+                    },
+                ],
             );
         }
         let mut desired: Vec<&DesiredUser> = self.input.desired.iter().collect();

@@ -22,19 +22,30 @@ fn group_op(op: OpKind, group: &str, id: Option<&str>, key: Option<String>, reas
 
 impl Planner<'_> {
     /// Lowercased userNames that will be active in the target after this plan, with their ids
-    /// when they already exist.
-    fn provisioned(&self) -> BTreeMap<String, Option<String>> {
+    /// when they already exist, and the name each existing id will carry after this plan (a
+    /// patched userName moves with its id: membership is about identity, not names).
+    fn provisioned(&self) -> (BTreeMap<String, Option<String>>, BTreeMap<String, String>) {
         let leaving: BTreeSet<String> = self
             .ops
             .iter()
             .filter(|o| o.op == OpKind::DeactivateUser)
             .filter_map(|o| o.scim_id.clone())
             .collect();
+        let mut names: BTreeMap<String, String> = self
+            .by_id
+            .iter()
+            .map(|(id, u)| ((*id).to_owned(), u.user_name().key()))
+            .collect();
+        for op in self.ops.iter().filter(|o| o.op == OpKind::PatchUser) {
+            if let Some(id) = &op.scim_id {
+                names.insert(id.clone(), op.user_name.to_lowercase());
+            }
+        }
         let mut out: BTreeMap<String, Option<String>> = BTreeMap::new();
         for id in &self.claimed {
-            if let Some(user) = self.by_id.get(id.as_str()) {
+            if let (Some(user), Some(name)) = (self.by_id.get(id.as_str()), names.get(id)) {
                 if user.active && !leaving.contains(id) {
-                    out.insert(user.user_name().key(), Some(id.clone()));
+                    out.insert(name.clone(), Some(id.clone()));
                 }
             }
         }
@@ -45,7 +56,7 @@ impl Planner<'_> {
         {
             out.entry(op.user_name.to_lowercase()).or_insert(None);
         }
-        out
+        (out, names)
     }
 
     /// Ids of users idbridge manages (linked, or adopted in this plan).
@@ -67,13 +78,8 @@ impl Planner<'_> {
         let Some(state) = self.input.target_groups else {
             return;
         };
-        let provisioned = self.provisioned();
+        let (provisioned, names_by_id) = self.provisioned();
         let managed = self.managed_ids();
-        let names_by_id: BTreeMap<&str, String> = self
-            .by_id
-            .iter()
-            .map(|(id, u)| (*id, u.user_name().key()))
-            .collect();
         let by_id: BTreeMap<&str, &TargetGroup> =
             state.groups.iter().map(|g| (g.id.0.as_str(), g)).collect();
         let mut by_name: BTreeMap<String, Vec<&TargetGroup>> = BTreeMap::new();
@@ -212,30 +218,30 @@ impl Planner<'_> {
                     )
                 });
             }
-            let current: BTreeMap<String, &str> = target
-                .members
+            // Compare by id: a member whose userName changes in this plan is still the same member.
+            let current: BTreeSet<&str> = target.members.iter().map(|m| m.0.as_str()).collect();
+            let wanted_ids: BTreeSet<&str> = members
                 .iter()
-                .filter_map(|m| {
-                    names_by_id
-                        .get(m.0.as_str())
-                        .map(|n| (n.clone(), m.0.as_str()))
-                })
+                .filter_map(|m| provisioned.get(m).and_then(|id| id.as_deref()))
                 .collect();
             let add: Vec<String> = members
                 .iter()
-                .filter(|m| !current.contains_key(*m))
+                .filter(|m| match provisioned.get(*m) {
+                    Some(Some(id)) => !current.contains(id.as_str()),
+                    _ => true,
+                })
                 .cloned()
                 .collect();
-            let wanted: BTreeSet<&String> = members.iter().collect();
+            let name = |id: &str| names_by_id.get(id).cloned();
             let remove: Vec<String> = current
                 .iter()
-                .filter(|(name, mid)| !wanted.contains(name) && managed.contains(**mid))
-                .map(|(name, _)| name.clone())
+                .filter(|id| !wanted_ids.contains(*id) && managed.contains(**id))
+                .filter_map(|id| name(id))
                 .collect();
             let unmanaged: Vec<String> = current
                 .iter()
-                .filter(|(name, mid)| !wanted.contains(name) && !managed.contains(**mid))
-                .map(|(name, _)| name.clone())
+                .filter(|id| !wanted_ids.contains(*id) && !managed.contains(**id))
+                .filter_map(|id| name(id))
                 .collect();
             if !unmanaged.is_empty() {
                 self.finding(
@@ -305,7 +311,7 @@ impl Planner<'_> {
                 .members
                 .iter()
                 .filter(|m| managed.contains(&m.0))
-                .filter_map(|m| names_by_id.get(m.0.as_str()).cloned())
+                .filter_map(|m| names_by_id.get(&m.0).cloned())
                 .collect();
             self.finding(
                 Severity::Info,

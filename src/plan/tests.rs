@@ -693,3 +693,21 @@ fn leavers_are_not_added_to_groups() {
         ]
     );
 }
+
+/// Found by the LDAP+HR end-to-end test: a member whose userName changes in the same plan was
+/// removed from (and never re-added to) its groups, because membership was compared by name.
+#[test]
+fn a_renamed_member_stays_in_its_groups() {
+    let mut c = Case::new();
+    c.desired = vec![person("E2", "robert@x.io", None, Lifecycle::Active)];
+    c.target = vec![tuser("u2", "bob@x.io", "E2", None)];
+    c.links = vec![link("E2", "u2")];
+    c.groups = vec![dgroup("g1", "Eng", &["robert@x.io"])];
+    c.target_groups = state(vec![tgroup("t1", "Eng", &["u2"])]);
+    c.group_links = vec![KnownLink {
+        key: SourceKey::new("corp", "g1"),
+        scim_id: ScimId("t1".into()),
+    }];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::PatchUser, "robert@x.io".into())]);
+}

@@ -1,0 +1,229 @@
+//! Issue 3's acceptance path: a real slapd and an HR CSV joined into one plan, synced into the
+//! emulator over HTTP; a second sync makes zero writes; a rename (modrdn) is one patch; an email
+//! change is a patch, never a deactivate-and-recreate.
+
+use crate::support::slapd::{slapd, READER_DN, READER_PW};
+use crate::support::{Workspace, HEADER, OWNER};
+
+fn person(dn_base: &str, cn: &str, uid: &str, mail: &str, employee: &str, extra: &str) -> String {
+    let (given, family) = cn.split_once(' ').unwrap();
+    format!(
+        "dn: cn={cn},{dn_base}\nobjectClass: inetOrgPerson\ncn: {cn}\nuid: {uid}\ngivenName: {given}\nsn: {family}\n\
+         mail: {mail}\nemployeeNumber: {employee}\ntitle: ldap title\n{extra}\n"
+    )
+}
+
+fn ops(plan: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    plan["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let members = o["members"]
+                .as_array()
+                .map(|m| m.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+                .unwrap_or_default();
+            (
+                o["op"].as_str().unwrap().to_owned(),
+                o["userName"].as_str().unwrap().to_owned(),
+                members,
+            )
+        })
+        .collect()
+}
+
+fn op(kind: &str, name: &str, members: &[&str]) -> (String, String, Vec<String>) {
+    (
+        kind.to_owned(),
+        name.to_owned(),
+        members.iter().map(|m| m.to_string()).collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ldap_and_hr_join_into_users_and_groups() {
+    let Some(ldap) = slapd() else { return };
+    let base = ldap.ou("e2e-sync");
+    let people = format!("ou=people,{base}");
+    let groups = format!("ou=groups,{base}");
+    let mut ldif = format!(
+        "dn: {people}\nobjectClass: organizationalUnit\nou: people\n\ndn: {groups}\nobjectClass: organizationalUnit\nou: groups\n\n"
+    );
+    ldif += &person(&people, "Ada Lovelace", "ada", "ada@acme.test", "E1", "");
+    ldif += "\n";
+    ldif += &person(&people, "Bob Builder", "bob", "bob@acme.test", "E2", "");
+    ldif += "\n";
+    ldif += &person(&people, "Cy Young", "cy", "cy@acme.test", "E3", "");
+    ldif += "\n";
+    ldif += &person(
+        &people,
+        "Dee Disabled",
+        "dee",
+        "dee@acme.test",
+        "E4",
+        "description: disabled",
+    );
+    ldif += "\n";
+    ldif += &person(&people, "Eve Exit", "eve", "eve@acme.test", "E5", "");
+    ldif += &format!(
+        "\ndn: cn=team-sub,{groups}\nobjectClass: groupOfNames\ncn: team-sub\nmember: cn=Bob Builder,{people}\n\n\
+         dn: cn=team-eng,{groups}\nobjectClass: groupOfNames\ncn: team-eng\nmember: cn=Ada Lovelace,{people}\nmember: cn=team-sub,{groups}\n\n\
+         dn: cn=other,{groups}\nobjectClass: groupOfNames\ncn: other\nmember: cn=Ada Lovelace,{people}\n"
+    );
+    ldap.add(&ldif);
+
+    let ws = Workspace::new().await;
+    std::fs::write(ws.path("ldap-pw"), format!("{READER_PW}\n")).unwrap();
+    std::fs::write(
+        ws.path("hr.csv"),
+        format!(
+            "{HEADER}\nE1,ada@acme.test,Ada,Lovelace,Lead,Eng,,active,2020-01-01,\nE2,bob@acme.test,Bob,Builder,Builder,Eng,,active,2020-01-01,\n\
+             E4,dee@acme.test,Dee,Disabled,QA,Eng,,active,2020-01-01,\nE5,eve@acme.test,Eve,Exit,Ops,Eng,,terminated,2020-01-01,2021-01-01\n"
+        ),
+    )
+    .unwrap();
+    let config = format!(
+        "[store]\nurl = \"{store}\"\n\n[target]\nname = \"test\"\nkind = \"notion\"\nurl = \"{scim}\"\ntoken_file = \"token\"\n\
+         token_owner = \"{OWNER}\"\nrate_limit = 0\ntimeout = \"5s\"\n\n\
+         [[sources]]\nname = \"corp\"\nkind = \"ldap\"\nurl = \"{url}\"\nstarttls = true\nca_file = \"{ca}\"\nbind_dn = \"{READER_DN}\"\n\
+         password_file = \"ldap-pw\"\nusers = {{ base = \"{people}\", filter = \"(objectClass=inetOrgPerson)\" }}\n\
+         groups = {{ base = \"{groups}\", filter = \"(objectClass=groupOfNames)\" }}\ndisabled_filter = \"(description=disabled)\"\n\
+         page_size = 2\njoin_attr = \"employeeId\"\nextra_attributes = [\"cn\"]\n\n\
+         [[sources]]\nname = \"hr\"\nkind = \"hr-csv\"\npath = \"hr.csv\"\njoin_attr = \"employeeId\"\n\n\
+         [join]\nrequire = [\"hr\"]\nprecedence = {{ title = [\"hr\", \"corp\"] }}\n\n\
+         [mapping]\ndisplayName = \"{{corp.cn}}\"\n\n[groups]\ninclude = [\"team-*\"]\n",
+        store = ws.store_url,
+        scim = ws.running.base_url(),
+        url = ldap.url,
+        ca = ldap.ca_file.display(),
+    );
+    std::fs::write(ws.path("idbridge.toml"), config).unwrap();
+
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(
+        ops(&plan),
+        vec![
+            op("create-group", "team-eng", &[]),
+            op("create-group", "team-sub", &[]),
+            op("create-user", "ada@acme.test", &[]),
+            op("create-user", "bob@acme.test", &[]),
+            op(
+                "add-members",
+                "team-eng",
+                &["ada@acme.test", "bob@acme.test"]
+            ),
+            op("add-members", "team-sub", &["bob@acme.test"]),
+        ],
+        "{plan:#}"
+    );
+    let ada = &plan["operations"][2];
+    let change = |attr: &str| {
+        ada["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["attr"] == attr)
+            .unwrap()["after"]
+            .clone()
+    };
+    assert_eq!(change("title"), "Lead", "HR owns the title");
+    assert_eq!(change("displayName"), "Ada Lovelace");
+    let findings = plan["findings"].as_array().unwrap();
+    let missing = findings
+        .iter()
+        .find(|f| f["code"] == "join-missing-required")
+        .unwrap_or_else(|| panic!("cy has no HR record: {findings:#?}"));
+    assert!(
+        missing["sources"][0]
+            .as_str()
+            .unwrap()
+            .contains("cn=Cy Young"),
+        "{missing}"
+    );
+
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert_eq!(ws.active_names(), ["ada@acme.test", "bob@acme.test", OWNER]);
+    let members = |name: &str| {
+        let ids: Vec<String> = ws
+            .emu
+            .groups()
+            .into_iter()
+            .find(|g| g.display_name == name)
+            .unwrap()
+            .members;
+        let mut names: Vec<String> = ws
+            .emu
+            .members()
+            .into_iter()
+            .filter(|m| ids.contains(&m.id))
+            .map(|m| m.user_name)
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(members("team-eng"), ["ada@acme.test", "bob@acme.test"]);
+    assert_eq!(members("team-sub"), ["bob@acme.test"]);
+    assert!(ws.emu.groups().iter().all(|g| g.display_name != "other"));
+
+    let writes = ws.emu.write_count();
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert_eq!(
+        ws.emu.write_count(),
+        writes,
+        "a second sync makes zero writes"
+    );
+
+    // Ada is renamed in the directory (new DN, same entryUUID); refint-style, her group follows.
+    ldap.modify("ldapmodify", &format!("dn: cn=Ada Lovelace,{people}\nchangetype: modrdn\nnewrdn: cn=Ada King\ndeleteoldrdn: 1\n"));
+    ldap.modify(
+        "ldapmodify",
+        &format!(
+            "dn: cn=team-eng,{groups}\nchangetype: modify\ndelete: member\nmember: cn=Ada Lovelace,{people}\n-\nadd: member\nmember: cn=Ada King,{people}\n\n\
+             dn: cn=other,{groups}\nchangetype: modify\ndelete: member\nmember: cn=Ada Lovelace,{people}\n-\nadd: member\nmember: cn=Ada King,{people}\n"
+        ),
+    );
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(
+        ops(&plan),
+        vec![op("patch-user", "ada@acme.test", &[])],
+        "{plan:#}"
+    );
+    assert_eq!(
+        plan["operations"][0]["changes"],
+        serde_json::json!([{ "attr": "displayName", "before": "Ada Lovelace", "after": "Ada King" }])
+    );
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert_eq!(ws.emu.write_count(), writes + 1, "the rename is one patch");
+
+    // Bob's email changes: patched in place, never deactivated and re-created.
+    ldap.modify("ldapmodify", &format!("dn: cn=Bob Builder,{people}\nchangetype: modify\nreplace: mail\nmail: robert@acme.test\n"));
+    std::fs::write(
+        ws.path("hr.csv"),
+        format!(
+            "{HEADER}\nE1,ada@acme.test,Ada,Lovelace,Lead,Eng,,active,2020-01-01,\nE2,robert@acme.test,Bob,Builder,Builder,Eng,,active,2020-01-01,\n\
+             E4,dee@acme.test,Dee,Disabled,QA,Eng,,active,2020-01-01,\nE5,eve@acme.test,Eve,Exit,Ops,Eng,,terminated,2020-01-01,2021-01-01\n"
+        ),
+    )
+    .unwrap();
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    let kinds: Vec<String> = ops(&plan).into_iter().map(|(k, _, _)| k).collect();
+    assert_eq!(kinds, ["patch-user"], "{plan:#}");
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert_eq!(
+        ws.active_names(),
+        ["ada@acme.test", OWNER, "robert@acme.test"]
+    );
+    assert_eq!(members("team-sub"), ["robert@acme.test"]);
+}
