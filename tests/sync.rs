@@ -792,3 +792,35 @@ async fn the_emulator_command_serves_and_obeys_its_control_routes() {
         "{text}"
     );
 }
+
+/// The README's first command: the demo runs offline, tells its whole story, and ends quiet.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_runs_offline_and_ends_with_nothing_to_do() {
+    let out = tokio::task::spawn_blocking(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_idbridge"))
+            .arg("demo")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "1 link-user, 11 create-user, 1 patch-user",
+        "1 create-user, 1 patch-user, 1 deactivate-user",
+        "1 create-user, 1 readd-user",
+        "nothing to do",
+        "SCIM write calls: 0",
+    ] {
+        assert!(stdout.contains(needle), "missing `{needle}` in:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("sam.contractor@acme.example"),
+        "the contractor is still there"
+    );
+}
