@@ -9,6 +9,8 @@ mod support;
 mod boundaries;
 mod emulator;
 mod hr_http;
+mod ldap;
+mod ldap_sync;
 mod scim;
 mod store;
 mod sync;

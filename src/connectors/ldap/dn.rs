@@ -76,7 +76,9 @@ fn attribute_type(bytes: &[u8], pos: &mut usize) -> Option<String> {
     if *pos == start {
         return None;
     }
-    let text = std::str::from_utf8(&bytes[start..*pos]).ok()?.to_ascii_lowercase();
+    let text = std::str::from_utf8(&bytes[start..*pos])
+        .ok()?
+        .to_ascii_lowercase();
     Some(match text.strip_prefix("oid.") {
         Some(rest) => rest.to_owned(),
         None => text,
@@ -181,11 +183,17 @@ mod tests {
     #[test]
     fn equal_forms() {
         let cases = [
-            ("uid=bob,ou=people,dc=example,dc=com", "UID=Bob, OU=People ,dc=Example,DC=com"),
+            (
+                "uid=bob,ou=people,dc=example,dc=com",
+                "UID=Bob, OU=People ,dc=Example,DC=com",
+            ),
             ("cn=Smith\\, John,ou=x", "CN = smith\\2c john , ou=X"),
             ("uid=o\\2Bbrien,ou=x", "uid=O\\+Brien,ou=x"),
             ("cn=a+uid=b,ou=x", "uid=B + cn=A,ou=x"),
-            ("cn=Zoë Ñúñez,ou=x", "cn=zo\\c3\\ab \\c3\\91\\c3\\ba\\c3\\b1ez,ou=x"),
+            (
+                "cn=Zoë Ñúñez,ou=x",
+                "cn=zo\\c3\\ab \\c3\\91\\c3\\ba\\c3\\b1ez,ou=x",
+            ),
             ("cn=a  b,ou=x", "cn=a b,ou=x"),
             ("cn=渡辺,ou=x", "cn=\\e6\\b8\\a1\\e8\\be\\ba,ou=x"),
             ("oid.2.5.4.3=a,ou=x", "2.5.4.3=A,ou=x"),

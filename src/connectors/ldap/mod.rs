@@ -1,17 +1,696 @@
-//! LDAP / Active Directory source (being written).
+//! LDAP / Active Directory source: reads people and groups from one directory server and
+//! normalises them into [`SourceRecord`]s and [`SourceGroup`]s. It never decides who changes.
+//!
+//! Imports `config` (its settings), `model` (what it yields) and `ldap3` (the wire). Layout:
+//! `conn` talks to the server (TLS, bind, paged search, BER decoding), `dn` compares DNs,
+//! `values` renders GUIDs, parses ranges and builds filters, `groups` resolves memberships.
+//!
+//! Policy, in one place:
+//! - **Complete or nothing.** Any search that ends with a result code other than success
+//!   (sizeLimitExceeded 4, timeLimitExceeded 3, adminLimitExceeded 11, …), any referral or
+//!   continuation reference, a dropped connection or a timeout makes [`read`] fail. A partial list
+//!   would look as if the missing people had left (security.md §5 item 22).
+//! - **Referrals are never chased**: following one would send the bind password to whichever
+//!   host the directory names (security.md §3). They are reported as [`Error::Referral`] with the
+//!   URLs, so the operator can point the source at that server or narrow the base.
+//! - **Disabled**: Active Directory reads `userAccountControl` bit 0x2 (ADS_UF_ACCOUNTDISABLE);
+//!   OpenLDAP runs the users search a second time as `(&<users.filter><disabled_filter>)` and marks
+//!   the entries it returns.
+//! - **Invalid entries** (no id or no mail) are reported as `source-entry-invalid` issues with
+//!   whatever identifiers could be read, never dropped silently.
+
+mod conn;
+pub mod dn;
+mod groups;
+pub mod values;
 
 use super::SourceRead;
-use crate::config::LdapSettings;
+use crate::config::{LdapDialect, LdapSettings, NestedGroups};
+use crate::model::{attr, Employment, SourceIssue, SourceKey, SourceRecord, StatusKind};
+use conn::{Conn, Entry};
+use groups::{GroupEntry, People};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Duration;
 
-/// Why the directory could not be read completely.
+/// Canonical name for the login (`uid` / `sAMAccountName`).
+pub const LOGIN: &str = "login";
+/// Canonical name for the AD user principal name.
+pub const UPN: &str = "upn";
+/// Canonical name for the entry's DN.
+pub const DN: &str = "dn";
+/// Canonical name for the display name.
+pub const DISPLAY_NAME: &str = "displayName";
+
+/// Why the directory could not be read completely. Messages name the server and what to do; they
+/// never include the bind password.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Placeholder until the connector lands.
-    #[error("LDAP source `{0}`: the LDAP connector is not available in this build yet")]
-    Unavailable(String),
+    /// The CA file could not be used.
+    #[error("The LDAP CA file {path} could not be used: {detail}. Point `ca_file` at a PEM file holding the CA certificate that signed the server's certificate.")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The TLS handshake failed (unknown CA, wrong host name, expired certificate…).
+    #[error("The TLS handshake with LDAP server {server} failed: {detail}. Set `ca_file` to the CA that issued the server's certificate and make sure the URL's host name is in the certificate; `insecure_skip_verify` is for experiments only.")]
+    Tls {
+        /// Server URL.
+        server: String,
+        /// The TLS library's reason.
+        detail: String,
+    },
+    /// The server refused StartTLS; nothing is sent in clear text instead.
+    #[error("LDAP server {server} refused StartTLS (result code {rc}: {text}). Nothing was sent in clear text. Enable TLS on the server, or use an ldaps:// URL.")]
+    StartTls {
+        /// Server URL.
+        server: String,
+        /// LDAP result code.
+        rc: u32,
+        /// The server's diagnostic message.
+        text: String,
+    },
+    /// The connection failed or broke.
+    #[error("The connection to LDAP server {server} failed during {during}: {detail}. Check that the server is reachable and the URL and port are right, then run again; nothing was changed.")]
+    Connection {
+        /// Server URL.
+        server: String,
+        /// What was going on.
+        during: String,
+        /// The client library's reason.
+        detail: String,
+    },
+    /// No answer in time.
+    #[error("LDAP server {server} did not answer {what} within {after:?}. Raise `connect_timeout`/`search_timeout` or check the server's load; nothing was changed.")]
+    Timeout {
+        /// Server URL.
+        server: String,
+        /// What was waited for.
+        what: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// The bind was refused.
+    #[error("LDAP server {server} refused the bind as `{bind_dn}` (result code {rc}{}: {text}). Check `bind_dn` and the password in `password_env`/`password_file`.", if *.rc == 49 { ", invalid credentials" } else { "" })]
+    Bind {
+        /// Server URL.
+        server: String,
+        /// The bind DN (not secret).
+        bind_dn: String,
+        /// LDAP result code (49 = invalidCredentials).
+        rc: u32,
+        /// The server's diagnostic message.
+        text: String,
+    },
+    /// A search ended with a result other than success: the result is incomplete.
+    #[error("The search of LDAP server {server} under `{base}` with filter `{filter}` ended with result code {rc} ({text}), so the result is incomplete and nothing is used. {}", advice(*.rc))]
+    Incomplete {
+        /// Server URL.
+        server: String,
+        /// Search base.
+        base: String,
+        /// Search filter.
+        filter: String,
+        /// LDAP result code.
+        rc: u32,
+        /// The server's diagnostic message.
+        text: String,
+    },
+    /// The server answered with a referral or continuation references.
+    #[error("LDAP server {server} referred the search under `{base}` to other servers ({}); referrals are not followed because that would send the bind password elsewhere, so the result is incomplete. Point the source at the server that holds the entries, or narrow the base to exclude the referral.", .refs.join(", "))]
+    Referral {
+        /// Server URL.
+        server: String,
+        /// Search base.
+        base: String,
+        /// The referral URLs.
+        refs: Vec<String>,
+    },
+    /// The client library rejected a filter.
+    #[error("The LDAP filter `{filter}` for server {server} is not valid. Fix `users.filter`, `groups.filter` or `disabled_filter`.")]
+    Filter {
+        /// Server URL.
+        server: String,
+        /// The filter.
+        filter: String,
+    },
+    /// The server sent something this client cannot read.
+    #[error("LDAP server {server} sent a malformed answer: {detail}. This is a server or network problem; nothing was changed.")]
+    Protocol {
+        /// Server URL.
+        server: String,
+        /// What was malformed.
+        detail: String,
+    },
+    /// Ranged retrieval of a large attribute did not complete.
+    #[error("Reading all members of `{dn}` from LDAP server {server} failed: {detail}. The member list would be truncated, so nothing is used.")]
+    Range {
+        /// Server URL.
+        server: String,
+        /// The group.
+        dn: String,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
-/// Read people and groups from the directory.
+fn advice(rc: u32) -> &'static str {
+    match rc {
+        3 => "The server's time limit stopped it: raise `search_timeout` or the server's time limit for the bind account.",
+        4 => "The server's size limit stopped it: allow paged results beyond the limit for the bind account (OpenLDAP: `sizelimit size.prtotal=unlimited`; AD: MaxPageSize) or lower `page_size`.",
+        11 => "An administrative limit stopped it: ask the directory administrator to raise it for the bind account, or lower `page_size`.",
+        12 => "The server does not support paged results (RFC 2696), which this source needs.",
+        32 => "The base DN does not exist: check `users.base`/`groups.base`.",
+        50 => "The bind account may not read there: grant it read access.",
+        _ => "Check the server's log for the reason.",
+    }
+}
+
+/// Read people and groups from the directory: everything or an error.
 pub async fn read(settings: &LdapSettings) -> Result<SourceRead, Error> {
-    Err(Error::Unavailable(settings.name.clone()))
+    if settings.insecure_skip_verify {
+        tracing::warn!(
+            source = %settings.name,
+            "LDAP source `{}`: TLS certificate verification is OFF (insecure_skip_verify); anyone on the path can read the bind password and the directory. Set `ca_file` instead.",
+            settings.name
+        );
+    } else if settings.url.scheme() == "ldap" && !settings.starttls && settings.password.is_some() {
+        tracing::warn!(
+            source = %settings.name,
+            "LDAP source `{}` binds over ldap:// without StartTLS: the password crosses the network in clear text. Use ldaps:// or `starttls = true`.",
+            settings.name
+        );
+    }
+    let mut conn = Conn::open(settings).await?;
+    let result = read_with(&mut conn, settings).await;
+    conn.close().await;
+    result
+}
+
+/// A valid user entry, before the manager is resolved.
+struct Pending {
+    record: SourceRecord,
+    manager: Option<String>,
+}
+
+async fn read_with(conn: &mut Conn, settings: &LdapSettings) -> Result<SourceRead, Error> {
+    let a = &settings.attributes;
+    let ad = settings.dialect == LdapDialect::ActiveDirectory;
+
+    // OpenLDAP: the disabled entries are the users the disabled filter also matches.
+    let mut disabled: HashSet<String> = HashSet::new();
+    if let (false, Some(extra)) = (ad, &settings.disabled_filter) {
+        let filter = values::and(&settings.users.filter, extra);
+        // RFC 4511 §4.5.1.8: "1.1" asks for no attributes.
+        conn.search_paged(
+            &settings.users.base,
+            settings.users.scope,
+            &filter,
+            &["1.1".to_owned()],
+            |e| {
+                disabled.insert(dn::normalize(&e.dn));
+                Ok(())
+            },
+        )
+        .await?;
+    }
+
+    let raw_names = user_attribute_names(settings);
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut issues: Vec<SourceIssue> = Vec::new();
+    let mut people = People::default();
+    conn.search_paged(
+        &settings.users.base,
+        settings.users.scope,
+        &settings.users.filter,
+        &raw_names,
+        |e| {
+            let norm = dn::normalize(&e.dn);
+            match user(settings, &raw_names, &e, &disabled, &norm) {
+                Ok(p) => {
+                    if let Some(login) = p.record.attrs.get(LOGIN) {
+                        people
+                            .by_login
+                            .insert(login.to_lowercase(), p.record.key.clone());
+                    }
+                    people.by_dn.insert(norm, p.record.key.clone());
+                    pending.push(p);
+                }
+                Err(issue) => {
+                    people.skipped.insert(norm);
+                    issues.push(*issue);
+                }
+            }
+            Ok(())
+        },
+    )
+    .await?;
+
+    // The manager attribute holds a DN; mapping wants the manager's email (model::attr::MANAGER).
+    let email_by_dn: std::collections::HashMap<&SourceKey, &str> = pending
+        .iter()
+        .filter_map(|p| Some((&p.record.key, p.record.attrs.get(attr::EMAIL)?.as_str())))
+        .collect();
+    let mut managers: Vec<Option<String>> = Vec::with_capacity(pending.len());
+    for p in &pending {
+        let email = p
+            .manager
+            .as_ref()
+            .and_then(|m| people.by_dn.get(m))
+            .and_then(|k| email_by_dn.get(k))
+            .map(|e| (*e).to_owned());
+        managers.push(email);
+    }
+    let records: Vec<SourceRecord> = pending
+        .into_iter()
+        .zip(managers)
+        .map(|(mut p, manager)| {
+            if let Some(m) = manager {
+                p.record.attrs.insert(attr::MANAGER.to_owned(), m);
+            }
+            p.record
+        })
+        .collect();
+
+    let mut group_list = Vec::new();
+    if let Some(q) = &settings.groups {
+        let entries = read_groups(conn, settings, q).await?;
+        let (entries, bad) = entries;
+        issues.extend(bad);
+        let (groups, notices) = groups::resolve(&settings.name, entries, &people, settings.nested);
+        issues.extend(notices);
+        group_list = groups;
+    }
+
+    let mut fields: BTreeSet<String> = [
+        attr::EMAIL,
+        attr::GIVEN_NAME,
+        attr::FAMILY_NAME,
+        DISPLAY_NAME,
+        attr::TITLE,
+        attr::DEPARTMENT,
+        attr::EMPLOYEE_ID,
+        attr::MANAGER,
+        LOGIN,
+        DN,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    if ad {
+        fields.insert(UPN.to_owned());
+    }
+    let canonical = fields.clone();
+    fields.extend(
+        raw_names
+            .iter()
+            .filter(|n| !canonical.contains(n.as_str()) && !is_operational_helper(n, a))
+            .cloned(),
+    );
+
+    Ok(SourceRead {
+        source: settings.name.clone(),
+        records,
+        groups: group_list,
+        issues,
+        fields,
+    })
+}
+
+/// `userAccountControl` is fetched to read the disabled bit, not offered as data.
+fn is_operational_helper(name: &str, _a: &crate::config::LdapAttributes) -> bool {
+    name.eq_ignore_ascii_case("userAccountControl")
+}
+
+/// The attributes requested for users: every role's attribute, then `extra_attributes`, without
+/// duplicates (types compare without case).
+fn user_attribute_names(settings: &LdapSettings) -> Vec<String> {
+    let a = &settings.attributes;
+    let mut names: Vec<String> = vec![
+        a.id.clone(),
+        a.login.clone(),
+        a.mail.clone(),
+        a.given_name.clone(),
+        a.family_name.clone(),
+        a.display_name.clone(),
+        a.title.clone(),
+        a.department.clone(),
+        a.employee_number.clone(),
+        a.manager.clone(),
+    ];
+    if settings.dialect == LdapDialect::ActiveDirectory {
+        names.push(a.upn.clone());
+        names.push("userAccountControl".to_owned());
+    }
+    names.extend(settings.extra_attributes.iter().cloned());
+    let mut seen = HashSet::new();
+    names.retain(|n| !n.is_empty() && seen.insert(n.to_ascii_lowercase()));
+    names
+}
+
+/// The stable id of an entry: GUID attributes are binary and rendered as GUID strings, others
+/// (`entryUUID`) are text.
+fn stable_id(entry: &Entry, name: &str) -> Option<String> {
+    let raw = entry.first_raw(name)?;
+    if is_guid_attribute(name) {
+        return values::guid_string(raw);
+    }
+    let text = std::str::from_utf8(raw).ok()?.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+fn is_guid_attribute(name: &str) -> bool {
+    name.eq_ignore_ascii_case("objectGUID") || name.eq_ignore_ascii_case("mS-DS-ConsistencyGuid")
+}
+
+/// Build one person from a user entry, or the issue that says why it cannot be one.
+fn user(
+    settings: &LdapSettings,
+    raw_names: &[String],
+    e: &Entry,
+    disabled: &HashSet<String>,
+    norm: &str,
+) -> Result<Pending, Box<SourceIssue>> {
+    let a = &settings.attributes;
+    let id = stable_id(e, &a.id);
+    let mail = e.first_text(&a.mail);
+    let (Some(id), Some(mail)) = (id, mail) else {
+        let mut missing = Vec::new();
+        if stable_id(e, &a.id).is_none() {
+            missing.push(format!("the id attribute `{}`", a.id));
+        }
+        if mail.is_none() {
+            missing.push(format!("the mail attribute `{}`", a.mail));
+        }
+        let hints: Vec<String> = [&a.login, &a.mail, &a.employee_number]
+            .iter()
+            .filter_map(|n| e.first_text(n).map(str::to_owned))
+            .collect();
+        return Err(Box::new(SourceIssue {
+            source: settings.name.clone(),
+            location: e.dn.clone(),
+            code: "source-entry-invalid".to_owned(),
+            message: format!(
+                "LDAP entry `{}` has no {}, so it cannot be provisioned and was skipped. Fill in the attribute in the directory, or map the role to another attribute under `attributes`.",
+                e.dn,
+                missing.join(" and ")
+            ),
+            skipped_person: true,
+            hints,
+        }));
+    };
+
+    let mut attrs: BTreeMap<String, String> = BTreeMap::new();
+    // Raw attributes under their configured names, for `{corp.mail}`-style templates. A raw name
+    // that equals a canonical one is left to the canonical value (e.g. `manager` is an email
+    // here, not the DN).
+    for name in raw_names {
+        if is_operational_helper(name, a) || CANONICAL.contains(&name.as_str()) {
+            continue;
+        }
+        let value = if is_guid_attribute(name) {
+            e.first_raw(name).and_then(values::guid_string)
+        } else {
+            e.first_text(name).map(str::to_owned)
+        };
+        if let Some(v) = value {
+            attrs.insert(name.clone(), v);
+        }
+    }
+    let mut put = |key: &str, value: Option<&str>| {
+        if let Some(v) = value {
+            attrs.insert(key.to_owned(), v.to_owned());
+        }
+    };
+    put(attr::EMAIL, Some(mail));
+    put(attr::GIVEN_NAME, e.first_text(&a.given_name));
+    put(attr::FAMILY_NAME, e.first_text(&a.family_name));
+    put(DISPLAY_NAME, e.first_text(&a.display_name));
+    put(attr::TITLE, e.first_text(&a.title));
+    put(attr::DEPARTMENT, e.first_text(&a.department));
+    put(attr::EMPLOYEE_ID, e.first_text(&a.employee_number));
+    put(LOGIN, e.first_text(&a.login));
+    if settings.dialect == LdapDialect::ActiveDirectory {
+        put(UPN, e.first_text(&a.upn));
+    }
+    put(DN, Some(&e.dn));
+
+    let is_disabled = match settings.dialect {
+        // MS-ADTS 2.2.16: ADS_UF_ACCOUNTDISABLE = 0x2. The value is a signed 32-bit integer.
+        LdapDialect::ActiveDirectory => e
+            .first_text("userAccountControl")
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|v| v & 0x2 != 0),
+        LdapDialect::OpenLdap => disabled.contains(norm),
+    };
+    let manager = e.first_text(&a.manager).map(dn::normalize);
+    Ok(Pending {
+        record: SourceRecord {
+            key: SourceKey::new(settings.name.clone(), id),
+            location: e.dn.clone(),
+            attrs,
+            employment: Some(Employment {
+                status: Some(if is_disabled { "disabled" } else { "enabled" }.to_owned()),
+                kind: if is_disabled {
+                    StatusKind::Inactive
+                } else {
+                    StatusKind::Active
+                },
+                start: None,
+                end: None,
+                timezone: chrono_tz::UTC,
+            }),
+        },
+        manager,
+    })
+}
+
+/// Canonical attribute names this source fills; raw attributes never shadow them.
+const CANONICAL: &[&str] = &[
+    attr::EMAIL,
+    attr::GIVEN_NAME,
+    attr::FAMILY_NAME,
+    DISPLAY_NAME,
+    attr::TITLE,
+    attr::DEPARTMENT,
+    attr::EMPLOYEE_ID,
+    attr::MANAGER,
+    LOGIN,
+    UPN,
+    DN,
+];
+
+/// Read the group entries (members complete, ranged retrieval followed to the end) and the
+/// issues for group entries without an id.
+async fn read_groups(
+    conn: &mut Conn,
+    settings: &LdapSettings,
+    q: &crate::config::LdapQuery,
+) -> Result<(Vec<GroupEntry>, Vec<SourceIssue>), Error> {
+    let a = &settings.attributes;
+    let mut names = vec![
+        a.id.clone(),
+        a.group_name.clone(),
+        "cn".to_owned(),
+        "description".to_owned(),
+        a.member.clone(),
+        "uniqueMember".to_owned(),
+        "memberUid".to_owned(),
+    ];
+    let mut seen = HashSet::new();
+    names.retain(|n| seen.insert(n.to_ascii_lowercase()));
+
+    let mut raw: Vec<Entry> = Vec::new();
+    conn.search_paged(&q.base, q.scope, &q.filter, &names, |e| {
+        raw.push(e);
+        Ok(())
+    })
+    .await?;
+
+    let mut entries = Vec::with_capacity(raw.len());
+    let mut issues = Vec::new();
+    for e in raw {
+        let Some(id) = stable_id(&e, &a.id) else {
+            issues.push(SourceIssue {
+                source: settings.name.clone(),
+                location: e.dn.clone(),
+                code: "group-entry-invalid".to_owned(),
+                message: format!(
+                    "LDAP group `{}` has no id attribute `{}`, so it was skipped. Check the bind account may read it, or map `attributes.id`.",
+                    e.dn, a.id
+                ),
+                skipped_person: false,
+                hints: Vec::new(),
+            });
+            continue;
+        };
+        let member_dns = members(conn, &e, &a.member).await?;
+        let mut attrs = BTreeMap::new();
+        for name in ["cn", "description"] {
+            if let Some(v) = e.first_text(name) {
+                attrs.insert(name.to_owned(), v.to_owned());
+            }
+        }
+        if let Some(v) = e.first_text(&a.group_name) {
+            attrs.insert("name".to_owned(), v.to_owned());
+        }
+        attrs.insert(DN.to_owned(), e.dn.clone());
+        let chain_members = if settings.nested == NestedGroups::InChain {
+            let filter = values::and(
+                &settings.users.filter,
+                &values::assertion("memberOf", values::IN_CHAIN, &e.dn),
+            );
+            let mut dns = Vec::new();
+            conn.search_paged(
+                &settings.users.base,
+                settings.users.scope,
+                &filter,
+                &["1.1".to_owned()],
+                |m| {
+                    dns.push(m.dn);
+                    Ok(())
+                },
+            )
+            .await?;
+            Some(dns)
+        } else {
+            None
+        };
+        entries.push(GroupEntry {
+            key: SourceKey::new(settings.name.clone(), id),
+            dn: e.dn.clone(),
+            attrs,
+            member_dns,
+            member_uids: e
+                .values("memberUid")
+                .filter_map(|v| std::str::from_utf8(v).ok())
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect(),
+            chain_members,
+        });
+    }
+    Ok((entries, issues))
+}
+
+/// Every member DN of a group: `member` (following AD ranged retrieval to the `-*` chunk) and
+/// `uniqueMember` (RFC 4517 §3.3.21 NameAndOptionalUID: the `#'0101'B` suffix is dropped).
+async fn members(conn: &mut Conn, e: &Entry, member_attr: &str) -> Result<Vec<String>, Error> {
+    let mut out: Vec<String> = Vec::new();
+    let mut next_low: Option<u64> = None;
+    for (description, vals) in &e.attrs {
+        let (base, range) = values::split_range(description);
+        if base.eq_ignore_ascii_case("uniqueMember") && !member_attr.eq_ignore_ascii_case(&base) {
+            out.extend(
+                vals.iter()
+                    .filter_map(|v| std::str::from_utf8(v).ok())
+                    .map(|v| strip_uid(v).to_owned()),
+            );
+            continue;
+        }
+        if !base.eq_ignore_ascii_case(member_attr) {
+            continue;
+        }
+        out.extend(
+            vals.iter()
+                .filter_map(|v| std::str::from_utf8(v).ok())
+                .map(|v| strip_uid(v).to_owned()),
+        );
+        match range {
+            None => {}
+            Some(Err(option)) => return Err(range_error(conn, e, &option)),
+            Some(Ok(r)) => next_low = r.high.map(|h| h + 1),
+        }
+    }
+    // MS-ADTS 3.1.1.3.1.3.3: ask for `member;range=<next>-*` until the server answers with a
+    // chunk ending in `*`. Each chunk must start where the previous one ended, otherwise values
+    // were skipped.
+    while let Some(low) = next_low {
+        let want = format!("{member_attr};range={low}-*");
+        let chunk = conn
+            .read_entry(&e.dn, std::slice::from_ref(&want))
+            .await?
+            .ok_or_else(|| Error::Range {
+                server: conn.server.clone(),
+                dn: e.dn.clone(),
+                detail: format!("the entry was not returned when asking for `{want}`"),
+            })?;
+        let mut got = None;
+        for (description, vals) in &chunk.attrs {
+            let (base, range) = values::split_range(description);
+            if !base.eq_ignore_ascii_case(member_attr) {
+                continue;
+            }
+            match range {
+                Some(Ok(r)) if r.low == low => {
+                    out.extend(
+                        vals.iter()
+                            .filter_map(|v| std::str::from_utf8(v).ok())
+                            .map(str::to_owned),
+                    );
+                    got = Some(r.high.map(|h| h + 1));
+                }
+                Some(Ok(r)) => {
+                    return Err(range_error(
+                        conn,
+                        e,
+                        &format!("range={}-… after asking for {low}", r.low),
+                    ))
+                }
+                Some(Err(option)) => return Err(range_error(conn, e, &option)),
+                None => {
+                    return Err(range_error(
+                        conn,
+                        e,
+                        &format!("a value list without a range after asking for `{want}`"),
+                    ))
+                }
+            }
+        }
+        match got {
+            Some(next) => next_low = next,
+            None => {
+                return Err(Error::Range {
+                    server: conn.server.clone(),
+                    dn: e.dn.clone(),
+                    detail: format!("the server returned no `{member_attr}` values for `{want}`"),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn range_error(conn: &Conn, e: &Entry, what: &str) -> Error {
+    Error::Range {
+        server: conn.server.clone(),
+        dn: e.dn.clone(),
+        detail: format!("the server answered with `{what}`, which is not a valid continuation"),
+    }
+}
+
+/// Drop an RFC 4517 NameAndOptionalUID bit-string suffix (`#'0101'B`).
+fn strip_uid(value: &str) -> &str {
+    if let Some(at) = value.rfind("#'") {
+        let tail = &value[at + 2..];
+        if let Some(bits) = tail.strip_suffix("'B") {
+            if bits.bytes().all(|b| b == b'0' || b == b'1') {
+                return &value[..at];
+            }
+        }
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_uid;
+
+    #[test]
+    fn unique_member_suffix() {
+        assert_eq!(strip_uid("uid=a,ou=p#'0101'B"), "uid=a,ou=p");
+        assert_eq!(strip_uid("uid=a,ou=p"), "uid=a,ou=p");
+        assert_eq!(strip_uid("uid=a\\#'x'B,ou=p"), "uid=a\\#'x'B,ou=p");
+    }
 }
