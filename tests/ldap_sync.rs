@@ -227,3 +227,56 @@ async fn ldap_and_hr_join_into_users_and_groups() {
     );
     assert_eq!(members("team-sub"), ["robert@acme.test"]);
 }
+
+/// A pushed group whose directory group is deleted: with `groups.delete`, idbridge deletes it; when
+/// Notion refuses (the group is a page's only full-access holder) the failure says so and what to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_group_notion_refuses_is_reported_clearly() {
+    let Some(ldap) = slapd() else { return };
+    let base = ldap.ou("e2e-groupdel");
+    let people = format!("ou=people,{base}");
+    let groups = format!("ou=groups,{base}");
+    let mut ldif = format!("dn: {people}\nobjectClass: organizationalUnit\nou: people\n\ndn: {groups}\nobjectClass: organizationalUnit\nou: groups\n\n");
+    ldif += &person(&people, "Gil Group", "gil", "gil@acme.test", "G1", "");
+    ldif += &format!("\ndn: cn=team-gone,{groups}\nobjectClass: groupOfNames\ncn: team-gone\nmember: cn=Gil Group,{people}\n");
+    ldap.add(&ldif);
+    let ws = Workspace::new().await;
+    std::fs::write(ws.path("ldap-pw"), format!("{READER_PW}\n")).unwrap();
+    let config = format!(
+        "[store]\nurl = \"{store}\"\n\n[target]\nname = \"test\"\nkind = \"notion\"\nurl = \"{scim}\"\ntoken_file = \"token\"\nrate_limit = 0\n\n\
+         [[sources]]\nname = \"corp\"\nkind = \"ldap\"\nurl = \"{url}\"\nstarttls = true\nca_file = \"{ca}\"\nbind_dn = \"{READER_DN}\"\n\
+         password_file = \"ldap-pw\"\nusers = {{ base = \"{people}\" }}\ngroups = {{ base = \"{groups}\" }}\n\n[groups]\ndelete = true\n",
+        store = ws.store_url,
+        scim = ws.running.base_url(),
+        url = ldap.url,
+        ca = ldap.ca_file.display(),
+    );
+    std::fs::write(ws.path("idbridge.toml"), config).unwrap();
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    let group = ws
+        .emu
+        .groups()
+        .into_iter()
+        .find(|g| g.display_name == "team-gone")
+        .unwrap();
+    ws.emu.set_sole_full_access(&group.id, true);
+    ldap.modify("ldapdelete", &format!("cn=team-gone,{groups}\n"));
+    let run = ws.idbridge(&["sync", "--yes"]).await.expect(1);
+    assert!(
+        run.stdout.contains("only full-access holder of a page"),
+        "{}",
+        run.stdout
+    );
+    assert!(ws
+        .emu
+        .groups()
+        .iter()
+        .any(|g| g.display_name == "team-gone"));
+    ws.emu.set_sole_full_access(&group.id, false);
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert!(ws
+        .emu
+        .groups()
+        .iter()
+        .all(|g| g.display_name != "team-gone"));
+}

@@ -518,7 +518,18 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
         }
         OpKind::DeleteGroup => {
             let id = scim_id(op)?;
-            client.delete_group(&id).await?;
+            if let Err(e) = client.delete_group(&id).await {
+                if matches!(e.status(), Some(400 | 403 | 409)) {
+                    // Notion refuses to delete a group that is the only full-access holder of a
+                    // page (notion-scim.md §10); say so rather than leave a bare status.
+                    return Err(Failure::Plan(format!(
+                        "the target refused to delete group `{}` ({e}); Notion does this when the group is the only \
+                         full-access holder of a page: give that page another full-access member or group, then re-run",
+                        op.user_name
+                    )));
+                }
+                return Err(e.into());
+            }
             if let Ok(key) = source_key(op) {
                 ctx.store
                     .delete_link(&ctx.opts.target_name, LinkKind::Group, &key)
