@@ -296,12 +296,18 @@ fn source_key(op: &Op) -> Result<SourceKey, Failure> {
         })
 }
 
-async fn link(ctx: &Ctx, op: &Op, id: &ScimId, origin: LinkOrigin) -> Result<(), Failure> {
+async fn link(
+    ctx: &Ctx,
+    op: &Op,
+    kind: LinkKind,
+    id: &ScimId,
+    origin: LinkOrigin,
+) -> Result<(), Failure> {
     let key = source_key(op)?;
     ctx.store
         .upsert_link(&Link {
             target_name: ctx.opts.target_name.clone(),
-            kind: LinkKind::User,
+            kind,
             key,
             scim_id: id.clone(),
             user_name: op.user_name.clone(),
@@ -326,23 +332,6 @@ async fn rename_link(ctx: &Ctx, op: &Op) -> Result<(), Failure> {
         link.updated_at = ctx.clock.now();
         ctx.store.upsert_link(&link).await?;
     }
-    Ok(())
-}
-
-async fn link_group(ctx: &Ctx, op: &Op, id: &ScimId, origin: LinkOrigin) -> Result<(), Failure> {
-    let key = source_key(op)?;
-    ctx.store
-        .upsert_link(&Link {
-            target_name: ctx.opts.target_name.clone(),
-            kind: LinkKind::Group,
-            key,
-            scim_id: id.clone(),
-            user_name: op.user_name.clone(),
-            state: LinkState::Active,
-            origin,
-            updated_at: ctx.clock.now(),
-        })
-        .await?;
     Ok(())
 }
 
@@ -406,13 +395,20 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
             } else {
                 LinkOrigin::Adopted
             };
-            link(ctx, op, &id, origin).await?;
+            link(ctx, op, LinkKind::User, &id, origin).await?;
             Ok(Executed::Done(Some(id.0)))
         }
         OpKind::CreateUser => {
             let (user, outcome) = client.create_user(&attrs_from_changes(op)).await?;
             let id = ScimId(user.id.clone());
-            link(ctx, op, &id, origin_of(outcome, LinkOrigin::Created)).await?;
+            link(
+                ctx,
+                op,
+                LinkKind::User,
+                &id,
+                origin_of(outcome, LinkOrigin::Created),
+            )
+            .await?;
             Ok(Executed::Done(Some(id.0)))
         }
         OpKind::PatchUser => {
@@ -441,7 +437,7 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
                     ScimId(user.id)
                 }
             };
-            link(ctx, op, &id, LinkOrigin::Created).await?;
+            link(ctx, op, LinkKind::User, &id, LinkOrigin::Created).await?;
             Ok(Executed::Done(Some(id.0)))
         }
         OpKind::DeactivateUser => {
@@ -472,7 +468,7 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
         OpKind::CreateGroup => {
             let group = client.create_group(&op.user_name, &[]).await?;
             let id = ScimId(group.id);
-            link_group(ctx, op, &id, LinkOrigin::Created).await?;
+            link(ctx, op, LinkKind::Group, &id, LinkOrigin::Created).await?;
             Ok(Executed::Done(Some(id.0)))
         }
         OpKind::PatchGroup => {
@@ -490,7 +486,7 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
             } else {
                 LinkOrigin::Created
             };
-            link_group(ctx, op, &id, origin).await?;
+            link(ctx, op, LinkKind::Group, &id, origin).await?;
             Ok(Executed::Done(Some(id.0)))
         }
         OpKind::AddMembers | OpKind::RemoveMembers => {

@@ -561,6 +561,19 @@ impl Resolver<'_> {
         }
     }
 
+    /// An optional secret given as `<key>_env` or `<key>_file`.
+    fn optional_secret(
+        &self,
+        env: &Option<Spanned<String>>,
+        file: &Option<Spanned<String>>,
+        key: &str,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        match self.secret(env, file, key)? {
+            Some((source, at)) => Ok(Some(self.read_secret(&source, at, key)?)),
+            None => Ok(None),
+        }
+    }
+
     fn read_secret(
         &self,
         source: &SecretSource,
@@ -979,10 +992,7 @@ impl Resolver<'_> {
                 );
             }
         };
-        let token = match self.secret(&s.token_env, &s.token_file, &key("token"))? {
-            Some((source, at)) => Some(self.read_secret(&source, at, &key("token"))?),
-            None => None,
-        };
+        let token = self.optional_secret(&s.token_env, &s.token_file, &key("token"))?;
         let auth = match s.auth.as_ref().map(|a| a.get_ref().as_str()) {
             None if bamboo => HttpAuth::Basic,
             None | Some("bearer") => HttpAuth::Bearer,
@@ -1161,10 +1171,7 @@ impl Resolver<'_> {
                 );
             }
         };
-        let password = match self.secret(&s.password_env, &s.password_file, &key("password"))? {
-            Some((source, at)) => Some(self.read_secret(&source, at, &key("password"))?),
-            None => None,
-        };
+        let password = self.optional_secret(&s.password_env, &s.password_file, &key("password"))?;
         let bind_dn = s.bind_dn.as_ref().map(|b| b.get_ref().trim().to_owned());
         if bind_dn.is_some() && password.is_none() {
             let at = s.bind_dn.as_ref().map(|b| b.span().start).unwrap_or(0);
