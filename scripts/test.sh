@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test: installs what the tests need, makes sure PostgreSQL answers, then cargo test.
+# Runs every test: installs what the tests need, makes sure PostgreSQL answers, then cargo test,
+# and closes with the total over every test binary ("N passed, N failed").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 export IDBRIDGE_REQUIRE_SERVICES=1
-cargo test --locked "$@"
+log=$(mktemp)
+status=0
+cargo test --locked "$@" 2>&1 | tee "$log" || status=$?
+totals=$(awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { printf "%d passed, %d failed", p, f }' "$log")
+rm -f "$log"
+echo "$totals"
+exit "$status"
