@@ -824,3 +824,71 @@ async fn the_demo_runs_offline_and_ends_with_nothing_to_do() {
         "the contractor is still there"
     );
 }
+
+/// One refused write (Notion refuses profile changes outside verified domains) fails that
+/// operation only: the others are applied, the journal says which failed, the exit code is 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_refused_write_does_not_stop_the_others() {
+    let ws = Workspace::with_profile(Profile {
+        seed: idbridge::emulator::Seed {
+            verified_domains: vec!["acme.test".into()],
+            ..Default::default()
+        },
+        ..Profile::default()
+    })
+    .await;
+    ws.emu
+        .seed_user(SeedUser::member("outsider@other.test", "Out", "Sider"));
+    ws.emu.set_switches(Switches {
+        verified_domains_only: true,
+        ..Switches::default()
+    });
+    ws.hr(&[
+        &row("E1", "Ada", "Eng", "active"),
+        "E2,outsider@other.test,Renamed,Person,Eng,Eng,,active,2020-01-01,",
+        &row("E3", "Cy", "Eng", "active"),
+    ]);
+    let run = ws.idbridge(&["sync", "--yes"]).await.expect(1);
+    assert!(
+        run.stdout.contains("FAILED") && run.stdout.contains("outsider@other.test"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("2 done, 1 failed") || run.stdout.contains("3 done, 1 failed"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        ws.active_names().contains(&"ada@acme.test".to_owned())
+            && ws.active_names().contains(&"cy@acme.test".to_owned())
+    );
+    let store = Store::open(&ws.store_url).await.unwrap();
+    let runs = store.runs(1).await.unwrap();
+    let journal = store.operations(runs[0].id).await.unwrap();
+    let failed: Vec<_> = journal
+        .iter()
+        .filter(|o| o.status.as_str() == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].http_status, Some(403));
+}
+
+/// The token never reaches output, even at trace level on a successful run.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_is_never_logged_at_trace_level() {
+    let ws = Workspace::new().await;
+    ws.hr(&[&row("E1", "Ada", "Eng", "active")]);
+    let run = ws
+        .idbridge(&["-vvv", "--log-format", "json", "sync", "--yes"])
+        .await
+        .expect(0);
+    assert!(
+        run.stderr.len() > 1000,
+        "trace logging produced almost nothing:\n{}",
+        run.stderr
+    );
+    ws.idbridge(&["-vvv", "plan", "--format", "json"])
+        .await
+        .expect(0);
+}
