@@ -9,6 +9,7 @@ mod demo;
 mod emulator;
 mod output;
 mod pipeline;
+mod saml;
 
 pub use pipeline::Refused;
 mod sync;
@@ -97,8 +98,8 @@ pub enum Command {
     Sync(SyncArgs),
     /// Reports on runs, changes and drift (not implemented yet).
     Report(Rest),
-    /// SAML SSO checks (not implemented yet).
-    Saml(Rest),
+    /// SAML SSO checks: IdP metadata, SAML responses, a test login.
+    Saml(saml::SamlArgs),
     /// Scheduled syncs with health and metrics endpoints (not implemented yet).
     Serve(Rest),
     /// Serve the Notion SCIM emulator.
@@ -205,7 +206,8 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Sync(args) => sync::sync(&cli.config, clock, args).await,
         Command::Migrate => sync::migrate(&cli.config).await,
         Command::Emulator(args) => emulator::run(args, clock).await,
-        Command::Report(_) | Command::Saml(_) | Command::Serve(_) | Command::Healthcheck(_) => {
+        Command::Saml(args) => saml::run(args, clock).await,
+        Command::Report(_) | Command::Serve(_) | Command::Healthcheck(_) => {
             eprintln!("idbridge: this command is not implemented yet");
             Ok(Exit::Usage)
         }

@@ -20,12 +20,14 @@ mod error;
 mod journal;
 mod links;
 mod runs;
+mod saml;
 mod snapshots;
 
 pub use error::{Error, Result, ScimIdConflict};
 pub use journal::{NewOperation, OperationId, OperationRecord, OperationStatus};
 pub use links::{Link, LinkKind, LinkOrigin, LinkState};
 pub use runs::{NewRun, RunId, RunRecord, RunStatus};
+pub use saml::{SamlCheckRecord, UserLinkState};
 pub use snapshots::Snapshot;
 
 use chrono::{DateTime, SecondsFormat, Utc};

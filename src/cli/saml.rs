@@ -1,0 +1,644 @@
+//! `idbridge saml …`: check IdP metadata (file or URL), check a SAML Response, and run a one-off
+//! test SP on loopback. The rules live in `crate::saml`; this file reads inputs (files, stdin,
+//! URLs with a timeout and size cap), renders tables or JSON, and talks to the store.
+//!
+//! Time: the global `--now RFC3339` (hidden at the top level, documented here) pins the clock so
+//! captured responses and fixtures can be checked long after they expire.
+
+use super::{Exit, Format};
+use crate::clock::Clock;
+use crate::saml::metadata::{self, MetaExpect, MetaReport, Profile};
+use crate::saml::{self, login, Certificate, Expect, Finding, Level, Report, Verdict};
+use crate::store::{LinkState, Store};
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::{DateTime, Duration, Utc};
+use clap::{ArgGroup, Args, Subcommand};
+use comfy_table::Table;
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// `saml`: SSO checks. All commands take the global `--now RFC3339` to check at a fixed time.
+#[derive(Debug, Args)]
+pub struct SamlArgs {
+    /// The SAML command.
+    #[command(subcommand)]
+    pub command: SamlCommand,
+}
+
+/// SAML commands.
+#[derive(Debug, Subcommand)]
+pub enum SamlCommand {
+    /// Check IdP metadata (a file or an https URL) against SAML and Notion's rules.
+    CheckMetadata(CheckMetadataArgs),
+    /// Check a SAMLResponse (raw XML, base64, or a SAMLResponse= form body; `-` reads stdin).
+    CheckResponse(CheckResponseArgs),
+    /// Run a one-off SP on loopback: print its metadata and a login URL, check what the IdP posts.
+    TestLogin(TestLoginArgs),
+}
+
+/// `saml check-metadata`.
+#[derive(Debug, Args)]
+pub struct CheckMetadataArgs {
+    /// Metadata file, or an http(s) URL to fetch.
+    pub source: String,
+    /// The ACS URL Notion shows (https://www.notion.so/sso/saml/<id>).
+    #[arg(long, conflicts_with = "notion_id")]
+    pub acs: Option<String>,
+    /// Notion's workspace ID or SAML config ID (the ACS URL is built from it).
+    #[arg(long)]
+    pub notion_id: Option<String>,
+    /// Which entity to check in an EntitiesDescriptor.
+    #[arg(long)]
+    pub entity: Option<String>,
+    /// PEM certificate that signs the metadata (repeatable); the signature is then verified.
+    #[arg(long)]
+    pub metadata_signer: Vec<PathBuf>,
+    /// Warn when a signing certificate expires within this many days.
+    #[arg(long, default_value_t = 30)]
+    pub warn_days: i64,
+    /// Largest metadata accepted, in bytes.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub max_bytes: usize,
+    /// Timeout for fetching a URL (e.g. 10s, 1m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Expired certificates and weak keys are errors.
+    #[arg(long)]
+    pub strict: bool,
+    /// Generic SAML 2.0 SP rules instead of Notion's.
+    #[arg(long)]
+    pub generic: bool,
+    /// Record the findings in this store (URL, e.g. sqlite://idbridge.db?mode=rwc).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `saml check-response`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("trust").required(true).multiple(true).args(["metadata", "idp_cert"])))]
+pub struct CheckResponseArgs {
+    /// The response file, or `-` for stdin.
+    pub input: String,
+    /// IdP metadata: its signing certificates and entity ID are the trust anchors.
+    #[arg(long)]
+    pub metadata: Option<PathBuf>,
+    /// IdP signing certificate, PEM (repeatable, for rollover).
+    #[arg(long)]
+    pub idp_cert: Vec<PathBuf>,
+    /// Expected IdP entity ID (default: the metadata's entityID).
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Which IdP entity of the metadata to use.
+    #[arg(long)]
+    pub entity: Option<String>,
+    /// The SP entity ID (Notion: https://www.notion.so/sso/saml).
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// The ACS URL (Destination and Recipient must equal it).
+    #[arg(long)]
+    pub recipient: Option<String>,
+    /// The AuthnRequest ID the response must answer.
+    #[arg(long)]
+    pub in_response_to: Option<String>,
+    /// Clock skew tolerated on every time check (e.g. 180s).
+    #[arg(long, default_value = "180s", value_parser = parse_duration)]
+    pub clock_skew: Duration,
+    /// Oldest acceptable IssueInstant (e.g. 5m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub max_age: Duration,
+    /// Check the XML signature only, not the Web-SSO protocol fields.
+    #[arg(long)]
+    pub signature_only: bool,
+    /// SHA-1 and certificate expiry are errors.
+    #[arg(long)]
+    pub strict: bool,
+    /// Cross-check the NameID against this store's links and record the findings there.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `saml test-login`.
+#[derive(Debug, Args)]
+pub struct TestLoginArgs {
+    /// IdP metadata (file).
+    #[arg(long)]
+    pub metadata: PathBuf,
+    /// Loopback address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub listen: std::net::SocketAddr,
+    /// The entity ID of this test SP (register it in the IdP with the printed ACS URL).
+    #[arg(long)]
+    pub sp_entity_id: String,
+    /// Give up after this long (e.g. 5m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Fixed AuthnRequest ID (tests with pre-signed responses).
+    #[arg(long, hide = true)]
+    pub request_id: Option<String>,
+    /// Advertised ACS URL instead of http://<listen>/acs (tests with pre-signed responses).
+    #[arg(long, hide = true)]
+    pub acs_url: Option<String>,
+    /// Stop after this many posted responses (tests of the replay check).
+    #[arg(long, hide = true, default_value_t = 1)]
+    pub responses: usize,
+    /// SHA-1 and certificate expiry are errors.
+    #[arg(long)]
+    pub strict: bool,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Parse `180s`, `5m`, `1h`, `2d` or plain seconds.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 180s, 5m or 1h"))?;
+    match unit {
+        "s" => Ok(Duration::seconds(n)),
+        "m" => Ok(Duration::minutes(n)),
+        "h" => Ok(Duration::hours(n)),
+        "d" => Ok(Duration::days(n)),
+        _ => Err(format!("{text:?}: the unit must be s, m, h or d")),
+    }
+}
+
+/// Run a `saml` command.
+pub async fn run(args: SamlArgs, clock: Arc<dyn Clock>) -> Result<Exit> {
+    match args.command {
+        SamlCommand::CheckMetadata(a) => check_metadata(a, clock.now()).await,
+        SamlCommand::CheckResponse(a) => check_response(a, clock.now()).await,
+        SamlCommand::TestLogin(a) => test_login(a, clock).await,
+    }
+}
+
+fn exit_for(verdict: Verdict) -> Exit {
+    match verdict {
+        Verdict::Accept => Exit::Ok,
+        Verdict::Reject => Exit::Blocked,
+    }
+}
+
+fn read_file(path: &PathBuf) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn read_certs(paths: &[PathBuf]) -> Result<Vec<Certificate>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let certs =
+            Certificate::parse_all(&read_file(p)?).map_err(|e| anyhow!("{}: {e}", p.display()))?;
+        out.extend(certs);
+    }
+    Ok(out)
+}
+
+async fn fetch(url: &str, timeout: Duration, max_bytes: usize) -> Result<Vec<u8>> {
+    let timeout = timeout
+        .to_std()
+        .map_err(|_| anyhow!("the timeout must be positive"))?;
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .context("cannot build the HTTP client")?;
+    let mut resp = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("cannot fetch {url}"))?;
+    if !resp.status().is_success() {
+        bail!("fetching {url} gave HTTP {}", resp.status());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .with_context(|| format!("cannot read {url}"))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() > max_bytes {
+            bail!("{url} is larger than --max-bytes {max_bytes}");
+        }
+    }
+    Ok(body)
+}
+
+async fn check_metadata(args: CheckMetadataArgs, now: DateTime<Utc>) -> Result<Exit> {
+    let bytes = if args.source.starts_with("http://") || args.source.starts_with("https://") {
+        fetch(&args.source, args.timeout, args.max_bytes).await?
+    } else {
+        read_file(&PathBuf::from(&args.source))?
+    };
+    let acs = args.acs.clone().or_else(|| {
+        args.notion_id
+            .as_ref()
+            .map(|id| format!("{}{id}", metadata::NOTION_ACS_PREFIX))
+    });
+    let limits = saml::Limits {
+        max_bytes: args.max_bytes,
+        ..saml::Limits::default()
+    };
+    let expect = MetaExpect {
+        profile: if args.generic {
+            Profile::Generic
+        } else {
+            Profile::Notion
+        },
+        signers: read_certs(&args.metadata_signer)?,
+        entity: args.entity.clone(),
+        acs,
+        warn_days: args.warn_days,
+        strict: args.strict,
+        limits,
+    };
+    let mut report = metadata::check(&bytes, &expect, now);
+    if saml::only_time_errors(&report.findings) {
+        report.findings.push(time_hint());
+    }
+    if let Some(url) = &args.store {
+        let store = open_store(url).await?;
+        record(
+            &store,
+            "metadata",
+            report.entity_id.as_deref(),
+            report.verdict,
+            &report.findings,
+            now,
+        )
+        .await?;
+    }
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Table => print_metadata(&report),
+    }
+    Ok(exit_for(report.verdict))
+}
+
+fn time_hint() -> Finding {
+    Finding::info(
+        "time-only",
+        "Only time checks failed: the input is older (or newer) than now. To check everything else, pass --now with a time inside its validity window.",
+    )
+}
+
+async fn open_store(url: &str) -> Result<Store> {
+    let store = Store::open(url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn record(
+    store: &Store,
+    kind: &str,
+    subject: Option<&str>,
+    verdict: Verdict,
+    findings: &[Finding],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let json = serde_json::to_string(findings)?;
+    store
+        .record_saml_check(kind, subject, verdict.as_str(), &json, now)
+        .await?;
+    Ok(())
+}
+
+fn read_input(input: &str) -> Result<Vec<u8>> {
+    if input == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read stdin")?;
+        return Ok(buf);
+    }
+    read_file(&PathBuf::from(input))
+}
+
+async fn check_response(args: CheckResponseArgs, now: DateTime<Utc>) -> Result<Exit> {
+    let bytes = read_input(&args.input)?;
+    let mut certs = read_certs(&args.idp_cert)?;
+    let mut issuer = args.issuer.clone();
+    if let Some(path) = &args.metadata {
+        let trust = metadata::idp_trust(&read_file(path)?, args.entity.as_deref())
+            .map_err(|f| anyhow!("{}: {}", path.display(), f.message))?;
+        certs.extend(trust.certs);
+        if issuer.is_none() {
+            issuer = trust.entity_id;
+        }
+    }
+    let expect = Expect {
+        certs,
+        issuer,
+        audience: args.audience.clone(),
+        recipient: args.recipient.clone(),
+        in_response_to: args.in_response_to.clone(),
+        level: if args.signature_only {
+            Level::Signature
+        } else {
+            Level::Response
+        },
+        allow_sha1: !args.strict,
+        strict_certs: args.strict,
+        clock_skew: args.clock_skew,
+        max_age: Some(args.max_age),
+        notion: true,
+        ..Expect::default()
+    };
+    let mut report = saml::check(&bytes, &expect, now);
+    not_checked(&args, &mut report);
+    if saml::only_time_errors(&report.findings) {
+        report.findings.push(time_hint());
+    }
+    if let Some(url) = &args.store {
+        let store = open_store(url).await?;
+        cross_check(&store, &mut report).await?;
+        record(
+            &store,
+            "response",
+            report.name_id.as_deref(),
+            report.verdict,
+            &report.findings,
+            now,
+        )
+        .await?;
+    }
+    print_report(&report, args.format)?;
+    Ok(exit_for(report.verdict))
+}
+
+fn not_checked(args: &CheckResponseArgs, report: &mut Report) {
+    if args.signature_only {
+        return;
+    }
+    if args.audience.is_none() {
+        report.findings.push(Finding::info(
+            "audience-not-checked",
+            format!(
+                "The audience was not checked; for Notion pass --audience {}.",
+                metadata::NOTION_ENTITY_ID
+            ),
+        ));
+    }
+    if args.recipient.is_none() {
+        report.findings.push(Finding::info(
+            "recipient-not-checked",
+            "The Destination/Recipient was not checked; pass --recipient with the ACS URL.",
+        ));
+    }
+}
+
+/// The SSO ↔ provisioning cross-check: can this NameID log in to a provisioned account?
+async fn cross_check(store: &Store, report: &mut Report) -> Result<()> {
+    let Some(name) = report.name_id.clone() else {
+        return Ok(());
+    };
+    let links = store.user_link_states(&name).await?;
+    let finding = if links.iter().any(|l| l.state == LinkState::Active) {
+        Finding::info(
+            "provisioned-active",
+            format!(
+                "{name} is a person idbridge provisions, active in {}.",
+                targets(&links, LinkState::Active)
+            ),
+        )
+    } else if !links.is_empty() {
+        Finding::warning(
+            "provisioned-deactivated",
+            format!("{name} was provisioned by idbridge but is deactivated in {}: the login will not reach a workspace account.", targets(&links, LinkState::Deactivated)),
+            "Check the person's status in the HR/LDAP source; reactivation happens on the next sync.",
+        )
+    } else {
+        Finding::warning(
+            "not-provisioned",
+            format!("{name} is not a person idbridge provisions: Notion will refuse the login or create the account just in time."),
+            "Check that the IdP's NameID is the same email the provisioning sends as userName.",
+        )
+    };
+    report.push(finding);
+    Ok(())
+}
+
+fn targets(links: &[crate::store::UserLinkState], state: LinkState) -> String {
+    links
+        .iter()
+        .filter(|l| l.state == state)
+        .map(|l| l.target_name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn findings_table(findings: &[Finding]) -> Table {
+    let mut table = Table::new();
+    table.set_header(vec!["severity", "code", "message", "fix"]);
+    for f in findings {
+        table.add_row(vec![
+            f.severity.as_str(),
+            f.code.as_str(),
+            f.message.as_str(),
+            f.fix.as_str(),
+        ]);
+    }
+    table
+}
+
+fn print_report(report: &Report, format: Format) -> Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(report)?),
+        Format::Table => {
+            println!("verdict: {}", report.verdict.as_str());
+            if let Some(n) = &report.name_id {
+                println!(
+                    "nameId:  {n} ({})",
+                    report.name_id_format.as_deref().unwrap_or("no format")
+                );
+            }
+            for (k, v) in &report.attributes {
+                println!("  {k} = {}", v.join(", "));
+            }
+            println!("{}", findings_table(&report.findings));
+        }
+    }
+    Ok(())
+}
+
+fn print_metadata(report: &MetaReport) {
+    println!("verdict:   {}", report.verdict.as_str());
+    println!(
+        "entity ID: {}",
+        report.entity_id.as_deref().unwrap_or("(none)")
+    );
+    for e in &report.sso {
+        println!("sso:       {} {}", e.binding, e.location);
+    }
+    if !report.certificates.is_empty() {
+        let mut t = Table::new();
+        t.set_header(vec!["use", "sha256", "notAfter", "daysLeft", "keyBits"]);
+        for c in &report.certificates {
+            t.add_row(vec![
+                c.use_.clone(),
+                c.sha256.clone(),
+                c.not_after.clone(),
+                c.days_left.to_string(),
+                c.key_bits.to_string(),
+            ]);
+        }
+        println!("{t}");
+    }
+    println!("{}", findings_table(&report.findings));
+}
+
+/// State shared by the test SP's handlers.
+struct LoginState {
+    expect: Expect,
+    clock: Arc<dyn Clock>,
+    seen: Mutex<HashSet<String>>,
+    reports: tokio::sync::mpsc::UnboundedSender<Report>,
+}
+
+async fn test_login(args: TestLoginArgs, clock: Arc<dyn Clock>) -> Result<Exit> {
+    let md = read_file(&args.metadata)?;
+    let trust = metadata::idp_trust(&md, None)
+        .map_err(|f| anyhow!("{}: {}", args.metadata.display(), f.message))?;
+    let now = clock.now();
+    let md_report = metadata::check(
+        &md,
+        &MetaExpect {
+            profile: Profile::Generic,
+            ..MetaExpect::default()
+        },
+        now,
+    );
+    let sso = md_report
+        .sso
+        .iter()
+        .find(|e| e.binding.ends_with("HTTP-Redirect"))
+        .map(|e| e.location.trim().to_string())
+        .ok_or_else(|| anyhow!("the IdP metadata offers no HTTP-Redirect SingleSignOnService"))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        bail!("test-login listens on loopback only, not {addr}");
+    }
+    let acs = args
+        .acs_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}/acs"));
+    let request_id = args.request_id.clone().unwrap_or_else(|| {
+        let bytes: [u8; 16] = rand::random();
+        format!("_idbridge-{}", hex::encode(bytes))
+    });
+    let request = login::authn_request(&request_id, now, &args.sp_entity_id, &acs, &sso);
+    println!(
+        "SP metadata to register in the IdP:\n{}",
+        login::sp_metadata(&args.sp_entity_id, &acs)
+    );
+    println!("ACS URL: {acs}");
+    println!("Listening on: http://{addr}/acs");
+    println!(
+        "Open this login URL in a browser:\n{}",
+        login::redirect_url(&sso, &request, None)
+    );
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let state = Arc::new(LoginState {
+        expect: Expect {
+            certs: trust.certs,
+            issuer: trust.entity_id,
+            audience: Some(args.sp_entity_id.clone()),
+            recipient: Some(acs.clone()),
+            in_response_to: Some(request_id),
+            allow_sha1: !args.strict,
+            strict_certs: args.strict,
+            ..Expect::default()
+        },
+        clock,
+        seen: Mutex::new(HashSet::new()),
+        reports: tx,
+    });
+    let app = axum::Router::new()
+        .route("/acs", axum::routing::post(acs_handler))
+        .route(
+            "/metadata",
+            axum::routing::get({
+                let md = login::sp_metadata(&args.sp_entity_id, &acs);
+                move || async move { md }
+            }),
+        )
+        .with_state(state);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    let deadline = args
+        .timeout
+        .to_std()
+        .map_err(|_| anyhow!("the timeout must be positive"))?;
+    let mut verdicts = Vec::new();
+    let collect = async {
+        while let Some(report) = rx.recv().await {
+            let _ = print_report(&report, args.format);
+            verdicts.push(report.verdict);
+            if verdicts.len() >= args.responses {
+                break;
+            }
+        }
+    };
+    let timed_out = tokio::time::timeout(deadline, collect).await.is_err();
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    if timed_out && verdicts.len() < args.responses {
+        eprintln!("idbridge: no (more) response arrived before the timeout");
+        return Ok(Exit::Blocked);
+    }
+    Ok(if verdicts.iter().all(|v| *v == Verdict::Accept) {
+        Exit::Ok
+    } else {
+        Exit::Blocked
+    })
+}
+
+async fn acs_handler(
+    axum::extract::State(state): axum::extract::State<Arc<LoginState>>,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, String) {
+    let mut report = saml::check(&body, &state.expect, state.clock.now());
+    if let Some(id) = report.assertion_id.clone() {
+        let fresh = state
+            .seen
+            .lock()
+            .map(|mut seen| seen.insert(id.clone()))
+            .unwrap_or(false);
+        if !fresh && report.verdict == Verdict::Accept {
+            report.push(Finding::error(
+                "replay",
+                format!("The assertion {id} was already used: a replayed response."),
+                "Log in again; never accept an assertion twice.",
+            ));
+        }
+    }
+    let status = match report.verdict {
+        Verdict::Accept => axum::http::StatusCode::OK,
+        Verdict::Reject => axum::http::StatusCode::FORBIDDEN,
+    };
+    let body = serde_json::to_string_pretty(&report).unwrap_or_default();
+    let _ = state.reports.send(report);
+    (status, body)
+}

@@ -1,0 +1,126 @@
+//! Findings: what the SAML checks report, one per rule that fired, as data (never `Err`).
+//!
+//! Codes follow the reason vocabulary of the public conformance corpus
+//! (`../shared/vectors/saml/README.md`); codes of our own are listed in `docs/saml.md`.
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a finding is. Only `Error` changes a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Blocks: the response must be rejected, the metadata is unusable.
+    Error,
+    /// Works today but needs attention (SHA-1, a certificate about to expire).
+    Warning,
+    /// For the record (which certificate is current, what was checked).
+    Info,
+}
+
+impl Severity {
+    /// The spelling used in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One check's result: a stable code, what is wrong, and how to fix it on the IdP side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Error, warning or info.
+    pub severity: Severity,
+    /// A stable code such as `xsw` or `wrong-audience` (see `docs/saml.md`).
+    pub code: String,
+    /// What was found, in one sentence.
+    pub message: String,
+    /// What to change (usually in the IdP), in one sentence; empty for plain information.
+    pub fix: String,
+}
+
+impl Finding {
+    /// A finding with the given severity.
+    pub fn new(
+        severity: Severity,
+        code: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Finding {
+            severity,
+            code: code.to_string(),
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// An error finding.
+    pub fn error(code: &str, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Finding::new(Severity::Error, code, message, fix)
+    }
+
+    /// A warning finding.
+    pub fn warning(code: &str, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Finding::new(Severity::Warning, code, message, fix)
+    }
+
+    /// An informational finding.
+    pub fn info(code: &str, message: impl Into<String>) -> Self {
+        Finding::new(Severity::Info, code, message, "")
+    }
+
+    /// Whether this finding blocks.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// The outcome of a response check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// No error finding: a service provider may log the user in.
+    Accept,
+    /// At least one error finding.
+    Reject,
+}
+
+impl Verdict {
+    /// `accept` or `reject`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Reject => "reject",
+        }
+    }
+
+    /// Reject when any finding is an error.
+    pub fn from_findings(findings: &[Finding]) -> Self {
+        if findings.iter().any(Finding::is_error) {
+            Verdict::Reject
+        } else {
+            Verdict::Accept
+        }
+    }
+}
+
+/// Codes that only say "the clock is outside a validity window": when they are the only errors,
+/// the CLI suggests `--now` (the fixture or captured response is simply old).
+pub const TIME_CODES: &[&str] = &[
+    "expired",
+    "not-yet-valid",
+    "session-expired",
+    "issue-instant-in-future",
+    "signing-cert-expired",
+    "signing-cert-not-yet-valid",
+    "valid-until-expired",
+];
+
+/// Whether every error in `findings` is a time check (and there is at least one error).
+pub fn only_time_errors(findings: &[Finding]) -> bool {
+    let mut errors = findings.iter().filter(|f| f.is_error()).peekable();
+    errors.peek().is_some() && errors.all(|f| TIME_CODES.contains(&f.code.as_str()))
+}
