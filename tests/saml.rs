@@ -755,8 +755,24 @@ async fn cli_check_response_store_cross_check_and_history() {
     assert!(out.contains("provisioned-active"), "{out}");
     let (code, _, _) = run(args("xsw3.xml")).await;
     assert_eq!(code, 1);
+    // The same cross-check through the config file's store instead of --store.
+    std::fs::write(dir.path().join("token"), "t\n").unwrap();
+    let config = dir.path().join("idbridge.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\nurl = \"{url}\"\n[target]\nkind = \"notion\"\ntoken_file = \"token\"\n[[sources]]\nname = \"hr\"\nkind = \"hr-csv\"\npath = \"hr.csv\"\n"),
+    )
+    .unwrap();
+    let mut with_config: Vec<String> = args("valid-assertion-signed.xml")
+        .into_iter()
+        .filter(|a| a != "--store" && a != &url)
+        .collect();
+    with_config.splice(0..0, ["--config".to_owned(), config.display().to_string()]);
+    let (code, out, err) = run(with_config).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("provisioned-active"), "{out}");
     let history = store.saml_checks(10).await.unwrap();
-    assert_eq!(history.len(), 4);
+    assert_eq!(history.len(), 5);
     assert_eq!(history.iter().filter(|h| h.verdict == "reject").count(), 1);
     assert!(history
         .iter()
@@ -845,4 +861,69 @@ async fn cli_test_login_accepts_once_then_detects_replay() {
         .into_owned();
     let request = saml::login::decode_redirect(&value).unwrap();
     assert!(request.contains(&format!("ID=\"{REQ}\"")), "{request}");
+}
+
+/// check-metadata from a URL: fetched with a size cap and a timeout (a local server stands in
+/// for the IdP's metadata endpoint).
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_check_metadata_from_a_url() {
+    use axum::routing::get;
+    let metadata = std::fs::read_to_string(fixture("okta.xml")).unwrap();
+    let app = axum::Router::new()
+        .route("/metadata", get(move || async move { metadata.clone() }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let run = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || {
+            idbridge(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .unwrap()
+    };
+    let url = format!("http://{addr}/metadata");
+    let (code, out, err) = run(vec![
+        "--now".into(),
+        NOW.into(),
+        "saml".into(),
+        "check-metadata".into(),
+        url.clone(),
+        "--format".into(),
+        "json".into(),
+    ])
+    .await;
+    assert!(code == 0 || code == 1, "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    assert!(
+        report["entityId"].as_str().is_some_and(|e| !e.is_empty()),
+        "{report}"
+    );
+    let (code, _, err) = run(vec![
+        "saml".into(),
+        "check-metadata".into(),
+        url,
+        "--max-bytes".into(),
+        "100".into(),
+    ])
+    .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("larger than --max-bytes"), "{err}");
+    let (code, _, err) = run(vec![
+        "saml".into(),
+        "check-metadata".into(),
+        format!("http://{addr}/slow"),
+        "--timeout".into(),
+        "1s".into(),
+    ])
+    .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot fetch"), "{err}");
 }

@@ -206,7 +206,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Sync(args) => sync::sync(&cli.config, clock, args).await,
         Command::Migrate => sync::migrate(&cli.config).await,
         Command::Emulator(args) => emulator::run(args, clock).await,
-        Command::Saml(args) => saml::run(args, clock).await,
+        Command::Saml(args) => saml::run(args, clock, &cli.config).await,
         Command::Report(_) | Command::Serve(_) | Command::Healthcheck(_) => {
             eprintln!("idbridge: this command is not implemented yet");
             Ok(Exit::Usage)

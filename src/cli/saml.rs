@@ -177,12 +177,31 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 }
 
 /// Run a `saml` command.
-pub async fn run(args: SamlArgs, clock: Arc<dyn Clock>) -> Result<Exit> {
+pub async fn run(args: SamlArgs, clock: Arc<dyn Clock>, config: &std::path::Path) -> Result<Exit> {
     match args.command {
-        SamlCommand::CheckMetadata(a) => check_metadata(a, clock.now()).await,
-        SamlCommand::CheckResponse(a) => check_response(a, clock.now()).await,
+        SamlCommand::CheckMetadata(mut a) => {
+            a.store = store_url(a.store.take(), config)?;
+            check_metadata(a, clock.now()).await
+        }
+        SamlCommand::CheckResponse(mut a) => {
+            a.store = store_url(a.store.take(), config)?;
+            check_response(a, clock.now()).await
+        }
         SamlCommand::TestLogin(a) => test_login(a, clock).await,
     }
+}
+
+/// `--store URL` wins; otherwise the store of the config file (`--config`, default
+/// `idbridge.toml`) when that file exists, so an admin with a config gets the SSO <->
+/// provisioning cross-check without repeating the store URL.
+fn store_url(explicit: Option<String>, config: &std::path::Path) -> Result<Option<String>> {
+    if explicit.is_some() || !config.exists() {
+        return Ok(explicit);
+    }
+    let settings = super::pipeline::load(config)?;
+    Ok(Some(
+        secrecy::ExposeSecret::expose_secret(&settings.store_url).to_owned(),
+    ))
 }
 
 fn exit_for(verdict: Verdict) -> Exit {
