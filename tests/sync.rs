@@ -892,3 +892,50 @@ async fn the_token_is_never_logged_at_trace_level() {
         .await
         .expect(0);
 }
+
+/// The token is revoked while a sync runs (Notion revokes it when its owner leaves or changes
+/// role): the write in flight finishes, every later write is skipped, the journal says so, exit 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_revoked_mid_run_stops_every_later_write() {
+    let mut ws = Workspace::new().await;
+    ws.target_extra = "rate_limit = 0\ntimeout = \"5s\"\nconcurrency = 1\nmax_retries = 0\n".into();
+    ws.emu.push_fault(Fault {
+        nth: 1,
+        method: Some("POST".into()),
+        path_prefix: Some("/Users".into()),
+        kind: FaultKind::Stall { millis: 1500 },
+    });
+    let rows: Vec<String> = (1..=4)
+        .map(|i| row(&format!("E{i}"), &format!("P{i}"), "Eng", "active"))
+        .collect();
+    ws.hr(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    let emu = ws.emu.clone();
+    let revoke = tokio::spawn(async move {
+        // Wait until the first create is in the emulator (it stalls after doing the work).
+        for _ in 0..200 {
+            if emu.members().len() > 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        emu.revoke_token(TOKEN);
+    });
+    let run = ws.idbridge(&["sync", "--yes"]).await.expect(1);
+    revoke.await.unwrap();
+    assert!(
+        run.stdout.contains("writes stopped") && run.stdout.contains("token"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(ws.emu.members().len(), 2, "only the write in flight landed");
+    let store = Store::open(&ws.store_url).await.unwrap();
+    let runs = store.runs(1).await.unwrap();
+    let journal = store.operations(runs[0].id).await.unwrap();
+    let count = |s: &str| journal.iter().filter(|o| o.status.as_str() == s).count();
+    assert_eq!(
+        (count("done"), count("failed") + count("skipped")),
+        (1, 3),
+        "{journal:#?}"
+    );
+    assert!(count("skipped") >= 2);
+}

@@ -35,6 +35,8 @@ pub struct Options {
     pub deactivate: DeactivateMode,
     /// Members per group PATCH operation.
     pub batch_size: usize,
+    /// Operations in flight at once (the target's `concurrency`).
+    pub concurrency: usize,
 }
 
 /// How one operation ended.
@@ -102,6 +104,9 @@ struct Ctx {
     opts: Options,
     halted: AtomicBool,
     halt_reason: Mutex<Option<String>>,
+    /// An operation holds a permit from before it checks `halted` until its call returns, so no
+    /// operation queued behind a rejected token sends anything.
+    permits: tokio::sync::Semaphore,
 }
 
 /// Apply `plan` in run `run_id`.
@@ -113,6 +118,7 @@ pub async fn apply(
     run_id: RunId,
     opts: Options,
 ) -> Result<Outcome, Error> {
+    let permits = tokio::sync::Semaphore::new(opts.concurrency.max(1));
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         store: store.clone(),
@@ -121,6 +127,7 @@ pub async fn apply(
         opts,
         halted: AtomicBool::new(false),
         halt_reason: Mutex::new(None),
+        permits,
     });
     let mut results = Vec::with_capacity(plan.operations.len());
     for kind in OpKind::ALL {
@@ -148,6 +155,11 @@ pub async fn apply(
 }
 
 async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
+    let _permit = ctx
+        .permits
+        .acquire()
+        .await
+        .map_err(|e| Error::Worker(e.to_string()))?;
     let journal_id = ctx
         .store
         .journal_pending(&NewOperation {
@@ -183,6 +195,7 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
     }
     match execute(ctx, op).await {
         Ok(Executed::Done(scim_id)) => {
+            tracing::info!(op = %op.op, user = %op.user_name, scim_id = scim_id.as_deref().unwrap_or("-"), "applied");
             ctx.store
                 .journal_done(journal_id, scim_id.as_deref(), None, ctx.clock.now())
                 .await?;

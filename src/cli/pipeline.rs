@@ -210,7 +210,16 @@ pub async fn prepare(
         None => (Vec::new(), BTreeSet::new()),
     };
 
+    for r in reads {
+        tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");
+    }
     let read = client.read_users().await?;
+    tracing::info!(
+        users = read.users.len(),
+        consistent = read.consistent,
+        attempts = read.attempts,
+        "target read"
+    );
     if read.attempts > 1 {
         tracing::warn!(
             attempts = read.attempts,

@@ -102,6 +102,7 @@ pub async fn execute(
             target_name: settings.target.name.clone(),
             deactivate: settings.policy.deactivate,
             batch_size: settings.mapping.groups.batch_size,
+            concurrency: settings.target.concurrency,
         },
     )
     .await;

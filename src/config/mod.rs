@@ -612,10 +612,25 @@ impl Resolver<'_> {
         default: i64,
         max: i64,
     ) -> Result<i64, ConfigError> {
+        self.in_range(value, key, default, 1, max)
+    }
+
+    fn in_range(
+        &self,
+        value: &Option<Spanned<i64>>,
+        key: &str,
+        default: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, ConfigError> {
         match value {
             None => Ok(default),
-            Some(v) if (1..=max).contains(v.get_ref()) => Ok(*v.get_ref()),
-            Some(v) => self.invalid(v.span().start, key, format!("must be between 1 and {max}")),
+            Some(v) if (min..=max).contains(v.get_ref()) => Ok(*v.get_ref()),
+            Some(v) => self.invalid(
+                v.span().start,
+                key,
+                format!("must be between {min} and {max}"),
+            ),
         }
     }
 
@@ -776,7 +791,7 @@ impl Resolver<'_> {
             rate_limit,
             concurrency: self.positive(&t.concurrency, "target.concurrency", 4, 64)? as usize,
             timeout: self.duration(&t.timeout, "target.timeout", Duration::from_secs(30))?,
-            max_retries: self.positive(&t.max_retries, "target.max_retries", 5, 50)? as u32,
+            max_retries: self.in_range(&t.max_retries, "target.max_retries", 5, 0, 50)? as u32,
             max_retry_after: self.duration(
                 &t.max_retry_after,
                 "target.max_retry_after",

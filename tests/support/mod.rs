@@ -47,6 +47,15 @@ impl Workspace {
         let running = emu.clone().spawn(true).await.expect("emulator starts");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.path().join("token"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+        }
         let store_url = format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("idbridge.db").display()
