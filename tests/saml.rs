@@ -160,7 +160,7 @@ fn corpus_responses() {
     for f in &failures {
         eprintln!("FAIL {f}");
     }
-    println!("{passed} passed, {failed} failed");
+    println!("responses: {passed} passed, {failed} failed");
     assert!(
         failures.is_empty(),
         "{} corpus cases failed",
