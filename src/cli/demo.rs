@@ -116,11 +116,10 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
         .context("cannot start the emulator")?;
     let db = dir.join("idbridge-demo.db");
     let csv = HrCsvSettings::new("hr", "examples/demo/hr.csv".into());
-    let mut policy = Policy {
+    let policy = Policy {
         token_owner: Some(crate::model::UserName::new(OWNER)),
         ..Policy::default()
     };
-    policy.force = false;
     let settings = Settings {
         path: "(built-in demo config)".into(),
         store_url: SecretString::from(format!("sqlite://{}?mode=rwc", db.display())),
