@@ -939,3 +939,72 @@ async fn a_token_revoked_mid_run_stops_every_later_write() {
     );
     assert!(count("skipped") >= 2);
 }
+
+/// A plain RFC 7644 target (`kind = "scim"`): `userName eq` lookups, `externalId` sent and
+/// compared, and a returning person switched back on with `PATCH active=true` (the service keeps
+/// deactivated users, listed as inactive).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_scim_target_deactivates_and_reactivates_in_place() {
+    let mut ws = Workspace::new().await;
+    ws.kind = "scim";
+    ws.emu.set_switches(Switches {
+        removed_user: idbridge::emulator::RemovedUser::Inactive,
+        ..Switches::default()
+    });
+    ws.hr(&[
+        &row("E1", "Ada", "Eng", "active"),
+        &row("E2", "Bob", "Eng", "active"),
+    ]);
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    let create = &plan["operations"][0];
+    assert!(
+        create["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["attr"] == "externalId" && c["after"] == "E1"),
+        "{create}"
+    );
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    let bob = ws
+        .emu
+        .members()
+        .into_iter()
+        .find(|m| m.user_name == "bob@acme.test")
+        .unwrap();
+    assert_eq!(bob.external_id.as_deref(), Some("E2"));
+    ws.hr(&[
+        &row("E1", "Ada", "Eng", "active"),
+        &row("E2", "Bob", "Eng", "terminated"),
+    ]);
+    ws.idbridge(&["sync", "--yes", "--force"]).await.expect(0);
+    assert!(ws.emu.members().iter().any(|m| m.id == bob.id && !m.active));
+    ws.hr(&[
+        &row("E1", "Ada", "Eng", "active"),
+        &row("E2", "Bob", "Eng", "active"),
+    ]);
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(plan["operations"][0]["op"], "readd-user");
+    assert_eq!(plan["operations"][0]["scimId"], bob.id.as_str());
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert!(
+        ws.emu.members().iter().any(|m| m.id == bob.id && m.active),
+        "re-activated in place, same id"
+    );
+    assert_eq!(
+        ws.emu.members().len(),
+        3,
+        "the owner, ada and bob: no second account for bob"
+    );
+    let writes = ws.emu.write_count();
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert_eq!(ws.emu.write_count(), writes);
+}

@@ -28,6 +28,8 @@ pub struct Workspace {
     pub tail: String,
     /// Store URL (SQLite in the folder by default).
     pub store_url: String,
+    /// `target.kind` (`notion` by default).
+    pub kind: &'static str,
 }
 
 impl Workspace {
@@ -67,6 +69,7 @@ impl Workspace {
             target_extra: "rate_limit = 0\ntimeout = \"5s\"\n".into(),
             tail: String::new(),
             store_url,
+            kind: "notion",
         }
     }
 
@@ -87,9 +90,10 @@ impl Workspace {
 
     pub fn write_config(&self) {
         let config = format!(
-            "[store]\nurl = \"{}\"\n\n[target]\nname = \"test\"\nkind = \"notion\"\nurl = \"{}\"\ntoken_file = \"token\"\n\
+            "[store]\nurl = \"{}\"\n\n[target]\nname = \"test\"\nkind = \"{}\"\nurl = \"{}\"\ntoken_file = \"token\"\n\
              token_owner = \"{OWNER}\"\n{}\n[[sources]]\nname = \"hr\"\nkind = \"hr-csv\"\npath = \"hr.csv\"\n\n{}\n",
             self.store_url,
+            self.kind,
             self.running.base_url(),
             self.target_extra,
             self.tail
