@@ -561,6 +561,34 @@ impl Resolver<'_> {
         }
     }
 
+    /// One of a fixed set of spellings; `None` gives `default`. An unknown spelling is an error at
+    /// its line that lists the accepted ones.
+    fn choice<T: Copy>(
+        &self,
+        value: &Option<Spanned<String>>,
+        key: &str,
+        options: &[(&str, T)],
+        default: T,
+    ) -> Result<T, ConfigError> {
+        let Some(v) = value else {
+            return Ok(default);
+        };
+        match options
+            .iter()
+            .find(|(name, _)| *name == v.get_ref().as_str())
+        {
+            Some((_, chosen)) => Ok(*chosen),
+            None => {
+                let names: Vec<String> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+                self.invalid(
+                    v.span().start,
+                    key,
+                    format!("`{}` must be one of {}", v.get_ref(), names.join(", ")),
+                )
+            }
+        }
+    }
+
     /// An optional secret given as `<key>_env` or `<key>_file`.
     fn optional_secret(
         &self,
@@ -995,32 +1023,19 @@ impl Resolver<'_> {
                 )
             }
         };
-        let bamboo = match s.preset.as_ref().map(|p| p.get_ref().as_str()) {
-            None => false,
-            Some("bamboohr") => true,
-            Some(other) => {
-                let at = s.preset.as_ref().map(|p| p.span().start).unwrap_or(0);
-                return self.invalid(
-                    at,
-                    &key("preset"),
-                    format!("unknown preset `{other}`; known: \"bamboohr\""),
-                );
-            }
-        };
+        let bamboo = self.choice(&s.preset, &key("preset"), &[("bamboohr", true)], false)?;
         let token = self.optional_secret(&s.token_env, &s.token_file, &key("token"))?;
-        let auth = match s.auth.as_ref().map(|a| a.get_ref().as_str()) {
-            None if bamboo => HttpAuth::Basic,
-            None | Some("bearer") => HttpAuth::Bearer,
-            Some("basic") => HttpAuth::Basic,
-            Some(other) => {
-                let at = s.auth.as_ref().map(|a| a.span().start).unwrap_or(0);
-                return self.invalid(
-                    at,
-                    &key("auth"),
-                    format!("`{other}` must be \"bearer\" or \"basic\""),
-                );
-            }
+        let default_auth = if bamboo {
+            HttpAuth::Basic
+        } else {
+            HttpAuth::Bearer
         };
+        let auth = self.choice(
+            &s.auth,
+            &key("auth"),
+            &[("bearer", HttpAuth::Bearer), ("basic", HttpAuth::Basic)],
+            default_auth,
+        )?;
         let paging = match (&s.next, &s.page_param) {
             (Some(n), Some(_)) => {
                 return self.invalid(
@@ -1174,18 +1189,17 @@ impl Resolver<'_> {
                 "StartTLS applies to ldap:// URLs; ldaps:// is TLS already",
             );
         }
-        let dialect = match s.dialect.as_ref().map(|d| d.get_ref().as_str()) {
-            None | Some("openldap") | Some("389ds") => LdapDialect::OpenLdap,
-            Some("ad") | Some("active-directory") => LdapDialect::ActiveDirectory,
-            Some(other) => {
-                let at = s.dialect.as_ref().map(|d| d.span().start).unwrap_or(0);
-                return self.invalid(
-                    at,
-                    &key("dialect"),
-                    format!("`{other}` must be \"openldap\" or \"ad\""),
-                );
-            }
-        };
+        let dialect = self.choice(
+            &s.dialect,
+            &key("dialect"),
+            &[
+                ("openldap", LdapDialect::OpenLdap),
+                ("389ds", LdapDialect::OpenLdap),
+                ("ad", LdapDialect::ActiveDirectory),
+                ("active-directory", LdapDialect::ActiveDirectory),
+            ],
+            LdapDialect::OpenLdap,
+        )?;
         let password = self.optional_secret(&s.password_env, &s.password_file, &key("password"))?;
         let bind_dn = s.bind_dn.as_ref().map(|b| b.get_ref().trim().to_owned());
         if bind_dn.is_some() && password.is_none() {
@@ -1214,15 +1228,24 @@ impl Resolver<'_> {
             Some(g) => Some(self.query(g, &key("groups"), group_filter)?),
             None => None,
         };
-        let nested = match s.nested.as_ref().map(|n| n.get_ref().as_str()) {
-            None | Some("resolve") => NestedGroups::Resolve,
-            Some("in-chain") if dialect == LdapDialect::ActiveDirectory => NestedGroups::InChain,
-            Some("off") => NestedGroups::Off,
-            Some(other) => {
-                let at = s.nested.as_ref().map(|n| n.span().start).unwrap_or(0);
-                return self.invalid(at, &key("nested"), format!("`{other}` must be \"resolve\", \"off\" or (Active Directory only) \"in-chain\""));
-            }
-        };
+        let nested = self.choice(
+            &s.nested,
+            &key("nested"),
+            &[
+                ("resolve", NestedGroups::Resolve),
+                ("in-chain", NestedGroups::InChain),
+                ("off", NestedGroups::Off),
+            ],
+            NestedGroups::Resolve,
+        )?;
+        if nested == NestedGroups::InChain && dialect != LdapDialect::ActiveDirectory {
+            let at = s.nested.as_ref().map(|n| n.span().start).unwrap_or(0);
+            return self.invalid(
+                at,
+                &key("nested"),
+                "\"in-chain\" is Active Directory's matching rule; with OpenLDAP use \"resolve\"",
+            );
+        }
         let mut attributes = LdapAttributes::defaults(dialect);
         for (role, value) in &s.attributes {
             let slot = match role.as_str() {
@@ -1412,32 +1435,21 @@ impl Resolver<'_> {
                 }
             };
         }
-        if let Some(v) = &p.deactivate {
-            policy.deactivate = match v.get_ref().as_str() {
-                "active-false" => DeactivateMode::ActiveFalse,
-                "delete" => DeactivateMode::Delete,
-                other => {
-                    return self.invalid(
-                        v.span().start,
-                        "policy.deactivate",
-                        format!("`{other}` must be \"active-false\" or \"delete\""),
-                    )
-                }
-            };
-        }
-        if let Some(v) = &p.adopt {
-            policy.adopt = match v.get_ref().as_str() {
-                "match-email" => Adopt::MatchEmail,
-                "none" => Adopt::None,
-                other => {
-                    return self.invalid(
-                        v.span().start,
-                        "policy.adopt",
-                        format!("`{other}` must be \"match-email\" or \"none\""),
-                    )
-                }
-            };
-        }
+        policy.deactivate = self.choice(
+            &p.deactivate,
+            "policy.deactivate",
+            &[
+                ("active-false", DeactivateMode::ActiveFalse),
+                ("delete", DeactivateMode::Delete),
+            ],
+            policy.deactivate,
+        )?;
+        policy.adopt = self.choice(
+            &p.adopt,
+            "policy.adopt",
+            &[("match-email", Adopt::MatchEmail), ("none", Adopt::None)],
+            policy.adopt,
+        )?;
         policy.token_owner = target
             .token_owner
             .as_deref()

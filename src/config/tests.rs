@@ -192,3 +192,65 @@ fn mapping_and_join_errors_name_key_and_column() {
         .to_string()
         .contains("unknown SCIM attribute"));
 }
+
+#[test]
+fn fixed_choices_are_checked_with_their_line() {
+    let dir = dir_with_token();
+    std::fs::write(dir.path().join("pw"), "secret\n").unwrap();
+    let ldap = |extra: &str| {
+        format!(
+            "[target]\nkind = \"notion\"\ntoken_file = \"token\"\n\n[[sources]]\nname = \"corp\"\nkind = \"ldap\"\n\
+             url = \"ldap://127.0.0.1:389\"\nusers = {{ base = \"ou=people,dc=x\" }}\n{extra}\n"
+        )
+    };
+    let cases = [
+        (
+            ldap("dialect = \"novell\""),
+            "sources[0].dialect",
+            10,
+            "\"openldap\"",
+        ),
+        (
+            ldap("nested = \"in-chain\""),
+            "sources[0].nested",
+            10,
+            "Active Directory",
+        ),
+        (
+            format!("{MINIMAL}\n[policy]\ndeactivate = \"suspend\"\n"),
+            "policy.deactivate",
+            12,
+            "\"active-false\", \"delete\"",
+        ),
+        (
+            format!("{MINIMAL}\n[policy]\nadopt = \"all\"\n"),
+            "policy.adopt",
+            12,
+            "\"match-email\", \"none\"",
+        ),
+    ];
+    for (text, key, line, hint) in cases {
+        match parse_in(dir.path(), &text) {
+            Err(e @ ConfigError::Invalid { .. }) => {
+                let ConfigError::Invalid {
+                    key: k, line: l, ..
+                } = &e
+                else {
+                    unreachable!()
+                };
+                assert_eq!((k.as_str(), *l), (key, line), "{e}");
+                assert!(e.to_string().contains(hint), "{e}");
+            }
+            other => panic!("{key}: expected Invalid, got {other:?}"),
+        }
+    }
+    let ad = ldap("dialect = \"ad\"\nnested = \"in-chain\"");
+    let settings = parse_in(dir.path(), &ad).unwrap();
+    let SourceSettings::Ldap(l) = &settings.sources[0] else {
+        panic!("ldap")
+    };
+    assert_eq!(
+        (l.dialect, l.nested),
+        (LdapDialect::ActiveDirectory, NestedGroups::InChain)
+    );
+}
