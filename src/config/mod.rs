@@ -444,6 +444,14 @@ pub fn default_status_map() -> BTreeMap<String, StatusKind> {
     .collect()
 }
 
+/// An HR source's date format (ISO dates when unset).
+fn date_format(s: &RawSource) -> String {
+    s.date_format
+        .as_ref()
+        .map(|f| f.get_ref().clone())
+        .unwrap_or_else(|| "%Y-%m-%d".to_owned())
+}
+
 /// Whether a filter is parenthesised and balanced (a cheap sanity check; the server parses it).
 fn balanced_filter(filter: &str) -> bool {
     let filter = filter.trim();
@@ -587,6 +595,23 @@ impl Resolver<'_> {
                 )
             }
         }
+    }
+
+    /// The IANA time zone of an HR source's dates (UTC when unset).
+    fn timezone(&self, value: &Option<Spanned<String>>, key: &str) -> Result<Tz, ConfigError> {
+        let Some(tz) = value else {
+            return Ok(Tz::UTC);
+        };
+        tz.get_ref().parse::<Tz>().or_else(|_| {
+            self.invalid(
+                tz.span().start,
+                key,
+                format!(
+                    "unknown time zone `{}`; use an IANA name such as \"Europe/Paris\"",
+                    tz.get_ref()
+                ),
+            )
+        })
     }
 
     /// An optional secret given as `<key>_env` or `<key>_file`.
@@ -880,22 +905,7 @@ impl Resolver<'_> {
                 "an hr-csv source needs `path`",
             );
         };
-        let timezone = match &s.timezone {
-            None => Tz::UTC,
-            Some(tz) => match tz.get_ref().parse::<Tz>() {
-                Ok(tz) => tz,
-                Err(_) => {
-                    return self.invalid(
-                        tz.span().start,
-                        &key("timezone"),
-                        format!(
-                            "unknown time zone `{}`; use an IANA name such as \"Europe/Paris\"",
-                            tz.get_ref()
-                        ),
-                    )
-                }
-            },
-        };
+        let timezone = self.timezone(&s.timezone, &key("timezone"))?;
         let delimiter = match &s.delimiter {
             None => b',',
             Some(d) if d.get_ref().len() == 1 && d.get_ref().is_ascii() => {
@@ -916,11 +926,7 @@ impl Resolver<'_> {
             columns: Columns::resolve(&s.columns),
             status_map,
             timezone,
-            date_format: s
-                .date_format
-                .as_ref()
-                .map(|f| f.get_ref().clone())
-                .unwrap_or_else(|| "%Y-%m-%d".to_owned()),
+            date_format: date_format(s),
             delimiter,
             join_attr,
         })))
@@ -1072,19 +1078,7 @@ impl Resolver<'_> {
         } else {
             Columns::resolve(c)
         };
-        let timezone = match &s.timezone {
-            None => Tz::UTC,
-            Some(tz) => match tz.get_ref().parse::<Tz>() {
-                Ok(tz) => tz,
-                Err(_) => {
-                    return self.invalid(
-                        tz.span().start,
-                        &key("timezone"),
-                        format!("unknown time zone `{}`", tz.get_ref()),
-                    )
-                }
-            },
-        };
+        let timezone = self.timezone(&s.timezone, &key("timezone"))?;
         let records = match &s.records {
             Some(r) => r.get_ref().clone(),
             None if bamboo => "employees".to_owned(),
@@ -1100,11 +1094,7 @@ impl Resolver<'_> {
             columns,
             status_map: self.status_map(s, &format!("sources[{i}]"))?,
             timezone,
-            date_format: s
-                .date_format
-                .as_ref()
-                .map(|f| f.get_ref().clone())
-                .unwrap_or_else(|| "%Y-%m-%d".to_owned()),
+            date_format: date_format(s),
             timeout: self.duration(&s.timeout, &key("timeout"), Duration::from_secs(30))?,
             max_pages: self.positive(&s.max_pages, &key("max_pages"), 10_000, 1_000_000)? as u32,
             join_attr,
