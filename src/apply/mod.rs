@@ -460,20 +460,21 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
                 DeactivateMode::Delete => client.delete_user(&id).await?,
             }
             if let Ok(key) = source_key(op) {
-                let known = ctx.store.links(&ctx.opts.target_name).await?;
-                if known
-                    .iter()
-                    .any(|l| l.kind == LinkKind::User && l.key == key)
+                let now = ctx.clock.now();
+                match ctx
+                    .store
+                    .set_link_state(
+                        &ctx.opts.target_name,
+                        LinkKind::User,
+                        &key,
+                        LinkState::Deactivated,
+                        now,
+                    )
+                    .await
                 {
-                    ctx.store
-                        .set_link_state(
-                            &ctx.opts.target_name,
-                            LinkKind::User,
-                            &key,
-                            LinkState::Deactivated,
-                            ctx.clock.now(),
-                        )
-                        .await?;
+                    // An unlinked user (left alone as an orphan until now) has no link to mark.
+                    Ok(()) | Err(store::Error::LinkNotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
                 }
             }
             Ok(Executed::Done(Some(id.0)))

@@ -185,19 +185,12 @@ pub async fn prepare(
         .collect();
 
     let target_name = &settings.target.name;
-    let (links, recovered) = match store {
+    let (stored, recovered) = match store {
         Some(store) => {
-            let links = store
+            let stored = store
                 .links(target_name)
                 .await
-                .context("reading links from the store")?
-                .into_iter()
-                .filter(|l| l.kind == LinkKind::User)
-                .map(|l| KnownLink {
-                    key: l.key,
-                    scim_id: l.scim_id,
-                })
-                .collect();
+                .context("reading links from the store")?;
             let recovered = store
                 .unfinished_creates(target_name)
                 .await
@@ -205,10 +198,22 @@ pub async fn prepare(
                 .into_iter()
                 .filter_map(|op| op.user_name.map(|n| n.to_lowercase()))
                 .collect();
-            (links, recovered)
+            (stored, recovered)
         }
         None => (Vec::new(), BTreeSet::new()),
     };
+    let known = |kind: LinkKind| -> Vec<KnownLink> {
+        stored
+            .iter()
+            .filter(|l| l.kind == kind)
+            .map(|l| KnownLink {
+                key: l.key.clone(),
+                scim_id: l.scim_id.clone(),
+            })
+            .collect()
+    };
+    let links = known(LinkKind::User);
+    let group_links = known(LinkKind::Group);
 
     for r in reads {
         tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");
@@ -235,20 +240,6 @@ pub async fn prepare(
             .collect(),
         consistent: read.consistent,
         problems: read.problems,
-    };
-    let group_links: Vec<KnownLink> = match store {
-        Some(store) => store
-            .links(target_name)
-            .await
-            .context("reading group links from the store")?
-            .into_iter()
-            .filter(|l| l.kind == LinkKind::Group)
-            .map(|l| KnownLink {
-                key: l.key,
-                scim_id: l.scim_id,
-            })
-            .collect(),
-        None => Vec::new(),
     };
     let groups_configured = settings
         .sources
