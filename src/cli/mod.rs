@@ -1,8 +1,9 @@
 //! Command-line glue: parses arguments, wires config, sources, target, store and clock together,
 //! and renders results. `anyhow` lives here and in `main` only.
 //!
-//! Exit codes (docs/cli.md): 0 ok; 1 blocked, refused, conflicts or failed operations; 2 bad
-//! usage, invalid config, unreadable input or an error before any write.
+//! Exit codes (docs/cli.md): 0 ok; 1 blocked, refused, findings or a failed operation; 2 usage or
+//! config error; 3 environment failure (target, source or store unreachable, token refused), before
+//! or during apply; 4 the run lock is held by another run. When 3 and 1 both apply, 3 wins.
 
 mod check;
 mod demo;
@@ -29,8 +30,12 @@ pub enum Exit {
     Ok,
     /// 1: blocked, refused, conflicts or failed operations.
     Blocked,
-    /// 2: bad usage, bad config, unreadable input, error before any write.
+    /// 2: bad usage, bad config, unreadable input file.
     Usage,
+    /// 3: the environment failed: target, source or store unreachable, token refused.
+    Environment,
+    /// 4: another run holds the run lock for this store and target.
+    Locked,
 }
 
 impl Exit {
@@ -40,6 +45,8 @@ impl Exit {
             Exit::Ok => 0,
             Exit::Blocked => 1,
             Exit::Usage => 2,
+            Exit::Environment => 3,
+            Exit::Locked => 4,
         }
     }
 }
