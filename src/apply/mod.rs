@@ -6,10 +6,10 @@
 //! token stops every write that has not started yet.
 
 use crate::clock::Clock;
-use crate::model::{Attr, ScimId, SourceKey, UserAttrs};
-use crate::plan::{DeactivateMode, Op, OpKind, Plan};
+use crate::model::{Attr, ScimId, SourceKey, UserAttrs, UserName};
+use crate::plan::{Change, DeactivateMode, GroupOrigin, LinkOrigin, Members, Op, OpKind, Plan};
 use crate::scim::{self, Client, CreateOutcome, TargetKind};
-use crate::store::{self, Link, LinkKind, LinkOrigin, LinkState, NewOperation, RunId, Store};
+use crate::store::{self, Link, LinkKind, LinkState, NewOperation, RunId, Store};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -136,7 +136,7 @@ pub async fn apply(
             .operations
             .iter()
             .enumerate()
-            .filter(|(_, o)| o.op == kind)
+            .filter(|(_, o)| o.kind() == kind)
         {
             let (ctx, op) = (ctx.clone(), op.clone());
             set.spawn(async move { run_one(&ctx, seq, &op).await });
@@ -165,19 +165,19 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
         .journal_pending(&NewOperation {
             run_id: ctx.run_id,
             seq: seq as i64,
-            op: op.op.as_str().to_owned(),
+            op: op.kind().as_str().to_owned(),
             target_name: ctx.opts.target_name.clone(),
-            user_name: Some(op.user_name.clone()),
-            scim_id: op.scim_id.clone(),
-            source_key: op.source_key.clone(),
-            detail_json: serde_json::to_string(&op.changes).unwrap_or_default(),
+            user_name: Some(op.subject().to_owned()),
+            scim_id: op.scim_id().map(|id| id.0.clone()),
+            source_key: Some(op.source_key().to_string()),
+            detail_json: serde_json::to_string(op.changes()).unwrap_or_default(),
             at: ctx.clock.now(),
         })
         .await?;
     let result = |status, scim_id: Option<String>, detail: Option<String>| OpResult {
         seq,
-        op: op.op,
-        user_name: op.user_name.clone(),
+        op: op.kind(),
+        user_name: op.subject().to_owned(),
         status,
         scim_id,
         detail,
@@ -189,13 +189,13 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
             .await?;
         return Ok(result(
             Status::Skipped,
-            op.scim_id.clone(),
+            op.scim_id().map(|id| id.0.clone()),
             Some(why.to_owned()),
         ));
     }
     match execute(ctx, op).await {
         Ok(Executed::Done(scim_id)) => {
-            tracing::info!(op = %op.op, user = %op.user_name, scim_id = scim_id.as_deref().unwrap_or("-"), "applied");
+            tracing::info!(op = %op.kind(), user = %op.subject(), scim_id = scim_id.as_deref().unwrap_or("-"), "applied");
             ctx.store
                 .journal_done(journal_id, scim_id.as_deref(), None, ctx.clock.now())
                 .await?;
@@ -205,7 +205,11 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
             ctx.store
                 .journal_skipped(journal_id, &why, ctx.clock.now())
                 .await?;
-            Ok(result(Status::Skipped, op.scim_id.clone(), Some(why)))
+            Ok(result(
+                Status::Skipped,
+                op.scim_id().map(|id| id.0.clone()),
+                Some(why),
+            ))
         }
         Err(Failure::Scim(e)) => {
             if e.is_auth() && !ctx.halted.swap(true, Ordering::SeqCst) {
@@ -218,8 +222,12 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
             ctx.store
                 .journal_failed(journal_id, e.status(), &message, ctx.clock.now())
                 .await?;
-            tracing::warn!(op = %op.op, user = %op.user_name, error = %message, "operation failed");
-            Ok(result(Status::Failed, op.scim_id.clone(), Some(message)))
+            tracing::warn!(op = %op.kind(), user = %op.subject(), error = %message, "operation failed");
+            Ok(result(
+                Status::Failed,
+                op.scim_id().map(|id| id.0.clone()),
+                Some(message),
+            ))
         }
         Err(Failure::Store(e)) => {
             // The SCIM call may have succeeded: say so in the journal and stop, rather than guess.
@@ -233,7 +241,11 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
             ctx.store
                 .journal_failed(journal_id, None, &message, ctx.clock.now())
                 .await?;
-            Ok(result(Status::Failed, op.scim_id.clone(), Some(message)))
+            Ok(result(
+                Status::Failed,
+                op.scim_id().map(|id| id.0.clone()),
+                Some(message),
+            ))
         }
     }
 }
@@ -262,8 +274,8 @@ impl From<store::Error> for Failure {
 }
 
 /// The attributes a create or re-add sends: the `after` side of every change.
-pub fn attrs_from_changes(op: &Op) -> UserAttrs {
-    op.changes
+pub fn attrs_from_changes(changes: &[Change]) -> UserAttrs {
+    changes
         .iter()
         .filter_map(|c| {
             let attr = Attr::from_path(&c.attr)?;
@@ -274,8 +286,8 @@ pub fn attrs_from_changes(op: &Op) -> UserAttrs {
 }
 
 /// The PATCH pairs of a patch: attributes that changed, `None` for removals.
-pub fn patch_pairs(op: &Op) -> Vec<(Attr, Option<String>)> {
-    op.changes
+pub fn patch_pairs(changes: &[Change]) -> Vec<(Attr, Option<String>)> {
+    changes
         .iter()
         .filter(|c| c.before != c.after)
         .filter_map(|c| {
@@ -288,42 +300,22 @@ pub fn patch_pairs(op: &Op) -> Vec<(Attr, Option<String>)> {
         .collect()
 }
 
-fn scim_id(op: &Op) -> Result<ScimId, Failure> {
-    op.scim_id.clone().map(ScimId).ok_or_else(|| {
-        Failure::Plan(format!(
-            "{} for {} has no scimId; re-plan",
-            op.op, op.user_name
-        ))
-    })
-}
-
-fn source_key(op: &Op) -> Result<SourceKey, Failure> {
-    op.source_key
-        .as_deref()
-        .and_then(SourceKey::parse)
-        .ok_or_else(|| {
-            Failure::Plan(format!(
-                "{} for {} has no valid sourceKey; re-plan",
-                op.op, op.user_name
-            ))
-        })
-}
-
+/// Link `id` under `key` (a user or group), replacing whatever the key pointed at before.
 async fn link(
     ctx: &Ctx,
-    op: &Op,
     kind: LinkKind,
+    key: &SourceKey,
     id: &ScimId,
-    origin: LinkOrigin,
+    user_name: &str,
+    origin: store::LinkOrigin,
 ) -> Result<(), Failure> {
-    let key = source_key(op)?;
     ctx.store
         .upsert_link(&Link {
             target_name: ctx.opts.target_name.clone(),
             kind,
-            key,
+            key: key.clone(),
             scim_id: id.clone(),
-            user_name: op.user_name.clone(),
+            user_name: user_name.to_owned(),
             state: LinkState::Active,
             origin,
             updated_at: ctx.clock.now(),
@@ -334,14 +326,13 @@ async fn link(
 
 /// Keep the link's userName current after a userName change, so later operations of the run
 /// (group memberships) resolve the member by its new name.
-async fn rename_link(ctx: &Ctx, op: &Op) -> Result<(), Failure> {
-    let key = source_key(op)?;
+async fn rename_link(ctx: &Ctx, key: &SourceKey, user_name: &UserName) -> Result<(), Failure> {
     let links = ctx.store.links(&ctx.opts.target_name).await?;
     if let Some(mut link) = links
         .into_iter()
-        .find(|l| l.kind == LinkKind::User && l.key == key)
+        .find(|l| l.kind == LinkKind::User && l.key == *key)
     {
-        link.user_name = op.user_name.clone();
+        link.user_name = user_name.to_string();
         link.updated_at = ctx.clock.now();
         ctx.store.upsert_link(&link).await?;
     }
@@ -349,27 +340,29 @@ async fn rename_link(ctx: &Ctx, op: &Op) -> Result<(), Failure> {
 }
 
 /// The group's id: from the plan, or (for a group created earlier in this run) from its link.
-async fn group_id(ctx: &Ctx, op: &Op) -> Result<ScimId, Failure> {
+async fn group_id(ctx: &Ctx, op: &Members) -> Result<ScimId, Failure> {
     if let Some(id) = &op.scim_id {
-        return Ok(ScimId(id.clone()));
+        return Ok(id.clone());
     }
-    let key = source_key(op)?;
     let links = ctx.store.links(&ctx.opts.target_name).await?;
     links
         .into_iter()
-        .find(|l| l.kind == LinkKind::Group && l.key == key)
+        .find(|l| l.kind == LinkKind::Group && l.key == op.source_key)
         .map(|l| l.scim_id)
         .ok_or_else(|| {
             Failure::Plan(format!(
                 "group {} has no id: its creation did not succeed",
-                op.user_name
+                op.display_name
             ))
         })
 }
 
 /// Target ids of member userNames, from the user links (which include users created earlier in
 /// this run), then by lookup in the target for anyone else.
-async fn member_ids(ctx: &Ctx, members: &[String]) -> Result<(Vec<ScimId>, Vec<String>), Failure> {
+async fn member_ids(
+    ctx: &Ctx,
+    members: &[UserName],
+) -> Result<(Vec<ScimId>, Vec<String>), Failure> {
     let links = ctx.store.links(&ctx.opts.target_name).await?;
     let by_name: std::collections::BTreeMap<String, ScimId> = links
         .into_iter()
@@ -379,140 +372,167 @@ async fn member_ids(ctx: &Ctx, members: &[String]) -> Result<(Vec<ScimId>, Vec<S
     let mut ids = Vec::new();
     let mut missing = Vec::new();
     for member in members {
-        match by_name.get(&member.to_lowercase()) {
+        match by_name.get(&member.key()) {
             Some(id) => ids.push(id.clone()),
-            None => match ctx.client.find_user(member).await? {
+            None => match ctx.client.find_user(member.as_str()).await? {
                 Some(user) => ids.push(ScimId(user.id)),
-                None => missing.push(member.clone()),
+                None => missing.push(member.to_string()),
             },
         }
     }
     Ok((ids, missing))
 }
 
-fn origin_of(outcome: CreateOutcome, fresh: LinkOrigin) -> LinkOrigin {
+fn origin_of(outcome: CreateOutcome, fresh: store::LinkOrigin) -> store::LinkOrigin {
     match outcome {
         CreateOutcome::Created => fresh,
-        CreateOutcome::Existing => LinkOrigin::Adopted,
-        CreateOutcome::RecoveredAfterLostReply => LinkOrigin::Recovered,
+        CreateOutcome::Existing => store::LinkOrigin::Adopted,
+        CreateOutcome::RecoveredAfterLostReply => store::LinkOrigin::Recovered,
     }
 }
 
 async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
     let client = &ctx.client;
-    match op.op {
-        OpKind::LinkUser => {
-            let id = scim_id(op)?;
-            let origin = if op.reason.starts_with("recover:") {
-                LinkOrigin::Recovered
-            } else {
-                LinkOrigin::Adopted
+    match op {
+        Op::LinkUser(o) => {
+            let origin = match o.origin {
+                LinkOrigin::Recover => store::LinkOrigin::Recovered,
+                LinkOrigin::Adopt | LinkOrigin::Rekey => store::LinkOrigin::Adopted,
             };
-            link(ctx, op, LinkKind::User, &id, origin).await?;
-            Ok(Executed::Done(Some(id.0)))
-        }
-        OpKind::CreateUser => {
-            let (user, outcome) = client.create_user(&attrs_from_changes(op)).await?;
-            let id = ScimId(user.id.clone());
             link(
                 ctx,
-                op,
                 LinkKind::User,
+                &o.source_key,
+                &o.scim_id,
+                o.user_name.as_str(),
+                origin,
+            )
+            .await?;
+            Ok(Executed::Done(Some(o.scim_id.0.clone())))
+        }
+        Op::CreateUser(o) => {
+            let (user, outcome) = client.create_user(&attrs_from_changes(&o.changes)).await?;
+            let id = ScimId(user.id.clone());
+            let origin = origin_of(outcome, store::LinkOrigin::Created);
+            link(
+                ctx,
+                LinkKind::User,
+                &o.source_key,
                 &id,
-                origin_of(outcome, LinkOrigin::Created),
+                o.user_name.as_str(),
+                origin,
             )
             .await?;
             Ok(Executed::Done(Some(id.0)))
         }
-        OpKind::PatchUser => {
-            let id = scim_id(op)?;
-            client.patch_user(&id, &patch_pairs(op)).await?;
-            if op.changes.iter().any(|c| c.attr == Attr::UserName.path()) {
-                rename_link(ctx, op).await?;
+        Op::PatchUser(o) => {
+            client
+                .patch_user(&o.scim_id, &patch_pairs(&o.changes))
+                .await?;
+            if o.changes.iter().any(|c| c.attr == Attr::UserName.path()) {
+                rename_link(ctx, &o.source_key, &o.user_name).await?;
             }
-            Ok(Executed::Done(Some(id.0)))
+            Ok(Executed::Done(Some(o.scim_id.0.clone())))
         }
-        OpKind::ReaddUser => {
-            let id = match (client.profile().kind, &op.scim_id) {
+        Op::ReaddUser(o) => {
+            let id = match (client.profile().kind, &o.scim_id) {
                 // A plain SCIM service keeps a deactivated user: switch it back on, then patch.
                 (TargetKind::Scim, Some(existing)) => {
-                    let id = ScimId(existing.clone());
-                    client.set_active(&id, true).await?;
-                    let pairs = patch_pairs(op);
+                    client.set_active(existing, true).await?;
+                    let pairs = patch_pairs(&o.changes);
                     if !pairs.is_empty() {
-                        client.patch_user(&id, &pairs).await?;
+                        client.patch_user(existing, &pairs).await?;
                     }
-                    id
+                    existing.clone()
                 }
                 // Notion re-adds a removed member by POST with the same email; the id may change.
                 _ => {
-                    let (user, _) = client.create_user(&attrs_from_changes(op)).await?;
+                    let (user, _) = client.create_user(&attrs_from_changes(&o.changes)).await?;
                     ScimId(user.id)
                 }
             };
-            link(ctx, op, LinkKind::User, &id, LinkOrigin::Created).await?;
+            link(
+                ctx,
+                LinkKind::User,
+                &o.source_key,
+                &id,
+                o.user_name.as_str(),
+                store::LinkOrigin::Created,
+            )
+            .await?;
             Ok(Executed::Done(Some(id.0)))
         }
-        OpKind::DeactivateUser => {
-            let id = scim_id(op)?;
+        Op::DeactivateUser(o) => {
             match ctx.opts.deactivate {
-                DeactivateMode::ActiveFalse => client.set_active(&id, false).await?,
-                DeactivateMode::Delete => client.delete_user(&id).await?,
+                DeactivateMode::ActiveFalse => client.set_active(&o.scim_id, false).await?,
+                DeactivateMode::Delete => client.delete_user(&o.scim_id).await?,
             }
-            if let Ok(key) = source_key(op) {
-                let now = ctx.clock.now();
-                match ctx
-                    .store
-                    .set_link_state(
-                        &ctx.opts.target_name,
-                        LinkKind::User,
-                        &key,
-                        LinkState::Deactivated,
-                        now,
-                    )
-                    .await
-                {
-                    // An unlinked user (left alone as an orphan until now) has no link to mark.
-                    Ok(()) | Err(store::Error::LinkNotFound { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+            let now = ctx.clock.now();
+            match ctx
+                .store
+                .set_link_state(
+                    &ctx.opts.target_name,
+                    LinkKind::User,
+                    &o.source_key,
+                    LinkState::Deactivated,
+                    now,
+                )
+                .await
+            {
+                // An unlinked user (left alone as an orphan until now) has no link to mark.
+                Ok(()) | Err(store::Error::LinkNotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
-            Ok(Executed::Done(Some(id.0)))
+            Ok(Executed::Done(Some(o.scim_id.0.clone())))
         }
-        OpKind::CreateGroup => {
-            let group = client.create_group(&op.user_name, &[]).await?;
+        Op::CreateGroup(o) => {
+            let group = client.create_group(&o.display_name, &[]).await?;
             let id = ScimId(group.id);
-            link(ctx, op, LinkKind::Group, &id, LinkOrigin::Created).await?;
+            link(
+                ctx,
+                LinkKind::Group,
+                &o.source_key,
+                &id,
+                &o.display_name,
+                store::LinkOrigin::Created,
+            )
+            .await?;
             Ok(Executed::Done(Some(id.0)))
         }
-        OpKind::PatchGroup => {
-            let id = scim_id(op)?;
-            if let Some(change) = op.changes.iter().find(|c| c.attr == "displayName") {
+        Op::PatchGroup(o) => {
+            if let Some(change) = o.changes.iter().find(|c| c.attr == "displayName") {
                 let name = change
                     .after
                     .as_ref()
                     .and_then(|v| v.as_str())
-                    .unwrap_or(&op.user_name);
-                client.rename_group(&id, name).await?;
+                    .unwrap_or(&o.display_name);
+                client.rename_group(&o.scim_id, name).await?;
             }
-            let origin = if op.reason.starts_with("adopt:") {
-                LinkOrigin::Adopted
-            } else {
-                LinkOrigin::Created
+            let origin = match o.origin {
+                GroupOrigin::Adopt => store::LinkOrigin::Adopted,
+                GroupOrigin::Rename => store::LinkOrigin::Created,
             };
-            link(ctx, op, LinkKind::Group, &id, origin).await?;
-            Ok(Executed::Done(Some(id.0)))
+            link(
+                ctx,
+                LinkKind::Group,
+                &o.source_key,
+                &o.scim_id,
+                &o.display_name,
+                origin,
+            )
+            .await?;
+            Ok(Executed::Done(Some(o.scim_id.0.clone())))
         }
-        OpKind::AddMembers | OpKind::RemoveMembers => {
-            let id = group_id(ctx, op).await?;
-            let (ids, missing) = member_ids(ctx, &op.members).await?;
+        Op::AddMembers(o) | Op::RemoveMembers(o) => {
+            let id = group_id(ctx, o).await?;
+            let (ids, missing) = member_ids(ctx, &o.members).await?;
             if ids.is_empty() {
                 return Ok(Executed::Skipped(format!(
                     "no member could be resolved to a target id ({}); their creation may have failed",
                     missing.join(", ")
                 )));
             }
-            if op.op == OpKind::AddMembers {
+            if matches!(op, Op::AddMembers(_)) {
                 client
                     .patch_group_members(&id, &ids, &[], ctx.opts.batch_size)
                     .await?;
@@ -522,30 +542,27 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
                     .await?;
             }
             if !missing.is_empty() {
-                tracing::warn!(group = %op.user_name, missing = ?missing, "some members were not resolved and were left out");
+                tracing::warn!(group = %o.display_name, missing = ?missing, "some members were not resolved and were left out");
             }
             Ok(Executed::Done(Some(id.0)))
         }
-        OpKind::DeleteGroup => {
-            let id = scim_id(op)?;
-            if let Err(e) = client.delete_group(&id).await {
+        Op::DeleteGroup(o) => {
+            if let Err(e) = client.delete_group(&o.scim_id).await {
                 if matches!(e.status(), Some(400 | 403 | 409)) {
                     // Notion refuses to delete a group that is the only full-access holder of a
                     // page (notion-scim.md §10); say so rather than leave a bare status.
                     return Err(Failure::Plan(format!(
                         "the target refused to delete group `{}` ({e}); Notion does this when the group is the only \
                          full-access holder of a page: give that page another full-access member or group, then re-run",
-                        op.user_name
+                        o.display_name
                     )));
                 }
                 return Err(e.into());
             }
-            if let Ok(key) = source_key(op) {
-                ctx.store
-                    .delete_link(&ctx.opts.target_name, LinkKind::Group, &key)
-                    .await?;
-            }
-            Ok(Executed::Done(Some(id.0)))
+            ctx.store
+                .delete_link(&ctx.opts.target_name, LinkKind::Group, &o.source_key)
+                .await?;
+            Ok(Executed::Done(Some(o.scim_id.0.clone())))
         }
     }
 }

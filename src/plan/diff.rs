@@ -1,11 +1,14 @@
 //! The diff: matches desired people to target users and emits operations, findings and digests.
 
 use super::digest::{source_digest, target_digest};
-use super::op::{Change, Finding, Op, OpKind, Plan, Severity, TargetRef, Watch, PLAN_VERSION};
+use super::op::{
+    Change, CreateUser, DeactivateUser, Finding, LinkOrigin, LinkUser, Op, OpKind, PatchUser, Plan,
+    ReaddUser, Severity, TargetRef, Watch, PLAN_VERSION,
+};
 use super::policy::{Adopt, Policy};
 use crate::model::{
     Attr, DesiredGroup, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetGroup,
-    TargetUser, UserAttrs,
+    TargetUser, UserAttrs, UserName,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -211,7 +214,7 @@ impl<'a> Planner<'a> {
         self.limit();
         self.groups();
         self.sort_ops();
-        if self.input.invites_on_create && self.ops.iter().any(|o| o.op == OpKind::CreateUser) {
+        if self.input.invites_on_create && self.ops.iter().any(|o| o.kind() == OpKind::CreateUser) {
             self.finding(
                 Severity::Info,
                 "notion-invite-emails",
@@ -340,14 +343,13 @@ impl<'a> Planner<'a> {
             Match::LinkedGone(link) => {
                 if person.lifecycle == Lifecycle::Active {
                     if self.input.target.consistent {
-                        let changes = full_changes(&person.attrs, None);
-                        self.push(
-                            OpKind::ReaddUser,
-                            person,
-                            None,
-                            readd_reason(person, &link.scim_id),
-                            changes,
-                        );
+                        self.ops.push(Op::ReaddUser(ReaddUser {
+                            user_name: name.clone(),
+                            scim_id: None,
+                            source_key: person.key.clone(),
+                            reason: readd_reason(person, &link.scim_id),
+                            changes: full_changes(&person.attrs, None),
+                        }));
                     } else {
                         self.finding(
                             Severity::Warning,
@@ -383,27 +385,35 @@ impl<'a> Planner<'a> {
                     );
                     return;
                 }
-                let reason = if recovered {
-                    format!("recover: {name} was created by an earlier idbridge run whose reply was lost (journal)")
+                let (origin, reason) = if recovered {
+                    (LinkOrigin::Recover, format!("recover: {name} was created by an earlier idbridge run whose reply was lost (journal)"))
                 } else {
-                    format!(
-                        "adopt: existing target user matches {} by {how}",
-                        person.key
+                    (
+                        LinkOrigin::Adopt,
+                        format!(
+                            "adopt: existing target user matches {} by {how}",
+                            person.key
+                        ),
                     )
                 };
-                self.push(OpKind::LinkUser, person, Some(&user.id), reason, Vec::new());
+                self.ops.push(Op::LinkUser(LinkUser {
+                    user_name: name.clone(),
+                    scim_id: user.id.clone(),
+                    source_key: person.key.clone(),
+                    reason,
+                    origin,
+                    previous_key: None,
+                }));
                 self.existing(person, user);
             }
             Match::None => match person.lifecycle {
                 Lifecycle::Active => {
-                    let changes = full_changes(&person.attrs, None);
-                    self.push(
-                        OpKind::CreateUser,
-                        person,
-                        None,
-                        person.reason.clone(),
-                        changes,
-                    );
+                    self.ops.push(Op::CreateUser(CreateUser {
+                        user_name: name.clone(),
+                        source_key: person.key.clone(),
+                        reason: person.reason.clone(),
+                        changes: full_changes(&person.attrs, None),
+                    }));
                 }
                 Lifecycle::Pending => self.finding(
                     Severity::Info,
@@ -446,26 +456,31 @@ impl<'a> Planner<'a> {
                     describe(&changes),
                     person.reason
                 );
-                self.push(OpKind::PatchUser, person, Some(&user.id), reason, changes);
+                self.ops.push(Op::PatchUser(PatchUser {
+                    user_name: desired_name(person),
+                    scim_id: user.id.clone(),
+                    source_key: person.key.clone(),
+                    reason,
+                    changes,
+                }));
             }
             (Lifecycle::Active, false) => {
-                let changes = full_changes(&person.attrs, Some(&user.attrs));
-                self.push(
-                    OpKind::ReaddUser,
-                    person,
-                    Some(&user.id),
-                    readd_reason(person, &user.id),
-                    changes,
-                );
+                self.ops.push(Op::ReaddUser(ReaddUser {
+                    user_name: desired_name(person),
+                    scim_id: Some(user.id.clone()),
+                    source_key: person.key.clone(),
+                    reason: readd_reason(person, &user.id),
+                    changes: full_changes(&person.attrs, Some(&user.attrs)),
+                }));
             }
             (Lifecycle::Inactive, true) => {
-                self.push(
-                    OpKind::DeactivateUser,
-                    person,
-                    Some(&user.id),
-                    person.reason.clone(),
-                    deactivation(),
-                );
+                self.ops.push(Op::DeactivateUser(DeactivateUser {
+                    user_name: desired_name(person),
+                    scim_id: user.id.clone(),
+                    source_key: person.key.clone(),
+                    reason: person.reason.clone(),
+                    changes: deactivation(),
+                }));
             }
             (Lifecycle::Pending, true) => self.finding(
                 Severity::Info,
@@ -479,28 +494,6 @@ impl<'a> Planner<'a> {
             ),
             _ => {}
         }
-    }
-
-    fn push(
-        &mut self,
-        kind: OpKind,
-        person: &DesiredUser,
-        id: Option<&ScimId>,
-        reason: String,
-        changes: Vec<Change>,
-    ) {
-        self.ops.push(Op {
-            op: kind,
-            user_name: person
-                .user_name()
-                .map(|n| n.to_string())
-                .unwrap_or_default(),
-            scim_id: id.map(|i| i.0.clone()),
-            source_key: Some(person.key.to_string()),
-            reason,
-            changes,
-            members: Vec::new(),
-        });
     }
 
     /// Linked people who are in no source any more.
@@ -573,18 +566,16 @@ impl<'a> Planner<'a> {
                 held_back.push(name.to_string());
                 continue;
             }
-            self.ops.push(Op {
-                op: OpKind::DeactivateUser,
-                user_name: name.to_string(),
-                scim_id: Some(user.id.0.clone()),
-                source_key: Some(link.key.to_string()),
+            self.ops.push(Op::DeactivateUser(DeactivateUser {
+                user_name: name.clone(),
+                scim_id: user.id.clone(),
+                source_key: link.key.clone(),
                 reason: format!(
                     "{}: absent from every source (linked as {})",
                     link.key.source, link.key
                 ),
                 changes: deactivation(),
-                members: Vec::new(),
-            });
+            }));
         }
         if !held_back.is_empty() {
             self.finding(
@@ -634,7 +625,7 @@ impl<'a> Planner<'a> {
         }
         let before = self.ops.len();
         self.ops
-            .retain(|o| !matches!(o.op, OpKind::DeactivateUser | OpKind::RemoveMembers));
+            .retain(|o| !matches!(o.kind(), OpKind::DeactivateUser | OpKind::RemoveMembers));
         let dropped = before - self.ops.len();
         self.finding(
             Severity::Error,
@@ -649,12 +640,13 @@ impl<'a> Planner<'a> {
     }
 
     fn sort_ops(&mut self) {
-        self.ops.sort_by(|a, b| {
-            (a.op, a.user_name.to_lowercase(), &a.source_key).cmp(&(
-                b.op,
-                b.user_name.to_lowercase(),
-                &b.source_key,
-            ))
+        // The key compares as its `source:id` text, the order plans have always had.
+        self.ops.sort_by_cached_key(|o| {
+            (
+                o.kind(),
+                o.subject().to_lowercase(),
+                o.source_key().to_string(),
+            )
         });
     }
 
@@ -662,7 +654,7 @@ impl<'a> Planner<'a> {
         let deactivations = self
             .ops
             .iter()
-            .filter(|o| o.op == OpKind::DeactivateUser)
+            .filter(|o| o.kind() == OpKind::DeactivateUser)
             .count();
         if deactivations == 0 {
             return false;
@@ -677,7 +669,11 @@ impl<'a> Planner<'a> {
                     .is_some_and(|u| u.active)
             })
             .count();
-        let adopted = self.ops.iter().filter(|o| o.op == OpKind::LinkUser).count();
+        let adopted = self
+            .ops
+            .iter()
+            .filter(|o| o.kind() == OpKind::LinkUser)
+            .count();
         let managed = linked_present + adopted;
         let threshold = self.input.policy.max_deactivations;
         let limit = threshold.limit(managed);
@@ -714,14 +710,14 @@ impl<'a> Planner<'a> {
         let mut kept = 0usize;
         let mut deferred = Vec::new();
         self.ops.retain(|o| {
-            if !o.op.writes_target() {
+            if !o.writes_target() {
                 return true;
             }
             kept += 1;
             if kept <= limit {
                 true
             } else {
-                deferred.push(format!("{} {}", o.op, o.user_name));
+                deferred.push(format!("{} {}", o.kind(), o.subject()));
                 false
             }
         });
@@ -752,8 +748,8 @@ impl<'a> Planner<'a> {
             user_names: self
                 .ops
                 .iter()
-                .filter(|o| matches!(o.op, OpKind::CreateUser | OpKind::ReaddUser))
-                .map(|o| o.user_name.to_lowercase())
+                .filter(|o| matches!(o.kind(), OpKind::CreateUser | OpKind::ReaddUser))
+                .map(|o| o.subject().to_lowercase())
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect(),
@@ -786,7 +782,7 @@ impl<'a> Planner<'a> {
             .map(|k| {
                 (
                     k.as_str().to_owned(),
-                    self.ops.iter().filter(|o| o.op == *k).count(),
+                    self.ops.iter().filter(|o| o.kind() == *k).count(),
                 )
             })
             .collect();
@@ -815,6 +811,10 @@ impl<'a> Planner<'a> {
             findings: self.findings,
         }
     }
+}
+
+fn desired_name(person: &DesiredUser) -> UserName {
+    person.user_name().unwrap_or_else(|| UserName::new(""))
 }
 
 fn readd_reason(person: &DesiredUser, old: &ScimId) -> String {

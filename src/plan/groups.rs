@@ -2,21 +2,27 @@
 //! manages are ever removed), and empty or delete groups whose source group is gone.
 
 use super::diff::{KnownLink, Planner};
-use super::op::{Change, Op, OpKind, Severity};
-use crate::model::{DesiredGroup, TargetGroup};
+use super::op::{
+    Change, CreateGroup, DeleteGroup, GroupOrigin, Members, Op, OpKind, PatchGroup, Severity,
+};
+use crate::model::{DesiredGroup, ScimId, SourceKey, TargetGroup, UserName};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A group operation without changes or members (callers fill them in).
-fn group_op(op: OpKind, group: &str, id: Option<&str>, key: Option<String>, reason: String) -> Op {
-    Op {
-        op,
-        user_name: group.to_owned(),
-        scim_id: id.map(str::to_owned),
-        source_key: key,
+/// A membership operation's body.
+fn members(
+    group: &str,
+    id: Option<&str>,
+    key: &SourceKey,
+    reason: String,
+    names: Vec<String>,
+) -> Members {
+    Members {
+        display_name: group.to_owned(),
+        scim_id: id.map(ScimId::from),
+        source_key: key.clone(),
         reason,
-        changes: Vec::new(),
-        members: Vec::new(),
+        members: names.into_iter().map(UserName::new).collect(),
     }
 }
 
@@ -28,17 +34,17 @@ impl Planner<'_> {
         let leaving: BTreeSet<String> = self
             .ops
             .iter()
-            .filter(|o| o.op == OpKind::DeactivateUser)
-            .filter_map(|o| o.scim_id.clone())
+            .filter(|o| o.kind() == OpKind::DeactivateUser)
+            .filter_map(|o| o.scim_id().map(|id| id.0.clone()))
             .collect();
         let mut names: BTreeMap<String, String> = self
             .by_id
             .iter()
             .map(|(id, u)| ((*id).to_owned(), u.user_name().key()))
             .collect();
-        for op in self.ops.iter().filter(|o| o.op == OpKind::PatchUser) {
-            if let Some(id) = &op.scim_id {
-                names.insert(id.clone(), op.user_name.to_lowercase());
+        for op in &self.ops {
+            if let Op::PatchUser(patch) = op {
+                names.insert(patch.scim_id.0.clone(), patch.user_name.key());
             }
         }
         let mut out: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -52,9 +58,9 @@ impl Planner<'_> {
         for op in self
             .ops
             .iter()
-            .filter(|o| matches!(o.op, OpKind::CreateUser | OpKind::ReaddUser))
+            .filter(|o| matches!(o.kind(), OpKind::CreateUser | OpKind::ReaddUser))
         {
-            out.entry(op.user_name.to_lowercase()).or_insert(None);
+            out.entry(op.subject().to_lowercase()).or_insert(None);
         }
         (out, names)
     }
@@ -68,8 +74,8 @@ impl Planner<'_> {
             .chain(
                 self.ops
                     .iter()
-                    .filter(|o| o.op == OpKind::LinkUser)
-                    .filter_map(|o| o.scim_id.clone()),
+                    .filter(|o| o.kind() == OpKind::LinkUser)
+                    .filter_map(|o| o.scim_id().map(|id| id.0.clone())),
             )
             .collect()
     }
@@ -106,6 +112,7 @@ impl Planner<'_> {
         let mut wanted_keys = BTreeSet::new();
 
         for group in desired {
+            let source_key = &group.key;
             let key = group.key.to_string();
             wanted_keys.insert(key.clone());
             let members: Vec<String> = group
@@ -171,24 +178,19 @@ impl Planner<'_> {
                         vec![reason_src.clone()],
                     );
                 }
-                self.ops.push(group_op(
-                    OpKind::CreateGroup,
-                    &group.display_name,
-                    None,
-                    Some(key.clone()),
-                    reason_src.clone(),
-                ));
+                self.ops.push(Op::CreateGroup(CreateGroup {
+                    display_name: group.display_name.clone(),
+                    source_key: source_key.clone(),
+                    reason: reason_src.clone(),
+                }));
                 if !members.is_empty() {
-                    self.ops.push(Op {
+                    self.ops.push(Op::AddMembers(self::members(
+                        &group.display_name,
+                        None,
+                        source_key,
+                        format!("members of {reason_src}"),
                         members,
-                        ..group_op(
-                            OpKind::AddMembers,
-                            &group.display_name,
-                            None,
-                            Some(key.clone()),
-                            format!("members of {reason_src}"),
-                        )
-                    });
+                    )));
                 }
                 continue;
             };
@@ -202,21 +204,22 @@ impl Planner<'_> {
                 });
             }
             if adopt || !changes.is_empty() {
-                let reason = if adopt {
-                    format!("adopt: existing target group matches {reason_src} by displayName")
-                } else {
-                    format!("renamed: {reason_src}")
-                };
-                self.ops.push(Op {
-                    changes,
-                    ..group_op(
-                        OpKind::PatchGroup,
-                        &group.display_name,
-                        Some(id),
-                        Some(key.clone()),
-                        reason,
+                let (origin, reason) = if adopt {
+                    (
+                        GroupOrigin::Adopt,
+                        format!("adopt: existing target group matches {reason_src} by displayName"),
                     )
-                });
+                } else {
+                    (GroupOrigin::Rename, format!("renamed: {reason_src}"))
+                };
+                self.ops.push(Op::PatchGroup(PatchGroup {
+                    display_name: group.display_name.clone(),
+                    scim_id: target.id.clone(),
+                    source_key: source_key.clone(),
+                    reason,
+                    changes,
+                    origin,
+                }));
             }
             // Compare by id: a member whose userName changes in this plan is still the same member.
             let current: BTreeSet<&str> = target.members.iter().map(|m| m.0.as_str()).collect();
@@ -256,28 +259,22 @@ impl Planner<'_> {
                 );
             }
             if !add.is_empty() {
-                self.ops.push(Op {
-                    members: add,
-                    ..group_op(
-                        OpKind::AddMembers,
-                        &group.display_name,
-                        Some(id),
-                        Some(key.clone()),
-                        format!("members of {reason_src}"),
-                    )
-                });
+                self.ops.push(Op::AddMembers(self::members(
+                    &group.display_name,
+                    Some(id),
+                    source_key,
+                    format!("members of {reason_src}"),
+                    add,
+                )));
             }
             if !remove.is_empty() {
-                self.ops.push(Op {
-                    members: remove,
-                    ..group_op(
-                        OpKind::RemoveMembers,
-                        &group.display_name,
-                        Some(id),
-                        Some(key.clone()),
-                        format!("no longer members of {reason_src}"),
-                    )
-                });
+                self.ops.push(Op::RemoveMembers(self::members(
+                    &group.display_name,
+                    Some(id),
+                    source_key,
+                    format!("no longer members of {reason_src}"),
+                    remove,
+                )));
             }
         }
 
@@ -298,13 +295,12 @@ impl Planner<'_> {
                 link.key.source, link.key
             );
             if self.input.policy.delete_groups {
-                self.ops.push(group_op(
-                    OpKind::DeleteGroup,
-                    &target.display_name,
-                    Some(&target.id.0),
-                    Some(link.key.to_string()),
+                self.ops.push(Op::DeleteGroup(DeleteGroup {
+                    display_name: target.display_name.clone(),
+                    scim_id: target.id.clone(),
+                    source_key: link.key.clone(),
                     reason,
-                ));
+                }));
                 continue;
             }
             let remove: Vec<String> = target
@@ -323,23 +319,20 @@ impl Planner<'_> {
                 vec![link.key.to_string()],
             );
             if !remove.is_empty() {
-                self.ops.push(Op {
-                    members: remove,
-                    ..group_op(
-                        OpKind::RemoveMembers,
-                        &target.display_name,
-                        Some(&target.id.0),
-                        Some(link.key.to_string()),
-                        reason,
-                    )
-                });
+                self.ops.push(Op::RemoveMembers(self::members(
+                    &target.display_name,
+                    Some(&target.id.0),
+                    &link.key,
+                    reason,
+                    remove,
+                )));
             }
         }
 
         if !state.consistent {
             let before = self.ops.len();
             self.ops
-                .retain(|o| !matches!(o.op, OpKind::RemoveMembers | OpKind::DeleteGroup));
+                .retain(|o| !matches!(o.kind(), OpKind::RemoveMembers | OpKind::DeleteGroup));
             let dropped = before - self.ops.len();
             self.finding(
                 Severity::Error,

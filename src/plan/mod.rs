@@ -11,7 +11,11 @@ pub mod policy;
 
 pub use diff::{diff, plan, GroupState, Input, KnownLink, TargetState};
 pub use digest::{source_digest, target_digest};
-pub use op::{Change, Finding, Op, OpKind, Plan, Severity, TargetRef, Watch, PLAN_VERSION};
+pub use op::{
+    Change, CreateGroup, CreateUser, DeactivateUser, DeleteGroup, Finding, GroupOrigin, LinkOrigin,
+    LinkUser, Members, Op, OpKind, PatchGroup, PatchUser, Plan, ReaddUser, Severity, TargetRef,
+    Watch, PLAN_VERSION,
+};
 pub use policy::{Adopt, DeactivateMode, Policy, Threshold};
 
 #[cfg(test)]

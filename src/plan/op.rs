@@ -1,6 +1,7 @@
 //! Plan data: operations, changes, findings and the plan document (serialised as the JSON plan
 //! format of docs/plan-format.md).
 
+use crate::model::{ScimId, SourceKey, UserName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -89,28 +90,370 @@ pub struct Change {
     pub after: Option<Value>,
 }
 
-/// One operation of a plan.
+/// `sourceKey` is written as `source:id` in plans.
+mod key_text {
+    use crate::model::SourceKey;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(key: &SourceKey, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(key)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SourceKey, D::Error> {
+        let text = String::deserialize(d)?;
+        SourceKey::parse(&text)
+            .ok_or_else(|| D::Error::custom(format!("sourceKey `{text}` is not `source:id`")))
+    }
+
+    pub mod opt {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(key: &Option<SourceKey>, s: S) -> Result<S::Ok, S::Error> {
+            match key {
+                Some(key) => s.collect_str(key),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SourceKey>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
+    }
+}
+
+/// Why a `link-user` operation links a target user to a source person. Apply checks each origin
+/// against its own rule, so the reason text never decides anything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkOrigin {
+    /// An existing target user matches the person and `policy.adopt` allows adopting it.
+    #[default]
+    Adopt,
+    /// An earlier run created the user but never recorded the reply (journal).
+    Recover,
+    /// The person's source re-keyed them (the old key vanished as the new one appeared with the
+    /// same userName): the link moves from `previousKey` to `sourceKey`.
+    Rekey,
+}
+
+/// Why a `patch-group` operation exists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupOrigin {
+    /// A pushed (linked) group is renamed.
+    #[default]
+    Rename,
+    /// An existing target group listed in `groups.adopt` is linked (and renamed if needed).
+    Adopt,
+}
+
+/// `create-user`: a new person (Notion sends an invite).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Op {
-    /// What to do.
-    pub op: OpKind,
-    /// The user's userName (or the group's displayName for group ops).
-    pub user_name: String,
-    /// The target id, when the object exists in the target.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scim_id: Option<String>,
-    /// The source key (`source:id`) the object is linked to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_key: Option<String>,
-    /// The source fact that caused it.
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateUser {
+    /// The new user's userName.
+    pub user_name: UserName,
+    /// The person's source key (the link is stored under it).
+    #[serde(with = "key_text")]
+    pub source_key: SourceKey,
+    /// The source fact behind it.
     pub reason: String,
-    /// Attribute changes (all attributes for a create).
+    /// Every attribute sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
-    /// Members (userNames) for membership operations.
+}
+
+/// `patch-user`: changed attributes of a linked user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchUser {
+    /// The userName after the patch.
+    pub user_name: UserName,
+    /// The linked target user.
+    pub scim_id: ScimId,
+    /// The person's source key.
+    #[serde(with = "key_text")]
+    pub source_key: SourceKey,
+    /// The source fact behind it.
+    pub reason: String,
+    /// The attributes that differ, before and after.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<String>,
+    pub changes: Vec<Change>,
+}
+
+/// `readd-user`: a person who returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReaddUser {
+    /// The userName.
+    pub user_name: UserName,
+    /// The inactive target user, when the target still lists it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim_id: Option<ScimId>,
+    /// The person's source key.
+    #[serde(with = "key_text")]
+    pub source_key: SourceKey,
+    /// The source fact behind it.
+    pub reason: String,
+    /// Every attribute sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+}
+
+/// `deactivate-user`: a leaver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeactivateUser {
+    /// The leaver's current userName.
+    pub user_name: UserName,
+    /// The target user.
+    pub scim_id: ScimId,
+    /// The source key the user is linked (or adopted in this plan) under.
+    #[serde(with = "key_text")]
+    pub source_key: SourceKey,
+    /// The source fact behind it.
+    pub reason: String,
+    /// `active: true → false`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+}
+
+/// `link-user`: store only; links an existing target user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LinkUser {
+    /// The person's userName.
+    pub user_name: UserName,
+    /// The target user to link.
+    pub scim_id: ScimId,
+    /// The source key to link it under.
+    #[serde(with = "key_text")]
+    pub source_key: SourceKey,
+    /// The source fact behind it.
+    pub reason: String,
+    /// Why it is linked (absent in plans made before the field existed: `adopt`, the strictest).
+    #[serde(default)]
+    pub origin: LinkOrigin,
+    /// For `rekey`: the key the link moves from.
+    #[serde(
+        default,
+        with = "key_text::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub previous_key: Option<SourceKey>,
+}
+
+/// `create-group`: a pushed group that is not in the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateGroup {
+    /// The group's displayName (`userName` in the JSON, like every operation's subject).
+    #[serde(rename = "userName")]
+    pub display_name: String,
+    /// The source group's key.
+    #[serde(with = "key_text")]
+    pub source_key: SourceKey,
+    /// The source fact behind it.
+    pub reason: String,
+}
+
+/// `patch-group`: rename a pushed group, or adopt an existing one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchGroup {
+    /// The group's displayName after the patch.
+    #[serde(rename = "userName")]
+    pub display_name: String,
+    /// The target group.
+    pub scim_id: ScimId,
+    /// The source group's key.
+    #[serde(with = "key_text")]
+    pub source_key: SourceKey,
+    /// The source fact behind it.
+    pub reason: String,
+    /// `displayName` before and after, when it is renamed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    /// Rename or adopt (absent in older plans: `rename`).
+    #[serde(default)]
+    pub origin: GroupOrigin,
+}
+
+/// `add-members` / `remove-members`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Members {
+    /// The group's displayName.
+    #[serde(rename = "userName")]
+    pub display_name: String,
+    /// The target group (absent when it is created in the same plan: apply finds it by its link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim_id: Option<ScimId>,
+    /// The source group's key.
+    #[serde(with = "key_text")]
+    pub source_key: SourceKey,
+    /// The source fact behind it.
+    pub reason: String,
+    /// Member userNames (users created in the same plan have no id yet).
+    pub members: Vec<UserName>,
+}
+
+/// `delete-group`: a pushed group whose source group is gone (`groups.delete = true`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteGroup {
+    /// The group's displayName.
+    #[serde(rename = "userName")]
+    pub display_name: String,
+    /// The target group.
+    pub scim_id: ScimId,
+    /// The source group's key.
+    #[serde(with = "key_text")]
+    pub source_key: SourceKey,
+    /// The source fact behind it.
+    pub reason: String,
+}
+
+/// One operation of a plan: one variant per kind, each carrying exactly its fields. The JSON form
+/// is internally tagged by `op`, so every field keeps the name it had when operations were one flat
+/// record (docs/plan-format.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Op {
+    /// Create a group.
+    CreateGroup(CreateGroup),
+    /// Rename or adopt a group.
+    PatchGroup(PatchGroup),
+    /// Link an existing target user (store only).
+    LinkUser(LinkUser),
+    /// Create a user.
+    CreateUser(CreateUser),
+    /// Patch a user.
+    PatchUser(PatchUser),
+    /// Re-add a returning user.
+    ReaddUser(ReaddUser),
+    /// Add group members.
+    AddMembers(Members),
+    /// Remove group members.
+    RemoveMembers(Members),
+    /// Deactivate a leaver.
+    DeactivateUser(DeactivateUser),
+    /// Delete a group.
+    DeleteGroup(DeleteGroup),
+}
+
+impl Op {
+    /// The kind.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::CreateGroup(_) => OpKind::CreateGroup,
+            Op::PatchGroup(_) => OpKind::PatchGroup,
+            Op::LinkUser(_) => OpKind::LinkUser,
+            Op::CreateUser(_) => OpKind::CreateUser,
+            Op::PatchUser(_) => OpKind::PatchUser,
+            Op::ReaddUser(_) => OpKind::ReaddUser,
+            Op::AddMembers(_) => OpKind::AddMembers,
+            Op::RemoveMembers(_) => OpKind::RemoveMembers,
+            Op::DeactivateUser(_) => OpKind::DeactivateUser,
+            Op::DeleteGroup(_) => OpKind::DeleteGroup,
+        }
+    }
+
+    /// The subject as shown: a user's userName or a group's displayName.
+    pub fn subject(&self) -> &str {
+        match self {
+            Op::CreateUser(o) => o.user_name.as_str(),
+            Op::PatchUser(o) => o.user_name.as_str(),
+            Op::ReaddUser(o) => o.user_name.as_str(),
+            Op::DeactivateUser(o) => o.user_name.as_str(),
+            Op::LinkUser(o) => o.user_name.as_str(),
+            Op::CreateGroup(o) => &o.display_name,
+            Op::PatchGroup(o) => &o.display_name,
+            Op::AddMembers(o) | Op::RemoveMembers(o) => &o.display_name,
+            Op::DeleteGroup(o) => &o.display_name,
+        }
+    }
+
+    /// The user's userName, for user operations.
+    pub fn user_name(&self) -> Option<&UserName> {
+        match self {
+            Op::CreateUser(o) => Some(&o.user_name),
+            Op::PatchUser(o) => Some(&o.user_name),
+            Op::ReaddUser(o) => Some(&o.user_name),
+            Op::DeactivateUser(o) => Some(&o.user_name),
+            Op::LinkUser(o) => Some(&o.user_name),
+            _ => None,
+        }
+    }
+
+    /// The target id, when the object exists in the target.
+    pub fn scim_id(&self) -> Option<&ScimId> {
+        match self {
+            Op::PatchUser(o) => Some(&o.scim_id),
+            Op::DeactivateUser(o) => Some(&o.scim_id),
+            Op::LinkUser(o) => Some(&o.scim_id),
+            Op::PatchGroup(o) => Some(&o.scim_id),
+            Op::DeleteGroup(o) => Some(&o.scim_id),
+            Op::ReaddUser(o) => o.scim_id.as_ref(),
+            Op::AddMembers(o) | Op::RemoveMembers(o) => o.scim_id.as_ref(),
+            Op::CreateUser(_) | Op::CreateGroup(_) => None,
+        }
+    }
+
+    /// The source key the object is (to be) linked under.
+    pub fn source_key(&self) -> &SourceKey {
+        match self {
+            Op::CreateUser(o) => &o.source_key,
+            Op::PatchUser(o) => &o.source_key,
+            Op::ReaddUser(o) => &o.source_key,
+            Op::DeactivateUser(o) => &o.source_key,
+            Op::LinkUser(o) => &o.source_key,
+            Op::CreateGroup(o) => &o.source_key,
+            Op::PatchGroup(o) => &o.source_key,
+            Op::AddMembers(o) | Op::RemoveMembers(o) => &o.source_key,
+            Op::DeleteGroup(o) => &o.source_key,
+        }
+    }
+
+    /// The source fact behind the operation.
+    pub fn reason(&self) -> &str {
+        match self {
+            Op::CreateUser(o) => &o.reason,
+            Op::PatchUser(o) => &o.reason,
+            Op::ReaddUser(o) => &o.reason,
+            Op::DeactivateUser(o) => &o.reason,
+            Op::LinkUser(o) => &o.reason,
+            Op::CreateGroup(o) => &o.reason,
+            Op::PatchGroup(o) => &o.reason,
+            Op::AddMembers(o) | Op::RemoveMembers(o) => &o.reason,
+            Op::DeleteGroup(o) => &o.reason,
+        }
+    }
+
+    /// Attribute changes (every attribute sent, for a create or re-add).
+    pub fn changes(&self) -> &[Change] {
+        match self {
+            Op::CreateUser(o) => &o.changes,
+            Op::PatchUser(o) => &o.changes,
+            Op::ReaddUser(o) => &o.changes,
+            Op::DeactivateUser(o) => &o.changes,
+            Op::PatchGroup(o) => &o.changes,
+            _ => &[],
+        }
+    }
+
+    /// Member userNames, for membership operations.
+    pub fn members(&self) -> &[UserName] {
+        match self {
+            Op::AddMembers(o) | Op::RemoveMembers(o) => &o.members,
+            _ => &[],
+        }
+    }
+
+    /// Whether the operation calls the target (everything but `link-user`).
+    pub fn writes_target(&self) -> bool {
+        self.kind().writes_target()
+    }
 }
 
 /// Severity of a finding.
@@ -212,10 +555,7 @@ pub struct Plan {
 impl Plan {
     /// Operations that write to the target.
     pub fn write_count(&self) -> usize {
-        self.operations
-            .iter()
-            .filter(|o| o.op.writes_target())
-            .count()
+        self.operations.iter().filter(|o| o.writes_target()).count()
     }
 
     /// Whether any finding is an error.

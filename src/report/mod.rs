@@ -2,7 +2,7 @@
 //!
 //! May import: `model`, `plan`, comfy-table. Never an edge module.
 
-use crate::plan::{Change, Plan, Severity};
+use crate::plan::{Change, Op, Plan, Severity};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde_json::Value;
 
@@ -62,13 +62,13 @@ pub fn plan_text(plan: &Plan) -> String {
             .set_width(140)
             .set_header(["#", "operation", "userName", "changes", "reason"]);
         for (i, op) in plan.operations.iter().enumerate() {
-            let full = matches!(op.op.as_str(), "create-user" | "readd-user");
+            let full = matches!(op, Op::CreateUser(_) | Op::ReaddUser(_));
             table.add_row([
                 (i + 1).to_string(),
-                op.op.to_string(),
-                op.user_name.clone(),
-                changes_text(&op.changes, full),
-                op.reason.clone(),
+                op.kind().to_string(),
+                op.subject().to_owned(),
+                changes_text(op.changes(), full),
+                op.reason().to_owned(),
             ]);
         }
         out.push_str(&format!("{table}\n"));
