@@ -7,7 +7,9 @@
 
 use crate::clock::Clock;
 use crate::model::{Attr, ScimId, SourceKey, UserAttrs, UserName};
-use crate::plan::{Change, DeactivateMode, GroupOrigin, LinkOrigin, Members, Op, OpKind, Plan};
+use crate::plan::{
+    Change, DeactivateMode, GroupOrigin, LinkOrigin, LinkUser, Members, Op, OpKind, Plan,
+};
 use crate::scim::{self, Client, CreateOutcome, TargetKind};
 use crate::store::{self, Link, LinkKind, LinkState, NewOperation, RunId, Store};
 use serde::Serialize;
@@ -300,7 +302,9 @@ pub fn patch_pairs(changes: &[Change]) -> Vec<(Attr, Option<String>)> {
         .collect()
 }
 
-/// Link `id` under `key` (a user or group), replacing whatever the key pointed at before.
+/// Link `id` under `key` (a user or group), replacing whatever the key pointed at before. It runs
+/// after the SCIM write succeeded, so it never fails on the one-key-per-id rule: a key that held
+/// the id is moved off it (a re-key moves it on purpose; anything else is logged).
 async fn link(
     ctx: &Ctx,
     kind: LinkKind,
@@ -309,8 +313,9 @@ async fn link(
     user_name: &str,
     origin: store::LinkOrigin,
 ) -> Result<(), Failure> {
-    ctx.store
-        .upsert_link(&Link {
+    let displaced = ctx
+        .store
+        .take_over_link(&Link {
             target_name: ctx.opts.target_name.clone(),
             kind,
             key: key.clone(),
@@ -321,6 +326,9 @@ async fn link(
             updated_at: ctx.clock.now(),
         })
         .await?;
+    if let Some(previous) = displaced {
+        tracing::warn!(%kind, id = %id, from = %previous, to = %key, "the target id was linked to another source key; the link now follows the write");
+    }
     Ok(())
 }
 
@@ -383,6 +391,16 @@ async fn member_ids(
     Ok((ids, missing))
 }
 
+/// How the link a re-key moves first came to be.
+async fn previous_origin(ctx: &Ctx, op: &LinkUser) -> Result<store::LinkOrigin, Failure> {
+    let links = ctx.store.links(&ctx.opts.target_name).await?;
+    Ok(links
+        .iter()
+        .find(|l| l.kind == LinkKind::User && Some(&l.key) == op.previous_key.as_ref())
+        .map(|l| l.origin)
+        .unwrap_or(store::LinkOrigin::Adopted))
+}
+
 fn origin_of(outcome: CreateOutcome, fresh: store::LinkOrigin) -> store::LinkOrigin {
     match outcome {
         CreateOutcome::Created => fresh,
@@ -397,7 +415,9 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
         Op::LinkUser(o) => {
             let origin = match o.origin {
                 LinkOrigin::Recover => store::LinkOrigin::Recovered,
-                LinkOrigin::Adopt | LinkOrigin::Rekey => store::LinkOrigin::Adopted,
+                LinkOrigin::Adopt => store::LinkOrigin::Adopted,
+                // The link keeps how it first came to be.
+                LinkOrigin::Rekey => previous_origin(ctx, o).await?,
             };
             link(
                 ctx,

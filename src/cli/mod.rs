@@ -154,6 +154,9 @@ pub struct ApplyArgs {
     /// Apply a plan that a guardrail blocked.
     #[arg(long)]
     pub force: bool,
+    /// Apply only if the plan's planDigest is this (the digest an approver signed off).
+    #[arg(long, value_name = "HEX")]
+    pub expect_digest: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

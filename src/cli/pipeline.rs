@@ -6,10 +6,10 @@ use crate::config::{self, Settings, SourceSettings, TargetKind as ConfigKind, Ta
 use crate::connectors::hr;
 use crate::connectors::SourceRead;
 use crate::mapping;
-use crate::model::{Attr, DesiredUser, ScimId, TargetGroup};
+use crate::model::{Attr, DesiredUser, ScimId, TargetGroup, UserName};
 use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetState};
 use crate::scim::{Client, ClientSettings, Profile, TargetKind};
-use crate::store::{LinkKind, Store};
+use crate::store::{LinkKind, LinkState, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -125,6 +125,55 @@ pub fn policy(settings: &Settings, force: bool, limit: Option<usize>) -> Policy 
     policy
 }
 
+/// What the store knows about a target: its links and the creates an earlier run left unfinished.
+pub struct Known {
+    /// User links.
+    pub links: Vec<KnownLink>,
+    /// Group links.
+    pub group_links: Vec<KnownLink>,
+    /// Lowercased userNames of unfinished creates (journal).
+    pub unfinished: BTreeSet<String>,
+}
+
+/// Read the links and unfinished creates of `target_name` (none without a store).
+pub async fn known(store: Option<&Store>, target_name: &str) -> Result<Known> {
+    let Some(store) = store else {
+        return Ok(Known {
+            links: Vec::new(),
+            group_links: Vec::new(),
+            unfinished: BTreeSet::new(),
+        });
+    };
+    let stored = store
+        .links(target_name)
+        .await
+        .context("reading links from the store")?;
+    let unfinished = store
+        .unfinished_creates(target_name)
+        .await
+        .context("reading the journal")?
+        .into_iter()
+        .filter_map(|op| op.user_name.map(|n| n.to_lowercase()))
+        .collect();
+    let of = |kind: LinkKind| -> Vec<KnownLink> {
+        stored
+            .iter()
+            .filter(|l| l.kind == kind)
+            .map(|l| KnownLink {
+                key: l.key.clone(),
+                scim_id: l.scim_id.clone(),
+                user_name: UserName::new(&l.user_name),
+                active: l.state == LinkState::Active,
+            })
+            .collect()
+    };
+    Ok(Known {
+        links: of(LinkKind::User),
+        group_links: of(LinkKind::Group),
+        unfinished,
+    })
+}
+
 /// A plan and what it was made from.
 pub struct Prepared {
     /// The plan.
@@ -184,36 +233,11 @@ pub async fn prepare(
         })
         .collect();
 
-    let target_name = &settings.target.name;
-    let (stored, recovered) = match store {
-        Some(store) => {
-            let stored = store
-                .links(target_name)
-                .await
-                .context("reading links from the store")?;
-            let recovered = store
-                .unfinished_creates(target_name)
-                .await
-                .context("reading the journal")?
-                .into_iter()
-                .filter_map(|op| op.user_name.map(|n| n.to_lowercase()))
-                .collect();
-            (stored, recovered)
-        }
-        None => (Vec::new(), BTreeSet::new()),
-    };
-    let known = |kind: LinkKind| -> Vec<KnownLink> {
-        stored
-            .iter()
-            .filter(|l| l.kind == kind)
-            .map(|l| KnownLink {
-                key: l.key.clone(),
-                scim_id: l.scim_id.clone(),
-            })
-            .collect()
-    };
-    let links = known(LinkKind::User);
-    let group_links = known(LinkKind::Group);
+    let Known {
+        links,
+        group_links,
+        unfinished: recovered,
+    } = known(store, &settings.target.name).await?;
 
     for r in reads {
         tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");

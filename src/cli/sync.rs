@@ -45,9 +45,10 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
         std::fs::write(out, format!("{json}\n"))
             .with_context(|| format!("writing the plan to {}", out.display()))?;
         eprintln!(
-            "plan written to {}; apply it with: idbridge apply --plan {}",
+            "plan written to {}; apply exactly it with: idbridge apply --plan {} --expect-digest {}",
             out.display(),
-            out.display()
+            out.display(),
+            prepared.plan.plan_digest.as_deref().unwrap_or("-")
         );
     }
     print_plan(&prepared.plan, args.format)?;
@@ -82,14 +83,14 @@ pub async fn execute(
     clock: Arc<dyn Clock>,
     plan: &Plan,
     kind: &str,
-    plan_sha256: Option<String>,
+    plan_digest: Option<String>,
 ) -> Result<Outcome> {
     let run_id = store
         .start_run(&NewRun {
             kind: kind.to_owned(),
             target_name: settings.target.name.clone(),
             started_at: clock.now(),
-            plan_sha256,
+            plan_sha256: plan_digest,
         })
         .await?;
     let outcome = apply::apply(
@@ -185,7 +186,7 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
         clock.clone(),
         plan,
         "sync",
-        None,
+        plan.plan_digest.clone(),
     )
     .await?;
     snapshots(&settings, &store, clock.as_ref(), &prepared.desired).await?;
@@ -219,6 +220,25 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
         ))
         .into());
     }
+    let digest = plan::plan_digest(&plan);
+    if let Some(stated) = plan.plan_digest.as_deref().filter(|d| *d != digest) {
+        return Err(Refused(format!(
+            "plan file {} was edited after it was made: its planDigest is {stated} but its content hashes to {digest}; \
+             nothing was applied. Make a new plan with `idbridge plan --out`",
+            args.plan.display()
+        ))
+        .into());
+    }
+    if let Some(expected) = &args.expect_digest {
+        if !expected.eq_ignore_ascii_case(&digest) {
+            return Err(Refused(format!(
+                "plan file {} is not the plan that was approved: --expect-digest is {expected} but the file's planDigest \
+                 is {digest}; nothing was applied",
+                args.plan.display()
+            ))
+            .into());
+        }
+    }
     if plan.blocked && !args.force {
         return Err(Refused("the plan was blocked by a guardrail when it was made; re-plan, or pass --force after review".to_owned()).into());
     }
@@ -249,11 +269,40 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
         }
         state.groups
     };
-    let digest = plan::target_digest(&users, &groups, &plan.watch);
-    if digest != plan.target_digest {
+    let now_digest = plan::target_digest(&users, &groups, &plan.watch);
+    if now_digest != plan.target_digest {
         return Err(Refused(format!(
-            "the target changed since the plan was made (targetDigest {} is now {digest}); nothing was applied: run `idbridge plan` again and review the new plan",
+            "the target changed since the plan was made (targetDigest {} is now {now_digest}); nothing was applied: run `idbridge plan` again and review the new plan",
             plan.target_digest
+        ))
+        .into());
+    }
+    let store = pipeline::open_store(&settings).await?;
+    let known = pipeline::known(Some(&store), &settings.target.name).await?;
+    let policy = pipeline::policy(&settings, args.force, None);
+    let violations = plan::verify(&plan::Check {
+        plan: &plan,
+        users: &users,
+        groups: &groups,
+        links: &known.links,
+        group_links: &known.group_links,
+        unfinished: &known.unfinished,
+        policy: &policy,
+    });
+    if !violations.is_empty() {
+        let shown: Vec<String> = violations
+            .iter()
+            .take(20)
+            .map(|v| format!("  - {v}"))
+            .collect();
+        let more = violations.len().saturating_sub(shown.len());
+        return Err(Refused(format!(
+            "plan file {} breaks {} rule(s) the planner keeps, so it was not made by idbridge for this workspace as it is \
+             now, or it was edited; nothing was applied:\n{}{}",
+            args.plan.display(),
+            violations.len(),
+            shown.join("\n"),
+            if more > 0 { format!("\n  … and {more} more") } else { String::new() }
         ))
         .into());
     }
@@ -261,9 +310,16 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
         eprintln!("nothing applied");
         return Ok(Exit::Blocked);
     }
-    let store = pipeline::open_store(&settings).await?;
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let outcome = execute(&settings, &client, &store, clock, &plan, "apply", Some(sha)).await?;
+    let outcome = execute(
+        &settings,
+        &client,
+        &store,
+        clock,
+        &plan,
+        "apply",
+        Some(digest),
+    )
+    .await?;
     print_outcome(&plan, &outcome, args.format)?;
     Ok(outcome_exit(&plan, &outcome))
 }

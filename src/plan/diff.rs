@@ -1,6 +1,6 @@
 //! The diff: matches desired people to target users and emits operations, findings and digests.
 
-use super::digest::{source_digest, target_digest};
+use super::digest::{plan_digest, source_digest, target_digest};
 use super::op::{
     Change, CreateUser, DeactivateUser, Finding, LinkOrigin, LinkUser, Op, OpKind, PatchUser, Plan,
     ReaddUser, Severity, TargetRef, Watch, PLAN_VERSION,
@@ -21,6 +21,10 @@ pub struct KnownLink {
     pub key: SourceKey,
     /// Linked target id.
     pub scim_id: ScimId,
+    /// The userName (or group displayName) idbridge last wrote.
+    pub user_name: UserName,
+    /// False once idbridge deactivated the linked user.
+    pub active: bool,
 }
 
 /// The target as read for this plan.
@@ -87,6 +91,9 @@ enum Match<'t> {
     Found(&'t TargetUser, &'static str),
     /// Nothing in the target.
     None,
+    /// Not linked; found by userName, and the user's link is under a key of the same source that
+    /// vanished from this read: the source re-keyed the person.
+    Rekeyed(&'t TargetUser, &'t KnownLink),
     /// Cannot decide: reported and left alone.
     Conflict,
 }
@@ -103,7 +110,14 @@ pub(super) struct Planner<'a> {
     by_name: BTreeMap<String, Vec<&'a TargetUser>>,
     link_by_key: BTreeMap<&'a SourceKey, &'a KnownLink>,
     pub(super) link_by_id: BTreeMap<&'a str, &'a KnownLink>,
+    /// Every key of every desired person.
+    desired_keys: BTreeSet<&'a SourceKey>,
     pub(super) claimed: BTreeSet<String>,
+    /// Target ids that a desired person matches although they are linked to another key: the
+    /// person is still there under another identity, so the user is never deactivated as absent.
+    held: BTreeSet<String>,
+    /// Keys whose link moves to a re-keyed person's new key in this plan.
+    moved: BTreeSet<&'a SourceKey>,
     pub(super) ops: Vec<Op>,
     pub(super) findings: Vec<Finding>,
 }
@@ -134,7 +148,14 @@ impl<'a> Planner<'a> {
                 .iter()
                 .map(|l| (l.scim_id.0.as_str(), l))
                 .collect(),
+            desired_keys: input
+                .desired
+                .iter()
+                .flat_map(|d| std::iter::once(&d.key).chain(d.other_keys.iter()))
+                .collect(),
             claimed: BTreeSet::new(),
+            held: BTreeSet::new(),
+            moved: BTreeSet::new(),
             ops: Vec::new(),
             findings: Vec::new(),
         }
@@ -202,10 +223,7 @@ impl<'a> Planner<'a> {
                 None => self.person(person),
             }
         }
-        let desired_keys: BTreeSet<&SourceKey> = desired
-            .iter()
-            .flat_map(|d| std::iter::once(&d.key).chain(d.other_keys.iter()))
-            .collect();
+        let desired_keys = self.desired_keys.clone();
         self.absent(&desired_keys);
         self.orphans();
         self.inconsistent_read();
@@ -287,25 +305,12 @@ impl<'a> Planner<'a> {
         };
         match candidates.as_slice() {
             [] => Match::None,
-            [user] => match self.link_by_id.get(user.id.0.as_str()) {
-                Some(other) => {
-                    let (other_key, user_id) = (other.key.to_string(), user.id.to_string());
-                    self.finding(
-                        Severity::Error,
-                        "link-conflict",
-                        format!(
-                            "target user {} matches {} by {how} but is already linked to {other_key}; left untouched: \
-                             fix the source or remove the stale link",
-                            user.user_name(),
-                            person.key
-                        ),
-                        vec![person.key.to_string(), other_key, format!("scim: {user_id}")],
-                    );
-                    Match::Conflict
-                }
+            [user] => match self.link_by_id.get(user.id.0.as_str()).copied() {
+                Some(other) => self.linked_elsewhere(person, user, other, how),
                 None => Match::Found(user, how),
             },
             many => {
+                self.held.extend(many.iter().map(|u| u.id.0.clone()));
                 let ids = many.iter().map(|u| format!("scim: {}", u.id)).collect();
                 self.finding(
                     Severity::Error,
@@ -319,6 +324,93 @@ impl<'a> Planner<'a> {
                 Match::Conflict
             }
         }
+    }
+
+    /// `person` matches `user` (by `how`), which is linked to another key, `other`. When `other`
+    /// vanished from this read and belongs to the same source, the source re-keyed the person: an
+    /// active link moves; a deactivated one means someone new has a former person's email. Either
+    /// way `user` is matched by someone present, so it is never deactivated as absent.
+    fn linked_elsewhere(
+        &mut self,
+        person: &DesiredUser,
+        user: &'a TargetUser,
+        other: &'a KnownLink,
+        how: &str,
+    ) -> Match<'a> {
+        self.held.insert(user.id.0.clone());
+        let vanished = !self.desired_keys.contains(&other.key);
+        let same_name = person.user_name().is_some_and(|n| n == user.user_name());
+        if vanished && same_name && other.key.source == person.key.source {
+            if !other.active || !user.active {
+                self.email_reused(person, other);
+                return Match::Conflict;
+            }
+            if !self.bad_rows_might_name(&other.key, user) {
+                return Match::Rekeyed(user, other);
+            }
+        }
+        let (other_key, user_id) = (other.key.to_string(), user.id.to_string());
+        self.finding(
+            Severity::Error,
+            "link-conflict",
+            format!(
+                "target user {} matches {} by {how} but is already linked to {other_key}; left untouched and not \
+                 deactivated: fix the source or remove the stale link",
+                user.user_name(),
+                person.key
+            ),
+            vec![person.key.to_string(), other_key, format!("scim: {user_id}")],
+        );
+        Match::Conflict
+    }
+
+    /// Whether a skipped bad row of `key`'s source could be the record of `key` or `user`: one
+    /// that names either, or one too broken to name anyone.
+    fn bad_rows_might_name(&self, key: &SourceKey, user: &TargetUser) -> bool {
+        let name = user.user_name().key();
+        let id = key.id.to_lowercase();
+        self.input
+            .issues
+            .iter()
+            .filter(|i| i.skipped_person && i.source == key.source)
+            .any(|i| {
+                i.hints.is_empty()
+                    || i.hints
+                        .iter()
+                        .any(|h| h.to_lowercase() == id || h.to_lowercase() == name)
+            })
+    }
+
+    /// A new key carries the email of a person idbridge took out of the workspace. Creating (in
+    /// Notion: re-adding) that email would hand the former person's account, pages and history to
+    /// whoever holds the new key, so the person is held until an admin decides.
+    fn email_reused(&mut self, person: &DesiredUser, former: &KnownLink) {
+        self.held.insert(former.scim_id.0.clone());
+        self.finding(
+            Severity::Error,
+            "email-reused",
+            format!(
+                "{} ({}) has the email idbridge provisioned for {}, whose account is out of the workspace or no longer \
+                 in the sources; provisioning it would hand that account to {}. Held, and that account is not \
+                 deactivated either: whether this is the same person under a new id or someone new reusing the \
+                 address is an admin's decision (see docs/plan-format.md, `email-reused`)",
+                former.user_name,
+                person.key,
+                former.key,
+                person.key
+            ),
+            vec![person.key.to_string(), former.key.to_string(), format!("scim: {}", former.scim_id)],
+        );
+    }
+
+    /// A link under another key that last held `name`, although no target user holds it now (the
+    /// caller found nobody): in Notion, creating that email re-adds the removed account of the
+    /// person that link belongs to.
+    fn former_holder(&self, person: &DesiredUser, name: &UserName) -> Option<&'a KnownLink> {
+        let links: &'a [KnownLink] = self.input.links;
+        links.iter().find(|l| {
+            l.user_name == *name && l.key != person.key && !person.other_keys.contains(&l.key)
+        })
     }
 
     fn person(&mut self, person: &DesiredUser) {
@@ -336,6 +428,31 @@ impl<'a> Planner<'a> {
         };
         match self.find(person, &name.key()) {
             Match::Conflict => {}
+            Match::Rekeyed(user, old) => {
+                self.claimed.insert(user.id.0.clone());
+                self.moved.insert(&old.key);
+                self.ops.push(Op::LinkUser(LinkUser {
+                    user_name: name.clone(),
+                    scim_id: user.id.clone(),
+                    source_key: person.key.clone(),
+                    reason: format!(
+                        "rekey: {} now identifies {name} as {} ({}); {} vanished from the same read",
+                        person.key.source, person.key, person.reason, old.key
+                    ),
+                    origin: LinkOrigin::Rekey,
+                    previous_key: Some(old.key.clone()),
+                }));
+                self.finding(
+                    Severity::Info,
+                    "rekeyed",
+                    format!(
+                        "{name}: source `{}` re-keyed them from {} to {}; the link moves and nothing is written to the \
+                         target in this run (attributes that differ under the new record are patched on the next run)",
+                        person.key.source, old.key, person.key
+                    ),
+                    vec![old.key.to_string(), person.key.to_string(), format!("scim: {}", user.id)],
+                );
+            }
             Match::Linked(user) => {
                 self.claimed.insert(user.id.0.clone());
                 self.existing(person, user);
@@ -407,6 +524,11 @@ impl<'a> Planner<'a> {
                 self.existing(person, user);
             }
             Match::None => match person.lifecycle {
+                Lifecycle::Active if self.former_holder(person, &name).is_some() => {
+                    if let Some(former) = self.former_holder(person, &name) {
+                        self.email_reused(person, former);
+                    }
+                }
                 Lifecycle::Active => {
                     self.ops.push(Op::CreateUser(CreateUser {
                         user_name: name.clone(),
@@ -517,7 +639,11 @@ impl<'a> Planner<'a> {
         let mut links: Vec<&KnownLink> = self.input.links.iter().collect();
         links.sort_by(|a, b| a.key.cmp(&b.key));
         for link in links {
-            if desired_keys.contains(&link.key) {
+            if desired_keys.contains(&link.key) || self.moved.contains(&link.key) {
+                continue;
+            }
+            if self.held.contains(&link.scim_id.0) {
+                // A present person matches this user under another identity (findings say which).
                 continue;
             }
             let Some(user) = self.by_id.get(link.scim_id.0.as_str()).copied() else {
@@ -672,7 +798,7 @@ impl<'a> Planner<'a> {
         let adopted = self
             .ops
             .iter()
-            .filter(|o| o.kind() == OpKind::LinkUser)
+            .filter(|o| matches!(o, Op::LinkUser(l) if l.origin != LinkOrigin::Rekey))
             .count();
         let managed = linked_present + adopted;
         let threshold = self.input.policy.max_deactivations;
@@ -791,7 +917,7 @@ impl<'a> Planner<'a> {
         self.findings.sort_by(|a, b| {
             (a.severity, &a.code, &a.message).cmp(&(b.severity, &b.code, &b.message))
         });
-        Plan {
+        let mut plan = Plan {
             version: PLAN_VERSION,
             generated_at: input.now.to_rfc3339_opts(SecondsFormat::Secs, true),
             target: input.target_ref.clone(),
@@ -804,12 +930,15 @@ impl<'a> Planner<'a> {
                     .unwrap_or(&[]),
                 &watch,
             ),
+            plan_digest: None,
             watch,
             blocked,
             summary,
             operations: self.ops,
             findings: self.findings,
-        }
+        };
+        plan.plan_digest = Some(plan_digest(&plan));
+        plan
     }
 }
 
@@ -832,7 +961,7 @@ fn deactivation() -> Vec<Change> {
     }]
 }
 
-fn same(attr: Attr, a: &str, b: &str) -> bool {
+pub(super) fn same(attr: Attr, a: &str, b: &str) -> bool {
     if attr.case_insensitive() {
         a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
     } else {

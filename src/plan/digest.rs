@@ -1,8 +1,9 @@
 //! Digests: `sourceDigest` fingerprints the desired state; `targetDigest` fingerprints the managed
 //! fields of the watched target objects, so `apply --plan` can tell whether the target moved.
 
-use super::op::Watch;
+use super::op::{Plan, Watch};
 use crate::model::{DesiredUser, Lifecycle, SourceIssue, TargetGroup, TargetUser};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -94,4 +95,29 @@ pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch
         lines.push(format!("group-name {name} held-by {}", holders.join(",")));
     }
     hex_digest(&lines)
+}
+
+/// Object keys sorted at every level, so the digest depends on the plan's content only, never on
+/// how a file spelled it.
+fn canonical(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<String, Value> =
+                map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(sorted.into_iter().collect::<Map<String, Value>>())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+/// `planDigest`: sha256 of the plan document in canonical JSON (keys sorted, no whitespace)
+/// without the `planDigest` field itself.
+pub fn plan_digest(plan: &Plan) -> String {
+    let mut doc = serde_json::to_value(plan).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut doc {
+        map.remove("planDigest");
+    }
+    let text = serde_json::to_string(&canonical(doc)).unwrap_or_default();
+    hex::encode(Sha256::digest(text.as_bytes()))
 }

@@ -8,15 +8,19 @@ mod digest;
 mod groups;
 mod op;
 pub mod policy;
+mod verify;
 
 pub use diff::{diff, plan, GroupState, Input, KnownLink, TargetState};
-pub use digest::{source_digest, target_digest};
+pub use digest::{plan_digest, source_digest, target_digest};
 pub use op::{
     Change, CreateGroup, CreateUser, DeactivateUser, DeleteGroup, Finding, GroupOrigin, LinkOrigin,
     LinkUser, Members, Op, OpKind, PatchGroup, PatchUser, Plan, ReaddUser, Severity, TargetRef,
     Watch, PLAN_VERSION,
 };
 pub use policy::{Adopt, DeactivateMode, Policy, Threshold};
+pub use verify::{verify, Check, Violation};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod verify_tests;

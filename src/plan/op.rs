@@ -540,6 +540,10 @@ pub struct Plan {
     pub source_digest: String,
     /// sha256 of the watched target state.
     pub target_digest: String,
+    /// sha256 of this document in canonical form without this field: what an approver signs off
+    /// (`apply --plan FILE --expect-digest HEX`). Absent only in plans made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_digest: Option<String>,
     /// What the target digest covers.
     pub watch: Watch,
     /// True when a guardrail refused the plan; `apply` will not run it without `--force`.

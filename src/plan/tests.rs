@@ -8,7 +8,7 @@ use crate::model::{DesiredGroup, TargetGroup};
 use chrono::{TimeZone, Utc};
 use std::collections::BTreeSet;
 
-fn attrs(email: &str, given: &str, title: Option<&str>) -> UserAttrs {
+pub(super) fn attrs(email: &str, given: &str, title: Option<&str>) -> UserAttrs {
     let mut a = UserAttrs::new();
     a.insert(Attr::UserName, email.to_owned());
     a.insert(Attr::Email, email.to_owned());
@@ -19,7 +19,12 @@ fn attrs(email: &str, given: &str, title: Option<&str>) -> UserAttrs {
     a
 }
 
-fn person(id: &str, email: &str, title: Option<&str>, lifecycle: Lifecycle) -> DesiredUser {
+pub(super) fn person(
+    id: &str,
+    email: &str,
+    title: Option<&str>,
+    lifecycle: Lifecycle,
+) -> DesiredUser {
     DesiredUser {
         key: SourceKey::new("hr", id),
         other_keys: Vec::new(),
@@ -29,7 +34,7 @@ fn person(id: &str, email: &str, title: Option<&str>, lifecycle: Lifecycle) -> D
     }
 }
 
-fn tuser(id: &str, email: &str, given: &str, title: Option<&str>) -> TargetUser {
+pub(super) fn tuser(id: &str, email: &str, given: &str, title: Option<&str>) -> TargetUser {
     TargetUser {
         id: ScimId(id.to_owned()),
         attrs: attrs(email, given, title),
@@ -38,28 +43,34 @@ fn tuser(id: &str, email: &str, given: &str, title: Option<&str>) -> TargetUser 
     }
 }
 
-fn link(key: &str, id: &str) -> KnownLink {
+pub(super) fn link(key: &str, id: &str) -> KnownLink {
+    link_named(key, id, &format!("{key}@linked.invalid"), true)
+}
+
+pub(super) fn link_named(key: &str, id: &str, user_name: &str, active: bool) -> KnownLink {
     KnownLink {
         key: SourceKey::new("hr", key),
         scim_id: ScimId(id.to_owned()),
+        user_name: UserName::new(user_name),
+        active,
     }
 }
 
-struct Case {
-    desired: Vec<DesiredUser>,
-    target: Vec<TargetUser>,
-    consistent: bool,
-    links: Vec<KnownLink>,
-    issues: Vec<SourceIssue>,
-    recovered: BTreeSet<String>,
-    policy: Policy,
-    groups: Vec<DesiredGroup>,
-    target_groups: Option<GroupState>,
-    group_links: Vec<KnownLink>,
+pub(super) struct Case {
+    pub(super) desired: Vec<DesiredUser>,
+    pub(super) target: Vec<TargetUser>,
+    pub(super) consistent: bool,
+    pub(super) links: Vec<KnownLink>,
+    pub(super) issues: Vec<SourceIssue>,
+    pub(super) recovered: BTreeSet<String>,
+    pub(super) policy: Policy,
+    pub(super) groups: Vec<DesiredGroup>,
+    pub(super) target_groups: Option<GroupState>,
+    pub(super) group_links: Vec<KnownLink>,
 }
 
 impl Case {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             desired: Vec::new(),
             target: Vec::new(),
@@ -77,7 +88,7 @@ impl Case {
         }
     }
 
-    fn plan(&self) -> Plan {
+    pub(super) fn plan(&self) -> Plan {
         let managed: BTreeSet<Attr> = [Attr::UserName, Attr::Email, Attr::GivenName, Attr::Title]
             .into_iter()
             .collect();
@@ -115,14 +126,14 @@ impl Case {
     }
 }
 
-fn ops(plan: &Plan) -> Vec<(OpKind, String)> {
+pub(super) fn ops(plan: &Plan) -> Vec<(OpKind, String)> {
     plan.operations
         .iter()
         .map(|o| (o.kind(), o.subject().to_owned()))
         .collect()
 }
 
-fn codes(plan: &Plan) -> Vec<&str> {
+pub(super) fn codes(plan: &Plan) -> Vec<&str> {
     plan.findings.iter().map(|f| f.code.as_str()).collect()
 }
 
@@ -489,7 +500,7 @@ fn schema_describes_the_golden_plan() {
     assert!(plan["operations"].as_array().unwrap().len() >= 2);
 }
 
-fn dgroup(id: &str, name: &str, members: &[&str]) -> DesiredGroup {
+pub(super) fn dgroup(id: &str, name: &str, members: &[&str]) -> DesiredGroup {
     DesiredGroup {
         key: SourceKey::new("corp", id),
         location: format!("cn={name},ou=groups"),
@@ -498,7 +509,7 @@ fn dgroup(id: &str, name: &str, members: &[&str]) -> DesiredGroup {
     }
 }
 
-fn tgroup(id: &str, name: &str, members: &[&str]) -> TargetGroup {
+pub(super) fn tgroup(id: &str, name: &str, members: &[&str]) -> TargetGroup {
     TargetGroup {
         id: ScimId(id.to_owned()),
         display_name: name.to_owned(),
@@ -506,7 +517,7 @@ fn tgroup(id: &str, name: &str, members: &[&str]) -> TargetGroup {
     }
 }
 
-fn state(groups: Vec<TargetGroup>) -> Option<GroupState> {
+pub(super) fn state(groups: Vec<TargetGroup>) -> Option<GroupState> {
     Some(GroupState {
         groups,
         consistent: true,
@@ -591,6 +602,8 @@ fn linked_groups_are_renamed_and_only_managed_members_removed() {
     c.group_links = vec![KnownLink {
         key: SourceKey::new("corp", "g1"),
         scim_id: ScimId("t1".into()),
+        user_name: UserName::new("group"),
+        active: true,
     }];
     let p = c.plan();
     assert_eq!(
@@ -633,6 +646,8 @@ fn gone_groups_are_emptied_or_deleted() {
     c.group_links = vec![KnownLink {
         key: SourceKey::new("corp", "g-old"),
         scim_id: ScimId("t1".into()),
+        user_name: UserName::new("Old"),
+        active: true,
     }];
     let p = c.plan();
     assert_eq!(
@@ -682,6 +697,8 @@ fn existing_target_groups_need_adoption_and_inconsistent_reads_remove_nothing() 
     c.group_links = vec![KnownLink {
         key: SourceKey::new("corp", "g1"),
         scim_id: ScimId("t1".into()),
+        user_name: UserName::new("group"),
+        active: true,
     }];
     let p = c.plan();
     assert!(gops(&p).is_empty());
@@ -718,7 +735,113 @@ fn a_renamed_member_stays_in_its_groups() {
     c.group_links = vec![KnownLink {
         key: SourceKey::new("corp", "g1"),
         scim_id: ScimId("t1".into()),
+        user_name: UserName::new("group"),
+        active: true,
     }];
     let p = c.plan();
     assert_eq!(ops(&p), vec![(OpKind::PatchUser, "robert@x.io".into())]);
+}
+
+/// HR re-keys everyone (a new employee-id scheme, same emails): each old link is active, its key
+/// vanished in this read and a new key of the same source appeared with the same email.
+#[test]
+fn a_rekeyed_person_moves_their_link_and_is_never_deactivated() {
+    let mut c = Case::new();
+    c.desired = vec![
+        person("N1", "a@x.io", None, Lifecycle::Active),
+        person("N2", "b@x.io", Some("Lead"), Lifecycle::Active),
+    ];
+    c.target = vec![
+        tuser("u1", "a@x.io", "N1", None),
+        tuser("u2", "b@x.io", "N2", None),
+    ];
+    c.links = vec![
+        link_named("E1", "u1", "a@x.io", true),
+        link_named("E2", "u2", "b@x.io", true),
+    ];
+    let p = c.plan();
+    assert!(!p.blocked);
+    assert_eq!(
+        ops(&p),
+        vec![
+            (OpKind::LinkUser, "a@x.io".into()),
+            (OpKind::LinkUser, "b@x.io".into()),
+        ]
+    );
+    let Op::LinkUser(moved) = &p.operations[0] else {
+        panic!("not a link: {:?}", p.operations[0]);
+    };
+    assert_eq!(moved.origin, LinkOrigin::Rekey);
+    assert_eq!(moved.previous_key, Some(SourceKey::new("hr", "E1")));
+    assert_eq!(moved.source_key, SourceKey::new("hr", "N1"));
+    assert_eq!(moved.scim_id, ScimId("u1".into()));
+    assert!(codes(&p).contains(&"rekeyed"));
+    assert!(!p.has_errors());
+    // The JSON form says where the link moves from.
+    let json = serde_json::to_value(&p.operations[0]).unwrap();
+    assert_eq!(json["origin"], "rekey");
+    assert_eq!(json["previousKey"], "hr:E1");
+}
+
+/// A re-key is absorbed only when nothing could still be the old record: a skipped bad row that
+/// names the old key keeps the conflict, and the matched user is still never deactivated.
+#[test]
+fn a_matched_user_is_never_deactivated_when_the_rekey_is_in_doubt() {
+    let mut c = Case::new();
+    c.desired = vec![person("N1", "a@x.io", None, Lifecycle::Active)];
+    c.target = vec![tuser("u1", "a@x.io", "N1", None)];
+    c.links = vec![link_named("E1", "u1", "a@x.io", true)];
+    c.issues = vec![SourceIssue {
+        source: "hr".into(),
+        location: "hr.csv line 7".into(),
+        code: "source-row-invalid".into(),
+        message: "unknown status".into(),
+        skipped_person: true,
+        hints: vec!["E1".into()],
+    }];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![]);
+    assert!(codes(&p).contains(&"link-conflict"));
+
+    // The same without the bad row, but the old key is in another source: a conflict, never a
+    // deactivation.
+    c.issues.clear();
+    c.links = vec![KnownLink {
+        key: SourceKey::new("corp", "E1"),
+        ..link_named("E1", "u1", "a@x.io", true)
+    }];
+    let mut sources_plan = c.plan();
+    sources_plan
+        .operations
+        .retain(|o| o.kind() == OpKind::DeactivateUser);
+    assert_eq!(sources_plan.operations, vec![]);
+}
+
+/// A new key with the email of someone idbridge took out of the workspace is held: in Notion a
+/// create would re-add that person's removed account (their pages and history) for someone else.
+#[test]
+fn a_reused_email_is_held_and_never_readds_the_former_account() {
+    // Notion lists the removed member as inactive.
+    let mut c = Case::new();
+    c.desired = vec![person("N1", "a@x.io", None, Lifecycle::Active)];
+    let mut removed = tuser("u1", "a@x.io", "E1", None);
+    removed.active = false;
+    c.target = vec![removed];
+    c.links = vec![link_named("E1", "u1", "a@x.io", false)];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![]);
+    assert!(codes(&p).contains(&"email-reused"));
+    assert!(p.has_errors());
+
+    // Notion does not list removed members at all: without the check this is a create, which
+    // Notion answers by re-adding the former account.
+    c.target = vec![];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![]);
+    assert!(codes(&p).contains(&"email-reused"));
+
+    // The former person themselves, back under their own key, is re-added as before.
+    c.desired = vec![person("E1", "a@x.io", None, Lifecycle::Active)];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::ReaddUser, "a@x.io".into())]);
 }

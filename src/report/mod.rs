@@ -108,5 +108,8 @@ pub fn plan_text(plan: &Plan) -> String {
             ""
         }
     ));
+    if let Some(digest) = &plan.plan_digest {
+        out.push_str(&format!("planDigest: {digest}\n"));
+    }
     out
 }

@@ -142,6 +142,26 @@ pub struct Link {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Insert a link or update every other field of the link with the same (target, kind, key).
+fn upsert_query(link: &Link) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO links (target_name, kind, source, source_id, scim_id, user_name, state, \
+         origin, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (target_name, kind, source, source_id) DO UPDATE SET \
+         scim_id = excluded.scim_id, user_name = excluded.user_name, state = excluded.state, \
+         origin = excluded.origin, updated_at = excluded.updated_at",
+    )
+    .bind(link.target_name.clone())
+    .bind(link.kind.as_str())
+    .bind(link.key.source.clone())
+    .bind(link.key.id.clone())
+    .bind(link.scim_id.0.clone())
+    .bind(link.user_name.clone())
+    .bind(link.state.as_str())
+    .bind(link.origin.as_str())
+    .bind(fmt_time(link.updated_at))
+}
+
 impl Store {
     /// Every link on this target, users then groups, each by source key.
     pub async fn links(&self, target_name: &str) -> Result<Vec<Link>> {
@@ -161,24 +181,7 @@ impl Store {
     pub async fn upsert_link(&self, link: &Link) -> Result<()> {
         const OP: &str = "save a link";
         self.check_writable(OP)?;
-        let result = sqlx::query(
-            "INSERT INTO links (target_name, kind, source, source_id, scim_id, user_name, state, \
-             origin, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (target_name, kind, source, source_id) DO UPDATE SET \
-             scim_id = excluded.scim_id, user_name = excluded.user_name, state = excluded.state, \
-             origin = excluded.origin, updated_at = excluded.updated_at",
-        )
-        .bind(&link.target_name)
-        .bind(link.kind.as_str())
-        .bind(&link.key.source)
-        .bind(&link.key.id)
-        .bind(&link.scim_id.0)
-        .bind(&link.user_name)
-        .bind(link.state.as_str())
-        .bind(link.origin.as_str())
-        .bind(fmt_time(link.updated_at))
-        .execute(&self.pool)
-        .await;
+        let result = upsert_query(link).execute(&self.pool).await;
         match result {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
@@ -186,6 +189,44 @@ impl Store {
             }
             Err(e) => Err(self.query_err(OP, "links", &e)),
         }
+    }
+
+    /// Record `link` after its SCIM write succeeded: the write happened, so the store must follow
+    /// it and cannot refuse. When another key holds the same SCIM id (a re-keyed person, or a
+    /// create that the target answered with an existing user), that row is replaced in the same
+    /// transaction, and its key is returned so the caller can report the move.
+    pub async fn take_over_link(&self, link: &Link) -> Result<Option<SourceKey>> {
+        const OP: &str = "save a link";
+        self.check_writable(OP)?;
+        let err = |e: &sqlx::Error| self.query_err(OP, "links", e);
+        let mut tx = self.pool.begin().await.map_err(|e| err(&e))?;
+        // The transaction starts with a write, so SQLite takes its write lock at once (waiting
+        // out other writers) instead of failing to upgrade a read lock under concurrent workers.
+        let holder = sqlx::query(
+            "DELETE FROM links WHERE target_name = $1 AND kind = $2 AND scim_id = $3 \
+             AND NOT (source = $4 AND source_id = $5) RETURNING source, source_id",
+        )
+        .bind(&link.target_name)
+        .bind(link.kind.as_str())
+        .bind(&link.scim_id.0)
+        .bind(&link.key.source)
+        .bind(&link.key.id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| err(&e))?;
+        let displaced = match holder {
+            Some(row) => Some(SourceKey::new(
+                self.get::<String>(&row, "links", "source")?,
+                self.get::<String>(&row, "links", "source_id")?,
+            )),
+            None => None,
+        };
+        upsert_query(link)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| err(&e))?;
+        tx.commit().await.map_err(|e| err(&e))?;
+        Ok(displaced)
     }
 
     /// Build the error for a SCIM id that another key holds, naming that key when it can be read.
