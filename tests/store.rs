@@ -176,6 +176,7 @@ suite! {
     read_only_store_reads_and_refuses_writes: Migrated,
     read_only_before_migrations_is_none: Fresh,
     concurrent_journal_writes: Migrated,
+    a_link_after_a_write_takes_over_its_id: Migrated,
 }
 
 // ---- the suite ----
@@ -703,6 +704,58 @@ async fn concurrent_journal_writes(ctx: Ctx) -> TestResult {
         ops.iter().map(|o| o.seq).collect::<Vec<_>>(),
         (0..24).collect::<Vec<_>>()
     );
+    Ok(())
+}
+
+/// The link written after a successful SCIM write follows the write: an id another key held is
+/// moved in one transaction (and the move reported), even with many workers at once.
+async fn a_link_after_a_write_takes_over_its_id(ctx: Ctx) -> TestResult {
+    let store = ctx.store.clone();
+    let old = SourceKey::new("hr", "E-1");
+    let new = SourceKey::new("hr", "N-1");
+    store
+        .upsert_link(&link("notion", LinkKind::User, &old, "u-1", "ada@x", 1))
+        .await?;
+    let moved = store
+        .take_over_link(&link("notion", LinkKind::User, &new, "u-1", "ada@x", 2))
+        .await?;
+    assert_eq!(moved, Some(old.clone()));
+    let links = store.links("notion").await?;
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].key, new);
+    // Taking over one's own id moves nothing; other targets and kinds are untouched.
+    store
+        .upsert_link(&link("other", LinkKind::User, &old, "u-1", "ada@x", 3))
+        .await?;
+    assert_eq!(
+        store
+            .take_over_link(&link("notion", LinkKind::User, &new, "u-1", "ada@x", 4))
+            .await?,
+        None
+    );
+    assert_eq!(store.links("other").await?.len(), 1);
+    // Concurrent workers (apply runs creates side by side) never fail on locking.
+    let mut tasks = Vec::new();
+    for i in 0..16_i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = SourceKey::new("hr", format!("W-{i}"));
+            store
+                .take_over_link(&link(
+                    "notion",
+                    LinkKind::User,
+                    &key,
+                    &format!("w-{i}"),
+                    &format!("w{i}@x"),
+                    10 + i,
+                ))
+                .await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await??, None);
+    }
+    assert_eq!(store.links("notion").await?.len(), 17);
     Ok(())
 }
 
