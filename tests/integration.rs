@@ -11,6 +11,7 @@ mod emulator;
 mod hr_http;
 mod ldap;
 mod ldap_sync;
+mod output;
 mod safety;
 mod saml;
 mod scim;

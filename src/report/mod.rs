@@ -6,12 +6,39 @@ use crate::plan::{Change, Op, Plan, Severity};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde_json::Value;
 
+/// The longest value a table cell shows, in characters; JSON output keeps values whole.
+pub const MAX_CELL_CHARS: usize = 120;
+
+/// Text from sources or the target, made safe for a terminal: control characters (ESC above
+/// all), bidirectional overrides and invisible format characters are shown as `\u{…}` escapes,
+/// so data can neither drive the terminal nor disguise itself; then cut to `max` characters.
+pub fn terminal_safe(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut shown = 0usize;
+    for c in text.chars() {
+        if shown >= max {
+            out.push('…');
+            break;
+        }
+        let invisible = c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}');
+        if invisible {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+        shown += 1;
+    }
+    out
+}
+
 fn value_text(value: &Option<Value>) -> String {
-    match value {
-        None | Some(Value::Null) => "∅".to_owned(),
+    let text = match value {
+        None | Some(Value::Null) => return "∅".to_owned(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
-    }
+    };
+    terminal_safe(&text, MAX_CELL_CHARS)
 }
 
 fn short_attr(attr: &str) -> &str {
@@ -66,9 +93,9 @@ pub fn plan_text(plan: &Plan) -> String {
             table.add_row([
                 (i + 1).to_string(),
                 op.kind().to_string(),
-                op.subject().to_owned(),
+                terminal_safe(op.subject(), MAX_CELL_CHARS),
                 changes_text(op.changes(), full),
-                op.reason().to_owned(),
+                terminal_safe(op.reason(), MAX_CELL_CHARS * 2),
             ]);
         }
         out.push_str(&format!("{table}\n"));
@@ -79,9 +106,13 @@ pub fn plan_text(plan: &Plan) -> String {
             Severity::Warning => "warning",
             Severity::Info => "info",
         };
-        out.push_str(&format!("{tag} [{}]: {}\n", f.code, f.message));
+        out.push_str(&format!(
+            "{tag} [{}]: {}\n",
+            f.code,
+            terminal_safe(&f.message, MAX_CELL_CHARS * 8)
+        ));
         for s in f.sources.iter().take(10) {
-            out.push_str(&format!("    - {s}\n"));
+            out.push_str(&format!("    - {}\n", terminal_safe(s, MAX_CELL_CHARS * 2)));
         }
         if f.sources.len() > 10 {
             out.push_str(&format!("    … and {} more\n", f.sources.len() - 10));
@@ -95,8 +126,8 @@ pub fn plan_text(plan: &Plan) -> String {
         .collect();
     out.push_str(&format!(
         "Plan for {} ({}): {}{}\n",
-        plan.target.name,
-        plan.target.url,
+        terminal_safe(&plan.target.name, MAX_CELL_CHARS),
+        terminal_safe(&plan.target.url, MAX_CELL_CHARS * 2),
         if summary.is_empty() {
             "nothing to do".to_owned()
         } else {
@@ -112,4 +143,22 @@ pub fn plan_text(plan: &Plan) -> String {
         out.push_str(&format!("planDigest: {digest}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_cannot_drive_the_terminal_or_flood_a_table() {
+        assert_eq!(
+            terminal_safe("ada\u{1b}[2J\u{202E}gpj.exe", 100),
+            "ada\\u{1b}[2J\\u{202e}gpj.exe"
+        );
+        assert_eq!(terminal_safe("a\u{200B}b\nc", 100), "a\\u{200b}b\\u{a}c");
+        let long = "é".repeat(10_000);
+        let cut = terminal_safe(&long, 50);
+        assert_eq!(cut.chars().count(), 51);
+        assert!(cut.ends_with('…'));
+    }
 }
