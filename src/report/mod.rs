@@ -14,8 +14,7 @@ pub const MAX_CELL_CHARS: usize = 120;
 /// so data can neither drive the terminal nor disguise itself; then cut to `max` characters.
 pub fn terminal_safe(text: &str, max: usize) -> String {
     let mut out = String::new();
-    let mut shown = 0usize;
-    for c in text.chars() {
+    for (shown, c) in text.chars().enumerate() {
         if shown >= max {
             out.push('…');
             break;
@@ -27,7 +26,6 @@ pub fn terminal_safe(text: &str, max: usize) -> String {
         } else {
             out.push(c);
         }
-        shown += 1;
     }
     out
 }
