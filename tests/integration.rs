@@ -15,3 +15,4 @@ mod saml;
 mod scim;
 mod store;
 mod sync;
+mod token;
