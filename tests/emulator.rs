@@ -916,6 +916,39 @@ async fn commit_then_drop_commits_but_the_client_sees_an_error() {
 }
 
 #[tokio::test]
+async fn commit_then_revoke_answers_the_write_and_refuses_the_token_after_it() {
+    let env = start().await;
+    env.emu.set_switches(Switches {
+        auth_failure_status: 403,
+        ..Switches::default()
+    });
+    env.emu.push_fault(Fault {
+        nth: 1,
+        method: Some("POST".into()),
+        path_prefix: Some("/Users".into()),
+        kind: FaultKind::CommitThenRevoke { stall_millis: 0 },
+    });
+    let created = env
+        .send(
+            "POST",
+            "/Users",
+            Some(json!({"userName": "last@example.com"})),
+        )
+        .await;
+    assert_eq!(created.0, 201, "{created:?}");
+    assert_eq!(env.get("/Users?count=1").await.0, 403);
+    let refused = env
+        .send(
+            "POST",
+            "/Users",
+            Some(json!({"userName": "next@example.com"})),
+        )
+        .await;
+    assert_eq!(refused.0, 403);
+    assert_eq!(env.emu.write_count(), 1);
+}
+
+#[tokio::test]
 async fn stall_outlasts_a_client_timeout() {
     let env = start().await;
     env.emu.push_fault(Fault {

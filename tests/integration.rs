@@ -17,3 +17,4 @@ mod saml;
 mod scim;
 mod store;
 mod sync;
+mod token;

@@ -3,7 +3,10 @@
 //!
 //! Kinds run in plan order, one kind after the other; operations of one kind run concurrently
 //! (bounded by the SCIM client). A failed operation does not stop the others, except that a rejected
-//! token stops every write that has not started yet.
+//! token stops every write that has not started yet. A rejected token is a 401 (or a 403 on a read);
+//! a 403 on a write may refuse only that change (Notion refuses email changes outside verified
+//! domains with 403), so it is followed by a token check, `GET /Users?count=1`: only when that is
+//! refused too does the run halt.
 
 use crate::clock::Clock;
 use crate::model::{Attr, ScimId, SourceKey, UserAttrs, UserName};
@@ -81,7 +84,7 @@ pub struct Outcome {
     pub run_id: i64,
     /// Per operation, in plan order.
     pub results: Vec<OpResult>,
-    /// Set when the token was rejected and writes stopped.
+    /// Set when the token was rejected and writes stopped; never for a write refused on its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halted: Option<String>,
 }
@@ -109,6 +112,15 @@ struct Ctx {
     /// An operation holds a permit from before it checks `halted` until its call returns, so no
     /// operation queued behind a rejected token sends anything.
     permits: tokio::sync::Semaphore,
+    /// An operation holds a read guard from its `halted` check until its calls return; a token
+    /// check takes the write guard. So the check starts only after every call in flight has its
+    /// reply (refusals that arrive meanwhile wait for its verdict instead of checking again), and
+    /// no new call starts until the verdict is in (tokio's lock queues new readers behind a
+    /// waiting writer), so none races past the halt it may declare.
+    gate: tokio::sync::RwLock<()>,
+    /// A token check found the token working: every later refusal of this run is that operation's
+    /// own, with no further check (one check per run, however many writes are refused).
+    token_works: AtomicBool,
 }
 
 /// Apply `plan` in run `run_id`.
@@ -130,6 +142,8 @@ pub async fn apply(
         halted: AtomicBool::new(false),
         halt_reason: Mutex::new(None),
         permits,
+        gate: tokio::sync::RwLock::new(()),
+        token_works: AtomicBool::new(false),
     });
     let mut results = Vec::with_capacity(plan.operations.len());
     for kind in OpKind::ALL {
@@ -184,18 +198,23 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
         scim_id,
         detail,
     };
-    if ctx.halted.load(Ordering::SeqCst) {
-        let why = "not attempted: the SCIM token was rejected earlier in this run";
-        ctx.store
-            .journal_skipped(journal_id, why, ctx.clock.now())
-            .await?;
-        return Ok(result(
-            Status::Skipped,
-            op.scim_id().map(|id| id.0.clone()),
-            Some(why.to_owned()),
-        ));
-    }
-    match execute(ctx, op).await {
+    let executed = {
+        let gate = ctx.gate.read().await;
+        if ctx.halted.load(Ordering::SeqCst) {
+            drop(gate);
+            let why = "not attempted: the SCIM token was rejected earlier in this run";
+            ctx.store
+                .journal_skipped(journal_id, why, ctx.clock.now())
+                .await?;
+            return Ok(result(
+                Status::Skipped,
+                op.scim_id().map(|id| id.0.clone()),
+                Some(why.to_owned()),
+            ));
+        }
+        execute(ctx, op).await
+    };
+    match executed {
         Ok(Executed::Done(scim_id)) => {
             tracing::info!(op = %op.kind(), user = %op.subject(), scim_id = scim_id.as_deref().unwrap_or("-"), "applied");
             ctx.store
@@ -214,13 +233,7 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
             ))
         }
         Err(Failure::Scim(e)) => {
-            if e.is_auth() && !ctx.halted.swap(true, Ordering::SeqCst) {
-                tracing::error!(error = %e, "stopping all writes");
-                if let Ok(mut reason) = ctx.halt_reason.lock() {
-                    *reason = Some(e.to_string());
-                }
-            }
-            let message = e.to_string();
+            let message = judge_failure(ctx, &e).await;
             ctx.store
                 .journal_failed(journal_id, e.status(), &message, ctx.clock.now())
                 .await?;
@@ -248,6 +261,54 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
                 op.scim_id().map(|id| id.0.clone()),
                 Some(message),
             ))
+        }
+    }
+}
+
+/// What a failed SCIM call means for the run, as the operation's message: a rejected token halts
+/// it; a 403 on a write is checked against the token first, once per run (see [`Ctx::gate`]).
+async fn judge_failure(ctx: &Ctx, e: &scim::Error) -> String {
+    if e.is_auth() {
+        halt(ctx, e.to_string());
+        return e.to_string();
+    }
+    if !e.is_forbidden() || ctx.token_works.load(Ordering::SeqCst) {
+        return e.to_string();
+    }
+    let _gate = ctx.gate.write().await;
+    if ctx.halted.load(Ordering::SeqCst) {
+        return format!(
+            "{e}; the SCIM token was rejected in this run, so this refusal may be the token's too"
+        );
+    }
+    if ctx.token_works.load(Ordering::SeqCst) {
+        return e.to_string();
+    }
+    match ctx.client.probe().await {
+        Ok(()) => {
+            ctx.token_works.store(true, Ordering::SeqCst);
+            tracing::info!(error = %e, "the token still works: only this operation was refused");
+            e.to_string()
+        }
+        Err(check) if check.is_auth() => {
+            let reason = e.clone().confirmed_by(&check).to_string();
+            halt(ctx, reason.clone());
+            reason
+        }
+        // The check could not decide (target unreachable, throttled): fail this operation only;
+        // the next refusal checks again.
+        Err(check) => {
+            format!("{e}; whether the SCIM token still works could not be checked: {check}")
+        }
+    }
+}
+
+/// Stop every write that has not started; the first reason is the run's.
+fn halt(ctx: &Ctx, reason: String) {
+    if !ctx.halted.swap(true, Ordering::SeqCst) {
+        tracing::error!(error = %reason, "stopping all writes");
+        if let Ok(mut slot) = ctx.halt_reason.lock() {
+            *slot = Some(reason);
         }
     }
 }
@@ -568,14 +629,17 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
         }
         Op::DeleteGroup(o) => {
             if let Err(e) = client.delete_group(&o.scim_id).await {
-                if matches!(e.status(), Some(400 | 403 | 409)) {
+                if !e.is_auth() && matches!(e.status(), Some(400 | 403 | 409)) {
                     // Notion refuses to delete a group that is the only full-access holder of a
-                    // page (notion-scim.md §10); say so rather than leave a bare status.
-                    return Err(Failure::Plan(format!(
-                        "the target refused to delete group `{}` ({e}); Notion does this when the group is the only \
-                         full-access holder of a page: give that page another full-access member or group, then re-run",
-                        o.display_name
-                    )));
+                    // page (notion-scim.md §10); say so rather than leave a bare status. A 403
+                    // stays a SCIM error so run_one checks the token.
+                    return Err(e
+                        .with_note(&format!(
+                            "the target refused to delete group `{}`; Notion does this when the group is the only \
+                             full-access holder of a page: give that page another full-access member or group, then re-run",
+                            o.display_name
+                        ))
+                        .into());
                 }
                 return Err(e.into());
             }

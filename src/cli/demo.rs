@@ -128,6 +128,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             kind: TargetKind::Notion,
             url: url::Url::parse(&running.base_url())?,
             token: SecretString::from(token),
+            token_source: "the demo's built-in token".to_owned(),
             token_owner: Some(OWNER.to_owned()),
             external_id: None,
             rate_limit: None,

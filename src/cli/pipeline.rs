@@ -42,6 +42,7 @@ pub fn profile(target: &TargetSettings) -> Profile {
 /// A SCIM client for the configured target.
 pub fn client(target: &TargetSettings, clock: Arc<dyn Clock>) -> Result<Client> {
     let mut settings = ClientSettings::new(target.url.clone(), target.token.clone());
+    settings.token_source = target.token_source.clone();
     settings.timeout = target.timeout;
     settings.rate_limit = target.rate_limit;
     settings.concurrency = target.concurrency;

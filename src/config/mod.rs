@@ -91,6 +91,9 @@ pub struct TargetSettings {
     pub url: url::Url,
     /// Bearer token (redacted in Debug).
     pub token: SecretString,
+    /// Where the token is configured ("the environment variable X", "the file /p"), for messages
+    /// that say what to update. Never the token.
+    pub token_source: String,
     /// Email of the token's owner: never changed.
     pub token_owner: Option<String>,
     /// Whether `externalId` is sent and compared; `None` = the target profile's default.
@@ -800,8 +803,15 @@ impl Resolver<'_> {
                 "do not put credentials in the URL; use token_env or token_file",
             );
         }
-        let token = match self.secret(&t.token_env, &t.token_file, "target.token")? {
-            Some((source, at)) => self.read_secret(&source, at, "target.token")?,
+        let (token, token_source) = match self.secret(
+            &t.token_env,
+            &t.token_file,
+            "target.token",
+        )? {
+            Some((source, at)) => (
+                self.read_secret(&source, at, "target.token")?,
+                source.to_string(),
+            ),
             None => return self.invalid(
                 self.header_offset("[target]"),
                 "target.token_env",
@@ -839,6 +849,7 @@ impl Resolver<'_> {
             kind,
             url,
             token,
+            token_source,
             token_owner,
             external_id: t.external_id,
             rate_limit,

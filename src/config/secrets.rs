@@ -13,6 +13,16 @@ pub enum SecretSource {
     File(std::path::PathBuf),
 }
 
+impl std::fmt::Display for SecretSource {
+    /// Where the secret is kept, for messages that tell an admin what to update (never the value).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Env(name) => write!(f, "the environment variable {name}"),
+            SecretSource::File(path) => write!(f, "the file {}", path.display()),
+        }
+    }
+}
+
 /// Why a secret could not be read. Messages name the variable or file, never the value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SecretError {
@@ -99,6 +109,18 @@ mod tests {
             read(&SecretSource::File(path)),
             Err(SecretError::FileEmpty(_))
         ));
+    }
+
+    #[test]
+    fn a_source_names_the_variable_or_the_file() {
+        assert_eq!(
+            SecretSource::Env("NOTION_SCIM_TOKEN".into()).to_string(),
+            "the environment variable NOTION_SCIM_TOKEN"
+        );
+        assert_eq!(
+            SecretSource::File("/etc/idbridge/token".into()).to_string(),
+            "the file /etc/idbridge/token"
+        );
     }
 
     #[test]

@@ -30,6 +30,10 @@ fn minimal_config_gets_defaults() {
     let s = parse_in(dir.path(), MINIMAL).unwrap();
     assert_eq!(s.target.url.as_str(), "https://api.notion.com/scim/v2");
     assert_eq!(s.target.token.expose_secret(), "tok-123");
+    assert_eq!(
+        s.target.token_source,
+        format!("the file {}", dir.path().join("token").display())
+    );
     assert_eq!(s.target.rate_limit, Some(2.0));
     assert_eq!(s.target.page_size, 100);
     assert_eq!(s.store_url.expose_secret(), DEFAULT_STORE_URL);

@@ -379,6 +379,13 @@ pub enum FaultKind {
     },
     /// A list page whose `totalResults` does not match the resources returned.
     TruncatedPage,
+    /// Do the work, then revoke the token that sent the request (an owner revoking it at that
+    /// very moment), then sleep before answering, so the call is still in flight while later
+    /// calls are refused.
+    CommitThenRevoke {
+        /// How long to sleep before answering.
+        stall_millis: u64,
+    },
 }
 
 #[cfg(test)]

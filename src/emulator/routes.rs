@@ -74,6 +74,7 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
     let mut drop_reply = false;
     let mut truncate = false;
     let mut stall = None;
+    let mut revoke = false;
     match fault {
         Some(FaultKind::Status500) => {
             let err = ApiError::new(500, "Injected fault: internal server error.");
@@ -97,6 +98,10 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
         Some(FaultKind::Stall { millis }) => stall = Some(Duration::from_millis(millis)),
         Some(FaultKind::CommitThenDrop) => drop_reply = true,
         Some(FaultKind::TruncatedPage) => truncate = true,
+        Some(FaultKind::CommitThenRevoke { stall_millis }) => {
+            revoke = true;
+            stall = Some(Duration::from_millis(stall_millis));
+        }
         None => {}
     }
 
@@ -119,6 +124,11 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
             &body,
         );
         record.handled = outcome.1;
+        if revoke {
+            if let Ok(token) = st.authenticate(auth.as_deref()) {
+                st.revoke_token(&token);
+            }
+        }
         outcome.0
     };
     if let Some(pause) = stall {

@@ -8,8 +8,11 @@
 //!   still adds up (RFC 7644 §3.4.2.4), so a full read checks itself and says when it does not add up.
 //! - The bearer token is a `SecretString`; the header is marked sensitive; error texts built from
 //!   server replies are scrubbed of it in case a server echoes it back.
+//! - A 401, or a 403 on a read, is a rejected token. A 403 on a write may refuse only that change
+//!   (Notion's verified-domain rule), so it is [`Error::Forbidden`]; the caller tells the two apart
+//!   with [`Client::probe`].
 
-use super::error::{excerpt, parse_error_body, Error, Result};
+use super::error::{excerpt, explain, parse_error_body, Error, Result};
 use super::profile::Profile;
 use super::retry::{classify, parse_retry_after, Backoff, StatusClass};
 use super::wire;
@@ -44,6 +47,9 @@ pub struct ClientSettings {
     pub base_url: Url,
     /// The bearer token.
     pub token: SecretString,
+    /// Where the token is configured, for the advice of a token error, e.g. "the environment
+    /// variable NOTION_SCIM_TOKEN" or "the file /etc/idbridge/token". Never the token itself.
+    pub token_source: String,
     /// Per-request timeout (connect, send and read the whole reply).
     pub timeout: Duration,
     /// Client-side budget in requests per second; `None` = no limit.
@@ -69,6 +75,8 @@ impl ClientSettings {
         Self {
             base_url,
             token,
+            token_source: "the token configured as target.token_env or target.token_file"
+                .to_owned(),
             timeout: Duration::from_secs(30),
             rate_limit: Some(2.0),
             concurrency: 4,
@@ -132,6 +140,7 @@ struct Inner {
     base: Url,
     auth: HeaderValue,
     token: SecretString,
+    token_source: String,
     max_retries: u32,
     max_retry_after: Duration,
     backoff_base: Duration,
@@ -229,7 +238,10 @@ impl Client {
         }
         let token = settings.token.expose_secret().trim();
         if token.is_empty() {
-            return Err(config("the SCIM token is empty; set NOTION_SCIM_TOKEN (or the configured token_env/token_file)"));
+            return Err(config(&format!(
+                "the SCIM token is empty; put the token in {}",
+                settings.token_source
+            )));
         }
         let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
             config("the SCIM token contains characters that cannot go in an HTTP header; copy it again")
@@ -260,6 +272,7 @@ impl Client {
                 base,
                 auth,
                 token: settings.token,
+                token_source: settings.token_source,
                 max_retries: settings.max_retries,
                 max_retry_after: settings.max_retry_after,
                 backoff_base: settings.backoff_base,
@@ -392,8 +405,7 @@ impl Client {
                 // The earlier, lost attempt committed after the lookup ran.
                 Some(user) if reply.after_lost => Ok((user, CreateOutcome::RecoveredAfterLostReply)),
                 Some(user) => Ok((user, CreateOutcome::Existing)),
-                None => Err(self.with_detail(
-                    self.api_error("POST", path, &reply),
+                None => Err(self.api_error("POST", path, &reply).with_note(
                     "the target says the user exists but a lookup by name finds nobody (a guest, or \
                      an account outside this workspace?)",
                 )),
@@ -791,11 +803,9 @@ impl Client {
         };
         match classify(status) {
             StatusClass::Success | StatusClass::Final => Verdict::Final { status, body },
-            StatusClass::Auth => Verdict::Fail(Error::Unauthorized {
-                method: method.to_owned(),
-                path: path.to_owned(),
-                status,
-            }),
+            StatusClass::Auth | StatusClass::Forbidden => {
+                Verdict::Fail(self.refusal(method, path, status, &body))
+            }
             StatusClass::Throttled => {
                 let asked = retry_after
                     .as_deref()
@@ -950,12 +960,11 @@ impl Client {
 
     /// The error for a non-success reply.
     fn api_error(&self, method: &str, path: &str, reply: &Reply) -> Error {
-        if classify(reply.status) == StatusClass::Auth {
-            return Error::Unauthorized {
-                method: method.to_owned(),
-                path: path.to_owned(),
-                status: reply.status,
-            };
+        if matches!(
+            classify(reply.status),
+            StatusClass::Auth | StatusClass::Forbidden
+        ) {
+            return self.refusal(method, path, reply.status, &reply.body);
         }
         let (scim_type, detail) = parse_error_body(reply.status, &reply.body);
         Error::Api {
@@ -967,22 +976,27 @@ impl Client {
         }
     }
 
-    fn with_detail(&self, error: Error, note: &str) -> Error {
-        match error {
-            Error::Api {
-                method,
-                path,
+    /// The error for a 401 or 403. A 401 is a refused token. A 403 on a read is too (a read of
+    /// `/Users` is what checks a token). A 403 on a write may refuse only that change, so it is
+    /// [`Error::Forbidden`] with the server's own explanation, for the caller to check the token.
+    fn refusal(&self, method: &str, path: &str, status: u16, body: &str) -> Error {
+        let is_read = matches!(method, "GET" | "HEAD");
+        if status == 403 && !is_read {
+            let (scim_type, detail) = parse_error_body(status, body);
+            return Error::Forbidden {
+                method: method.to_owned(),
+                path: path.to_owned(),
                 status,
-                scim_type,
-                detail,
-            } => Error::Api {
-                method,
-                path,
-                status,
-                scim_type,
-                detail: format!("{detail}; {note}"),
-            },
-            other => other,
+                scim_type: scim_type.map(|t| self.redact(t)),
+                detail: self.redact(detail),
+            };
+        }
+        Error::Unauthorized {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            status,
+            detail: explain(body).1.map(|d| self.redact(d)),
+            advice: self.inner.profile.token_advice(&self.inner.token_source),
         }
     }
 
@@ -1083,6 +1097,37 @@ mod tests {
         let err = client.api_error("GET", "/Users", &reply);
         assert!(!err.to_string().contains(CANARY));
         assert!(!format!("{err:?}").contains(CANARY));
+    }
+
+    #[test]
+    fn a_403_on_a_write_is_a_refusal_and_on_a_read_a_rejected_token() {
+        let clock = Arc::new(FixedClock::new(
+            chrono::Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+        ));
+        let mut settings = ClientSettings::new(
+            Url::parse("http://127.0.0.1:9/scim/v2").unwrap(),
+            SecretString::from(CANARY),
+        );
+        settings.token_source = "the file /etc/idbridge/token".into();
+        let client = Client::new(settings, Profile::scim(), clock).unwrap();
+        let body = format!(
+            r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"403","detail":"not in a verified domain {CANARY}"}}"#
+        );
+        let write = client.refusal("PATCH", "/Users/1", 403, &body);
+        assert!(write.is_forbidden(), "{write:?}");
+        assert!(write
+            .to_string()
+            .contains("not in a verified domain [REDACTED]"));
+        for (method, status) in [("GET", 403), ("GET", 401), ("PATCH", 401), ("DELETE", 401)] {
+            let err = client.refusal(method, "/Users", status, &body);
+            assert!(err.is_auth(), "{method} {status}: {err:?}");
+            let text = err.to_string();
+            assert!(
+                text.ends_with("update the file /etc/idbridge/token") && !text.contains("Notion"),
+                "{text}"
+            );
+            assert!(!text.contains(CANARY) && !format!("{err:?}").contains(CANARY));
+        }
     }
 
     #[test]

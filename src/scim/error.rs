@@ -9,13 +9,14 @@ use std::time::Duration;
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Why a SCIM call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
-    /// 401 or 403: the token is dead. `apply` stops all writes on this one.
+    /// The token was refused: a 401, a 403 on a read, or a 403 on a write that a token check then
+    /// confirmed. Every later call would fail the same way, so `apply` stops all writes on this one.
     #[error(
-        "{method} {path} answered HTTP {status}: the SCIM token was rejected: it is invalid or was \
-         revoked (Notion revokes a token when the owner who created it leaves or changes role); \
-         create a new token and update NOTION_SCIM_TOKEN"
+        "{method} {path} answered HTTP {status}{}: the SCIM token was rejected (it is invalid, \
+         expired or revoked); {advice}",
+        detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
     )]
     Unauthorized {
         /// HTTP method.
@@ -24,6 +25,31 @@ pub enum Error {
         path: String,
         /// 401 or 403.
         status: u16,
+        /// The server's explanation, when its body had one.
+        detail: Option<String>,
+        /// What to do: names where the token is configured (never the token) and, for Notion, why
+        /// tokens die; comes from the target profile.
+        advice: String,
+    },
+    /// A 403 on a write: the target refused this one change. The token may still be good (Notion
+    /// refuses name and email changes outside verified domains with a 403), so `apply` checks the
+    /// token before it lets the run go on.
+    #[error(
+        "{method} {path} was refused by the target (HTTP {status}{}): {detail}; fix what the \
+         target objects to, in the source or in the target, then run again",
+        scim_type.as_deref().map(|t| format!(", {t}")).unwrap_or_default()
+    )]
+    Forbidden {
+        /// HTTP method.
+        method: String,
+        /// Request path relative to the base URL.
+        path: String,
+        /// 403.
+        status: u16,
+        /// The SCIM `scimType`, or the Notion `code` for Notion-shaped bodies.
+        scim_type: Option<String>,
+        /// The server's explanation, or an excerpt of the body.
+        detail: String,
     },
     /// Any other non-success reply that was not retried (or still failed after retries).
     #[error(
@@ -95,15 +121,89 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the token was rejected (401/403): every later call will fail the same way.
+    /// Whether the token was rejected: every later call will fail the same way.
     pub fn is_auth(&self) -> bool {
         matches!(self, Error::Unauthorized { .. })
+    }
+
+    /// Whether a write was refused with 403: the change, or the token (only a token check can
+    /// tell which).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Error::Forbidden { .. })
+    }
+
+    /// A refused write (`self`) whose token check (`check`) was refused too: the token was
+    /// rejected, in the write's words, with the check's advice. Other pairs are returned as `self`.
+    pub fn confirmed_by(self, check: &Error) -> Self {
+        match (self, check) {
+            (
+                Error::Forbidden {
+                    method,
+                    path,
+                    status,
+                    detail,
+                    ..
+                },
+                Error::Unauthorized {
+                    method: check_method,
+                    path: check_path,
+                    status: check_status,
+                    advice,
+                    ..
+                },
+            ) => Error::Unauthorized {
+                method,
+                path,
+                status,
+                detail: Some(format!(
+                    "{detail}; the token check that followed, {check_method} {check_path}, was \
+                     refused too with HTTP {check_status}"
+                )),
+                advice: advice.clone(),
+            },
+            (other, _) => other,
+        }
+    }
+
+    /// The same error with `note` added to the server's explanation (API errors and refusals
+    /// only; other errors are returned unchanged).
+    pub fn with_note(self, note: &str) -> Self {
+        match self {
+            Error::Api {
+                method,
+                path,
+                status,
+                scim_type,
+                detail,
+            } => Error::Api {
+                method,
+                path,
+                status,
+                scim_type,
+                detail: format!("{detail}; {note}"),
+            },
+            Error::Forbidden {
+                method,
+                path,
+                status,
+                scim_type,
+                detail,
+            } => Error::Forbidden {
+                method,
+                path,
+                status,
+                scim_type,
+                detail: format!("{detail}; {note}"),
+            },
+            other => other,
+        }
     }
 
     /// The HTTP status behind the error, if there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Unauthorized { status, .. }
+            | Error::Forbidden { status, .. }
             | Error::Api { status, .. }
             | Error::RateLimited { status, .. } => Some(*status),
             Error::Transport { .. } | Error::InvalidReply { .. } | Error::Config { .. } => None,
@@ -113,7 +213,9 @@ impl Error {
     /// The SCIM `scimType` (or Notion `code`) of an API error.
     pub fn scim_type(&self) -> Option<&str> {
         match self {
-            Error::Api { scim_type, .. } => scim_type.as_deref(),
+            Error::Api { scim_type, .. } | Error::Forbidden { scim_type, .. } => {
+                scim_type.as_deref()
+            }
             _ => None,
         }
     }
@@ -127,7 +229,8 @@ const EXCERPT_CHARS: usize = 200;
 /// (`object:"error"`, numeric `status`, `code`, `message`) and Notion admin API (`type:"error"`,
 /// `code`, `status`, `message`). Anything else falls back on the HTTP reason and a body excerpt.
 pub fn parse_error_body(status: u16, body: &str) -> (Option<String>, String) {
-    let fallback = || {
+    let (kind, detail) = explain(body);
+    let detail = detail.unwrap_or_else(|| {
         let excerpt = excerpt(body);
         let reason = reqwest::StatusCode::from_u16(status)
             .ok()
@@ -138,9 +241,15 @@ pub fn parse_error_body(status: u16, body: &str) -> (Option<String>, String) {
         } else {
             format!("{reason}: {excerpt}")
         }
-    };
+    });
+    (kind, detail)
+}
+
+/// The `(scimType or code, explanation)` a JSON error body carries, if any (see
+/// [`parse_error_body`] for the shapes); `None` for what it does not say.
+pub fn explain(body: &str) -> (Option<String>, Option<String>) {
     let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body) else {
-        return (None, fallback());
+        return (None, None);
     };
     let text = |key: &str| {
         map.get(key)
@@ -173,8 +282,7 @@ pub fn parse_error_body(status: u16, body: &str) -> (Option<String>, String) {
                 .or_else(|| text("error_description")),
         )
     };
-    let detail = detail.map(|d| excerpt(&d)).unwrap_or_else(fallback);
-    (kind, detail)
+    (kind, detail.map(|d| excerpt(&d)))
 }
 
 /// The first characters of `text` on one line, for quoting a body in an error.
@@ -262,8 +370,85 @@ mod tests {
             method: "GET".into(),
             path: "/Users".into(),
             status: 401,
+            detail: Some("The token has been revoked.".into()),
+            advice: "update the file /etc/idbridge/token".into(),
         };
-        assert!(auth.is_auth());
-        assert!(auth.to_string().contains("NOTION_SCIM_TOKEN"));
+        assert!(auth.is_auth() && !auth.is_forbidden());
+        let text = auth.to_string();
+        assert!(
+            text.contains("token was rejected")
+                && text.contains("The token has been revoked.")
+                && text.ends_with("update the file /etc/idbridge/token"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_refused_write_quotes_the_server_and_takes_a_note() {
+        let err = Error::Forbidden {
+            method: "PATCH".into(),
+            path: "/Users/1".into(),
+            status: 403,
+            scim_type: Some("restricted_resource".into()),
+            detail: "a@b.test is not in a verified domain".into(),
+        };
+        assert!(err.is_forbidden() && !err.is_auth());
+        assert_eq!(
+            (err.status(), err.scim_type()),
+            (Some(403), Some("restricted_resource"))
+        );
+        let text = err.with_note("more").to_string();
+        assert!(
+            text.starts_with("PATCH /Users/1 was refused by the target (HTTP 403, restricted_resource): a@b.test is not in a verified domain; more;"),
+            "{text}"
+        );
+        assert!(!text.contains("token"), "{text}");
+    }
+
+    #[test]
+    fn a_refusal_confirmed_by_a_refused_check_is_a_rejected_token() {
+        let refusal = || Error::Forbidden {
+            method: "POST".into(),
+            path: "/Users".into(),
+            status: 403,
+            scim_type: None,
+            detail: "The token has been revoked.".into(),
+        };
+        let check = Error::Unauthorized {
+            method: "GET".into(),
+            path: "/Users".into(),
+            status: 403,
+            detail: None,
+            advice: "update the file /t".into(),
+        };
+        let err = refusal().confirmed_by(&check);
+        assert!(err.is_auth());
+        assert_eq!(
+            err.to_string(),
+            "POST /Users answered HTTP 403 (The token has been revoked.; the token check that \
+             followed, GET /Users, was refused too with HTTP 403): the SCIM token was rejected (it \
+             is invalid, expired or revoked); update the file /t"
+        );
+        let unreachable = Error::Transport {
+            method: "GET".into(),
+            path: "/Users".into(),
+            detail: "timeout".into(),
+        };
+        assert!(refusal().confirmed_by(&unreachable).is_forbidden());
+    }
+
+    #[test]
+    fn explain_says_nothing_for_bodies_without_an_explanation() {
+        assert_eq!(explain(""), (None, None));
+        assert_eq!(explain("<html>denied</html>"), (None, None));
+        assert_eq!(
+            explain(
+                r#"{"object":"error","code":"unauthorized","message":"The token is not valid."}"#
+            ),
+            (
+                Some("unauthorized".into()),
+                Some("The token is not valid.".into())
+            )
+        );
     }
 }

@@ -95,6 +95,23 @@ impl Profile {
         }
     }
 
+    /// What to do about a rejected token, naming where it is configured (`token_source`, e.g.
+    /// "the file /etc/idbridge/token"; never the token). Notion revokes a token when the owner who
+    /// created it leaves the workspace or changes role (notion-scim.md §3); other services get
+    /// generic wording.
+    pub fn token_advice(&self, token_source: &str) -> String {
+        match self.kind {
+            TargetKind::Notion => format!(
+                "Notion revokes a SCIM token when the workspace owner who created it leaves the \
+                 workspace or changes role; have a workspace owner create a new token, then update \
+                 {token_source}"
+            ),
+            TargetKind::Scim => {
+                format!("create a new token in the target service, then update {token_source}")
+            }
+        }
+    }
+
     /// Normalise one value of `attr` the way the target stores it; `None` when it is empty (an empty
     /// string and an absent attribute are the same to the planner).
     pub fn normalise_value(&self, attr: Attr, value: &str) -> Option<String> {
@@ -363,6 +380,18 @@ mod tests {
 
     fn user(v: Value) -> wire::User {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn token_advice_names_the_source_and_only_notion_names_notion() {
+        let source = "the environment variable MY_TOKEN";
+        let notion = Profile::notion().token_advice(source);
+        assert!(
+            notion.contains("Notion revokes") && notion.ends_with(source),
+            "{notion}"
+        );
+        let scim = Profile::scim().token_advice(source);
+        assert!(!scim.contains("Notion") && scim.ends_with(source), "{scim}");
     }
 
     fn attrs(pairs: &[(Attr, &str)]) -> UserAttrs {

@@ -10,8 +10,11 @@ use std::time::{Duration, SystemTime};
 pub enum StatusClass {
     /// 2xx.
     Success,
-    /// 401/403: stop, the token is dead.
+    /// 401: stop, the token is dead.
     Auth,
+    /// 403: refused. On a read the token is refused; on a write it may be this one change
+    /// (Notion refuses some changes with 403), which only a token check can tell apart.
+    Forbidden,
     /// 429 or 503: throttled, honour `Retry-After` if present.
     Throttled,
     /// Other 5xx (500, 502, 504, 529, ...): retry with exponential backoff.
@@ -24,7 +27,8 @@ pub enum StatusClass {
 pub fn classify(status: u16) -> StatusClass {
     match status {
         200..=299 => StatusClass::Success,
-        401 | 403 => StatusClass::Auth,
+        401 => StatusClass::Auth,
+        403 => StatusClass::Forbidden,
         429 | 503 => StatusClass::Throttled,
         500..=599 => StatusClass::ServerError,
         _ => StatusClass::Final,
@@ -116,7 +120,7 @@ mod tests {
         assert_eq!(classify(200), StatusClass::Success);
         assert_eq!(classify(204), StatusClass::Success);
         assert_eq!(classify(401), StatusClass::Auth);
-        assert_eq!(classify(403), StatusClass::Auth);
+        assert_eq!(classify(403), StatusClass::Forbidden);
         assert_eq!(classify(429), StatusClass::Throttled);
         assert_eq!(classify(503), StatusClass::Throttled);
         for s in [500, 502, 504, 529] {
