@@ -102,10 +102,9 @@ fn first(text: &str, bad: impl Fn(char) -> bool) -> Option<Spot> {
         .map(|(i, ch)| Spot { ch, at: i + 1 })
 }
 
-/// Check a work email address and return it in the form idbridge uses: the local part as given,
-/// the domain as ASCII (punycode for an internationalised domain, lowercased). Surrounding
-/// whitespace is the caller's to trim; inside the value nothing is forgiven.
-pub fn parse_email(text: &str) -> Result<String, EmailError> {
+/// The part of the rule that holds for any identifier (a `userName` that is not an address
+/// included): not empty, and nothing that renders as something else or as nothing.
+pub fn check_plain(text: &str) -> Result<(), EmailError> {
     if text.is_empty() {
         return Err(EmailError::Empty);
     }
@@ -124,6 +123,14 @@ pub fn parse_email(text: &str) -> Result<String, EmailError> {
     if text.contains(['<', '>']) {
         return Err(EmailError::AngleBrackets);
     }
+    Ok(())
+}
+
+/// Check a work email address and return it in the form idbridge uses: the local part as given,
+/// the domain as ASCII (punycode for an internationalised domain, lowercased). Surrounding
+/// whitespace is the caller's to trim; inside the value nothing is forgiven.
+pub fn parse_email(text: &str) -> Result<String, EmailError> {
+    check_plain(text)?;
     let Some((local, domain)) = text.rsplit_once('@') else {
         return Err(EmailError::NoAt);
     };
@@ -154,10 +161,12 @@ pub fn parse_email(text: &str) -> Result<String, EmailError> {
 /// already be in the form UTS 46 would give it, label by label, before it is turned to punycode.
 fn ascii_domain(domain: &str) -> Result<String, EmailError> {
     if domain.is_empty() {
-        return Err(EmailError::Syntax("the domain after `@` is empty".to_owned()));
+        return Err(EmailError::Syntax(
+            "the domain after `@` is empty".to_owned(),
+        ));
     }
-    let ascii = idna::domain_to_ascii_strict(domain)
-        .map_err(|_| EmailError::Domain(domain.to_owned()))?;
+    let ascii =
+        idna::domain_to_ascii_strict(domain).map_err(|_| EmailError::Domain(domain.to_owned()))?;
     if domain.is_ascii() {
         return Ok(domain.to_owned());
     }
@@ -230,17 +239,35 @@ mod tests {
     fn every_kind_of_ambiguous_address_is_refused() {
         let cases: [(&str, fn(&EmailError) -> bool); 14] = [
             ("", |e| *e == EmailError::Empty),
-            ("ada\0@acme.test", |e| matches!(e, EmailError::Control(s) if s.ch == '\0' && s.at == 4)),
+            (
+                "ada\0@acme.test",
+                |e| matches!(e, EmailError::Control(s) if s.ch == '\0' && s.at == 4),
+            ),
             ("ada@acme.test\n", |e| matches!(e, EmailError::Control(_))),
-            ("ad\u{200B}a@acme.test", |e| matches!(e, EmailError::Invisible(s) if s.at == 3)),
-            ("ada@ac\u{00AD}me.test", |e| matches!(e, EmailError::Invisible(_))),
-            ("ada@acme.test\u{FEFF}", |e| matches!(e, EmailError::Invisible(_))),
-            ("ada\u{00A0}@acme.test", |e| matches!(e, EmailError::Blank(_))),
-            ("ａda@acme.test", |e| matches!(e, EmailError::Fullwidth(s) if s.ch == 'ａ')),
+            (
+                "ad\u{200B}a@acme.test",
+                |e| matches!(e, EmailError::Invisible(s) if s.at == 3),
+            ),
+            ("ada@ac\u{00AD}me.test", |e| {
+                matches!(e, EmailError::Invisible(_))
+            }),
+            ("ada@acme.test\u{FEFF}", |e| {
+                matches!(e, EmailError::Invisible(_))
+            }),
+            ("ada\u{00A0}@acme.test", |e| {
+                matches!(e, EmailError::Blank(_))
+            }),
+            (
+                "ａda@acme.test",
+                |e| matches!(e, EmailError::Fullwidth(s) if s.ch == 'ａ'),
+            ),
             ("ada@ａcme.test", |e| matches!(e, EmailError::Fullwidth(_))),
             ("Ada <ada@acme.test>", |e| matches!(e, EmailError::Blank(_))),
             ("<ada@acme.test>", |e| *e == EmailError::AngleBrackets),
-            ("josé@acme.test", |e| matches!(e, EmailError::NonAsciiLocal(s) if s.ch == 'é')),
+            (
+                "josé@acme.test",
+                |e| matches!(e, EmailError::NonAsciiLocal(s) if s.ch == 'é'),
+            ),
             ("\"ada\"@acme.test", |e| *e == EmailError::Quoted),
             ("ada", |e| *e == EmailError::NoAt),
         ];
@@ -284,7 +311,11 @@ mod tests {
     #[test]
     fn a_domain_that_only_uts46_mapping_makes_valid_is_refused() {
         // U+3002 IDEOGRAPHIC FULL STOP would silently become a dot; U+1D41A is a bold 'a'.
-        for bad in ["ada@acme\u{3002}test", "ada@\u{1D41A}cme.test", "ada@mu\u{0308}nchen.de"] {
+        for bad in [
+            "ada@acme\u{3002}test",
+            "ada@\u{1D41A}cme.test",
+            "ada@mu\u{0308}nchen.de",
+        ] {
             assert!(
                 matches!(parse_email(bad), Err(EmailError::NotNormal { .. })),
                 "{bad}: {:?}",

@@ -26,6 +26,7 @@ fn person(id: &str, email: &str, title: Option<&str>, lifecycle: Lifecycle) -> D
         attrs: attrs(email, id, title),
         lifecycle,
         reason: format!("hr: row for {id} (hr.csv line 2)"),
+        leaving: None,
     }
 }
 
