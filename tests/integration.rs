@@ -13,5 +13,6 @@ mod ldap;
 mod ldap_sync;
 mod saml;
 mod scim;
+mod sources;
 mod store;
 mod sync;

@@ -176,6 +176,54 @@ mod tests {
     }
 
     #[test]
+    fn an_inactive_status_with_a_future_date_waits_for_the_day_after() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let r = record(StatusKind::Inactive, None, Some("2026-03-13"), paris);
+        // The last day, late evening in Paris: still employed, and the reason says why.
+        let (state, reason) = lifecycle(&r, at("2026-03-13T22:59:59Z"));
+        assert_eq!(state, Lifecycle::Active);
+        assert_eq!(
+            reason,
+            "hr: status=terminated, terminationDate=2026-03-13 (hr.csv line 2); not yet in effect"
+        );
+        let leaving = scheduled_end(&r, at("2026-03-13T22:59:59Z")).unwrap();
+        assert_eq!(leaving.effective, at("2026-03-13T23:00:00Z"));
+        assert_eq!(
+            leaving.fact,
+            "hr: status=terminated, terminationDate=2026-03-13 (hr.csv line 2)"
+        );
+        // Midnight in Paris: gone, the date cited.
+        let (state, reason) = lifecycle(&r, at("2026-03-13T23:00:00Z"));
+        assert_eq!(state, Lifecycle::Inactive);
+        assert_eq!(
+            reason,
+            "hr: status=terminated, terminationDate=2026-03-13 (hr.csv line 2)"
+        );
+        assert!(scheduled_end(&r, at("2026-03-13T23:00:00Z")).is_none());
+        // No date: at once.
+        let now = record(StatusKind::Inactive, None, None, paris);
+        assert_eq!(
+            lifecycle(&now, at("2020-01-01T00:00:00Z")).0,
+            Lifecycle::Inactive
+        );
+        assert!(scheduled_end(&now, at("2020-01-01T00:00:00Z")).is_none());
+    }
+
+    #[test]
+    fn an_active_status_with_a_future_date_is_scheduled_too() {
+        let r = record(StatusKind::Active, None, Some("2026-03-13"), Tz::UTC);
+        let leaving = scheduled_end(&r, at("2026-03-01T00:00:00Z")).unwrap();
+        assert_eq!(
+            leaving.fact,
+            "hr: terminationDate=2026-03-13 (hr.csv line 2)"
+        );
+        assert_eq!(
+            lifecycle(&r, at("2026-03-01T00:00:00Z")).0,
+            Lifecycle::Active
+        );
+    }
+
+    #[test]
     fn future_start_is_pending_and_status_wins() {
         let r = record(StatusKind::Active, Some("2026-06-01"), None, Tz::UTC);
         assert_eq!(
