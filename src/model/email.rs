@@ -237,7 +237,8 @@ mod tests {
 
     #[test]
     fn every_kind_of_ambiguous_address_is_refused() {
-        let cases: [(&str, fn(&EmailError) -> bool); 14] = [
+        type Expect = fn(&EmailError) -> bool;
+        let cases: [(&str, Expect); 14] = [
             ("", |e| *e == EmailError::Empty),
             (
                 "ada\0@acme.test",
