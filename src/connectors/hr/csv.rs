@@ -39,6 +39,11 @@ pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<S
         ..SourceRead::default()
     };
     let read_columns: Vec<usize> = index.values().copied().collect();
+    let shape = Shape {
+        headers: &headers,
+        read_columns: &read_columns,
+        settings,
+    };
     let mut record = ::csv::ByteRecord::new();
     loop {
         let before = reader.position().clone();
@@ -64,11 +69,6 @@ pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<S
             continue;
         }
         let location = span.location(label);
-        let shape = Shape {
-            headers: &headers,
-            read_columns: &read_columns,
-            settings,
-        };
         if let Some(problem) = shape.problem(&record) {
             let message = format!(
                 "{problem}; the row covers {} and may hold other people's rows (a stray `\"` swallows every line up to \
@@ -207,17 +207,26 @@ struct Span {
 }
 
 impl Span {
-    /// The span of the record that starts at `start` and whose terminator ends before `end`.
+    /// The span of the record the csv crate places at `start` and whose terminator ends before
+    /// `end`. The crate's position is where it began parsing, which is before any blank lines it
+    /// skipped and, in a CRLF file, on the `\n` that ended the previous line: those line ends
+    /// are counted here so the first line is the one the record's text is on.
     fn of(bytes: &[u8], start: &::csv::Position, end: u64) -> Span {
         let from = usize::try_from(start.byte()).unwrap_or(bytes.len());
         let to = usize::try_from(end).unwrap_or(bytes.len());
         let raw = bytes.get(from..to.max(from)).unwrap_or_default();
+        let lead = raw
+            .iter()
+            .take_while(|&&b| b == b'\n' || b == b'\r')
+            .count();
+        let first = start.line() + raw[..lead].iter().filter(|&&b| b == b'\n').count() as u64;
+        let raw = &raw[lead..];
         let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let breaks = raw.iter().filter(|&&b| b == b'\n').count() as u64;
         Span {
-            first: start.line(),
-            last: start.line() + breaks,
+            first,
+            last: first + breaks,
         }
     }
 

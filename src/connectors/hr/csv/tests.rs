@@ -305,3 +305,24 @@ fn internationalised_domains_are_kept_as_punycode_and_managers_are_checked() {
     assert!(read.issues[0].message.contains("manager_email"));
     assert_eq!(read.issues[0].hints[0], "E2");
 }
+
+#[test]
+fn line_numbers_hold_with_crlf_line_ends() {
+    let text = thousand_rows_with_a_stray_quote_in(998).replace('\n', "\r\n");
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    assert_eq!(read.records.len(), 997);
+    assert_eq!(read.issues.len(), 1, "{:?}", read.issues);
+    assert_eq!(read.issues[0].location, "hr.csv lines 999-1001");
+    assert_eq!(read.records[996].location, "hr.csv line 998");
+}
+
+#[test]
+fn line_numbers_count_the_blank_lines_skipped() {
+    let text = format!(
+        "{HEADER}E1,a@example.com,A,L,,,,active,,\n\n\nE2,b@example.com,B,L,,,,retired,,\r\n\r\nE3,c@example.com,C,L,,,,active,,"
+    );
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    let at: Vec<&str> = read.records.iter().map(|r| r.location.as_str()).collect();
+    assert_eq!(at, ["hr.csv line 2", "hr.csv line 7"]);
+    assert_eq!(read.issues[0].location, "hr.csv line 5");
+}
