@@ -62,8 +62,18 @@ async fn bamboo(headers: HeaderMap) -> Response {
         .into_response()
 }
 
+/// Two records, and whatever count `?claim=` says (absent: no count at all).
+async fn counted(Query(q): Query<HashMap<String, String>>) -> Response {
+    let meta = match q.get("claim") {
+        Some(c) => json!({ "total": c.parse::<u64>().map_or(json!(c), |n| json!(n)) }),
+        None => json!({}),
+    };
+    Json(json!({ "data": { "items": [person(1), person(2)] }, "meta": meta })).into_response()
+}
+
 async fn serve(api: Arc<Api>) -> String {
     let app = Router::new()
+        .route("/v1/counted", get(counted))
         .route("/v1/people", get(paged))
         .route("/v1/pages", get(paged))
         .route("/reports/custom", get(bamboo))
@@ -193,4 +203,42 @@ async fn bamboohr_preset_reads_a_custom_report() {
     );
     let err = read_http(&s).await.unwrap_err().to_string();
     assert!(err.contains("refused the token"), "{err}");
+}
+
+/// The API's own record count is checked: records it counted but did not send could be anyone,
+/// so the read carries an issue that names nobody (which holds absence-based deactivations).
+#[tokio::test]
+async fn a_total_that_does_not_match_the_records_names_nobody() {
+    let base = serve(Arc::new(Api::default())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let read = |claim: &str| {
+        let s = source(
+            dir.path(),
+            &format!(
+                "url = \"{base}/v1/counted{claim}\"\nrecords = \"data.items\"\ntotal = \"meta.total\"\n\
+                 [sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
+            ),
+        );
+        async move { read_http(&s).await.unwrap() }
+    };
+    let ok = read("?claim=2").await;
+    assert!(ok.issues.is_empty(), "{:?}", ok.issues);
+    assert_eq!(ok.records.len(), 2);
+    for (claim, says) in [
+        ("?claim=3", "reports 3 records at `meta.total` but sent 2"),
+        ("?claim=many", "`\"many\"` at `meta.total`"),
+        ("", "nothing at `meta.total`"),
+    ] {
+        let read = read(claim).await;
+        assert_eq!(
+            read.records.len(),
+            2,
+            "the records themselves are still read"
+        );
+        assert_eq!(read.issues.len(), 1, "{claim}: {:?}", read.issues);
+        let issue = &read.issues[0];
+        assert_eq!(issue.code, "source-total-mismatch");
+        assert!(issue.skipped_person && issue.hints.is_empty(), "{issue:?}");
+        assert!(issue.message.contains(says), "{claim}: {}", issue.message);
+    }
 }

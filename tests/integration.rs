@@ -15,6 +15,7 @@ mod output;
 mod safety;
 mod saml;
 mod scim;
+mod sources;
 mod store;
 mod sync;
 mod token;

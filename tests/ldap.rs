@@ -521,6 +521,41 @@ async fn a_renamed_entry_keeps_its_key() {
     assert_eq!(anne.location, format!("uid=anne,ou=people,{ou}"));
 }
 
+/// A directory mail that is not a usable address is skipped with the entry's id as the first hint,
+/// so a linked person is kept rather than deactivated as absent.
+#[tokio::test]
+async fn an_entry_whose_mail_is_not_a_usable_address_is_skipped_with_its_id() {
+    let Some(s) = slapd::slapd() else { return };
+    let ou = small(s, "badmail");
+    let cfg = settings(&s.url, &ou);
+    let before = ldap::read(&cfg).await.unwrap();
+    let ann = by_login(&before, "ann").key.clone();
+    s.modify(
+        "ldapmodify",
+        &format!(
+            "dn: uid=ann,ou=people,{ou}\nchangetype: modify\nreplace: mail\nmail: Ann <ann@idb.test>\n"
+        ),
+    );
+    let after = ldap::read(&cfg).await.unwrap();
+    assert!(after
+        .records
+        .iter()
+        .all(|r| r.attrs.get("login").map(String::as_str) != Some("ann")));
+    let issue = after
+        .issues
+        .iter()
+        .find(|i| i.code == "source-entry-invalid")
+        .unwrap();
+    assert!(issue.skipped_person);
+    assert_eq!(issue.hints[0], ann.id);
+    assert!(issue.hints.contains(&"ann".to_owned()));
+    assert!(
+        issue.message.contains("not a usable address"),
+        "{}",
+        issue.message
+    );
+}
+
 #[tokio::test]
 async fn unreachable_server_and_missing_base_are_errors() {
     let Some(s) = slapd::slapd() else { return };

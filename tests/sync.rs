@@ -332,7 +332,7 @@ async fn an_empty_export_aborts_and_bad_rows_never_deactivate() {
         .unwrap()
         .iter()
         .any(|f| f["code"] == "kept-bad-row"));
-    // A row too broken to name anyone holds every absence-based deactivation.
+    // A row too broken to name anyone holds every absence-based deactivation, as an error.
     ws.hr(&[
         &row("E1", "Ada", "Eng", "active"),
         ",,Nameless,Row,,,,active,,",
@@ -340,15 +340,15 @@ async fn an_empty_export_aborts_and_bad_rows_never_deactivate() {
     let plan = ws
         .idbridge(&["plan", "--format", "json"])
         .await
-        .expect(0)
+        .expect(1)
         .json();
     assert!(ops(&plan).is_empty(), "{plan}");
     assert!(plan["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|f| f["code"] == "deactivations-held"));
-    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+        .any(|f| f["code"] == "deactivations-held" && f["severity"] == "error"));
+    ws.idbridge(&["sync", "--yes"]).await.expect(1);
     assert_eq!(ws.emu.write_count(), writes);
     assert_eq!(ws.active_names().len(), 4);
 }

@@ -172,9 +172,20 @@ pub struct HrCsvSettings {
     pub date_format: String,
     /// Field delimiter.
     pub delimiter: u8,
+    /// Largest trusted field, in bytes: a longer one makes its row unidentified.
+    pub max_field_bytes: usize,
+    /// Most lines one quoted field may span before its row is unidentified.
+    pub max_field_lines: usize,
     /// Join attribute (canonical name), default `email`.
     pub join_attr: String,
 }
+
+/// Default `max_field_bytes`: far above any cell idbridge reads (a long note fits), and a bound on
+/// the memory one field may take.
+pub const DEFAULT_MAX_FIELD_BYTES: usize = 8 * 1024;
+/// Default `max_field_lines`: a postal address (street, second line, city, country) fits; a
+/// stray quote that swallowed several rows does not.
+pub const DEFAULT_MAX_FIELD_LINES: usize = 4;
 
 impl HrCsvSettings {
     /// Defaults for a CSV at `path` (used by the demo and tests).
@@ -187,6 +198,8 @@ impl HrCsvSettings {
             timezone: Tz::UTC,
             date_format: "%Y-%m-%d".to_owned(),
             delimiter: b',',
+            max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
+            max_field_lines: DEFAULT_MAX_FIELD_LINES,
             join_attr: "email".to_owned(),
         }
     }
@@ -367,6 +380,8 @@ pub struct HrHttpSettings {
     pub auth: HttpAuth,
     /// Dotted path to the records array (empty: the reply is the array).
     pub records: String,
+    /// Dotted path to the record count the API reports, if it reports one.
+    pub total: Option<String>,
     /// Paging.
     pub paging: HttpPaging,
     /// Field names (same roles as CSV columns).
@@ -897,6 +912,7 @@ impl Resolver<'_> {
                     "dialect",
                     "password_env",
                     "password_file",
+                    "total",
                 ],
             )?,
             "ldap" => return self.ldap(i, spanned, name, join_attr),
@@ -939,6 +955,18 @@ impl Resolver<'_> {
             timezone,
             date_format: date_format(s),
             delimiter,
+            max_field_bytes: self.positive(
+                &s.max_field_bytes,
+                &key("max_field_bytes"),
+                DEFAULT_MAX_FIELD_BYTES as i64,
+                1 << 20,
+            )? as usize,
+            max_field_lines: self.positive(
+                &s.max_field_lines,
+                &key("max_field_lines"),
+                DEFAULT_MAX_FIELD_LINES as i64,
+                1_000,
+            )? as usize,
             join_attr,
         })))
     }
@@ -962,6 +990,15 @@ impl Resolver<'_> {
             ("path", s.path.as_ref().map(|v| v.span().start)),
             ("timezone", s.timezone.as_ref().map(|v| v.span().start)),
             ("status_map", s.status_map.as_ref().map(|v| v.span().start)),
+            (
+                "max_field_bytes",
+                s.max_field_bytes.as_ref().map(|v| v.span().start),
+            ),
+            (
+                "max_field_lines",
+                s.max_field_lines.as_ref().map(|v| v.span().start),
+            ),
+            ("total", s.total.as_ref().map(|v| v.span().start)),
         ];
         for (name, at) in set {
             if let (true, Some(at)) = (keys.contains(&name), at) {
@@ -1021,6 +1058,8 @@ impl Resolver<'_> {
                 "dialect",
                 "password_env",
                 "password_file",
+                "max_field_bytes",
+                "max_field_lines",
             ],
         )?;
         let Some(url_text) = &s.url else {
@@ -1101,6 +1140,7 @@ impl Resolver<'_> {
             token,
             auth,
             records,
+            total: s.total.as_ref().map(|t| t.get_ref().trim().to_owned()),
             paging,
             columns,
             status_map: self.status_map(s, &format!("sources[{i}]"))?,
@@ -1164,7 +1204,18 @@ impl Resolver<'_> {
     ) -> Result<SourceSettings, ConfigError> {
         let s = spanned.get_ref();
         let key = |k: &str| format!("sources[{i}].{k}");
-        self.refuse_keys(i, s, &["path", "timezone", "status_map"])?;
+        self.refuse_keys(
+            i,
+            s,
+            &[
+                "path",
+                "timezone",
+                "status_map",
+                "max_field_bytes",
+                "max_field_lines",
+                "total",
+            ],
+        )?;
         let Some(url_text) = &s.url else {
             return self.invalid(
                 spanned.span().start,

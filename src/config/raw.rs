@@ -139,6 +139,10 @@ pub struct RawSource {
     pub date_format: Option<Spanned<String>>,
     /// Field delimiter (one ASCII character).
     pub delimiter: Option<Spanned<String>>,
+    /// HR CSV: largest trusted field, in bytes.
+    pub max_field_bytes: Option<Spanned<i64>>,
+    /// HR CSV: most lines one quoted field may span.
+    pub max_field_lines: Option<Spanned<i64>>,
     /// Header names of the columns idbridge reads.
     #[serde(default)]
     pub columns: RawColumns,
@@ -190,6 +194,8 @@ pub struct RawSource {
     pub auth: Option<Spanned<String>>,
     /// HR API: dotted path to the records array in each reply (e.g. `employees`, `data.items`).
     pub records: Option<Spanned<String>>,
+    /// HR API: dotted path to the record count the API reports (checked against what was read).
+    pub total: Option<Spanned<String>>,
     /// HR API: dotted path to the next page's URL (next-link paging).
     pub next: Option<Spanned<String>>,
     /// HR API: query parameter of page-number paging.

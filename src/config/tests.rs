@@ -96,6 +96,35 @@ fn semantic_errors_name_key_and_line() {
 }
 
 #[test]
+fn csv_field_limits_have_defaults_bounds_and_belong_to_csv_only() {
+    let dir = dir_with_token();
+    let s = parse_in(dir.path(), MINIMAL).unwrap();
+    let SourceSettings::HrCsv(hr) = &s.sources[0] else {
+        panic!("expected an hr-csv source")
+    };
+    assert_eq!((hr.max_field_bytes, hr.max_field_lines), (8192, 4));
+    let set = MINIMAL.replace(
+        "path = \"hr.csv\"",
+        "path = \"hr.csv\"\nmax_field_bytes = 100\nmax_field_lines = 2",
+    );
+    let SourceSettings::HrCsv(hr) = &parse_in(dir.path(), &set).unwrap().sources[0] else {
+        panic!("expected an hr-csv source")
+    };
+    assert_eq!((hr.max_field_bytes, hr.max_field_lines), (100, 2));
+    for (extra, key) in [
+        ("max_field_lines = 0", "sources[0].max_field_lines"),
+        ("max_field_bytes = 2000000", "sources[0].max_field_bytes"),
+        ("total = \"meta.total\"", "sources[0].total"),
+    ] {
+        let text = MINIMAL.replace("path = \"hr.csv\"", &format!("path = \"hr.csv\"\n{extra}"));
+        match parse_in(dir.path(), &text) {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{extra}"),
+            other => panic!("expected Invalid for {extra}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn policy_values_parse() {
     let dir = dir_with_token();
     let text = format!(

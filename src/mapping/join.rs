@@ -1,12 +1,13 @@
 //! Join and map: records of one person across sources become one desired user; source groups
 //! become desired groups whose members are desired userNames.
 
-use super::lifecycle;
 use super::rules::MappingRules;
 use super::template::Lookup;
+use super::{lifecycle, scheduled_end};
+use crate::model::email::check_plain;
 use crate::model::{
-    Attr, DesiredGroup, DesiredUser, Lifecycle, SourceGroup, SourceIssue, SourceKey, SourceRecord,
-    UserAttrs, UserName,
+    parse_email, Attr, DesiredGroup, DesiredUser, Lifecycle, SourceGroup, SourceIssue, SourceKey,
+    SourceRecord, UserAttrs, UserName,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,6 +115,58 @@ fn hints(records: &[(&str, &SourceRecord)]) -> Vec<String> {
         }
     }
     out.into_iter().collect()
+}
+
+/// The identities a mapping renders must pass the same rule as the sources' addresses: a template
+/// can join a name with an invisible character into a `userName`. `email` and `manager` must be
+/// addresses; a `userName` must be one when it has an `@` (a plain SCIM target may use logins),
+/// and plain text in any case. Addresses come back in their ASCII form.
+fn checked_identity(mut attrs: UserAttrs) -> Result<UserAttrs, String> {
+    for attr in [Attr::UserName, Attr::Email, Attr::Manager] {
+        let Some(value) = attrs.get(&attr) else {
+            continue;
+        };
+        let address = attr != Attr::UserName || value.contains('@');
+        let result = if address {
+            parse_email(value)
+        } else {
+            check_plain(value).map(|()| value.clone())
+        };
+        match result {
+            Ok(clean) => {
+                attrs.insert(attr, clean);
+            }
+            Err(why) => {
+                let key = match attr {
+                    Attr::UserName => "userName",
+                    Attr::Email => "email",
+                    _ => "manager",
+                };
+                return Err(format!(
+                    "the mapped {key} \"{}\" is not usable: {why}",
+                    value.escape_debug()
+                ));
+            }
+        }
+    }
+    Ok(attrs)
+}
+
+/// The issue for a person whose mapped identity failed [`checked_identity`]: skipped, with
+/// every id and address of their records as hints so a linked person is never deactivated.
+fn invalid_identity(person: &Person<'_>, value: &str, why: &str) -> SourceIssue {
+    let places: Vec<String> = person.records.iter().map(|(s, r)| place(s, r)).collect();
+    SourceIssue {
+        source: person.records[0].0.to_owned(),
+        location: places.join("; "),
+        code: "identity-invalid".to_owned(),
+        message: format!(
+            "`{}`: {why}; left untouched (fix the source or the [mapping] template)",
+            value.escape_debug()
+        ),
+        hints: hints(&person.records),
+        skipped_person: true,
+    }
 }
 
 fn place(source: &str, r: &SourceRecord) -> String {
@@ -231,7 +284,22 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
             .iter()
             .filter_map(|(attr, t)| t.render(&view).map(|v| (*attr, v)))
             .collect();
+        let attrs = match checked_identity(attrs) {
+            Ok(attrs) => attrs,
+            Err(why) => {
+                issues.push(invalid_identity(person, value, &why));
+                continue;
+            }
+        };
         let (lifecycle, reason) = decide(person, rules, sources, now);
+        let leaving = match lifecycle {
+            Lifecycle::Inactive => None,
+            _ => person
+                .records
+                .iter()
+                .filter_map(|(_, r)| scheduled_end(r, now))
+                .min_by_key(|l| l.effective),
+        };
         let key = person.records[0].1.key.clone();
         let other_keys = person.records[1..]
             .iter()
@@ -243,6 +311,7 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
             attrs,
             lifecycle,
             reason,
+            leaving,
         };
         if let Some(name) = d.user_name() {
             for (_, r) in &person.records {

@@ -3,7 +3,9 @@
 //! templates, and selects the groups to push. Pure: no I/O, no clock.
 //!
 //! HR dates: a start date in the future keeps the person `Pending`; a termination takes effect at
-//! the start of the day after `termination_date`, in the source's time zone. Across sources, a
+//! the start of the day after `termination_date`, in the source's time zone, whether the status
+//! already says "terminated" or not (until then the person is kept and carries a [`Leaving`]);
+//! an inactive status with no date takes effect at once. Across sources, a
 //! person is inactive when any source says so (an HR termination or a disabled directory
 //! account), pending when one says so, otherwise active.
 
@@ -14,7 +16,7 @@ pub mod template;
 pub use join::{map, Mapped, SourceData};
 pub use rules::{Glob, GroupRules, JoinRules, MappingRules, Scope, SourceJoin, ATTR_KEYS};
 
-use crate::model::{Employment, Lifecycle, SourceRecord, StatusKind};
+use crate::model::{Employment, Leaving, Lifecycle, SourceRecord, StatusKind};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -32,7 +34,23 @@ fn start_of_day(day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Lifecycle and its reason for a record at `now`.
+/// When a termination on `end` takes effect: the start of the next day in `tz`.
+fn effective_end(end: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
+    end.succ_opt().and_then(|next| start_of_day(next, tz))
+}
+
+/// The termination date fact, as reasons and findings cite it.
+fn end_fact(record: &SourceRecord, status: Option<&str>, end: NaiveDate) -> String {
+    let status = status.map(|s| format!("status={s}, ")).unwrap_or_default();
+    format!(
+        "{}: {status}terminationDate={end} ({})",
+        record.key.source, record.location
+    )
+}
+
+/// Lifecycle and its reason for a record at `now`. Any termination, whatever the status says,
+/// acts at the start of the day after `termination_date`; an inactive status without a date acts
+/// at once.
 pub fn lifecycle(record: &SourceRecord, now: DateTime<Utc>) -> (Lifecycle, String) {
     let source = &record.key.source;
     let at = &record.location;
@@ -47,22 +65,21 @@ pub fn lifecycle(record: &SourceRecord, now: DateTime<Utc>) -> (Lifecycle, Strin
         return (Lifecycle::Active, format!("{source}: present ({at})"));
     };
     let status_text = status.as_deref().unwrap_or("active");
-    if *kind == StatusKind::Inactive {
-        return (
-            Lifecycle::Inactive,
-            format!("{source}: status={status_text} ({at})"),
-        );
-    }
-    if let Some(end) = end {
-        let effective = end
-            .succ_opt()
-            .and_then(|next| start_of_day(next, *timezone));
-        if effective.is_some_and(|e| now >= e) {
+    let inactive = *kind == StatusKind::Inactive;
+    // The status is cited with the date only when it is what says "leaving".
+    let cited = inactive.then_some(status_text);
+    match end {
+        Some(end) if effective_end(*end, *timezone).is_some_and(|e| now >= e) => {
+            return (Lifecycle::Inactive, end_fact(record, cited, *end));
+        }
+        Some(_) => {}
+        None if inactive => {
             return (
                 Lifecycle::Inactive,
-                format!("{source}: terminationDate={end} ({at})"),
-            );
+                format!("{source}: status={status_text} ({at})"),
+            )
         }
+        None => {}
     }
     if let Some(start) = start {
         if start_of_day(*start, *timezone).is_some_and(|s| now < s) {
@@ -72,10 +89,33 @@ pub fn lifecycle(record: &SourceRecord, now: DateTime<Utc>) -> (Lifecycle, Strin
             );
         }
     }
-    (
-        Lifecycle::Active,
-        format!("{source}: status={status_text} ({at})"),
-    )
+    match end {
+        Some(end) if inactive => (
+            Lifecycle::Active,
+            format!("{}; not yet in effect", end_fact(record, cited, *end)),
+        ),
+        _ => (
+            Lifecycle::Active,
+            format!("{source}: status={status_text} ({at})"),
+        ),
+    }
+}
+
+/// A termination the record schedules that has not taken effect at `now`.
+pub fn scheduled_end(record: &SourceRecord, now: DateTime<Utc>) -> Option<Leaving> {
+    let employment = record.employment.as_ref()?;
+    let end = employment.end?;
+    let effective = effective_end(end, employment.timezone)?;
+    let status = match employment.kind {
+        StatusKind::Inactive => employment.status.as_deref(),
+        StatusKind::Active => None,
+    };
+    (now < effective).then(|| Leaving {
+        last_day: end,
+        effective,
+        timezone: employment.timezone,
+        fact: end_fact(record, status, end),
+    })
 }
 
 #[cfg(test)]
@@ -133,6 +173,54 @@ mod tests {
         let (state, reason) = lifecycle(&r, at("2026-03-01T23:00:00Z"));
         assert_eq!(state, Lifecycle::Inactive);
         assert_eq!(reason, "hr: terminationDate=2026-03-01 (hr.csv line 2)");
+    }
+
+    #[test]
+    fn an_inactive_status_with_a_future_date_waits_for_the_day_after() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let r = record(StatusKind::Inactive, None, Some("2026-03-13"), paris);
+        // The last day, late evening in Paris: still employed, and the reason says why.
+        let (state, reason) = lifecycle(&r, at("2026-03-13T22:59:59Z"));
+        assert_eq!(state, Lifecycle::Active);
+        assert_eq!(
+            reason,
+            "hr: status=terminated, terminationDate=2026-03-13 (hr.csv line 2); not yet in effect"
+        );
+        let leaving = scheduled_end(&r, at("2026-03-13T22:59:59Z")).unwrap();
+        assert_eq!(leaving.effective, at("2026-03-13T23:00:00Z"));
+        assert_eq!(
+            leaving.fact,
+            "hr: status=terminated, terminationDate=2026-03-13 (hr.csv line 2)"
+        );
+        // Midnight in Paris: gone, the date cited.
+        let (state, reason) = lifecycle(&r, at("2026-03-13T23:00:00Z"));
+        assert_eq!(state, Lifecycle::Inactive);
+        assert_eq!(
+            reason,
+            "hr: status=terminated, terminationDate=2026-03-13 (hr.csv line 2)"
+        );
+        assert!(scheduled_end(&r, at("2026-03-13T23:00:00Z")).is_none());
+        // No date: at once.
+        let now = record(StatusKind::Inactive, None, None, paris);
+        assert_eq!(
+            lifecycle(&now, at("2020-01-01T00:00:00Z")).0,
+            Lifecycle::Inactive
+        );
+        assert!(scheduled_end(&now, at("2020-01-01T00:00:00Z")).is_none());
+    }
+
+    #[test]
+    fn an_active_status_with_a_future_date_is_scheduled_too() {
+        let r = record(StatusKind::Active, None, Some("2026-03-13"), Tz::UTC);
+        let leaving = scheduled_end(&r, at("2026-03-01T00:00:00Z")).unwrap();
+        assert_eq!(
+            leaving.fact,
+            "hr: terminationDate=2026-03-13 (hr.csv line 2)"
+        );
+        assert_eq!(
+            lifecycle(&r, at("2026-03-01T00:00:00Z")).0,
+            Lifecycle::Active
+        );
     }
 
     #[test]

@@ -1,15 +1,18 @@
 //! Canonical identity types shared by every stage: source keys, SCIM ids, user names and the managed
 //! SCIM user attributes. No I/O, no async, no knowledge of any wire format.
 //!
-//! May import: std, serde, chrono. Nothing from the edges (`connectors`, `scim`, `store`, ...).
+//! May import: std, serde, chrono, and `email_address`/`idna` for the address rule. Nothing from
+//! the edges (`connectors`, `scim`, `store`, ...).
 
+pub mod email;
 mod ids;
 mod record;
 mod user;
 
+pub use email::{parse_email, EmailError};
 pub use ids::{ScimId, SourceKey, UserName};
 pub use record::{attr, Employment, SourceGroup, SourceRecord, StatusKind};
 pub use user::{
-    Attr, DesiredGroup, DesiredUser, Lifecycle, SourceIssue, TargetGroup, TargetUser, UserAttrs,
-    ENTERPRISE_URN,
+    Attr, DesiredGroup, DesiredUser, Leaving, Lifecycle, SourceIssue, TargetGroup, TargetUser,
+    UserAttrs, ENTERPRISE_URN,
 };

@@ -2,6 +2,8 @@
 //! target holds.
 
 use super::{ScimId, SourceKey, UserName};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -111,6 +113,22 @@ pub struct DesiredUser {
     /// The source fact behind the lifecycle, for the plan's `reason`, e.g.
     /// `hr: status=terminated, terminationDate=2026-03-01 (hr.csv line 42)`.
     pub reason: String,
+    /// A termination a source has recorded that has not taken effect yet (the earliest, when
+    /// several sources have one).
+    pub leaving: Option<Leaving>,
+}
+
+/// A termination that takes effect later: the person is kept until `effective`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaving {
+    /// The last day of work (`termination_date`).
+    pub last_day: NaiveDate,
+    /// When the person is deactivated: the start of the day after `last_day` in `timezone`.
+    pub effective: DateTime<Utc>,
+    /// The time zone of the source's dates.
+    pub timezone: Tz,
+    /// The source fact, e.g. `hr: status=terminated, terminationDate=2026-03-13 (hr.csv line 11)`.
+    pub fact: String,
 }
 
 impl DesiredUser {

@@ -222,6 +222,7 @@ impl<'a> Planner<'a> {
                 Some(linked) => self.person(&linked),
                 None => self.person(person),
             }
+            self.leaving(person);
         }
         let desired_keys = self.desired_keys.clone();
         self.absent(&desired_keys);
@@ -243,6 +244,30 @@ impl<'a> Planner<'a> {
             );
         }
         self.finish(blocked)
+    }
+
+    /// Upcoming leavers are announced, as future starters are: the admin sees the date before it
+    /// acts.
+    fn leaving(&mut self, person: &DesiredUser) {
+        let Some(leaving) = &person.leaving else {
+            return;
+        };
+        let name = person
+            .user_name()
+            .map_or_else(|| person.key.to_string(), |n| n.to_string());
+        self.finding(
+            Severity::Info,
+            "termination-scheduled",
+            format!(
+                "{name} leaves on {}: {}; kept until {} (the start of {} in {}), then deactivated",
+                leaving.last_day,
+                leaving.fact,
+                leaving.effective.to_rfc3339_opts(SecondsFormat::Secs, true),
+                leaving.last_day.succ_opt().unwrap_or(leaving.last_day),
+                leaving.timezone
+            ),
+            vec![person.key.to_string()],
+        );
     }
 
     /// A person whose link is stored under one of their other keys (a source added later, or a
@@ -704,13 +729,15 @@ impl<'a> Planner<'a> {
             }));
         }
         if !held_back.is_empty() {
+            // An error, not a warning: a run that holds leavers every night must not look green.
             self.finding(
-                Severity::Warning,
+                Severity::Error,
                 "deactivations-held",
                 format!(
-                    "{} people are missing from the sources, but some source rows could not be read at all, so nobody is \
-                     deactivated for being absent this run; fix the rows and re-run",
-                    held_back.len()
+                    "{} people are missing from the sources, but {} could not be tied to anyone (a broken row may hold \
+                     several people's rows), so nobody is deactivated for being absent this run; fix the source and re-run",
+                    held_back.len(),
+                    unidentified.join("; ")
                 ),
                 unidentified,
             );

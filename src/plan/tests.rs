@@ -31,6 +31,7 @@ pub(super) fn person(
         attrs: attrs(email, id, title),
         lifecycle,
         reason: format!("hr: row for {id} (hr.csv line 2)"),
+        leaving: None,
     }
 }
 
@@ -360,7 +361,7 @@ fn bad_rows_never_cause_deactivations() {
     assert!(codes(&p).contains(&"kept-bad-row"));
     c.issues.push(SourceIssue {
         source: "hr".into(),
-        location: "hr.csv line 9".into(),
+        location: "hr.csv lines 9-60".into(),
         code: "source-row-invalid".into(),
         message: "unreadable CSV".into(),
         skipped_person: true,
@@ -368,7 +369,50 @@ fn bad_rows_never_cause_deactivations() {
     });
     let p = c.plan();
     assert_eq!(ops(&p), vec![(OpKind::CreateUser, "c@x.io".into())]);
-    assert!(codes(&p).contains(&"deactivations-held"));
+    // Held leavers are an error (exit 1), naming the lines that could not be tied to anyone.
+    let held = p
+        .findings
+        .iter()
+        .find(|f| f.code == "deactivations-held")
+        .unwrap();
+    assert_eq!(held.severity, Severity::Error);
+    assert_eq!(held.sources, vec!["hr: hr.csv lines 9-60".to_owned()]);
+    assert!(
+        held.message.contains("hr: hr.csv lines 9-60"),
+        "{}",
+        held.message
+    );
+    assert!(p.has_errors());
+}
+
+#[test]
+fn upcoming_leavers_are_announced_with_their_date() {
+    let mut c = Case::new();
+    let mut ada = person("E1", "ada@x.io", None, Lifecycle::Active);
+    ada.leaving = Some(crate::model::Leaving {
+        last_day: chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap(),
+        effective: Utc.with_ymd_and_hms(2026, 12, 4, 23, 0, 0).unwrap(),
+        timezone: chrono_tz::Europe::Paris,
+        fact: "hr: status=terminated, terminationDate=2026-12-04 (hr.csv line 2)".into(),
+    });
+    c.desired = vec![ada, person("E2", "bob@x.io", None, Lifecycle::Active)];
+    c.target = vec![tuser("u1", "ada@x.io", "E1", None)];
+    c.links = vec![link("E1", "u1")];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::CreateUser, "bob@x.io".into())]);
+    let found: Vec<&Finding> = p
+        .findings
+        .iter()
+        .filter(|f| f.code == "termination-scheduled")
+        .collect();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].severity, Severity::Info);
+    assert_eq!(found[0].sources, vec!["hr:E1".to_owned()]);
+    assert_eq!(
+        found[0].message,
+        "ada@x.io leaves on 2026-12-04: hr: status=terminated, terminationDate=2026-12-04 (hr.csv line 2); \
+         kept until 2026-12-04T23:00:00Z (the start of 2026-12-05 in Europe/Paris), then deactivated"
+    );
 }
 
 #[test]

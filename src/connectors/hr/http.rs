@@ -1,11 +1,14 @@
 //! The HR API reader (`kind = "hr-http"`): GET JSON pages with a bearer or basic token, find the
 //! records array at a dotted path, follow next links or page numbers, and apply the same row rules
 //! as the CSV reader. A page that cannot be read after retries fails the whole read: a partial list
-//! would look like people left.
+//! would look like people left. When the API reports its record count (`total`), a count that
+//! does not match what was received is an issue that names nobody, so it holds every
+//! absence-based deactivation of the run.
 
 use super::row::{self, RowRules};
 use super::{Error, SourceRead};
 use crate::config::{HrHttpSettings, HttpAuth, HttpPaging};
+use crate::model::SourceIssue;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::time::Duration;
@@ -99,6 +102,70 @@ async fn fetch(
     ))
 }
 
+/// What the API said its record count was, page by page, against the records it sent.
+#[derive(Debug, Default)]
+struct Count {
+    received: u64,
+    /// (page, the value at `total` as read: a number, or what stood there instead).
+    reported: Vec<(u32, Result<u64, String>)>,
+}
+
+impl Count {
+    fn page(&mut self, settings: &HrHttpSettings, body: &Value, records: usize) {
+        self.received += records as u64;
+        if let Some(path) = &settings.total {
+            let page = self.reported.len() as u32 + 1;
+            let value = match at_path(body, path) {
+                Some(v) => v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|t| t.trim().parse().ok()))
+                    .ok_or_else(|| format!("`{v}`")),
+                None => Err("nothing".to_owned()),
+            };
+            self.reported.push((page, value));
+        }
+    }
+
+    /// An issue naming nobody when the count cannot be confirmed: a record the API counted but
+    /// did not send could be anyone, so no absence-based deactivation may rely on this read.
+    fn check(&self, settings: &HrHttpSettings) -> Option<SourceIssue> {
+        let path = settings.total.as_ref()?;
+        let numbers: std::collections::BTreeSet<u64> = self
+            .reported
+            .iter()
+            .filter_map(|(_, v)| v.as_ref().ok().copied())
+            .collect();
+        let problem =
+            if let Some((page, Err(found))) = self.reported.iter().find(|(_, v)| v.is_err()) {
+                format!("page {page} has {found} at `{path}` where the record count should be")
+            } else if numbers.len() > 1 {
+                let list: Vec<String> = numbers.iter().map(u64::to_string).collect();
+                format!(
+                    "the pages report different totals at `{path}` ({})",
+                    list.join(", ")
+                )
+            } else if let Some(&total) = numbers.first().filter(|&&t| t != self.received) {
+                format!(
+                    "the API reports {total} records at `{path}` but sent {}",
+                    self.received
+                )
+            } else {
+                return None;
+            };
+        Some(SourceIssue {
+            source: settings.name.clone(),
+            location: format!("{} total", settings.url.path()),
+            code: "source-total-mismatch".to_owned(),
+            message: format!(
+                "{problem}; some people may be missing from this read, so nobody is deactivated for being absent \
+                 this run (check the API's paging, or unset `total`)"
+            ),
+            skipped_person: true,
+            hints: Vec::new(),
+        })
+    }
+}
+
 /// Read every page of the HR API.
 pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
     let client = reqwest::Client::builder()
@@ -123,6 +190,7 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
         ..SourceRead::default()
     };
     let mut seen_fields = std::collections::BTreeSet::new();
+    let mut count = Count::default();
     let mut url = settings.url.clone();
     let mut visited = std::collections::BTreeSet::new();
     let mut page_number = match &settings.paging {
@@ -159,6 +227,7 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
                 ),
             ));
         };
+        count.page(settings, &body, records.len());
         for (n, record) in records.iter().enumerate() {
             let location = format!("{} page {page} record {}", settings.url.path(), n + 1);
             let Some(object) = record.as_object() else {
@@ -202,6 +271,7 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
                     seen_fields.contains(field.split('.').next().unwrap_or(field))
                 });
                 row::drop_duplicates(&mut out);
+                out.issues.extend(count.check(settings));
                 return Ok(out);
             }
         }

@@ -37,6 +37,22 @@ pub enum Error {
         /// Config key that names it.
         key: String,
     },
+    /// Two header columns answer to one role (`email` twice, or `Email` and ` email`).
+    #[error("HR file {path} (source `{source_name}`) has several columns for `{column}`: {columns}; idbridge will not guess which one \
+             holds the {key}. Remove or rename all but one (header names compare without case and extra spaces), or point \
+             sources.columns.{key} at a unique name")]
+    AmbiguousHeader {
+        /// Source name.
+        source_name: String,
+        /// File path.
+        path: String,
+        /// The configured column name.
+        column: String,
+        /// Config key that names it.
+        key: String,
+        /// The clashing header columns, with their positions.
+        columns: String,
+    },
     /// The HR API could not be read completely.
     #[error("HR API source `{source_name}` at {url}: {detail}")]
     Http {

@@ -1,10 +1,13 @@
-//! One HR row, whatever it came from (a CSV line, a JSON record): required id and email, status
-//! through `status_map`, start and termination dates. Shared by the CSV and HTTP readers so both
+//! One HR row, whatever it came from (a CSV line, a JSON record): required id and email (a
+//! usable address under [`parse_email`], as is the manager's), status through `status_map`,
+//! start and termination dates. Shared by the CSV and HTTP readers so both
 //! apply exactly the same rules.
 
 use super::SourceRead;
 use crate::config::Columns;
-use crate::model::{attr, Employment, SourceIssue, SourceKey, SourceRecord, StatusKind};
+use crate::model::{
+    attr, parse_email, Employment, SourceIssue, SourceKey, SourceRecord, StatusKind,
+};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -80,63 +83,25 @@ pub fn record(
             hints.clone(),
         ))
     };
-    let Some(id) = id.clone() else {
-        return Err(fail(format!(
-            "`{}` is empty; every row needs a stable employee id",
-            cols.employee_id
-        )));
-    };
-    let Some(email) = email.clone() else {
-        return Err(fail(format!(
-            "`{}` is empty; every row needs a work email",
-            cols.email
-        )));
-    };
-    if !looks_like_email(&email) {
-        return Err(fail(format!(
-            "`{}` value `{email}` is not an email address",
-            cols.email
-        )));
-    }
-    let (status, kind) = if has(&cols.status) {
-        match get(&cols.status) {
-            None => {
-                return Err(fail(format!(
-                    "`{}` is empty; give every row a status",
-                    cols.status
-                )))
-            }
-            Some(raw) => match rules.status_map.get(&raw.to_lowercase()) {
-                Some(kind) => (Some(raw), *kind),
-                None => {
-                    let known: Vec<&str> = rules.status_map.keys().map(String::as_str).collect();
-                    return Err(fail(format!(
-                        "unknown status `{raw}`; known: {}; add it to sources.status_map",
-                        known.join(", ")
-                    )));
-                }
-            },
-        }
-    } else {
-        (None, StatusKind::Active)
-    };
-    let date = |column: &str| -> Result<Option<NaiveDate>, Box<SourceIssue>> {
-        match get(column) {
-            // HR exports (BambooHR among them) write "no date" as an all-zero date.
-            Some(text) if text.chars().all(|c| c == '0' || c == '-' || c == '/') => Ok(None),
-            None => Ok(None),
-            Some(text) => NaiveDate::parse_from_str(&text, rules.date_format)
-                .map(Some)
-                .map_err(|_| {
-                    fail(format!(
-                        "`{column}` value `{text}` is not a date in the format `{}`",
-                        rules.date_format
-                    ))
-                }),
-        }
-    };
-    let start = date(&cols.start_date)?;
-    let end = date(&cols.termination_date)?;
+    let id = id
+        .ok_or_else(|| {
+            format!(
+                "`{}` is empty; every row needs a stable employee id",
+                cols.employee_id
+            )
+        })
+        .map_err(&fail)?;
+    let email = email
+        .ok_or_else(|| format!("`{}` is empty; every row needs a work email", cols.email))
+        .and_then(|e| address(&cols.email, &e))
+        .map_err(&fail)?;
+    let manager = get(&cols.manager_email)
+        .map(|m| address(&cols.manager_email, &m))
+        .transpose()
+        .map_err(&fail)?;
+    let (status, kind) = status(rules, get, has).map_err(&fail)?;
+    let start = date(rules, get, &cols.start_date).map_err(&fail)?;
+    let end = date(rules, get, &cols.termination_date).map_err(&fail)?;
     let mut attrs = BTreeMap::new();
     attrs.insert(attr::EMPLOYEE_ID.to_owned(), id.clone());
     attrs.insert(attr::EMAIL.to_owned(), email);
@@ -144,6 +109,9 @@ pub fn record(
         if let Some(value) = get(column) {
             attrs.insert(name.to_owned(), value);
         }
+    }
+    if let Some(manager) = manager {
+        attrs.insert(attr::MANAGER.to_owned(), manager);
     }
     Ok(SourceRecord {
         key: SourceKey::new(rules.source, id),
@@ -159,12 +127,60 @@ pub fn record(
     })
 }
 
-/// A deliberately loose check: one `@`, something on both sides, no whitespace.
-fn looks_like_email(text: &str) -> bool {
-    let mut parts = text.split('@');
-    matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None)
-        if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
-        && !text.chars().any(char::is_whitespace)
+/// An address cell, in the form idbridge uses ([`parse_email`]), or why it is not usable. The
+/// value is shown escaped, so an invisible character shows up in the message.
+fn address(column: &str, value: &str) -> Result<String, String> {
+    parse_email(value).map_err(|why| {
+        format!(
+            "`{column}` value \"{}\" is not a usable address: {why}",
+            value.escape_debug()
+        )
+    })
+}
+
+/// The status as written and what it means.
+fn status(
+    rules: &RowRules<'_>,
+    get: &dyn Fn(&str) -> Option<String>,
+    has: &dyn Fn(&str) -> bool,
+) -> Result<(Option<String>, StatusKind), String> {
+    let column = &rules.columns.status;
+    if !has(column) {
+        return Ok((None, StatusKind::Active));
+    }
+    let Some(raw) = get(column) else {
+        return Err(format!("`{column}` is empty; give every row a status"));
+    };
+    match rules.status_map.get(&raw.to_lowercase()) {
+        Some(kind) => Ok((Some(raw), *kind)),
+        None => {
+            let known: Vec<&str> = rules.status_map.keys().map(String::as_str).collect();
+            Err(format!(
+                "unknown status `{raw}`; known: {}; add it to sources.status_map",
+                known.join(", ")
+            ))
+        }
+    }
+}
+
+/// A date cell; HR exports (BambooHR among them) write "no date" as an all-zero date.
+fn date(
+    rules: &RowRules<'_>,
+    get: &dyn Fn(&str) -> Option<String>,
+    column: &str,
+) -> Result<Option<NaiveDate>, String> {
+    match get(column) {
+        Some(text) if text.chars().all(|c| c == '0' || c == '-' || c == '/') => Ok(None),
+        None => Ok(None),
+        Some(text) => NaiveDate::parse_from_str(&text, rules.date_format)
+            .map(Some)
+            .map_err(|_| {
+                format!(
+                    "`{column}` value `{text}` is not a date in the format `{}`",
+                    rules.date_format
+                )
+            }),
+    }
 }
 
 /// Two rows for one employee id, or two ids with one email, are ambiguous: both rows are
@@ -207,13 +223,17 @@ pub fn drop_duplicates(read: &mut SourceRead) {
     read.issues.sort_by_key(|i| natural_location(&i.location));
 }
 
-/// `hr.csv line 10` sorts after `hr.csv line 9`.
+/// `hr.csv line 10` sorts after `hr.csv line 9`; `hr.csv lines 12-14` sorts at line 12.
 fn natural_location(location: &str) -> (String, u64) {
-    match location
-        .rsplit_once(" line ")
-        .or_else(|| location.rsplit_once(" record "))
-    {
-        Some((file, n)) => (file.to_owned(), n.parse().unwrap_or(0)),
+    let split = location
+        .rsplit_once(" lines ")
+        .or_else(|| location.rsplit_once(" line "))
+        .or_else(|| location.rsplit_once(" record "));
+    match split {
+        Some((file, n)) => {
+            let first = n.split('-').next().unwrap_or(n);
+            (file.to_owned(), first.parse().unwrap_or(0))
+        }
         None => (location.to_owned(), 0),
     }
 }

@@ -16,8 +16,9 @@
 //! - **Disabled**: Active Directory reads `userAccountControl` bit 0x2 (ADS_UF_ACCOUNTDISABLE);
 //!   OpenLDAP runs the users search a second time as `(&<users.filter><disabled_filter>)` and marks
 //!   the entries it returns.
-//! - **Invalid entries** (no id or no mail) are reported as `source-entry-invalid` issues with
-//!   whatever identifiers could be read, never dropped silently.
+//! - **Invalid entries** (no id, no mail, or a mail that is not a usable address under
+//!   [`crate::model::parse_email`]) are reported as `source-entry-invalid` issues with whatever
+//!   identifiers could be read (the id among them), never dropped silently.
 
 mod conn;
 pub mod dn;
@@ -26,7 +27,9 @@ pub mod values;
 
 use super::SourceRead;
 use crate::config::{LdapDialect, LdapSettings, NestedGroups};
-use crate::model::{attr, Employment, SourceIssue, SourceKey, SourceRecord, StatusKind};
+use crate::model::{
+    attr, parse_email, Employment, SourceIssue, SourceKey, SourceRecord, StatusKind,
+};
 use conn::{Conn, Entry};
 use groups::{GroupEntry, People};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -401,6 +404,7 @@ fn user(
         }));
     };
 
+    let mail = parse_email(mail).map_err(|why| bad_mail(settings, e, &id, mail, &why))?;
     let mut attrs: BTreeMap<String, String> = BTreeMap::new();
     // Raw attributes under their configured names, for `{corp.mail}`-style templates. A raw name
     // that equals a canonical one is left to the canonical value (e.g. `manager` is an email
@@ -423,7 +427,7 @@ fn user(
             attrs.insert(key.to_owned(), v.to_owned());
         }
     };
-    put(attr::EMAIL, Some(mail));
+    put(attr::EMAIL, Some(&mail));
     put(attr::GIVEN_NAME, e.first_text(&a.given_name));
     put(attr::FAMILY_NAME, e.first_text(&a.family_name));
     put(DISPLAY_NAME, e.first_text(&a.display_name));
@@ -463,6 +467,40 @@ fn user(
             }),
         },
         manager,
+    })
+}
+
+/// The issue for an entry whose mail is not a usable address. The id is known, and is the first
+/// hint: it keeps a linked person from being deactivated as absent.
+fn bad_mail(
+    settings: &LdapSettings,
+    e: &Entry,
+    id: &str,
+    mail: &str,
+    why: &crate::model::EmailError,
+) -> Box<SourceIssue> {
+    let a = &settings.attributes;
+    let hints: Vec<String> = std::iter::once(id.to_owned())
+        .chain(
+            [&a.login, &a.employee_number]
+                .iter()
+                .filter_map(|n| e.first_text(n).map(str::to_owned)),
+        )
+        .chain(std::iter::once(mail.to_owned()))
+        .collect();
+    Box::new(SourceIssue {
+        source: settings.name.clone(),
+        location: e.dn.clone(),
+        code: "source-entry-invalid".to_owned(),
+        message: format!(
+            "LDAP entry `{}` has the mail \"{}\" in `{}`, which is not a usable address: {why}; it was skipped. \
+             Correct the attribute in the directory.",
+            e.dn,
+            mail.escape_debug(),
+            a.mail
+        ),
+        skipped_person: true,
+        hints,
     })
 }
 

@@ -270,3 +270,66 @@ fn groups_carry_active_members_by_user_name() {
     r.groups.include = vec![Glob::new("sales*")];
     assert!(d.run(&r).groups.is_empty());
 }
+
+#[test]
+fn a_template_that_renders_an_unusable_identity_skips_the_person_with_hints() {
+    let mut r = rules();
+    r.attrs.insert(
+        Attr::UserName,
+        crate::mapping::template::Template::compile("{givenName}@x.io").unwrap(),
+    );
+    let mut d = data();
+    // A zero-width joiner in a directory name would end up inside the userName.
+    d.corp[0]
+        .attrs
+        .insert("givenName".into(), "A\u{200D}da".into());
+    let m = d.run(&r);
+    let keys: Vec<String> = m.desired.iter().map(|p| p.key.to_string()).collect();
+    assert_eq!(keys, ["corp:u-bob"], "{:?}", m.issues);
+    let issue = m
+        .issues
+        .iter()
+        .find(|i| i.code == "identity-invalid")
+        .unwrap();
+    assert!(issue.skipped_person);
+    assert!(issue.hints.contains(&"u-ada".to_owned()) && issue.hints.contains(&"E1".to_owned()));
+    assert!(issue.message.contains("U+200D"), "{}", issue.message);
+}
+
+#[test]
+fn mapped_addresses_come_out_in_ascii_and_plain_user_names_pass() {
+    let mut r = rules();
+    r.attrs.insert(
+        Attr::Email,
+        crate::mapping::template::Template::compile("{givenName}@bücher.de").unwrap(),
+    );
+    r.attrs.insert(
+        Attr::UserName,
+        crate::mapping::template::Template::compile("{lower(givenName)}").unwrap(),
+    );
+    let m = data().run(&r);
+    assert!(m.issues.is_empty(), "{:?}", m.issues);
+    assert_eq!(m.desired[0].attrs[&Attr::Email], "Ada@xn--bcher-kva.de");
+    assert_eq!(m.desired[0].attrs[&Attr::UserName], "ada");
+}
+
+#[test]
+fn an_upcoming_termination_is_carried_until_it_takes_effect() {
+    let mut d = data();
+    let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let bob = d.hr[1].employment.as_mut().unwrap();
+    bob.end = Some(date("2026-06-10"));
+    let m = d.run(&rules());
+    let bob = &m.desired[1];
+    assert_eq!(bob.lifecycle, Lifecycle::Active, "{}", bob.reason);
+    let leaving = bob.leaving.as_ref().unwrap();
+    assert_eq!(leaving.last_day, date("2026-06-10"));
+    assert_eq!(
+        leaving.effective,
+        Utc.with_ymd_and_hms(2026, 6, 11, 0, 0, 0).unwrap()
+    );
+    assert!(leaving
+        .fact
+        .contains("status=inactive, terminationDate=2026-06-10"));
+    assert!(m.desired[0].leaving.is_none());
+}

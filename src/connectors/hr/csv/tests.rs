@@ -119,3 +119,210 @@ fn custom_columns_and_status_map() {
         StatusKind::Inactive
     );
 }
+
+fn thousand_rows_with_a_stray_quote_in(row: usize) -> String {
+    let mut text = HEADER.to_owned();
+    for i in 1..=1000 {
+        let first = if i == row {
+            format!("\"P{i}")
+        } else {
+            format!("P{i}")
+        };
+        text.push_str(&format!(
+            "E{i},p{i}@example.com,{first},Test,Eng,R&D,,active,2020-01-01,\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_stray_quote_makes_one_unidentified_row_naming_every_line_it_swallowed() {
+    let text = thousand_rows_with_a_stray_quote_in(951);
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    assert_eq!(read.records.len(), 950);
+    assert_eq!(read.issues.len(), 1, "{:?}", read.issues);
+    let issue = &read.issues[0];
+    // Data row 951 is physical line 952 (after the header); the file ends on line 1001.
+    assert_eq!(issue.location, "hr.csv lines 952-1001");
+    assert!(
+        issue.hints.is_empty(),
+        "it may hold anyone: {:?}",
+        issue.hints
+    );
+    assert!(issue.skipped_person);
+    assert!(
+        issue.message.contains("lines 952-1001 (50 lines)"),
+        "{}",
+        issue.message
+    );
+}
+
+#[test]
+fn a_stray_quote_closed_further_down_is_caught_by_the_field_rules() {
+    // The quote opens in `first_name` of one row and a later row's quote closes it in the same
+    // column: the field count matches, but the field holds line breaks and whole rows.
+    let text = format!(
+        "{HEADER}E1,a@example.com,\"Ann,Lee,,,,active,,\n\
+         E2,b@example.com,Bob,Lee,,,,active,,\n\
+         E3,c@example.com,Cy\",Lee,,,,active,,\n\
+         E4,d@example.com,Dee,Lee,,,,active,,\n"
+    );
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    let ids: Vec<&str> = read.records.iter().map(|r| r.key.id.as_str()).collect();
+    assert_eq!(ids, ["E4"]);
+    assert_eq!(read.issues.len(), 1, "{:?}", read.issues);
+    assert_eq!(read.issues[0].location, "hr.csv lines 2-4");
+    assert!(read.issues[0].hints.is_empty());
+}
+
+fn with_notes(rows: &str) -> String {
+    format!("employee_id,email,first_name,notes,status\n{rows}")
+}
+
+#[test]
+fn a_legal_multi_line_field_is_read_and_located_by_its_lines() {
+    let text = with_notes(
+        "E1,a@example.com,Ann,\"12 Main St\nFlat 3\nSpringfield\",active\n\
+         E2,b@example.com,Bob,,active\n",
+    );
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    assert!(read.issues.is_empty(), "{:?}", read.issues);
+    let locations: Vec<&str> = read.records.iter().map(|r| r.location.as_str()).collect();
+    assert_eq!(locations, ["hr.csv lines 2-4", "hr.csv line 5"]);
+}
+
+#[test]
+fn fields_over_the_limits_make_their_row_unidentified() {
+    let mut s = settings();
+    s.max_field_lines = 2;
+    s.max_field_bytes = 40;
+    let text = with_notes(
+        "E1,a@example.com,Ann,\"one\ntwo\nthree\",active\n\
+         E2,b@example.com,Bob,\"one\ntwo\",active\n\
+         E3,c@example.com,Cy,\"a note longer than forty bytes, by some way\",active\n\
+         E4,d@example.com,\"Dee\nDee\",,active\n",
+    );
+    let read = read_csv(&s, text.as_bytes(), "hr.csv").unwrap();
+    let ids: Vec<&str> = read.records.iter().map(|r| r.key.id.as_str()).collect();
+    assert_eq!(ids, ["E2"]);
+    let found: Vec<(&str, bool)> = read
+        .issues
+        .iter()
+        .map(|i| (i.location.as_str(), i.hints.is_empty()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("hr.csv lines 2-4", true),
+            ("hr.csv line 7", true),
+            ("hr.csv lines 8-9", true)
+        ]
+    );
+    assert!(read.issues[0].message.contains("max_field_lines = 2"));
+    assert!(read.issues[1].message.contains("max_field_bytes = 40"));
+    assert!(read.issues[2].message.contains("line break"));
+}
+
+#[test]
+fn a_row_with_the_wrong_field_count_names_nobody() {
+    let text = format!("{HEADER}E1,ada@example.com,Ada,L,,,,active,,,extra\n");
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    assert_eq!(read.issues.len(), 1);
+    assert!(read.issues[0].hints.is_empty());
+    assert!(read.issues[0]
+        .message
+        .contains("11 fields but the header has 10"));
+}
+
+#[test]
+fn two_columns_for_one_role_are_refused() {
+    for header in [
+        "employee_id,email,first_name,email",
+        "employee_id,Email,first_name,  email ",
+        "employee_id,email,EMPLOYEE_ID",
+    ] {
+        let text = format!("{header}\n1,a@example.com,A,b@example.com\n");
+        let err = read_csv(&settings(), text.as_bytes(), "hr.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("hr.csv")
+                && err.contains("several columns")
+                && (err.contains("column 4") || err.contains("column 3")),
+            "{header}: {err}"
+        );
+    }
+    // One column whose name differs only in case and spacing is the column.
+    let read = read_csv(
+        &settings(),
+        b"Employee_ID , EMAIL\n1,a@example.com\n",
+        "hr.csv",
+    )
+    .unwrap();
+    assert_eq!(read.records.len(), 1);
+}
+
+#[test]
+fn bad_addresses_are_skipped_with_their_id_as_a_hint() {
+    let rows = [
+        "E1,ada\0@example.com,A,L,,,,active,,",
+        "E2,b\u{200B}ob@example.com,B,L,,,,active,,",
+        "E3,ｃy@example.com,C,L,,,,active,,",
+        "E4,Dee <dee@example.com>,D,L,,,,active,,",
+        "E5,<eve@example.com>,E,L,,,,active,,",
+        "E6,fay@exa\u{00AD}mple.com,F,L,,,,active,,",
+    ];
+    let long = format!("E7,{}@example.com,G,L,,,,active,,", "g".repeat(65));
+    let text = format!(
+        "{HEADER}{}\n{long}\nE8,hal@example.com,H,L,,,,active,,\n",
+        rows.join("\n")
+    );
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    let ids: Vec<&str> = read.records.iter().map(|r| r.key.id.as_str()).collect();
+    assert_eq!(ids, ["E8"]);
+    assert_eq!(read.issues.len(), 7, "{:?}", read.issues);
+    for (n, issue) in read.issues.iter().enumerate() {
+        assert_eq!(issue.hints[0], format!("E{}", n + 1), "{issue:?}");
+        assert!(
+            issue.message.contains("not a usable address"),
+            "{}",
+            issue.message
+        );
+        assert!(!issue.message.contains('\0') && !issue.message.contains('\u{200B}'));
+    }
+}
+
+#[test]
+fn internationalised_domains_are_kept_as_punycode_and_managers_are_checked() {
+    let text = format!(
+        "{HEADER}E1,anna@bücher.de,A,L,,,,active,,\n\
+         E2,bob@example.com,B,L,,,boss\u{200D}@example.com,active,,\n"
+    );
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    assert_eq!(read.records.len(), 1);
+    assert_eq!(read.records[0].attrs[attr::EMAIL], "anna@xn--bcher-kva.de");
+    assert_eq!(read.issues.len(), 1);
+    assert!(read.issues[0].message.contains("manager_email"));
+    assert_eq!(read.issues[0].hints[0], "E2");
+}
+
+#[test]
+fn line_numbers_hold_with_crlf_line_ends() {
+    let text = thousand_rows_with_a_stray_quote_in(998).replace('\n', "\r\n");
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    assert_eq!(read.records.len(), 997);
+    assert_eq!(read.issues.len(), 1, "{:?}", read.issues);
+    assert_eq!(read.issues[0].location, "hr.csv lines 999-1001");
+    assert_eq!(read.records[996].location, "hr.csv line 998");
+}
+
+#[test]
+fn line_numbers_count_the_blank_lines_skipped() {
+    let text = format!(
+        "{HEADER}E1,a@example.com,A,L,,,,active,,\n\n\nE2,b@example.com,B,L,,,,retired,,\r\n\r\nE3,c@example.com,C,L,,,,active,,"
+    );
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    let at: Vec<&str> = read.records.iter().map(|r| r.location.as_str()).collect();
+    assert_eq!(at, ["hr.csv line 2", "hr.csv line 7"]);
+    assert_eq!(read.issues[0].location, "hr.csv line 5");
+}
