@@ -8,9 +8,11 @@ mod support;
 
 mod boundaries;
 mod emulator;
+mod exit_codes;
 mod hr_http;
 mod ldap;
 mod ldap_sync;
+mod run_lock;
 mod saml;
 mod scim;
 mod store;

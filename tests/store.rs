@@ -907,6 +907,43 @@ async fn the_aborted_status_migration_keeps_history(ctx: Ctx) -> TestResult {
 
 // ---- backend-specific tests ----
 
+/// The SQLite run lock is a `flock` on a file beside the database, holding the holder's record
+/// while it is held and nothing after: a stale record never names a run that has ended.
+#[tokio::test]
+async fn sqlite_run_lock_file_names_only_a_live_holder() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("store.db");
+    let store = Store::open(&format!("sqlite://{}?mode=rwc", db.display())).await?;
+    let lock_file = dir.path().join("store.db.run-notion.lock");
+    let lock = store.lock_run("notion", &holder("sync", 4242)).await?;
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock_file)?)?;
+    assert_eq!(record["pid"], 4242);
+    assert_eq!(record["command"], "sync");
+    lock.release().await;
+    assert_eq!(std::fs::read_to_string(&lock_file)?, "");
+    // Any process holding the file lock holds the run lock, recorded or not.
+    let other = std::fs::File::open(&lock_file)?;
+    other.try_lock()?;
+    let err = store
+        .lock_run("notion", &holder("apply", 7))
+        .await
+        .err()
+        .ok_or("a flock held elsewhere must be respected")?;
+    let text = err.to_string();
+    assert!(
+        text.contains("has not recorded who it is") && !text.contains("4242"),
+        "{text}"
+    );
+    drop(other);
+    store
+        .lock_run("notion", &holder("apply", 7))
+        .await?
+        .release()
+        .await;
+    store.close().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn sqlite_read_only_on_a_missing_file_is_none_and_creates_nothing() -> TestResult {
     let dir = tempfile::tempdir()?;

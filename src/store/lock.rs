@@ -115,7 +115,7 @@ pub struct RunLock {
 
 enum Guard {
     /// The locked file (SQLite).
-    File(File),
+    File(LockedFile),
     /// The session holding the advisory lock, and its key (PostgreSQL). In a mutex only so the
     /// lock is `Sync` (a connection is not) and `&RunLock` can be held across awaits; it is never
     /// used while the lock is held.
@@ -167,6 +167,17 @@ impl RunLock {
             }
             Guard::Private => {}
         }
+    }
+}
+
+/// A locked lock file. Its holder record is erased on release, while the lock is still held, so
+/// that a record found in the file always belongs to a live holder, or to one that was killed.
+struct LockedFile(File);
+
+impl Drop for LockedFile {
+    fn drop(&mut self) {
+        // Best effort: a record left behind only makes a later "who holds it" message stale.
+        let _ = self.0.set_len(0);
     }
 }
 
@@ -273,7 +284,7 @@ impl Store {
                 writer
                     .write_all(format!("{record}\n").as_bytes())
                     .map_err(io_err)?;
-                Ok(Guard::File(file))
+                Ok(Guard::File(LockedFile(file)))
             }
             Err(TryLockError::WouldBlock) => {
                 drop(file);
