@@ -4,9 +4,9 @@
 //! checks what the dead run left unknown against the target; first runs at once on a fresh store
 //! never fail on migrations.
 
-use crate::support::{row, Run, Workspace};
+use crate::support::{row, Run, Workspace, TOKEN};
 use idbridge::emulator::{Fault, FaultKind};
-use idbridge::store::{LockHolder, OperationStatus, RunStatus, Store};
+use idbridge::store::{LockHolder, NewOperation, NewRun, OperationStatus, RunStatus, Store};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -405,4 +405,117 @@ async fn one_target_twice_at_once_on_a_fresh_store_postgresql() {
         one_target_twice_at_once,
     )
     .await;
+}
+
+/// What a dead run left `unknown` is never assumed done or undone: the next plan re-reads the
+/// target. Here the dead run's patch never landed (it is planned again) and its deactivation did
+/// (nothing more to do).
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_patches_and_deactivations_are_checked_against_the_target() {
+    let ws = Workspace::new().await;
+    ws.hr(&[
+        &row("E1", "Ada", "Eng", "active"),
+        &row("E2", "Bob", "Eng", "active"),
+    ]);
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    ws.hr(&[
+        &row("E1", "Ada", "Lead", "active"),
+        &row("E2", "Bob", "Eng", "terminated"),
+    ]);
+    let id = |name: &str| {
+        ws.emu
+            .members()
+            .into_iter()
+            .find(|m| m.user_name == name)
+            .unwrap()
+            .id
+    };
+    let (ada, bob) = (id("ada@acme.test"), id("bob@acme.test"));
+    // A run that journaled both and died; only the deactivation reached the workspace.
+    let store = Store::open(&ws.store_url).await.unwrap();
+    let now = chrono::DateTime::from_timestamp(1_795_773_600, 0).unwrap();
+    let dead = store
+        .start_run(&NewRun {
+            kind: "sync".into(),
+            target_name: "test".into(),
+            started_at: now,
+            plan_sha256: None,
+        })
+        .await
+        .unwrap();
+    for (seq, op, user, scim_id) in [
+        (0, "patch-user", "ada@acme.test", &ada),
+        (1, "deactivate-user", "bob@acme.test", &bob),
+    ] {
+        store
+            .journal_pending(&NewOperation {
+                run_id: dead,
+                seq,
+                op: op.into(),
+                target_name: "test".into(),
+                user_name: Some(user.into()),
+                scim_id: Some(scim_id.clone()),
+                source_key: None,
+                detail_json: "[]".into(),
+                at: now,
+            })
+            .await
+            .unwrap();
+    }
+    let reply = reqwest::Client::new()
+        .delete(format!("{}/Users/{bob}", ws.running.base_url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    ws.emu.clear_requests();
+
+    let run = ws
+        .idbridge(&["sync", "--yes", "--format", "json"])
+        .await
+        .expect(0);
+    assert!(
+        run.stderr
+            .contains("unknown: 2 (patch-user ada@acme.test, deactivate-user bob@acme.test)"),
+        "{}",
+        run.stderr
+    );
+    let doc = run.json();
+    let ops: Vec<&str> = doc["plan"]["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        ["patch-user"],
+        "the patch is redone, the deactivation is not"
+    );
+    let writes: Vec<String> = ws
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(
+        writes[0].starts_with("PATCH") && writes[0].contains(&ada),
+        "{writes:?}"
+    );
+    let ada_now = ws
+        .emu
+        .members()
+        .into_iter()
+        .find(|m| m.user_name == "ada@acme.test")
+        .unwrap();
+    assert_eq!(ada_now.title.as_deref(), Some("Lead"));
+    assert!(!ws.active_names().contains(&"bob@acme.test".to_owned()));
+    assert_eq!(
+        store.run(dead).await.unwrap().map(|r| r.status),
+        Some(RunStatus::Aborted)
+    );
+    store.close().await;
 }

@@ -135,7 +135,7 @@ pub async fn open_store_for_run(
     now: DateTime<Utc>,
 ) -> Result<(Store, RunLock)> {
     let (store, lock) = open_store_locked(settings, command, now).await?;
-    for dead in Vec::<AbortedRun>::new() {
+    for dead in store.abort_dead_runs(&lock, now).await? {
         warn_aborted(&settings.target.name, &dead);
     }
     Ok((store, lock))
