@@ -281,7 +281,7 @@ impl Store {
     }
 
     /// Run the embedded migrations of this backend. Idempotent: applied migrations are skipped.
-    /// Safe to start from several processes at once: they take turns (see [`lock`]), and the
+    /// Safe to start from several processes at once: they take turns (module `lock`), and the
     /// later ones find nothing left to do.
     pub async fn migrate(&self) -> Result<()> {
         self.check_writable("run migrations")?;
