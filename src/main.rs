@@ -1,8 +1,8 @@
 //! The idbridge binary: parse arguments, set up logging, run, and map the result to an exit code
-//! (the one place that does; see docs/cli.md).
+//! (through `cli::exit`, the one table; see docs/cli.md).
 
 use clap::Parser;
-use idbridge::cli::{self, Cli, Exit, LogFormat};
+use idbridge::cli::{self, Cli, LogFormat};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -31,11 +31,7 @@ async fn main() -> ExitCode {
         Ok(exit) => exit,
         Err(err) => {
             eprintln!("idbridge: {err:#}");
-            if err.downcast_ref::<cli::Refused>().is_some() {
-                Exit::Blocked
-            } else {
-                Exit::Usage
-            }
+            cli::exit::for_error(&err)
         }
     };
     ExitCode::from(exit.code())

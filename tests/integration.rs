@@ -8,10 +8,12 @@ mod support;
 
 mod boundaries;
 mod emulator;
+mod exit_codes;
 mod hr_http;
 mod ldap;
 mod ldap_sync;
 mod output;
+mod run_lock;
 mod safety;
 mod saml;
 mod scim;

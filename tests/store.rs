@@ -9,8 +9,8 @@
 use chrono::{DateTime, Utc};
 use idbridge::model::{ScimId, SourceKey};
 use idbridge::store::{
-    Backend, Error, Link, LinkKind, LinkOrigin, LinkState, NewOperation, NewRun, OperationStatus,
-    RunId, RunStatus, Store,
+    Backend, Error, Link, LinkKind, LinkOrigin, LinkState, LockHolder, NewOperation, NewRun,
+    OperationStatus, RunId, RunStatus, Store,
 };
 use std::future::Future;
 
@@ -177,6 +177,10 @@ suite! {
     read_only_before_migrations_is_none: Fresh,
     concurrent_journal_writes: Migrated,
     a_link_after_a_write_takes_over_its_id: Migrated,
+    run_lock_is_exclusive_per_target: Fresh,
+    dead_runs_are_aborted_and_their_pending_entries_unknown: Migrated,
+    first_migrations_started_at_once_all_succeed: Fresh,
+    the_aborted_status_migration_keeps_history: Fresh,
 }
 
 // ---- the suite ----
@@ -636,6 +640,7 @@ async fn read_only_store_reads_and_refuses_writes(ctx: Ctx) -> TestResult {
         .await,
         ro.delete_link("notion", LinkKind::User, &key).await,
         ro.put_snapshot("notion", &key, "h2", at(10)).await,
+        ro.lock_run("notion", &holder("sync", 1)).await.map(|_| ()),
     ];
     for (i, outcome) in refusals.into_iter().enumerate() {
         let err = outcome.err().ok_or(format!("write #{i} was not refused"))?;
@@ -759,7 +764,238 @@ async fn a_link_after_a_write_takes_over_its_id(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
+fn holder(command: &str, pid: u32) -> LockHolder {
+    LockHolder {
+        command: command.into(),
+        pid,
+        host: "host-a".into(),
+        started_at: at(0),
+    }
+}
+
+/// One run per store and target: a second taker is refused and told who holds it; another target
+/// is independent; releasing (or dropping, as a dying process does) frees it.
+async fn run_lock_is_exclusive_per_target(ctx: Ctx) -> TestResult {
+    let first = ctx.store.lock_run("notion", &holder("sync", 4242)).await?;
+    assert_eq!(first.target_name(), "notion");
+    // Another handle, as another process would have.
+    let other = Store::open(&ctx.url).await?;
+    let err = other
+        .lock_run("notion", &holder("apply", 7))
+        .await
+        .err()
+        .ok_or("a second run must not get the lock")?;
+    assert!(matches!(err, Error::Locked { .. }), "{err:?}");
+    assert!(err.is_lock_held() && !err.is_environment());
+    let text = err.to_string();
+    assert!(
+        text.contains("`idbridge sync` (pid 4242 on host host-a, started 2026-11-27T10:00:00Z)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("target `notion`") && text.contains("wrote nothing"),
+        "{text}"
+    );
+    // Another target sharing the store runs independently.
+    let elsewhere = other.lock_run("other", &holder("sync", 8)).await?;
+    first.release().await;
+    let second = other.lock_run("notion", &holder("apply", 7)).await?;
+    assert_eq!(second.holder().command, "apply");
+    drop(second);
+    drop(elsewhere);
+    let third = ctx.store.lock_run("notion", &holder("sync", 9)).await?;
+    third.release().await;
+    // The lock needs no schema and writes none: the database is still empty.
+    assert!(Store::open_read_only(&ctx.url).await?.is_none());
+    other.close().await;
+    Ok(())
+}
+
+/// Runs left `running` are dead once the lock is ours: each becomes `aborted` with a summary of its
+/// journal, its `pending` entries `unknown`; unknown creates are still offered for recovery.
+async fn dead_runs_are_aborted_and_their_pending_entries_unknown(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let dead = store.start_run(&new_run("sync", "notion", 0)).await?;
+    let done = store
+        .journal_pending(&new_op(dead, 0, "create-user", "notion", "a@x", 1))
+        .await?;
+    store
+        .journal_done(done, Some("s-a"), Some(201), at(2))
+        .await?;
+    let lost = store
+        .journal_pending(&new_op(dead, 1, "create-user", "notion", "b@x", 3))
+        .await?;
+    store
+        .journal_pending(&new_op(dead, 2, "deactivate-user", "notion", "c@x", 4))
+        .await?;
+    let failed = store
+        .journal_pending(&new_op(dead, 3, "patch-user", "notion", "d@x", 5))
+        .await?;
+    store
+        .journal_failed(failed, Some(500), "boom", at(6))
+        .await?;
+    let finished = store.start_run(&new_run("sync", "notion", 10)).await?;
+    store
+        .finish_run(finished, at(11), RunStatus::Succeeded, "{}")
+        .await?;
+    let elsewhere = store.start_run(&new_run("sync", "other", 12)).await?;
+
+    let lock = store.lock_run("notion", &holder("sync", 1)).await?;
+    let aborted = store.abort_dead_runs(&lock, at(100)).await?;
+    assert_eq!(aborted.len(), 1);
+    let a = &aborted[0];
+    assert_eq!((a.id, a.kind.as_str(), a.started_at), (dead, "sync", at(0)));
+    assert_eq!((a.done, a.failed, a.skipped), (1, 1, 0));
+    let unknown: Vec<_> = a.unknown.iter().map(|o| (o.seq, o.op.as_str())).collect();
+    assert_eq!(unknown, vec![(1, "create-user"), (2, "deactivate-user")]);
+
+    let run = store.run(dead).await?.ok_or("dead run missing")?;
+    assert_eq!(run.status, RunStatus::Aborted);
+    assert_eq!(run.finished_at, Some(at(100)));
+    let summary: serde_json::Value =
+        serde_json::from_str(run.summary_json.as_deref().unwrap_or(""))?;
+    assert_eq!(
+        summary["aborted"]["journal"],
+        serde_json::json!({"done": 1, "failed": 1, "skipped": 0, "unknown": 2})
+    );
+    assert_eq!(summary["aborted"]["foundBy"]["pid"], 1);
+    let statuses: Vec<_> = store
+        .operations(dead)
+        .await?
+        .iter()
+        .map(|o| o.status)
+        .collect();
+    use OperationStatus::*;
+    assert_eq!(statuses, vec![Done, Unknown, Unknown, Failed]);
+    // The other target's run and the finished run are untouched.
+    assert_eq!(
+        store.run(elsewhere).await?.map(|r| r.status),
+        Some(RunStatus::Running)
+    );
+    assert_eq!(
+        store.run(finished).await?.map(|r| r.status),
+        Some(RunStatus::Succeeded)
+    );
+    // A create whose outcome is unknown is looked for in the target by the next plan.
+    let creates: Vec<_> = store.unfinished_creates("notion").await?;
+    assert_eq!(creates.iter().map(|o| o.id).collect::<Vec<_>>(), vec![lost]);
+    // And an unknown entry can still be resolved.
+    store.journal_done(lost, Some("s-b"), None, at(101)).await?;
+    // Nothing left to close.
+    assert!(store.abort_dead_runs(&lock, at(102)).await?.is_empty());
+    Ok(())
+}
+
+/// Several processes starting on a fresh store at once all end with the schema, none with
+/// "table runs already exists".
+async fn first_migrations_started_at_once_all_succeed(ctx: Ctx) -> TestResult {
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        handles.push(Store::open(&ctx.url).await?);
+    }
+    let mut tasks = Vec::new();
+    for store in handles.clone() {
+        tasks.push(tokio::spawn(async move { store.migrate().await }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    for store in handles {
+        assert!(store.runs(1).await?.is_empty());
+        store.close().await;
+    }
+    Ok(())
+}
+
+/// Upgrading a store with history to the `aborted`/`unknown` statuses keeps every run and journal
+/// entry (SQLite rebuilds both tables), keeps ids from being reused, and keeps the cascade.
+async fn the_aborted_status_migration_keeps_history(ctx: Ctx) -> TestResult {
+    const BEFORE: i64 = 20261128000100;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&ctx.url).await?;
+    let migrator = match ctx.store.backend() {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    migrator.run_to(BEFORE, &pool).await?;
+    pool.close().await;
+    let store = &ctx.store;
+    let old = store.start_run(&new_run("sync", "notion", 0)).await?;
+    let pending = store
+        .journal_pending(&new_op(old, 0, "create-user", "notion", "a@x", 1))
+        .await?;
+    let gone = store.start_run(&new_run("sync", "gone", 2)).await?;
+    store
+        .journal_pending(&new_op(gone, 0, "create-user", "gone", "g@x", 3))
+        .await?;
+    let old_ids = store.runs(10).await?.len();
+    assert_eq!(old_ids, 2);
+
+    store.migrate().await?;
+    assert_eq!(store.runs(10).await?.len(), 2);
+    let ops = store.operations(old).await?;
+    assert_eq!(ops.iter().map(|o| o.id).collect::<Vec<_>>(), vec![pending]);
+    // The newest run is deleted by hand: its id must still never come back.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&ctx.url).await?;
+    sqlx::query("DELETE FROM runs WHERE id = $1")
+        .bind(gone.0)
+        .execute(&pool)
+        .await?;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM operations")
+        .fetch_one(&pool)
+        .await?;
+    assert_eq!(left, 1, "deleting a run still deletes its journal");
+    pool.close().await;
+    let next = store.start_run(&new_run("sync", "notion", 4)).await?;
+    assert!(next.0 > gone.0, "run id {next} reused");
+    let lock = store.lock_run("notion", &holder("sync", 2)).await?;
+    let aborted = store.abort_dead_runs(&lock, at(5)).await?;
+    assert_eq!(
+        aborted.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![old, next]
+    );
+    Ok(())
+}
+
 // ---- backend-specific tests ----
+
+/// The SQLite run lock is a `flock` on a file beside the database, holding the holder's record
+/// while it is held and nothing after: a stale record never names a run that has ended.
+#[tokio::test]
+async fn sqlite_run_lock_file_names_only_a_live_holder() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("store.db");
+    let store = Store::open(&format!("sqlite://{}?mode=rwc", db.display())).await?;
+    let lock_file = dir.path().join("store.db.run-notion.lock");
+    let lock = store.lock_run("notion", &holder("sync", 4242)).await?;
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock_file)?)?;
+    assert_eq!(record["pid"], 4242);
+    assert_eq!(record["command"], "sync");
+    lock.release().await;
+    assert_eq!(std::fs::read_to_string(&lock_file)?, "");
+    // Any process holding the file lock holds the run lock, recorded or not.
+    let other = std::fs::File::open(&lock_file)?;
+    other.try_lock()?;
+    let err = store
+        .lock_run("notion", &holder("apply", 7))
+        .await
+        .err()
+        .ok_or("a flock held elsewhere must be respected")?;
+    let text = err.to_string();
+    assert!(
+        text.contains("has not recorded who it is") && !text.contains("4242"),
+        "{text}"
+    );
+    drop(other);
+    store
+        .lock_run("notion", &holder("apply", 7))
+        .await?
+        .release()
+        .await;
+    store.close().await;
+    Ok(())
+}
 
 #[tokio::test]
 async fn sqlite_read_only_on_a_missing_file_is_none_and_creates_nothing() -> TestResult {

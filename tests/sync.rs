@@ -546,14 +546,15 @@ async fn a_rejected_token_stops_before_any_write_and_is_never_printed() {
     let ws = Workspace::new().await;
     ws.hr(&[&row("E1", "Ada", "Eng", "active")]);
     ws.emu.revoke_token(TOKEN);
-    let run = ws.idbridge(&["-vvv", "sync", "--yes"]).await.expect(2);
+    // A refused token is an environment failure: exit 3, for sync and check-config alike.
+    let run = ws.idbridge(&["-vvv", "sync", "--yes"]).await.expect(3);
     assert!(
         run.stderr.contains("token was rejected") || run.stderr.contains("revoked"),
         "{}",
         run.stderr
     );
     assert_eq!(ws.emu.write_count(), 0);
-    let check = ws.idbridge(&["check-config"]).await.expect(1);
+    let check = ws.idbridge(&["check-config"]).await.expect(3);
     assert!(check.stdout.contains("FAIL"), "{}", check.stdout);
 }
 
@@ -826,7 +827,7 @@ async fn the_demo_runs_offline_and_ends_with_nothing_to_do() {
 }
 
 /// One refused write (Notion refuses profile changes outside verified domains) fails that
-/// operation only: the others are applied, the journal says which failed, the exit code is 1.
+/// operation only: the others are applied, the journal says which failed (exit code: see below).
 #[tokio::test(flavor = "multi_thread")]
 async fn one_refused_write_does_not_stop_the_others() {
     let ws = Workspace::with_profile(Profile {
@@ -848,6 +849,7 @@ async fn one_refused_write_does_not_stop_the_others() {
         "E2,outsider@other.test,Renamed,Person,Eng,Eng,,active,2020-01-01,",
         &row("E3", "Cy", "Eng", "active"),
     ]);
+    // Exit 1: a 403 on one write fails that write; the token check passes, so the run goes on.
     let run = ws.idbridge(&["sync", "--yes"]).await.expect(1);
     assert!(
         run.stdout.contains("FAILED") && run.stdout.contains("outsider@other.test"),
@@ -894,7 +896,8 @@ async fn the_token_is_never_logged_at_trace_level() {
 }
 
 /// The token is revoked while a sync runs (Notion revokes it when its owner leaves or changes
-/// role): the write in flight finishes, every later write is skipped, the journal says so, exit 1.
+/// role): the write in flight finishes, every later write is skipped, the journal says so, exit 3
+/// (an environment failure during apply wins over the failed operations).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_revoked_mid_run_stops_every_later_write() {
     let mut ws = Workspace::new().await;
@@ -920,7 +923,7 @@ async fn a_token_revoked_mid_run_stops_every_later_write() {
         }
         emu.revoke_token(TOKEN);
     });
-    let run = ws.idbridge(&["sync", "--yes"]).await.expect(1);
+    let run = ws.idbridge(&["sync", "--yes"]).await.expect(3);
     revoke.await.unwrap();
     assert!(
         run.stdout.contains("writes stopped") && run.stdout.contains("token"),

@@ -150,9 +150,9 @@ async fn revoke_during_the_first_create(
         .collect();
     ws.hr(&rows.iter().map(String::as_str).collect::<Vec<_>>());
     let run = ws.idbridge(&["sync", "--yes", "--format", "json"]).await;
-    // A halted run is a token failure: 3 once the CLI maps it (docs/cli.md), 1 before that.
+    // A halted run is a token failure: 3, which wins over the failed operations (docs/cli.md).
     assert!(
-        matches!(run.code, 1 | 3),
+        run.code == 3,
         "exit {}\n{}\n{}",
         run.code,
         run.stdout,
@@ -236,13 +236,8 @@ async fn token_errors_name_the_configured_source_and_only_notion_targets_mention
             ..Switches::default()
         });
         let run = ws.idbridge(&["sync", "--yes"]).await.no_secret();
-        // An environment failure before any write: 3 once the CLI maps it, 2 before that.
-        assert!(
-            matches!(run.code, 2 | 3),
-            "exit {}: {}",
-            run.code,
-            run.stderr
-        );
+        // An environment failure before any write: 3.
+        assert!(run.code == 3, "exit {}: {}", run.code, run.stderr);
         assert!(
             run.stderr.contains(&format!("HTTP {status}"))
                 && run.stderr.contains("token was rejected")
@@ -254,7 +249,7 @@ async fn token_errors_name_the_configured_source_and_only_notion_targets_mention
             "{}",
             run.stderr
         );
-        let check = ws.idbridge(&["check-config"]).await.expect(1);
+        let check = ws.idbridge(&["check-config"]).await.expect(3);
         assert!(
             check
                 .stdout
@@ -275,12 +270,7 @@ async fn token_errors_name_the_configured_source_and_only_notion_targets_mention
     let run = idbridge_with_env(&ws, ("IDBRIDGE_E2E_SCIM_TOKEN", TOKEN), &["sync", "--yes"])
         .await
         .no_secret();
-    assert!(
-        matches!(run.code, 2 | 3),
-        "exit {}: {}",
-        run.code,
-        run.stderr
-    );
+    assert!(run.code == 3, "exit {}: {}", run.code, run.stderr);
     assert!(
         run.stderr
             .contains("update the environment variable IDBRIDGE_E2E_SCIM_TOKEN")

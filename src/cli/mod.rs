@@ -3,11 +3,13 @@
 //!
 //! Exit codes (docs/cli.md): 0 ok; 1 blocked, refused, findings or a failed operation; 2 usage or
 //! config error; 3 environment failure (target, source or store unreachable, token refused), before
-//! or during apply; 4 the run lock is held by another run. When 3 and 1 both apply, 3 wins.
+//! or during apply; 4 the run lock is held by another run. When 3 and 1 both apply, 3 wins. Module
+//! `exit` classifies errors into that table.
 
 mod check;
 mod demo;
 mod emulator;
+pub mod exit;
 mod output;
 mod pipeline;
 mod saml;
@@ -71,7 +73,7 @@ pub enum LogFormat {
 
 /// idbridge: provision people and groups from LDAP/AD and HR into Notion (or any SCIM 2.0 service).
 #[derive(Debug, Parser)]
-#[command(name = "idbridge", version, about, long_about = None)]
+#[command(name = "idbridge", version, about, long_about = None, after_help = exit::TABLE)]
 pub struct Cli {
     /// Config file.
     #[arg(long, global = true, default_value = "idbridge.toml")]
@@ -111,7 +113,7 @@ pub enum Command {
     Serve(Rest),
     /// Serve the Notion SCIM emulator.
     Emulator(EmulatorArgs),
-    /// Run store migrations and exit.
+    /// Run store migrations and exit (takes the run lock of the configured target).
     Migrate,
     /// Exit 0 when a running `serve` answers /readyz (not implemented yet).
     Healthcheck(Rest),
@@ -214,14 +216,23 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Plan(args) => sync::plan(&cli.config, clock, args).await,
         Command::Apply(args) => sync::apply(&cli.config, clock, args).await,
         Command::Sync(args) => sync::sync(&cli.config, clock, args).await,
-        Command::Migrate => sync::migrate(&cli.config).await,
+        Command::Migrate => sync::migrate(&cli.config, clock).await,
         Command::Emulator(args) => emulator::run(args, clock).await,
         Command::Saml(args) => saml::run(args, clock, &cli.config).await,
-        Command::Report(_) | Command::Serve(_) | Command::Healthcheck(_) => {
-            eprintln!("idbridge: this command is not implemented yet");
-            Ok(Exit::Usage)
-        }
+        Command::Report(_) => not_implemented("report"),
+        Command::Serve(_) => not_implemented("serve"),
+        Command::Healthcheck(_) => not_implemented("healthcheck"),
     }
+}
+
+/// A command that does not exist yet: calling it is a usage error (exit 2), never a failure a
+/// scheduler should retry.
+fn not_implemented(command: &str) -> Result<Exit> {
+    eprintln!(
+        "idbridge: `{command}` is not implemented yet; calling it is a usage error (exit 2). \
+         See `idbridge --help` for the commands that exist."
+    );
+    Ok(Exit::Usage)
 }
 
 /// Demo arguments.

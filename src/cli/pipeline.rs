@@ -9,7 +9,7 @@ use crate::mapping;
 use crate::model::{Attr, DesiredUser, ScimId, TargetGroup, UserName};
 use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetState};
 use crate::scim::{Client, ClientSettings, Profile, TargetKind};
-use crate::store::{LinkKind, LinkState, Store};
+use crate::store::{AbortedRun, LinkKind, LinkState, LockHolder, RunLock, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -96,6 +96,81 @@ pub async fn open_store(settings: &Settings) -> Result<Store> {
     let store = Store::open(settings.store_url.expose_secret()).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// This machine's name, for the run lock's holder record.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Open the store for a command that writes (`sync`, `apply`, `migrate`): take the run lock of
+/// the configured target before anything else (another run holding it ends this one with exit 4,
+/// having written nothing), then bring the schema up to date. Keep the lock until the end.
+pub async fn open_store_locked(
+    settings: &Settings,
+    command: &str,
+    now: DateTime<Utc>,
+) -> Result<(Store, RunLock)> {
+    let store = Store::open(settings.store_url.expose_secret()).await?;
+    let holder = LockHolder {
+        command: command.to_owned(),
+        pid: std::process::id(),
+        host: host_name(),
+        started_at: now,
+    };
+    let lock = store.lock_run(&settings.target.name, &holder).await?;
+    store.migrate().await?;
+    Ok((store, lock))
+}
+
+/// [`open_store_locked`], then close out the target's runs that died (see
+/// [`Store::abort_dead_runs`]) and warn about each, before this run reads the target.
+pub async fn open_store_for_run(
+    settings: &Settings,
+    command: &str,
+    now: DateTime<Utc>,
+) -> Result<(Store, RunLock)> {
+    let (store, lock) = open_store_locked(settings, command, now).await?;
+    for dead in store.abort_dead_runs(&lock, now).await? {
+        warn_aborted(&settings.target.name, &dead);
+    }
+    Ok((store, lock))
+}
+
+fn warn_aborted(target: &str, dead: &AbortedRun) {
+    let unknown: Vec<String> = dead
+        .unknown
+        .iter()
+        .map(|o| format!("{} {}", o.op, o.user_name.as_deref().unwrap_or("-")))
+        .collect();
+    let unknown_text = if unknown.is_empty() {
+        "none".to_owned()
+    } else {
+        format!(
+            "{} ({}); their outcome was never recorded, so this run's plan checks each against \
+             the target instead of assuming it happened",
+            unknown.len(),
+            unknown.join(", ")
+        )
+    };
+    tracing::warn!(
+        run = dead.id.0,
+        "run {} (`{}` on target `{target}`, started {}) was still marked running but nobody held \
+         the run lock: its process died. Marked aborted. Its journal: {} done, {} failed, {} \
+         skipped; unknown: {unknown_text}",
+        dead.id,
+        dead.kind,
+        dead.started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        dead.done,
+        dead.failed,
+        dead.skipped,
+    );
 }
 
 /// Read the target's groups, as the planner sees them.

@@ -1,4 +1,5 @@
-//! `plan`, `apply --plan`, `sync` and `migrate`.
+//! `plan`, `apply --plan`, `sync` and `migrate`. `sync`, `apply` and `migrate` hold the run lock
+//! of their target from before the target is read to the end; `plan` writes nothing and takes none.
 
 use super::output::{eprint_errors, print_outcome, print_plan};
 use super::pipeline::{self, Refused};
@@ -142,19 +143,15 @@ async fn snapshots(
 }
 
 fn outcome_exit(plan: &Plan, outcome: &Outcome) -> Exit {
-    if outcome.succeeded() && !plan.has_errors() {
-        Exit::Ok
-    } else {
-        Exit::Blocked
-    }
+    super::exit::for_outcome(outcome, plan.has_errors())
 }
 
 /// `idbridge sync`.
 pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Result<Exit> {
     let settings = pipeline::load(config)?;
+    let (store, _lock) = pipeline::open_store_for_run(&settings, "sync", clock.now()).await?;
     let client = pipeline::client(&settings.target, clock.clone())?;
     let reads = pipeline::read_sources(&settings).await?;
-    let store = pipeline::open_store(&settings).await?;
     let policy = pipeline::policy(&settings, args.force, args.limit);
     let prepared = pipeline::prepare(
         &settings,
@@ -242,6 +239,8 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
     if plan.blocked && !args.force {
         return Err(Refused("the plan was blocked by a guardrail when it was made; re-plan, or pass --force after review".to_owned()).into());
     }
+    // Locked before the target is read, so the digest check and the writes see the same target.
+    let (store, _lock) = pipeline::open_store_for_run(&settings, "apply", clock.now()).await?;
     let client = pipeline::client(&settings.target, clock.clone())?;
     let read = client.read_users().await?;
     if !read.consistent {
@@ -277,7 +276,6 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
         ))
         .into());
     }
-    let store = pipeline::open_store(&settings).await?;
     let known = pipeline::known(Some(&store), &settings.target.name).await?;
     let policy = pipeline::policy(&settings, args.force, None);
     let violations = plan::verify(&plan::Check {
@@ -324,10 +322,10 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
     Ok(outcome_exit(&plan, &outcome))
 }
 
-/// `idbridge migrate`.
-pub async fn migrate(config: &Path) -> Result<Exit> {
+/// `idbridge migrate`: under the run lock, so the schema never changes under a run of the target.
+pub async fn migrate(config: &Path, clock: Arc<dyn Clock>) -> Result<Exit> {
     let settings = pipeline::load(config)?;
-    let store = pipeline::open_store(&settings).await?;
+    let (store, _lock) = pipeline::open_store_locked(&settings, "migrate", clock.now()).await?;
     eprintln!("store {} is up to date", store.redacted_url());
     Ok(Exit::Ok)
 }

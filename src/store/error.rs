@@ -164,6 +164,52 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+
+    /// Another run holds the run lock of this target on this store.
+    #[error(
+        "Another idbridge run holds the run lock for target `{target_name}` on the store at \
+         `{url}`: {holder}. This run stopped before reading the target and wrote nothing. Runs of \
+         one target take turns: let that run finish (a scheduler can try again at its next slot). \
+         A run that was killed releases the lock by itself."
+    )]
+    Locked {
+        /// The URL, password redacted.
+        url: String,
+        /// The target's configured name.
+        target_name: String,
+        /// Who holds it, as far as it recorded (see [`super::LockHolder`]).
+        holder: String,
+    },
+
+    /// Another process kept the store's migration lock for too long.
+    #[error(
+        "Another process has been upgrading the schema of the store at `{url}` for more than \
+         {waited_secs}s (it holds `{path}`), so this run stopped without writing anything. Let it \
+         finish, then run again."
+    )]
+    MigrationBusy {
+        /// The URL, password redacted.
+        url: String,
+        /// The migration lock file.
+        path: String,
+        /// How long this run waited.
+        waited_secs: u64,
+    },
+
+    /// The lock file beside a SQLite database could not be used.
+    #[error(
+        "The run lock file `{path}` of the store at `{url}` could not be used: {detail}. idbridge \
+         keeps its lock files beside the database file: check that the directory is writable by \
+         this user and is on a local file system."
+    )]
+    LockFile {
+        /// The URL, password redacted.
+        url: String,
+        /// The lock file.
+        path: String,
+        /// The OS error.
+        detail: String,
+    },
 }
 
 /// The details of [`Error::ScimIdTaken`] (boxed to keep `Error` small).
@@ -205,6 +251,40 @@ impl fmt::Display for ScimIdConflict {
 
 /// The store's result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Whether the store itself failed (unreachable, a query or a migration failed, a lock file
+    /// that cannot be used): something outside idbridge's config and input, which a later run may
+    /// not meet. The CLI exits 3 for these.
+    pub fn is_environment(&self) -> bool {
+        match self {
+            Error::Connect { .. }
+            | Error::Migrate { .. }
+            | Error::Query { .. }
+            | Error::LockFile { .. } => true,
+            Error::InvalidUrl { .. }
+            | Error::ReadOnly { .. }
+            | Error::ScimIdTaken(_)
+            | Error::RunNotFound { .. }
+            | Error::OperationNotFound { .. }
+            | Error::OperationFinal { .. }
+            | Error::LinkNotFound { .. }
+            | Error::Corrupt { .. }
+            | Error::Locked { .. }
+            | Error::MigrationBusy { .. } => false,
+        }
+    }
+
+    /// Whether the store URL in the config is wrong (the CLI exits 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::InvalidUrl { .. })
+    }
+
+    /// Whether another run holds a lock this run needs (the CLI exits 4).
+    pub fn is_lock_held(&self) -> bool {
+        matches!(self, Error::Locked { .. } | Error::MigrationBusy { .. })
+    }
+}
 
 /// Knows the secrets in one store URL and removes them from text.
 #[derive(Clone)]

@@ -2,8 +2,9 @@
 //! `failed` or `skipped` after, so a crash or a lost reply leaves a trace the next run can use.
 //!
 //! Transitions: `pending` → `done` | `failed` | `skipped`, and `failed` → `done` | `failed` |
-//! `skipped` (a later look-up may show a "failed" create did happen). `done` and `skipped` are
-//! final: the journal is history, not a scratch pad.
+//! `skipped` (a later look-up may show a "failed" create did happen). `pending` → `unknown` when
+//! the run died before recording the outcome (see [`Store::abort_dead_runs`]); `unknown` moves on
+//! like `failed`. `done` and `skipped` are final: the journal is history, not a scratch pad.
 
 use super::runs::RunId;
 use super::{fmt_time, Error, Result, Store};
@@ -35,16 +36,20 @@ pub enum OperationStatus {
     Failed,
     /// Not attempted, e.g. because an operation it depends on failed.
     Skipped,
+    /// Was `pending` when its run died: the call may or may not have reached the target. Never
+    /// assumed either way; the next plan decides from a fresh read of the target.
+    Unknown,
 }
 
 impl OperationStatus {
-    /// The stored spelling: `pending`, `done`, `failed`, `skipped`.
+    /// The stored spelling: `pending`, `done`, `failed`, `skipped`, `unknown`.
     pub fn as_str(self) -> &'static str {
         match self {
             OperationStatus::Pending => "pending",
             OperationStatus::Done => "done",
             OperationStatus::Failed => "failed",
             OperationStatus::Skipped => "skipped",
+            OperationStatus::Unknown => "unknown",
         }
     }
 
@@ -55,6 +60,7 @@ impl OperationStatus {
             "done" => OperationStatus::Done,
             "failed" => OperationStatus::Failed,
             "skipped" => OperationStatus::Skipped,
+            "unknown" => OperationStatus::Unknown,
             _ => return None,
         })
     }
@@ -182,7 +188,7 @@ impl Store {
         let result = sqlx::query(
             "UPDATE operations SET status = $1, scim_id = COALESCE($2, scim_id), \
              http_status = $3, error = NULL, updated_at = $4 \
-             WHERE id = $5 AND status IN ('pending', 'failed')",
+             WHERE id = $5 AND status IN ('pending', 'failed', 'unknown')",
         )
         .bind(OperationStatus::Done.as_str())
         .bind(scim_id)
@@ -208,7 +214,7 @@ impl Store {
         self.check_writable(OP)?;
         let result = sqlx::query(
             "UPDATE operations SET status = $1, http_status = $2, error = $3, updated_at = $4 \
-             WHERE id = $5 AND status IN ('pending', 'failed')",
+             WHERE id = $5 AND status IN ('pending', 'failed', 'unknown')",
         )
         .bind(OperationStatus::Failed.as_str())
         .bind(http_status.map(i64::from))
@@ -233,7 +239,7 @@ impl Store {
         self.check_writable(OP)?;
         let result = sqlx::query(
             "UPDATE operations SET status = $1, skip_reason = $2, updated_at = $3 \
-             WHERE id = $4 AND status IN ('pending', 'failed')",
+             WHERE id = $4 AND status IN ('pending', 'failed', 'unknown')",
         )
         .bind(OperationStatus::Skipped.as_str())
         .bind(why)
@@ -262,8 +268,8 @@ impl Store {
             .collect()
     }
 
-    /// `create-user` / `readd-user` operations on this target left `pending` or `failed` (a crash
-    /// or a lost reply), oldest first: the next run uses them to recognise a user it created
+    /// `create-user` / `readd-user` operations on this target left `pending`, `failed` or
+    /// `unknown` (a crash or a lost reply), oldest first: the next run uses them to recognise a user it created
     /// itself. Marking such an entry `done` (or `skipped`) once resolved removes it from here.
     pub async fn unfinished_creates(&self, target_name: &str) -> Result<Vec<OperationRecord>> {
         let rows = sqlx::query(concat!(
@@ -271,7 +277,7 @@ impl Store {
             operation_columns!(),
             " FROM operations WHERE target_name = $1 \
               AND op IN ('create-user', 'readd-user') \
-              AND status IN ('pending', 'failed') ORDER BY id"
+              AND status IN ('pending', 'failed', 'unknown') ORDER BY id"
         ))
         .bind(target_name)
         .fetch_all(&self.pool)
@@ -329,7 +335,7 @@ impl Store {
                 T,
                 "status",
                 &status,
-                "expected pending, done, failed or skipped".into(),
+                "expected pending, done, failed, skipped or unknown".into(),
             )
         })?;
         let http_status: Option<i64> = self.get(row, T, "http_status")?;

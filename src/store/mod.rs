@@ -8,7 +8,11 @@
 //! text. The store never reads the clock: every instant is an argument.
 //!
 //! Migrations are embedded at compile time from `migrations/sqlite` and `migrations/postgres`, so
-//! the binary works from any directory; [`Store::migrate`] applies them.
+//! the binary works from any directory; [`Store::migrate`] applies them, one process at a time.
+//!
+//! Writing runs take the run lock of their target first ([`Store::lock_run`], module `lock`), so
+//! a run still marked `running` when the lock is free belongs to a process that died;
+//! [`Store::abort_dead_runs`] closes such runs out.
 //!
 //! Read-only use (`plan`, `check-config`): [`Store::open_read_only`] returns `Ok(None)` when there
 //! is nothing to read yet (a missing SQLite file, or a database whose migrations never ran), and a
@@ -19,6 +23,7 @@
 mod error;
 mod journal;
 mod links;
+mod lock;
 mod runs;
 mod saml;
 mod snapshots;
@@ -26,7 +31,8 @@ mod snapshots;
 pub use error::{Error, Result, ScimIdConflict};
 pub use journal::{NewOperation, OperationId, OperationRecord, OperationStatus};
 pub use links::{Link, LinkKind, LinkOrigin, LinkState};
-pub use runs::{NewRun, RunId, RunRecord, RunStatus};
+pub use lock::{LockHolder, RunLock};
+pub use runs::{AbortedRun, NewRun, RunId, RunRecord, RunStatus};
 pub use saml::{SamlCheckRecord, UserLinkState};
 pub use snapshots::Snapshot;
 
@@ -90,6 +96,8 @@ pub struct Store {
     backend: Backend,
     redactor: Redactor,
     read_only: bool,
+    /// The SQLite database file (lock files live beside it); `None` for PostgreSQL and in-memory.
+    sqlite_file: Option<PathBuf>,
 }
 
 // By hand: the pool's own Debug prints the connect options, which include the password.
@@ -183,6 +191,7 @@ impl Store {
     /// the pool.
     async fn connect(target: Target, redactor: Redactor, mode: Mode) -> Result<Connected> {
         let read_only = mode == Mode::ReadOnly;
+        let sqlite_file = target.sqlite_file.clone().filter(|_| !target.in_memory);
         sqlx::any::install_default_drivers();
         let connect_err = |detail: String| Error::Connect {
             url: redactor.url().to_owned(),
@@ -245,6 +254,7 @@ impl Store {
             backend: target.backend,
             redactor,
             read_only,
+            sqlite_file,
         }))
     }
 
@@ -271,12 +281,15 @@ impl Store {
     }
 
     /// Run the embedded migrations of this backend. Idempotent: applied migrations are skipped.
+    /// Safe to start from several processes at once: they take turns (module `lock`), and the
+    /// later ones find nothing left to do.
     pub async fn migrate(&self) -> Result<()> {
         self.check_writable("run migrations")?;
         let migrator = match self.backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
+        let _turn = self.lock_migrations().await?;
         migrator.run(&self.pool).await.map_err(|e| Error::Migrate {
             url: self.redactor.url().to_owned(),
             backend: self.backend.name(),

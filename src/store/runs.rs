@@ -1,5 +1,7 @@
 //! Runs: one row per `sync`, `apply`, `plan` or `demo`, with its outcome and summary.
 
+use super::journal::{OperationRecord, OperationStatus};
+use super::lock::RunLock;
 use super::{fmt_time, Error, Result, Store};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -29,16 +31,20 @@ pub enum RunStatus {
     Failed,
     /// Refused by a guardrail before any write.
     Refused,
+    /// Found `running` by a later run of its target that got the run lock: its process died
+    /// (killed, crashed, the machine stopped) before it finished.
+    Aborted,
 }
 
 impl RunStatus {
-    /// The stored spelling: `running`, `succeeded`, `failed`, `refused`.
+    /// The stored spelling: `running`, `succeeded`, `failed`, `refused`, `aborted`.
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Refused => "refused",
+            RunStatus::Aborted => "aborted",
         }
     }
 
@@ -49,6 +55,7 @@ impl RunStatus {
             "succeeded" => RunStatus::Succeeded,
             "failed" => RunStatus::Failed,
             "refused" => RunStatus::Refused,
+            "aborted" => RunStatus::Aborted,
             _ => return None,
         })
     }
@@ -85,7 +92,8 @@ pub struct RunRecord {
     pub target_name: String,
     /// When it started.
     pub started_at: DateTime<Utc>,
-    /// When it finished; `None` while running (or after a crash).
+    /// When it finished; `None` while running (or after a crash). For an aborted run: when the
+    /// next run found it dead.
     pub finished_at: Option<DateTime<Utc>>,
     /// Its outcome.
     pub status: RunStatus,
@@ -93,6 +101,27 @@ pub struct RunRecord {
     pub plan_sha256: Option<String>,
     /// The summary written by `finish_run` (JSON text); `None` until then.
     pub summary_json: Option<String>,
+}
+
+/// A run that was found `running` with nobody holding its target's run lock, and closed out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AbortedRun {
+    /// The dead run.
+    pub id: RunId,
+    /// `sync`, `apply`, …
+    pub kind: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Journal entries it finished.
+    pub done: usize,
+    /// Journal entries that failed.
+    pub failed: usize,
+    /// Journal entries it skipped.
+    pub skipped: usize,
+    /// Entries it left `pending`, now `unknown`: the call may or may not have reached the target,
+    /// so the next plan checks them against a fresh read of the target instead of assuming.
+    pub unknown: Vec<OperationRecord>,
 }
 
 /// The columns of `runs`, as a macro so `concat!` can build `&'static str` query texts (sqlx only
@@ -183,6 +212,108 @@ impl Store {
         row.map(|row| self.run_from_row(&row)).transpose()
     }
 
+    /// Close out the runs of the lock's target that are still `running`. Holding the run lock
+    /// proves they are dead: every live run holds it. Each becomes `aborted` (finished now, with a
+    /// summary of its journal) and its `pending` journal entries become `unknown`, one transaction
+    /// per run. Returns what was closed, oldest first.
+    pub async fn abort_dead_runs(
+        &self,
+        lock: &RunLock,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AbortedRun>> {
+        const OP: &str = "close out a run that died";
+        self.check_writable(OP)?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE target_name = $1 AND status = $2 ORDER BY id"
+        ))
+        .bind(lock.target_name())
+        .bind(RunStatus::Running.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_err("list running runs", "runs", &e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let run = self.run_from_row(row)?;
+            out.push(self.abort_run(&run, lock, at).await?);
+        }
+        Ok(out)
+    }
+
+    async fn abort_run(
+        &self,
+        run: &RunRecord,
+        lock: &RunLock,
+        at: DateTime<Utc>,
+    ) -> Result<AbortedRun> {
+        const OP: &str = "close out a run that died";
+        let journal = self.operations(run.id).await?;
+        let count = |s: OperationStatus| journal.iter().filter(|o| o.status == s).count();
+        let unknown: Vec<OperationRecord> = journal
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.status,
+                    OperationStatus::Pending | OperationStatus::Unknown
+                )
+            })
+            .cloned()
+            .map(|mut o| {
+                o.status = OperationStatus::Unknown;
+                o
+            })
+            .collect();
+        let aborted = AbortedRun {
+            id: run.id,
+            kind: run.kind.clone(),
+            started_at: run.started_at,
+            done: count(OperationStatus::Done),
+            failed: count(OperationStatus::Failed),
+            skipped: count(OperationStatus::Skipped),
+            unknown,
+        };
+        let summary = serde_json::json!({
+            "aborted": {
+                "foundBy": lock.holder(),
+                "journal": {
+                    "done": aborted.done,
+                    "failed": aborted.failed,
+                    "skipped": aborted.skipped,
+                    "unknown": aborted.unknown.len(),
+                },
+            }
+        })
+        .to_string();
+        let at = fmt_time(at);
+        let err = |e: sqlx::Error| self.query_err(OP, "runs", &e);
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query(
+            "UPDATE operations SET status = $1, updated_at = $2 WHERE run_id = $3 AND status = $4",
+        )
+        .bind(OperationStatus::Unknown.as_str())
+        .bind(&at)
+        .bind(run.id.0)
+        .bind(OperationStatus::Pending.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.query_err(OP, "operations", &e))?;
+        sqlx::query(
+            "UPDATE runs SET status = $1, finished_at = $2, summary_json = $3 \
+             WHERE id = $4 AND status = $5",
+        )
+        .bind(RunStatus::Aborted.as_str())
+        .bind(&at)
+        .bind(&summary)
+        .bind(run.id.0)
+        .bind(RunStatus::Running.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(aborted)
+    }
+
     fn run_from_row(&self, row: &AnyRow) -> Result<RunRecord> {
         const T: &str = "runs";
         let status: String = self.get(row, T, "status")?;
@@ -191,7 +322,7 @@ impl Store {
                 T,
                 "status",
                 &status,
-                "expected running, succeeded, failed or refused".into(),
+                "expected running, succeeded, failed, refused or aborted".into(),
             )
         })?;
         Ok(RunRecord {
