@@ -45,32 +45,56 @@ impl Scope {
     }
 }
 
-/// A shell-style pattern (`*` and `?`), matched case-insensitively.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob(String);
+/// A shell-style pattern, matched case-insensitively: `*` is any run of characters (commas and
+/// `=` of a DN included) and `?` any one character; everything else is literal. Compiled once by
+/// `globset` into an automaton, so matching is linear in the text whatever the pattern.
+#[derive(Debug, Clone)]
+pub struct Glob {
+    pattern: String,
+    matcher: Option<globset::GlobMatcher>,
+}
 
 impl Glob {
     /// A pattern.
     pub fn new(pattern: &str) -> Self {
-        Self(pattern.to_lowercase())
+        // Only `*` and `?` are special in idbridge's patterns: a group named `Team [EU]` or
+        // `{ops}` is matched literally, so globset's other syntax is escaped.
+        let mut escaped = String::with_capacity(pattern.len());
+        for c in pattern.chars() {
+            if matches!(c, '[' | ']' | '{' | '}' | '\\') {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+        }
+        let build = |text: &str| {
+            globset::GlobBuilder::new(text)
+                .case_insensitive(true)
+                .literal_separator(false)
+                .backslash_escape(true)
+                .build()
+        };
+        // With that escaping the pattern always compiles; if it ever did not, the pattern
+        // matches nothing, the safe side for an include list and reported by tests.
+        let matcher = build(&escaped).ok().map(|g| g.compile_matcher());
+        Self {
+            pattern: pattern.to_owned(),
+            matcher,
+        }
     }
 
     /// Whether `text` matches.
     pub fn matches(&self, text: &str) -> bool {
-        fn go(p: &[char], t: &[char]) -> bool {
-            match (p.first(), t.first()) {
-                (None, None) => true,
-                (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-                (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
-                (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-                _ => false,
-            }
-        }
-        let p: Vec<char> = self.0.chars().collect();
-        let t: Vec<char> = text.to_lowercase().chars().collect();
-        go(&p, &t)
+        self.matcher.as_ref().is_some_and(|m| m.is_match(text))
     }
 }
+
+impl PartialEq for Glob {
+    fn eq(&self, other: &Self) -> bool {
+        self.pattern.eq_ignore_ascii_case(&other.pattern)
+    }
+}
+
+impl Eq for Glob {}
 
 /// Which source groups are pushed, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,5 +187,27 @@ mod tests {
     fn default_templates_compile() {
         let rules = MappingRules::with_sources(vec![]);
         assert_eq!(rules.attrs.len(), ATTR_KEYS.len());
+    }
+
+    #[test]
+    fn globs_match_like_the_shell_without_case_and_literally_otherwise() {
+        let dn = Glob::new("cn=eng*,ou=groups,*");
+        assert!(dn.matches("CN=Engineering,OU=Groups,DC=acme,DC=test"));
+        assert!(!dn.matches("cn=sales,ou=groups,dc=acme"));
+        assert!(Glob::new("team-?").matches("Team-A"));
+        assert!(!Glob::new("team-?").matches("team-ab"));
+        assert!(Glob::new("Team [EU]").matches("team [eu]"));
+        assert!(!Glob::new("Team [EU]").matches("team e"));
+        assert!(Glob::new("{ops}*").matches("{OPS} on call"));
+        assert!(Glob::new("a\\b").matches("a\\b"));
+        assert!(Glob::new("*").matches(""));
+    }
+
+    #[test]
+    fn a_hostile_pattern_matches_in_linear_time() {
+        // The backtracking matcher this replaced took exponential time on this pair.
+        let pattern = format!("{}b", "*a".repeat(30));
+        let text = "a".repeat(5_000);
+        assert!(!Glob::new(&pattern).matches(&text));
     }
 }
