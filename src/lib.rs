@@ -3,7 +3,7 @@
 //!
 //! Data flows one way: `connectors` -> `mapping` -> `plan` -> `apply` -> `store` -> `report`.
 //! The pure core (`model`, `mapping`, `plan`, `report`) does no I/O and reads no clock: it takes
-//! `now` as an argument. Edges (`connectors`, `scim`, `store`, `apply`, `http`, `emulator`, `cli`)
+//! `now` as an argument. Edges (`connectors`, `scim`, `store`, `apply`, `emulator`, `cli`)
 //! do the I/O. `config` is the only module that reads files and environment variables for settings
 //! and secrets.
 
@@ -13,7 +13,6 @@ pub mod clock;
 pub mod config;
 pub mod connectors;
 pub mod emulator;
-pub mod http;
 pub mod mapping;
 pub mod model;
 pub mod plan;

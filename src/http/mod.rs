@@ -1,1 +1,0 @@
-//! (http: filled in by its own change.)
