@@ -4,8 +4,9 @@
 //! [`check`] is a library call with everything as arguments (`now` included), so the CLI, the
 //! test login and the conformance corpus test run the very same rules:
 //! decode ([`input`]) → hardened parse → structure and algorithm rules ([`rules`]) →
-//! XML-DSig verification against the configured certificates only ([`crypto`]) → protocol rules
-//! on the verified subtree → identity read from that subtree only.
+//! XML-DSig verification against the configured certificates only ([`crypto`]), each signature
+//! in a document where its Reference provably resolves to exactly its parent → protocol rules
+//! and identity on the verified text only (the Assertion a verified signature covers).
 //!
 //! May import: `model`-level crates (chrono, serde, roxmltree, base64, flate2, x509-parser) and
 //! samael (in [`crypto`] only). No I/O here: the CLI reads files and URLs.
