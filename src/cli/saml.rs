@@ -285,7 +285,7 @@ fn read_certs(paths: &[PathBuf]) -> Result<Vec<Certificate>> {
         let certs = Certificate::parse_all(&read_file(
             p,
             MAX_PEM_BYTES,
-            "pass the PEM certificate file",
+            "a PEM certificate file is a few KiB",
         )?)
         .map_err(|e| anyhow!("{}: {e}", p.display()))?;
         out.extend(certs);
