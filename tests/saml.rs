@@ -60,15 +60,6 @@ fn time(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// Corpus cases that cannot match, with the reason (docs/saml.md "Known divergences"): the
-/// Secureworks IdP uses IDs that are not NCNames (`28338c8c-…`); samael 0.0.22 refuses to
-/// register such IDs, so we reject with `invalid-id` where the corpus (following crewjam) accepts.
-/// Rejecting is the conservative side; the test pins that reason.
-const KNOWN_DIVERGENCES: &[(&str, &str)] = &[
-    ("crewjam-secureworks-assertion-signed", "invalid-id"),
-    ("crewjam-secureworks-both-signed", "invalid-id"),
-];
-
 #[test]
 fn corpus_responses() {
     let Some(dir) = corpus_dir() else { return };
@@ -140,32 +131,20 @@ fn corpus_responses() {
                 None
             }
         };
-        let known = KNOWN_DIVERGENCES.iter().find(|(k, _)| *k == id);
-        match (problem, known) {
-            (None, None) => passed += 1,
-            (Some(p), None) => {
+        match problem {
+            None => passed += 1,
+            Some(p) => {
                 failed += 1;
                 failures.push(format!("{id}: {p}"));
             }
-            (Some(_), Some((_, code))) if report.reason() == Some(*code) => {
-                failed += 1;
-                eprintln!("known divergence {id}: rejected for {code} (docs/saml.md)");
-            }
-            (_, Some(_)) => failures.push(format!(
-                "{id}: listed as a known divergence but now gives {:?}; update the list and docs/saml.md",
-                report.reason()
-            )),
         }
     }
     for f in &failures {
         eprintln!("FAIL {f}");
     }
     println!("responses: {passed} passed, {failed} failed");
-    assert!(
-        failures.is_empty(),
-        "{} corpus cases failed",
-        failures.len()
-    );
+    assert!(failures.is_empty(), "{failed} corpus cases failed");
+    assert_eq!(passed, cases.len());
 }
 
 fn codes(report: &saml::Report) -> Vec<String> {
@@ -292,6 +271,48 @@ fn fixtures_valid_responses_pass_in_every_encoding() {
     }
 }
 
+/// IDs that are not xs:ID NCNames (UUIDs start with a digit, as the Secureworks IdP sends
+/// them) verify: what matters is that each Reference resolves to exactly its element.
+#[test]
+fn fixtures_uuid_ids_verify() {
+    for name in ["uuid-ids-assertion-signed.xml", "uuid-ids-both-signed.xml"] {
+        let r = check_fixture(name, &fixture_expect());
+        assert_eq!(r.verdict, Verdict::Accept, "{name}: {:?}", r.findings);
+        assert_eq!(r.name_id.as_deref(), Some("alice@example.com"), "{name}");
+        assert_eq!(
+            r.assertion_id.as_deref(),
+            Some("e5afbcaa-be69-4b41-ac48-2f23538accdb")
+        );
+    }
+    // The same UUID message altered after signing still fails, in either signature.
+    for name in ["uuid-ids-assertion-signed.xml", "uuid-ids-both-signed.xml"] {
+        let xml = std::fs::read_to_string(fixture(name)).unwrap().replace(
+            ">alice@example.com</saml:NameID>",
+            ">mallory@evil.test</saml:NameID>",
+        );
+        let r = saml::check(xml.as_bytes(), &fixture_expect(), time(NOW));
+        assert_eq!(
+            r.reason(),
+            Some("bad-signature"),
+            "{name}: {:?}",
+            r.findings
+        );
+    }
+}
+
+/// An ID with a quote or parenthesis would change the XPointer libxmlsec1 evaluates for the
+/// Reference; refused before any crypto.
+#[test]
+fn ids_with_xpointer_syntax_are_refused() {
+    let valid = std::fs::read_to_string(fixture("valid-assertion-signed.xml")).unwrap();
+    let aid = "_a0123456789abcdef0123456789abcdef";
+    for bad in ["_a'0123", "_a(0123)", "_a^0123"] {
+        let xml = valid.replace(aid, bad);
+        let r = saml::check(xml.as_bytes(), &fixture_expect(), time(NOW));
+        assert_eq!(r.reason(), Some("invalid-id"), "{bad}: {:?}", r.findings);
+    }
+}
+
 /// Every attack and protocol failure is rejected, each for its own reason.
 #[test]
 fn fixtures_rejections_and_their_reasons() {
@@ -319,6 +340,12 @@ fn fixtures_rejections_and_their_reasons() {
             "multiple-assertions",
         ),
         ("signature-references-other-id.xml", "xsw"),
+        ("id-with-colon.xml", "invalid-id"),
+        ("id-with-hash.xml", "invalid-id"),
+        ("id-with-space.xml", "invalid-id"),
+        ("duplicate-id.xml", "duplicate-id"),
+        ("duplicate-id-namespaced.xml", "duplicate-id"),
+        ("duplicate-xml-id.xml", "duplicate-id"),
         ("comment-in-nameid-tampered.xml", "bad-signature"),
         ("doctype-xxe.xml", "xxe"),
         ("billion-laughs.xml", "xxe"),
@@ -755,6 +782,12 @@ async fn cli_check_response_store_cross_check_and_history() {
     assert!(out.contains("provisioned-active"), "{out}");
     let (code, _, _) = run(args("xsw3.xml")).await;
     assert_eq!(code, 1);
+    // The cross-check only reads: nothing was recorded without --record.
+    assert!(store.saml_checks(10).await.unwrap().is_empty());
+    let mut record = args("xsw3.xml");
+    record.push("--record".into());
+    let (code, _, _) = run(record).await;
+    assert_eq!(code, 1);
     // The same cross-check through the config file's store instead of --store.
     std::fs::write(dir.path().join("token"), "t\n").unwrap();
     let config = dir.path().join("idbridge.toml");
@@ -768,15 +801,276 @@ async fn cli_check_response_store_cross_check_and_history() {
         .filter(|a| a != "--store" && a != &url)
         .collect();
     with_config.splice(0..0, ["--config".to_owned(), config.display().to_string()]);
+    with_config.push("--record".into());
     let (code, out, err) = run(with_config).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("provisioned-active"), "{out}");
     let history = store.saml_checks(10).await.unwrap();
-    assert_eq!(history.len(), 5);
+    assert_eq!(history.len(), 2);
     assert_eq!(history.iter().filter(|h| h.verdict == "reject").count(), 1);
     assert!(history
         .iter()
         .any(|h| h.findings_json.contains("multiple-assertions")));
+    assert!(history
+        .iter()
+        .any(|h| h.findings_json.contains("provisioned-active")));
+}
+
+/// Run the binary in `dir` (so the default `idbridge.toml` is the one there), with `stdin`.
+fn idbridge_in(dir: &Path, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idbridge"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove(UNSET_TOKEN_VAR)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    // The child may stop reading early (that is the point of a cap): a broken pipe is fine.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const UNSET_TOKEN_VAR: &str = "IDBRIDGE_SAML_TEST_TOKEN_NEVER_SET";
+
+/// A check run where an idbridge.toml lives needs nothing but its inputs: no SCIM token, no
+/// store created or migrated. The store is opened read-only for the cross-check when it exists,
+/// and written only with --record.
+#[tokio::test]
+async fn cli_checks_have_no_side_effects_in_a_config_folder() {
+    use idbridge::model::{ScimId, SourceKey};
+    use idbridge::store::{Link, LinkKind, LinkOrigin, LinkState, Store};
+    let dir = tempfile::tempdir().unwrap();
+    // The default store (sqlite://idbridge.db?mode=rwc, here), a token that is not set.
+    std::fs::write(
+        dir.path().join("idbridge.toml"),
+        format!("[target]\nkind = \"notion\"\ntoken_env = \"{UNSET_TOKEN_VAR}\"\n[[sources]]\nname = \"hr\"\nkind = \"hr-csv\"\npath = \"hr.csv\"\n"),
+    )
+    .unwrap();
+    let db = dir.path().join("idbridge.db");
+    let metadata = fx("okta.xml");
+    let check_metadata = |extra: &[&str]| {
+        let mut a = vec![
+            "--now",
+            NOW,
+            "saml",
+            "check-metadata",
+            &metadata,
+            "--format",
+            "json",
+        ];
+        a.extend_from_slice(extra);
+        idbridge_in(dir.path(), &a, b"")
+    };
+    let response = fx("valid-assertion-signed.xml");
+    let idp = fx("idp-metadata.xml");
+    let check_response = |extra: &[&str]| {
+        let mut a = vec![
+            "--now",
+            NOW,
+            "saml",
+            "check-response",
+            &response,
+            "--metadata",
+            &idp,
+            "--format",
+            "json",
+        ];
+        a.extend_from_slice(extra);
+        idbridge_in(dir.path(), &a, b"")
+    };
+
+    let (code, out, err) = check_metadata(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!db.exists(), "check-metadata created the store");
+    let (code, out, err) = check_response(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!db.exists(), "check-response created the store");
+    assert!(
+        !out.contains("provisioned"),
+        "no store, no cross-check: {out}"
+    );
+
+    // --record creates and migrates the store, and records.
+    let (code, out, err) = check_metadata(&["--record"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let url = format!("sqlite://{}", db.display());
+    let store = Store::open(&url).await.unwrap();
+    let history = store.saml_checks(10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].kind, "metadata");
+
+    // Now the store exists: the cross-check reads it, and nothing is recorded.
+    let (code, out, err) = check_response(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("not-provisioned"), "{out}");
+    store
+        .upsert_link(&Link {
+            target_name: "notion".into(),
+            kind: LinkKind::User,
+            key: SourceKey::new("hr", "alice"),
+            scim_id: ScimId("scim-alice".into()),
+            user_name: "alice@example.com".into(),
+            state: LinkState::Active,
+            origin: LinkOrigin::Created,
+            updated_at: time(NOW),
+        })
+        .await
+        .unwrap();
+    let (code, out, err) = check_response(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("provisioned-active"), "{out}");
+    assert_eq!(store.saml_checks(10).await.unwrap().len(), 1);
+    let (code, _, err) = check_response(&["--record"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(store.saml_checks(10).await.unwrap().len(), 2);
+
+    // --store without --record means nothing to check-metadata: a usage error, not a silent no-op.
+    let (code, _, _) = check_metadata(&["--store", &url]);
+    assert_eq!(code, 2);
+}
+
+/// A config file that does not even parse costs the cross-check (with a warning), never the check.
+#[test]
+fn cli_check_response_survives_a_broken_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("idbridge.toml"), "[store\nurl = ").unwrap();
+    let response = fx("valid-assertion-signed.xml");
+    let idp = fx("idp-metadata.xml");
+    let args = [
+        "--now",
+        NOW,
+        "saml",
+        "check-response",
+        &response,
+        "--metadata",
+        &idp,
+    ];
+    let (code, out, err) = idbridge_in(dir.path(), &args, b"");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("cross-check is skipped"), "{err}");
+    assert!(err.contains("idbridge.toml"), "{err}");
+    // With --record the store is required, so the broken config is an error (exit 2).
+    let mut record = args.to_vec();
+    record.push("--record");
+    let (code, _, err) = idbridge_in(dir.path(), &record, b"");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().count() == 1,
+        "nothing was created"
+    );
+}
+
+/// stdin is read up to the message size limit and no further: an endless or huge stream ends
+/// with a clear error instead of filling memory.
+#[test]
+fn cli_check_response_caps_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/test/saml/idp.crt");
+    let cert = cert.display().to_string();
+    let huge = vec![b'<'; 64 * 1024 * 1024];
+    let (code, out, err) = idbridge_in(
+        dir.path(),
+        &["saml", "check-response", "-", "--idp-cert", &cert],
+        &huge,
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("stdin is larger than 4194304 bytes"), "{err}");
+    // A file over the limit gets the same error, naming the file.
+    let big = dir.path().join("big.xml");
+    std::fs::write(&big, &huge[..5 * 1024 * 1024]).unwrap();
+    let (code, _, err) = idbridge_in(
+        dir.path(),
+        &[
+            "saml",
+            "check-response",
+            &big.display().to_string(),
+            "--idp-cert",
+            &cert,
+        ],
+        b"",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("big.xml is larger than 4194304 bytes"),
+        "{err}"
+    );
+}
+
+/// libxmlsec1 prints its errors to stderr itself; they become part of the finding instead.
+#[test]
+fn cli_library_errors_land_in_the_finding_not_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/test/saml/idp.crt");
+    let cert = cert.display().to_string();
+    let tampered = fx("tampered.xml");
+    let (code, out, err) = idbridge_in(
+        dir.path(),
+        &[
+            "--now",
+            NOW,
+            "saml",
+            "check-response",
+            &tampered,
+            "--idp-cert",
+            &cert,
+            "--format",
+            "json",
+        ],
+        b"",
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        !err.contains("func=xmlSec"),
+        "raw library text on stderr: {err}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let finding = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "bad-signature")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .contains("data and digest do not match"),
+        "{finding}"
+    );
+    // The same for a metadata signature.
+    let signer = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/test/saml/md-signer.crt");
+    let (code, out, err) = idbridge_in(
+        dir.path(),
+        &[
+            "--now",
+            NOW,
+            "saml",
+            "check-metadata",
+            &fx("metadata-signed-tampered.xml"),
+            "--metadata-signer",
+            &signer.display().to_string(),
+        ],
+        b"",
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        !err.contains("func=xmlSec"),
+        "raw library text on stderr: {err}"
+    );
+    assert!(out.contains("data and digest do not match"), "{out}");
 }
 
 /// test-login: an SP on loopback gets the fixture posted by a fake IdP, checks InResponseTo

@@ -16,7 +16,7 @@ use clap::{ArgGroup, Args, Subcommand};
 use comfy_table::Table;
 use std::collections::HashSet;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// `saml`: SSO checks. All commands take the global `--now RFC3339` to check at a fixed time.
@@ -70,9 +70,12 @@ pub struct CheckMetadataArgs {
     /// Generic SAML 2.0 SP rules instead of Notion's.
     #[arg(long)]
     pub generic: bool,
-    /// Record the findings in this store (URL, e.g. sqlite://idbridge.db?mode=rwc).
-    #[arg(long)]
+    /// The store `--record` writes to (default: the `[store]` of the config file).
+    #[arg(long, requires = "record")]
     pub store: Option<String>,
+    /// Record the findings in the store's check history (creates and migrates the store).
+    #[arg(long)]
+    pub record: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -117,9 +120,13 @@ pub struct CheckResponseArgs {
     /// SHA-1 and certificate expiry are errors.
     #[arg(long)]
     pub strict: bool,
-    /// Cross-check the NameID against this store's links and record the findings there.
+    /// Cross-check the NameID against this store's links, read-only (default: the `[store]` of
+    /// the config file, when there is one).
     #[arg(long)]
     pub store: Option<String>,
+    /// Record the findings in the store's check history (creates and migrates the store).
+    #[arg(long)]
+    pub record: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -176,32 +183,67 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     }
 }
 
-/// Run a `saml` command.
-pub async fn run(args: SamlArgs, clock: Arc<dyn Clock>, config: &std::path::Path) -> Result<Exit> {
+/// Run a `saml` command. The checks read their inputs and nothing else: the config file is
+/// only consulted for its `[store]` URL, when a store is wanted (the cross-check or `--record`).
+pub async fn run(args: SamlArgs, clock: Arc<dyn Clock>, config: &Path) -> Result<Exit> {
     match args.command {
-        SamlCommand::CheckMetadata(mut a) => {
-            a.store = store_url(a.store.take(), config)?;
-            check_metadata(a, clock.now()).await
-        }
-        SamlCommand::CheckResponse(mut a) => {
-            a.store = store_url(a.store.take(), config)?;
-            check_response(a, clock.now()).await
-        }
+        SamlCommand::CheckMetadata(a) => check_metadata(a, clock.now(), config).await,
+        SamlCommand::CheckResponse(a) => check_response(a, clock.now(), config).await,
         SamlCommand::TestLogin(a) => test_login(a, clock).await,
     }
 }
 
-/// `--store URL` wins; otherwise the store of the config file (`--config`, default
-/// `idbridge.toml`) when that file exists, so an admin with a config gets the SSO <->
-/// provisioning cross-check without repeating the store URL.
-fn store_url(explicit: Option<String>, config: &std::path::Path) -> Result<Option<String>> {
-    if explicit.is_some() || !config.exists() {
-        return Ok(explicit);
+/// The store URL: `--store` wins; otherwise the `[store]` of the config file when that file
+/// exists (only that table is read: no other secret is needed). `Ok(None)`: no store named.
+fn store_url(explicit: Option<&str>, config: &Path) -> Result<Option<String>> {
+    if let Some(url) = explicit {
+        return Ok(Some(url.to_owned()));
     }
-    let settings = super::pipeline::load(config)?;
-    Ok(Some(
-        secrecy::ExposeSecret::expose_secret(&settings.store_url).to_owned(),
-    ))
+    if !config.exists() {
+        return Ok(None);
+    }
+    let url = crate::config::load_store_url(config)?;
+    Ok(Some(secrecy::ExposeSecret::expose_secret(&url).to_owned()))
+}
+
+/// The store a check writes its history to (`--record`): opened for writing and migrated.
+async fn record_store(explicit: Option<&str>, config: &Path) -> Result<Store> {
+    let Some(url) = store_url(explicit, config)? else {
+        bail!(
+            "--record needs a store: pass --store URL, or run where {} (or --config FILE) names one",
+            config.display()
+        );
+    };
+    let store = Store::open(&url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The store for the SSO <-> provisioning cross-check, read-only: never created or migrated.
+/// `None` (the cross-check is skipped) when no store is named or it holds nothing yet. A store
+/// named by `--store` must open; one found through the config file is skipped with a warning
+/// when it cannot be (the check itself needs no store).
+async fn cross_check_store(explicit: Option<&str>, config: &Path) -> Result<Option<Store>> {
+    let skip = |what: String| {
+        tracing::warn!("{what}; the SSO <-> provisioning cross-check is skipped");
+        Ok(None)
+    };
+    let url = match store_url(explicit, config) {
+        Ok(Some(url)) => url,
+        Ok(None) => return Ok(None),
+        Err(e) => return skip(format!("{e:#}")),
+    };
+    match Store::open_read_only(&url).await {
+        Ok(Some(store)) => Ok(Some(store)),
+        Ok(None) => {
+            tracing::info!(
+                "the store holds no links yet; the SSO <-> provisioning cross-check is skipped"
+            );
+            Ok(None)
+        }
+        Err(e) if explicit.is_none() => skip(e.to_string()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn exit_for(verdict: Verdict) -> Exit {
@@ -211,15 +253,41 @@ fn exit_for(verdict: Verdict) -> Exit {
     }
 }
 
-fn read_file(path: &PathBuf) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+/// Largest PEM certificate file read (a chain of a few certificates is a few KiB).
+const MAX_PEM_BYTES: usize = 1024 * 1024;
+
+/// Read at most `max` bytes from `reader`; more is an error naming `what` (the read stops at
+/// `max + 1` bytes, so a huge or endless input costs bounded memory).
+fn read_capped(reader: impl Read, max: usize, what: &str, hint: &str) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    reader
+        .take(max as u64 + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("cannot read {what}"))?;
+    if buf.len() > max {
+        bail!("{what} is larger than {max} bytes, the limit for this input; {hint}");
+    }
+    Ok(buf)
 }
+
+fn read_file(path: &Path, max: usize, hint: &str) -> Result<Vec<u8>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    read_capped(file, max, &path.display().to_string(), hint)
+}
+
+const ONE_MESSAGE: &str = "pass a single SAML message";
+const ONE_DOCUMENT: &str = "pass a single metadata document";
 
 fn read_certs(paths: &[PathBuf]) -> Result<Vec<Certificate>> {
     let mut out = Vec::new();
     for p in paths {
-        let certs =
-            Certificate::parse_all(&read_file(p)?).map_err(|e| anyhow!("{}: {e}", p.display()))?;
+        let certs = Certificate::parse_all(&read_file(
+            p,
+            MAX_PEM_BYTES,
+            "a PEM certificate file is a few KiB",
+        )?)
+        .map_err(|e| anyhow!("{}: {e}", p.display()))?;
         out.extend(certs);
     }
     Ok(out)
@@ -255,11 +323,19 @@ async fn fetch(url: &str, timeout: Duration, max_bytes: usize) -> Result<Vec<u8>
     Ok(body)
 }
 
-async fn check_metadata(args: CheckMetadataArgs, now: DateTime<Utc>) -> Result<Exit> {
+async fn check_metadata(
+    args: CheckMetadataArgs,
+    now: DateTime<Utc>,
+    config: &Path,
+) -> Result<Exit> {
     let bytes = if args.source.starts_with("http://") || args.source.starts_with("https://") {
         fetch(&args.source, args.timeout, args.max_bytes).await?
     } else {
-        read_file(&PathBuf::from(&args.source))?
+        read_file(
+            Path::new(&args.source),
+            args.max_bytes,
+            "raise --max-bytes for a trusted, larger document",
+        )?
     };
     let acs = args.acs.clone().or_else(|| {
         args.notion_id
@@ -287,8 +363,8 @@ async fn check_metadata(args: CheckMetadataArgs, now: DateTime<Utc>) -> Result<E
     if saml::only_time_errors(&report.findings) {
         report.findings.push(time_hint());
     }
-    if let Some(url) = &args.store {
-        let store = open_store(url).await?;
+    if args.record {
+        let store = record_store(args.store.as_deref(), config).await?;
         record(
             &store,
             "metadata",
@@ -313,12 +389,6 @@ fn time_hint() -> Finding {
     )
 }
 
-async fn open_store(url: &str) -> Result<Store> {
-    let store = Store::open(url).await?;
-    store.migrate().await?;
-    Ok(store)
-}
-
 async fn record(
     store: &Store,
     kind: &str,
@@ -334,23 +404,26 @@ async fn record(
     Ok(())
 }
 
+/// The response, from a file or stdin (`-`), at most [`saml::Limits`]' `max_bytes`.
 fn read_input(input: &str) -> Result<Vec<u8>> {
+    let max = saml::Limits::default().max_bytes;
     if input == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("cannot read stdin")?;
-        return Ok(buf);
+        return read_capped(std::io::stdin().lock(), max, "stdin", ONE_MESSAGE);
     }
-    read_file(&PathBuf::from(input))
+    read_file(Path::new(input), max, ONE_MESSAGE)
 }
 
-async fn check_response(args: CheckResponseArgs, now: DateTime<Utc>) -> Result<Exit> {
+async fn check_response(
+    args: CheckResponseArgs,
+    now: DateTime<Utc>,
+    config: &Path,
+) -> Result<Exit> {
     let bytes = read_input(&args.input)?;
     let mut certs = read_certs(&args.idp_cert)?;
     let mut issuer = args.issuer.clone();
     if let Some(path) = &args.metadata {
-        let trust = metadata::idp_trust(&read_file(path)?, args.entity.as_deref())
+        let md = read_file(path, saml::Limits::default().max_bytes, ONE_DOCUMENT)?;
+        let trust = metadata::idp_trust(&md, args.entity.as_deref())
             .map_err(|f| anyhow!("{}: {}", path.display(), f.message))?;
         certs.extend(trust.certs);
         if issuer.is_none() {
@@ -380,18 +453,24 @@ async fn check_response(args: CheckResponseArgs, now: DateTime<Utc>) -> Result<E
     if saml::only_time_errors(&report.findings) {
         report.findings.push(time_hint());
     }
-    if let Some(url) = &args.store {
-        let store = open_store(url).await?;
-        cross_check(&store, &mut report).await?;
-        record(
-            &store,
-            "response",
-            report.name_id.as_deref(),
-            report.verdict,
-            &report.findings,
-            now,
-        )
-        .await?;
+    let store = if args.record {
+        Some(record_store(args.store.as_deref(), config).await?)
+    } else {
+        cross_check_store(args.store.as_deref(), config).await?
+    };
+    if let Some(store) = &store {
+        cross_check(store, &mut report).await?;
+        if args.record {
+            record(
+                store,
+                "response",
+                report.name_id.as_deref(),
+                report.verdict,
+                &report.findings,
+                now,
+            )
+            .await?;
+        }
     }
     print_report(&report, args.format)?;
     Ok(exit_for(report.verdict))
@@ -527,7 +606,11 @@ struct LoginState {
 }
 
 async fn test_login(args: TestLoginArgs, clock: Arc<dyn Clock>) -> Result<Exit> {
-    let md = read_file(&args.metadata)?;
+    let md = read_file(
+        &args.metadata,
+        saml::Limits::default().max_bytes,
+        ONE_DOCUMENT,
+    )?;
     let trust = metadata::idp_trust(&md, None)
         .map_err(|f| anyhow!("{}: {}", args.metadata.display(), f.message))?;
     let now = clock.now();

@@ -519,6 +519,27 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     parse(&text, path, &base)
 }
 
+/// Only the store URL of the config file at `path`: the `[store]` table is resolved (its own
+/// secret included), every other table is neither validated nor resolved, so no other secret
+/// is read (`saml check-*` need the store and nothing else).
+pub fn load_store_url(path: &Path) -> Result<SecretString, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let raw: raw::RawStoreOnly = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    Resolver {
+        text: &text,
+        path,
+        base: &base,
+    }
+    .store_url(&raw.store)
+}
+
 /// Parse and resolve config text; `path` is used in messages and `base` to resolve relative paths.
 pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Settings, ConfigError> {
     let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Parse {
@@ -705,10 +726,11 @@ impl Resolver<'_> {
         }
     }
 
-    fn resolve(&self, raw: Raw) -> Result<Settings, ConfigError> {
-        let store_url = match self.secret(&raw.store.url_env, &raw.store.url_file, "store.url")? {
+    /// `[store]`: the URL, from `url` (no password allowed) or the `url_env`/`url_file` secret.
+    fn store_url(&self, store: &raw::RawStore) -> Result<SecretString, ConfigError> {
+        let store_url = match self.secret(&store.url_env, &store.url_file, "store.url")? {
             Some((source, at)) => {
-                if let Some(url) = &raw.store.url {
+                if let Some(url) = &store.url {
                     return self.invalid(
                         url.span().start,
                         "store.url",
@@ -718,8 +740,7 @@ impl Resolver<'_> {
                 self.read_secret(&source, at, "store.url")?
             }
             None => {
-                let url = raw
-                    .store
+                let url = store
                     .url
                     .as_ref()
                     .map(|u| u.get_ref().clone())
@@ -731,7 +752,7 @@ impl Resolver<'_> {
                         .next()
                         .is_some_and(|p| p.matches(':').count() >= 2)
                 {
-                    let at = raw.store.url.as_ref().map(|u| u.span().start).unwrap_or(0);
+                    let at = store.url.as_ref().map(|u| u.span().start).unwrap_or(0);
                     return self.invalid(
                         at,
                         "store.url",
@@ -741,6 +762,11 @@ impl Resolver<'_> {
                 SecretString::from(url)
             }
         };
+        Ok(store_url)
+    }
+
+    fn resolve(&self, raw: Raw) -> Result<Settings, ConfigError> {
+        let store_url = self.store_url(&raw.store)?;
         let target = self.target(&raw.target)?;
         let mut sources = Vec::new();
         let mut names = BTreeSet::new();

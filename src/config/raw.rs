@@ -79,6 +79,14 @@ pub struct RawGroups {
     pub batch_size: Option<Spanned<i64>>,
 }
 
+/// The file as far as the store is concerned: `[store]` only, other tables ignored unread.
+#[derive(Debug, Deserialize)]
+pub struct RawStoreOnly {
+    /// `[store]`.
+    #[serde(default)]
+    pub store: RawStore,
+}
+
 /// `[store]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

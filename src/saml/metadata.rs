@@ -639,8 +639,8 @@ fn signature_checks(root: Node, xml: &str, expect: &MetaExpect, out: &mut Vec<Fi
             return;
         }
     }
-    match crypto::verify(xml, &expect.signers) {
-        crypto::Outcome::Verified(_) => out.push(Finding::info(
+    match crypto::verify_all(xml, &expect.signers) {
+        crypto::Outcome::Verified => out.push(Finding::info(
             "signature-verified",
             "The metadata signature verified with the given signer certificate.",
         )),

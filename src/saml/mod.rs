@@ -4,8 +4,9 @@
 //! [`check`] is a library call with everything as arguments (`now` included), so the CLI, the
 //! test login and the conformance corpus test run the very same rules:
 //! decode ([`input`]) → hardened parse → structure and algorithm rules ([`rules`]) →
-//! XML-DSig verification against the configured certificates only ([`crypto`]) → protocol rules
-//! on the verified subtree → identity read from that subtree only.
+//! XML-DSig verification against the configured certificates only ([`crypto`]), each signature
+//! in a document where its Reference provably resolves to exactly its parent → protocol rules
+//! and identity on the verified text only (the Assertion a verified signature covers).
 //!
 //! May import: `model`-level crates (chrono, serde, roxmltree, base64, flate2, x509-parser) and
 //! samael (in [`crypto`] only). No I/O here: the CLI reads files and URLs.
@@ -148,37 +149,17 @@ pub fn check(bytes: &[u8], expect: &Expect, now: DateTime<Utc>) -> Report {
     }
     cert_findings(&expect.certs, expect.strict_certs, now, &mut findings);
 
-    // Comments are outside what a (without-comments) C14N signs, and the verifier's reduction
-    // trips over them; removing them changes no signed byte and leaves NameID text whole.
+    // Comments are outside what a (without-comments) C14N signs; removing them changes no
+    // signed byte and leaves NameID text whole. Everything after this reads the text that was
+    // handed to the verifier.
     let uncommented = strip_comments(&xml, &doc);
-    let reduced = match crypto::verify(&uncommented, &expect.certs) {
-        crypto::Outcome::Verified(reduced) => reduced,
-        crypto::Outcome::Unavailable => {
-            findings.push(Finding::error(
-                "signature-not-verified",
-                NOT_VERIFIED,
-                "Build idbridge with the default features (saml-xmlsec) to verify signatures.",
-            ));
-            return Report::rejected(findings);
-        }
-        crypto::Outcome::Failed(detail) => {
-            findings.push(failure_finding(
-                &uncommented,
-                &layout,
-                &expect.certs,
-                &detail,
-            ));
-            return Report::rejected(findings);
-        }
-    };
-    // Identity is read from the verified content only: re-parse what the verifier kept.
-    let verified = match input::parse(&reduced, &expect.limits) {
+    let verified = match input::parse(&uncommented, &expect.limits) {
         Ok(doc) => doc,
         Err(f) => {
             findings.push(Finding::error(
                 "xsw",
                 format!(
-                    "The verified content could not be read back ({}).",
+                    "The message without its comments could not be read back ({}).",
                     f.message
                 ),
                 "Treat this message as suspect.",
@@ -186,6 +167,10 @@ pub fn check(bytes: &[u8], expect: &Expect, now: DateTime<Utc>) -> Report {
             return Report::rejected(findings);
         }
     };
+    if let Some(f) = verify_signatures(&uncommented, &verified, &layout, expect) {
+        findings.push(f);
+        return Report::rejected(findings);
+    }
     let vroot = verified.root_element();
     let vassertion = if rules::is(vroot, rules::NS_ASSERTION, "Assertion") {
         Some(vroot)
@@ -201,16 +186,6 @@ pub fn check(bytes: &[u8], expect: &Expect, now: DateTime<Utc>) -> Report {
         "signature-verified",
         format!("The signature on {what} verified with a configured IdP certificate."),
     ));
-    if let Some(a) = vassertion {
-        if a.attribute("ID") != layout.assertion_id.as_deref() {
-            findings.push(Finding::error(
-                "xsw",
-                "The verified assertion is not the assertion the message presents (signature wrapping).",
-                "Treat this message as a signature-wrapping attack.",
-            ));
-            return Report::rejected(findings);
-        }
-    }
     let Some(assertion) = vassertion else {
         if expect.level == Level::Signature {
             return finish(findings, Identity::default(), None);
@@ -271,6 +246,102 @@ fn strip_comments(xml: &str, doc: &roxmltree::Document) -> String {
     out
 }
 
+/// Verify every signature, each in the smallest document where it is the first one (what
+/// libxmlsec1 verifies): the message itself for the first, and for the Assertion's when the
+/// Response is signed too, the Response's start tag, the Assertion and the end tag (the same
+/// namespaces in scope, so the same canonical bytes). Before each call, the document is checked
+/// to resolve that signature's Reference to exactly its parent. `None` when all verified.
+fn verify_signatures(
+    xml: &str,
+    doc: &roxmltree::Document,
+    layout: &rules::Layout,
+    expect: &Expect,
+) -> Option<Finding> {
+    let root = doc.root_element();
+    let signatures: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| rules::is(*n, rules::NS_DSIG, "Signature"))
+        .collect();
+    if signatures.is_empty() {
+        // The structure rules refuse an unsigned message first; never pass one here either.
+        return Some(Finding::error(
+            "no-signature",
+            "Nothing in the message is signed.",
+            "Turn on assertion signing in the IdP.",
+        ));
+    }
+    for (i, sig) in signatures.iter().enumerate() {
+        let parent = sig.parent_element().unwrap_or(root);
+        let id = parent.attribute("ID").unwrap_or_default();
+        let text = if i == 0 {
+            Some(xml.to_string())
+        } else {
+            element_document(xml, root, parent)
+        };
+        let checked = text.filter(|t| {
+            input::parse(t, &expect.limits).is_ok_and(|d| rules::first_signature_covers(&d, id))
+        });
+        let Some(text) = checked else {
+            return Some(Finding::error(
+                "xsw",
+                format!("The signature on the element \"{id}\" cannot be verified on its own: its Reference would not resolve to exactly that element."),
+                "Treat this message as a signature-wrapping attack.",
+            ));
+        };
+        match crypto::verify_first(&text, &expect.certs) {
+            crypto::Outcome::Verified => {}
+            crypto::Outcome::Unavailable => {
+                return Some(Finding::error(
+                    "signature-not-verified",
+                    NOT_VERIFIED,
+                    "Build idbridge with the default features (saml-xmlsec) to verify signatures.",
+                ))
+            }
+            crypto::Outcome::Failed(detail) => {
+                return Some(failure_finding(&text, layout, &expect.certs, &detail))
+            }
+        }
+    }
+    None
+}
+
+/// `element` (a child of `root`) as a document of its own: everything up to the end of
+/// `root`'s start tag (prolog, namespace declarations), `element`, and `root`'s end tag.
+fn element_document(xml: &str, root: roxmltree::Node, element: roxmltree::Node) -> Option<String> {
+    if element.parent_element() != Some(root) {
+        return None;
+    }
+    let start = root.range().start;
+    let tag_end = start + start_tag_len(xml.get(start..)?)?;
+    let name = xml
+        .get(start + 1..tag_end)?
+        .split(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')
+        .next()?;
+    let mut out = String::with_capacity(tag_end + element.range().len() + name.len() + 3);
+    out.push_str(xml.get(..tag_end)?);
+    out.push_str(xml.get(element.range())?);
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+    Some(out)
+}
+
+/// Length of the start tag at the beginning of `tag`, up to and including its `>` (attribute
+/// values may hold a `>`).
+fn start_tag_len(tag: &str) -> Option<usize> {
+    let mut quote: Option<u8> = None;
+    for (i, b) in tag.bytes().enumerate() {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'>') => return Some(i + 1),
+            (None, _) => {}
+        }
+    }
+    None
+}
+
 /// Explain a failed verification. The message's `KeyInfo` is never trusted, but it tells which
 /// key signed: if the signature verifies with the certificate the message carries (and not with
 /// the configured ones) the IdP key is wrong; if it verifies with nothing, the message was
@@ -296,7 +367,7 @@ fn failure_finding(
         .filter(|c| !certs.contains(c))
         .collect();
     if !embedded.is_empty() {
-        if let crypto::Outcome::Verified(_) = crypto::verify(xml, &embedded) {
+        if let crypto::Outcome::Verified = crypto::verify_first(xml, &embedded) {
             let fps: Vec<String> = embedded
                 .iter()
                 .map(|c| short(&c.sha256()).to_string())
@@ -365,6 +436,31 @@ pub fn short(fingerprint: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Assertion alone keeps the Response's start tag (its namespaces), even with a `>`
+    /// inside an attribute value.
+    #[test]
+    fn an_element_document_keeps_the_root_context() {
+        let xml = r#"<?xml version="1.0"?><p:R xmlns:p="urn:p" x="a>b" ID="r"><p:I/><p:A ID="a"><p:S/></p:A></p:R>"#;
+        let doc = roxmltree::Document::parse(xml).expect("test XML");
+        let root = doc.root_element();
+        let a = root
+            .children()
+            .find(|n| n.attribute("ID") == Some("a"))
+            .expect("A");
+        assert_eq!(
+            element_document(xml, root, a).as_deref(),
+            Some(
+                r#"<?xml version="1.0"?><p:R xmlns:p="urn:p" x="a>b" ID="r"><p:A ID="a"><p:S/></p:A></p:R>"#
+            )
+        );
+        let s = a.first_element_child().expect("S");
+        assert_eq!(
+            element_document(xml, root, s),
+            None,
+            "only children of the root"
+        );
+    }
 
     /// A build that cannot verify never passes a signed response (design.md, style.md §Layout 4).
     #[test]

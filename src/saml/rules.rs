@@ -181,11 +181,14 @@ pub fn structure(doc: &Document, expect: &Expect, out: &mut Vec<Finding>) -> Lay
         ));
         return layout;
     }
-    // IDs are unique in the whole document (XSW1/2 duplicate the signed element's ID).
+    // IDs: a Reference must resolve to exactly one element. libxmlsec1 resolves `#X` through
+    // an ID table filled from every attribute named `ID` (any namespace) plus libxml2's
+    // `xml:id`; `Id` is counted too. Each value may appear once (XSW1/2 duplicate the signed
+    // element's ID).
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for node in doc.descendants().filter(|n| n.is_element()) {
-        if let Some(id) = node.attribute("ID") {
-            *seen.entry(id).or_default() += 1;
+        for attr in node.attributes().filter(|a| is_id_attribute(a)) {
+            *seen.entry(attr.value()).or_default() += 1;
         }
     }
     if let Some((id, n)) = seen.iter().find(|(_, n)| **n > 1) {
@@ -196,16 +199,15 @@ pub fn structure(doc: &Document, expect: &Expect, out: &mut Vec<Finding>) -> Lay
         ));
         return layout;
     }
-
-    if let Some(bad) = doc
+    if let Some((bad, problem)) = doc
         .descendants()
         .filter_map(|n| n.attribute("ID"))
-        .find(|id| !is_ncname(id))
+        .find_map(|id| id_problem(id).map(|p| (id, p)))
     {
         out.push(Finding::error(
             "invalid-id",
-            format!("The ID {bad:?} is not a valid xs:ID (an NCName must not start with a digit or contain ':'); the signature cannot be resolved safely."),
-            "Ask the IdP vendor to emit schema-valid IDs (e.g. a leading '_' before a UUID).",
+            format!("The ID {bad:?} {problem}, so a Reference to it cannot be resolved to exactly one element."),
+            "Ask the IdP vendor to emit IDs without whitespace, ':', '#', quotes or parentheses (UUIDs and '_'-prefixed hex are fine).",
         ));
         return layout;
     }
@@ -377,11 +379,61 @@ fn status_rule(root: Node, out: &mut Vec<Finding>) -> bool {
     }
 }
 
-/// An XML NCName (what xs:ID allows): a letter or `_` first, then letters, digits, `.-_`.
-fn is_ncname(s: &str) -> bool {
-    let mut chars = s.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
-    first_ok && chars.all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '\u{B7}'))
+/// Whether the first `ds:Signature` of `doc` (document order: the one libxmlsec1 verifies) is
+/// a direct child of the element whose `ID` is `id`, references `#id`, and whether `id` is
+/// carried by that element only (so the ID table can resolve the Reference to nothing else).
+pub fn first_signature_covers(doc: &Document, id: &str) -> bool {
+    let Some(sig) = doc.descendants().find(|n| is(*n, NS_DSIG, "Signature")) else {
+        return false;
+    };
+    let Some(parent) = sig.parent_element() else {
+        return false;
+    };
+    let references: Vec<Node> = children(sig, NS_DSIG, "SignedInfo")
+        .into_iter()
+        .flat_map(|si| children(si, NS_DSIG, "Reference"))
+        .collect();
+    let carriers = doc
+        .descendants()
+        .filter(|n| n.is_element())
+        .filter(|n| {
+            n.attributes()
+                .any(|a| is_id_attribute(&a) && a.value() == id)
+        })
+        .count();
+    !id.is_empty()
+        && parent.attribute("ID") == Some(id)
+        && references.len() == 1
+        && references[0].attribute("URI") == Some(format!("#{id}").as_str())
+        && carriers == 1
+}
+
+/// Whether `attr` is one of the attributes an ID lookup may match: `ID` or `Id` in any
+/// namespace, or `xml:id`.
+fn is_id_attribute(attr: &roxmltree::Attribute) -> bool {
+    matches!(attr.name(), "ID" | "Id")
+        || (attr.name() == "id" && attr.namespace() == Some("http://www.w3.org/XML/1998/namespace"))
+}
+
+/// Why an `ID` cannot be referenced unambiguously, if it cannot. This replaces the xs:ID
+/// (NCName) rule: what the signature argument needs is that `#ID` names exactly one element.
+/// libxmlsec1 evaluates `#X` as the XPointer `xpointer(id('X'))`, where whitespace separates
+/// several IDs, a quote ends the literal and `(`, `)`, `^` are XPointer syntax; `#` and `:`
+/// make the fragment ambiguous (a second fragment, a scheme). A leading digit is harmless.
+pub fn id_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        Some("is empty")
+    } else if id.chars().any(char::is_whitespace) {
+        Some("contains whitespace")
+    } else if id.contains(':') {
+        Some("contains ':'")
+    } else if id.contains('#') {
+        Some("contains '#'")
+    } else if id.contains(['\'', '(', ')', '^']) {
+        Some("contains a quote, a parenthesis or '^' (XPointer syntax)")
+    } else {
+        None
+    }
 }
 
 /// The structure of one `ds:Signature`; `false` once an error was pushed.
@@ -1173,5 +1225,81 @@ pub fn looks_like_email(s: &str) -> bool {
             !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace)
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_judged_by_what_a_reference_needs() {
+        for ok in [
+            "_a0123",
+            "28338c8c-39ab-4b94-bcdc-46f68f99d962",
+            "id-3992f74e",
+            "pfx.1_2",
+            "ONELOGIN_0f",
+        ] {
+            assert_eq!(id_problem(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("", "is empty"),
+            ("_a b", "contains whitespace"),
+            ("_a\tb", "contains whitespace"),
+            ("_a:b", "contains ':'"),
+            ("_a#b", "contains '#'"),
+            (
+                "_a'b",
+                "contains a quote, a parenthesis or '^' (XPointer syntax)",
+            ),
+            (
+                "_a)b",
+                "contains a quote, a parenthesis or '^' (XPointer syntax)",
+            ),
+            (
+                "_a^b",
+                "contains a quote, a parenthesis or '^' (XPointer syntax)",
+            ),
+        ] {
+            assert_eq!(id_problem(bad), Some(why), "{bad:?}");
+        }
+    }
+
+    fn covers(xml: &str, id: &str) -> bool {
+        let doc = Document::parse(xml).expect("test XML");
+        first_signature_covers(&doc, id)
+    }
+
+    const SIG: &str = r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:Reference URI="#R"/></ds:SignedInfo></ds:Signature>"##;
+
+    #[test]
+    fn the_first_signature_must_cover_exactly_its_parent() {
+        assert!(covers(&format!(r#"<r ID="R">{SIG}<a ID="A"/></r>"#), "R"));
+        // Another ID asked for, or the signature is not the parent's.
+        assert!(!covers(&format!(r#"<r ID="R">{SIG}</r>"#), "A"));
+        assert!(!covers(
+            &format!(r#"<r ID="X"><a ID="R">{SIG}</a></r>"#),
+            "X"
+        ));
+        // The ID is carried twice, in any ID-like attribute.
+        for twin in [
+            r#"<b ID="R"/>"#,
+            r#"<b xmlns:x="urn:x" x:ID="R"/>"#,
+            r#"<b xml:id="R"/>"#,
+            r#"<b Id="R"/>"#,
+        ] {
+            assert!(
+                !covers(&format!(r#"<r ID="R">{twin}{SIG}</r>"#), "R"),
+                "{twin}"
+            );
+        }
+        // No signature, or a signature with two References.
+        assert!(!covers(r#"<r ID="R"/>"#, "R"));
+        let two = SIG.replace(
+            "</ds:SignedInfo>",
+            r##"<ds:Reference URI="#R"/></ds:SignedInfo>"##,
+        );
+        assert!(!covers(&format!(r#"<r ID="R">{two}</r>"#), "R"));
     }
 }
