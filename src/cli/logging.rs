@@ -64,6 +64,7 @@ pub fn init(cli: &Cli) {
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
     );
+    let shown = filter.to_string();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
@@ -75,6 +76,7 @@ pub fn init(cli: &Cli) {
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
     }
+    tracing::debug!(filter = %shown, colour, "idbridge {} logging", env!("CARGO_PKG_VERSION"));
 }
 
 #[cfg(test)]
