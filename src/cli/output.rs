@@ -93,8 +93,9 @@ pub fn hint(exit: Exit) -> &'static str {
     match exit {
         Exit::Ok => "",
         Exit::Blocked => {
-            "idbridge stopped on purpose and the message says why; nothing more was applied. Fix the cause (or \
-             review and re-plan) before running again: the same input gives the same result."
+            "idbridge refused to go on (a guardrail, a stale or foreign plan, an empty source), or the target \
+             refused a request; the message says which. Nothing more was applied. Fix the cause, or review and \
+             re-plan, before running again: the same input gives the same result."
         }
         Exit::Usage => {
             "Fix the command line or the config (`idbridge check-config` checks the config); retrying unchanged \
