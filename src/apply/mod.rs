@@ -123,6 +123,14 @@ struct Ctx {
     token_works: AtomicBool,
 }
 
+/// Told how apply advances, for a progress display; the library itself draws nothing.
+pub trait Progress: Send + Sync {
+    /// Apply is about to run `total` operations.
+    fn start(&self, total: usize);
+    /// One operation ended (called once per operation, in the order they end).
+    fn finished(&self, kind: OpKind, status: Status);
+}
+
 /// Apply `plan` in run `run_id`.
 pub async fn apply(
     plan: &Plan,
@@ -131,6 +139,19 @@ pub async fn apply(
     clock: Arc<dyn Clock>,
     run_id: RunId,
     opts: Options,
+) -> Result<Outcome, Error> {
+    apply_with_progress(plan, client, store, clock, run_id, opts, None).await
+}
+
+/// [`apply`], telling `progress` of each operation as it ends.
+pub async fn apply_with_progress(
+    plan: &Plan,
+    client: &Client,
+    store: &Store,
+    clock: Arc<dyn Clock>,
+    run_id: RunId,
+    opts: Options,
+    progress: Option<Arc<dyn Progress>>,
 ) -> Result<Outcome, Error> {
     let permits = tokio::sync::Semaphore::new(opts.concurrency.max(1));
     let ctx = Arc::new(Ctx {
@@ -146,6 +167,9 @@ pub async fn apply(
         token_works: AtomicBool::new(false),
     });
     let mut results = Vec::with_capacity(plan.operations.len());
+    if let Some(p) = &progress {
+        p.start(plan.operations.len());
+    }
     for kind in OpKind::ALL {
         let mut set = JoinSet::new();
         for (seq, op) in plan
@@ -158,7 +182,11 @@ pub async fn apply(
             set.spawn(async move { run_one(&ctx, seq, &op).await });
         }
         while let Some(joined) = set.join_next().await {
-            results.push(joined.map_err(|e| Error::Worker(e.to_string()))??);
+            let result = joined.map_err(|e| Error::Worker(e.to_string()))??;
+            if let Some(p) = &progress {
+                p.finished(result.op, result.status);
+            }
+            results.push(result);
         }
     }
     results.sort_by_key(|r| r.seq);

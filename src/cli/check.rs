@@ -1,63 +1,120 @@
-//! `check-config`: validate the config, then test each connection.
+//! `check-config`: validate the config, then test each connection; print one line per check, or
+//! one JSON document with every check.
 
-use super::{exit, pipeline, Exit};
+use super::output::{self, outln};
+use super::{exit, pipeline, Exit, Format};
 use crate::clock::Clock;
+use crate::report::{terminal_safe, MAX_CELL_CHARS};
 use anyhow::Result;
+use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Run the checks; print one line per check. The exit is the worst failure: a config problem (2)
-/// before an unreachable store, target or source or a refused token (3), before a failed check
-/// (1); see `exit::worst`.
-pub async fn run(config: &Path, clock: Arc<dyn Clock>) -> Result<Exit> {
+/// Rows skipped by a source that are listed (the count is always given).
+const ISSUES_SHOWN: usize = 20;
+
+/// The result of one check.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Check {
+    /// `config`, `store`, `target` or `source`.
+    check: &'static str,
+    ok: bool,
+    /// The exit code this check alone would give.
+    code: u8,
+    message: String,
+    #[serde(skip)]
+    failed: Option<Exit>,
+    /// Skipped rows of a source (`location: message`), at most [`ISSUES_SHOWN`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    issues: Vec<String>,
+}
+
+impl Check {
+    fn new(check: &'static str, failed: Option<Exit>, message: String) -> Self {
+        Self {
+            check,
+            ok: failed.is_none(),
+            code: failed.unwrap_or(Exit::Ok).code(),
+            message,
+            failed,
+            issues: Vec::new(),
+        }
+    }
+}
+
+/// The checks so far; in table mode each is printed as soon as it is known, so a slow connection
+/// does not hide the checks before it.
+struct Checks {
+    format: Format,
+    done: Vec<Check>,
+}
+
+impl Checks {
+    fn push(&mut self, check: Check) {
+        if self.format == Format::Table {
+            print(&check);
+        }
+        self.done.push(check);
+    }
+}
+
+/// Run the checks. The exit is the worst failure: a config problem (2) before an unreachable
+/// store, target or source or a refused token (3), before a failed check (1); see `exit::worst`.
+/// A config that cannot be loaded ends the command with that error (nothing else can be checked).
+pub async fn run(config: &Path, clock: Arc<dyn Clock>, format: Format) -> Result<Exit> {
     let settings = pipeline::load(config)?;
-    println!("ok    config {}", config.display());
-    let mut exits = Vec::new();
-    let mut report = |failed: Option<Exit>, what: String| {
-        println!(
-            "{} {what}",
-            if failed.is_none() { "ok   " } else { "FAIL " }
-        );
-        exits.extend(failed);
+    let mut checks = Checks {
+        format,
+        done: Vec::new(),
     };
-    match pipeline::open_store_read_only(&settings).await {
+    checks.push(Check::new(
+        "config",
+        None,
+        format!("config {}", config.display()),
+    ));
+    checks.push(match pipeline::open_store_read_only(&settings).await {
         Ok(Some(store)) => match store.ping().await {
-            Ok(()) => report(
+            Ok(()) => Check::new(
+                "store",
                 None,
                 format!("store {} ({})", store.redacted_url(), store.backend()),
             ),
-            Err(e) => report(Some(exit::store_class(&e)), format!("store: {e}")),
+            Err(e) => Check::new("store", Some(exit::store_class(&e)), format!("store: {e}")),
         },
-        Ok(None) => report(
+        Ok(None) => Check::new(
+            "store",
             None,
             "store: no database yet; `idbridge migrate` or the first sync creates it".to_owned(),
         ),
-        Err(e) => report(Some(exit::for_error(&e)), format!("store: {e:#}")),
-    }
-    match pipeline::client(&settings.target, clock) {
+        Err(e) => Check::new("store", Some(exit::for_error(&e)), format!("store: {e:#}")),
+    });
+    let target = &settings.target.name;
+    checks.push(match pipeline::client(&settings.target, clock) {
         Ok(client) => match client.probe().await {
-            Ok(()) => report(
+            Ok(()) => Check::new(
+                "target",
                 None,
-                format!(
-                    "target {} ({}): token accepted",
-                    settings.target.name, settings.target.url
-                ),
+                format!("target {target} ({}): token accepted", settings.target.url),
             ),
-            Err(e) => report(
+            Err(e) => Check::new(
+                "target",
                 Some(exit::scim_class(&e)),
-                format!("target {}: {e}", settings.target.name),
+                format!("target {target}: {e}"),
             ),
         },
-        Err(e) => report(
+        Err(e) => Check::new(
+            "target",
             Some(exit::for_error(&e)),
-            format!("target {}: {e:#}", settings.target.name),
+            format!("target {target}: {e:#}"),
         ),
-    }
+    });
     match pipeline::read_sources(&settings).await {
         Ok(reads) => {
             for read in reads {
                 // The same guardrail as `sync`: a source that yields nobody is refused (1).
-                report(
+                let mut check = Check::new(
+                    "source",
                     read.records.is_empty().then_some(Exit::Blocked),
                     format!(
                         "source {}: {} valid people, {} rows skipped",
@@ -66,12 +123,41 @@ pub async fn run(config: &Path, clock: Arc<dyn Clock>) -> Result<Exit> {
                         read.issues.len()
                     ),
                 );
-                for issue in read.issues.iter().take(20) {
-                    println!("        {}: {}", issue.location, issue.message);
-                }
+                check.issues = read
+                    .issues
+                    .iter()
+                    .take(ISSUES_SHOWN)
+                    .map(|issue| format!("{}: {}", issue.location, issue.message))
+                    .collect();
+                checks.push(check);
             }
         }
-        Err(e) => report(Some(exit::for_error(&e)), format!("sources: {e:#}")),
+        Err(e) => checks.push(Check::new(
+            "source",
+            Some(exit::for_error(&e)),
+            format!("sources: {e:#}"),
+        )),
     }
-    Ok(exit::worst(exits))
+    let exit = exit::worst(checks.done.iter().filter_map(|c| c.failed));
+    if format == Format::Json {
+        output::json(&serde_json::json!({
+            "ok": exit == Exit::Ok,
+            "code": exit.code(),
+            "checks": checks.done,
+        }))?;
+    }
+    Ok(exit)
+}
+
+/// One line for a check; the messages carry data (paths, server replies, CSV cells), so they are
+/// made safe for the terminal.
+fn print(check: &Check) {
+    outln!(
+        "{} {}",
+        if check.ok { "ok   " } else { "FAIL " },
+        output::safe_lines(&check.message)
+    );
+    for issue in &check.issues {
+        outln!("        {}", terminal_safe(issue, MAX_CELL_CHARS * 4));
+    }
 }

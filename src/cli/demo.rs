@@ -6,17 +6,17 @@
 //! left alone, a future hire waits, a bad row is reported); day 2 has a promotion, a leaver and a
 //! hire; day 3 a return and a start; a last run shows that nothing is left to do.
 
-use super::output::outcome_text;
+use super::output::{self, outcome_text, outln};
 use super::pipeline;
 use super::sync::execute;
-use super::{DemoArgs, Exit};
+use super::{DemoArgs, Exit, Format};
 use crate::clock::{Clock, FixedClock};
 use crate::config::{HrCsvSettings, Settings, SourceSettings, TargetKind, TargetSettings};
 use crate::connectors::hr;
 use crate::emulator::{Emulator, Profile, SeedUser};
 use crate::mapping::{MappingRules, SourceJoin};
 use crate::plan::Policy;
-use crate::report;
+use crate::report::{self, terminal_safe, MAX_CELL_CHARS};
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
@@ -145,16 +145,20 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             join_attr: csv.join_attr.clone(),
         }]),
     };
-    println!(
-        "idbridge demo: a Notion SCIM emulator on {}",
-        running.base_url()
-    );
-    println!("store: {}", db.display());
-    println!("workspace before: owner {OWNER}, grace@acme.example (added by hand), a contractor, a guest\n");
+    let table = args.format == Format::Table;
+    if table {
+        outln!(
+            "idbridge demo: a Notion SCIM emulator on {}",
+            running.base_url()
+        );
+        outln!("store: {}", db.display());
+        outln!("workspace before: owner {OWNER}, grace@acme.example (added by hand), a contractor, a guest\n");
+    }
 
     let client = pipeline::client(&settings.target, clock.clone())?;
     let store = pipeline::open_store(&settings).await?;
     let mut exit = Exit::Ok;
+    let mut days = Vec::new();
     for day in &DAYS {
         clock.set(morning(day.at)?);
         let read = hr::read_csv(&csv, day.csv, day.file)?;
@@ -167,10 +171,15 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             clock.now(),
         )
         .await?;
-        println!("━━ {} ({}, {}) ━━", day.title, day.at_text(), day.file);
-        print!("{}", report::plan_text(&prepared.plan));
+        if table {
+            outln!("━━ {} ({}, {}) ━━", day.title, day.at_text(), day.file);
+            output::out(&report::plan_text(&prepared.plan));
+        }
         if prepared.plan.blocked {
-            println!("blocked: nothing applied\n");
+            if table {
+                outln!("blocked: nothing applied\n");
+            }
+            days.push(day.json(&prepared.plan, None, 0));
             exit = Exit::Blocked;
             continue;
         }
@@ -181,20 +190,57 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             &store,
             clock.clone(),
             &prepared.plan,
-            "demo",
+            ("demo", None),
             None,
         )
         .await?;
-        print!("{}", outcome_text(&outcome));
-        println!(
-            "SCIM write calls: {}\n",
-            emulator.write_count() - writes_before
-        );
+        let writes = emulator.write_count() - writes_before;
+        if table {
+            output::out(&outcome_text(&outcome));
+            outln!("SCIM write calls: {writes}\n");
+        }
+        days.push(day.json(&prepared.plan, Some(&outcome), writes));
         if !outcome.succeeded() {
             exit = Exit::Blocked;
         }
     }
 
+    let mut members = emulator.members();
+    members.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    let runs = store.runs(10).await?;
+    if table {
+        outln!("━━ The workspace now ━━\n{}", workspace_table(&members));
+        outln!(
+            "{} runs journaled in {}; try: idbridge plan --help",
+            runs.len(),
+            db.display()
+        );
+    } else {
+        let workspace: Vec<serde_json::Value> = members
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "userName": m.user_name,
+                    "active": m.active,
+                    "role": m.role,
+                    "title": m.title,
+                })
+            })
+            .collect();
+        output::json(&serde_json::json!({
+            "emulator": running.base_url(),
+            "store": db.display().to_string(),
+            "days": days,
+            "workspace": workspace,
+            "runs": runs.len(),
+        }))?;
+    }
+    running.shutdown();
+    Ok(exit)
+}
+
+fn workspace_table(members: &[crate::emulator::MemberView]) -> Table {
+    let cell = |text: &str| terminal_safe(text, MAX_CELL_CHARS);
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header([
         "userName",
@@ -202,29 +248,36 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
         "role",
         "title",
     ]);
-    let mut members = emulator.members();
-    members.sort_by(|a, b| a.user_name.cmp(&b.user_name));
-    for m in &members {
+    for m in members {
         table.add_row([
-            m.user_name.clone(),
+            cell(&m.user_name),
             if m.active { "yes" } else { "removed" }.to_owned(),
-            m.role.clone().unwrap_or_default(),
-            m.title.clone().unwrap_or_default(),
+            cell(m.role.as_deref().unwrap_or_default()),
+            cell(m.title.as_deref().unwrap_or_default()),
         ]);
     }
-    println!("━━ The workspace now ━━\n{table}");
-    let runs = store.runs(10).await?;
-    println!(
-        "{} runs journaled in {}; try: idbridge plan --help",
-        runs.len(),
-        db.display()
-    );
-    running.shutdown();
-    Ok(exit)
+    table
 }
 
 impl Day {
     fn at_text(&self) -> String {
         format!("{:04}-{:02}-{:02}", self.at.0, self.at.1, self.at.2)
+    }
+
+    /// The day in the JSON document: its plan, and what applying it did (none when blocked).
+    fn json(
+        &self,
+        plan: &crate::plan::Plan,
+        outcome: Option<&crate::apply::Outcome>,
+        scim_writes: usize,
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "title": self.title,
+            "date": self.at_text(),
+            "file": self.file,
+            "plan": plan,
+            "outcome": outcome,
+            "scimWrites": scim_writes,
+        })
     }
 }

@@ -10,8 +10,10 @@ mod check;
 mod demo;
 mod emulator;
 pub mod exit;
-mod output;
+pub mod logging;
+pub mod output;
 mod pipeline;
+pub mod progress;
 mod saml;
 
 pub use pipeline::Refused;
@@ -49,6 +51,17 @@ impl Exit {
             Exit::Usage => 2,
             Exit::Environment => 3,
             Exit::Locked => 4,
+        }
+    }
+
+    /// A stable name for the class (the `kind` of a JSON error document).
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Ok => "ok",
+            Exit::Blocked => "blocked",
+            Exit::Usage => "usage",
+            Exit::Environment => "environment",
+            Exit::Locked => "locked",
         }
     }
 }
@@ -98,7 +111,7 @@ pub enum Command {
     /// Emulator + bundled sample company + SQLite: plan, sync and report in one go (no network, no config).
     Demo(DemoArgs),
     /// Validate the config and test each connection (store, target, sources).
-    CheckConfig,
+    CheckConfig(FormatArgs),
     /// Dry run: read everything, print the plan, write nothing.
     Plan(PlanArgs),
     /// Apply a plan saved by `plan --out`, if the target has not changed since.
@@ -114,9 +127,17 @@ pub enum Command {
     /// Serve the Notion SCIM emulator.
     Emulator(EmulatorArgs),
     /// Run store migrations and exit (takes the run lock of the configured target).
-    Migrate,
+    Migrate(FormatArgs),
     /// Exit 0 when a running `serve` answers /readyz (not implemented yet).
     Healthcheck(Rest),
+}
+
+/// Commands whose only option is the output format.
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// Arguments of commands that do not exist yet.
@@ -212,11 +233,11 @@ pub async fn run(cli: Cli) -> Result<Exit> {
     };
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
-        Command::CheckConfig => check::run(&cli.config, clock).await,
+        Command::CheckConfig(args) => check::run(&cli.config, clock, args.format).await,
         Command::Plan(args) => sync::plan(&cli.config, clock, args).await,
         Command::Apply(args) => sync::apply(&cli.config, clock, args).await,
         Command::Sync(args) => sync::sync(&cli.config, clock, args).await,
-        Command::Migrate => sync::migrate(&cli.config, clock).await,
+        Command::Migrate(args) => sync::migrate(&cli.config, clock, args.format).await,
         Command::Emulator(args) => emulator::run(args, clock).await,
         Command::Saml(args) => saml::run(args, clock, &cli.config).await,
         Command::Report(_) => not_implemented("report"),
@@ -228,11 +249,84 @@ pub async fn run(cli: Cli) -> Result<Exit> {
 /// A command that does not exist yet: calling it is a usage error (exit 2), never a failure a
 /// scheduler should retry.
 fn not_implemented(command: &str) -> Result<Exit> {
-    eprintln!(
-        "idbridge: `{command}` is not implemented yet; calling it is a usage error (exit 2). \
+    anyhow::bail!(
+        "`{command}` is not implemented yet; calling it is a usage error (exit 2). \
          See `idbridge --help` for the commands that exist."
-    );
-    Ok(Exit::Usage)
+    )
+}
+
+impl Cli {
+    /// The output format the command was asked for; `main` needs it before the command runs, to
+    /// report a failure as JSON.
+    pub fn format(&self) -> Format {
+        match &self.command {
+            Command::Demo(a) => a.format,
+            Command::CheckConfig(a) | Command::Migrate(a) => a.format,
+            Command::Plan(a) => a.format,
+            Command::Apply(a) => a.format,
+            Command::Sync(a) => a.format,
+            Command::Saml(a) => a.format(),
+            Command::Report(r) | Command::Serve(r) | Command::Healthcheck(r) => {
+                if json_requested(&r.args) {
+                    Format::Json
+                } else {
+                    Format::Table
+                }
+            }
+            Command::Emulator(_) => Format::Table,
+        }
+    }
+}
+
+/// Whether raw arguments ask for `--format json`: for command lines clap could not parse (and
+/// commands that take any argument), so their failure is reported as JSON too.
+pub fn json_requested<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> bool {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(AsRef::as_ref).collect();
+    args.iter().enumerate().any(|(i, a)| {
+        *a == "--format=json" || (*a == "--format" && args.get(i + 1).is_some_and(|v| *v == "json"))
+    })
+}
+
+/// End a command line clap could not parse (or `--help`, `--version`): clap's text as usual,
+/// and with `--format json` a JSON error document on stdout too. Returns the exit code.
+pub fn parse_failed<S: AsRef<std::ffi::OsStr>>(error: clap::Error, args: &[S]) -> u8 {
+    let code = u8::try_from(error.exit_code()).unwrap_or(Exit::Usage.code());
+    // clap writes through anstream, which drops colours off a terminal and with NO_COLOR, and
+    // returns (not panics on) a closed pipe.
+    let _ = error.print();
+    if code != 0 && json_requested(args) {
+        let message = error.render().to_string();
+        let doc = output::error_document(message.trim(), Exit::Usage);
+        let _ = output::json(&doc);
+    }
+    code
+}
+
+/// How `main` ends a command: an error is reported on stderr (and as the JSON error document
+/// when JSON was asked for and no document was written yet), a failure to write stdout turns the
+/// exit into 3, and the result is the exit code.
+pub fn finish(result: Result<Exit>, format: Format) -> Exit {
+    let exit = match result {
+        Ok(exit) => exit,
+        Err(err) => {
+            let exit = exit::for_error(&err);
+            let message = format!("{err:#}");
+            output::errln!("idbridge: {}", output::safe_lines(&message));
+            if format == Format::Json && !output::json_written() {
+                let _ = output::json(&output::error_document(&message, exit));
+            }
+            exit
+        }
+    };
+    match output::stdout_failure() {
+        Some(why) => {
+            output::errln!(
+                "idbridge: could not write the output to stdout ({why}); it is incomplete (exit 3)"
+            );
+            exit::worst([exit, Exit::Environment])
+        }
+        None => exit,
+    }
 }
 
 /// Demo arguments.
@@ -241,4 +335,7 @@ pub struct DemoArgs {
     /// Keep the demo's SQLite database in this folder instead of a temporary one.
     #[arg(long)]
     pub keep: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }

@@ -1,37 +1,166 @@
-//! Rendering for the terminal: plans, outcomes and checks as tables or JSON.
+//! What the commands write: plans, outcomes and checks as tables or JSON, the JSON error
+//! document, and the two streams themselves.
+//!
+//! Every byte the CLI writes to stdout goes through [`out`] (or the [`outln!`] macro), which
+//! never panics: when the reader has gone away (`idbridge plan | head -1`), the rest of the output
+//! is dropped and the command carries on to its end and its usual exit code, so what a command
+//! does never depends on when its reader stopped reading. Any other write error (a full disk
+//! behind `> file`) is remembered and turns the exit into 3 ([`stdout_failure`]). Stderr goes
+//! through [`err`] (errors ignored: there is nowhere left to report them), which also keeps
+//! progress bars from tearing the lines.
 
-use super::Format;
+use super::{progress, Exit, Format};
 use crate::apply::{Outcome, Status};
 use crate::plan::{Plan, Severity};
-use crate::report;
+use crate::report::{self, terminal_safe, MAX_CELL_CHARS};
 use anyhow::Result;
+use serde::Serialize;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+/// The reader of stdout went away; later output is dropped.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+/// Writing stdout failed for another reason (the first such error).
+static STDOUT_FAILED: OnceLock<String> = OnceLock::new();
+/// A JSON document was written: a command writes exactly one.
+static JSON_WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// Write `text` to stdout, as described in the module doc.
+pub fn out(text: &str) {
+    if STDOUT_GONE.load(Ordering::SeqCst) || STDOUT_FAILED.get().is_some() {
+        return;
+    }
+    let written = progress::suspend(|| {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(text.as_bytes())?;
+        stdout.flush()
+    });
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_GONE.store(true, Ordering::SeqCst);
+        }
+        Err(e) => {
+            let _ = STDOUT_FAILED.set(e.to_string());
+        }
+    }
+}
+
+/// Write `text` to stderr. A failed write is ignored: stderr is where failures are reported.
+pub fn err(text: &str) {
+    progress::suspend(|| {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr
+            .write_all(text.as_bytes())
+            .and_then(|()| stderr.flush());
+    });
+}
+
+/// Why stdout could not be written, if it failed for another reason than its reader leaving.
+pub fn stdout_failure() -> Option<&'static str> {
+    STDOUT_FAILED.get().map(String::as_str)
+}
+
+/// `println!` through [`out`].
+macro_rules! outln {
+    () => { $crate::cli::output::out("\n") };
+    ($($arg:tt)*) => { $crate::cli::output::out(&format!("{}\n", format_args!($($arg)*))) };
+}
+pub(crate) use outln;
+
+/// `eprintln!` through [`err`].
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::cli::output::err(&format!("{}\n", format_args!($($arg)*))) };
+}
+pub(crate) use errln;
+
+/// Write `doc` as the command's one JSON document.
+pub fn json(doc: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(doc)?;
+    JSON_WRITTEN.store(true, Ordering::SeqCst);
+    out(&format!("{text}\n"));
+    Ok(())
+}
+
+/// Whether the command already wrote its JSON document.
+pub fn json_written() -> bool {
+    JSON_WRITTEN.load(Ordering::SeqCst)
+}
+
+/// What to do about a failure of each class of the exit-code table.
+pub fn hint(exit: Exit) -> &'static str {
+    match exit {
+        Exit::Ok => "",
+        Exit::Blocked => {
+            "idbridge refused to go on (a guardrail, a stale or foreign plan, an empty source), or the target \
+             refused a request; the message says which. Nothing more was applied. Fix the cause, or review and \
+             re-plan, before running again: the same input gives the same result."
+        }
+        Exit::Usage => {
+            "Fix the command line or the config (`idbridge check-config` checks the config); retrying unchanged \
+             will not help."
+        }
+        Exit::Environment => {
+            "The target, a source or the store could not be used (unreachable, refused token, full disk). A later \
+             run may succeed; `idbridge check-config` tests each connection."
+        }
+        Exit::Locked => {
+            "Another run of this store and target is in progress and nothing was written; run again once it \
+             has finished."
+        }
+    }
+}
+
+/// The JSON document of a command that failed: `{"error": {"code", "kind", "message", "hint"}}`.
+pub fn error_document(message: &str, exit: Exit) -> serde_json::Value {
+    serde_json::json!({
+        "error": {
+            "code": exit.code(),
+            "kind": exit.name(),
+            "message": message,
+            "hint": hint(exit),
+        }
+    })
+}
+
+/// Text of our own with data inside (an error message naming a value from a source or the
+/// target), made safe for a terminal line by line: see [`report::terminal_safe`]. Line breaks
+/// stay, so multi-line messages keep their shape.
+pub fn safe_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|line| terminal_safe(line, usize::MAX))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// Print a plan to stdout.
 pub fn print_plan(plan: &Plan, format: Format) -> Result<()> {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(plan)?),
-        Format::Table => print!("{}", report::plan_text(plan)),
+        Format::Json => json(plan)?,
+        Format::Table => out(&report::plan_text(plan)),
     }
     Ok(())
 }
 
-/// The outcome as text.
+/// The outcome as text. Names and details come from sources and the target's replies, so they
+/// are escaped and cut like table cells.
 pub fn outcome_text(outcome: &Outcome) -> String {
-    let mut out = String::new();
+    let mut text = String::new();
     for r in outcome.results.iter().filter(|r| r.status != Status::Done) {
         let status = match r.status {
             Status::Done => "done",
             Status::Failed => "FAILED",
             Status::Skipped => "skipped",
         };
-        out.push_str(&format!(
+        text.push_str(&format!(
             "  {status:<8} {} {}: {}\n",
             r.op,
-            r.user_name,
-            r.detail.as_deref().unwrap_or("")
+            terminal_safe(&r.user_name, MAX_CELL_CHARS),
+            terminal_safe(r.detail.as_deref().unwrap_or(""), MAX_CELL_CHARS * 8)
         ));
     }
-    out.push_str(&format!(
+    text.push_str(&format!(
         "run {}: {} done, {} failed, {} skipped\n",
         outcome.run_id,
         outcome.count(Status::Done),
@@ -39,30 +168,87 @@ pub fn outcome_text(outcome: &Outcome) -> String {
         outcome.count(Status::Skipped)
     ));
     if let Some(halt) = &outcome.halted {
-        out.push_str(&format!("writes stopped: {halt}\n"));
+        text.push_str(&format!(
+            "writes stopped: {}\n",
+            terminal_safe(halt, MAX_CELL_CHARS * 8)
+        ));
     }
-    out
+    text
 }
 
 /// Print a sync/apply result.
 pub fn print_outcome(plan: &Plan, outcome: &Outcome, format: Format) -> Result<()> {
     match format {
-        Format::Json => {
-            let doc = serde_json::json!({ "plan": plan, "outcome": outcome });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
-        }
-        Format::Table => print!("{}", outcome_text(outcome)),
+        Format::Json => json(&serde_json::json!({ "plan": plan, "outcome": outcome }))?,
+        Format::Table => out(&outcome_text(outcome)),
     }
     Ok(())
 }
 
-/// Print a plan's findings to stderr (used where stdout carries something else).
+/// Print a plan's error findings to stderr (used where stdout carries something else).
 pub fn eprint_errors(plan: &Plan) {
     for f in plan
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
     {
-        eprintln!("error [{}]: {}", f.code, f.message);
+        errln!(
+            "error [{}]: {}",
+            f.code,
+            terminal_safe(&f.message, MAX_CELL_CHARS * 8)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::OpResult;
+    use crate::plan::OpKind;
+
+    #[test]
+    fn outcome_lines_escape_and_cut_what_the_data_holds() {
+        let outcome = Outcome {
+            run_id: 7,
+            results: vec![OpResult {
+                seq: 0,
+                op: OpKind::PatchUser,
+                user_name: format!("ada\u{1b}[2J\u{202e}{}", "x".repeat(5_000)),
+                status: Status::Failed,
+                scim_id: None,
+                detail: Some("refused: \u{1b}]0;pwned\u{7}".to_owned()),
+            }],
+            halted: Some("token \u{1b}[31mrefused".to_owned()),
+        };
+        let text = outcome_text(&outcome);
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(!text.contains('\u{202e}'), "{text}");
+        assert!(text.contains("ada\\u{1b}[2J\\u{202e}x"), "{text}");
+        assert!(text.contains("refused: \\u{1b}]0;pwned\\u{7}"), "{text}");
+        assert!(text.contains("writes stopped: token \\u{1b}[31mrefused"));
+        assert!(text.len() < 2_000, "{} bytes", text.len());
+    }
+
+    #[test]
+    fn safe_lines_keeps_line_breaks_and_escapes_the_rest() {
+        assert_eq!(
+            safe_lines("plan breaks 1 rule:\n  - a\u{1b}[2Jb\r"),
+            "plan breaks 1 rule:\n  - a\\u{1b}[2Jb\\u{d}"
+        );
+    }
+
+    #[test]
+    fn the_error_document_carries_the_exit_code_and_what_to_do() {
+        let doc = error_document("could not reach the SCIM target", Exit::Environment);
+        assert_eq!(doc["error"]["code"], 3);
+        assert_eq!(doc["error"]["kind"], "environment");
+        assert_eq!(doc["error"]["message"], "could not reach the SCIM target");
+        assert!(doc["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("check-config"));
+        for exit in [Exit::Blocked, Exit::Usage, Exit::Environment, Exit::Locked] {
+            assert!(!hint(exit).is_empty(), "{exit:?}");
+        }
     }
 }

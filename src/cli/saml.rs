@@ -5,8 +5,10 @@
 //! Time: the global `--now RFC3339` (hidden at the top level, documented here) pins the clock so
 //! captured responses and fixtures can be checked long after they expire.
 
+use super::output::{self, errln, outln};
 use super::{Exit, Format};
 use crate::clock::Clock;
+use crate::report::{terminal_safe, MAX_CELL_CHARS};
 use crate::saml::metadata::{self, MetaExpect, MetaReport, Profile};
 use crate::saml::{self, login, Certificate, Expect, Finding, Level, Report, Verdict};
 use crate::store::{LinkState, Store};
@@ -25,6 +27,17 @@ pub struct SamlArgs {
     /// The SAML command.
     #[command(subcommand)]
     pub command: SamlCommand,
+}
+
+impl SamlArgs {
+    /// The output format asked for.
+    pub fn format(&self) -> Format {
+        match &self.command {
+            SamlCommand::CheckMetadata(a) => a.format,
+            SamlCommand::CheckResponse(a) => a.format,
+            SamlCommand::TestLogin(a) => a.format,
+        }
+    }
 }
 
 /// SAML commands.
@@ -376,7 +389,7 @@ async fn check_metadata(
         .await?;
     }
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Json => output::json(&report)?,
         Format::Table => print_metadata(&report),
     }
     Ok(exit_for(report.verdict))
@@ -537,15 +550,20 @@ fn targets(links: &[crate::store::UserLinkState], state: LinkState) -> String {
         .join(", ")
 }
 
+/// A value from a SAML document (attacker-controlled in a posted response), safe for a terminal.
+fn safe(text: &str) -> String {
+    terminal_safe(text, MAX_CELL_CHARS * 4)
+}
+
 fn findings_table(findings: &[Finding]) -> Table {
     let mut table = Table::new();
     table.set_header(vec!["severity", "code", "message", "fix"]);
     for f in findings {
         table.add_row(vec![
-            f.severity.as_str(),
-            f.code.as_str(),
-            f.message.as_str(),
-            f.fix.as_str(),
+            f.severity.as_str().to_owned(),
+            safe(&f.code),
+            safe(&f.message),
+            safe(&f.fix),
         ]);
     }
     table
@@ -553,48 +571,49 @@ fn findings_table(findings: &[Finding]) -> Table {
 
 fn print_report(report: &Report, format: Format) -> Result<()> {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(report)?),
+        Format::Json => output::json(report)?,
         Format::Table => {
-            println!("verdict: {}", report.verdict.as_str());
+            outln!("verdict: {}", report.verdict.as_str());
             if let Some(n) = &report.name_id {
-                println!(
-                    "nameId:  {n} ({})",
-                    report.name_id_format.as_deref().unwrap_or("no format")
+                outln!(
+                    "nameId:  {} ({})",
+                    safe(n),
+                    safe(report.name_id_format.as_deref().unwrap_or("no format"))
                 );
             }
             for (k, v) in &report.attributes {
-                println!("  {k} = {}", v.join(", "));
+                outln!("  {} = {}", safe(k), safe(&v.join(", ")));
             }
-            println!("{}", findings_table(&report.findings));
+            outln!("{}", findings_table(&report.findings));
         }
     }
     Ok(())
 }
 
 fn print_metadata(report: &MetaReport) {
-    println!("verdict:   {}", report.verdict.as_str());
-    println!(
+    outln!("verdict:   {}", report.verdict.as_str());
+    outln!(
         "entity ID: {}",
-        report.entity_id.as_deref().unwrap_or("(none)")
+        safe(report.entity_id.as_deref().unwrap_or("(none)"))
     );
     for e in &report.sso {
-        println!("sso:       {} {}", e.binding, e.location);
+        outln!("sso:       {} {}", safe(&e.binding), safe(&e.location));
     }
     if !report.certificates.is_empty() {
         let mut t = Table::new();
         t.set_header(vec!["use", "sha256", "notAfter", "daysLeft", "keyBits"]);
         for c in &report.certificates {
             t.add_row(vec![
-                c.use_.clone(),
+                safe(&c.use_),
                 c.sha256.clone(),
-                c.not_after.clone(),
+                safe(&c.not_after),
                 c.days_left.to_string(),
                 c.key_bits.to_string(),
             ]);
         }
-        println!("{t}");
+        outln!("{t}");
     }
-    println!("{}", findings_table(&report.findings));
+    outln!("{}", findings_table(&report.findings));
 }
 
 /// State shared by the test SP's handlers.
@@ -644,13 +663,13 @@ async fn test_login(args: TestLoginArgs, clock: Arc<dyn Clock>) -> Result<Exit> 
         format!("_idbridge-{}", hex::encode(bytes))
     });
     let request = login::authn_request(&request_id, now, &args.sp_entity_id, &acs, &sso);
-    println!(
+    outln!(
         "SP metadata to register in the IdP:\n{}",
         login::sp_metadata(&args.sp_entity_id, &acs)
     );
-    println!("ACS URL: {acs}");
-    println!("Listening on: http://{addr}/acs");
-    println!(
+    outln!("ACS URL: {acs}");
+    outln!("Listening on: http://{addr}/acs");
+    outln!(
         "Open this login URL in a browser:\n{}",
         login::redirect_url(&sso, &request, None)
     );
@@ -707,7 +726,7 @@ async fn test_login(args: TestLoginArgs, clock: Arc<dyn Clock>) -> Result<Exit> 
     let _ = stop_tx.send(());
     let _ = server.await;
     if timed_out && verdicts.len() < args.responses {
-        eprintln!("idbridge: no (more) response arrived before the timeout");
+        errln!("idbridge: no (more) response arrived before the timeout");
         return Ok(Exit::Blocked);
     }
     Ok(if verdicts.iter().all(|v| *v == Verdict::Accept) {

@@ -1,9 +1,9 @@
 //! `plan`, `apply --plan`, `sync` and `migrate`. `sync`, `apply` and `migrate` hold the run lock
 //! of their target from before the target is read to the end; `plan` writes nothing and takes none.
 
-use super::output::{eprint_errors, print_outcome, print_plan};
+use super::output::{self, eprint_errors, errln, print_outcome, print_plan};
 use super::pipeline::{self, Refused};
-use super::{ApplyArgs, Exit, Format, PlanArgs, SyncArgs};
+use super::{progress, ApplyArgs, Exit, Format, PlanArgs, SyncArgs};
 use crate::apply::{self, Outcome};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -13,7 +13,7 @@ use crate::scim::Client;
 use crate::store::{NewRun, RunStatus, Store};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,6 +29,7 @@ fn plan_exit(plan: &Plan) -> Exit {
 pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Result<Exit> {
     let settings = pipeline::load(config)?;
     let client = pipeline::client(&settings.target, clock.clone())?;
+    let reading = progress::spinner(READING);
     let reads = pipeline::read_sources(&settings).await?;
     let store = pipeline::open_store_read_only(&settings).await?;
     let policy = pipeline::policy(&settings, args.force, args.limit);
@@ -41,11 +42,12 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
         clock.now(),
     )
     .await?;
+    drop(reading);
     if let Some(out) = &args.out {
         let json = serde_json::to_string_pretty(&prepared.plan)?;
         std::fs::write(out, format!("{json}\n"))
             .with_context(|| format!("writing the plan to {}", out.display()))?;
-        eprintln!(
+        errln!(
             "plan written to {}; apply exactly it with: idbridge apply --plan {} --expect-digest {}",
             out.display(),
             out.display(),
@@ -56,35 +58,44 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
     Ok(plan_exit(&prepared.plan))
 }
 
-fn confirm(plan: &Plan, yes: bool) -> Result<bool> {
+/// What the spinner says while sources and target are read (a first read of a large workspace
+/// at Notion's rate takes minutes).
+const READING: &str = "reading the sources and the target";
+
+/// Ask on a terminal; a refusal ends the command as refused (exit 1, nothing applied).
+fn confirm(plan: &Plan, yes: bool) -> Result<()> {
     if yes
         || plan.write_count() == 0
         || !std::io::stdin().is_terminal()
         || !std::io::stderr().is_terminal()
     {
-        return Ok(true);
+        return Ok(());
     }
-    eprint!(
+    output::err(&format!(
         "Apply {} operations to {} ({})? [y/N] ",
         plan.operations.len(),
         plan.target.name,
         plan.target.url
-    );
-    std::io::stderr().flush()?;
+    ));
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Refused("not confirmed; nothing was applied".to_owned()).into())
+    }
 }
 
-/// Run `plan` in a new journaled run, record it, and write snapshots.
+/// Run `plan` in a new journaled run, record it, and write snapshots. `progress` is told of each
+/// operation (the terminal's progress bar).
 pub async fn execute(
     settings: &Settings,
     client: &Client,
     store: &Store,
     clock: Arc<dyn Clock>,
     plan: &Plan,
-    kind: &str,
-    plan_digest: Option<String>,
+    (kind, plan_digest): (&str, Option<String>),
+    progress: Option<Arc<dyn apply::Progress>>,
 ) -> Result<Outcome> {
     let run_id = store
         .start_run(&NewRun {
@@ -94,7 +105,7 @@ pub async fn execute(
             plan_sha256: plan_digest,
         })
         .await?;
-    let outcome = apply::apply(
+    let outcome = apply::apply_with_progress(
         plan,
         client,
         store,
@@ -106,6 +117,7 @@ pub async fn execute(
             batch_size: settings.mapping.groups.batch_size,
             concurrency: settings.target.concurrency,
         },
+        progress,
     )
     .await;
     let (status, summary) = match &outcome {
@@ -151,6 +163,7 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
     let settings = pipeline::load(config)?;
     let (store, _lock) = pipeline::open_store_for_run(&settings, "sync", clock.now()).await?;
     let client = pipeline::client(&settings.target, clock.clone())?;
+    let reading = progress::spinner(READING);
     let reads = pipeline::read_sources(&settings).await?;
     let policy = pipeline::policy(&settings, args.force, args.limit);
     let prepared = pipeline::prepare(
@@ -162,6 +175,7 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
         clock.now(),
     )
     .await?;
+    drop(reading);
     let plan = &prepared.plan;
     if args.format == Format::Table {
         print_plan(plan, Format::Table)?;
@@ -172,18 +186,15 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
             Refused("the plan is blocked by a guardrail; nothing was applied".to_owned()).into(),
         );
     }
-    if !confirm(plan, args.yes)? {
-        eprintln!("nothing applied");
-        return Ok(Exit::Blocked);
-    }
+    confirm(plan, args.yes)?;
     let outcome = execute(
         &settings,
         &client,
         &store,
         clock.clone(),
         plan,
-        "sync",
-        plan.plan_digest.clone(),
+        ("sync", plan.plan_digest.clone()),
+        progress::apply_bar(),
     )
     .await?;
     snapshots(&settings, &store, clock.as_ref(), &prepared.desired).await?;
@@ -242,7 +253,9 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
     // Locked before the target is read, so the digest check and the writes see the same target.
     let (store, _lock) = pipeline::open_store_for_run(&settings, "apply", clock.now()).await?;
     let client = pipeline::client(&settings.target, clock.clone())?;
+    let reading = progress::spinner("reading the target");
     let read = client.read_users().await?;
+    drop(reading);
     if !read.consistent {
         return Err(Refused(format!(
             "cannot verify the target: its paged read did not add up ({}); try again later",
@@ -304,18 +317,15 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
         ))
         .into());
     }
-    if !confirm(&plan, args.yes)? {
-        eprintln!("nothing applied");
-        return Ok(Exit::Blocked);
-    }
+    confirm(&plan, args.yes)?;
     let outcome = execute(
         &settings,
         &client,
         &store,
         clock,
         &plan,
-        "apply",
-        Some(digest),
+        ("apply", Some(digest)),
+        progress::apply_bar(),
     )
     .await?;
     print_outcome(&plan, &outcome, args.format)?;
@@ -323,9 +333,17 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
 }
 
 /// `idbridge migrate`: under the run lock, so the schema never changes under a run of the target.
-pub async fn migrate(config: &Path, clock: Arc<dyn Clock>) -> Result<Exit> {
+/// The text goes to stderr as before; `--format json` prints `{"store", "backend", "upToDate"}`.
+pub async fn migrate(config: &Path, clock: Arc<dyn Clock>, format: Format) -> Result<Exit> {
     let settings = pipeline::load(config)?;
     let (store, _lock) = pipeline::open_store_locked(&settings, "migrate", clock.now()).await?;
-    eprintln!("store {} is up to date", store.redacted_url());
+    match format {
+        Format::Json => output::json(&serde_json::json!({
+            "store": store.redacted_url(),
+            "backend": store.backend().name(),
+            "upToDate": true,
+        }))?,
+        Format::Table => errln!("store {} is up to date", store.redacted_url()),
+    }
     Ok(Exit::Ok)
 }
