@@ -66,19 +66,7 @@ pub async fn read_sources(settings: &Settings) -> Result<Vec<SourceRead>> {
     let mut reads = Vec::with_capacity(settings.sources.len());
     for source in &settings.sources {
         reads.push(match source {
-            SourceSettings::HrCsv(csv) => {
-                let bytes = std::fs::read(&csv.path).map_err(|e| hr::Error::Read {
-                    source_name: csv.name.clone(),
-                    path: csv.path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-                let label = csv
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| csv.path.display().to_string());
-                hr::read_csv(csv, &bytes, &label)?
-            }
+            SourceSettings::HrCsv(csv) => hr::read_csv_file(csv)?,
             SourceSettings::HrHttp(api) => hr::read_http(api).await?,
             SourceSettings::Ldap(ldap) => crate::connectors::ldap::read(ldap).await?,
         });
