@@ -246,6 +246,42 @@ pub struct Prepared {
     pub desired: Vec<DesiredUser>,
 }
 
+/// Rows quoted when a source yields nobody: enough to see the pattern (a wrong delimiter, a
+/// renamed status) without a flood.
+const SKIPPED_QUOTED: usize = 3;
+/// Longest reason quoted, in characters: a reason can quote a cell of up to `max_field_bytes`.
+const REASON_QUOTED: usize = 300;
+
+/// What to check when source `read` yielded nobody: the first skipped rows, each with its
+/// location and reason.
+fn skipped_rows(read: &SourceRead) -> String {
+    let skipped: Vec<&crate::model::SourceIssue> =
+        read.issues.iter().filter(|i| i.skipped_person).collect();
+    if skipped.is_empty() {
+        return "The source has no rows (only a header?); check the file and the column names"
+            .to_owned();
+    }
+    let quoted: Vec<String> = skipped
+        .iter()
+        .take(SKIPPED_QUOTED)
+        .map(|i| {
+            let mut reason: String = i.message.chars().take(REASON_QUOTED).collect();
+            if reason.len() < i.message.len() {
+                reason.push('…');
+            }
+            format!("{}: {reason}", i.location)
+        })
+        .collect();
+    let more = match skipped.len().saturating_sub(SKIPPED_QUOTED) {
+        0 => String::new(),
+        n => format!(" (and {n} more)"),
+    };
+    format!(
+        "Skipped: {}{more}. Check the file and the column names",
+        quoted.join("; ")
+    )
+}
+
 /// Everything from source reads to the plan.
 pub async fn prepare(
     settings: &Settings,
@@ -259,9 +295,10 @@ pub async fn prepare(
         if read.records.is_empty() {
             return Err(Refused(format!(
                 "source `{}` yielded no valid person ({} rows skipped); refusing to run, because an empty or broken \
-                 export must never look like everybody left. Check the file and the column names",
+                 export must never look like everybody left. {}",
                 read.source,
-                read.issues.len()
+                read.issues.len(),
+                skipped_rows(read)
             ))
             .into());
         }
