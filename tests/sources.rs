@@ -347,3 +347,54 @@ async fn a_ten_megabyte_field_is_reported_by_its_line_and_the_plan_finishes() {
     );
     assert!(run.stdout.len() < 64 * 1024, "{} bytes", run.stdout.len());
 }
+
+/// Issue "Robust unattended runs", item 5: a patch's reason cites the source value that differs
+/// and its line, not the person's status.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_title_change_cites_the_new_title_and_its_line() {
+    let ws = Workspace::new().await;
+    let mut rows = vec![
+        row("E1", "Ada", "Engineer", "active"),
+        row("E2", "Bob", "Engineer", "active"),
+        row("E3", "Cy", "Engineer", "active"),
+    ];
+    let refs = |rows: &[String]| {
+        rows.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    ws.hr(&[&refs(&rows)]);
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+
+    rows[2] = row("E3", "Cy", "Lead Engineer", "active");
+    rows[1] = "E2,bob@acme.test,Robert,Builder,Engineer,Eng,,active,2020-01-01,".to_owned();
+    ws.hr(&[&refs(&rows)]);
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    let reasons: Vec<(&str, &str)> = plan["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["userName"].as_str().unwrap(),
+                o["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "bob@acme.test",
+                "hr: givenName=Robert, familyName=Builder (hr.csv line 3)"
+            ),
+            ("cy@acme.test", "hr: title=Lead Engineer (hr.csv line 4)"),
+        ],
+        "{plan:#}"
+    );
+}
