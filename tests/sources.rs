@@ -235,10 +235,10 @@ async fn a_source_whose_every_row_is_bad_quotes_the_first_skipped_rows() {
     let said = &run.stderr;
     assert!(
         said.contains("source `hr` yielded no valid person (5 rows skipped)")
-            && said.contains("hr.csv line 2: unknown status `retired`")
-            && said.contains("; hr.csv line 3: `start_date` value `01/02/2020` is not a date")
-            && said.contains("; hr.csv line 4: `employee_id` is empty")
-            && said.contains("(and 2 more)")
+            && said.contains("The first skipped rows:\n  hr.csv line 2: unknown status `retired`")
+            && said.contains("\n  hr.csv line 3: `start_date` value `01/02/2020` is not a date")
+            && said.contains("\n  hr.csv line 4: `employee_id` is empty")
+            && said.contains("\n  and 2 more")
             && !said.contains("hr.csv line 5"),
         "{said}"
     );

@@ -252,8 +252,8 @@ const SKIPPED_QUOTED: usize = 3;
 /// Longest reason quoted, in characters: a reason can quote a cell of up to `max_field_bytes`.
 const REASON_QUOTED: usize = 300;
 
-/// What to check when source `read` yielded nobody: the first skipped rows, each with its
-/// location and reason.
+/// What to check when source `read` yielded nobody: the first skipped rows, one a line, each
+/// with its location and reason (control characters escaped, long reasons cut).
 fn skipped_rows(read: &SourceRead) -> String {
     let skipped: Vec<&crate::model::SourceIssue> =
         read.issues.iter().filter(|i| i.skipped_person).collect();
@@ -261,25 +261,25 @@ fn skipped_rows(read: &SourceRead) -> String {
         return "The source has no rows (only a header?); check the file and the column names"
             .to_owned();
     }
-    let quoted: Vec<String> = skipped
-        .iter()
-        .take(SKIPPED_QUOTED)
-        .map(|i| {
-            let mut reason: String = i.message.chars().take(REASON_QUOTED).collect();
-            if reason.len() < i.message.len() {
-                reason.push('…');
+    let mut out = "Check the file and the column names. The first skipped rows:".to_owned();
+    for issue in skipped.iter().take(SKIPPED_QUOTED) {
+        let mut reason = String::new();
+        for c in issue.message.chars().take(REASON_QUOTED) {
+            if c.is_control() {
+                reason.extend(c.escape_debug());
+            } else {
+                reason.push(c);
             }
-            format!("{}: {reason}", i.location)
-        })
-        .collect();
-    let more = match skipped.len().saturating_sub(SKIPPED_QUOTED) {
-        0 => String::new(),
-        n => format!(" (and {n} more)"),
-    };
-    format!(
-        "Skipped: {}{more}. Check the file and the column names",
-        quoted.join("; ")
-    )
+        }
+        if issue.message.chars().nth(REASON_QUOTED).is_some() {
+            reason.push('…');
+        }
+        out.push_str(&format!("\n  {}: {reason}", issue.location));
+    }
+    if let Some(more) = skipped.len().checked_sub(SKIPPED_QUOTED).filter(|&n| n > 0) {
+        out.push_str(&format!("\n  and {more} more"));
+    }
+    out
 }
 
 /// Everything from source reads to the plan.

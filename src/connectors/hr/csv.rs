@@ -8,6 +8,11 @@
 //! embedded line that looks like a whole row. A row that fails is reported with every physical
 //! line it covers and names nobody (it could hold anyone), which holds every absence-based
 //! deactivation of the run.
+//!
+//! Every read is bounded: only a regular file is opened (a pipe blocks, a device never ends), it
+//! is streamed (`csv::rows`) and read no further than `max_file_bytes`, the header is held to 1024
+//! columns and 64 KiB, and a row to its header's fields times `max_field_bytes` bytes; a longer
+//! row is parsed to its end without being kept, and is unidentified.
 
 use super::row::{self, bad_row, RowRules};
 use super::{Error, SourceRead};
@@ -143,8 +148,9 @@ fn read_stream(
             index
                 .get(column)
                 .and_then(|i| fields.get(*i))
+                .map(|s| s.trim())
                 .filter(|s| !s.is_empty())
-                .map(|s| (*s).to_owned())
+                .map(str::to_owned)
         };
         match row::record(&rules, &get, &has, location) {
             Ok(r) => out.records.push(r),
