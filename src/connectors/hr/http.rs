@@ -180,6 +180,16 @@ async fn fetch(
     ))
 }
 
+/// A JSON value as a message quotes it: at most 100 characters, since it is kept per page and
+/// could be a whole object.
+fn shown_value(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(100) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
+}
+
 /// What the API said its record count was, page by page, against the records it sent.
 #[derive(Debug, Default)]
 struct Count {
@@ -197,7 +207,7 @@ impl Count {
                 Some(v) => v
                     .as_u64()
                     .or_else(|| v.as_str().and_then(|t| t.trim().parse().ok()))
-                    .ok_or_else(|| format!("`{v}`")),
+                    .ok_or_else(|| format!("`{}`", shown_value(v))),
                 None => Err("nothing".to_owned()),
             };
             self.reported.push((page, value));
