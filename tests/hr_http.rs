@@ -1,7 +1,9 @@
 //! The HR API source against a local HTTP server: next-link and page-number paging, a 500 in the
 //! middle (retried), a page that keeps failing (the whole read fails, nothing partial), basic and
-//! bearer auth, and BambooHR's report shape.
+//! bearer auth, BambooHR's report shape, and the bounds on a read: reply size, paging loops,
+//! paging past the reported total.
 
+use crate::support::{Workspace, OWNER};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -71,8 +73,49 @@ async fn counted(Query(q): Query<HashMap<String, String>>) -> Response {
     Json(json!({ "data": { "items": [person(1), person(2)] }, "meta": meta })).into_response()
 }
 
+/// `?records=N` records in one reply, with a Content-Length; `&stream=1` sends it in chunks
+/// without one.
+async fn big(State(api): State<Arc<Api>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    api.hits.fetch_add(1, Ordering::SeqCst);
+    let n: u32 = q.get("records").and_then(|n| n.parse().ok()).unwrap_or(1);
+    let text = json!({ "data": { "items": (1..=n).map(person).collect::<Vec<_>>() } }).to_string();
+    if q.contains_key("stream") {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = text
+            .into_bytes()
+            .chunks(16 * 1024)
+            .map(|c| Ok(c.to_vec()))
+            .collect();
+        return axum::body::Body::from_stream(futures::stream::iter(chunks)).into_response();
+    }
+    text.into_response()
+}
+
+/// Links back to itself.
+async fn looping(State(api): State<Arc<Api>>) -> Response {
+    api.hits.fetch_add(1, Ordering::SeqCst);
+    Json(json!({ "data": { "items": [person(1)] }, "links": { "next": "/v1/loop" } }))
+        .into_response()
+}
+
+/// One record per page, a total of 3, and a next link to a new cursor on every page, forever.
+async fn endless(
+    State(api): State<Arc<Api>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    api.hits.fetch_add(1, Ordering::SeqCst);
+    let cursor: u32 = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(1);
+    Json(json!({
+        "data": { "items": [person(cursor)] }, "meta": { "total": 3 },
+        "links": { "next": format!("/v1/endless?cursor={}", cursor + 1) }
+    }))
+    .into_response()
+}
+
 async fn serve(api: Arc<Api>) -> String {
     let app = Router::new()
+        .route("/v1/big", get(big))
+        .route("/v1/loop", get(looping))
+        .route("/v1/endless", get(endless))
         .route("/v1/counted", get(counted))
         .route("/v1/people", get(paged))
         .route("/v1/pages", get(paged))
@@ -241,4 +284,123 @@ async fn a_total_that_does_not_match_the_records_names_nobody() {
         assert!(issue.skipped_person && issue.hints.is_empty(), "{issue:?}");
         assert!(issue.message.contains(says), "{claim}: {}", issue.message);
     }
+}
+
+/// A reply over `max_reply_bytes` fails the read at once (it would be as large on a retry),
+/// whether it announces its length or streams; the error names the page without the API key
+/// the query carries, and the limit.
+#[tokio::test]
+async fn a_reply_over_max_reply_bytes_fails_the_read() {
+    let api = Arc::new(Api::default());
+    let base = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let read = |query: &str, limit: u64| {
+        let s = source(
+            dir.path(),
+            &format!(
+                "url = \"{base}/v1/big?api_key=hr-secret-key&records=2000{query}\"\nrecords = \"data.items\"\n\
+                 max_reply_bytes = {limit}\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
+            ),
+        );
+        async move { read_http(&s).await }
+    };
+    let whole = read("", 10_000_000).await.unwrap();
+    assert_eq!(whole.records.len(), 2000);
+    for (query, says) in [
+        ("", "it announces"),
+        ("&stream=1", "it went on past 100000 bytes"),
+    ] {
+        let before = api.hits.load(Ordering::SeqCst);
+        let err = read(query, 100_000).await.unwrap_err().to_string();
+        assert!(
+            err.contains("larger than max_reply_bytes = 100000") && err.contains(says),
+            "{query}: {err}"
+        );
+        assert!(
+            err.contains("/v1/big?api_key=***&records=***"),
+            "the page is named, its query values are not: {err}"
+        );
+        assert!(!err.contains("hr-secret-key"), "{err}");
+        assert_eq!(api.hits.load(Ordering::SeqCst), before + 1, "not retried");
+    }
+}
+
+#[tokio::test]
+async fn a_next_link_back_to_a_page_already_read_fails_the_read() {
+    let api = Arc::new(Api::default());
+    let base = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = source(
+        dir.path(),
+        &format!(
+            "url = \"{base}/v1/loop\"\nrecords = \"data.items\"\nnext = \"links.next\"\nmax_pages = 50\n\
+             [sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
+        ),
+    );
+    let err = read_http(&s).await.unwrap_err().to_string();
+    assert!(err.contains("links back to a page already read"), "{err}");
+    assert_eq!(api.hits.load(Ordering::SeqCst), 1);
+}
+
+/// An API that reports 3 records but links page after page: the read stops one page past the
+/// count, with an error, instead of reading on to `max_pages`.
+#[tokio::test]
+async fn paging_past_the_reported_total_fails_the_read() {
+    let api = Arc::new(Api::default());
+    let base = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = source(
+        dir.path(),
+        &format!(
+            "url = \"{base}/v1/endless\"\nrecords = \"data.items\"\nnext = \"links.next\"\ntotal = \"meta.total\"\n\
+             max_pages = 50\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
+        ),
+    );
+    let err = read_http(&s).await.unwrap_err().to_string();
+    assert!(
+        err.contains("reports 3 records at `meta.total`, but after 4 records in 4 pages"),
+        "{err}"
+    );
+    assert!(err.contains("/v1/endless?cursor=***"), "{err}");
+    assert_eq!(api.hits.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn max_reply_bytes_has_a_default_and_belongs_to_hr_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = source(dir.path(), "url = \"https://hr.example/v1/people\"\n");
+    assert_eq!(s.max_reply_bytes, 64 * 1024 * 1024);
+    let text = "[target]\nkind = \"notion\"\ntoken_file = \"scim\"\n\n[[sources]]\nname = \"hr\"\nkind = \"hr-csv\"\n\
+                path = \"hr.csv\"\nmax_reply_bytes = 10\n";
+    let err = config::parse(text, &dir.path().join("idbridge.toml"), dir.path()).unwrap_err();
+    assert!(err.to_string().contains("max_reply_bytes"), "{err}");
+}
+
+/// Through the binary: an HR API whose reply is over `max_reply_bytes` is a source that
+/// misbehaves, exit 3, and the run writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_hr_api_reply_over_its_limit_stops_the_run_with_exit_3() {
+    let base = serve(Arc::new(Api::default())).await;
+    let ws = Workspace::new().await;
+    ws.hr(&[]);
+    let config = std::fs::read_to_string(ws.path("idbridge.toml")).unwrap();
+    let api = format!(
+        "kind = \"hr-http\"\nurl = \"{base}/v1/big?api_key=hr-secret-key&records=2000\"\nrecords = \"data.items\"\n\
+         max_reply_bytes = 100000\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
+    );
+    let config = config.replace("kind = \"hr-csv\"\npath = \"hr.csv\"\n", &api);
+    std::fs::write(ws.path("idbridge.toml"), config).unwrap();
+    for args in [&["plan"][..], &["sync", "--yes"][..]] {
+        let run = ws.idbridge(args).await.expect(3);
+        assert!(
+            run.stderr.contains("HR API source `hr`")
+                && run.stderr.contains("/v1/big?api_key=***&records=***")
+                && run.stderr.contains("larger than max_reply_bytes = 100000")
+                && !run.stderr.contains("hr-secret-key"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(ws.emu.write_count(), 0);
+    assert_eq!(ws.active_names(), [OWNER]);
 }

@@ -200,6 +200,11 @@ async fn ldap_and_hr_join_into_users_and_groups() {
         plan["operations"][0]["changes"],
         serde_json::json!([{ "attr": "displayName", "before": "Ada Lovelace", "after": "Ada King" }])
     );
+    // The reason cites the directory value that differs, at the entry's DN.
+    assert_eq!(
+        plan["operations"][0]["reason"],
+        format!("corp: cn=Ada King (cn=Ada King,{people})")
+    );
     ws.idbridge(&["sync", "--yes"]).await.expect(0);
     assert_eq!(ws.emu.write_count(), writes + 1, "the rename is one patch");
 

@@ -219,3 +219,182 @@ async fn a_header_with_two_email_columns_is_refused() {
     );
     assert_eq!(ws.active_names(), [OWNER]);
 }
+
+/// Issue "Robust unattended runs", item 5: a source that yields nobody says why, row by row.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_whose_every_row_is_bad_quotes_the_first_skipped_rows() {
+    let ws = Workspace::new().await;
+    ws.hr(&[
+        &row("E1", "Ada", "Eng", "retired"),
+        "E2,bob@acme.test,Bob,Test,Eng,Eng,,active,01/02/2020,",
+        ",cy@acme.test,Cy,Test,Eng,Eng,,active,2020-01-01,",
+        &row("E4", "Dee", "Eng", "gone"),
+        &row("E5", "Eve", "Eng", "gone"),
+    ]);
+    let run = ws.idbridge(&["plan"]).await.expect(1);
+    let said = &run.stderr;
+    assert!(
+        said.contains("source `hr` yielded no valid person (5 rows skipped)")
+            && said.contains("The first skipped rows:\n  hr.csv line 2: unknown status `retired`")
+            && said.contains("\n  hr.csv line 3: `start_date` value `01/02/2020` is not a date")
+            && said.contains("\n  hr.csv line 4: `employee_id` is empty")
+            && said.contains("\n  and 2 more")
+            && !said.contains("hr.csv line 5"),
+        "{said}"
+    );
+    assert_eq!(ws.active_names(), [OWNER]);
+}
+
+/// Issue "Robust unattended runs", item 5: an Excel export (UTF-8 BOM, CRLF line ends, a blank
+/// line) is numbered by physical lines, as an LF file is.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_excel_export_is_numbered_by_physical_lines() {
+    let ws = Workspace::new().await;
+    ws.hr(&[]);
+    let rows = [
+        HEADER.to_owned(),
+        row("E1", "Ada", "Eng", "active"),
+        String::new(),
+        row("E2", "Bob", "Eng", "retired"),
+        row("E3", "Cy", "Eng", "active"),
+    ];
+    let text = format!("\u{feff}{}\r\n", rows.join("\r\n"));
+    std::fs::write(ws.path("hr.csv"), text).unwrap();
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    let bad = finding(&plan, "source-row-invalid").expect("source-row-invalid");
+    assert_eq!(bad["sources"], serde_json::json!(["hr: hr.csv line 4"]));
+    let reasons: Vec<&str> = plan["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "hr: status=active (hr.csv line 2)",
+            "hr: status=active (hr.csv line 5)"
+        ]
+    );
+}
+
+/// Issue "Robust unattended runs", item 1: the HR file is read with a bound. Past
+/// `max_file_bytes`, or on a path that is no regular file (a device never ends), the run stops
+/// with exit 2, naming the file, and uses nothing of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_hr_file_over_its_limit_or_not_a_file_stops_the_run_with_exit_2() {
+    let mut ws = Workspace::new().await;
+    ws.hr(&[
+        &row("E1", "Ada", "Eng", "active"),
+        &row("E2", "Bob", "Eng", "active"),
+    ]);
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    let writes = ws.emu.write_count();
+
+    let size = std::fs::metadata(ws.path("hr.csv")).unwrap().len();
+    ws.tail = format!("max_file_bytes = {}\n", size - 1);
+    ws.write_config();
+    for args in [&["plan"][..], &["sync", "--yes"][..]] {
+        let run = ws.idbridge(args).await.expect(2);
+        assert!(
+            run.stderr.contains("hr.csv")
+                && run
+                    .stderr
+                    .contains(&format!("larger than max_file_bytes = {}", size - 1)),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    ws.tail = format!("max_file_bytes = {size}\n");
+    ws.write_config();
+    ws.idbridge(&["plan"]).await.expect(0);
+
+    let config = std::fs::read_to_string(ws.path("idbridge.toml")).unwrap();
+    std::fs::write(
+        ws.path("idbridge.toml"),
+        config.replace("path = \"hr.csv\"", "path = \"/dev/zero\""),
+    )
+    .unwrap();
+    let run = ws.idbridge(&["sync", "--yes"]).await.expect(2);
+    assert!(
+        run.stderr.contains("/dev/zero") && run.stderr.contains("is a device, not a regular file"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ws.emu.write_count(), writes);
+}
+
+/// Issue "Robust unattended runs", item 1: a 10 MB field is reported with its line, without its
+/// content, and `plan` with table output finishes with the other rows planned.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ten_megabyte_field_is_reported_by_its_line_and_the_plan_finishes() {
+    let ws = Workspace::new().await;
+    let huge = "x".repeat(10 * 1024 * 1024);
+    ws.hr(&[
+        &row("E1", "Ada", "Eng", "active"),
+        &format!("E2,bob@acme.test,Bob,Test,\"{huge}\",Eng,,active,2020-01-01,"),
+        &row("E3", "Cy", "Eng", "active"),
+    ]);
+    let run = ws.idbridge(&["plan"]).await.expect(0);
+    assert!(
+        run.stdout.contains("hr.csv line 3") && run.stdout.contains("cy@acme.test"),
+        "{}",
+        &run.stdout[..run.stdout.len().min(4000)]
+    );
+    assert!(run.stdout.len() < 64 * 1024, "{} bytes", run.stdout.len());
+}
+
+/// Issue "Robust unattended runs", item 5: a patch's reason cites the source value that differs
+/// and its line, not the person's status.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_title_change_cites_the_new_title_and_its_line() {
+    let ws = Workspace::new().await;
+    let mut rows = vec![
+        row("E1", "Ada", "Engineer", "active"),
+        row("E2", "Bob", "Engineer", "active"),
+        row("E3", "Cy", "Engineer", "active"),
+    ];
+    let refs = |rows: &[String]| {
+        rows.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    ws.hr(&[&refs(&rows)]);
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+
+    rows[2] = row("E3", "Cy", "Lead Engineer", "active");
+    rows[1] = "E2,bob@acme.test,Robert,Builder,Engineer,Eng,,active,2020-01-01,".to_owned();
+    ws.hr(&[&refs(&rows)]);
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    let reasons: Vec<(&str, &str)> = plan["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["userName"].as_str().unwrap(),
+                o["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "bob@acme.test",
+                "hr: givenName=Robert, familyName=Builder (hr.csv line 3)"
+            ),
+            ("cy@acme.test", "hr: title=Lead Engineer (hr.csv line 4)"),
+        ],
+        "{plan:#}"
+    );
+}

@@ -87,10 +87,7 @@ async fn sync_creates_patches_deactivates_readds_and_is_idempotent() {
         patch["changes"],
         serde_json::json!([{ "attr": "title", "before": "Engineer", "after": "Lead" }])
     );
-    assert!(
-        patch["reason"].as_str().unwrap().contains("hr.csv line 2"),
-        "{patch}"
-    );
+    assert_eq!(patch["reason"], "hr: title=Lead (hr.csv line 2)", "{patch}");
     assert!(plan["operations"][1]["reason"]
         .as_str()
         .unwrap()

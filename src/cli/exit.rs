@@ -87,12 +87,15 @@ pub fn scim_class(e: &scim::Error) -> Exit {
     }
 }
 
-/// HR source errors. A file or column the config names that is not there is a config error (2);
+/// HR source errors. A file or column the config names that is not there, a path that is not a
+/// regular file, or a file over `max_file_bytes` is a config error (2);
 /// a readable file that yields nobody is refused by the empty-source guardrail (1, `Refused`);
 /// an HR API that cannot be read is the environment (3).
 pub fn hr_class(e: &hr::Error) -> Exit {
     match e {
         hr::Error::Read { .. }
+        | hr::Error::TooLarge { .. }
+        | hr::Error::NotAFile { .. }
         | hr::Error::MissingColumn { .. }
         | hr::Error::Header { .. }
         | hr::Error::AmbiguousHeader { .. } => Exit::Usage,

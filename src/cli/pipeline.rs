@@ -66,19 +66,7 @@ pub async fn read_sources(settings: &Settings) -> Result<Vec<SourceRead>> {
     let mut reads = Vec::with_capacity(settings.sources.len());
     for source in &settings.sources {
         reads.push(match source {
-            SourceSettings::HrCsv(csv) => {
-                let bytes = std::fs::read(&csv.path).map_err(|e| hr::Error::Read {
-                    source_name: csv.name.clone(),
-                    path: csv.path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-                let label = csv
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| csv.path.display().to_string());
-                hr::read_csv(csv, &bytes, &label)?
-            }
+            SourceSettings::HrCsv(csv) => hr::read_csv_file(csv)?,
             SourceSettings::HrHttp(api) => hr::read_http(api).await?,
             SourceSettings::Ldap(ldap) => crate::connectors::ldap::read(ldap).await?,
         });
@@ -258,6 +246,42 @@ pub struct Prepared {
     pub desired: Vec<DesiredUser>,
 }
 
+/// Rows quoted when a source yields nobody: enough to see the pattern (a wrong delimiter, a
+/// renamed status) without a flood.
+const SKIPPED_QUOTED: usize = 3;
+/// Longest reason quoted, in characters: a reason can quote a cell of up to `max_field_bytes`.
+const REASON_QUOTED: usize = 300;
+
+/// What to check when source `read` yielded nobody: the first skipped rows, one a line, each
+/// with its location and reason (control characters escaped, long reasons cut).
+fn skipped_rows(read: &SourceRead) -> String {
+    let skipped: Vec<&crate::model::SourceIssue> =
+        read.issues.iter().filter(|i| i.skipped_person).collect();
+    if skipped.is_empty() {
+        return "The source has no rows (only a header?); check the file and the column names"
+            .to_owned();
+    }
+    let mut out = "Check the file and the column names. The first skipped rows:".to_owned();
+    for issue in skipped.iter().take(SKIPPED_QUOTED) {
+        let mut reason = String::new();
+        for c in issue.message.chars().take(REASON_QUOTED) {
+            if c.is_control() {
+                reason.extend(c.escape_debug());
+            } else {
+                reason.push(c);
+            }
+        }
+        if issue.message.chars().nth(REASON_QUOTED).is_some() {
+            reason.push('…');
+        }
+        out.push_str(&format!("\n  {}: {reason}", issue.location));
+    }
+    if let Some(more) = skipped.len().checked_sub(SKIPPED_QUOTED).filter(|&n| n > 0) {
+        out.push_str(&format!("\n  and {more} more"));
+    }
+    out
+}
+
 /// Everything from source reads to the plan.
 pub async fn prepare(
     settings: &Settings,
@@ -271,9 +295,10 @@ pub async fn prepare(
         if read.records.is_empty() {
             return Err(Refused(format!(
                 "source `{}` yielded no valid person ({} rows skipped); refusing to run, because an empty or broken \
-                 export must never look like everybody left. Check the file and the column names",
+                 export must never look like everybody left. {}",
                 read.source,
-                read.issues.len()
+                read.issues.len(),
+                skipped_rows(read)
             ))
             .into());
         }

@@ -176,6 +176,8 @@ pub struct HrCsvSettings {
     pub max_field_bytes: usize,
     /// Most lines one quoted field may span before its row is unidentified.
     pub max_field_lines: usize,
+    /// Largest file read, in bytes: a larger one fails the read (nothing of it is used).
+    pub max_file_bytes: u64,
     /// Join attribute (canonical name), default `email`.
     pub join_attr: String,
 }
@@ -186,6 +188,12 @@ pub const DEFAULT_MAX_FIELD_BYTES: usize = 8 * 1024;
 /// Default `max_field_lines`: a postal address (street, second line, city, country) fits; a
 /// stray quote that swallowed several rows does not.
 pub const DEFAULT_MAX_FIELD_LINES: usize = 4;
+/// Default `max_file_bytes`: 256 MiB is some 500,000 people of 500 bytes each, and a bound on a
+/// path that names something endless (a pipe, `/dev/zero`, a file still being written).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Default `max_reply_bytes` of an HR API: a whole-company report (BambooHR sends one reply) of
+/// 100,000 people fits.
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 64 * 1024 * 1024;
 
 impl HrCsvSettings {
     /// Defaults for a CSV at `path` (used by the demo and tests).
@@ -200,6 +208,7 @@ impl HrCsvSettings {
             delimiter: b',',
             max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
             max_field_lines: DEFAULT_MAX_FIELD_LINES,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             join_attr: "email".to_owned(),
         }
     }
@@ -396,6 +405,8 @@ pub struct HrHttpSettings {
     pub timeout: Duration,
     /// Most pages read.
     pub max_pages: u32,
+    /// Largest reply read, in bytes: a larger one fails the read.
+    pub max_reply_bytes: u64,
     /// Join attribute.
     pub join_attr: String,
 }
@@ -939,6 +950,7 @@ impl Resolver<'_> {
                     "password_env",
                     "password_file",
                     "total",
+                    "max_reply_bytes",
                 ],
             )?,
             "ldap" => return self.ldap(i, spanned, name, join_attr),
@@ -993,6 +1005,12 @@ impl Resolver<'_> {
                 DEFAULT_MAX_FIELD_LINES as i64,
                 1_000,
             )? as usize,
+            max_file_bytes: self.positive(
+                &s.max_file_bytes,
+                &key("max_file_bytes"),
+                DEFAULT_MAX_FILE_BYTES as i64,
+                1 << 40,
+            )? as u64,
             join_attr,
         })))
     }
@@ -1023,6 +1041,14 @@ impl Resolver<'_> {
             (
                 "max_field_lines",
                 s.max_field_lines.as_ref().map(|v| v.span().start),
+            ),
+            (
+                "max_file_bytes",
+                s.max_file_bytes.as_ref().map(|v| v.span().start),
+            ),
+            (
+                "max_reply_bytes",
+                s.max_reply_bytes.as_ref().map(|v| v.span().start),
             ),
             ("total", s.total.as_ref().map(|v| v.span().start)),
         ];
@@ -1086,6 +1112,7 @@ impl Resolver<'_> {
                 "password_file",
                 "max_field_bytes",
                 "max_field_lines",
+                "max_file_bytes",
             ],
         )?;
         let Some(url_text) = &s.url else {
@@ -1174,6 +1201,12 @@ impl Resolver<'_> {
             date_format: date_format(s),
             timeout: self.duration(&s.timeout, &key("timeout"), Duration::from_secs(30))?,
             max_pages: self.positive(&s.max_pages, &key("max_pages"), 10_000, 1_000_000)? as u32,
+            max_reply_bytes: self.positive(
+                &s.max_reply_bytes,
+                &key("max_reply_bytes"),
+                DEFAULT_MAX_REPLY_BYTES as i64,
+                1 << 34,
+            )? as u64,
             join_attr,
         })))
     }
@@ -1239,6 +1272,8 @@ impl Resolver<'_> {
                 "status_map",
                 "max_field_bytes",
                 "max_field_lines",
+                "max_file_bytes",
+                "max_reply_bytes",
                 "total",
             ],
         )?;

@@ -151,6 +151,8 @@ pub struct RawSource {
     pub max_field_bytes: Option<Spanned<i64>>,
     /// HR CSV: most lines one quoted field may span.
     pub max_field_lines: Option<Spanned<i64>>,
+    /// HR CSV: largest file read, in bytes.
+    pub max_file_bytes: Option<Spanned<i64>>,
     /// Header names of the columns idbridge reads.
     #[serde(default)]
     pub columns: RawColumns,
@@ -216,6 +218,8 @@ pub struct RawSource {
     pub timeout: Option<Spanned<String>>,
     /// HR API: most pages read before giving up.
     pub max_pages: Option<Spanned<i64>>,
+    /// HR API: largest reply read, in bytes.
+    pub max_reply_bytes: Option<Spanned<i64>>,
 }
 
 /// An LDAP search: base, scope and filter.

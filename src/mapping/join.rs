@@ -12,6 +12,8 @@ use crate::model::{
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod provenance;
+
 /// One source's data, as the connectors read it.
 #[derive(Debug, Clone, Copy)]
 pub struct SourceData<'a> {
@@ -279,11 +281,15 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
             continue;
         }
         let view = View { person, rules };
-        let attrs: UserAttrs = rules
-            .attrs
-            .iter()
-            .filter_map(|(attr, t)| t.render(&view).map(|v| (*attr, v)))
-            .collect();
+        let mut attrs = UserAttrs::new();
+        let mut provenance = BTreeMap::new();
+        for (attr, template) in &rules.attrs {
+            let (value, facts) = provenance::render(&view, *attr, template);
+            if let Some(value) = value {
+                attrs.insert(*attr, value);
+            }
+            provenance.insert(*attr, facts);
+        }
         let attrs = match checked_identity(attrs) {
             Ok(attrs) => attrs,
             Err(why) => {
@@ -312,6 +318,7 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
             lifecycle,
             reason,
             leaving,
+            provenance,
         };
         if let Some(name) = d.user_name() {
             for (_, r) in &person.records {

@@ -13,6 +13,6 @@ pub use email::{parse_email, EmailError};
 pub use ids::{ScimId, SourceKey, UserName};
 pub use record::{attr, Employment, SourceGroup, SourceRecord, StatusKind};
 pub use user::{
-    Attr, DesiredGroup, DesiredUser, Leaving, Lifecycle, SourceIssue, TargetGroup, TargetUser,
-    UserAttrs, ENTERPRISE_URN,
+    cite, Attr, DesiredGroup, DesiredUser, Leaving, Lifecycle, SourceFact, SourceIssue,
+    TargetGroup, TargetUser, UserAttrs, ENTERPRISE_URN,
 };

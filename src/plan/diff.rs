@@ -7,7 +7,7 @@ use super::op::{
 };
 use super::policy::{Adopt, Policy};
 use crate::model::{
-    Attr, DesiredGroup, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetGroup,
+    cite, Attr, DesiredGroup, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetGroup,
     TargetUser, UserAttrs, UserName,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -598,11 +598,7 @@ impl<'a> Planner<'a> {
         }
         match (person.lifecycle.clone(), user.active) {
             (Lifecycle::Active, true) if !changes.is_empty() => {
-                let reason = format!(
-                    "{} differs in the target; {}",
-                    describe(&changes),
-                    person.reason
-                );
+                let reason = patch_reason(person, &changes);
                 self.ops.push(Op::PatchUser(PatchUser {
                     user_name: desired_name(person),
                     scim_id: user.id.clone(),
@@ -1028,6 +1024,34 @@ fn full_changes(desired: &UserAttrs, current: Option<&UserAttrs>) -> Vec<Change>
             after: Some(Value::String(value.clone())),
         })
         .collect()
+}
+
+/// A patch's reason: for each changed attribute, the source values it was mapped from and where
+/// they stand (`hr: title=Lead Engineer (hr.csv line 4)`), so a reviewer can check the change
+/// against the file. An attribute without recorded provenance falls back to the person's
+/// lifecycle fact.
+fn patch_reason(person: &DesiredUser, changes: &[Change]) -> String {
+    let sourced = |c: &&Change| {
+        Attr::from_path(&c.attr)
+            .and_then(|a| person.provenance.get(&a))
+            .is_some_and(|facts| !facts.is_empty())
+    };
+    let facts = changes
+        .iter()
+        .filter(sourced)
+        .filter_map(|c| Attr::from_path(&c.attr).and_then(|a| person.provenance.get(&a)))
+        .flatten();
+    let mut parts = vec![cite(facts)];
+    let unsourced: Vec<Change> = changes.iter().filter(|c| !sourced(c)).cloned().collect();
+    if !unsourced.is_empty() {
+        parts.push(format!(
+            "{} differs in the target; {}",
+            describe(&unsourced),
+            person.reason
+        ));
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.join("; ")
 }
 
 fn describe(changes: &[Change]) -> String {

@@ -32,7 +32,30 @@ pub(super) fn person(
         lifecycle,
         reason: format!("hr: row for {id} (hr.csv line 2)"),
         leaving: None,
+        provenance: provenance(&attrs(email, id, title)),
     }
+}
+
+/// What mapping records for a person of [`person`]: each attribute read from the HR row.
+pub(super) fn provenance(
+    attrs: &UserAttrs,
+) -> std::collections::BTreeMap<Attr, Vec<crate::model::SourceFact>> {
+    attrs
+        .iter()
+        .map(|(attr, value)| {
+            let name = match attr {
+                Attr::UserName | Attr::Email => "email",
+                Attr::GivenName => "givenName",
+                _ => attr.path(),
+            };
+            let fact = crate::model::SourceFact {
+                source: "hr".to_owned(),
+                location: "hr.csv line 2".to_owned(),
+                values: vec![(name.to_owned(), value.clone())],
+            };
+            (*attr, vec![fact])
+        })
+        .collect()
 }
 
 pub(super) fn tuser(id: &str, email: &str, given: &str, title: Option<&str>) -> TargetUser {
@@ -888,4 +911,43 @@ fn a_reused_email_is_held_and_never_readds_the_former_account() {
     c.desired = vec![person("E1", "a@x.io", None, Lifecycle::Active)];
     let p = c.plan();
     assert_eq!(ops(&p), vec![(OpKind::ReaddUser, "a@x.io".into())]);
+}
+
+/// Issue "Robust unattended runs", item 5: a patch's reason cites, for each changed attribute,
+/// the source value and where it stands, not the person's lifecycle fact.
+#[test]
+fn a_patch_cites_the_source_values_it_changes() {
+    let mut c = Case::new();
+    let mut ada = person("E1", "ada@x.io", Some("Lead Engineer"), Lifecycle::Active);
+    ada.attrs.insert(Attr::GivenName, "Ada".into());
+    let corp = crate::model::SourceFact {
+        source: "corp".into(),
+        location: "uid=ada,ou=people,dc=x".into(),
+        values: vec![("givenName".into(), "Ada".into())],
+    };
+    ada.provenance.insert(Attr::GivenName, vec![corp]);
+    c.desired = vec![ada.clone()];
+    c.target = vec![tuser("u1", "ada@x.io", "Adda", Some("Engineer"))];
+    c.links = vec![link("E1", "u1")];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![(OpKind::PatchUser, "ada@x.io".into())]);
+    assert_eq!(
+        p.operations[0].reason(),
+        "corp: givenName=Ada (uid=ada,ou=people,dc=x); hr: title=Lead Engineer (hr.csv line 2)"
+    );
+
+    // Only the changed attribute is cited.
+    c.target = vec![tuser("u1", "ada@x.io", "Ada", Some("Engineer"))];
+    assert_eq!(
+        c.plan().operations[0].reason(),
+        "hr: title=Lead Engineer (hr.csv line 2)"
+    );
+
+    // An attribute with no recorded provenance falls back to the lifecycle fact.
+    ada.provenance.remove(&Attr::Title);
+    c.desired = vec![ada];
+    assert_eq!(
+        c.plan().operations[0].reason(),
+        "title differs in the target; hr: row for E1 (hr.csv line 2)"
+    );
 }

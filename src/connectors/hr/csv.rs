@@ -8,21 +8,96 @@
 //! embedded line that looks like a whole row. A row that fails is reported with every physical
 //! line it covers and names nobody (it could hold anyone), which holds every absence-based
 //! deactivation of the run.
+//!
+//! Every read is bounded: only a regular file is opened (a pipe blocks, a device never ends), it
+//! is streamed (`csv::rows`) and read no further than `max_file_bytes`, the header is held to 1024
+//! columns and 64 KiB, and a row to its header's fields times `max_field_bytes` bytes; a longer
+//! row is parsed to its end without being kept, and is unidentified.
 
 use super::row::{self, bad_row, RowRules};
 use super::{Error, SourceRead};
 use crate::config::HrCsvSettings;
+use rows::{Limits, Row, Rows, Stop};
 use std::collections::HashMap;
+use std::io::Read;
+
+mod rows;
+
+/// The header line: far more columns and bytes than any HR export has, and a bound all the same.
+const HEADER_LIMITS: Limits = Limits {
+    bytes: 64 * 1024,
+    fields: 1024,
+};
+
+/// Read the CSV file of source `settings`, streamed, at most `max_file_bytes` of it.
+pub fn read_csv_file(settings: &HrCsvSettings) -> Result<SourceRead, Error> {
+    let path = &settings.path;
+    let shown = path.display().to_string();
+    let read_error = |e: std::io::Error| Error::Read {
+        source_name: settings.name.clone(),
+        path: shown.clone(),
+        reason: e.to_string(),
+    };
+    // A pipe or a device would block or never end (`/dev/zero`), and a directory has no rows:
+    // only a regular file is an export. Checked before opening, since opening a FIFO blocks.
+    let not_a_file = |meta: &std::fs::Metadata| Error::NotAFile {
+        source_name: settings.name.clone(),
+        path: shown.clone(),
+        kind: file_kind(meta),
+    };
+    let meta = std::fs::metadata(path).map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(not_a_file(&meta));
+    }
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(not_a_file(&meta));
+    }
+    let label = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| shown.clone());
+    read_stream(settings, file, &label, &shown)
+}
+
+fn file_kind(meta: &std::fs::Metadata) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a named pipe".to_owned();
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device".to_owned();
+        }
+        if t.is_socket() {
+            return "a socket".to_owned();
+        }
+    }
+    if meta.is_dir() {
+        "a directory".to_owned()
+    } else {
+        "not a regular file".to_owned()
+    }
+}
 
 /// Parse the CSV bytes of source `settings`; `label` names the file in locations (`hr.csv line 4`).
 pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<SourceRead, Error> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = ::csv::ReaderBuilder::new()
-        .delimiter(settings.delimiter)
-        .flexible(true)
-        .trim(::csv::Trim::All)
-        .from_reader(bytes);
-    let headers = headers(&mut reader, settings, label)?;
+    read_stream(settings, bytes, label, label)
+}
+
+/// Parse a CSV stream; `label` names it in locations, `path` in errors.
+fn read_stream(
+    settings: &HrCsvSettings,
+    input: impl Read,
+    label: &str,
+    path: &str,
+) -> Result<SourceRead, Error> {
+    let stopped = |stop: Stop| stop_error(settings, path, stop);
+    let mut rows = Rows::new(input, settings.delimiter, settings.max_file_bytes);
+    let headers = headers(&mut rows, settings, label, path)?;
     let index = role_index(&headers, settings, label)?;
     let cols = &settings.columns;
     let rules = RowRules {
@@ -44,32 +119,14 @@ pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<S
         read_columns: &read_columns,
         settings,
     };
-    let mut record = ::csv::ByteRecord::new();
-    loop {
-        let before = reader.position().clone();
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                // Nothing after an unreadable spot can be trusted: report it as naming nobody.
-                let line = e.position().map_or(before.line(), |p| p.line());
-                let message = format!("unreadable CSV from this line on: {e}");
-                out.issues.push(bad_row(
-                    &settings.name,
-                    format!("{label} line {line}"),
-                    message,
-                    Vec::new(),
-                ));
-                break;
-            }
-        }
-        let start = record.position().cloned().unwrap_or(before);
-        let span = Span::of(bytes, &start, reader.position().byte());
-        if record.iter().all(|f| f.is_empty()) {
+    let limits = shape.limits();
+    while let Some((raw, span)) = rows.next(limits).map_err(stopped)? {
+        let fields: Vec<&[u8]> = raw.fields().into_iter().map(<[u8]>::trim_ascii).collect();
+        if matches!(raw, Row::Fields { .. }) && fields.iter().all(|f| f.is_empty()) {
             continue;
         }
         let location = span.location(label);
-        if let Some(problem) = shape.problem(&record) {
+        if let Some(problem) = shape.problem(&raw, &fields) {
             let message = format!(
                 "{problem}; the row covers {} and may hold other people's rows (a stray `\"` swallows every line up to \
                  the next one), so it names nobody and nobody is deactivated for being absent until it is fixed",
@@ -80,7 +137,7 @@ pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<S
             continue;
         }
         let fields: Option<Vec<&str>> =
-            record.iter().map(|f| std::str::from_utf8(f).ok()).collect();
+            fields.iter().map(|f| std::str::from_utf8(f).ok()).collect();
         let Some(fields) = fields else {
             let message = "row is not valid UTF-8; save the file as UTF-8".to_owned();
             out.issues
@@ -104,22 +161,49 @@ pub fn read_csv(settings: &HrCsvSettings, bytes: &[u8], label: &str) -> Result<S
     Ok(out)
 }
 
-/// The header names, trimmed.
-fn headers(
-    reader: &mut ::csv::Reader<&[u8]>,
+/// The error for a stream that stopped before its end.
+fn stop_error(settings: &HrCsvSettings, path: &str, stop: Stop) -> Error {
+    match stop {
+        Stop::Io(e) => Error::Read {
+            source_name: settings.name.clone(),
+            path: path.to_owned(),
+            reason: e.to_string(),
+        },
+        Stop::TooLarge => Error::TooLarge {
+            source_name: settings.name.clone(),
+            path: path.to_owned(),
+            limit: settings.max_file_bytes,
+        },
+    }
+}
+
+/// The header names, trimmed (none for an empty file).
+fn headers<R: Read>(
+    rows: &mut Rows<R>,
     settings: &HrCsvSettings,
     label: &str,
+    path: &str,
 ) -> Result<Vec<String>, Error> {
     let header_error = |reason: String| Error::Header {
         source_name: settings.name.clone(),
         path: label.to_owned(),
         reason,
     };
-    let raw = reader
-        .byte_headers()
-        .map_err(|e| header_error(e.to_string()))?
-        .clone();
-    raw.iter()
+    let next = rows
+        .next(HEADER_LIMITS)
+        .map_err(|stop| stop_error(settings, path, stop))?;
+    let Some((raw, _)) = next else {
+        return Ok(Vec::new());
+    };
+    if let Row::Oversize { fields, bytes } = raw {
+        return Err(header_error(format!(
+            "it has {fields} columns and {bytes} bytes, over the {} columns and {} bytes a header may have; \
+             is this the export idbridge should read?",
+            HEADER_LIMITS.fields, HEADER_LIMITS.bytes
+        )));
+    }
+    raw.fields()
+        .into_iter()
         .map(|h| String::from_utf8(h.to_vec()).map(|s| s.trim().to_owned()))
         .collect::<Result<_, _>>()
         .map_err(|_| {
@@ -199,61 +283,6 @@ fn role_index(
     Ok(index)
 }
 
-/// The physical lines one record covers (a quoted field may hold line breaks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
-    first: u64,
-    last: u64,
-}
-
-impl Span {
-    /// The span of the record the csv crate places at `start` and whose terminator ends before
-    /// `end`. The crate's position is where it began parsing, which is before any blank lines it
-    /// skipped and, in a CRLF file, on the `\n` that ended the previous line: those line ends
-    /// are counted here so the first line is the one the record's text is on.
-    fn of(bytes: &[u8], start: &::csv::Position, end: u64) -> Span {
-        let from = usize::try_from(start.byte()).unwrap_or(bytes.len());
-        let to = usize::try_from(end).unwrap_or(bytes.len());
-        let raw = bytes.get(from..to.max(from)).unwrap_or_default();
-        let lead = raw
-            .iter()
-            .take_while(|&&b| b == b'\n' || b == b'\r')
-            .count();
-        let first = start.line() + raw[..lead].iter().filter(|&&b| b == b'\n').count() as u64;
-        let raw = &raw[lead..];
-        let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let breaks = raw.iter().filter(|&&b| b == b'\n').count() as u64;
-        Span {
-            first,
-            last: first + breaks,
-        }
-    }
-
-    /// `hr.csv line 4`, or `hr.csv lines 4-9` for a record over several lines.
-    fn location(&self, label: &str) -> String {
-        if self.first == self.last {
-            format!("{label} line {}", self.first)
-        } else {
-            format!("{label} lines {}-{}", self.first, self.last)
-        }
-    }
-
-    /// For messages: `line 4` or `lines 4-9 (6 lines)`.
-    fn lines(&self, label: &str) -> String {
-        if self.first == self.last {
-            format!("{label} line {}", self.first)
-        } else {
-            format!(
-                "{label} lines {}-{} ({} lines)",
-                self.first,
-                self.last,
-                self.last - self.first + 1
-            )
-        }
-    }
-}
-
 /// What a trustworthy row looks like.
 struct Shape<'a> {
     headers: &'a [String],
@@ -262,17 +291,41 @@ struct Shape<'a> {
 }
 
 impl Shape<'_> {
-    /// Why the record cannot be trusted to be one person's row, if it cannot.
-    fn problem(&self, record: &::csv::ByteRecord) -> Option<String> {
+    /// What a data row may hold: the header's fields, each within `max_field_bytes`. A row over
+    /// that cannot pass [`Shape::problem`], so it is not kept in memory either.
+    fn limits(&self) -> Limits {
+        let fields = self.headers.len().max(1);
+        Limits {
+            bytes: fields.saturating_mul(self.settings.max_field_bytes),
+            fields,
+        }
+    }
+
+    /// Why the record cannot be trusted to be one person's row, if it cannot. `fields` are the
+    /// record's fields, trimmed.
+    fn problem(&self, raw: &Row, fields: &[&[u8]]) -> Option<String> {
         let delimiter = self.settings.delimiter;
-        if record.len() != self.headers.len() {
+        let count = match raw {
+            Row::Fields { .. } => fields.len(),
+            Row::Oversize { fields, .. } => *fields,
+        };
+        if count != self.headers.len() {
             return Some(format!(
-                "the row has {} fields but the header has {}",
-                record.len(),
+                "the row has {count} fields but the header has {}",
                 self.headers.len()
             ));
         }
-        for (i, field) in record.iter().enumerate() {
+        if let Row::Oversize { bytes, .. } = raw {
+            return Some(format!(
+                "the row's fields hold {bytes} bytes, over the {} a row of {} fields may hold \
+                 ({} x max_field_bytes = {})",
+                self.limits().bytes,
+                count,
+                count,
+                self.settings.max_field_bytes
+            ));
+        }
+        for (i, field) in fields.iter().enumerate() {
             let name = format!("`{}` (column {})", self.headers[i], i + 1);
             if field.len() > self.settings.max_field_bytes {
                 return Some(format!(

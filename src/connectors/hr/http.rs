@@ -4,6 +4,12 @@
 //! would look like people left. When the API reports its record count (`total`), a count that
 //! does not match what was received is an issue that names nobody, so it holds every
 //! absence-based deactivation of the run.
+//!
+//! Every read is bounded: a reply is read chunk by chunk up to `max_reply_bytes`, the pages up to
+//! `max_pages`, a next link seen before is a loop, and with `total` set the paging stops with an
+//! error once it runs past the count. Each of these fails the whole read. Errors show a page's URL
+//! without credentials and with query values blanked (an API key may ride in the query), except
+//! the page-number parameter.
 
 use super::row::{self, RowRules};
 use super::{Error, SourceRead};
@@ -32,11 +38,73 @@ fn scalar(value: &Value) -> Option<String> {
     }
 }
 
-fn fail(settings: &HrHttpSettings, url: &str, detail: impl Into<String>) -> Error {
+/// `url` as errors show it: no user name or password, no fragment, and every query value but the
+/// page number's replaced by `***`, since APIs take keys and signatures there.
+fn shown(settings: &HrHttpSettings, url: &url::Url) -> String {
+    let mut out = url.clone();
+    let _ = out.set_username("");
+    let _ = out.set_password(None);
+    out.set_fragment(None);
+    out.set_query(None);
+    let page_param = match &settings.paging {
+        HttpPaging::PageNumber { param, .. } => Some(param.as_str()),
+        _ => None,
+    };
+    let pairs: Vec<String> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            if Some(k.as_ref()) == page_param {
+                format!("{k}={v}")
+            } else {
+                format!("{k}=***")
+            }
+        })
+        .collect();
+    let mut text = out.to_string();
+    if !pairs.is_empty() {
+        text.push('?');
+        text.push_str(&pairs.join("&"));
+    }
+    text
+}
+
+fn fail(settings: &HrHttpSettings, url: &url::Url, detail: impl Into<String>) -> Error {
     Error::Http {
         source_name: settings.name.clone(),
-        url: url.to_owned(),
+        url: shown(settings, url),
         detail: detail.into(),
+    }
+}
+
+/// How reading a reply's body ended.
+enum Body {
+    /// The whole body.
+    Read(Vec<u8>),
+    /// The connection failed midway: worth another attempt.
+    Broken(String),
+    /// Over `max_reply_bytes` (announced, or seen while reading): the same next time.
+    TooLarge(String),
+}
+
+/// Read the body chunk by chunk, never holding more than `limit` bytes.
+async fn body(mut reply: reqwest::Response, limit: u64) -> Body {
+    if let Some(announced) = reply.content_length().filter(|&n| n > limit) {
+        return Body::TooLarge(format!("it announces {announced} bytes"));
+    }
+    let mut out = Vec::new();
+    loop {
+        match reply.chunk().await {
+            Ok(Some(chunk)) => {
+                if out.len() as u64 + chunk.len() as u64 > limit {
+                    return Body::TooLarge(format!("it went on past {limit} bytes"));
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Body::Read(out),
+            Err(e) => {
+                return Body::Broken(format!("reading the reply failed: {}", e.without_url()))
+            }
+        }
     }
 }
 
@@ -45,7 +113,6 @@ async fn fetch(
     settings: &HrHttpSettings,
     url: &url::Url,
 ) -> Result<Value, Error> {
-    let shown = url.as_str();
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
@@ -69,7 +136,7 @@ async fn fetch(
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(fail(
                 settings,
-                shown,
+                url,
                 format!(
                     "the HR API refused the token (HTTP {}); check token_env/token_file and auth",
                     status.as_u16()
@@ -81,25 +148,46 @@ async fn fetch(
             continue;
         }
         if !status.is_success() {
-            return Err(fail(settings, shown, format!("HTTP {}", status.as_u16())));
+            return Err(fail(settings, url, format!("HTTP {}", status.as_u16())));
         }
-        let bytes = match reply.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                last = format!("reading the reply failed: {}", e.without_url());
+        let bytes = match body(reply, settings.max_reply_bytes).await {
+            Body::Read(b) => b,
+            Body::Broken(why) => {
+                last = why;
                 continue;
+            }
+            Body::TooLarge(why) => {
+                return Err(fail(
+                    settings,
+                    url,
+                    format!(
+                        "the reply is larger than max_reply_bytes = {} ({why}); nothing from this source is used this \
+                         run. Raise sources.max_reply_bytes if one page really is that large, or page the API",
+                        settings.max_reply_bytes
+                    ),
+                ))
             }
         };
         return serde_json::from_slice(&bytes)
-            .map_err(|e| fail(settings, shown, format!("the reply is not JSON: {e}")));
+            .map_err(|e| fail(settings, url, format!("the reply is not JSON: {e}")));
     }
     Err(fail(
         settings,
-        shown,
+        url,
         format!(
             "gave up after {ATTEMPTS} attempts ({last}); nothing from this source is used this run"
         ),
     ))
+}
+
+/// A JSON value as a message quotes it: at most 100 characters, since it is kept per page and
+/// could be a whole object.
+fn shown_value(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(100) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
 }
 
 /// What the API said its record count was, page by page, against the records it sent.
@@ -119,11 +207,30 @@ impl Count {
                 Some(v) => v
                     .as_u64()
                     .or_else(|| v.as_str().and_then(|t| t.trim().parse().ok()))
-                    .ok_or_else(|| format!("`{v}`")),
+                    .ok_or_else(|| format!("`{}`", shown_value(v))),
                 None => Err("nothing".to_owned()),
             };
             self.reported.push((page, value));
         }
+    }
+
+    /// Why paging must stop although the API links another page after page `page`: with a record
+    /// count reported, a read can run past it by one empty closing page, not more. A loop over
+    /// ever-new links would otherwise go on to `max_pages`.
+    fn runaway(&self, settings: &HrHttpSettings, page: u32) -> Option<String> {
+        let path = settings.total.as_ref()?;
+        let total = self
+            .reported
+            .iter()
+            .filter_map(|(_, v)| v.as_ref().ok().copied())
+            .max()?;
+        (self.received > total || u64::from(page) > total).then(|| {
+            format!(
+                "the API reports {total} records at `{path}`, but after {} records in {page} pages it links yet another \
+                 page; stopping there (a paging loop?), and nothing from this source is used this run",
+                self.received
+            )
+        })
     }
 
     /// An issue naming nobody when the count cannot be confirmed: a record the API counted but
@@ -174,7 +281,7 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
         .map_err(|e| {
             fail(
                 settings,
-                settings.url.as_str(),
+                &settings.url,
                 format!("cannot build an HTTP client: {e}"),
             )
         })?;
@@ -212,15 +319,15 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
         if !visited.insert(url.to_string()) {
             return Err(fail(
                 settings,
-                url.as_str(),
-                "the API sent the same page twice (a paging loop)",
+                &url,
+                "the API links back to a page already read (a paging loop); nothing from this source is used this run",
             ));
         }
         let body = fetch(&client, settings, &url).await?;
         let Some(records) = at_path(&body, &settings.records).and_then(Value::as_array) else {
             return Err(fail(
                 settings,
-                url.as_str(),
+                &url,
                 format!(
                     "no records array at `{}` in the reply; set `records` to its dotted path",
                     settings.records
@@ -250,13 +357,10 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
         let next = match &settings.paging {
             HttpPaging::None => None,
             HttpPaging::NextLink(path) => match at_path(&body, path).and_then(scalar) {
-                Some(link) => Some(url.join(&link).map_err(|e| {
-                    fail(
-                        settings,
-                        url.as_str(),
-                        format!("bad next link `{link}`: {e}"),
-                    )
-                })?),
+                Some(link) => Some(
+                    url.join(&link)
+                        .map_err(|e| fail(settings, &url, format!("bad next link: {e}")))?,
+                ),
                 None => None,
             },
             HttpPaging::PageNumber { .. } => {
@@ -264,6 +368,11 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
                 (!records.is_empty()).then(|| url.clone())
             }
         };
+        if next.is_some() {
+            if let Some(why) = count.runaway(settings, page) {
+                return Err(fail(settings, &url, why));
+            }
+        }
         match next {
             Some(next) => url = next,
             None => {
@@ -278,9 +387,10 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
     }
     Err(fail(
         settings,
-        url.as_str(),
+        &url,
         format!(
-            "more than {} pages; raise max_pages if that is right",
+            "more than max_pages = {} pages; nothing from this source is used this run. Raise max_pages if that \
+             is right",
             settings.max_pages
         ),
     ))

@@ -5,7 +5,7 @@ pub mod csv;
 pub mod http;
 pub mod row;
 
-pub use self::csv::read_csv;
+pub use self::csv::{read_csv, read_csv_file};
 pub use self::http::read_http;
 
 pub use super::SourceRead;
@@ -24,6 +24,32 @@ pub enum Error {
         path: String,
         /// OS error.
         reason: String,
+    },
+    /// The file is larger than its source's `max_file_bytes`; nothing of it is used.
+    #[error(
+        "HR file {path} (source `{source_name}`) is larger than max_file_bytes = {limit} bytes; idbridge stopped reading \
+         there and uses nothing from it. If the export really is that large, raise sources.max_file_bytes; otherwise \
+         check that `path` names the export"
+    )]
+    TooLarge {
+        /// Source name.
+        source_name: String,
+        /// File path.
+        path: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The path names a pipe, a device or a directory: it could block or never end.
+    #[error(
+        "HR file {path} (source `{source_name}`) is {kind}, not a regular file; point `path` at the exported CSV file"
+    )]
+    NotAFile {
+        /// Source name.
+        source_name: String,
+        /// File path.
+        path: String,
+        /// What it is instead.
+        kind: String,
     },
     /// The header lacks a required column.
     #[error("HR file {path} (source `{source_name}`) has no `{column}` column in its header; rename the column or set sources.columns.{key}")]

@@ -333,3 +333,44 @@ fn an_upcoming_termination_is_carried_until_it_takes_effect() {
         .contains("status=inactive, terminationDate=2026-06-10"));
     assert!(m.desired[0].leaving.is_none());
 }
+
+/// Issue "Robust unattended runs", item 5: each mapped attribute records the record that won it
+/// (precedence included) and the values its template read there, so a patch can cite them.
+#[test]
+fn each_attribute_cites_the_record_and_values_it_was_mapped_from() {
+    use crate::mapping::template::Template;
+    use crate::model::cite;
+    let mut r = rules();
+    r.attrs.insert(
+        Attr::EmployeeNumber,
+        Template::compile("{hr.employeeId}").unwrap(),
+    );
+    r.attrs
+        .insert(Attr::Department, Template::compile("Staff").unwrap());
+    let m = data().run(&r);
+    let ada = &m.desired[0];
+    let cited = |attr: Attr| cite(&ada.provenance[&attr]);
+    // Precedence gives hr the title over the directory's.
+    assert_eq!(cited(Attr::Title), "hr: title=Lead (hr-loc-E1)");
+    // `default(displayName, join(" ", givenName, familyName))`: the values it used.
+    assert_eq!(
+        cited(Attr::DisplayName),
+        "corp: givenName=Ada, familyName=L (corp-loc-u-ada)"
+    );
+    assert_eq!(cited(Attr::EmployeeNumber), "hr: employeeId=E1 (hr-loc-E1)");
+    assert_eq!(
+        cited(Attr::UserName),
+        "corp: email=Ada@X.io (corp-loc-u-ada)"
+    );
+    assert_eq!(
+        cited(Attr::Department),
+        "config: [mapping] department = \"Staff\""
+    );
+    // Bob has no title anywhere: the record that would have given it is cited, empty.
+    let bob = &m.desired[1];
+    assert!(!bob.attrs.contains_key(&Attr::Title));
+    assert_eq!(
+        cite(&bob.provenance[&Attr::Title]),
+        "hr: title=\"\" (hr-loc-E2)"
+    );
+}

@@ -326,3 +326,123 @@ fn line_numbers_count_the_blank_lines_skipped() {
     assert_eq!(at, ["hr.csv line 2", "hr.csv line 7"]);
     assert_eq!(read.issues[0].location, "hr.csv line 5");
 }
+
+/// An Excel export: a UTF-8 BOM and CRLF line ends. Each row's location is its physical line,
+/// as in an LF file without a BOM.
+#[test]
+fn an_excel_export_with_bom_and_crlf_is_numbered_by_physical_lines() {
+    let text = format!(
+        "\u{feff}{HEADER}E1,a@example.com,A,L,,,,active,,\n\
+         \n\
+         E2,b@example.com,B,L,,,,retired,,\n\
+         E3,c@example.com,C,L,\"Lead\nEngineer\",,,active,,\n\
+         E4,d@example.com,D,L,,,,active,,\n\
+         E5,e@example.com,E,L,,,,active,2020-13-01,\n"
+    )
+    .replace('\n', "\r\n");
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    let at: Vec<(&str, &str)> = read
+        .records
+        .iter()
+        .map(|r| (r.key.id.as_str(), r.location.as_str()))
+        .collect();
+    assert_eq!(at, [("E1", "hr.csv line 2"), ("E4", "hr.csv line 7")]);
+    let bad: Vec<&str> = read.issues.iter().map(|i| i.location.as_str()).collect();
+    assert_eq!(bad, ["hr.csv line 4", "hr.csv lines 5-6", "hr.csv line 8"]);
+    assert_eq!(
+        read.records[0].attrs[attr::EMPLOYEE_ID],
+        "E1",
+        "the BOM is not part of the header"
+    );
+}
+
+/// A 10 MB field is over any row a file of this header may hold: the row is unidentified without
+/// being kept in memory, and the rows after it are read and numbered as usual.
+#[test]
+fn a_huge_field_makes_its_row_unidentified_and_the_rest_is_read() {
+    let huge = "x".repeat(10 * 1024 * 1024);
+    let text = format!(
+        "{HEADER}E1,a@example.com,A,L,,,,active,,\n\
+         E2,b@example.com,B,L,\"{huge}\",,,active,,\n\
+         E3,c@example.com,C,L,,,,active,,\n"
+    );
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    let ids: Vec<&str> = read.records.iter().map(|r| r.key.id.as_str()).collect();
+    assert_eq!(ids, ["E1", "E3"]);
+    assert_eq!(read.records[1].location, "hr.csv line 4");
+    assert_eq!(read.issues.len(), 1, "{:?}", read.issues);
+    let issue = &read.issues[0];
+    assert_eq!(issue.location, "hr.csv line 3");
+    assert!(issue.hints.is_empty());
+    // The field data alone: the huge title and the row's other cells, without quotes or commas.
+    let held = huge.len() + "E2b@example.comBLactive".len();
+    let limit = 10 * settings().max_field_bytes;
+    assert!(
+        issue.message.contains(&format!(
+            "{held} bytes, over the {limit} a row of 10 fields may hold"
+        )),
+        "{}",
+        &issue.message[..200.min(issue.message.len())]
+    );
+}
+
+#[test]
+fn a_file_over_max_file_bytes_is_refused_whole() {
+    let mut s = settings();
+    let text = format!("{HEADER}E1,a@example.com,A,L,,,,active,,\n");
+    s.max_file_bytes = text.len() as u64;
+    assert!(read_csv(&s, text.as_bytes(), "hr.csv").is_ok());
+    s.max_file_bytes -= 1;
+    let err = read_csv(&s, text.as_bytes(), "hr.csv").unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    let err = err.to_string();
+    assert!(
+        err.contains("hr.csv") && err.contains(&format!("max_file_bytes = {}", s.max_file_bytes)),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_header_over_its_limits_is_refused() {
+    let header = vec!["c"; 2000].join(",");
+    let err = read_csv(&settings(), format!("{header}\n").as_bytes(), "hr.csv").unwrap_err();
+    assert!(
+        err.to_string().contains("2000 columns") && err.to_string().contains("hr.csv"),
+        "{err}"
+    );
+}
+
+/// Only a regular file is an export: a device never ends and a pipe blocks until someone writes.
+#[cfg(unix)]
+#[test]
+fn a_path_that_is_not_a_regular_file_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("hr.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Someone writes the pipe endlessly: a reader that opened it would read on until its limit.
+    let writer = fifo.clone();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(writer) {
+            while f.write_all(&[b'x'; 4096]).is_ok() {}
+        }
+    });
+    for (path, kind) in [
+        (fifo.clone(), "a named pipe"),
+        ("/dev/zero".into(), "a device"),
+        (dir.path().to_path_buf(), "a directory"),
+    ] {
+        let s = HrCsvSettings::new("hr", path.clone());
+        let err = read_csv_file(&s).unwrap_err();
+        assert!(matches!(err, Error::NotAFile { .. }), "{path:?}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&path.display().to_string()) && text.contains(kind),
+            "{text}"
+        );
+    }
+}

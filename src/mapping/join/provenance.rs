@@ -1,0 +1,108 @@
+//! Where each mapped attribute's value comes from, for the plan's reasons: a lookup that answers
+//! exactly as the person's view does (precedence included) and notes the record behind every
+//! read, so a patch can cite `hr: title=Lead Engineer (hr.csv line 4)` rather than an unrelated
+//! fact.
+
+use super::View;
+use crate::mapping::rules::ATTR_KEYS;
+use crate::mapping::template::{Lookup, Template};
+use crate::model::{Attr, SourceFact, SourceRecord};
+use std::cell::RefCell;
+
+/// The view, plus the (record, attribute name) of every read it answered.
+struct Traced<'v, 'a, 'r> {
+    view: &'v View<'a, 'r>,
+    reads: RefCell<Vec<(&'v SourceRecord, String)>>,
+}
+
+impl<'v> Traced<'v, '_, '_> {
+    fn note(&self, record: &'v SourceRecord, name: &str) {
+        self.reads.borrow_mut().push((record, name.to_owned()));
+    }
+}
+
+impl Lookup for Traced<'_, '_, '_> {
+    fn attr(&self, name: &str) -> Option<&str> {
+        // The record the view takes the value from; when none has one, the record that would.
+        let ordered = self.view.ordered(name);
+        let answer = ordered
+            .iter()
+            .find(|r| value(r, name).is_some())
+            .or(ordered.first());
+        if let Some(record) = answer {
+            self.note(record, name);
+        }
+        self.view.attr(name)
+    }
+
+    fn source_attr(&self, source: &str, name: &str) -> Option<&str> {
+        if let Some((_, record)) = self.view.person.records.iter().find(|(s, _)| *s == source) {
+            self.note(record, name);
+        }
+        self.view.source_attr(source, name)
+    }
+}
+
+fn value<'r>(record: &'r SourceRecord, name: &str) -> Option<&'r str> {
+    record
+        .attrs
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Render `template` (the one of `attr`) for the person in `view`, with the facts behind the
+/// value: the records read that had a value, or, when none had, the records read (their values
+/// cited as empty), or, for a template that reads nothing, the template itself.
+pub(super) fn render(
+    view: &View<'_, '_>,
+    attr: Attr,
+    template: &Template,
+) -> (Option<String>, Vec<SourceFact>) {
+    let traced = Traced {
+        view,
+        reads: RefCell::default(),
+    };
+    let rendered = template.render(&traced);
+    let reads = traced.reads.into_inner();
+    let valued: Vec<&(&SourceRecord, String)> = reads
+        .iter()
+        .filter(|(r, name)| value(r, name).is_some())
+        .collect();
+    let cited = if valued.is_empty() {
+        reads.iter().collect()
+    } else {
+        valued
+    };
+    let mut facts: Vec<SourceFact> = Vec::new();
+    for (record, name) in cited {
+        let read = (
+            name.clone(),
+            value(record, name).unwrap_or_default().to_owned(),
+        );
+        let same = facts
+            .iter_mut()
+            .find(|f| f.source == record.key.source && f.location == record.location);
+        match same {
+            Some(fact) if fact.values.iter().any(|(n, _)| n == name) => {}
+            Some(fact) => fact.values.push(read),
+            None => facts.push(SourceFact {
+                source: record.key.source.clone(),
+                location: record.location.clone(),
+                values: vec![read],
+            }),
+        }
+    }
+    if facts.is_empty() {
+        let key = ATTR_KEYS
+            .iter()
+            .find(|(_, a, _)| *a == attr)
+            .map_or(attr.path(), |(key, _, _)| key);
+        facts.push(SourceFact {
+            source: "config".to_owned(),
+            location: format!("[mapping] {key} = {:?}", template.as_str()),
+            values: Vec::new(),
+        });
+    }
+    (rendered, facts)
+}
