@@ -183,7 +183,11 @@ async fn a_secret_typed_into_the_config_is_never_printed() {
     let base = ws.target_extra.clone();
     // (extra [target] lines, extra [[sources]] lines, what the error says)
     let cases = [
-        (format!("token = \"{SECRET}\"\n"), String::new(), "token_env"),
+        (
+            format!("token = \"{SECRET}\"\n"),
+            String::new(),
+            "token_env",
+        ),
         (format!("token = \"{SECRET}\n"), String::new(), ":"),
         (format!("api_key = {SECRET}\n"), String::new(), ":"),
         (

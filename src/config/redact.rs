@@ -24,9 +24,24 @@ const SECRET_PARTS: &[&str] = &[
     "privatekey",
 ];
 
-/// Short words that look like a secret only as a whole word of the name (`key`, `api_key`,
-/// `sig`), not inside another word (`monkey`, `passage`).
-const SECRET_WORDS: &[&str] = &["key", "sig", "pwd", "pass", "pw", "auth", "jwt"];
+/// Short names that are secrets only as the whole name (`key=`, `sig=`), not as part of another
+/// (`sort_key`, `auth_type`, `monkey`, `passage`): a false alarm would refuse a working URL.
+const SECRET_NAMES: &[&str] = &["key", "sig", "pwd", "pass", "pw", "auth", "jwt", "sas"];
+
+/// Words that make a following `key` a secret (`access_key`, `subscription-key`).
+const KEY_OWNERS: &[&str] = &[
+    "api",
+    "access",
+    "secret",
+    "private",
+    "client",
+    "app",
+    "auth",
+    "subscription",
+    "master",
+    "signing",
+    "account",
+];
 
 /// Known keys whose names contain a secret word but whose values are not secrets.
 const PLAIN_KEYS: &[&str] = &["token_owner"];
@@ -55,7 +70,8 @@ fn words(name: &str) -> Vec<String> {
 }
 
 /// Whether a key or parameter name looks like it holds a secret (`token`, `api_key`,
-/// `bind_password`, `sig`). Says nothing about `*_env` / `*_file`: see [`holds_secret`].
+/// `access_key`, `bind_password`, `sig`). Says nothing about `*_env` / `*_file`: see
+/// [`holds_secret`].
 pub fn looks_secret(name: &str) -> bool {
     let squashed: String = name
         .chars()
@@ -63,9 +79,10 @@ pub fn looks_secret(name: &str) -> bool {
         .flat_map(char::to_lowercase)
         .collect();
     SECRET_PARTS.iter().any(|p| squashed.contains(p))
+        || SECRET_NAMES.contains(&squashed.as_str())
         || words(name)
-            .iter()
-            .any(|w| SECRET_WORDS.contains(&w.as_str()))
+            .windows(2)
+            .any(|w| w[1] == "key" && KEY_OWNERS.contains(&w[0].as_str()))
 }
 
 /// Whether the value of the config key `name` would be a secret: its name looks like one and it is
@@ -289,12 +306,25 @@ mod tests {
             "credentials",
             "Authorization",
             "x-bindpw",
+            "access_key",
+            "subscription-key",
+            "sas",
         ] {
             assert!(looks_secret(name), "{name}");
             assert!(holds_secret(name), "{name}");
         }
         for name in [
-            "monkey", "name", "kind", "url", "page", "passage", "sort", "keys",
+            "monkey",
+            "name",
+            "kind",
+            "url",
+            "page",
+            "passage",
+            "sort",
+            "keys",
+            "sort_key",
+            "auth_type",
+            "keyword",
         ] {
             assert!(!looks_secret(name), "{name}");
         }
