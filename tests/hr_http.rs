@@ -298,7 +298,7 @@ async fn a_reply_over_max_reply_bytes_fails_the_read() {
         let s = source(
             dir.path(),
             &format!(
-                "url = \"{base}/v1/big?api_key=hr-secret-key&records=2000{query}\"\nrecords = \"data.items\"\n\
+                "url = \"{base}/v1/big?tenant=acme-internal&records=2000{query}\"\nrecords = \"data.items\"\n\
                  max_reply_bytes = {limit}\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
             ),
         );
@@ -317,10 +317,10 @@ async fn a_reply_over_max_reply_bytes_fails_the_read() {
             "{query}: {err}"
         );
         assert!(
-            err.contains("/v1/big?api_key=***&records=***"),
+            err.contains("/v1/big?tenant=***&records=***"),
             "the page is named, its query values are not: {err}"
         );
-        assert!(!err.contains("hr-secret-key"), "{err}");
+        assert!(!err.contains("acme-internal"), "{err}");
         assert_eq!(api.hits.load(Ordering::SeqCst), before + 1, "not retried");
     }
 }
@@ -385,7 +385,7 @@ async fn an_hr_api_reply_over_its_limit_stops_the_run_with_exit_3() {
     ws.hr(&[]);
     let config = std::fs::read_to_string(ws.path("idbridge.toml")).unwrap();
     let api = format!(
-        "kind = \"hr-http\"\nurl = \"{base}/v1/big?api_key=hr-secret-key&records=2000\"\nrecords = \"data.items\"\n\
+        "kind = \"hr-http\"\nurl = \"{base}/v1/big?tenant=acme-internal&records=2000\"\nrecords = \"data.items\"\n\
          max_reply_bytes = 100000\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
     );
     let config = config.replace("kind = \"hr-csv\"\npath = \"hr.csv\"\n", &api);
@@ -394,9 +394,9 @@ async fn an_hr_api_reply_over_its_limit_stops_the_run_with_exit_3() {
         let run = ws.idbridge(args).await.expect(3);
         assert!(
             run.stderr.contains("HR API source `hr`")
-                && run.stderr.contains("/v1/big?api_key=***&records=***")
+                && run.stderr.contains("/v1/big?tenant=***&records=***")
                 && run.stderr.contains("larger than max_reply_bytes = 100000")
-                && !run.stderr.contains("hr-secret-key"),
+                && !run.stderr.contains("acme-internal"),
             "{args:?}: {}",
             run.stderr
         );

@@ -7,6 +7,7 @@
 mod support;
 
 mod boundaries;
+mod config;
 mod emulator;
 mod exit_codes;
 mod hr_http;

@@ -579,7 +579,11 @@ async fn check_config_reports_each_connection() {
     )
     .unwrap();
     let run = ws.idbridge(&["check-config"]).await.expect(2);
-    assert!(run.stderr.contains("line 4"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("idbridge.toml:4: `target.bogus`"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,19 +3,29 @@
 //! the key, and say what to do. Secrets are read from `*_env` / `*_file` keys only.
 //!
 //! Two stages: [`raw`] is what serde parses (unknown keys refused); [`Settings`] is resolved
-//! (paths made absolute against the config file's folder, durations and thresholds parsed,
-//! secrets read).
+//! (paths made absolute against the config file's folder, the store's SQLite path included,
+//! durations and thresholds parsed, secrets read, every attribute name a template reads checked
+//! against what the sources provide, [`names`]).
+//!
+//! Nothing read is unbounded: the file is read only when it is a regular file of at most
+//! [`MAX_CONFIG_BYTES`]. No error echoes a secret: TOML errors are rebuilt without the offending
+//! line's secret ([`toml_error`]), credentials in URLs are refused by name, and every message
+//! goes through [`redact::Scrubber`] before it leaves [`parse`].
 
+pub mod names;
 pub mod raw;
+pub mod redact;
 pub mod secrets;
+mod toml_error;
 
 use crate::mapping::template::Template;
 use crate::mapping::{Glob, MappingRules, SourceJoin, ATTR_KEYS};
 use crate::model::StatusKind;
 use crate::plan::{Adopt, DeactivateMode, Policy, Threshold};
+use crate::store;
 use chrono_tz::Tz;
 use raw::{Raw, RawColumns, RawSource};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use secrets::SecretSource;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,8 +34,12 @@ use toml::Spanned;
 
 /// Default Notion SCIM base URL (notion-scim.md §2).
 pub const NOTION_SCIM_URL: &str = "https://api.notion.com/scim/v2";
-/// Default store: a SQLite file in the working directory, created on first write.
-pub const DEFAULT_STORE_URL: &str = "sqlite://idbridge.db?mode=rwc";
+/// Default store: a SQLite file beside the config file, created on first write.
+pub const DEFAULT_STORE_URL: &str = store::DEFAULT_URL;
+
+/// The most a config file may hold: 1 MiB. A real one is a few kilobytes; the bound keeps a wrong
+/// `--config` (`/dev/zero`, a log file) from filling memory.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// A configuration problem. Every variant names the file; most name the line and key.
 #[derive(Debug, thiserror::Error)]
@@ -38,13 +52,19 @@ pub enum ConfigError {
         /// The OS error.
         reason: String,
     },
-    /// TOML syntax or shape error (the message carries line and column).
-    #[error("invalid config file {path}: {message}")]
+    /// TOML syntax or shape error.
+    #[error("{path}:{line}:{column}: invalid config file: {message}{}", quote_line(.snippet))]
     Parse {
         /// The file.
         path: PathBuf,
-        /// The parser's message, with line, column and a snippet.
+        /// 1-based line.
+        line: usize,
+        /// 1-based column (characters).
+        column: usize,
+        /// The parser's message (without the quoted line).
         message: String,
+        /// The offending line, trimmed, secrets masked.
+        snippet: Option<String>,
     },
     /// A value parsed but is not acceptable.
     #[error("{path}:{line}: `{key}`: {message}")]
@@ -58,6 +78,46 @@ pub enum ConfigError {
         /// What is wrong and what to do.
         message: String,
     },
+}
+
+fn quote_line(snippet: &Option<String>) -> String {
+    snippet
+        .as_deref()
+        .map(|s| format!(" (the line reads: {s})"))
+        .unwrap_or_default()
+}
+
+impl ConfigError {
+    /// The same error with every secret of the config text masked (see [`redact::Scrubber`]).
+    fn scrubbed(self, scrubber: &redact::Scrubber) -> Self {
+        match self {
+            ConfigError::Read { .. } => self,
+            ConfigError::Parse {
+                path,
+                line,
+                column,
+                message,
+                snippet,
+            } => ConfigError::Parse {
+                path,
+                line,
+                column,
+                message: scrubber.clean(&message),
+                snippet: snippet.map(|s| scrubber.clean(&s)),
+            },
+            ConfigError::Invalid {
+                path,
+                line,
+                key,
+                message,
+            } => ConfigError::Invalid {
+                path,
+                line,
+                key,
+                message: scrubber.clean(&message),
+            },
+        }
+    }
 }
 
 /// The kind of SCIM target.
@@ -459,6 +519,79 @@ pub struct Settings {
     pub mapping: MappingRules,
 }
 
+/// The accepted spellings of a fixed-choice key, for messages: `"a", "b", "c"`.
+fn spellings<T>(options: &[(&str, T)]) -> String {
+    options
+        .iter()
+        .map(|(n, _)| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The kind of a source, as `[[sources]] kind` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKind {
+    HrCsv,
+    HrHttp,
+    Ldap,
+}
+
+// Every fixed-choice key's spellings, in one place; a unit test checks that each lists every
+// variant of its type, so an error's list of accepted values is always complete.
+const TARGET_KINDS: [(&str, TargetKind); 2] =
+    [("notion", TargetKind::Notion), ("scim", TargetKind::Scim)];
+const SOURCE_KINDS: [(&str, SourceKind); 3] = [
+    ("hr-csv", SourceKind::HrCsv),
+    ("hr-http", SourceKind::HrHttp),
+    ("ldap", SourceKind::Ldap),
+];
+const DIALECTS: [(&str, LdapDialect); 4] = [
+    ("openldap", LdapDialect::OpenLdap),
+    ("389ds", LdapDialect::OpenLdap),
+    ("ad", LdapDialect::ActiveDirectory),
+    ("active-directory", LdapDialect::ActiveDirectory),
+];
+const NESTED: [(&str, NestedGroups); 3] = [
+    ("resolve", NestedGroups::Resolve),
+    ("in-chain", NestedGroups::InChain),
+    ("off", NestedGroups::Off),
+];
+const SCOPES: [(&str, LdapScope); 3] = [
+    ("sub", LdapScope::Sub),
+    ("one", LdapScope::One),
+    ("base", LdapScope::Base),
+];
+const AUTHS: [(&str, HttpAuth); 2] = [("bearer", HttpAuth::Bearer), ("basic", HttpAuth::Basic)];
+/// `preset`: `true` for BambooHR, the only one so far.
+const PRESETS: [(&str, bool); 1] = [("bamboohr", true)];
+const DEACTIVATE_MODES: [(&str, DeactivateMode); 2] = [
+    ("active-false", DeactivateMode::ActiveFalse),
+    ("delete", DeactivateMode::Delete),
+];
+const ADOPT_MODES: [(&str, Adopt); 2] = [("match-email", Adopt::MatchEmail), ("none", Adopt::None)];
+/// `status_map` values: a class, or `""` to remove a default entry.
+const STATUS_CLASSES: [(&str, Option<StatusKind>); 3] = [
+    ("active", Some(StatusKind::Active)),
+    ("inactive", Some(StatusKind::Inactive)),
+    ("", None),
+];
+/// The roles of an LDAP source's `attributes` table.
+const LDAP_ROLES: [&str; 13] = [
+    "id",
+    "login",
+    "mail",
+    "given_name",
+    "family_name",
+    "display_name",
+    "title",
+    "department",
+    "employee_number",
+    "manager",
+    "group_name",
+    "member",
+    "upn",
+];
+
 /// The default status map: `active` and `leave` keep a person in, `terminated`/`inactive` take them out.
 pub fn default_status_map() -> BTreeMap<String, StatusKind> {
     [
@@ -520,44 +653,82 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     }
 }
 
-/// Load and resolve the config file at `path`.
+/// Load and resolve the config file at `path`. Relative paths in it (the store's SQLite file
+/// included) resolve against the file's folder, made absolute, so a run started from any working
+/// directory reads the same files.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-        path: path.to_owned(),
-        reason: e.to_string(),
+    let text = read_bounded(path, MAX_CONFIG_BYTES, "a config file").map_err(|reason| {
+        ConfigError::Read {
+            path: path.to_owned(),
+            reason,
+        }
     })?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let base = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
     parse(&text, path, &base)
 }
 
 /// Only the store URL of the config file at `path`: the `[store]` table is resolved (its own
 /// secret included), every other table is neither validated nor resolved, so no other secret
-/// is read (`saml check-*` need the store and nothing else).
+/// is read (`saml check-*` need the store and nothing else). Read and anchored like [`load`].
 pub fn load_store_url(path: &Path) -> Result<SecretString, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-        path: path.to_owned(),
-        reason: e.to_string(),
+    let text = read_bounded(path, MAX_CONFIG_BYTES, "a config file").map_err(|reason| {
+        ConfigError::Read {
+            path: path.to_owned(),
+            reason,
+        }
     })?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let raw: raw::RawStoreOnly = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
-    Resolver {
-        text: &text,
-        path,
-        base: &base,
-    }
-    .store_url(&raw.store)
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let base = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
+    let resolved = match toml::from_str::<raw::RawStoreOnly>(&text) {
+        Ok(raw) => Resolver {
+            text: &text,
+            path,
+            base: &base,
+        }
+        .store_url(&raw.store),
+        Err(e) => Err(toml_error::convert(&e, &text, path)),
+    };
+    resolved.map_err(|e| e.scrubbed(&redact::Scrubber::new(&text)))
 }
 
-/// Parse and resolve config text; `path` is used in messages and `base` to resolve relative paths.
+/// Read a settings file of at most `limit` bytes as UTF-8 text; `what` names it in the error.
+/// Only a regular file is read: a device (`/dev/zero`) never ends, and opening a FIFO waits for a
+/// writer that may never come.
+pub(crate) fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<String, String> {
+    use std::io::Read;
+    let size = if limit.is_multiple_of(1 << 20) {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{} KiB", limit >> 10)
+    };
+    let too_large = || format!("it is larger than {size}, the most {what} may hold");
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is not a regular file (a device, a FIFO or a folder)".to_owned());
+    }
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    // The file may have grown since it was measured.
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
+}
+
+/// Parse and resolve config text; `path` is used in messages and `base` (absolute) to resolve
+/// relative paths. No error it returns shows a value the text gives a secret-looking key.
 pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Settings, ConfigError> {
-    let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
-    Resolver { text, path, base }.resolve(raw)
+    let resolved = match toml::from_str::<Raw>(text) {
+        Ok(raw) => Resolver { text, path, base }.resolve(raw),
+        Err(e) => Err(toml_error::convert(&e, text, path)),
+    };
+    resolved.map_err(|e| e.scrubbed(&redact::Scrubber::new(text)))
 }
 
 struct Resolver<'a> {
@@ -620,7 +791,7 @@ impl Resolver<'_> {
     }
 
     /// One of a fixed set of spellings; `None` gives `default`. An unknown spelling is an error at
-    /// its line that lists the accepted ones.
+    /// its line that lists every accepted one.
     fn choice<T: Copy>(
         &self,
         value: &Option<Spanned<String>>,
@@ -628,22 +799,27 @@ impl Resolver<'_> {
         options: &[(&str, T)],
         default: T,
     ) -> Result<T, ConfigError> {
-        let Some(v) = value else {
-            return Ok(default);
-        };
-        match options
-            .iter()
-            .find(|(name, _)| *name == v.get_ref().as_str())
-        {
+        match value {
+            None => Ok(default),
+            Some(v) => self.pick(v.get_ref(), v.span().start, key, options),
+        }
+    }
+
+    /// `value` among `options`, or an error at `at` that lists every accepted spelling.
+    fn pick<T: Copy>(
+        &self,
+        value: &str,
+        at: usize,
+        key: &str,
+        options: &[(&str, T)],
+    ) -> Result<T, ConfigError> {
+        match options.iter().find(|(name, _)| *name == value) {
             Some((_, chosen)) => Ok(*chosen),
-            None => {
-                let names: Vec<String> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
-                self.invalid(
-                    v.span().start,
-                    key,
-                    format!("`{}` must be one of {}", v.get_ref(), names.join(", ")),
-                )
-            }
+            None => self.invalid(
+                at,
+                key,
+                format!("`{value}` must be one of {}", spellings(options)),
+            ),
         }
     }
 
@@ -737,43 +913,61 @@ impl Resolver<'_> {
         }
     }
 
-    /// `[store]`: the URL, from `url` (no password allowed) or the `url_env`/`url_file` secret.
-    fn store_url(&self, store: &raw::RawStore) -> Result<SecretString, ConfigError> {
-        let store_url = match self.secret(&store.url_env, &store.url_file, "store.url")? {
+    /// The store URL, its relative SQLite path made absolute against the config file's folder.
+    fn store_url(&self, raw: &raw::RawStore) -> Result<SecretString, ConfigError> {
+        let (url, at) = match self.secret(&raw.url_env, &raw.url_file, "store.url")? {
             Some((source, at)) => {
-                if let Some(url) = &store.url {
+                if let Some(url) = &raw.url {
                     return self.invalid(
                         url.span().start,
                         "store.url",
                         "set url or url_env/url_file, not both",
                     );
                 }
-                self.read_secret(&source, at, "store.url")?
+                (self.read_secret(&source, at, "store.url")?, at)
             }
             None => {
-                let url = store
-                    .url
-                    .as_ref()
-                    .map(|u| u.get_ref().clone())
-                    .unwrap_or_else(|| DEFAULT_STORE_URL.to_owned());
-                if url.contains("://")
-                    && url.contains('@')
-                    && url
-                        .split('@')
-                        .next()
-                        .is_some_and(|p| p.matches(':').count() >= 2)
-                {
-                    let at = store.url.as_ref().map(|u| u.span().start).unwrap_or(0);
+                let (url, at) = match &raw.url {
+                    Some(u) => (u.get_ref().clone(), u.span().start),
+                    None => (DEFAULT_STORE_URL.to_owned(), self.header_offset("[store]")),
+                };
+                // A user name alone is fine (PostgreSQL trust, peer or .pgpass authentication).
+                // The last `@` before the query ends the user info, even when an unescaped `/`
+                // in the password would end the authority early.
+                let password = url
+                    .split_once("://")
+                    .and_then(|(_, rest)| rest.split(['?', '#']).next())
+                    .and_then(|before_query| before_query.rsplit_once('@'))
+                    .is_some_and(|(info, _)| info.contains(':'));
+                let param = match redact::url_credential(&url) {
+                    Some(redact::UrlCredential::Param(name)) => Some(name),
+                    _ => None,
+                };
+                if password || param.is_some() {
+                    let what = param.map_or("a password".to_owned(), |p| format!("`{p}=…`"));
                     return self.invalid(
                         at,
                         "store.url",
-                        "the URL carries a password; move it to url_env or url_file",
+                        format!(
+                            "the URL carries {what}; move the whole URL to url_env or url_file"
+                        ),
                     );
                 }
-                SecretString::from(url)
+                (SecretString::from(url), at)
             }
         };
-        Ok(store_url)
+        match store::resolve_path(url.expose_secret(), self.base) {
+            Some(resolved) => Ok(SecretString::from(resolved)),
+            None => self.invalid(
+                at,
+                "store.url",
+                format!(
+                    "the config file's folder {} is not UTF-8, so a relative SQLite path cannot be \
+                     anchored to it; give an absolute path",
+                    self.base.display()
+                ),
+            ),
+        }
     }
 
     fn resolve(&self, raw: Raw) -> Result<Settings, ConfigError> {
@@ -815,17 +1009,12 @@ impl Resolver<'_> {
     }
 
     fn target(&self, t: &raw::RawTarget) -> Result<TargetSettings, ConfigError> {
-        let kind = match t.kind.get_ref().as_str() {
-            "notion" => TargetKind::Notion,
-            "scim" => TargetKind::Scim,
-            other => {
-                return self.invalid(
-                    t.kind.span().start,
-                    "target.kind",
-                    format!("unknown target kind `{other}`; use \"notion\" or \"scim\""),
-                )
-            }
-        };
+        let kind = self.pick(
+            t.kind.get_ref(),
+            t.kind.span().start,
+            "target.kind",
+            &TARGET_KINDS,
+        )?;
         let url_text = match (&t.url, kind) {
             (Some(u), _) => u.get_ref().clone(),
             (None, TargetKind::Notion) => NOTION_SCIM_URL.to_owned(),
@@ -838,23 +1027,13 @@ impl Resolver<'_> {
             }
         };
         let url_at = t.url.as_ref().map(|u| u.span().start).unwrap_or(0);
-        let url = match url::Url::parse(&url_text) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-            _ => {
-                return self.invalid(
-                    url_at,
-                    "target.url",
-                    format!("`{url_text}` is not an http(s) URL"),
-                )
-            }
-        };
-        if !url.username().is_empty() || url.password().is_some() {
-            return self.invalid(
-                url_at,
-                "target.url",
-                "do not put credentials in the URL; use token_env or token_file",
-            );
-        }
+        let url = self.url(
+            &url_text,
+            url_at,
+            "target.url",
+            &["https", "http"],
+            "token_env or token_file",
+        )?;
         let (token, token_source) = match self.secret(
             &t.token_env,
             &t.token_file,
@@ -917,6 +1096,50 @@ impl Resolver<'_> {
         })
     }
 
+    /// A URL of one of `schemes`, with a host and no credential in it. Credentials come from
+    /// `*_env` / `*_file` (`advice`): a URL shows in messages, logs and plan files. The check
+    /// runs on the raw text first, so even a URL too broken to parse is never echoed with one.
+    fn url(
+        &self,
+        text: &str,
+        at: usize,
+        key: &str,
+        schemes: &[&str],
+        advice: &str,
+    ) -> Result<url::Url, ConfigError> {
+        let parsed = url::Url::parse(text).ok();
+        let credential = redact::url_credential(text).or_else(|| {
+            parsed
+                .as_ref()
+                .filter(|u| !u.username().is_empty() || u.password().is_some())
+                .map(|_| redact::UrlCredential::UserInfo)
+        });
+        if let Some(credential) = credential {
+            return self.invalid(
+                at,
+                key,
+                format!(
+                    "the URL carries {credential}; idbridge takes no credential from a URL (a URL \
+                     shows in messages, logs and plan files): remove it and use {advice}"
+                ),
+            );
+        }
+        match parsed {
+            Some(u) if schemes.contains(&u.scheme()) && u.host().is_some() => Ok(u),
+            _ => {
+                let schemes: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+                self.invalid(
+                    at,
+                    key,
+                    format!(
+                        "`{text}` is not a URL with a host starting with {}",
+                        schemes.join(" or ")
+                    ),
+                )
+            }
+        }
+    }
+
     fn source(
         &self,
         i: usize,
@@ -937,8 +1160,14 @@ impl Resolver<'_> {
             .as_ref()
             .map(|j| j.get_ref().trim().to_owned())
             .unwrap_or_else(|| "email".to_owned());
-        match s.kind.get_ref().as_str() {
-            "hr-csv" => self.refuse_keys(
+        let kind = self.pick(
+            s.kind.get_ref(),
+            s.kind.span().start,
+            &key("kind"),
+            &SOURCE_KINDS,
+        )?;
+        match kind {
+            SourceKind::HrCsv => self.refuse_keys(
                 i,
                 s,
                 &[
@@ -953,15 +1182,8 @@ impl Resolver<'_> {
                     "max_reply_bytes",
                 ],
             )?,
-            "ldap" => return self.ldap(i, spanned, name, join_attr),
-            "hr-http" => return self.hr_http(i, spanned, name, join_attr),
-            other => {
-                return self.invalid(
-                    s.kind.span().start,
-                    &key("kind"),
-                    format!("unknown source kind `{other}`; use \"hr-csv\" or \"ldap\""),
-                )
-            }
+            SourceKind::Ldap => return self.ldap(i, spanned, name, join_attr),
+            SourceKind::HrHttp => return self.hr_http(i, spanned, name, join_attr),
         }
         let Some(path) = &s.path else {
             return self.invalid(
@@ -1069,23 +1291,30 @@ impl Resolver<'_> {
         s: &RawSource,
         key: &str,
     ) -> Result<BTreeMap<String, StatusKind>, ConfigError> {
+        // Entries add to the defaults rather than replace them: a map written for one new status
+        // must not turn `terminated` into an unknown status, which keeps leavers in.
+        let mut out = default_status_map();
         let Some(map) = &s.status_map else {
-            return Ok(default_status_map());
+            return Ok(out);
         };
-        let mut out = BTreeMap::new();
         for (status, class) in map.get_ref() {
-            let class = match class.as_str() {
-                "active" => StatusKind::Active,
-                "inactive" => StatusKind::Inactive,
-                other => {
-                    return self.invalid(
-                        map.span().start,
-                        &format!("{key}.status_map.{status}"),
-                        format!("`{other}` must be \"active\" or \"inactive\""),
-                    )
-                }
+            let at = map.span().start;
+            let key = format!("{key}.status_map.{status}");
+            let status = status.trim().to_lowercase();
+            let Some((_, class)) = STATUS_CLASSES.iter().find(|(n, _)| n == class) else {
+                return self.invalid(
+                    at,
+                    &key,
+                    format!(
+                        "`{class}` must be one of {} (\"\" removes a default entry)",
+                        spellings(&STATUS_CLASSES)
+                    ),
+                );
             };
-            out.insert(status.trim().to_lowercase(), class);
+            match class {
+                Some(class) => out.insert(status, *class),
+                None => out.remove(&status),
+            };
         }
         Ok(out)
     }
@@ -1122,29 +1351,21 @@ impl Resolver<'_> {
                 "an hr-http source needs `url`",
             );
         };
-        let url = match url::Url::parse(url_text.get_ref()) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-            _ => {
-                return self.invalid(
-                    url_text.span().start,
-                    &key("url"),
-                    format!("`{}` is not an http(s) URL", url_text.get_ref()),
-                )
-            }
-        };
-        let bamboo = self.choice(&s.preset, &key("preset"), &[("bamboohr", true)], false)?;
+        let url = self.url(
+            url_text.get_ref(),
+            url_text.span().start,
+            &key("url"),
+            &["https", "http"],
+            "token_env or token_file",
+        )?;
+        let bamboo = self.choice(&s.preset, &key("preset"), &PRESETS, false)?;
         let token = self.optional_secret(&s.token_env, &s.token_file, &key("token"))?;
         let default_auth = if bamboo {
             HttpAuth::Basic
         } else {
             HttpAuth::Bearer
         };
-        let auth = self.choice(
-            &s.auth,
-            &key("auth"),
-            &[("bearer", HttpAuth::Bearer), ("basic", HttpAuth::Basic)],
-            default_auth,
-        )?;
+        let auth = self.choice(&s.auth, &key("auth"), &AUTHS, default_auth)?;
         let paging = match (&s.next, &s.page_param) {
             (Some(n), Some(_)) => {
                 return self.invalid(
@@ -1220,16 +1441,8 @@ impl Resolver<'_> {
         let raw = q.get_ref();
         let at = q.span().start;
         let scope = match raw.scope.as_deref() {
-            None | Some("sub") => LdapScope::Sub,
-            Some("one") => LdapScope::One,
-            Some("base") => LdapScope::Base,
-            Some(other) => {
-                return self.invalid(
-                    at,
-                    &format!("{key}.scope"),
-                    format!("`{other}` must be \"sub\", \"one\" or \"base\""),
-                )
-            }
+            None => LdapScope::Sub,
+            Some(s) => self.pick(s, at, &format!("{key}.scope"), &SCOPES)?,
         };
         let filter = raw
             .filter
@@ -1284,16 +1497,13 @@ impl Resolver<'_> {
                 "an ldap source needs `url` (ldap://host:389 or ldaps://host:636)",
             );
         };
-        let url = match url::Url::parse(url_text.get_ref()) {
-            Ok(u) if matches!(u.scheme(), "ldap" | "ldaps") && u.host().is_some() => u,
-            _ => {
-                return self.invalid(
-                    url_text.span().start,
-                    &key("url"),
-                    format!("`{}` is not an ldap:// or ldaps:// URL", url_text.get_ref()),
-                )
-            }
-        };
+        let url = self.url(
+            url_text.get_ref(),
+            url_text.span().start,
+            &key("url"),
+            &["ldap", "ldaps"],
+            "bind_dn with password_env or password_file",
+        )?;
         let starttls = s.starttls.unwrap_or(false);
         if starttls && url.scheme() == "ldaps" {
             return self.invalid(
@@ -1305,12 +1515,7 @@ impl Resolver<'_> {
         let dialect = self.choice(
             &s.dialect,
             &key("dialect"),
-            &[
-                ("openldap", LdapDialect::OpenLdap),
-                ("389ds", LdapDialect::OpenLdap),
-                ("ad", LdapDialect::ActiveDirectory),
-                ("active-directory", LdapDialect::ActiveDirectory),
-            ],
+            &DIALECTS,
             LdapDialect::OpenLdap,
         )?;
         let password = self.optional_secret(&s.password_env, &s.password_file, &key("password"))?;
@@ -1341,16 +1546,7 @@ impl Resolver<'_> {
             Some(g) => Some(self.query(g, &key("groups"), group_filter)?),
             None => None,
         };
-        let nested = self.choice(
-            &s.nested,
-            &key("nested"),
-            &[
-                ("resolve", NestedGroups::Resolve),
-                ("in-chain", NestedGroups::InChain),
-                ("off", NestedGroups::Off),
-            ],
-            NestedGroups::Resolve,
-        )?;
+        let nested = self.choice(&s.nested, &key("nested"), &NESTED, NestedGroups::Resolve)?;
         if nested == NestedGroups::InChain && dialect != LdapDialect::ActiveDirectory {
             let at = s.nested.as_ref().map(|n| n.span().start).unwrap_or(0);
             return self.invalid(
@@ -1379,7 +1575,12 @@ impl Resolver<'_> {
                     return self.invalid(
                         spanned.span().start,
                         &key(&format!("attributes.{other}")),
-                        "unknown attribute role; see docs/config.md",
+                        format!(
+                            "unknown attribute role{} The roles are {}.",
+                            names::suggest(other, LDAP_ROLES)
+                                .map_or(".".to_owned(), |r| format!("; did you mean `{r}`?")),
+                            LDAP_ROLES.join(", ")
+                        ),
                     )
                 }
             };
@@ -1437,7 +1638,53 @@ impl Resolver<'_> {
         })
     }
 
+    /// `message` as an error at `at` when `check` failed.
+    fn checked(&self, check: Result<(), String>, at: usize, key: &str) -> Result<(), ConfigError> {
+        check.or_else(|message| self.invalid(at, key, message))
+    }
+
+    /// Every attribute name the config reads besides the templates must be one some source
+    /// provides: `join_attr` (a typo joins nobody), `[join] precedence` keys (ignored) and
+    /// `[scope] where` keys (everyone out of scope, so deactivated).
+    fn check_names(
+        &self,
+        raw: &Raw,
+        sources: &[SourceSettings],
+        provided: &names::Provided<'_>,
+    ) -> Result<(), ConfigError> {
+        for (i, (source, raw_source)) in sources.iter().zip(&raw.sources).enumerate() {
+            if let Some(j) = &raw_source.get_ref().join_attr {
+                self.checked(
+                    provided.check_source_name(source.name(), source.join_attr()),
+                    j.span().start,
+                    &format!("sources[{i}].join_attr"),
+                )?;
+            }
+        }
+        if let Some(join) = &raw.join {
+            for (attr, order) in &join.precedence {
+                self.checked(
+                    provided.check_precedence_key(attr),
+                    order.span().start,
+                    &format!("join.precedence.{attr}"),
+                )?;
+            }
+        }
+        if let Some(scope) = &raw.scope {
+            for attr in scope.attr_in.keys() {
+                self.checked(
+                    provided.check_name(attr),
+                    self.header_offset("[scope]"),
+                    &format!("scope.where.{attr}"),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     fn mapping(&self, raw: &Raw, sources: &[SourceSettings]) -> Result<MappingRules, ConfigError> {
+        let provided = names::Provided::new(sources);
+        self.check_names(raw, sources, &provided)?;
         let joins = sources
             .iter()
             .map(|s| SourceJoin {
@@ -1461,9 +1708,19 @@ impl Resolver<'_> {
                 // An empty template turns the attribute off: idbridge will not manage it.
                 rules.attrs.remove(attr);
             } else {
-                rules
-                    .attrs
-                    .insert(*attr, self.template(text, &format!("mapping.{key}"))?);
+                let key = format!("mapping.{key}");
+                let template = self.template(text, &key)?;
+                // A name no source can provide would render empty forever and silently stop
+                // idbridge managing the attribute. The defaults are not checked: they read the
+                // names of every source kind and keep what the configured ones provide.
+                self.checked(
+                    provided
+                        .check_template(&template)
+                        .map_err(|e| format!("template `{}`: {e}", text.get_ref())),
+                    text.span().start,
+                    &key,
+                )?;
+                rules.attrs.insert(*attr, template);
             }
         }
         if !rules.attrs.contains_key(&crate::model::Attr::UserName) {
@@ -1513,7 +1770,14 @@ impl Resolver<'_> {
             rules.groups.include = groups.include.iter().map(|g| Glob::new(g)).collect();
             rules.groups.exclude = groups.exclude.iter().map(|g| Glob::new(g)).collect();
             if let Some(name) = &groups.name {
-                rules.groups.name = self.template(name, "groups.name")?;
+                let template = self.template(name, "groups.name")?;
+                self.checked(
+                    names::check_group_template(&template)
+                        .map_err(|e| format!("template `{}`: {e}", name.get_ref())),
+                    name.span().start,
+                    "groups.name",
+                )?;
+                rules.groups.name = template;
             }
             rules.groups.delete = groups.delete.unwrap_or(false);
             rules.groups.adopt = groups
@@ -1551,18 +1815,10 @@ impl Resolver<'_> {
         policy.deactivate = self.choice(
             &p.deactivate,
             "policy.deactivate",
-            &[
-                ("active-false", DeactivateMode::ActiveFalse),
-                ("delete", DeactivateMode::Delete),
-            ],
+            &DEACTIVATE_MODES,
             policy.deactivate,
         )?;
-        policy.adopt = self.choice(
-            &p.adopt,
-            "policy.adopt",
-            &[("match-email", Adopt::MatchEmail), ("none", Adopt::None)],
-            policy.adopt,
-        )?;
+        policy.adopt = self.choice(&p.adopt, "policy.adopt", &ADOPT_MODES, policy.adopt)?;
         policy.token_owner = target
             .token_owner
             .as_deref()

@@ -1,8 +1,12 @@
 //! Secrets come only from environment variables or files, never from the config text, and are held
-//! as `SecretString` so `Debug` redacts them.
+//! as `SecretString` so `Debug` redacts them. A secret file is read like the config: a regular
+//! file of at most [`MAX_SECRET_BYTES`].
 
 use secrecy::SecretString;
 use std::path::Path;
+
+/// The most a secret file may hold: 64 KiB, far above any token, password or store URL.
+pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
 /// Where a secret was configured to come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,10 +63,13 @@ pub fn read(source: &SecretSource) -> Result<SecretString, SecretError> {
         },
         SecretSource::File(path) => {
             warn_if_readable_by_others(path);
-            let text = std::fs::read_to_string(path).map_err(|e| SecretError::File {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            let text =
+                super::read_bounded(path, MAX_SECRET_BYTES, "a secret file").map_err(|reason| {
+                    SecretError::File {
+                        path: path.display().to_string(),
+                        reason,
+                    }
+                })?;
             // Files written by editors or `echo` end with a newline that is not part of the token.
             let value = text.trim();
             if value.is_empty() {
@@ -109,6 +116,21 @@ mod tests {
             read(&SecretSource::File(path)),
             Err(SecretError::FileEmpty(_))
         ));
+    }
+
+    #[test]
+    fn a_secret_file_is_bounded_and_regular() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::File::create(&big)
+            .and_then(|f| f.set_len(MAX_SECRET_BYTES + 1))
+            .unwrap();
+        let err = read(&SecretSource::File(big)).unwrap_err().to_string();
+        assert!(err.contains("larger than 64 KiB"), "{err}");
+        let err = read(&SecretSource::File(dir.path().to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 
     #[test]

@@ -36,7 +36,11 @@ fn minimal_config_gets_defaults() {
     );
     assert_eq!(s.target.rate_limit, Some(2.0));
     assert_eq!(s.target.page_size, 100);
-    assert_eq!(s.store_url.expose_secret(), DEFAULT_STORE_URL);
+    // The default store lives beside the config file, whatever the working directory.
+    assert_eq!(
+        s.store_url.expose_secret(),
+        format!("sqlite://{}/idbridge.db?mode=rwc", dir.path().display())
+    );
     assert_eq!(s.policy.max_deactivations, Threshold::Percent(10.0));
     let SourceSettings::HrCsv(hr) = &s.sources[0] else {
         panic!("expected an hr-csv source")
@@ -53,9 +57,14 @@ fn minimal_config_gets_defaults() {
 fn unknown_key_is_refused_with_its_line() {
     let dir = dir_with_token();
     let text = MINIMAL.replace("kind = \"notion\"", "kind = \"notion\"\ntokn = \"x\"");
+    let err = parse_in(dir.path(), &text).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Invalid { line: 4, key, .. } if key == "target.tokn"),
+        "{err}"
+    );
+    let text = MINIMAL.replace("token_file", "tokn_file");
     let err = parse_in(dir.path(), &text).unwrap_err().to_string();
-    assert!(err.contains("line 4"), "{err}");
-    assert!(err.contains("tokn"), "{err}");
+    assert!(err.contains("did you mean `token_file`"), "{err}");
 }
 
 #[test]
@@ -286,4 +295,579 @@ fn fixed_choices_are_checked_with_their_line() {
         (l.dialect, l.nested),
         (LdapDialect::ActiveDirectory, NestedGroups::InChain)
     );
+}
+
+/// The config file's name and a config around `extra` lines, for the secret tests.
+fn config_with(dir: &Path, text: &str) -> Result<Settings, ConfigError> {
+    std::fs::write(dir.join("pw"), "pw\n").unwrap();
+    parse_in(dir, text)
+}
+
+#[test]
+fn a_secret_typed_into_the_config_is_never_echoed() {
+    const SECRET: &str = "s3cr3t-canary-77";
+    let dir = dir_with_token();
+    let target = |line: &str| {
+        MINIMAL.replace(
+            "token_file = \"token\"",
+            &format!("token_file = \"token\"\n{line}"),
+        )
+    };
+    let source = |line: &str| format!("{MINIMAL}{line}\n");
+    let cases = [
+        // The natural slip: `token` for `token_env`.
+        (
+            target(&format!("token = \"{SECRET}\"")),
+            Some("target.token"),
+            "token_env",
+        ),
+        // Syntax errors on the secret's own line.
+        (target(&format!("token = \"{SECRET}")), None, ""),
+        (target(&format!("token = {SECRET}")), None, ""),
+        (
+            target(&format!("token = \"{SECRET}\"\ntoken = \"{SECRET}\"")),
+            None,
+            "",
+        ),
+        // Another table, other names.
+        (
+            source(&format!("password = \"{SECRET}\"")),
+            Some("sources[0].password"),
+            "password_env",
+        ),
+        (
+            source(&format!("bind_password = '{SECRET}'")),
+            Some("sources[0].bind_password"),
+            "password_env",
+        ),
+        (
+            source(&format!("api_key = \"{SECRET}\"")),
+            Some("sources[0].api_key"),
+            "token_env",
+        ),
+        (
+            format!("[store]\nsecret = \"{SECRET}\"\n{MINIMAL}"),
+            Some("store.secret"),
+            "url_env",
+        ),
+        // A secret inside an inline table under an unknown key.
+        (
+            target(&format!("creds = {{ token = \"{SECRET}\" }}")),
+            Some("target.creds"),
+            "unknown key",
+        ),
+        // A later, unrelated error while the file holds a secret.
+        (
+            format!(
+                "{}\n[policy]\nadopt = \"{SECRET}\"\n",
+                target(&format!("x_token = \"{SECRET}\""))
+            ),
+            Some("target.x_token"),
+            "",
+        ),
+    ];
+    for (text, key, hint) in cases {
+        let err = config_with(dir.path(), &text).unwrap_err();
+        let shown = format!("{err}\n{err:?}");
+        assert!(!shown.contains(SECRET), "the secret leaked:\n{shown}");
+        assert!(
+            !shown.contains("s3cr3t"),
+            "part of the secret leaked:\n{shown}"
+        );
+        if let Some(key) = key {
+            assert!(
+                matches!(&err, ConfigError::Invalid { key: k, .. } if k == key),
+                "{key}: {shown}"
+            );
+        }
+        assert!(shown.contains(hint), "{hint}: {shown}");
+    }
+    // A syntax error elsewhere keeps its line for the admin, with the secret masked.
+    let text = target(&format!("token = \"{SECRET}\"\ntoken = \"{SECRET}\""));
+    let err = config_with(dir.path(), &text).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Parse { line: 6, snippet: Some(s), .. } if s == "token = \"***\""),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn credentials_in_urls_are_refused_by_name() {
+    const SECRET: &str = "s3cr3t-canary-88";
+    let dir = dir_with_token();
+    let target_url = |url: &str| {
+        MINIMAL.replace(
+            "kind = \"notion\"",
+            &format!("kind = \"notion\"\nurl = \"{url}\""),
+        )
+    };
+    let ldap = |url: &str| {
+        format!(
+            "[target]\nkind = \"notion\"\ntoken_file = \"token\"\n\n[[sources]]\nname = \"corp\"\nkind = \"ldap\"\n\
+             url = \"{url}\"\nusers = {{ base = \"ou=people,dc=x\" }}\n"
+        )
+    };
+    let http = |url: &str| {
+        format!(
+            "[target]\nkind = \"notion\"\ntoken_file = \"token\"\n\n[[sources]]\nname = \"hr\"\nkind = \"hr-http\"\n\
+             url = \"{url}\"\n"
+        )
+    };
+    let cases = [
+        (
+            target_url(&format!("https://x.test/scim/v2?token={SECRET}")),
+            "target.url",
+            "`token=…`",
+        ),
+        (
+            target_url(&format!("https://x.test/scim/v2?a=1&access_token={SECRET}")),
+            "target.url",
+            "`access_token=…`",
+        ),
+        (
+            target_url(&format!("https://admin:{SECRET}@x.test/scim/v2")),
+            "target.url",
+            "before the host",
+        ),
+        (
+            target_url(&format!("https://admin:{SECRET}/x@x.test/scim/v2")),
+            "target.url",
+            "before the host",
+        ),
+        (
+            target_url(&format!("htps:/broken?sig={SECRET}")),
+            "target.url",
+            "`sig=…`",
+        ),
+        (
+            http(&format!("https://hr.test/v1/employees?api_key={SECRET}")),
+            "sources[0].url",
+            "`api_key=…`",
+        ),
+        (
+            ldap(&format!("ldap://cn=admin:{SECRET}@127.0.0.1:389")),
+            "sources[0].url",
+            "before the host",
+        ),
+        (
+            format!("[store]\nurl = \"postgres://db/idb?password={SECRET}\"\n{MINIMAL}"),
+            "store.url",
+            "`password=…`",
+        ),
+        (
+            format!("[store]\nurl = \"postgres://u:{SECRET}@db/idb\"\n{MINIMAL}"),
+            "store.url",
+            "a password",
+        ),
+    ];
+    for (text, key, what) in cases {
+        let err = parse_in(dir.path(), &text).unwrap_err();
+        let shown = format!("{err}\n{err:?}");
+        assert!(!shown.contains(SECRET), "the secret leaked:\n{shown}");
+        assert!(
+            matches!(&err, ConfigError::Invalid { key: k, .. } if k == key),
+            "{key}: {shown}"
+        );
+        assert!(shown.contains(what), "{what}: {shown}");
+    }
+    // Plain URLs, a store user without a password, paths with `@` are fine.
+    for text in [
+        target_url("https://x.test:8443/scim/v2?tenant=acme"),
+        format!("[store]\nurl = \"postgres://idbridge@db:5432/idb?sslmode=require\"\n{MINIMAL}"),
+    ] {
+        parse_in(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn a_relative_store_path_resolves_against_the_config_folder() {
+    let dir = dir_with_token();
+    let store = |url: &str| {
+        let text = format!("[store]\nurl = \"{url}\"\n{MINIMAL}");
+        let s = parse_in(dir.path(), &text).unwrap_or_else(|e| panic!("{url}: {e}"));
+        s.store_url.expose_secret().to_owned()
+    };
+    let d = dir.path().display();
+    assert_eq!(
+        store("sqlite://state.db?mode=rwc"),
+        format!("sqlite://{d}/state.db?mode=rwc")
+    );
+    assert_eq!(
+        store("sqlite:sub/state.db"),
+        format!("sqlite://{d}/sub/state.db")
+    );
+    assert_eq!(store("state.db"), format!("{d}/state.db"));
+    assert_eq!(store("/var/lib/idbridge/x.db"), "/var/lib/idbridge/x.db");
+    assert_eq!(store("sqlite::memory:"), "sqlite::memory:");
+    assert_eq!(store("postgres://u@db/idb"), "postgres://u@db/idb");
+    // A URL from url_file too.
+    std::fs::write(dir.path().join("store-url"), "sqlite://from-file.db\n").unwrap();
+    let text = format!("[store]\nurl_file = \"store-url\"\n{MINIMAL}");
+    let s = parse_in(dir.path(), &text).unwrap();
+    assert_eq!(
+        s.store_url.expose_secret(),
+        format!("sqlite://{d}/from-file.db")
+    );
+}
+
+#[test]
+fn load_reads_only_a_bounded_regular_file() {
+    let dir = dir_with_token();
+    let path = dir.path().join("idbridge.toml");
+    // A valid config padded past the bound: refused before it is parsed.
+    let mut text = MINIMAL.to_owned();
+    let pad = format!("# {}\n", "x".repeat(1000));
+    while text.len() as u64 <= MAX_CONFIG_BYTES {
+        text.push_str(&pad);
+    }
+    std::fs::write(&path, &text).unwrap();
+    let err = load(&path).unwrap_err().to_string();
+    assert!(err.contains("larger than 1 MiB"), "{err}");
+    std::fs::write(&path, MINIMAL).unwrap();
+    load(&path).unwrap();
+    for irregular in [dir.path(), Path::new("/dev/zero")] {
+        if irregular.exists() {
+            let err = load(irregular).unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+    }
+    std::fs::write(&path, b"[target]\nkind = \"\xff\"\n").unwrap();
+    assert!(load(&path).unwrap_err().to_string().contains("not UTF-8"));
+}
+
+#[test]
+fn a_relative_config_path_still_anchors_paths_to_its_folder() {
+    // `load` makes the folder absolute, so the resolved paths do not depend on the working
+    // directory of later code.
+    let dir = dir_with_token();
+    std::fs::write(dir.path().join("idbridge.toml"), MINIMAL).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    let relative = pathdiff(dir.path(), &cwd);
+    let s = load(&relative.join("idbridge.toml")).unwrap();
+    let SourceSettings::HrCsv(hr) = &s.sources[0] else {
+        panic!("hr-csv")
+    };
+    assert!(hr.path.is_absolute(), "{}", hr.path.display());
+    assert!(s.store_url.expose_secret().starts_with("sqlite:///"));
+}
+
+/// `to` written relative to `from` (both absolute), through `..` as needed.
+fn pathdiff(to: &Path, from: &Path) -> PathBuf {
+    let to: Vec<_> = to.components().collect();
+    let from: Vec<_> = from.components().collect();
+    let common = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &to[common..] {
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn status_map_entries_add_to_the_defaults() {
+    let dir = dir_with_token();
+    let text = MINIMAL.replace(
+        "path = \"hr.csv\"",
+        "path = \"hr.csv\"\nstatus_map = { Contractor = \"active\", leave = \"\", inactive = \"active\" }",
+    );
+    let s = parse_in(dir.path(), &text).unwrap();
+    let SourceSettings::HrCsv(hr) = &s.sources[0] else {
+        panic!("hr-csv")
+    };
+    let map = &hr.status_map;
+    assert_eq!(
+        map.get("terminated"),
+        Some(&StatusKind::Inactive),
+        "a default stays"
+    );
+    assert_eq!(
+        map.get("contractor"),
+        Some(&StatusKind::Active),
+        "an entry adds"
+    );
+    assert_eq!(
+        map.get("inactive"),
+        Some(&StatusKind::Active),
+        "an entry overrides"
+    );
+    assert_eq!(map.get("leave"), None, "\"\" removes a default");
+    assert_eq!(map.get("on leave"), Some(&StatusKind::Active));
+    let bad = MINIMAL.replace(
+        "path = \"hr.csv\"",
+        "path = \"hr.csv\"\nstatus_map = { gone = \"left\" }",
+    );
+    let err = parse_in(dir.path(), &bad).unwrap_err().to_string();
+    assert!(
+        err.contains("sources[0].status_map.gone")
+            && err.contains("\"active\", \"inactive\", \"\""),
+        "{err}"
+    );
+}
+
+const LDAP_HR: &str = r#"
+[target]
+kind = "notion"
+token_file = "token"
+
+[[sources]]
+name = "corp"
+kind = "ldap"
+url = "ldap://127.0.0.1:389"
+users = { base = "ou=people,dc=x" }
+extra_attributes = ["costCenter"]
+
+[[sources]]
+name = "hr"
+kind = "hr-csv"
+path = "hr.csv"
+"#;
+
+#[test]
+fn templates_read_only_what_some_source_provides() {
+    let dir = dir_with_token();
+    let ok = |base: &str, tail: &str| {
+        parse_in(dir.path(), &format!("{base}\n{tail}\n"))
+            .unwrap_or_else(|e| panic!("{tail}: {e}"));
+    };
+    let fails = |base: &str, tail: &str, key: &str, says: &str| {
+        let err = parse_in(dir.path(), &format!("{base}\n{tail}\n")).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key: k, .. } if k == key),
+            "{tail}: {err}"
+        );
+        assert!(err.to_string().contains(says), "{tail}: {err}");
+    };
+    fails(
+        MINIMAL,
+        "[mapping]\ntitle = \"{upper(titel)}\"",
+        "mapping.title",
+        "did you mean `title`?",
+    );
+    fails(
+        MINIMAL,
+        "[mapping]\ngivenName = \"{first_name}\"",
+        "mapping.givenName",
+        "as `givenName`",
+    );
+    fails(
+        MINIMAL,
+        "[mapping]\ndisplayName = \"{displayName}\"",
+        "mapping.displayName",
+        "They provide: department, email,",
+    );
+    fails(
+        MINIMAL,
+        "[mapping]\nemail = \"{lower(crop.mail)}\"",
+        "mapping.email",
+        "`crop` is not a configured source",
+    );
+    fails(
+        LDAP_HR,
+        "[mapping]\nemail = \"{lower(crop.mail)}\"",
+        "mapping.email",
+        "did you mean `corp`?",
+    );
+    fails(
+        LDAP_HR,
+        "[mapping]\ntitle = \"{corp.costcenter}\"",
+        "mapping.title",
+        "did you mean `costCenter`?",
+    );
+    fails(
+        LDAP_HR,
+        "[mapping]\ntitle = \"{corp.employeeType}\"",
+        "mapping.title",
+        "source `corp` does not provide `employeeType`",
+    );
+    fails(
+        LDAP_HR,
+        "[mapping]\ntitle = \"{hr.mail}\"",
+        "mapping.title",
+        "source `hr` does not provide `mail`",
+    );
+    fails(
+        LDAP_HR,
+        "[groups]\nname = \"{nmae}\"",
+        "groups.name",
+        "did you mean `name`?",
+    );
+    fails(
+        LDAP_HR,
+        "[groups]\nname = \"{corp.cn}\"",
+        "groups.name",
+        "without a source prefix",
+    );
+    fails(
+        LDAP_HR,
+        "[join]\nprecedence = { titel = [\"hr\", \"corp\"] }",
+        "join.precedence.titel",
+        "did you mean `title`?",
+    );
+    fails(
+        LDAP_HR,
+        "[scope]\nwhere = { departement = [\"Eng\"] }",
+        "scope.where.departement",
+        "did you mean `department`?",
+    );
+    fails(
+        &LDAP_HR.replace(
+            "path = \"hr.csv\"",
+            "path = \"hr.csv\"\njoin_attr = \"employeID\"",
+        ),
+        "",
+        "sources[1].join_attr",
+        "did you mean `employeeId`?",
+    );
+    // What the sources provide: canonical names, LDAP role attributes and extra attributes.
+    ok(LDAP_HR, "[mapping]\ntitle = \"{default(corp.costCenter, corp.departmentNumber)} {corp.uid} {login} {dn}\"\ndisplayName = \"{corp.displayName}\"");
+    ok(LDAP_HR, "[mapping]\nemployeeNumber = \"{corp.entryUUID}\"\n[groups]\nname = \"{default(description, cn)} {dn} {name}\"");
+    ok(LDAP_HR, "[join]\nprecedence = { status = [\"hr\", \"corp\"], title = [\"hr\"] }\n[scope]\nwhere = { department = [\"Eng\"] }");
+    ok(
+        MINIMAL,
+        "[mapping]\ntitle = \"{\\\"Staff\\\"}\"\ndepartment = \"\"",
+    );
+    // Active Directory adds `upn` and its attribute; OpenLDAP has neither.
+    let ad = LDAP_HR.replace("kind = \"ldap\"", "kind = \"ldap\"\ndialect = \"ad\"");
+    ok(
+        &ad,
+        "[mapping]\nuserName = \"{lower(upn)}\"\nemail = \"{corp.userPrincipalName}\"",
+    );
+    fails(
+        LDAP_HR,
+        "[mapping]\nuserName = \"{lower(upn)}\"",
+        "mapping.userName",
+        "`upn`",
+    );
+}
+
+/// Every variant of `T`, through a match that stops compiling when a variant is added, so the
+/// lists below cannot forget one.
+fn target_kinds() -> Vec<TargetKind> {
+    let all = [TargetKind::Notion, TargetKind::Scim];
+    for v in all {
+        match v {
+            TargetKind::Notion | TargetKind::Scim => {}
+        }
+    }
+    all.to_vec()
+}
+
+fn source_kinds() -> Vec<SourceKind> {
+    let all = [SourceKind::HrCsv, SourceKind::HrHttp, SourceKind::Ldap];
+    for v in all {
+        match v {
+            SourceKind::HrCsv | SourceKind::HrHttp | SourceKind::Ldap => {}
+        }
+    }
+    all.to_vec()
+}
+
+fn assert_covers<T: PartialEq + Copy + std::fmt::Debug>(
+    name: &str,
+    options: &[(&str, T)],
+    all: &[T],
+) {
+    for v in all {
+        assert!(
+            options.iter().any(|(_, o)| o == v),
+            "{name} has no spelling for {v:?}"
+        );
+    }
+}
+
+#[test]
+fn every_choice_lists_every_variant() {
+    assert_covers("target.kind", &TARGET_KINDS, &target_kinds());
+    assert_covers("sources.kind", &SOURCE_KINDS, &source_kinds());
+    let dialects = [LdapDialect::OpenLdap, LdapDialect::ActiveDirectory];
+    dialects.iter().for_each(|d| match d {
+        LdapDialect::OpenLdap | LdapDialect::ActiveDirectory => {}
+    });
+    assert_covers("dialect", &DIALECTS, &dialects);
+    let nested = [
+        NestedGroups::Resolve,
+        NestedGroups::InChain,
+        NestedGroups::Off,
+    ];
+    nested.iter().for_each(|n| match n {
+        NestedGroups::Resolve | NestedGroups::InChain | NestedGroups::Off => {}
+    });
+    assert_covers("nested", &NESTED, &nested);
+    let scopes = [LdapScope::Base, LdapScope::One, LdapScope::Sub];
+    scopes.iter().for_each(|s| match s {
+        LdapScope::Base | LdapScope::One | LdapScope::Sub => {}
+    });
+    assert_covers("scope", &SCOPES, &scopes);
+    let auths = [HttpAuth::Bearer, HttpAuth::Basic];
+    auths.iter().for_each(|a| match a {
+        HttpAuth::Bearer | HttpAuth::Basic => {}
+    });
+    assert_covers("auth", &AUTHS, &auths);
+    let modes = [DeactivateMode::ActiveFalse, DeactivateMode::Delete];
+    modes.iter().for_each(|m| match m {
+        DeactivateMode::ActiveFalse | DeactivateMode::Delete => {}
+    });
+    assert_covers("policy.deactivate", &DEACTIVATE_MODES, &modes);
+    let adopt = [Adopt::MatchEmail, Adopt::None];
+    adopt.iter().for_each(|a| match a {
+        Adopt::MatchEmail | Adopt::None => {}
+    });
+    assert_covers("policy.adopt", &ADOPT_MODES, &adopt);
+    let classes = [Some(StatusKind::Active), Some(StatusKind::Inactive), None];
+    classes.iter().flatten().for_each(|c| match c {
+        StatusKind::Active | StatusKind::Inactive => {}
+    });
+    assert_covers("status_map", &STATUS_CLASSES, &classes);
+    assert_covers("preset", &PRESETS, &[true]);
+}
+
+#[test]
+fn unknown_values_list_every_accepted_value() {
+    let dir = dir_with_token();
+    std::fs::write(dir.path().join("pw"), "pw\n").unwrap();
+    let cases = [
+        (
+            MINIMAL.replace("kind = \"hr-csv\"", "kind = \"hr-api\""),
+            &SOURCE_KINDS.map(|(n, _)| n)[..],
+        ),
+        (
+            MINIMAL.replace("kind = \"notion\"", "kind = \"slack\""),
+            &TARGET_KINDS.map(|(n, _)| n)[..],
+        ),
+        (
+            LDAP_HR.replace("extra_attributes", "dialect = \"novell\"\nextra_attributes"),
+            &DIALECTS.map(|(n, _)| n)[..],
+        ),
+        (
+            LDAP_HR.replace(
+                "base = \"ou=people,dc=x\"",
+                "base = \"ou=people,dc=x\", scope = \"tree\"",
+            ),
+            &SCOPES.map(|(n, _)| n)[..],
+        ),
+        (
+            LDAP_HR.replace(
+                "extra_attributes",
+                "attributes = { email = \"mail\" }\nextra_attributes",
+            ),
+            &LDAP_ROLES[..],
+        ),
+    ];
+    for (text, accepted) in cases {
+        let err = parse_in(dir.path(), &text).unwrap_err().to_string();
+        for name in accepted {
+            assert!(err.contains(name), "{name} missing: {err}");
+        }
+    }
+    // Every role listed in the error is accepted.
+    for role in LDAP_ROLES {
+        let text = LDAP_HR.replace(
+            "extra_attributes",
+            &format!("attributes = {{ {role} = \"x\" }}\nextra_attributes"),
+        );
+        parse_in(dir.path(), &text).unwrap_or_else(|e| panic!("{role}: {e}"));
+    }
 }

@@ -71,6 +71,15 @@ pub struct Template {
     parts: Vec<Part>,
 }
 
+/// One attribute a template reads, as written (config load checks that some source provides it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference<'a> {
+    /// `{name}`: the merged attribute.
+    Attr(&'a str),
+    /// `{source.name}`: one source's attribute.
+    SourceAttr(&'a str, &'a str),
+}
+
 /// What a template reads: merged attributes (by precedence) and each source's own.
 pub trait Lookup {
     /// `{name}`.
@@ -293,6 +302,25 @@ impl Template {
         out
     }
 
+    /// Every attribute the template reads, in order, with its source when it names one.
+    pub fn references(&self) -> Vec<Reference<'_>> {
+        fn walk<'a>(e: &'a Expr, out: &mut Vec<Reference<'a>>) {
+            match e {
+                Expr::Attr(a) => out.push(Reference::Attr(a)),
+                Expr::SourceAttr(s, a) => out.push(Reference::SourceAttr(s, a)),
+                Expr::Call(_, args) => args.iter().for_each(|a| walk(a, out)),
+                Expr::Str(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        for part in &self.parts {
+            if let Part::Hole(e) = part {
+                walk(e, &mut out);
+            }
+        }
+        out
+    }
+
     /// Render; `None` when the result is empty.
     pub fn render(&self, lookup: &dyn Lookup) -> Option<String> {
         let mut out = String::new();
@@ -382,6 +410,20 @@ mod tests {
             let t = Template::compile(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(t.render(&a).as_deref(), want, "{text}");
         }
+    }
+
+    #[test]
+    fn references_name_what_is_read() {
+        let t = Template::compile("{default(corp.mail, lower(email))} {\"x\"} {upper(titel)}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            t.references(),
+            [
+                Reference::SourceAttr("corp", "mail"),
+                Reference::Attr("email"),
+                Reference::Attr("titel"),
+            ]
+        );
     }
 
     #[test]

@@ -23,6 +23,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// The folder of the SQLite file does not exist. idbridge creates the database file, never
+    /// its folder: a folder that is not there is a mistake in the config (a typo, a relative path
+    /// read from another folder, a volume that is not mounted), not an empty store.
+    #[error(
+        "The folder {folder} of the SQLite store `{url}` does not exist. idbridge creates the \
+         database file but not its folder: create the folder, or correct `store.url` (a relative \
+         path is relative to the config file's folder)."
+    )]
+    NoFolder {
+        /// The URL (SQLite URLs carry no password).
+        url: String,
+        /// The missing folder, absolute.
+        folder: String,
+    },
+
     /// Connecting to the database failed.
     #[error("Could not connect to the store at `{url}`: {detail}. {hint}")]
     Connect {
@@ -263,6 +278,7 @@ impl Error {
             | Error::Query { .. }
             | Error::LockFile { .. } => true,
             Error::InvalidUrl { .. }
+            | Error::NoFolder { .. }
             | Error::ReadOnly { .. }
             | Error::ScimIdTaken(_)
             | Error::RunNotFound { .. }
@@ -275,9 +291,10 @@ impl Error {
         }
     }
 
-    /// Whether the store URL in the config is wrong (the CLI exits 2).
+    /// Whether the store URL in the config is wrong, or names a folder that is not there (the
+    /// CLI exits 2).
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::InvalidUrl { .. })
+        matches!(self, Error::InvalidUrl { .. } | Error::NoFolder { .. })
     }
 
     /// Whether another run holds a lock this run needs (the CLI exits 4).

@@ -15,10 +15,14 @@
 //! [`Store::abort_dead_runs`] closes such runs out.
 //!
 //! Read-only use (`plan`, `check-config`): [`Store::open_read_only`] returns `Ok(None)` when there
-//! is nothing to read yet (a missing SQLite file, or a database whose migrations never ran), and a
-//! store that refuses every write otherwise. The refusal is enforced twice: by the store itself,
-//! with a clear [`Error::ReadOnly`], and by the database (`mode=ro` for SQLite, read-only
-//! transactions for PostgreSQL).
+//! is nothing to read yet (a missing SQLite file in a folder that exists, or a database whose
+//! migrations never ran), and a store that refuses every write otherwise. The refusal is enforced
+//! twice: by the store itself, with a clear [`Error::ReadOnly`], and by the database (`mode=ro`
+//! for SQLite, read-only transactions for PostgreSQL).
+//!
+//! Both opens log (info) where the store is: the SQLite file as an absolute path, or the
+//! PostgreSQL URL with its password masked. [`resolve_path`] anchors a relative SQLite path to a
+//! folder (config does it with the config file's folder).
 
 mod error;
 mod journal;
@@ -41,7 +45,7 @@ use error::Redactor;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, ConnectOptions, Connection, Row};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -126,6 +130,78 @@ struct Target {
     in_memory: bool,
 }
 
+impl Target {
+    /// Where the store is, for logs: the SQLite file as an absolute path, or the PostgreSQL URL
+    /// with its password masked.
+    fn location(&self, redactor: &Redactor) -> String {
+        match &self.sqlite_file {
+            Some(file) => std::path::absolute(file)
+                .unwrap_or_else(|_| file.clone())
+                .display()
+                .to_string(),
+            None if self.in_memory => "SQLite in memory".to_owned(),
+            None => redactor.url().to_owned(),
+        }
+    }
+
+    /// A SQLite file's folder must exist: idbridge creates the file, never the folder, so a
+    /// missing folder is a wrong path (exit 2), not an empty store.
+    fn check_folder(&self, redactor: &Redactor) -> Result<()> {
+        let Some(folder) = self.sqlite_file.as_deref().and_then(Path::parent) else {
+            return Ok(());
+        };
+        if folder.as_os_str().is_empty() || folder.is_dir() {
+            return Ok(());
+        }
+        Err(Error::NoFolder {
+            url: redactor.url().to_owned(),
+            folder: std::path::absolute(folder)
+                .unwrap_or_else(|_| folder.to_path_buf())
+                .display()
+                .to_string(),
+        })
+    }
+}
+
+/// The store URL with a relative SQLite path made absolute against `base` (the config file's
+/// folder, itself absolute), so a scheduled run started from any working directory opens the same
+/// file. PostgreSQL URLs, in-memory databases and absolute paths come back unchanged. Every form
+/// [`Store::open`] accepts is understood: `sqlite://PATH?…`, `sqlite:PATH?…` and a plain path.
+/// `None` when the path is relative and `base` is not valid UTF-8 (a URL cannot spell it).
+pub fn resolve_path(url: &str, base: &Path) -> Option<String> {
+    let text = url.trim();
+    let lower = text.to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        return Some(url.to_owned());
+    }
+    match strip_prefix_ci(text, "sqlite://").or_else(|| strip_prefix_ci(text, "sqlite:")) {
+        Some(rest) => {
+            let (db, query) = match rest.split_once('?') {
+                Some((db, query)) => (db, Some(query)),
+                None => (rest, None),
+            };
+            let in_memory =
+                db == ":memory:" || query.is_some_and(|q| q.split('&').any(|p| p == "mode=memory"));
+            if db.is_empty() || in_memory || Path::new(&percent_decode_path(db)).is_absolute() {
+                return Some(url.to_owned());
+            }
+            // The path part of a URL is percent-encoded; the folder must be spelled the same way.
+            let folder = encode_path(base.to_str()?);
+            let folder = folder.trim_end_matches('/');
+            let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+            Some(format!("sqlite://{folder}/{db}{query}"))
+        }
+        None if text.is_empty()
+            || text.contains("://")
+            || text == ":memory:"
+            || Path::new(text).is_absolute() =>
+        {
+            Some(url.to_owned())
+        }
+        None => base.join(text).to_str().map(str::to_owned),
+    }
+}
+
 /// The outcome of connecting.
 enum Connected {
     /// Connected; the pool is ready.
@@ -149,6 +225,12 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store> {
         let redactor = Redactor::new(url);
         let target = parse_url(url, Mode::ReadWrite, &redactor)?;
+        target.check_folder(&redactor)?;
+        tracing::info!(
+            store = %target.location(&redactor),
+            backend = %target.backend,
+            "opening the store"
+        );
         match Self::connect(target, redactor, Mode::ReadWrite).await? {
             Connected::Open(store) => Ok(store),
             // Only reported for read-only opens; kept exhaustive rather than unreachable.
@@ -163,18 +245,26 @@ impl Store {
     /// Open without writing or creating anything, for `plan` and `check-config`.
     ///
     /// Returns `Ok(None)` ("no links yet") when there is nothing to read: the SQLite file does not
-    /// exist (it is not created), the PostgreSQL database does not exist, or the database exists
+    /// exist (it is not created; its folder must exist, see [`Error::NoFolder`]), the PostgreSQL database does not exist, or the database exists
     /// but its migrations never ran (no `links` table). The PostgreSQL server itself must be
     /// reachable: an unreachable server or a refused login is an error. Otherwise the store reads
     /// normally and refuses every write with [`Error::ReadOnly`].
     pub async fn open_read_only(url: &str) -> Result<Option<Store>> {
         let redactor = Redactor::new(url);
         let target = parse_url(url, Mode::ReadOnly, &redactor)?;
+        target.check_folder(&redactor)?;
+        let location = target.location(&redactor);
         if let Some(path) = &target.sqlite_file {
             if !path.exists() {
+                tracing::info!(store = %location, "no SQLite store there yet: no links yet");
                 return Ok(None);
             }
         }
+        tracing::info!(
+            store = %location,
+            backend = %target.backend,
+            "opening the store read-only"
+        );
         let store = match Self::connect(target, redactor, Mode::ReadOnly).await? {
             Connected::Open(store) => store,
             Connected::NoDatabase(_) => return Ok(None),
@@ -582,6 +672,60 @@ mod tests {
         let t = parse("/tmp/a b?.db", Mode::ReadWrite);
         assert_eq!(t.sqlx_url, "sqlite:///tmp/a b%3F.db?mode=rwc");
         assert_eq!(t.sqlite_file, Some(PathBuf::from("/tmp/a b?.db")));
+    }
+
+    #[test]
+    fn relative_sqlite_paths_resolve_against_the_base_folder() {
+        let base = Path::new("/etc/idbridge");
+        let cases = [
+            (
+                "sqlite://idbridge.db?mode=rwc",
+                "sqlite:///etc/idbridge/idbridge.db?mode=rwc",
+            ),
+            ("sqlite:state/x.db", "sqlite:///etc/idbridge/state/x.db"),
+            ("SQLite://x.db", "sqlite:///etc/idbridge/x.db"),
+            ("x.db", "/etc/idbridge/x.db"),
+            ("./a b?.db", "/etc/idbridge/./a b?.db"),
+            // Unchanged: absolute paths, memory, PostgreSQL, what is no store at all.
+            ("sqlite:///var/lib/x.db", "sqlite:///var/lib/x.db"),
+            ("sqlite:/var/lib/x.db", "sqlite:/var/lib/x.db"),
+            ("/var/lib/x.db", "/var/lib/x.db"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("sqlite://mem?mode=memory", "sqlite://mem?mode=memory"),
+            (":memory:", ":memory:"),
+            ("postgres://u@h/d", "postgres://u@h/d"),
+            ("mysql://h/d", "mysql://h/d"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(resolve_path(url, base).as_deref(), Some(want), "{url}");
+        }
+        // A folder with characters a URL path reserves is escaped, so sqlx opens that folder.
+        let odd = Path::new("/srv/a%b?c#d");
+        let url = resolve_path("sqlite://x.db", odd).unwrap_or_default();
+        assert_eq!(url, "sqlite:///srv/a%25b%3Fc%23d/x.db");
+        assert_eq!(
+            parse(&url, Mode::ReadWrite).sqlite_file,
+            Some(PathBuf::from("/srv/a%b?c#d/x.db"))
+        );
+    }
+
+    #[test]
+    fn a_missing_folder_is_a_usage_error_and_a_missing_file_is_not() {
+        let dir = std::env::temp_dir();
+        let missing = dir.join("idbridge-surely-missing-folder-9f2c").join("x.db");
+        let url = format!("sqlite://{}", missing.display());
+        let target = parse(&url, Mode::ReadOnly);
+        let err = target.check_folder(&Redactor::new(&url));
+        assert!(
+            matches!(&err, Err(e @ Error::NoFolder { .. }) if e.is_usage()),
+            "{err:?}"
+        );
+        let present = format!("sqlite://{}", dir.join("never-made.db").display());
+        let target = parse(&present, Mode::ReadOnly);
+        assert!(target.check_folder(&Redactor::new(&present)).is_ok());
+        // A bare file name lives in the working directory, which exists.
+        let bare = parse("x.db", Mode::ReadOnly);
+        assert!(bare.check_folder(&Redactor::new("x.db")).is_ok());
     }
 
     #[test]
