@@ -165,10 +165,11 @@ async fn unusable_addresses_are_skipped_and_never_deactivate_their_person() {
     // A newcomer with a bad address is not created either.
     rows.push("E8,h\u{200C}al@acme.test,Hal,Test,Eng,Eng,,active,2020-01-01,".to_owned());
     ws.hr(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    // Exit 1: each linked person kept because of their bad row is a held deactivation.
     let plan = ws
         .idbridge(&["plan", "--format", "json"])
         .await
-        .expect(0)
+        .expect(1)
         .json();
     assert!(ops(&plan).is_empty(), "{plan}");
     let findings = plan["findings"].as_array().unwrap();
@@ -189,7 +190,7 @@ async fn unusable_addresses_are_skipped_and_never_deactivate_their_person() {
         .filter(|f| f["code"] == "kept-bad-row")
         .count();
     assert_eq!(kept, 7, "{plan}");
-    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    ws.idbridge(&["sync", "--yes"]).await.expect(1);
     assert_eq!(ws.emu.write_count(), writes);
     assert_eq!(ws.active_names(), names);
     let listed: Vec<String> = ws.emu.members().into_iter().map(|m| m.user_name).collect();

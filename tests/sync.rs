@@ -305,7 +305,8 @@ async fn an_empty_export_aborts_and_bad_rows_never_deactivate() {
     );
     assert_eq!(ws.emu.write_count(), writes);
 
-    // Bob's row is broken (unknown status): reported with its line, Bob stays.
+    // Bob's row is broken (unknown status): reported with its line, Bob stays, and the held
+    // deactivation is an error (exit 1) until the row is fixed.
     ws.hr(&[
         &row("E1", "Ada", "Eng", "active"),
         &row("E2", "Bob", "Eng", "retired"),
@@ -314,7 +315,7 @@ async fn an_empty_export_aborts_and_bad_rows_never_deactivate() {
     let plan = ws
         .idbridge(&["plan", "--format", "json"])
         .await
-        .expect(0)
+        .expect(1)
         .json();
     assert!(ops(&plan).is_empty(), "{plan}");
     let finding = plan["findings"]

@@ -401,6 +401,7 @@ async fn link(
     id: &ScimId,
     user_name: &str,
     origin: store::LinkOrigin,
+    moving_from: Option<&SourceKey>,
 ) -> Result<(), Failure> {
     let displaced = ctx
         .store
@@ -415,7 +416,7 @@ async fn link(
             updated_at: ctx.clock.now(),
         })
         .await?;
-    if let Some(previous) = displaced {
+    if let Some(previous) = displaced.filter(|d| Some(d) != moving_from) {
         tracing::warn!(%kind, id = %id, from = %previous, to = %key, "the target id was linked to another source key; the link now follows the write");
     }
     Ok(())
@@ -515,6 +516,7 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
                 &o.scim_id,
                 o.user_name.as_str(),
                 origin,
+                o.previous_key.as_ref(),
             )
             .await?;
             Ok(Executed::Done(Some(o.scim_id.0.clone())))
@@ -530,6 +532,7 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
                 &id,
                 o.user_name.as_str(),
                 origin,
+                None,
             )
             .await?;
             Ok(Executed::Done(Some(id.0)))
@@ -567,6 +570,7 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
                 &id,
                 o.user_name.as_str(),
                 store::LinkOrigin::Created,
+                None,
             )
             .await?;
             Ok(Executed::Done(Some(id.0)))
@@ -604,6 +608,7 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
                 &id,
                 &o.display_name,
                 store::LinkOrigin::Created,
+                None,
             )
             .await?;
             Ok(Executed::Done(Some(id.0)))
@@ -628,6 +633,7 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
                 &o.scim_id,
                 &o.display_name,
                 origin,
+                None,
             )
             .await?;
             Ok(Executed::Done(Some(o.scim_id.0.clone())))

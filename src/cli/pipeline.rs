@@ -282,15 +282,26 @@ fn skipped_rows(read: &SourceRead) -> String {
     out
 }
 
-/// Everything from source reads to the plan.
-pub async fn prepare(
+/// The people and groups the sources describe, mapped and normalised as the target stores them.
+pub struct Desired {
+    /// People.
+    pub desired: Vec<DesiredUser>,
+    /// Attributes the mapping manages on this target.
+    pub managed: BTreeSet<Attr>,
+    /// Bad source records and mapping problems.
+    pub issues: Vec<crate::model::SourceIssue>,
+    /// Groups to push.
+    pub groups: Vec<crate::model::DesiredGroup>,
+}
+
+/// Map the source reads at `now`. A source that yielded nobody stops here: an empty or broken
+/// export must never look like everybody left.
+pub fn desired(
     settings: &Settings,
-    client: &Client,
+    profile: &Profile,
     reads: &[SourceRead],
-    store: Option<&Store>,
-    policy: &Policy,
     now: DateTime<Utc>,
-) -> Result<Prepared> {
+) -> Result<Desired> {
     for read in reads {
         if read.records.is_empty() {
             return Err(Refused(format!(
@@ -303,7 +314,6 @@ pub async fn prepare(
             .into());
         }
     }
-    let profile = client.profile();
     let data: Vec<mapping::SourceData<'_>> = reads
         .iter()
         .map(|r| mapping::SourceData {
@@ -333,6 +343,30 @@ pub async fn prepare(
             d
         })
         .collect();
+    Ok(Desired {
+        desired,
+        managed,
+        issues,
+        groups: mapped.groups,
+    })
+}
+
+/// Everything from source reads to the plan.
+pub async fn prepare(
+    settings: &Settings,
+    client: &Client,
+    reads: &[SourceRead],
+    store: Option<&Store>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<Prepared> {
+    let profile = client.profile();
+    let Desired {
+        desired,
+        managed,
+        issues,
+        groups: desired_groups,
+    } = desired(settings, profile, reads, now)?;
 
     let Known {
         links,
@@ -391,7 +425,7 @@ pub async fn prepare(
         policy,
         target_ref: target_ref(&settings.target),
         invites_on_create: profile.kind == TargetKind::Notion,
-        desired_groups: &mapped.groups,
+        desired_groups: &desired_groups,
         target_groups: group_state.as_ref(),
         group_links: &group_links,
         now,

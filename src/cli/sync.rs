@@ -229,7 +229,15 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
         .into());
     }
     let digest = plan::plan_digest(&plan);
-    if let Some(stated) = plan.plan_digest.as_deref().filter(|d| *d != digest) {
+    let Some(stated) = plan.plan_digest.as_deref() else {
+        return Err(Refused(format!(
+            "plan file {} has no planDigest, so nothing shows it is the plan that was made and reviewed; \
+             nothing was applied. Make a new plan with `idbridge plan --out`",
+            args.plan.display()
+        ))
+        .into());
+    };
+    if !stated.eq_ignore_ascii_case(&digest) {
         return Err(Refused(format!(
             "plan file {} was edited after it was made: its planDigest is {stated} but its content hashes to {digest}; \
              nothing was applied. Make a new plan with `idbridge plan --out`",
@@ -291,6 +299,11 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
     }
     let known = pipeline::known(Some(&store), &settings.target.name).await?;
     let policy = pipeline::policy(&settings, args.force, None);
+    // The sources as they read now: every operation must still rest on what they say (a person to
+    // create, adopt or re-add is there; one to deactivate is gone or inactive). The plan is applied
+    // as reviewed; this only refuses operations whose facts an edit invented or time removed.
+    let reads = pipeline::read_sources(&settings).await?;
+    let now_desired = pipeline::desired(&settings, client.profile(), &reads, clock.now())?;
     let violations = plan::verify(&plan::Check {
         plan: &plan,
         users: &users,
@@ -299,6 +312,7 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
         group_links: &known.group_links,
         unfinished: &known.unfinished,
         policy: &policy,
+        desired: Some(&now_desired.desired),
     });
     if !violations.is_empty() {
         let shown: Vec<String> = violations

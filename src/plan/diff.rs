@@ -573,6 +573,24 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// The id of another target user that holds the userName `changes` would give `user`.
+    fn name_held_by_another(
+        &self,
+        person: &DesiredUser,
+        user: &TargetUser,
+        changes: &[Change],
+    ) -> Option<ScimId> {
+        if !changes.iter().any(|c| c.attr == Attr::UserName.path()) {
+            return None;
+        }
+        let name = person.user_name()?;
+        self.by_name
+            .get(&name.key())?
+            .iter()
+            .find(|other| other.id != user.id)
+            .map(|other| other.id.clone())
+    }
+
     /// A person matched to target user `user`.
     fn existing(&mut self, person: &DesiredUser, user: &TargetUser) {
         let changes = diff(&person.attrs, &user.attrs, self.input.managed);
@@ -594,6 +612,23 @@ impl<'a> Planner<'a> {
                     vec![person.key.to_string(), format!("scim: {}", user.id)],
                 );
             }
+            return;
+        }
+        if let Some(holder) = self.name_held_by_another(person, user, &changes) {
+            // Renaming onto a name another account holds would hand that name (and, when both
+            // are renamed, both accounts) to the wrong person; the target would refuse it anyway.
+            self.finding(
+                Severity::Error,
+                "user-name-held",
+                format!(
+                    "{} would be renamed to {}, which target user {} holds; left untouched: when two people swap \
+                     emails, rename one of them in the target first or fix the source",
+                    user.user_name(),
+                    desired_name(person),
+                    holder
+                ),
+                vec![person.key.to_string(), format!("scim: {}", user.id), format!("scim: {holder}")],
+            );
             return;
         }
         match (person.lifecycle.clone(), user.active) {
@@ -701,10 +736,13 @@ impl<'a> Planner<'a> {
             }
             let name = user.user_name();
             if hints.contains(&link.key.id.to_lowercase()) || hints.contains(&name.key()) {
+                // A held deactivation is an error: a leaver whose row is broken (a terminated row
+                // with an unreadable date) must not stay in, night after night, with exit 0.
                 self.finding(
-                    Severity::Warning,
+                    Severity::Error,
                     "kept-bad-row",
-                    format!("{name} is missing from the valid source rows, but a skipped bad row names them; not deactivated"),
+                    format!("{name} is missing from the valid source rows, but a skipped bad row names them; not deactivated \
+                             until the row is fixed"),
                     vec![link.key.to_string()],
                 );
                 continue;

@@ -951,3 +951,32 @@ fn a_patch_cites_the_source_values_it_changes() {
         "title differs in the target; hr: row for E1 (hr.csv line 2)"
     );
 }
+
+/// HR swaps two people's emails: renaming each account onto a name the other holds would hand the
+/// accounts over; both are held with an error instead.
+#[test]
+fn an_email_swap_between_two_people_is_held_not_planned_as_renames() {
+    let mut c = Case::new();
+    c.desired = vec![
+        person("E1", "b@x.io", None, Lifecycle::Active),
+        person("E2", "a@x.io", None, Lifecycle::Active),
+    ];
+    c.target = vec![tuser("u1", "a@x.io", "E1", None), tuser("u2", "b@x.io", "E2", None)];
+    c.links = vec![
+        link_named("E1", "u1", "a@x.io", true),
+        link_named("E2", "u2", "b@x.io", true),
+    ];
+    let p = c.plan();
+    assert_eq!(ops(&p), vec![]);
+    assert_eq!(
+        codes(&p).iter().filter(|c| **c == "user-name-held").count(),
+        2
+    );
+    assert!(p.has_errors());
+    // A rename onto a free name is an ordinary patch.
+    c.desired[0] = person("E1", "c@x.io", None, Lifecycle::Active);
+    c.desired.truncate(1);
+    c.target.truncate(1);
+    c.links.truncate(1);
+    assert_eq!(ops(&c.plan()), vec![(OpKind::PatchUser, "c@x.io".into())]);
+}

@@ -1,8 +1,9 @@
 //! Re-checking a saved plan before `apply --plan` runs it: a plan file is input like any other,
 //! and an edited one must not get past the rules the planner keeps. Each operation is checked
-//! against a fresh read of the target, the stored links, the journal's unfinished creates and the
-//! configured policy; the guardrail is recomputed from the plan's own operations. Pure: the caller
-//! reads everything first.
+//! against a fresh read of the target, the stored links, the journal's unfinished creates, the
+//! sources as they read now (the person an operation names must be there, and say what the
+//! operation relies on) and the configured policy; the guardrail is recomputed from the plan's
+//! own operations. Pure: the caller reads everything first.
 
 use super::diff::{same, KnownLink};
 use super::op::{
@@ -10,7 +11,10 @@ use super::op::{
     Members, Op, OpKind, PatchGroup, PatchUser, Plan, ReaddUser,
 };
 use super::policy::{Adopt, Policy};
-use crate::model::{Attr, ScimId, SourceKey, TargetGroup, TargetUser, UserName};
+use crate::model::email::check_plain;
+use crate::model::{
+    parse_email, Attr, DesiredUser, Lifecycle, ScimId, SourceKey, TargetGroup, TargetUser, UserName,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -32,6 +36,8 @@ pub struct Check<'a> {
     pub unfinished: &'a BTreeSet<String>,
     /// The configured policy, with this run's `--force`.
     pub policy: &'a Policy,
+    /// The people the sources describe now (mapped as for a plan); `None` skips the source checks.
+    pub desired: Option<&'a [DesiredUser]>,
 }
 
 /// One rule an operation (or the plan as a whole) breaks.
@@ -72,11 +78,17 @@ struct Verifier<'a> {
     groups: BTreeMap<&'a str, &'a TargetGroup>,
     link_by_key: BTreeMap<&'a SourceKey, &'a KnownLink>,
     linked_ids: BTreeSet<&'a str>,
+    /// Every key of every person the sources describe now.
+    people: Option<BTreeMap<&'a SourceKey, &'a DesiredUser>>,
+    /// Keys and target ids a `link-user` of this plan links; keys a re-key moves away from.
+    plan_link_ids: BTreeSet<&'a str>,
+    moved_keys: BTreeSet<&'a SourceKey>,
     group_link_by_key: BTreeMap<&'a SourceKey, &'a KnownLink>,
     /// Target ids the plan itself links (checked `link-user`s), by the key they link under.
     plan_links: BTreeMap<&'a SourceKey, &'a ScimId>,
-    /// Group keys the plan creates or adopts.
-    plan_groups: BTreeSet<&'a SourceKey>,
+    /// Group keys the plan creates, and the ids of groups it adopts by key.
+    plan_created_groups: BTreeSet<&'a SourceKey>,
+    plan_adopted_groups: BTreeMap<&'a SourceKey, &'a ScimId>,
     /// userNames the plan creates or re-adds.
     plan_new: BTreeSet<String>,
     /// Target ids and keys that already have a writing user operation.
@@ -102,9 +114,20 @@ impl<'a> Verifier<'a> {
             groups: check.groups.iter().map(|g| (g.id.0.as_str(), g)).collect(),
             link_by_key: check.links.iter().map(|l| (&l.key, l)).collect(),
             linked_ids: check.links.iter().map(|l| l.scim_id.0.as_str()).collect(),
+            people: check.desired.map(|desired| {
+                desired
+                    .iter()
+                    .flat_map(|d| {
+                        std::iter::once((&d.key, d)).chain(d.other_keys.iter().map(move |k| (k, d)))
+                    })
+                    .collect()
+            }),
+            plan_link_ids: BTreeSet::new(),
+            moved_keys: BTreeSet::new(),
             group_link_by_key: check.group_links.iter().map(|l| (&l.key, l)).collect(),
             plan_links: BTreeMap::new(),
-            plan_groups: BTreeSet::new(),
+            plan_created_groups: BTreeSet::new(),
+            plan_adopted_groups: BTreeMap::new(),
             plan_new: BTreeSet::new(),
             touched_ids: BTreeSet::new(),
             touched_keys: BTreeSet::new(),
@@ -140,6 +163,14 @@ impl<'a> Verifier<'a> {
     }
 
     fn op(&mut self, op: &'a Op) {
+        if self.moved_keys.contains(op.source_key()) {
+            self.refuse(format!(
+                "{}: {} is re-keyed away earlier in this plan; nothing else may use it",
+                op.subject(),
+                op.source_key()
+            ));
+            return;
+        }
         match op {
             Op::LinkUser(o) => self.link_user(o),
             Op::CreateUser(o) => self.create_user(o),
@@ -239,6 +270,15 @@ impl<'a> Verifier<'a> {
     }
 
     fn link_user(&mut self, o: &'a LinkUser) {
+        if !self.plan_link_ids.insert(o.scim_id.0.as_str())
+            || self.plan_links.contains_key(&o.source_key)
+        {
+            self.refuse(format!(
+                "{}: target id {} or key {} is linked twice in this plan",
+                o.user_name, o.scim_id, o.source_key
+            ));
+            return;
+        }
         let Some(user) = self.changeable(&o.scim_id, &o.user_name) else {
             return;
         };
@@ -246,12 +286,19 @@ impl<'a> Verifier<'a> {
             return;
         }
         let allowed = match o.origin {
-            LinkOrigin::Adopt => self.may_adopt(o),
+            LinkOrigin::Adopt => {
+                self.may_adopt(o) && self.person_named(&o.source_key, &o.user_name, false)
+            }
             LinkOrigin::Recover => self.may_recover(o),
-            LinkOrigin::Rekey => self.may_rekey(o),
+            LinkOrigin::Rekey => {
+                self.may_rekey(o) && self.person_named(&o.source_key, &o.user_name, false)
+            }
         };
         if allowed {
             self.plan_links.insert(&o.source_key, &o.scim_id);
+            if let Some(previous) = &o.previous_key {
+                self.moved_keys.insert(previous);
+            }
         }
     }
 
@@ -306,7 +353,11 @@ impl<'a> Verifier<'a> {
         let old = self.link_by_key.get(previous).copied();
         let moves = old.is_some_and(|l| l.scim_id == o.scim_id && l.active)
             && previous.source == o.source_key.source
-            && !self.link_by_key.contains_key(&o.source_key);
+            && !self.link_by_key.contains_key(&o.source_key)
+            && self
+                .people
+                .as_ref()
+                .is_none_or(|p| !p.contains_key(previous));
         if !moves {
             self.refuse(format!(
                 "{}: a rekey must move an active link of target id {} from {previous} to an unlinked key of the same \
@@ -315,6 +366,74 @@ impl<'a> Verifier<'a> {
             ));
         }
         moves
+    }
+
+    /// The sources must describe a person under `key` whose userName is `name` (active, when
+    /// `active` is asked for): what a create, re-add or adoption relies on.
+    fn person_named(&mut self, key: &SourceKey, name: &UserName, active: bool) -> bool {
+        let Some(people) = &self.people else {
+            return true;
+        };
+        let found = people.get(key).copied();
+        let ok = found.is_some_and(|d| {
+            d.user_name().as_ref() == Some(name) && (!active || d.lifecycle == Lifecycle::Active)
+        });
+        if !ok {
+            self.refuse(format!(
+                "{name}: the sources {} (re-plan if they changed since the plan was made)",
+                match found {
+                    None => format!("name nobody as {key}"),
+                    Some(d) if d.user_name().as_ref() != Some(name) => format!(
+                        "give {key} the userName {}",
+                        d.user_name()
+                            .map_or_else(|| "(none)".to_owned(), |n| n.to_string())
+                    ),
+                    Some(_) => format!("do not make {key} active"),
+                }
+            ));
+        }
+        ok
+    }
+
+    /// Identities a plan sends must pass the rule every source passes: an edited plan must not
+    /// carry an address the sources would have refused.
+    fn identities_clean(&mut self, subject: &UserName, changes: &[super::Change]) -> bool {
+        let mut clean = true;
+        for change in changes {
+            let Some(attr) = Attr::from_path(&change.attr)
+                .filter(|a| matches!(a, Attr::UserName | Attr::Email | Attr::Manager))
+            else {
+                continue;
+            };
+            let Some(value) = change.after.as_ref().and_then(Value::as_str) else {
+                continue;
+            };
+            let verdict = if attr == Attr::UserName && !value.contains('@') {
+                check_plain(value).map(|()| value.to_owned())
+            } else {
+                parse_email(value)
+            };
+            match verdict {
+                Ok(normal) if normal.eq_ignore_ascii_case(value) => {}
+                Ok(normal) => {
+                    clean = false;
+                    self.refuse(format!(
+                        "{subject}: {} `{}` is not in its ASCII form (`{normal}`)",
+                        change.attr,
+                        value.escape_debug()
+                    ));
+                }
+                Err(why) => {
+                    clean = false;
+                    self.refuse(format!(
+                        "{subject}: {} `{}` is not a usable address: {why}",
+                        change.attr,
+                        value.escape_debug()
+                    ));
+                }
+            }
+        }
+        clean
     }
 
     /// A create or re-add must not land on a userName someone holds: the target would answer
@@ -364,7 +483,11 @@ impl<'a> Verifier<'a> {
 
     fn create_user(&mut self, o: &'a CreateUser) {
         self.once(&o.source_key, None);
-        if !self.sends_own_name(&o.user_name, &o.changes) || !self.name_free(&o.user_name, None) {
+        if !self.identities_clean(&o.user_name, &o.changes)
+            || !self.sends_own_name(&o.user_name, &o.changes)
+            || !self.name_free(&o.user_name, None)
+            || !self.person_named(&o.source_key, &o.user_name, true)
+        {
             return;
         }
         if let Some(linked) = self.linked_id(&o.source_key) {
@@ -404,13 +527,27 @@ impl<'a> Verifier<'a> {
             ));
             return;
         }
+        if !self.identities_clean(&o.user_name, &o.changes) {
+            return;
+        }
         let renames = o.changes.iter().any(|c| c.attr == Attr::UserName.path());
         if renames {
-            if !self.sends_own_name(&o.user_name, &o.changes) {
+            if !self.sends_own_name(&o.user_name, &o.changes)
+                || !self.name_free(&o.user_name, Some(&o.scim_id))
+            {
                 return;
             }
         } else if !self.same_name(user, &o.user_name) {
             return;
+        }
+        if let Some(people) = &self.people {
+            if !people.contains_key(&o.source_key) {
+                self.refuse(format!(
+                    "{}: the sources name nobody as {} (re-plan if they changed since the plan was made)",
+                    o.user_name, o.source_key
+                ));
+                return;
+            }
         }
         for change in &o.changes {
             let Some(attr) = Attr::from_path(&change.attr) else {
@@ -441,7 +578,10 @@ impl<'a> Verifier<'a> {
 
     fn readd_user(&mut self, o: &'a ReaddUser) {
         self.once(&o.source_key, o.scim_id.as_ref());
-        if !self.sends_own_name(&o.user_name, &o.changes) {
+        if !self.identities_clean(&o.user_name, &o.changes)
+            || !self.sends_own_name(&o.user_name, &o.changes)
+            || !self.person_named(&o.source_key, &o.user_name, true)
+        {
             return;
         }
         let Some(link) = self.link_by_key.get(&o.source_key).copied() else {
@@ -501,6 +641,18 @@ impl<'a> Verifier<'a> {
                 "{}: target id {} is already inactive",
                 o.user_name, o.scim_id
             ));
+            return;
+        }
+        let present = self
+            .people
+            .as_ref()
+            .and_then(|p| p.get(&o.source_key))
+            .filter(|d| d.lifecycle != Lifecycle::Inactive);
+        if let Some(person) = present {
+            self.refuse(format!(
+                "{}: the sources still describe {} ({}); a deactivation needs them gone or inactive",
+                o.user_name, o.source_key, person.reason
+            ));
         }
     }
 
@@ -520,7 +672,7 @@ impl<'a> Verifier<'a> {
             ));
             return;
         }
-        self.plan_groups.insert(&o.source_key);
+        self.plan_created_groups.insert(&o.source_key);
     }
 
     fn patch_group(&mut self, o: &'a PatchGroup) {
@@ -563,18 +715,22 @@ impl<'a> Verifier<'a> {
                 ));
             }
         }
-        self.plan_groups.insert(&o.source_key);
+        if o.origin == GroupOrigin::Adopt {
+            self.plan_adopted_groups.insert(&o.source_key, &o.scim_id);
+        }
     }
 
     fn group_is_ours(&mut self, key: &SourceKey, id: Option<&ScimId>, name: &str) -> bool {
+        // A group created in this plan has no id yet: apply finds it by its link, so an id next to
+        // its key would point the operation at some other group.
         let ours = match id {
             Some(id) => {
                 self.group_link_by_key
                     .get(key)
                     .is_some_and(|l| l.scim_id == *id)
-                    || (self.plan_groups.contains(key) && self.groups.contains_key(id.0.as_str()))
+                    || self.plan_adopted_groups.get(key) == Some(&id)
             }
-            None => self.plan_groups.contains(key),
+            None => self.plan_created_groups.contains(key),
         };
         if !ours {
             self.refuse(format!(

@@ -21,6 +21,7 @@ fn check_with(c: &Case, plan: &Plan, unfinished: &BTreeSet<String>) -> Vec<Strin
         group_links: &c.group_links,
         unfinished,
         policy: &c.policy,
+        desired: Some(&c.desired),
     })
     .into_iter()
     .map(|v| v.to_string())
@@ -281,4 +282,146 @@ fn the_summary_must_count_the_operations() {
     });
     assert!(!check(&c, &forged).is_empty());
     let _ = link("E1", "u1");
+}
+
+/// Edits an adversarial review tried, each refused.
+mod review {
+    use super::*;
+    use serde_json::json;
+
+    fn refused(c: &Case, plan: &Plan, expect: &str) {
+        let all = check(c, plan);
+        assert!(
+            all.iter().any(|r| r.contains(expect)),
+            "expected `{expect}` among {all:?}"
+        );
+    }
+
+    fn with_ops(p: &Plan, extra: Vec<Value>) -> Plan {
+        edited(p, |j| {
+            for op in extra {
+                let kind = op["op"].as_str().unwrap().to_owned();
+                j["operations"].as_array_mut().unwrap().push(op);
+                let n = j["summary"][&kind].as_u64().unwrap() + 1;
+                j["summary"][&kind] = n.into();
+            }
+        })
+    }
+
+    #[test]
+    fn an_orphan_adopted_under_an_invented_key_cannot_be_deactivated() {
+        let c = busy();
+        let p = c.plan();
+        let forged = with_ops(
+            &p,
+            vec![
+                json!({"op": "link-user", "userName": "zed@x.io", "scimId": "u9", "sourceKey": "hr:FAKE",
+                       "reason": "adopt", "origin": "adopt"}),
+                json!({"op": "deactivate-user", "userName": "zed@x.io", "scimId": "u9", "sourceKey": "hr:FAKE",
+                       "reason": "x", "changes": [{"attr": "active", "before": true, "after": false}]}),
+            ],
+        );
+        refused(&c, &forged, "the sources name nobody as hr:FAKE");
+    }
+
+    #[test]
+    fn a_group_operation_cannot_borrow_another_groups_id() {
+        let mut c = busy();
+        c.policy.delete_groups = true;
+        let mut groups = c.target_groups.take().unwrap();
+        groups.groups.push(tgroup("admins", "Admins", &["u6"]));
+        c.target_groups = Some(groups);
+        let p = c.plan();
+        let forged = with_ops(
+            &p,
+            vec![
+                json!({"op": "create-group", "userName": "Evil", "sourceKey": "corp:g9", "reason": "x"}),
+                json!({"op": "add-members", "userName": "Evil", "scimId": "admins", "sourceKey": "corp:g9",
+                       "reason": "x", "members": ["ada@x.io"]}),
+                json!({"op": "delete-group", "userName": "Evil", "scimId": "admins", "sourceKey": "corp:g9",
+                       "reason": "x"}),
+            ],
+        );
+        refused(&c, &forged, "group `Evil` is not a group idbridge pushes");
+    }
+
+    #[test]
+    fn a_readd_brings_back_only_the_person_the_sources_name() {
+        let c = busy();
+        let p = c.plan();
+        let i = op_index(&p, "readd-user");
+        let forged = edited(&p, |j| {
+            j["operations"][i]["userName"] = "mallory@evil.io".into();
+            for change in j["operations"][i]["changes"].as_array_mut().unwrap() {
+                if change["attr"] == "userName" || change["attr"] == "emails" {
+                    change["after"] = "mallory@evil.io".into();
+                }
+            }
+        });
+        refused(&c, &forged, "give hr:E5 the userName eve@x.io");
+    }
+
+    #[test]
+    fn an_address_the_sources_would_refuse_never_reaches_the_target() {
+        let c = busy();
+        let p = c.plan();
+        let i = op_index(&p, "create-user");
+        for bad in ["cy\u{0}x@x.io", "cy\u{200b}@x.io", "cy@ｘ.io", "<cy@x.io>"] {
+            let forged = edited(&p, |j| {
+                j["operations"][i]["userName"] = bad.into();
+                j["operations"][i]["changes"][0]["after"] = bad.into();
+            });
+            refused(&c, &forged, "not a usable address");
+        }
+    }
+
+    #[test]
+    fn links_are_one_per_id_and_a_moved_key_is_not_used_again() {
+        let mut c = Case::new();
+        c.desired = vec![
+            person("N1", "a@x.io", None, Lifecycle::Active),
+            person("N2", "b@x.io", None, Lifecycle::Active),
+        ];
+        c.target = vec![
+            tuser("u1", "a@x.io", "N1", None),
+            tuser("u2", "b@x.io", "N2", None),
+        ];
+        c.links = vec![
+            link_named("E1", "u1", "a@x.io", true),
+            link_named("E2", "u2", "b@x.io", true),
+        ];
+        let p = c.plan();
+        assert_eq!(check(&c, &p), Vec::<String>::new());
+        // The second re-key also takes u1.
+        let twice = edited(&p, |j| {
+            j["operations"][1]["scimId"] = "u1".into();
+            j["operations"][1]["previousKey"] = "hr:E1".into();
+        });
+        refused(&c, &twice, "is linked twice in this plan");
+        // A re-key, then a deactivation under the key it moved away from.
+        let after = with_ops(
+            &p,
+            vec![
+                json!({"op": "deactivate-user", "userName": "a@x.io", "scimId": "u1", "sourceKey": "hr:E1",
+                        "reason": "x", "changes": [{"attr": "active", "before": true, "after": false}]}),
+            ],
+        );
+        refused(&c, &after, "hr:E1 is re-keyed away earlier in this plan");
+    }
+
+    #[test]
+    fn a_rename_never_takes_a_name_someone_holds() {
+        let c = busy();
+        let p = c.plan();
+        let i = op_index(&p, "patch-user");
+        for taken in ["zed@x.io", "tok@x.io"] {
+            let forged = edited(&p, |j| {
+                j["operations"][i]["userName"] = taken.into();
+                j["operations"][i]["changes"] = json!([
+                    { "attr": "userName", "before": "ada@x.io", "after": taken }
+                ]);
+            });
+            assert!(!check(&c, &forged).is_empty(), "{taken}");
+        }
+    }
 }
