@@ -14,6 +14,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::hostile::{self, InFlight};
 use super::profile::{ErrorShape, Fault, FaultKind, RateLimit, SeedGroup, SeedUser};
 use super::state::{ApiError, ListQuery, RequestRecord, State as Workspace};
 use super::{Emulator, ENTERPRISE_SCHEMA, LIST_SCHEMA, NOTION_SCHEMA};
@@ -39,12 +40,14 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
         }
     }
 
-    let (prefix, shape, content_type) = {
+    let (prefix, shape, content_type, max_in_flight, latency) = {
         let st = emu.lock();
         (
             st.prefix.clone(),
             st.switches.error_shape,
             st.switches.response_content_type.clone(),
+            st.switches.max_in_flight,
+            st.switches.latency_millis,
         )
     };
     let rest = match path.strip_prefix(prefix.as_str()) {
@@ -69,6 +72,19 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
         return finish(&emu, record, error_response(&err, shape, &content_type));
     };
     let rest = rest.trim_end_matches('/').to_owned();
+
+    // Held to the end of the request, so the count covers the latency below.
+    let in_flight = InFlight::enter(&emu.in_flight);
+    if max_in_flight.is_some_and(|max| in_flight.now > max) {
+        let err = ApiError {
+            retry_after: Some(1),
+            ..ApiError::typed(429, "tooMany", "Too many requests at once: slow down.")
+        };
+        return finish(&emu, record, error_response(&err, shape, &content_type));
+    }
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
 
     let fault = emu.lock().take_fault(method.as_str(), &path, &rest);
     let mut drop_reply = false;
@@ -101,6 +117,24 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
         Some(FaultKind::CommitThenRevoke { stall_millis }) => {
             revoke = true;
             stall = Some(Duration::from_millis(stall_millis));
+        }
+        Some(FaultKind::HugeBody {
+            status,
+            bytes,
+            content_length,
+        }) => {
+            return finish(
+                &emu,
+                record,
+                hostile::huge_body(status, bytes, content_length, emu.streamed.clone()),
+            );
+        }
+        Some(FaultKind::EchoAuth { status, json }) => {
+            return finish(
+                &emu,
+                record,
+                hostile::echo_auth(status, json, auth.as_deref()),
+            );
         }
         None => {}
     }
