@@ -163,13 +163,15 @@ async fn a_failed_handshake_is_tried_three_times_at_most() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_storm_of_429s_at_eight_in_flight_converges() {
-    // The target serves two requests at once and refuses the rest with 429 (Retry-After: 1);
-    // each request takes 20 ms, so requests overlap as over a real network.
+async fn a_storm_of_429s_at_eight_in_flight_converges_by_sending_fewer() {
+    // The target serves one request at a time and refuses the rest with 429 (Retry-After: 1);
+    // each request takes 100 ms, so requests overlap as over a real network. Without slowing
+    // down, the seven refused requests come back together and meet a busy target again, until
+    // some run out of retries.
     let mut ws = Workspace::with_profile(Profile {
         switches: Switches {
-            max_in_flight: Some(2),
-            latency_millis: 20,
+            max_in_flight: Some(1),
+            latency_millis: 100,
             ..Switches::default()
         },
         ..Profile::default()
