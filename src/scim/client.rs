@@ -1284,6 +1284,28 @@ mod tests {
     }
 
     #[test]
+    fn a_token_across_the_cut_of_an_excerpt_is_still_redacted() {
+        // The excerpt keeps 200 characters; the token straddles that cut, in a plain body and
+        // in a JSON detail. Cutting first would leave a piece of it that no longer matches.
+        let client = client();
+        let text = format!("{} {CANARY} tail", "x".repeat(190));
+        for body in [text.clone(), format!(r#"{{"detail":"{text}"}}"#)] {
+            let reply = Reply {
+                status: 400,
+                body,
+                after_lost: false,
+            };
+            let err = client.api_error("GET", "/Users", &reply).to_string();
+            assert!(!err.contains(&CANARY[..6]), "{err}");
+        }
+        let err = client
+            .parse::<Value>("GET", "/Users", &format!("{} {CANARY}", "y".repeat(195)))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains(&CANARY[..6]), "{err}");
+    }
+
+    #[test]
     fn a_403_on_a_write_is_a_refusal_and_on_a_read_a_rejected_token() {
         let clock = Arc::new(FixedClock::new(
             chrono::Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
