@@ -87,57 +87,15 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
     }
 
     let fault = emu.lock().take_fault(method.as_str(), &path, &rest);
-    let mut drop_reply = false;
-    let mut truncate = false;
-    let mut stall = None;
-    let mut revoke = false;
-    match fault {
-        Some(FaultKind::Status500) => {
-            let err = ApiError::new(500, "Injected fault: internal server error.");
-            return finish(&emu, record, error_response(&err, shape, &content_type));
-        }
-        Some(FaultKind::Status503) => {
-            let err = ApiError::new(503, "Injected fault: service unavailable.");
-            return finish(&emu, record, error_response(&err, shape, &content_type));
-        }
-        Some(FaultKind::Status529) => {
-            let err = ApiError::new(529, "Injected fault: service overloaded.");
-            return finish(&emu, record, error_response(&err, shape, &content_type));
-        }
-        Some(FaultKind::Status429 { retry_after_secs }) => {
-            let err = ApiError {
-                retry_after: Some(retry_after_secs),
-                ..ApiError::typed(429, "tooMany", "Injected fault: rate limited.")
-            };
-            return finish(&emu, record, error_response(&err, shape, &content_type));
-        }
-        Some(FaultKind::Stall { millis }) => stall = Some(Duration::from_millis(millis)),
-        Some(FaultKind::CommitThenDrop) => drop_reply = true,
-        Some(FaultKind::TruncatedPage) => truncate = true,
-        Some(FaultKind::CommitThenRevoke { stall_millis }) => {
-            revoke = true;
-            stall = Some(Duration::from_millis(stall_millis));
-        }
-        Some(FaultKind::HugeBody {
-            status,
-            bytes,
-            content_length,
-        }) => {
-            return finish(
-                &emu,
-                record,
-                hostile::huge_body(status, bytes, content_length, emu.streamed.clone()),
-            );
-        }
-        Some(FaultKind::EchoAuth { status, json }) => {
-            return finish(
-                &emu,
-                record,
-                hostile::echo_auth(status, json, auth.as_deref()),
-            );
-        }
-        None => {}
-    }
+    let Effects {
+        drop_reply,
+        truncate,
+        stall,
+        revoke,
+    } = match effects(&emu, fault, shape, &content_type, auth.as_deref()) {
+        Faulted::Serve(effects) => effects,
+        Faulted::Answer(answer) => return finish(&emu, record, answer),
+    };
 
     let body = match body {
         Ok(bytes) => bytes,
@@ -181,6 +139,76 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
         Err(err) => error_response(&err, shape, &content_type),
     };
     finish(&emu, record, response)
+}
+
+/// What a fault changes about a request that the workspace still serves.
+#[derive(Default)]
+struct Effects {
+    /// Break the reply off halfway.
+    drop_reply: bool,
+    /// Drop the last resource of a list page.
+    truncate: bool,
+    /// Wait this long after doing the work.
+    stall: Option<Duration>,
+    /// Revoke the caller's token after doing the work.
+    revoke: bool,
+}
+
+/// A request after its fault, if any.
+enum Faulted {
+    /// The workspace serves it, with these effects.
+    Serve(Effects),
+    /// The fault answers instead.
+    Answer(Response),
+}
+
+/// The effects of `fault`, or the answer it gives instead of the workspace.
+fn effects(
+    emu: &Emulator,
+    fault: Option<FaultKind>,
+    shape: ErrorShape,
+    content_type: &str,
+    auth: Option<&str>,
+) -> Faulted {
+    let refuse = |err: ApiError| Faulted::Answer(error_response(&err, shape, content_type));
+    let mut effects = Effects::default();
+    match fault {
+        Some(FaultKind::Status500) => {
+            return refuse(ApiError::new(500, "Injected fault: internal server error."))
+        }
+        Some(FaultKind::Status503) => {
+            return refuse(ApiError::new(503, "Injected fault: service unavailable."))
+        }
+        Some(FaultKind::Status529) => {
+            return refuse(ApiError::new(529, "Injected fault: service overloaded."))
+        }
+        Some(FaultKind::Status429 { retry_after_secs }) => {
+            return refuse(ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::typed(429, "tooMany", "Injected fault: rate limited.")
+            })
+        }
+        Some(FaultKind::HugeBody {
+            status,
+            bytes,
+            content_length,
+        }) => {
+            let streamed = emu.streamed.clone();
+            return Faulted::Answer(hostile::huge_body(status, bytes, content_length, streamed));
+        }
+        Some(FaultKind::EchoAuth { status, json }) => {
+            return Faulted::Answer(hostile::echo_auth(status, json, auth))
+        }
+        Some(FaultKind::Stall { millis }) => effects.stall = Some(Duration::from_millis(millis)),
+        Some(FaultKind::CommitThenDrop) => effects.drop_reply = true,
+        Some(FaultKind::TruncatedPage) => effects.truncate = true,
+        Some(FaultKind::CommitThenRevoke { stall_millis }) => {
+            effects.revoke = true;
+            effects.stall = Some(Duration::from_millis(stall_millis));
+        }
+        None => {}
+    }
+    Faulted::Serve(effects)
 }
 
 fn finish(emu: &Emulator, mut record: RequestRecord, response: Response) -> Response {

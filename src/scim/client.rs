@@ -841,22 +841,7 @@ impl Client {
                 retry: again,
             } => {
                 retry.connect_failures += 1;
-                let error = Error::Connect {
-                    url: self.inner.shown_base.clone(),
-                    method: method.to_owned(),
-                    path: path.to_owned(),
-                    detail,
-                };
-                if !again || retry.connect_failures > CONNECT_RETRIES {
-                    return Verdict::Fail(error);
-                }
-                // Nothing was sent: no lookup before trying again, and no long backoff.
-                return Verdict::Retry {
-                    delay: CONNECT_RETRY_DELAY * retry.connect_failures,
-                    status: None,
-                    maybe_committed: false,
-                    error,
-                };
+                return self.no_connection_verdict(method, path, detail, again, retry);
             }
             Attempt::Lost { detail } => {
                 return Verdict::Retry {
@@ -920,6 +905,33 @@ impl Client {
                     error: self.api_error(method, path, &reply),
                 }
             }
+        }
+    }
+
+    /// A connection that could not be made: nothing was sent, so no lookup before trying
+    /// again and no long backoff; and at most [`CONNECT_RETRIES`] tries more.
+    fn no_connection_verdict(
+        &self,
+        method: &str,
+        path: &str,
+        detail: String,
+        again: bool,
+        retry: &Retries,
+    ) -> Verdict {
+        let error = Error::Connect {
+            url: self.inner.shown_base.clone(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            detail,
+        };
+        if !again || retry.connect_failures > CONNECT_RETRIES {
+            return Verdict::Fail(error);
+        }
+        Verdict::Retry {
+            delay: CONNECT_RETRY_DELAY * retry.connect_failures,
+            status: None,
+            maybe_committed: false,
+            error,
         }
     }
 
