@@ -136,9 +136,9 @@ pub enum Error {
     /// A paged read that makes no progress (the same ids again, or more pages than
     /// `totalResults` allows), in every attempt. Nothing was written.
     #[error(
-        "GET {path} does not page: {detail}; idbridge stopped after {requests} page requests and \
-         wrote nothing; check that the target (or a proxy in front of it) honours startIndex and \
-         count, then run again"
+        "GET {path} does not page: {detail}; idbridge stopped reading after {requests} page \
+         requests and changed nothing from this read; check that the target (or a proxy in front \
+         of it) honours startIndex and count, then run again"
     )]
     Paging {
         /// The listed collection, e.g. `/Users`.
