@@ -26,7 +26,7 @@ async fn an_unreachable_target_exits_3() {
     for args in [&["sync", "--yes"][..], &["plan"][..]] {
         let run = ws.idbridge(args).await.expect(3);
         assert!(
-            run.stderr.contains("could not reach the SCIM target"),
+            run.stderr.contains("cannot connect to http://127.0.0.1:"),
             "{args:?}: {}",
             run.stderr
         );

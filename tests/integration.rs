@@ -21,4 +21,5 @@ mod scim;
 mod sources;
 mod store;
 mod sync;
+mod target;
 mod token;

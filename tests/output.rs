@@ -262,7 +262,7 @@ mod json {
         unreachable_target(&ws);
         for args in [&["plan"][..], &["sync", "--yes"][..]] {
             let run = ws.idbridge(&[args, &json].concat()).await.expect(3);
-            error_document(&run, 3, "could not reach the SCIM target");
+            error_document(&run, 3, "cannot connect to");
         }
         break_config(&ws);
         for args in [

@@ -463,3 +463,167 @@ async fn client_debug_never_shows_the_token() {
     let settings = settings(&s.client_base(), TOKEN);
     assert!(!format!("{settings:?}").contains(TOKEN));
 }
+
+fn list_fault(kind: FaultKind) -> Fault {
+    Fault {
+        nth: 1,
+        method: Some("GET".into()),
+        path_prefix: Some("/scim/v2/Users".into()),
+        kind,
+    }
+}
+
+/// 256 MiB, generated as it is sent.
+const HUGE: u64 = 256 << 20;
+/// The cap the tests set: 1 MiB.
+const CAP: u64 = 1 << 20;
+
+#[tokio::test]
+async fn a_huge_reply_is_cut_at_the_limit_and_not_retried() {
+    for content_length in [false, true] {
+        let emu = Emulator::new(EmuProfile::default(), Arc::new(SystemClock));
+        let s = setup_with(emu, |s| s.max_reply_bytes = CAP).await;
+        seed(&s.emu, 3);
+        s.emu.push_fault(list_fault(FaultKind::HugeBody {
+            status: 200,
+            bytes: HUGE,
+            content_length,
+        }));
+        let err = s.client.read_users().await.unwrap_err();
+        match &err {
+            Error::ReplyTooLarge {
+                method,
+                path,
+                status,
+                limit,
+            } => assert_eq!(
+                (method.as_str(), path.as_str(), *status, *limit),
+                ("GET", "/Users", 200, CAP)
+            ),
+            other => panic!("expected ReplyTooLarge, got {other:?}"),
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains("larger than 1048576 bytes (target.max_reply_bytes)"),
+            "{text}"
+        );
+        // One request: the same request would get the same reply.
+        assert_eq!(s.emu.requests().len(), 1, "{:?}", s.emu.requests());
+        // The client stopped reading near the cap (sockets buffer a few MiB at most).
+        let streamed = s.emu.streamed_bytes();
+        assert!(streamed < 64 << 20, "read {streamed} bytes of {HUGE}");
+    }
+}
+
+#[tokio::test]
+async fn a_huge_error_body_is_read_only_for_an_excerpt() {
+    let emu = Emulator::new(EmuProfile::default(), Arc::new(SystemClock));
+    let s = setup_with(emu, |s| s.max_reply_bytes = CAP).await;
+    s.emu.push_fault(Fault {
+        nth: 1,
+        method: Some("PATCH".into()),
+        path_prefix: Some("/scim/v2/Users".into()),
+        kind: FaultKind::HugeBody {
+            status: 400,
+            bytes: HUGE,
+            content_length: false,
+        },
+    });
+    let err = s
+        .client
+        .patch_user(&ScimId::from("x"), &[(Attr::Title, Some("x".into()))])
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Api { status, detail, .. } => {
+            assert_eq!(*status, 400);
+            assert!(detail.chars().count() < 300, "{detail}");
+        }
+        other => panic!("expected an API error, got {other:?}"),
+    }
+    let streamed = s.emu.streamed_bytes();
+    assert!(streamed < 64 << 20, "read {streamed} bytes of {HUGE}");
+}
+
+#[tokio::test]
+async fn a_listing_that_ignores_start_index_stops_after_two_pages_a_read() {
+    let s = setup().await;
+    seed(&s.emu, 250);
+    s.emu.set_switches(Switches {
+        ignore_start_index: true,
+        // A lie too: without the progress check the reader would ask for 100 pages a read.
+        total_results: Some(10_000),
+        ..Switches::default()
+    });
+    let read = s.client.read_users().await;
+    let err = match read {
+        Err(e) => e,
+        Ok(read) => panic!("the read ended with problems {:?}", read.problems),
+    };
+    let lists = s
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/scim/v2/Users")
+        .count();
+    // Four reads (the first and three retries) of two pages each.
+    assert_eq!(lists, 8);
+    match &err {
+        Error::Paging { path, requests, .. } => {
+            assert_eq!((path.as_str(), *requests), ("/Users", 8))
+        }
+        other => panic!("expected a paging error, got {other:?}"),
+    }
+    assert!(err.to_string().contains("ignore startIndex"), "{err}");
+    // The same listing with an honest totalResults stops the same way.
+    s.emu.clear_requests();
+    s.emu.set_switches(Switches {
+        ignore_start_index: true,
+        ..Switches::default()
+    });
+    let err = s.client.read_users().await.unwrap_err();
+    assert!(matches!(err, Error::Paging { requests: 8, .. }), "{err:?}");
+    // A lying totalResults alone is drift: the read ends on an empty page and does not add up.
+    s.emu.set_switches(Switches {
+        total_results: Some(1_000),
+        ..Switches::default()
+    });
+    let read = s.client.read_users().await.unwrap();
+    assert!(!read.consistent);
+    assert!(
+        read.problems.iter().any(|p| p.contains("was empty")),
+        "{:?}",
+        read.problems
+    );
+}
+
+#[tokio::test]
+async fn an_echoed_token_is_redacted_in_every_encoding() {
+    let forms = crate::support::secret_forms(TOKEN);
+    for json in [true, false] {
+        for (method, status) in [("PATCH", 400), ("GET", 401), ("PATCH", 403)] {
+            let s = setup().await;
+            s.emu.push_fault(Fault {
+                nth: 1,
+                method: Some(method.into()),
+                path_prefix: Some("/scim/v2/Users".into()),
+                kind: FaultKind::EchoAuth { status, json },
+            });
+            let err = if method == "GET" {
+                s.client.get_user(&ScimId::from("x")).await.unwrap_err()
+            } else {
+                s.client
+                    .patch_user(&ScimId::from("x"), &[(Attr::Title, Some("x".into()))])
+                    .await
+                    .unwrap_err()
+            };
+            let text = format!("{err} {err:?}");
+            for form in &forms {
+                assert!(!text.contains(form.as_str()), "{form} leaked: {text}");
+            }
+            if json {
+                assert!(text.contains("[REDACTED]"), "{text}");
+            }
+        }
+    }
+}

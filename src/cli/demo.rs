@@ -136,6 +136,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             timeout: Duration::from_secs(10),
             max_retries: 3,
             max_retry_after: Duration::from_secs(5),
+            max_reply_bytes: 32 << 20,
             page_size: 100,
         },
         sources: vec![SourceSettings::HrCsv(Box::new(csv.clone()))],

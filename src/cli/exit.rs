@@ -73,11 +73,15 @@ pub fn store_class(e: &store::Error) -> Exit {
 /// SCIM client errors. Exhaustive on purpose: a new kind of failure must be placed in the table.
 pub fn scim_class(e: &scim::Error) -> Exit {
     match e {
-        // The token was refused, the target could not be reached in time, or it answered
-        // something that is not SCIM: nothing the config or the input can fix in this run.
+        // The token was refused, the target could not be reached (or connected to) in time, or
+        // it answered something that is not SCIM (a reply over the size limit, a listing that
+        // does not page): nothing the input can fix in this run.
         scim::Error::Unauthorized { .. }
         | scim::Error::Transport { .. }
+        | scim::Error::Connect { .. }
         | scim::Error::RateLimited { .. }
+        | scim::Error::ReplyTooLarge { .. }
+        | scim::Error::Paging { .. }
         | scim::Error::InvalidReply { .. } => Exit::Environment,
         scim::Error::Api { status, .. } if *status >= 500 => Exit::Environment,
         // The target refused a request (a 403 on a write whose token check passed included): a
@@ -219,6 +223,26 @@ mod tests {
             advice: "update the file token".into(),
         };
         assert_eq!(scim_class(&refused), Exit::Environment);
+        let unreachable = scim::Error::Connect {
+            url: "http://127.0.0.1:1/scim/v2".into(),
+            method: "GET".into(),
+            path: "/Users".into(),
+            detail: "refused".into(),
+        };
+        let huge = scim::Error::ReplyTooLarge {
+            method: "GET".into(),
+            path: "/Users".into(),
+            status: 200,
+            limit: 1,
+        };
+        let stuck = scim::Error::Paging {
+            path: "/Users".into(),
+            detail: "d".into(),
+            requests: 8,
+        };
+        for e in [unreachable, huge, stuck] {
+            assert_eq!(scim_class(&e), Exit::Environment, "{e}");
+        }
         let config = scim::Error::Config { detail: "d".into() };
         assert_eq!(scim_class(&config), Exit::Usage);
     }

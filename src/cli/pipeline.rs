@@ -48,6 +48,7 @@ pub fn client(target: &TargetSettings, clock: Arc<dyn Clock>) -> Result<Client> 
     settings.concurrency = target.concurrency;
     settings.max_retries = target.max_retries;
     settings.max_retry_after = target.max_retry_after;
+    settings.max_reply_bytes = target.max_reply_bytes;
     settings.page_size = target.page_size;
     Ok(Client::new(settings, profile(target), clock)?)
 }

@@ -168,6 +168,8 @@ pub struct TargetSettings {
     pub max_retries: u32,
     /// Longest Retry-After honoured.
     pub max_retry_after: Duration,
+    /// Largest reply body read from the target, in bytes.
+    pub max_reply_bytes: u64,
     /// Page size of full reads.
     pub page_size: u32,
 }
@@ -1092,6 +1094,13 @@ impl Resolver<'_> {
                 "target.max_retry_after",
                 Duration::from_secs(120),
             )?,
+            max_reply_bytes: self.in_range(
+                &t.max_reply_bytes,
+                "target.max_reply_bytes",
+                32 << 20,
+                64 << 10,
+                1 << 30,
+            )? as u64,
             page_size: self.positive(&t.page_size, "target.page_size", 100, 100)? as u32,
         })
     }

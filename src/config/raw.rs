@@ -127,6 +127,8 @@ pub struct RawTarget {
     pub max_retries: Option<Spanned<i64>>,
     /// Longest `Retry-After` honoured, e.g. "120s".
     pub max_retry_after: Option<Spanned<String>>,
+    /// Largest SCIM reply body read, in bytes.
+    pub max_reply_bytes: Option<Spanned<i64>>,
     /// Page size of full reads (at most 100).
     pub page_size: Option<Spanned<i64>>,
 }

@@ -36,6 +36,7 @@ fn minimal_config_gets_defaults() {
     );
     assert_eq!(s.target.rate_limit, Some(2.0));
     assert_eq!(s.target.page_size, 100);
+    assert_eq!(s.target.max_reply_bytes, 32 * 1024 * 1024);
     // The default store lives beside the config file, whatever the working directory.
     assert_eq!(
         s.store_url.expose_secret(),
@@ -88,6 +89,12 @@ fn semantic_errors_name_key_and_line() {
             "token_file = \"token\"",
             "token_file = \"token\"\ntimeout = \"soon\"",
             "target.timeout",
+            5,
+        ),
+        (
+            "token_file = \"token\"",
+            "token_file = \"token\"\nmax_reply_bytes = 1000",
+            "target.max_reply_bytes",
             5,
         ),
     ];

@@ -3,18 +3,20 @@
 //! of the SCIM client and of sync.
 //!
 //! `profile` holds the switches for UNCONFIRMED behaviours, the seed and the faults; `state` the
-//! workspace and every SCIM operation; `routes` the HTTP dispatcher and control routes; `filter`
-//! and `patch` the pure parsers. The emulator may import `clock` and nothing else of the crate.
+//! workspace and every SCIM operation; `routes` the HTTP dispatcher and control routes; `hostile`
+//! the replies of a hostile or overloaded target; `filter` and `patch` the pure parsers. The emulator may import `clock` and nothing else of the crate.
 //! Time for `meta` comes from the injected [`Clock`]; ids come from a seeded RNG, so runs are
 //! reproducible.
 
 mod filter;
+mod hostile;
 mod patch;
 mod profile;
 mod routes;
 mod state;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use profile::{
@@ -51,6 +53,10 @@ pub enum Error {
 #[derive(Clone)]
 pub struct Emulator {
     state: Arc<Mutex<state::State>>,
+    /// SCIM requests being served (outside the state lock: it counts across awaits).
+    in_flight: Arc<AtomicUsize>,
+    /// Bytes of generated bodies (`huge-body`) handed to the server so far.
+    streamed: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -64,6 +70,8 @@ impl Emulator {
     pub fn new(profile: Profile, clock: Arc<dyn Clock>) -> Self {
         Self {
             state: Arc::new(Mutex::new(state::State::new(profile, clock))),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            streamed: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -152,6 +160,12 @@ impl Emulator {
             .iter()
             .filter(|r| r.is_write && r.handled)
             .count()
+    }
+
+    /// Bytes of `huge-body` replies produced so far. Production follows the client's reading
+    /// (plus what the sockets buffer), so this tells how much a client read before it stopped.
+    pub fn streamed_bytes(&self) -> u64 {
+        self.streamed.load(Ordering::SeqCst)
     }
 
     /// Forget the request log.

@@ -102,6 +102,18 @@ impl Profile {
                     "A fault's nth is 1-based; 0 never fires.".to_owned(),
                 ));
             }
+            if let Some(status) = fault.kind.status() {
+                if !(200..=599).contains(&status) {
+                    return Err(Error::Invalid(format!(
+                        "A fault's status must be between 200 and 599, not {status}."
+                    )));
+                }
+            }
+        }
+        if self.switches.max_in_flight == Some(0) {
+            return Err(Error::Invalid(
+                "max_in_flight must be at least 1.".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -210,6 +222,17 @@ pub struct Switches {
     pub schemas_endpoint: bool,
     /// `Content-Type` of every response.
     pub response_content_type: String,
+    /// List endpoints serve the first page whatever `startIndex` asks for (a broken server or
+    /// proxy; the client must stop paging instead of reading page 1 forever).
+    pub ignore_start_index: bool,
+    /// Unfiltered lists report this `totalResults` instead of the true count (a lie).
+    pub total_results: Option<u64>,
+    /// More SCIM requests than this in flight at once are refused with 429 and `Retry-After: 1`
+    /// (a concurrency limit; off by default).
+    pub max_in_flight: Option<usize>,
+    /// Each SCIM request takes this long to answer, so requests overlap as they would over a
+    /// real network (0 by default).
+    pub latency_millis: u64,
 }
 
 impl Default for Switches {
@@ -237,6 +260,10 @@ impl Default for Switches {
             patch_reactivates: true,
             schemas_endpoint: false,
             response_content_type: "application/scim+json".to_owned(),
+            ignore_start_index: false,
+            total_results: None,
+            max_in_flight: None,
+            latency_millis: 0,
         }
     }
 }
@@ -386,6 +413,40 @@ pub enum FaultKind {
         /// How long to sleep before answering.
         stall_millis: u64,
     },
+    /// Answer with a body of `bytes` bytes, generated as it is sent (never held in memory),
+    /// without doing the work: the start of a SCIM list (or of an error for non-2xx statuses)
+    /// and then padding that never ends the JSON.
+    HugeBody {
+        /// HTTP status of the reply.
+        status: u16,
+        /// Body length.
+        bytes: u64,
+        /// Announce the length in `Content-Length` (else the body is chunked).
+        #[serde(default)]
+        content_length: bool,
+    },
+    /// Answer with a body that echoes the request's `Authorization` header back, as is and
+    /// encoded (base64 of the token, of the header and of `:token`, standard and URL-safe;
+    /// percent-encoded; JSON `\u` escapes), without doing the work.
+    EchoAuth {
+        /// HTTP status of the reply.
+        status: u16,
+        /// A SCIM error document (the echo in `detail`); else plain text.
+        #[serde(default)]
+        json: bool,
+    },
+}
+
+impl FaultKind {
+    /// The status of a fault that sets one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            FaultKind::HugeBody { status, .. } | FaultKind::EchoAuth { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -426,6 +487,12 @@ kind = { type = "status429", retry_after_secs = 3 }
 [[faults]]
 nth = 1
 kind = { type = "commit-then-drop" }
+[[faults]]
+nth = 1
+kind = { type = "huge-body", status = 200, bytes = 1000000 }
+[[faults]]
+nth = 1
+kind = { type = "echo-auth", status = 400, json = true }
 "#;
         let p = Profile::from_toml_str(text).unwrap();
         assert_eq!(p.switches.removed_user, RemovedUser::Inactive);
@@ -441,6 +508,18 @@ kind = { type = "commit-then-drop" }
             }
         );
         assert_eq!(p.faults[1].kind, FaultKind::CommitThenDrop);
+        assert_eq!(
+            p.faults[2].kind,
+            FaultKind::HugeBody {
+                status: 200,
+                bytes: 1_000_000,
+                content_length: false
+            }
+        );
+        assert_eq!(p.faults[3].kind.status(), Some(400));
+        let bad = "[[faults]]\nnth = 1\nkind = { type = \"echo-auth\", status = 99 }";
+        assert!(Profile::from_toml_str(bad).is_err());
+        assert!(Profile::from_toml_str("[switches]\nmax_in_flight = 0").is_err());
     }
 
     #[test]

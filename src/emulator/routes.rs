@@ -14,6 +14,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::hostile::{self, InFlight};
 use super::profile::{ErrorShape, Fault, FaultKind, RateLimit, SeedGroup, SeedUser};
 use super::state::{ApiError, ListQuery, RequestRecord, State as Workspace};
 use super::{Emulator, ENTERPRISE_SCHEMA, LIST_SCHEMA, NOTION_SCHEMA};
@@ -39,12 +40,14 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
         }
     }
 
-    let (prefix, shape, content_type) = {
+    let (prefix, shape, content_type, max_in_flight, latency) = {
         let st = emu.lock();
         (
             st.prefix.clone(),
             st.switches.error_shape,
             st.switches.response_content_type.clone(),
+            st.switches.max_in_flight,
+            st.switches.latency_millis,
         )
     };
     let rest = match path.strip_prefix(prefix.as_str()) {
@@ -70,40 +73,29 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
     };
     let rest = rest.trim_end_matches('/').to_owned();
 
-    let fault = emu.lock().take_fault(method.as_str(), &path, &rest);
-    let mut drop_reply = false;
-    let mut truncate = false;
-    let mut stall = None;
-    let mut revoke = false;
-    match fault {
-        Some(FaultKind::Status500) => {
-            let err = ApiError::new(500, "Injected fault: internal server error.");
-            return finish(&emu, record, error_response(&err, shape, &content_type));
-        }
-        Some(FaultKind::Status503) => {
-            let err = ApiError::new(503, "Injected fault: service unavailable.");
-            return finish(&emu, record, error_response(&err, shape, &content_type));
-        }
-        Some(FaultKind::Status529) => {
-            let err = ApiError::new(529, "Injected fault: service overloaded.");
-            return finish(&emu, record, error_response(&err, shape, &content_type));
-        }
-        Some(FaultKind::Status429 { retry_after_secs }) => {
-            let err = ApiError {
-                retry_after: Some(retry_after_secs),
-                ..ApiError::typed(429, "tooMany", "Injected fault: rate limited.")
-            };
-            return finish(&emu, record, error_response(&err, shape, &content_type));
-        }
-        Some(FaultKind::Stall { millis }) => stall = Some(Duration::from_millis(millis)),
-        Some(FaultKind::CommitThenDrop) => drop_reply = true,
-        Some(FaultKind::TruncatedPage) => truncate = true,
-        Some(FaultKind::CommitThenRevoke { stall_millis }) => {
-            revoke = true;
-            stall = Some(Duration::from_millis(stall_millis));
-        }
-        None => {}
+    // Held to the end of the request, so the count covers the latency below.
+    let in_flight = InFlight::enter(&emu.in_flight);
+    if max_in_flight.is_some_and(|max| in_flight.now > max) {
+        let err = ApiError {
+            retry_after: Some(1),
+            ..ApiError::typed(429, "tooMany", "Too many requests at once: slow down.")
+        };
+        return finish(&emu, record, error_response(&err, shape, &content_type));
     }
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+
+    let fault = emu.lock().take_fault(method.as_str(), &path, &rest);
+    let Effects {
+        drop_reply,
+        truncate,
+        stall,
+        revoke,
+    } = match effects(&emu, fault, shape, &content_type, auth.as_deref()) {
+        Faulted::Serve(effects) => effects,
+        Faulted::Answer(answer) => return finish(&emu, record, answer),
+    };
 
     let body = match body {
         Ok(bytes) => bytes,
@@ -147,6 +139,76 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
         Err(err) => error_response(&err, shape, &content_type),
     };
     finish(&emu, record, response)
+}
+
+/// What a fault changes about a request that the workspace still serves.
+#[derive(Default)]
+struct Effects {
+    /// Break the reply off halfway.
+    drop_reply: bool,
+    /// Drop the last resource of a list page.
+    truncate: bool,
+    /// Wait this long after doing the work.
+    stall: Option<Duration>,
+    /// Revoke the caller's token after doing the work.
+    revoke: bool,
+}
+
+/// A request after its fault, if any.
+enum Faulted {
+    /// The workspace serves it, with these effects.
+    Serve(Effects),
+    /// The fault answers instead.
+    Answer(Response),
+}
+
+/// The effects of `fault`, or the answer it gives instead of the workspace.
+fn effects(
+    emu: &Emulator,
+    fault: Option<FaultKind>,
+    shape: ErrorShape,
+    content_type: &str,
+    auth: Option<&str>,
+) -> Faulted {
+    let refuse = |err: ApiError| Faulted::Answer(error_response(&err, shape, content_type));
+    let mut effects = Effects::default();
+    match fault {
+        Some(FaultKind::Status500) => {
+            return refuse(ApiError::new(500, "Injected fault: internal server error."))
+        }
+        Some(FaultKind::Status503) => {
+            return refuse(ApiError::new(503, "Injected fault: service unavailable."))
+        }
+        Some(FaultKind::Status529) => {
+            return refuse(ApiError::new(529, "Injected fault: service overloaded."))
+        }
+        Some(FaultKind::Status429 { retry_after_secs }) => {
+            return refuse(ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::typed(429, "tooMany", "Injected fault: rate limited.")
+            })
+        }
+        Some(FaultKind::HugeBody {
+            status,
+            bytes,
+            content_length,
+        }) => {
+            let streamed = emu.streamed.clone();
+            return Faulted::Answer(hostile::huge_body(status, bytes, content_length, streamed));
+        }
+        Some(FaultKind::EchoAuth { status, json }) => {
+            return Faulted::Answer(hostile::echo_auth(status, json, auth))
+        }
+        Some(FaultKind::Stall { millis }) => effects.stall = Some(Duration::from_millis(millis)),
+        Some(FaultKind::CommitThenDrop) => effects.drop_reply = true,
+        Some(FaultKind::TruncatedPage) => effects.truncate = true,
+        Some(FaultKind::CommitThenRevoke { stall_millis }) => {
+            effects.revoke = true;
+            effects.stall = Some(Duration::from_millis(stall_millis));
+        }
+        None => {}
+    }
+    Faulted::Serve(effects)
 }
 
 fn finish(emu: &Emulator, mut record: RequestRecord, response: Response) -> Response {

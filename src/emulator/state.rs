@@ -734,7 +734,11 @@ impl State {
             None => 1,
         };
         // RFC 7644 §3.4.2.4: a startIndex below 1 is read as 1, a negative count as 0.
-        let start = usize::try_from(start.max(1)).unwrap_or(1);
+        let start = if self.switches.ignore_start_index {
+            1
+        } else {
+            usize::try_from(start.max(1)).unwrap_or(1)
+        };
         let count = match &query.count {
             Some(raw) => raw.trim().parse::<i64>().map_err(|_| {
                 ApiError::typed(
@@ -761,7 +765,16 @@ impl State {
         Ok((start, count))
     }
 
-    fn envelope(resources: Vec<Value>, total: usize, start: usize) -> Value {
+    /// The `totalResults` a list reports: the true count, or the lie the switches ask for
+    /// (unfiltered lists only, so lookups stay truthful).
+    fn reported_total(&self, query: &ListQuery, total: usize) -> u64 {
+        match (self.switches.total_results, &query.filter) {
+            (Some(lie), None) => lie,
+            _ => total as u64,
+        }
+    }
+
+    fn envelope(resources: Vec<Value>, total: u64, start: usize) -> Value {
         json!({
             "schemas": [LIST_SCHEMA],
             "totalResults": total,
@@ -808,7 +821,7 @@ impl State {
             .filter_map(|(_, id)| self.accounts.iter().find(|a| a.id == *id))
             .map(|a| self.user_json(a))
             .collect();
-        let body = Self::envelope(resources, total, start);
+        let body = Self::envelope(resources, self.reported_total(query, total), start);
         if self.switches.insert_during_read && query.filter.is_none() && start == 1 {
             self.insert_member();
         }
@@ -919,7 +932,8 @@ impl State {
                 body
             })
             .collect();
-        Ok((200, Some(Self::envelope(resources, total, start))))
+        let reported = self.reported_total(query, total);
+        Ok((200, Some(Self::envelope(resources, reported, start))))
     }
 
     // ----- users -----

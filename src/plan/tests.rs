@@ -961,7 +961,10 @@ fn an_email_swap_between_two_people_is_held_not_planned_as_renames() {
         person("E1", "b@x.io", None, Lifecycle::Active),
         person("E2", "a@x.io", None, Lifecycle::Active),
     ];
-    c.target = vec![tuser("u1", "a@x.io", "E1", None), tuser("u2", "b@x.io", "E2", None)];
+    c.target = vec![
+        tuser("u1", "a@x.io", "E1", None),
+        tuser("u2", "b@x.io", "E2", None),
+    ];
     c.links = vec![
         link_named("E1", "u1", "a@x.io", true),
         link_named("E2", "u2", "b@x.io", true),

@@ -7,13 +7,23 @@
 //! - Offset pagination over an unstable order can skip and duplicate records while `totalResults`
 //!   still adds up (RFC 7644 §3.4.2.4), so a full read checks itself and says when it does not add up.
 //! - The bearer token is a `SecretString`; the header is marked sensitive; error texts built from
-//!   server replies are scrubbed of it in case a server echoes it back.
+//!   server replies are scrubbed of it, and of its encoded forms, in case a server echoes it back
+//!   (`redact`).
+//! - Every read is bounded: a reply body is read incrementally up to `max_reply_bytes` (an error
+//!   body only up to an excerpt's worth), and a paged read that makes no progress stops
+//!   (`paging`).
+//! - A connection that cannot be made is not a lost reply: nothing was sent, so it fails fast
+//!   with [`Error::Connect`] after at most a couple of quick retries (none when refused).
+//! - Throttling shrinks the number of requests in flight (`limiter`), not only the pace.
 //! - A 401, or a 403 on a read, is a rejected token. A 403 on a write may refuse only that change
 //!   (Notion's verified-domain rule), so it is [`Error::Forbidden`]; the caller tells the two apart
 //!   with [`Client::probe`].
 
-use super::error::{excerpt, explain, parse_error_body, Error, Result};
+use super::error::{excerpt, explain_with, parse_error_body_with, Error, Result};
+use super::limiter::Limiter;
+use super::paging::{Pager, Step};
 use super::profile::Profile;
+use super::redact::Redactor;
 use super::retry::{classify, parse_retry_after, Backoff, StatusClass};
 use super::wire;
 use crate::clock::Clock;
@@ -24,21 +34,30 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use url::Url;
 
 /// How many times a full read that does not add up is read again from page 1.
 const READ_RETRIES: u32 = 3;
 /// Largest page Notion serves (docs/notion-scim.md §7); RFC services may allow more, we never ask.
 const MAX_PAGE_SIZE: u32 = 100;
-/// Guard against a server that never ends a listing.
-const MAX_PAGES: u32 = 100_000;
+/// Default of `max_reply_bytes`: a page of 100 Notion users is about 100 KB, so 32 MiB is 300
+/// times the largest reply idbridge asks for, and still a bound on memory (docs/config.md).
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 32 << 20;
+/// How much of an error body is read: only an excerpt of it is ever quoted.
+const ERROR_BODY_BYTES: usize = 64 << 10;
+/// Longest wait for a connection (TCP and TLS), whatever the request timeout: a target that
+/// does not answer a connection attempt within it is unreachable, not slow.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Retries of a connection that failed other than by refusal or timeout (a DNS or TLS hiccup);
+/// nothing was sent, so they need no lookup, and a couple are enough.
+const CONNECT_RETRIES: u32 = 2;
+/// Pause before a connection retry, times the retry's number.
+const CONNECT_RETRY_DELAY: Duration = Duration::from_millis(250);
 
 /// Settings of a [`Client`]. `Debug` shows the token as `[REDACTED]` (secrecy).
 #[derive(Debug, Clone)]
@@ -66,11 +85,14 @@ pub struct ClientSettings {
     pub backoff_max: Duration,
     /// Page size of list reads (1 to 100).
     pub page_size: u32,
+    /// Largest reply body read; a larger success reply fails with [`Error::ReplyTooLarge`].
+    pub max_reply_bytes: u64,
 }
 
 impl ClientSettings {
     /// Settings with the documented defaults: 30 s timeout, 2 requests per second, 4 in flight,
-    /// 5 retries, Retry-After up to 120 s, backoff 500 ms to 30 s, pages of 100.
+    /// 5 retries, Retry-After up to 120 s, backoff 500 ms to 30 s, pages of 100, replies up to
+    /// 32 MiB.
     pub fn new(base_url: Url, token: SecretString) -> Self {
         Self {
             base_url,
@@ -85,6 +107,7 @@ impl ClientSettings {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             page_size: MAX_PAGE_SIZE,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         }
     }
 }
@@ -138,16 +161,20 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     base: Url,
+    /// The base URL as error messages show it: no credentials, query or fragment.
+    shown_base: String,
     auth: HeaderValue,
-    token: SecretString,
+    redactor: Redactor,
     token_source: String,
     max_retries: u32,
     max_retry_after: Duration,
     backoff_base: Duration,
     backoff_max: Duration,
     page_size: u32,
+    max_reply_bytes: u64,
+    connect_timeout: Duration,
     limiter: Option<DefaultDirectRateLimiter>,
-    permits: Semaphore,
+    permits: Limiter,
     clock: Arc<dyn Clock>,
     profile: Profile,
 }
@@ -170,8 +197,18 @@ enum Attempt {
         retry_after: Option<String>,
         body: String,
     },
-    /// No usable reply: timeout, connection failure, unreadable body.
+    /// No usable reply after the request went out: timeout, a connection that broke, an
+    /// unreadable body. The request may have been processed.
     Lost { detail: String },
+    /// No connection: nothing was sent. `retry` is false when another try would fail the same
+    /// way (refused) or has already waited its full connect timeout.
+    NoConnection { detail: String, retry: bool },
+}
+
+/// The retry state of one logical request.
+struct Retries {
+    backoff: Backoff,
+    connect_failures: u32,
 }
 
 /// The retry policy's verdict on one attempt.
@@ -211,6 +248,16 @@ impl Reply {
 enum Created<T> {
     Reply(Reply),
     Recovered(T),
+}
+
+/// One pass of a paged read.
+struct Pass<T> {
+    items: Vec<T>,
+    problems: Vec<String>,
+    /// Why the listing stopped for lack of progress, if it did.
+    stalled: Option<String>,
+    /// Page requests made.
+    pages: u64,
 }
 
 impl Client {
@@ -261,25 +308,38 @@ impl Client {
                 ))
             }
         };
+        let connect_timeout = settings.timeout.min(CONNECT_TIMEOUT);
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
+            .connect_timeout(connect_timeout)
             .user_agent(concat!("idbridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| config(&format!("cannot build the HTTP client: {e}")))?;
+        if settings.max_reply_bytes == 0 {
+            return Err(config("the largest SCIM reply must be at least 1 byte"));
+        }
+        let mut shown = base.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        shown.set_query(None);
+        shown.set_fragment(None);
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                shown_base: shown.to_string(),
                 base,
                 auth,
-                token: settings.token,
+                redactor: Redactor::new(settings.token.expose_secret()),
                 token_source: settings.token_source,
                 max_retries: settings.max_retries,
                 max_retry_after: settings.max_retry_after,
                 backoff_base: settings.backoff_base,
                 backoff_max: settings.backoff_max.max(settings.backoff_base),
                 page_size: settings.page_size,
+                max_reply_bytes: settings.max_reply_bytes,
+                connect_timeout,
                 limiter,
-                permits: Semaphore::new(settings.concurrency),
+                permits: Limiter::new(settings.concurrency),
                 clock,
                 profile,
             }),
@@ -548,27 +608,49 @@ impl Client {
         self.parse("GET", &path, &reply.body)
     }
 
-    /// Read every page, up to `1 + READ_RETRIES` times until a read adds up.
+    /// Read every page, up to `1 + READ_RETRIES` times until a read adds up. A listing that
+    /// makes no progress in every attempt is an error ([`Error::Paging`]): nothing it returned
+    /// can be trusted, not even for creates.
     async fn read_consistent<T: DeserializeOwned>(
         &self,
         resource: &str,
         id_of: fn(&T) -> &String,
     ) -> Result<(Vec<T>, bool, Vec<String>, u32)> {
         let mut attempts = 0;
+        let mut requests = 0;
         loop {
             attempts += 1;
-            let (items, problems) = self.read_pages(resource, id_of).await?;
-            if problems.is_empty() {
-                return Ok((items, true, problems, attempts));
+            let pass = self.read_pages(resource, id_of).await?;
+            requests += pass.pages;
+            let retry = attempts <= READ_RETRIES;
+            if let Some(detail) = pass.stalled {
+                if !retry {
+                    return Err(Error::Paging {
+                        path: format!("/{resource}"),
+                        detail: self.redact(&detail),
+                        requests,
+                    });
+                }
+                tracing::warn!(
+                    resource,
+                    attempts,
+                    detail,
+                    "SCIM listing makes no progress; reading again"
+                );
+                continue;
             }
-            if attempts > READ_RETRIES {
+            if pass.problems.is_empty() {
+                return Ok((pass.items, true, pass.problems, attempts));
+            }
+            let problems = pass.problems;
+            if !retry {
                 tracing::warn!(
                     resource,
                     attempts,
                     ?problems,
                     "SCIM read still inconsistent; giving up"
                 );
-                return Ok((items, false, problems, attempts));
+                return Ok((pass.items, false, problems, attempts));
             }
             tracing::warn!(
                 resource,
@@ -579,82 +661,45 @@ impl Client {
         }
     }
 
-    /// One full paged read: items de-duplicated by id, and the reasons it does not add up.
+    /// One full paged read: items de-duplicated by id, the reasons it does not add up, and
+    /// whether it stopped for lack of progress.
     async fn read_pages<T: DeserializeOwned>(
         &self,
         resource: &str,
         id_of: fn(&T) -> &String,
-    ) -> Result<(Vec<T>, Vec<String>)> {
+    ) -> Result<Pass<T>> {
         let path = format!("/{resource}");
         let mut items = Vec::new();
-        let mut problems = Vec::new();
-        let mut seen = HashSet::new();
-        let mut total: Option<u64> = None;
-        let mut start: u64 = 1;
-        let mut duplicates = 0usize;
-        let mut missing_ids = 0usize;
-        for _ in 0..MAX_PAGES {
+        let mut pager = Pager::new(resource, self.inner.page_size);
+        let stalled = loop {
             let query = [
-                ("startIndex", start.to_string()),
+                ("startIndex", pager.start().to_string()),
                 ("count", self.inner.page_size.to_string()),
             ];
             let reply = self.send(Method::GET, &[resource], &query, None).await?;
             self.expect_ok("GET", &path, &reply)?;
             let page: wire::ListResponse<T> = self.parse("GET", &path, &reply.body)?;
-            match (total, page.total_results) {
-                (_, None) => {
-                    problems.push(format!(
-                        "the page at startIndex {start} has no totalResults"
-                    ));
-                }
-                (None, Some(t)) => total = Some(t),
-                (Some(first), Some(t)) if first != t => problems.push(format!(
-                    "totalResults changed from {first} to {t} at startIndex {start}"
-                )),
-                _ => {}
-            }
             let got = page.resources.len() as u64;
+            let mut new = 0;
             for item in page.resources {
-                let id = id_of(&item).clone();
-                if id.is_empty() {
-                    missing_ids += 1;
-                } else if seen.insert(id) {
+                if pager.accept(id_of(&item)) {
+                    new += 1;
                     items.push(item);
-                } else {
-                    duplicates += 1;
                 }
             }
-            let Some(expected) = total else { break };
-            start += got;
-            if start > expected {
-                break;
+            match pager.end_page(page.total_results, got, new) {
+                Step::Next(_) => {}
+                Step::Done => break None,
+                Step::Stalled(why) => break Some(why),
             }
-            if got == 0 {
-                problems.push(format!(
-                    "the page at startIndex {start} was empty although totalResults is {expected}"
-                ));
-                break;
-            }
-        }
-        if duplicates > 0 {
-            problems.push(format!(
-                "{duplicates} {resource} were listed twice (the order moved during the read)"
-            ));
-        }
-        if missing_ids > 0 {
-            problems.push(format!(
-                "{missing_ids} {resource} were listed without an id"
-            ));
-        }
-        if let Some(expected) = total {
-            if items.len() as u64 != expected {
-                problems.push(format!(
-                    "read {} distinct {resource} but totalResults is {expected}",
-                    items.len()
-                ));
-            }
-        }
-        Ok((items, problems))
+        };
+        let problems = pager.problems(items.len());
+        Ok(Pass {
+            items,
+            problems,
+            stalled,
+            pages: pager.pages(),
+        })
     }
 
     /// Send a create: retried only after the lookup confirms the lost write did not commit.
@@ -669,14 +714,14 @@ impl Client {
         Fut: Future<Output = Result<Option<T>>>,
     {
         let path = path_of(segments);
-        let mut backoff = Backoff::new(self.inner.backoff_base, self.inner.backoff_max);
+        let mut retry = self.retries();
         let mut retries = 0;
         let mut after_lost = false;
         loop {
             let attempt = self
                 .attempt(&Method::POST, segments, &[], Some(body))
                 .await?;
-            match self.judge("POST", &path, attempt, &mut backoff) {
+            match self.judge("POST", &path, attempt, &mut retry) {
                 Verdict::Final { status, body } => {
                     return Ok(Created::Reply(Reply {
                         status,
@@ -719,12 +764,12 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Reply> {
         let path = path_of(segments);
-        let mut backoff = Backoff::new(self.inner.backoff_base, self.inner.backoff_max);
+        let mut retry = self.retries();
         let mut retries = 0;
         let mut after_lost = false;
         loop {
             let attempt = self.attempt(&method, segments, query, body).await?;
-            match self.judge(method.as_str(), &path, attempt, &mut backoff) {
+            match self.judge(method.as_str(), &path, attempt, &mut retry) {
                 Verdict::Final { status, body } => {
                     return Ok(Reply {
                         status,
@@ -780,9 +825,24 @@ impl Client {
         );
     }
 
+    fn retries(&self) -> Retries {
+        Retries {
+            backoff: Backoff::new(self.inner.backoff_base, self.inner.backoff_max),
+            connect_failures: 0,
+        }
+    }
+
     /// Apply the retry policy to one attempt.
-    fn judge(&self, method: &str, path: &str, attempt: Attempt, backoff: &mut Backoff) -> Verdict {
+    fn judge(&self, method: &str, path: &str, attempt: Attempt, retry: &mut Retries) -> Verdict {
+        let backoff = &mut retry.backoff;
         let (status, retry_after, body) = match attempt {
+            Attempt::NoConnection {
+                detail,
+                retry: again,
+            } => {
+                retry.connect_failures += 1;
+                return self.no_connection_verdict(method, path, detail, again, retry);
+            }
             Attempt::Lost { detail } => {
                 return Verdict::Retry {
                     delay: backoff.next_delay(),
@@ -848,7 +908,35 @@ impl Client {
         }
     }
 
-    /// One HTTP exchange, inside the concurrency bound and the rate budget.
+    /// A connection that could not be made: nothing was sent, so no lookup before trying
+    /// again and no long backoff; and at most [`CONNECT_RETRIES`] tries more.
+    fn no_connection_verdict(
+        &self,
+        method: &str,
+        path: &str,
+        detail: String,
+        again: bool,
+        retry: &Retries,
+    ) -> Verdict {
+        let error = Error::Connect {
+            url: self.inner.shown_base.clone(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            detail,
+        };
+        if !again || retry.connect_failures > CONNECT_RETRIES {
+            return Verdict::Fail(error);
+        }
+        Verdict::Retry {
+            delay: CONNECT_RETRY_DELAY * retry.connect_failures,
+            status: None,
+            maybe_committed: false,
+            error,
+        }
+    }
+
+    /// One HTTP exchange, inside the concurrency bound and the rate budget. The permit is held
+    /// until the body is read and released before any retry wait.
     async fn attempt(
         &self,
         method: &Method,
@@ -857,12 +945,12 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Attempt> {
         let url = self.url(segments)?;
-        let _permit = self
+        let permit = self
             .inner
             .permits
             .acquire()
             .await
-            .map_err(|_| Error::Config {
+            .ok_or_else(|| Error::Config {
                 detail: "the SCIM client was shut down".into(),
             })?;
         if let Some(limiter) = &self.inner.limiter {
@@ -885,21 +973,30 @@ impl Client {
                 .header(CONTENT_TYPE, self.inner.profile.content_type)
                 .body(bytes);
         }
-        let response = match request.send().await {
+        let mut response = match request.send().await {
             Ok(response) => response,
+            Err(e) if e.is_connect() => {
+                permit.report(None);
+                return Ok(self.no_connection(&e));
+            }
             Err(e) => {
+                permit.report(None);
                 return Ok(Attempt::Lost {
                     detail: self.describe(&e),
-                })
+                });
             }
         };
         let status = response.status().as_u16();
+        permit.report(Some(status));
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        match response.text().await {
+        match self
+            .read_body(&mut response, method.as_str(), segments, status)
+            .await?
+        {
             Ok(body) => Ok(Attempt::Reply {
                 status,
                 retry_after,
@@ -911,6 +1008,76 @@ impl Client {
                     self.describe(&e)
                 ),
             }),
+        }
+    }
+
+    /// Read a reply body chunk by chunk. A success body is read whole up to `max_reply_bytes`
+    /// (larger is [`Error::ReplyTooLarge`], never retried: the same request gets the same
+    /// reply); an error body only up to [`ERROR_BODY_BYTES`], the rest left unread, since only
+    /// an excerpt of it is ever quoted. The inner error is a transport failure mid-body.
+    async fn read_body(
+        &self,
+        response: &mut reqwest::Response,
+        method: &str,
+        segments: &[&str],
+        status: u16,
+    ) -> Result<std::result::Result<String, reqwest::Error>> {
+        let max = usize::try_from(self.inner.max_reply_bytes).unwrap_or(usize::MAX);
+        let success = (200..300).contains(&status);
+        let too_large = || Error::ReplyTooLarge {
+            method: method.to_owned(),
+            path: path_of(segments),
+            status,
+            limit: self.inner.max_reply_bytes,
+        };
+        if success
+            && response
+                .content_length()
+                .is_some_and(|n| n > self.inner.max_reply_bytes)
+        {
+            return Err(too_large());
+        }
+        let limit = if success {
+            max
+        } else {
+            max.min(ERROR_BODY_BYTES)
+        };
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => return Ok(Err(e)),
+            };
+            let room = limit - bytes.len();
+            if chunk.len() > room {
+                if success {
+                    return Err(too_large());
+                }
+                bytes.extend_from_slice(&chunk[..room]);
+                break;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Ok(String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// A connection that could not be made: refused (retrying at once would be refused again),
+    /// timed out (it already waited the connect timeout), or failed otherwise (a DNS or TLS
+    /// failure, worth a quick retry).
+    fn no_connection(&self, error: &reqwest::Error) -> Attempt {
+        let refused = io_kind(error) == Some(std::io::ErrorKind::ConnectionRefused);
+        let detail = if refused {
+            "the connection was refused (nothing listens there, or a firewall rejects it)"
+                .to_owned()
+        } else if error.is_timeout() {
+            format!("no connection within {:?}", self.inner.connect_timeout)
+        } else {
+            self.describe(error)
+        };
+        Attempt::NoConnection {
+            detail,
+            retry: !refused && !error.is_timeout(),
         }
     }
 
@@ -936,7 +1103,7 @@ impl Client {
         } else {
             format!("{kind} ({})", causes.join(": "))
         };
-        self.redact(text)
+        self.redact(&text)
     }
 
     fn url(&self, segments: &[&str]) -> Result<Url> {
@@ -966,13 +1133,13 @@ impl Client {
         ) {
             return self.refusal(method, path, reply.status, &reply.body);
         }
-        let (scim_type, detail) = parse_error_body(reply.status, &reply.body);
+        let (scim_type, detail) = self.explain_error(reply.status, &reply.body);
         Error::Api {
             method: method.to_owned(),
             path: path.to_owned(),
             status: reply.status,
-            scim_type: scim_type.map(|t| self.redact(t)),
-            detail: self.redact(detail),
+            scim_type,
+            detail,
         }
     }
 
@@ -982,33 +1149,54 @@ impl Client {
     fn refusal(&self, method: &str, path: &str, status: u16, body: &str) -> Error {
         let is_read = matches!(method, "GET" | "HEAD");
         if status == 403 && !is_read {
-            let (scim_type, detail) = parse_error_body(status, body);
+            let (scim_type, detail) = self.explain_error(status, body);
             return Error::Forbidden {
                 method: method.to_owned(),
                 path: path.to_owned(),
                 status,
-                scim_type: scim_type.map(|t| self.redact(t)),
-                detail: self.redact(detail),
+                scim_type,
+                detail,
             };
         }
+        let body = self.redact(body);
+        let redact = |text: &str| self.redact(text);
         Error::Unauthorized {
             method: method.to_owned(),
             path: path.to_owned(),
             status,
-            detail: explain(body).1.map(|d| self.redact(d)),
+            detail: explain_with(&body, &redact).1,
             advice: self.inner.profile.token_advice(&self.inner.token_source),
         }
+    }
+
+    /// `(scimType or code, detail)` of an error body, redacted before anything is cut from it
+    /// (a cut could split an echoed token into pieces that no longer match) and after the JSON
+    /// is decoded (an escaped token is plain text once decoded).
+    fn explain_error(&self, status: u16, body: &str) -> (Option<String>, String) {
+        let body = self.redact(body);
+        parse_error_body_with(status, &body, &|text| self.redact(text))
     }
 
     fn parse<T: DeserializeOwned>(&self, method: &str, path: &str, body: &str) -> Result<T> {
         serde_json::from_str(body).map_err(|e| Error::InvalidReply {
             method: method.to_owned(),
             path: path.to_owned(),
-            detail: self.redact(format!(
-                "the JSON does not parse ({e}); body: {}",
-                excerpt(body)
-            )),
+            detail: format!(
+                "the JSON does not parse ({}); body: {}",
+                self.redact(&e.to_string()),
+                self.quote(body)
+            ),
         })
+    }
+
+    /// An excerpt of a reply body for an error message, redacted before it is cut. Only the
+    /// start of the body is looked at: an excerpt never needs more.
+    fn quote(&self, body: &str) -> String {
+        let mut end = body.len().min(ERROR_BODY_BYTES);
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        excerpt(&self.redact(&body[..end]))
     }
 
     fn parse_user(&self, method: &str, path: &str, body: &str) -> Result<wire::User> {
@@ -1035,15 +1223,23 @@ impl Client {
         }
     }
 
-    /// Remove the token from text that came from the server (or from an error that quotes a request).
-    fn redact(&self, text: String) -> String {
-        let token = self.inner.token.expose_secret().trim();
-        if token.is_empty() || !text.contains(token) {
-            text
-        } else {
-            text.replace(token, "[REDACTED]")
-        }
+    /// Remove the token, in any form a server may echo it in, from text that came from the
+    /// server (or from an error that quotes a request).
+    fn redact(&self, text: &str) -> String {
+        self.inner.redactor.redact(text)
     }
+}
+
+/// The kind of the first I/O error in `error`'s chain of causes.
+fn io_kind(error: &reqwest::Error) -> Option<std::io::ErrorKind> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = cause.source();
+    }
+    None
 }
 
 fn path_of(segments: &[&str]) -> String {
@@ -1097,6 +1293,28 @@ mod tests {
         let err = client.api_error("GET", "/Users", &reply);
         assert!(!err.to_string().contains(CANARY));
         assert!(!format!("{err:?}").contains(CANARY));
+    }
+
+    #[test]
+    fn a_token_across_the_cut_of_an_excerpt_is_still_redacted() {
+        // The excerpt keeps 200 characters; the token straddles that cut, in a plain body and
+        // in a JSON detail. Cutting first would leave a piece of it that no longer matches.
+        let client = client();
+        let text = format!("{} {CANARY} tail", "x".repeat(190));
+        for body in [text.clone(), format!(r#"{{"detail":"{text}"}}"#)] {
+            let reply = Reply {
+                status: 400,
+                body,
+                after_lost: false,
+            };
+            let err = client.api_error("GET", "/Users", &reply).to_string();
+            assert!(!err.contains(&CANARY[..6]), "{err}");
+        }
+        let err = client
+            .parse::<Value>("GET", "/Users", &format!("{} {CANARY}", "y".repeat(195)))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains(&CANARY[..6]), "{err}");
     }
 
     #[test]
@@ -1166,22 +1384,98 @@ mod tests {
         assert!(Client::new(s, Profile::scim(), clock).is_err());
     }
 
-    #[tokio::test]
-    async fn unreachable_target_is_a_transport_error_without_token() {
-        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
-        // Port 9 (discard) on loopback: nothing listens in the test environment.
-        let mut s = ClientSettings::new(
-            Url::parse("http://127.0.0.1:9/scim/v2").unwrap(),
-            SecretString::from(CANARY),
-        );
+    fn quick(url: &str) -> ClientSettings {
+        let mut s = ClientSettings::new(Url::parse(url).unwrap(), SecretString::from(CANARY));
         s.rate_limit = None;
-        s.max_retries = 1;
+        s.timeout = Duration::from_secs(5);
         s.backoff_base = Duration::from_millis(1);
         s.backoff_max = Duration::from_millis(2);
-        let client = Client::new(s, Profile::notion(), clock).unwrap();
+        s
+    }
+
+    /// A loopback port nothing listens on (bound, then closed).
+    fn closed_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    /// A listener that accepts connections and closes them at once, counting them.
+    async fn accept_and_drop() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        (port, count)
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_fails_at_once_as_cannot_connect() {
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let port = closed_port();
+        let client = Client::new(
+            quick(&format!("http://u:p@127.0.0.1:{port}/scim/v2?x=1")),
+            Profile::notion(),
+            clock,
+        )
+        .unwrap();
+        let err = client.get_user(&ScimId::from("x")).await.unwrap_err();
+        assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "cannot connect to http://127.0.0.1:{port}/scim/v2: the connection was refused"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("GET /Users/x") && !text.contains(CANARY),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_handshake_is_retried_twice_quickly_and_never_looked_up() {
+        // TLS to a port that closes every connection: the handshake fails before any byte of
+        // the request is sent, so even a POST is simply tried again, at most twice.
+        let (port, connections) = accept_and_drop().await;
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let client = Client::new(
+            quick(&format!("https://127.0.0.1:{port}/scim/v2")),
+            Profile::notion(),
+            clock,
+        )
+        .unwrap();
+        let mut attrs = UserAttrs::new();
+        attrs.insert(Attr::UserName, "ada@example.com".into());
+        let err = client.create_user(&attrs).await.unwrap_err();
+        assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+        assert!(err.to_string().contains("POST /Users"), "{err}");
+        // One try and two retries; a lookup (GET) would have added connections.
+        assert_eq!(
+            connections.load(std::sync::atomic::Ordering::SeqCst),
+            1 + CONNECT_RETRIES as usize
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_dropped_after_the_request_is_a_lost_reply() {
+        // Plain HTTP to the same kind of port: the request went out, the reply never came. The
+        // request may have been processed, so it is the lost-reply path with every retry.
+        let (port, connections) = accept_and_drop().await;
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let mut settings = quick(&format!("http://127.0.0.1:{port}/scim/v2"));
+        settings.max_retries = 3;
+        let client = Client::new(settings, Profile::notion(), clock).unwrap();
         let err = client.get_user(&ScimId::from("x")).await.unwrap_err();
         assert!(matches!(err, Error::Transport { .. }), "{err:?}");
         assert!(err.to_string().contains("GET /Users/x"));
         assert!(!err.to_string().contains(CANARY));
+        assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 4);
     }
 }

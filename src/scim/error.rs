@@ -99,6 +99,55 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
+    /// The target could not be connected to (connection refused, a host name that does not
+    /// resolve, a TLS handshake that fails, no connection within the connect timeout). Nothing
+    /// of the request was sent, so this is never a lost reply.
+    #[error(
+        "cannot connect to {url}: {detail} ({method} {path}); check target.url, DNS, the network, \
+         any proxy and the target's TLS certificate, then run again"
+    )]
+    Connect {
+        /// The target's base URL (without credentials, query or fragment).
+        url: String,
+        /// HTTP method.
+        method: String,
+        /// Request path relative to the base URL.
+        path: String,
+        /// Why, in words.
+        detail: String,
+    },
+    /// A reply body larger than the configured maximum; idbridge stopped reading it.
+    #[error(
+        "{method} {path} answered HTTP {status} with a reply larger than {limit} bytes \
+         (target.max_reply_bytes), so idbridge stopped reading it; a page of 100 users is about \
+         100 KB: check that target.url is the SCIM base URL, or raise target.max_reply_bytes if \
+         the target really sends replies that large"
+    )]
+    ReplyTooLarge {
+        /// HTTP method.
+        method: String,
+        /// Request path relative to the base URL.
+        path: String,
+        /// HTTP status of the reply.
+        status: u16,
+        /// The maximum, in bytes.
+        limit: u64,
+    },
+    /// A paged read that makes no progress (the same ids again, or more pages than
+    /// `totalResults` allows), in every attempt. Nothing was written.
+    #[error(
+        "GET {path} does not page: {detail}; idbridge stopped reading after {requests} page \
+         requests and changed nothing from this read; check that the target (or a proxy in front \
+         of it) honours startIndex and count, then run again"
+    )]
+    Paging {
+        /// The listed collection, e.g. `/Users`.
+        path: String,
+        /// What the last attempt saw.
+        detail: String,
+        /// Page requests made over every attempt.
+        requests: u64,
+    },
     /// A success reply that idbridge cannot use (malformed JSON, a resource without `id`).
     #[error(
         "{method} {path} returned a reply idbridge cannot use: {detail}; the target may not be a \
@@ -206,7 +255,12 @@ impl Error {
             | Error::Forbidden { status, .. }
             | Error::Api { status, .. }
             | Error::RateLimited { status, .. } => Some(*status),
-            Error::Transport { .. } | Error::InvalidReply { .. } | Error::Config { .. } => None,
+            Error::ReplyTooLarge { status, .. } => Some(*status),
+            Error::Transport { .. }
+            | Error::Connect { .. }
+            | Error::Paging { .. }
+            | Error::InvalidReply { .. }
+            | Error::Config { .. } => None,
         }
     }
 
@@ -229,9 +283,19 @@ const EXCERPT_CHARS: usize = 200;
 /// (`object:"error"`, numeric `status`, `code`, `message`) and Notion admin API (`type:"error"`,
 /// `code`, `status`, `message`). Anything else falls back on the HTTP reason and a body excerpt.
 pub fn parse_error_body(status: u16, body: &str) -> (Option<String>, String) {
-    let (kind, detail) = explain(body);
+    parse_error_body_with(status, body, &|text| text.to_owned())
+}
+
+/// [`parse_error_body`], with `redact` applied to every text taken from the body before it is
+/// cut to an excerpt (a cut must never split a secret into a part that no longer matches).
+pub fn parse_error_body_with(
+    status: u16,
+    body: &str,
+    redact: &dyn Fn(&str) -> String,
+) -> (Option<String>, String) {
+    let (kind, detail) = explain_with(body, redact);
     let detail = detail.unwrap_or_else(|| {
-        let excerpt = excerpt(body);
+        let excerpt = excerpt(&redact(body));
         let reason = reqwest::StatusCode::from_u16(status)
             .ok()
             .and_then(|s| s.canonical_reason())
@@ -248,6 +312,14 @@ pub fn parse_error_body(status: u16, body: &str) -> (Option<String>, String) {
 /// The `(scimType or code, explanation)` a JSON error body carries, if any (see
 /// [`parse_error_body`] for the shapes); `None` for what it does not say.
 pub fn explain(body: &str) -> (Option<String>, Option<String>) {
+    explain_with(body, &|text| text.to_owned())
+}
+
+/// [`explain`], with `redact` applied to what the body says before it is cut to an excerpt.
+pub fn explain_with(
+    body: &str,
+    redact: &dyn Fn(&str) -> String,
+) -> (Option<String>, Option<String>) {
     let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body) else {
         return (None, None);
     };
@@ -282,7 +354,10 @@ pub fn explain(body: &str) -> (Option<String>, Option<String>) {
                 .or_else(|| text("error_description")),
         )
     };
-    (kind, detail.map(|d| excerpt(&d)))
+    (
+        kind.map(|k| excerpt(&redact(&k))),
+        detail.map(|d| excerpt(&redact(&d))),
+    )
 }
 
 /// The first characters of `text` on one line, for quoting a body in an error.

@@ -174,11 +174,14 @@ impl Run {
         self.no_secret()
     }
 
+    /// Neither stream holds the token, as is or in any encoding a server may echo it in.
     pub fn no_secret(self) -> Self {
-        assert!(
-            !self.stdout.contains(TOKEN) && !self.stderr.contains(TOKEN),
-            "the token leaked into output"
-        );
+        for form in secret_forms(TOKEN) {
+            assert!(
+                !self.stdout.contains(&form) && !self.stderr.contains(&form),
+                "the token leaked into output as {form:?}"
+            );
+        }
         self
     }
 
@@ -186,6 +189,54 @@ impl Run {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
+}
+
+/// `token` as is and encoded: base64 (standard and URL-safe, padded or not) of the token, of
+/// `Bearer <token>` and of basic-auth `:<token>` / `<token>:`; percent-encoded (every byte, or
+/// every byte but letters and digits, either hex case); JSON `\u` escapes (either hex case).
+pub fn secret_forms(token: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let mut forms = vec![token.to_owned()];
+    for text in [
+        token.to_owned(),
+        format!("Bearer {token}"),
+        format!(":{token}"),
+        format!("{token}:"),
+    ] {
+        for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+            forms.push(engine.encode(text.as_bytes()));
+        }
+    }
+    for keep_alnum in [false, true] {
+        let encode = |upper: bool| -> String {
+            token
+                .bytes()
+                .map(|b| match (keep_alnum && b.is_ascii_alphanumeric(), upper) {
+                    (true, _) => char::from(b).to_string(),
+                    (false, true) => format!("%{b:02X}"),
+                    (false, false) => format!("%{b:02x}"),
+                })
+                .collect()
+        };
+        forms.push(encode(true));
+        forms.push(encode(false));
+    }
+    forms.push(
+        token
+            .encode_utf16()
+            .map(|u| format!("\\u{u:04x}"))
+            .collect(),
+    );
+    forms.push(
+        token
+            .encode_utf16()
+            .map(|u| format!("\\u{u:04X}"))
+            .collect(),
+    );
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 /// A CSV row for a person with default columns.
