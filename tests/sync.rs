@@ -1013,3 +1013,24 @@ async fn a_plain_scim_target_deactivates_and_reactivates_in_place() {
     ws.idbridge(&["sync", "--yes"]).await.expect(0);
     assert_eq!(ws.emu.write_count(), writes);
 }
+
+/// A target that keeps failing with server errors during apply is an environment failure (exit 3),
+/// not a refused operation (exit 1): a scheduler retries the former and alerts on the latter.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_that_outlast_the_retries_during_apply_exit_3() {
+    let mut ws = Workspace::new().await;
+    ws.target_extra = "rate_limit = 0\ntimeout = \"5s\"\nmax_retries = 1\n".into();
+    ws.hr(&[&row("E1", "Ada", "Engineer", "active")]);
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    for nth in 1..=4 {
+        ws.emu.push_fault(Fault {
+            nth,
+            method: Some("PATCH".into()),
+            path_prefix: Some("/Users".into()),
+            kind: FaultKind::Status500,
+        });
+    }
+    ws.hr(&[&row("E1", "Ada", "Lead", "active")]);
+    let run = ws.idbridge(&["sync", "--yes"]).await.expect(3);
+    assert!(run.stdout.contains("FAILED"), "{}", run.stdout);
+}

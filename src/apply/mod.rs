@@ -74,6 +74,10 @@ pub struct OpResult {
     /// Error or skip reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The failure was the environment's (target unreachable, server error, throttled out), not
+    /// a refusal of this operation: the run's exit code says so (3).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub environment: bool,
 }
 
 /// What apply did.
@@ -225,6 +229,7 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
         status,
         scim_id,
         detail,
+        environment: false,
     };
     let executed = {
         let gate = ctx.gate.read().await;
@@ -266,11 +271,14 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
                 .journal_failed(journal_id, e.status(), &message, ctx.clock.now())
                 .await?;
             tracing::warn!(op = %op.kind(), user = %op.subject(), error = %message, "operation failed");
-            Ok(result(
-                Status::Failed,
-                op.scim_id().map(|id| id.0.clone()),
-                Some(message),
-            ))
+            Ok(OpResult {
+                environment: e.is_environment(),
+                ..result(
+                    Status::Failed,
+                    op.scim_id().map(|id| id.0.clone()),
+                    Some(message),
+                )
+            })
         }
         Err(Failure::Store(e)) => {
             // The SCIM call may have succeeded: say so in the journal and stop, rather than guess.

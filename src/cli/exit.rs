@@ -126,10 +126,11 @@ pub fn ldap_class(e: &ldap::Error) -> Exit {
     }
 }
 
-/// How a finished apply ends: a halt (the token was refused mid-run) is an environment failure and
-/// wins over failed operations and error findings.
+/// How a finished apply ends: a halt (the token was refused mid-run), or an operation that failed
+/// because the target could not be reached or kept failing, is an environment failure and wins
+/// over refused operations and error findings.
 pub fn for_outcome(outcome: &apply::Outcome, plan_has_errors: bool) -> Exit {
-    if outcome.halted.is_some() {
+    if outcome.halted.is_some() || outcome.results.iter().any(|r| r.environment) {
         Exit::Environment
     } else if outcome.succeeded() && !plan_has_errors {
         Exit::Ok

@@ -217,6 +217,7 @@ mod tests {
                 status: Status::Failed,
                 scim_id: None,
                 detail: Some("refused: \u{1b}]0;pwned\u{7}".to_owned()),
+                environment: false,
             }],
             halted: Some("token \u{1b}[31mrefused".to_owned()),
         };

@@ -170,6 +170,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the failure is the environment's rather than this request's: the target could not
+    /// be reached, answered with a server error or something that is not SCIM, kept throttling,
+    /// or refused the token. A later run may succeed without any change to the input.
+    pub fn is_environment(&self) -> bool {
+        match self {
+            Error::Unauthorized { .. }
+            | Error::Transport { .. }
+            | Error::Connect { .. }
+            | Error::RateLimited { .. }
+            | Error::ReplyTooLarge { .. }
+            | Error::Paging { .. }
+            | Error::InvalidReply { .. } => true,
+            Error::Api { status, .. } => *status >= 500,
+            Error::Forbidden { .. } | Error::Config { .. } => false,
+        }
+    }
+
     /// Whether the token was rejected: every later call will fail the same way.
     pub fn is_auth(&self) -> bool {
         matches!(self, Error::Unauthorized { .. })
