@@ -4,7 +4,7 @@
 
 use crate::support::{row, Workspace, OWNER, TOKEN};
 use idbridge::emulator::{Fault, FaultKind, Profile, RateLimit, SeedUser, Switches};
-use idbridge::store::{NewOperation, NewRun, Store};
+use idbridge::store::{NewOperation, NewRun, RunOrigin, RunTrigger, Store};
 
 fn ops(plan: &serde_json::Value) -> Vec<(String, String)> {
     plan["operations"]
@@ -489,6 +489,12 @@ async fn a_crash_after_a_write_is_recovered_from_the_journal() {
             target_name: "test".into(),
             started_at: now,
             plan_sha256: None,
+            origin: RunOrigin {
+                trigger: RunTrigger::Sync,
+                host: "test-host".into(),
+                os_user: "tester".into(),
+            },
+            upcoming_json: None,
         })
         .await
         .unwrap();
@@ -502,6 +508,8 @@ async fn a_crash_after_a_write_is_recovered_from_the_journal() {
             scim_id: None,
             source_key: Some("hr:E1".into()),
             detail_json: "[]".into(),
+            reason: None,
+            planned_json: None,
             at: now,
         })
         .await

@@ -8,7 +8,7 @@
 
 use super::output::outcome_text;
 use super::pipeline;
-use super::sync::execute;
+use super::sync::{execute, RunStart};
 use super::{DemoArgs, Exit};
 use crate::clock::{Clock, FixedClock};
 use crate::config::{HrCsvSettings, Settings, SourceSettings, TargetKind, TargetSettings};
@@ -17,6 +17,7 @@ use crate::emulator::{Emulator, Profile, SeedUser};
 use crate::mapping::{MappingRules, SourceJoin};
 use crate::plan::Policy;
 use crate::report;
+use crate::store::RunTrigger;
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
@@ -123,6 +124,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
     let settings = Settings {
         path: "(built-in demo config)".into(),
         store_url: SecretString::from(format!("sqlite://{}?mode=rwc", db.display())),
+        store_retention: None,
         target: TargetSettings {
             name: "acme-demo".to_owned(),
             kind: TargetKind::Notion,
@@ -157,6 +159,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
     let mut exit = Exit::Ok;
     for day in &DAYS {
         clock.set(morning(day.at)?);
+        let requests_before = client.request_counts();
         let read = hr::read_csv(&csv, day.csv, day.file)?;
         let prepared = pipeline::prepare(
             &settings,
@@ -181,8 +184,13 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             &store,
             clock.clone(),
             &prepared.plan,
-            "demo",
-            None,
+            RunStart {
+                kind: "demo",
+                trigger: RunTrigger::Demo,
+                plan_digest: prepared.plan.plan_digest.clone(),
+                upcoming: Some(prepared.upcoming.clone()),
+                requests_before,
+            },
         )
         .await?;
         print!("{}", outcome_text(&outcome));

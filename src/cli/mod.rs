@@ -12,6 +12,7 @@ mod emulator;
 pub mod exit;
 mod output;
 mod pipeline;
+mod report;
 mod saml;
 
 pub use pipeline::Refused;
@@ -105,8 +106,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Plan and apply in one go.
     Sync(SyncArgs),
-    /// Reports on runs, changes and drift (not implemented yet).
-    Report(Rest),
+    /// Audit reports from the store: runs, one run, changes, upcoming starts and terminations, prunes.
+    Report(report::ReportArgs),
     /// SAML SSO checks: IdP metadata, SAML responses, a test login.
     Saml(saml::SamlArgs),
     /// Scheduled syncs with health and metrics endpoints (not implemented yet).
@@ -219,7 +220,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Migrate => sync::migrate(&cli.config, clock).await,
         Command::Emulator(args) => emulator::run(args, clock).await,
         Command::Saml(args) => saml::run(args, clock, &cli.config).await,
-        Command::Report(_) => not_implemented("report"),
+        Command::Report(args) => report::run(args, &cli.config, clock).await,
         Command::Serve(_) => not_implemented("serve"),
         Command::Healthcheck(_) => not_implemented("healthcheck"),
     }

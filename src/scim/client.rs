@@ -150,6 +150,7 @@ struct Inner {
     permits: Semaphore,
     clock: Arc<dyn Clock>,
     profile: Profile,
+    stats: super::stats::Stats,
 }
 
 impl fmt::Debug for Client {
@@ -282,8 +283,14 @@ impl Client {
                 permits: Semaphore::new(settings.concurrency),
                 clock,
                 profile,
+                stats: Default::default(),
             }),
         })
+    }
+
+    /// Requests sent so far by this client and its clones (for the run's record).
+    pub fn request_counts(&self) -> super::RequestCounts {
+        self.inner.stats.counts()
     }
 
     /// The target profile.
@@ -767,6 +774,7 @@ impl Client {
         retry: u32,
         maybe_committed: bool,
     ) {
+        self.inner.stats.retried();
         // Method, path, status and delay only: never headers.
         tracing::warn!(
             method,
@@ -885,6 +893,7 @@ impl Client {
                 .header(CONTENT_TYPE, self.inner.profile.content_type)
                 .body(bytes);
         }
+        self.inner.stats.sent();
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {
@@ -894,6 +903,7 @@ impl Client {
             }
         };
         let status = response.status().as_u16();
+        self.inner.stats.replied(status);
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)

@@ -4,14 +4,17 @@
 //! - [`profile`]: the only place that knows Notion (normalisation, request bodies, filters).
 //! - [`client`]: HTTP with rate budget, bounded concurrency, retries and duplicate-free creates.
 //! - [`retry`]: the retry policy and `Retry-After` parsing.
+//! - `stats`: request, retry and 429 counters per client, for the run's record.
 //! - [`error`]: errors that name the request and say what to do; never the token.
 
 pub mod client;
 pub mod error;
 pub mod profile;
 pub mod retry;
+mod stats;
 pub mod wire;
 
 pub use client::{Client, ClientSettings, CreateOutcome, GroupRead, UserRead};
 pub use error::{Error, Result};
 pub use profile::{Lookup, MemberRemoval, Profile, TargetKind};
+pub use stats::RequestCounts;
