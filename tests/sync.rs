@@ -825,6 +825,8 @@ async fn the_demo_runs_offline_and_ends_with_nothing_to_do() {
         "1 create-user, 1 readd-user",
         "nothing to do",
         "SCIM write calls: 0",
+        "The journal (idbridge report runs)",
+        "4 row(s)",
     ] {
         assert!(stdout.contains(needle), "missing `{needle}` in:\n{stdout}");
     }

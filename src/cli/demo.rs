@@ -4,10 +4,12 @@
 //!
 //! Story: day 1 is the first sync (an existing member is adopted, a contractor and the owner are
 //! left alone, a future hire waits, a bad row is reported); day 2 has a promotion, a leaver and a
-//! hire; day 3 a return and a start; a last run shows that nothing is left to do.
+//! hire; day 3 a return and a start; a last run shows that nothing is left to do. The journal of
+//! the four runs ends the story (`report runs`).
 
 use super::output::outcome_text;
 use super::pipeline;
+use super::report::run_entry;
 use super::sync::{execute, RunStart};
 use super::{DemoArgs, Exit};
 use crate::clock::{Clock, FixedClock};
@@ -221,9 +223,15 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
         ]);
     }
     println!("━━ The workspace now ━━\n{table}");
-    let runs = store.runs(10).await?;
+    let runs: Vec<_> = store.runs(10).await?.iter().map(run_entry).collect();
+    let journal = report::audit::runs(&runs, Vec::new(), clock.now());
     println!(
-        "{} runs journaled in {}; try: idbridge plan --help",
+        "━━ The journal (idbridge report runs) ━━\n{}",
+        report::render(&journal, report::Format::Table, 120)?
+    );
+    println!(
+        "{} runs journaled in {}; keep the store with `idbridge demo --keep DIR`, then try \
+         `idbridge report changes --since 2026-03-01 --store DIR/idbridge-demo.db`",
         runs.len(),
         db.display()
     );

@@ -533,7 +533,8 @@ fn confirm_prune(
     Ok(yes)
 }
 
-fn run_entry(r: &RunRecord) -> RunEntry {
+/// A stored run as the reports read it.
+pub(super) fn run_entry(r: &RunRecord) -> RunEntry {
     let (planned, problem) = audit::summary_facts(r.summary_json.as_deref());
     RunEntry {
         id: r.id.0,

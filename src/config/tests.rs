@@ -185,7 +185,7 @@ fn store_retention_is_keep_by_default_and_at_least_a_day() {
     for bad in ["1h", "soon", "0d", "-3d"] {
         let err = parse_in(dir.path(), &with(bad)).unwrap_err().to_string();
         assert!(
-            err.contains("line 2") && err.contains("store.retention"),
+            err.contains("idbridge.toml:2:") && err.contains("store.retention"),
             "{bad}: {err}"
         );
     }

@@ -15,7 +15,7 @@
 
 use super::data::{time_text, Cell, Report};
 use super::{terminal_safe, MAX_CELL_CHARS};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ColumnConstraint, ContentArrangement, Table};
 
 /// A report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +109,21 @@ fn table(report: &Report, width: u16) -> String {
                     .iter()
                     .map(|i| row.get(*i).map(table_cell).unwrap_or_default()),
             );
+        }
+        // Instants, dates and numbers are never wrapped: a time cut in two reads as two values.
+        // Text columns take up the rest of the width.
+        for (at, i) in shown.iter().enumerate() {
+            let atomic = report.rows.iter().all(|row| {
+                matches!(
+                    row.get(*i),
+                    None | Some(
+                        Cell::Null | Cell::Int(_) | Cell::Time(_) | Cell::Date(_) | Cell::Millis(_)
+                    )
+                )
+            });
+            if let (true, Some(column)) = (atomic, t.column_mut(at)) {
+                column.set_constraint(ColumnConstraint::ContentWidth);
+            }
         }
         out.push_str(&format!("{t}\n"));
     }

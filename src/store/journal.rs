@@ -279,7 +279,8 @@ impl Store {
     }
 
     /// Operations marked `done` within `window` (by when they were done), oldest first, at most
-    /// `limit`: what changed in the target.
+    /// `limit`: what changed in the target. Ties (one instant, as under `--now`) go in plan order,
+    /// never in the order concurrent calls happened to be journaled.
     pub async fn done_operations(
         &self,
         window: &Window,
@@ -289,7 +290,7 @@ impl Store {
             "SELECT ",
             operation_columns!(),
             " FROM operations WHERE status = 'done' AND updated_at >= $1 AND updated_at < $2 \
-              AND ($3 = '' OR target_name = $3) ORDER BY updated_at, id LIMIT $4"
+              AND ($3 = '' OR target_name = $3) ORDER BY updated_at, run_id, seq, id LIMIT $4"
         ))
         .bind(window.since_text())
         .bind(window.until_text())
