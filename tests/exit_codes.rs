@@ -110,7 +110,7 @@ async fn a_header_only_csv_exits_1_and_a_missing_column_exits_2() {
 #[tokio::test(flavor = "multi_thread")]
 async fn commands_that_do_not_exist_yet_are_usage_errors() {
     let ws = Workspace::new().await;
-    for command in ["report", "serve", "healthcheck"] {
+    for command in ["serve", "healthcheck"] {
         let run = ws.idbridge(&[command]).await.expect(2);
         assert!(
             run.stderr

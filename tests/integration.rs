@@ -14,6 +14,7 @@ mod hr_http;
 mod ldap;
 mod ldap_sync;
 mod output;
+mod reports;
 mod run_lock;
 mod safety;
 mod saml;

@@ -343,8 +343,10 @@ mod json {
             .await
             .expect(2);
         error_document(&run, 2, "missing.xml");
-        let run = ws.idbridge(&["report", "--format", "json"]).await.expect(2);
+        let run = ws.idbridge(&["serve", "--format", "json"]).await.expect(2);
         error_document(&run, 2, "not implemented");
+        let run = ws.idbridge(&["report", "--format", "json"]).await.expect(2);
+        error_document(&run, 2, "requires a subcommand");
     }
 }
 
@@ -593,6 +595,12 @@ async fn the_progress_hook_hears_of_each_operation_once() {
             target_name: "test".into(),
             started_at: clock.now(),
             plan_sha256: None,
+            origin: idbridge::store::RunOrigin {
+                trigger: idbridge::store::RunTrigger::Sync,
+                host: "test-host".into(),
+                os_user: "tester".into(),
+            },
+            upcoming_json: None,
         })
         .await
         .unwrap();

@@ -6,7 +6,9 @@
 
 use crate::support::{row, Run, Workspace, TOKEN};
 use idbridge::emulator::{Fault, FaultKind};
-use idbridge::store::{LockHolder, NewOperation, NewRun, OperationStatus, RunStatus, Store};
+use idbridge::store::{
+    LockHolder, NewOperation, NewRun, OperationStatus, RunOrigin, RunStatus, RunTrigger, Store,
+};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -440,6 +442,12 @@ async fn unknown_patches_and_deactivations_are_checked_against_the_target() {
             target_name: "test".into(),
             started_at: now,
             plan_sha256: None,
+            origin: RunOrigin {
+                trigger: RunTrigger::Sync,
+                host: "test-host".into(),
+                os_user: "tester".into(),
+            },
+            upcoming_json: None,
         })
         .await
         .unwrap();
@@ -457,6 +465,8 @@ async fn unknown_patches_and_deactivations_are_checked_against_the_target() {
                 scim_id: Some(scim_id.clone()),
                 source_key: None,
                 detail_json: "[]".into(),
+                reason: None,
+                planned_json: None,
                 at: now,
             })
             .await

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use idbridge::model::{ScimId, SourceKey};
 use idbridge::store::{
     Backend, Error, Link, LinkKind, LinkOrigin, LinkState, LockHolder, NewOperation, NewRun,
-    OperationStatus, RunId, RunStatus, Store,
+    OperationStatus, PruneReason, PruneRequest, RunId, RunOrigin, RunStatus, RunTrigger,
+    ScimCounts, Store, Window,
 };
 use std::future::Future;
 
@@ -181,6 +182,10 @@ suite! {
     dead_runs_are_aborted_and_their_pending_entries_unknown: Migrated,
     first_migrations_started_at_once_all_succeed: Fresh,
     the_aborted_status_migration_keeps_history: Fresh,
+    runs_keep_their_origin_requests_outcome_and_upcoming: Migrated,
+    report_queries_filter_by_time_and_target: Migrated,
+    pruning_deletes_old_journals_but_keeps_runs_needed_entries_and_a_record: Migrated,
+    the_audit_migration_keeps_history_and_counts_it: Fresh,
 }
 
 // ---- the suite ----
@@ -204,6 +209,12 @@ fn new_run(kind: &str, target: &str, secs: i64) -> NewRun {
         target_name: target.into(),
         started_at: at(secs),
         plan_sha256: None,
+        origin: RunOrigin {
+            trigger: RunTrigger::Sync,
+            host: "test-host".into(),
+            os_user: "tester".into(),
+        },
+        upcoming_json: None,
     }
 }
 
@@ -272,6 +283,8 @@ fn new_op(run: RunId, seq: i64, op: &str, target: &str, user: &str, secs: i64) -
         scim_id: None,
         source_key: Some(format!("hr:{user}")),
         detail_json: format!(r#"{{"userName":"{user}"}}"#),
+        reason: Some(format!("hr: {user} (hr.csv line {seq})")),
+        planned_json: None,
         at: at(secs),
     }
 }
@@ -641,6 +654,7 @@ async fn read_only_store_reads_and_refuses_writes(ctx: Ctx) -> TestResult {
         ro.delete_link("notion", LinkKind::User, &key).await,
         ro.put_snapshot("notion", &key, "h2", at(10)).await,
         ro.lock_run("notion", &holder("sync", 1)).await.map(|_| ()),
+        ro.record_scim_counts(run, ScimCounts::default()).await,
     ];
     for (i, outcome) in refusals.into_iter().enumerate() {
         let err = outcome.err().ok_or(format!("write #{i} was not refused"))?;
@@ -918,18 +932,39 @@ async fn the_aborted_status_migration_keeps_history(ctx: Ctx) -> TestResult {
         Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
     };
     migrator.run_to(BEFORE, &pool).await?;
+    // Written as that schema had them (today's store code writes columns it lacked).
+    for (run, target, secs) in [(1i64, "notion", 0), (2, "gone", 2)] {
+        sqlx::query(
+            "INSERT INTO runs (id, kind, target_name, started_at, status) \
+             VALUES ($1, 'sync', $2, $3, 'running')",
+        )
+        .bind(run)
+        .bind(target)
+        .bind(at(secs).to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .execute(&pool)
+        .await?;
+        sqlx::query(
+            "INSERT INTO operations (id, run_id, seq, op, target_name, user_name, detail_json, \
+             status, created_at, updated_at) VALUES ($1, $1, 0, 'create-user', $2, 'a@x', '[]', \
+             'pending', $3, $3)",
+        )
+        .bind(run)
+        .bind(target)
+        .bind(at(secs + 1).to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .execute(&pool)
+        .await?;
+    }
+    if ctx.store.backend() == Backend::Postgres {
+        // Explicit ids do not move PostgreSQL's sequences; the ones the schema had would.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(
+            "SELECT setval('runs_id_seq', 2); SELECT setval('operations_id_seq', 2);".to_owned(),
+        ))
+        .execute(&pool)
+        .await?;
+    }
     pool.close().await;
     let store = &ctx.store;
-    let old = store.start_run(&new_run("sync", "notion", 0)).await?;
-    let pending = store
-        .journal_pending(&new_op(old, 0, "create-user", "notion", "a@x", 1))
-        .await?;
-    let gone = store.start_run(&new_run("sync", "gone", 2)).await?;
-    store
-        .journal_pending(&new_op(gone, 0, "create-user", "gone", "g@x", 3))
-        .await?;
-    let old_ids = store.runs(10).await?.len();
-    assert_eq!(old_ids, 2);
+    let (old, gone, pending) = (RunId(1), RunId(2), idbridge::store::OperationId(1));
 
     store.migrate().await?;
     assert_eq!(store.runs(10).await?.len(), 2);
@@ -955,6 +990,330 @@ async fn the_aborted_status_migration_keeps_history(ctx: Ctx) -> TestResult {
         aborted.iter().map(|a| a.id).collect::<Vec<_>>(),
         vec![old, next]
     );
+    Ok(())
+}
+
+/// A run keeps what an auditor asks about it: trigger, host and OS user from its start, the SCIM
+/// requests it made, its journal counted by outcome when it ends, and the upcoming events it saw;
+/// each journal entry keeps the plan's reason and the planned operation.
+async fn runs_keep_their_origin_requests_outcome_and_upcoming(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let run = store
+        .start_run(&NewRun {
+            plan_sha256: Some("cd".repeat(32)),
+            origin: RunOrigin {
+                trigger: RunTrigger::ApplyPlan,
+                host: "cron-1".into(),
+                os_user: "idbridge".into(),
+            },
+            upcoming_json: Some("[]".into()),
+            ..new_run("apply", "notion", 0)
+        })
+        .await?;
+    let fresh = store.run(run).await?.ok_or("run missing")?;
+    assert_eq!(fresh.journal, None, "no outcome before the end");
+    assert_eq!(fresh.scim, None);
+    let a = store
+        .journal_pending(&NewOperation {
+            planned_json: Some(r#"{"op":"create-user"}"#.into()),
+            ..new_op(run, 0, "create-user", "notion", "a@x", 1)
+        })
+        .await?;
+    let b = store
+        .journal_pending(&new_op(run, 1, "patch-user", "notion", "b@x", 1))
+        .await?;
+    store
+        .journal_pending(&new_op(run, 2, "patch-user", "notion", "c@x", 1))
+        .await?;
+    store
+        .journal_done(a, Some("id-a"), Some(201), at(2))
+        .await?;
+    store.journal_failed(b, Some(403), "refused", at(2)).await?;
+    store
+        .finish_run(run, at(3), RunStatus::Failed, r#"{"create-user":1}"#)
+        .await?;
+    store
+        .record_scim_counts(
+            run,
+            ScimCounts {
+                requests: 9,
+                retries: 2,
+                throttled: 1,
+            },
+        )
+        .await?;
+    let record = store.run(run).await?.ok_or("run missing")?;
+    let origin = record.origin.ok_or("origin missing")?;
+    assert_eq!(origin.trigger, RunTrigger::ApplyPlan);
+    assert_eq!(
+        (origin.host.as_str(), origin.os_user.as_str()),
+        ("cron-1", "idbridge")
+    );
+    let journal = record.journal.ok_or("counts missing")?;
+    assert_eq!(
+        (
+            journal.done,
+            journal.failed,
+            journal.skipped,
+            journal.unknown
+        ),
+        (1, 1, 0, 0),
+        "the pending one is none of these"
+    );
+    let scim = record.scim.ok_or("requests missing")?;
+    assert_eq!((scim.requests, scim.retries, scim.throttled), (9, 2, 1));
+    assert_eq!(record.upcoming_json.as_deref(), Some("[]"));
+    assert_eq!(record.pruned_at, None);
+    let ops = store.operations(run).await?;
+    assert_eq!(ops[0].reason.as_deref(), Some("hr: a@x (hr.csv line 0)"));
+    assert_eq!(
+        ops[0].planned_json.as_deref(),
+        Some(r#"{"op":"create-user"}"#)
+    );
+    assert_eq!(ops[1].planned_json, None);
+    let missing = RunId(run.0 + 100);
+    let err = store
+        .record_scim_counts(missing, ScimCounts::default())
+        .await
+        .err()
+        .ok_or("a missing run must be an error")?;
+    assert!(matches!(err, Error::RunNotFound { .. }), "{err:?}");
+    Ok(())
+}
+
+/// The queries behind `report runs`, `changes` and `upcoming`: by time window (since inclusive,
+/// until exclusive) and target, done operations by when they were done, and the latest run of
+/// each target that recorded upcoming events.
+async fn report_queries_filter_by_time_and_target(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let with_upcoming = |kind: &str, target: &str, secs: i64, json: Option<&str>| NewRun {
+        upcoming_json: json.map(str::to_owned),
+        ..new_run(kind, target, secs)
+    };
+    let r1 = store
+        .start_run(&with_upcoming("sync", "notion", 0, Some(r#"["old"]"#)))
+        .await?;
+    let r2 = store
+        .start_run(&with_upcoming("sync", "notion", 100, Some(r#"["new"]"#)))
+        .await?;
+    let r3 = store
+        .start_run(&with_upcoming("apply", "notion", 200, None))
+        .await?;
+    let other = store
+        .start_run(&with_upcoming("sync", "other", 150, Some("[]")))
+        .await?;
+    for (run, secs) in [(r1, 10), (r2, 110), (r3, 210), (other, 160)] {
+        let op = store
+            .journal_pending(&new_op(run, 0, "patch-user", "notion", "a@x", secs))
+            .await?;
+        store.journal_done(op, None, None, at(secs + 1)).await?;
+        let failed = store
+            .journal_pending(&new_op(run, 1, "patch-user", "notion", "b@x", secs))
+            .await?;
+        store
+            .journal_failed(failed, None, "no", at(secs + 1))
+            .await?;
+    }
+    let ids = |runs: Vec<idbridge::store::RunRecord>| runs.iter().map(|r| r.id).collect::<Vec<_>>();
+    let all = Window::default();
+    // Newest first by id (the order they started in, right even when `--now` pins the clock).
+    assert_eq!(ids(store.runs_in(&all, 10).await?), vec![other, r3, r2, r1]);
+    assert_eq!(ids(store.runs_in(&all, 2).await?), vec![other, r3]);
+    let window = Window {
+        since: Some(at(100)),
+        until: Some(at(200)),
+        target_name: None,
+    };
+    assert_eq!(ids(store.runs_in(&window, 10).await?), vec![other, r2]);
+    let notion = Window {
+        target_name: Some("notion".into()),
+        ..window.clone()
+    };
+    assert_eq!(ids(store.runs_in(&notion, 10).await?), vec![r2]);
+
+    let done = store.done_operations(&window, 10).await?;
+    assert_eq!(
+        done.iter()
+            .map(|o| (o.run_id, o.status))
+            .collect::<Vec<_>>(),
+        vec![(r2, OperationStatus::Done), (other, OperationStatus::Done)],
+        "done only, oldest first, by when they were done"
+    );
+    assert_eq!(store.done_operations(&all, 3).await?.len(), 3, "bounded");
+
+    let latest = store.latest_upcoming(None).await?;
+    assert_eq!(ids(latest.clone()), vec![r2, other]);
+    assert_eq!(latest[0].upcoming_json.as_deref(), Some(r#"["new"]"#));
+    assert_eq!(
+        ids(store.latest_upcoming(Some("other")).await?),
+        vec![other]
+    );
+    assert_eq!(store.run_targets().await?, vec!["notion", "other"]);
+    Ok(())
+}
+
+fn prune_request(cutoff: i64, at_secs: i64) -> PruneRequest {
+    PruneRequest {
+        cutoff: at(cutoff),
+        at: at(at_secs),
+        reason: PruneReason::ReportPrune,
+        host: "host-a".into(),
+        os_user: "auditor".into(),
+    }
+}
+
+/// A prune deletes the journal of the lock's target's runs that finished before the cutoff,
+/// except creates a later run still needs; the runs stay (marked, counts kept, upcoming events
+/// dropped), and a record says who pruned what and when. Nothing old enough: nothing recorded.
+async fn pruning_deletes_old_journals_but_keeps_runs_needed_entries_and_a_record(
+    ctx: Ctx,
+) -> TestResult {
+    let store = &ctx.store;
+    let old = store
+        .start_run(&NewRun {
+            upcoming_json: Some("[]".into()),
+            ..new_run("sync", "notion", 0)
+        })
+        .await?;
+    let done = store
+        .journal_pending(&new_op(old, 0, "patch-user", "notion", "a@x", 1))
+        .await?;
+    store.journal_done(done, None, None, at(2)).await?;
+    let lost = store
+        .journal_pending(&new_op(old, 1, "create-user", "notion", "b@x", 1))
+        .await?;
+    store
+        .journal_failed(lost, None, "reply lost", at(2))
+        .await?;
+    let refused = store
+        .journal_pending(&new_op(old, 2, "patch-user", "notion", "c@x", 1))
+        .await?;
+    store
+        .journal_failed(refused, Some(400), "bad", at(2))
+        .await?;
+    store
+        .finish_run(
+            old,
+            at(3),
+            RunStatus::Failed,
+            r#"{"patch-user":2,"create-user":1}"#,
+        )
+        .await?;
+    let recent = store.start_run(&new_run("sync", "notion", 50)).await?;
+    store
+        .journal_pending(&new_op(recent, 0, "patch-user", "notion", "a@x", 51))
+        .await?;
+    store
+        .finish_run(recent, at(60), RunStatus::Succeeded, "{}")
+        .await?;
+    let elsewhere = store.start_run(&new_run("sync", "other", 0)).await?;
+    store
+        .journal_pending(&new_op(elsewhere, 0, "patch-user", "other", "a@x", 1))
+        .await?;
+    store
+        .finish_run(elsewhere, at(3), RunStatus::Succeeded, "{}")
+        .await?;
+
+    let lock = store.lock_run("notion", &holder("report prune", 1)).await?;
+    let record = store
+        .prune(&lock, &prune_request(10, 100))
+        .await?
+        .ok_or("the old run must be pruned")?;
+    assert_eq!((record.runs, record.operations, record.kept), (1, 2, 1));
+    assert_eq!(record.reason, PruneReason::ReportPrune);
+    assert_eq!(record.os_user.as_deref(), Some("auditor"));
+
+    let ops = store.operations(old).await?;
+    assert_eq!(
+        ops.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![lost],
+        "the lost create stays"
+    );
+    assert_eq!(store.unfinished_creates("notion").await?.len(), 1);
+    let run = store.run(old).await?.ok_or("the run row stays")?;
+    assert_eq!(run.pruned_at, Some(at(100)));
+    assert_eq!(
+        run.upcoming_json, None,
+        "personal data goes with the journal"
+    );
+    let counts = run.journal.ok_or("counts stay")?;
+    assert_eq!((counts.done, counts.failed), (1, 2));
+    assert_eq!(
+        store.operations(recent).await?.len(),
+        1,
+        "newer runs untouched"
+    );
+    assert_eq!(
+        store.operations(elsewhere).await?.len(),
+        1,
+        "other targets untouched"
+    );
+
+    assert_eq!(
+        store.prune(&lock, &prune_request(10, 200)).await?,
+        None,
+        "nothing left"
+    );
+    let prunes = store.prunes(None).await?;
+    assert_eq!(prunes, vec![record]);
+    assert!(store.prunes(Some("other")).await?.is_empty());
+    Ok(())
+}
+
+/// Upgrading a store with history to the audit schema keeps every run and journal entry and counts
+/// each finished run's journal into its row, so old runs report their outcome too.
+async fn the_audit_migration_keeps_history_and_counts_it(ctx: Ctx) -> TestResult {
+    const BEFORE: i64 = 20261201000000;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&ctx.url).await?;
+    let migrator = match ctx.store.backend() {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    migrator.run_to(BEFORE, &pool).await?;
+    assert!(!ctx.store.audit_schema_present().await?);
+    // Written as the old schema had them.
+    sqlx::query(
+        "INSERT INTO runs (id, kind, target_name, started_at, finished_at, status, summary_json) \
+         VALUES (1, 'sync', 'notion', '2026-11-27T10:00:00.000000Z', \
+         '2026-11-27T10:00:01.000000Z', 'failed', '{}'), \
+         (2, 'sync', 'notion', '2026-11-27T10:00:02.000000Z', NULL, 'running', NULL)",
+    )
+    .execute(&pool)
+    .await?;
+    for (id, run, status) in [
+        (1i64, 1i64, "done"),
+        (2, 1, "done"),
+        (3, 1, "failed"),
+        (4, 2, "pending"),
+    ] {
+        sqlx::query(
+            "INSERT INTO operations (id, run_id, seq, op, target_name, detail_json, status, \
+             created_at, updated_at) VALUES ($1, $2, 0, 'patch-user', 'notion', '[]', $3, \
+             '2026-11-27T10:00:00.000000Z', '2026-11-27T10:00:00.000000Z')",
+        )
+        .bind(id)
+        .bind(run)
+        .bind(status)
+        .execute(&pool)
+        .await?;
+    }
+    pool.close().await;
+    let store = &ctx.store;
+    store.migrate().await?;
+    assert!(store.audit_schema_present().await?);
+    let finished = store.run(RunId(1)).await?.ok_or("run 1 kept")?;
+    let counts = finished.journal.ok_or("counted")?;
+    assert_eq!((counts.done, counts.failed, counts.skipped), (2, 1, 0));
+    assert_eq!(finished.origin, None, "not recorded then");
+    let running = store.run(RunId(2)).await?.ok_or("run 2 kept")?;
+    assert_eq!(
+        running.journal, None,
+        "a running run is counted when it ends"
+    );
+    let ops = store.operations(RunId(1)).await?;
+    assert_eq!(ops.len(), 3);
+    assert!(ops.iter().all(|o| o.reason.is_none()));
     Ok(())
 }
 

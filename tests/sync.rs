@@ -4,7 +4,7 @@
 
 use crate::support::{row, Workspace, OWNER, TOKEN};
 use idbridge::emulator::{Fault, FaultKind, Profile, RateLimit, SeedUser, Switches};
-use idbridge::store::{NewOperation, NewRun, Store};
+use idbridge::store::{NewOperation, NewRun, RunOrigin, RunTrigger, Store};
 
 fn ops(plan: &serde_json::Value) -> Vec<(String, String)> {
     plan["operations"]
@@ -487,6 +487,12 @@ async fn a_crash_after_a_write_is_recovered_from_the_journal() {
             target_name: "test".into(),
             started_at: now,
             plan_sha256: None,
+            origin: RunOrigin {
+                trigger: RunTrigger::Sync,
+                host: "test-host".into(),
+                os_user: "tester".into(),
+            },
+            upcoming_json: None,
         })
         .await
         .unwrap();
@@ -500,6 +506,8 @@ async fn a_crash_after_a_write_is_recovered_from_the_journal() {
             scim_id: None,
             source_key: Some("hr:E1".into()),
             detail_json: "[]".into(),
+            reason: None,
+            planned_json: None,
             at: now,
         })
         .await
@@ -819,6 +827,8 @@ async fn the_demo_runs_offline_and_ends_with_nothing_to_do() {
         "1 create-user, 1 readd-user",
         "nothing to do",
         "SCIM write calls: 0",
+        "The journal (idbridge report runs)",
+        "4 row(s)",
     ] {
         assert!(stdout.contains(needle), "missing `{needle}` in:\n{stdout}");
     }

@@ -1,5 +1,6 @@
 //! Apply: runs a plan against the SCIM target, journaling every operation in the store (`pending`
-//! before the call, `done`/`failed`/`skipped` after) and keeping links in step.
+//! before the call, `done`/`failed`/`skipped` after, with the plan's reason and the whole planned
+//! operation as evidence) and keeping links in step.
 //!
 //! Kinds run in plan order, one kind after the other; operations of one kind run concurrently
 //! (bounded by the SCIM client). A failed operation does not stop the others, except that a rejected
@@ -219,6 +220,9 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
             scim_id: op.scim_id().map(|id| id.0.clone()),
             source_key: Some(op.source_key().to_string()),
             detail_json: serde_json::to_string(op.changes()).unwrap_or_default(),
+            // The evidence: the source fact and the operation exactly as the plan held it.
+            reason: Some(op.reason().to_owned()),
+            planned_json: serde_json::to_string(op).ok(),
             at: ctx.clock.now(),
         })
         .await?;

@@ -4,11 +4,13 @@
 //!
 //! Story: day 1 is the first sync (an existing member is adopted, a contractor and the owner are
 //! left alone, a future hire waits, a bad row is reported); day 2 has a promotion, a leaver and a
-//! hire; day 3 a return and a start; a last run shows that nothing is left to do.
+//! hire; day 3 a return and a start; a last run shows that nothing is left to do. The journal of
+//! the four runs ends the story (`report runs`).
 
 use super::output::{self, outcome_text, outln};
 use super::pipeline;
-use super::sync::execute;
+use super::report::run_entry;
+use super::sync::{execute, RunStart};
 use super::{DemoArgs, Exit, Format};
 use crate::clock::{Clock, FixedClock};
 use crate::config::{HrCsvSettings, Settings, SourceSettings, TargetKind, TargetSettings};
@@ -17,6 +19,7 @@ use crate::emulator::{Emulator, Profile, SeedUser};
 use crate::mapping::{MappingRules, SourceJoin};
 use crate::plan::Policy;
 use crate::report::{self, terminal_safe, MAX_CELL_CHARS};
+use crate::store::RunTrigger;
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
@@ -123,6 +126,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
     let settings = Settings {
         path: "(built-in demo config)".into(),
         store_url: SecretString::from(format!("sqlite://{}?mode=rwc", db.display())),
+        store_retention: None,
         target: TargetSettings {
             name: "acme-demo".to_owned(),
             kind: TargetKind::Notion,
@@ -162,6 +166,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
     let mut days = Vec::new();
     for day in &DAYS {
         clock.set(morning(day.at)?);
+        let requests_before = client.request_counts();
         let read = hr::read_csv(&csv, day.csv, day.file)?;
         let prepared = pipeline::prepare(
             &settings,
@@ -191,7 +196,13 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             &store,
             clock.clone(),
             &prepared.plan,
-            ("demo", None),
+            RunStart {
+                kind: "demo",
+                trigger: RunTrigger::Demo,
+                plan_digest: prepared.plan.plan_digest.clone(),
+                upcoming: Some(prepared.upcoming.clone()),
+                requests_before,
+            },
             None,
         )
         .await?;
@@ -211,8 +222,15 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
     let runs = store.runs(10).await?;
     if table {
         outln!("━━ The workspace now ━━\n{}", workspace_table(&members));
+        let entries: Vec<_> = runs.iter().map(run_entry).collect();
+        let journal = report::audit::runs(&entries, Vec::new(), clock.now());
         outln!(
-            "{} runs journaled in {}; try: idbridge plan --help",
+            "━━ The journal (idbridge report runs) ━━\n{}",
+            report::render(&journal, report::Format::Table, 120)?
+        );
+        outln!(
+            "{} runs journaled in {}; keep the store with `idbridge demo --keep DIR`, then try \
+             `idbridge report changes --since 2026-03-01 --store DIR/idbridge-demo.db`",
             runs.len(),
             db.display()
         );

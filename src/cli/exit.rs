@@ -10,7 +10,7 @@
 use super::{Exit, Refused};
 use crate::config::ConfigError;
 use crate::connectors::{hr, ldap};
-use crate::{apply, scim, store};
+use crate::{apply, report, scim, store};
 
 /// The exit-code table, for `--help` (docs/cli.md has the same table, with examples).
 pub const TABLE: &str = "\
@@ -52,6 +52,13 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
             // The journal could not be written: the store failed during apply.
             apply::Error::Journal(e) => store_class(e),
             apply::Error::Worker(_) => Exit::Blocked,
+        });
+    }
+    if let Some(e) = cause.downcast_ref::<report::render::Error>() {
+        return Some(match e {
+            // Rows and columns that disagree: a bug, not the environment; nothing was written,
+            // and a scheduler must not retry it blindly.
+            report::render::Error::Csv { .. } => Exit::Usage,
         });
     }
     None

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod output;
 mod pipeline;
 pub mod progress;
+mod report;
 mod saml;
 
 pub use pipeline::Refused;
@@ -118,8 +119,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Plan and apply in one go.
     Sync(SyncArgs),
-    /// Reports on runs, changes and drift (not implemented yet).
-    Report(Rest),
+    /// Audit reports from the store: runs, one run, changes, upcoming starts and terminations, prunes.
+    Report(report::ReportArgs),
     /// SAML SSO checks: IdP metadata, SAML responses, a test login.
     Saml(saml::SamlArgs),
     /// Scheduled syncs with health and metrics endpoints (not implemented yet).
@@ -240,7 +241,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Migrate(args) => sync::migrate(&cli.config, clock, args.format).await,
         Command::Emulator(args) => emulator::run(args, clock).await,
         Command::Saml(args) => saml::run(args, clock, &cli.config).await,
-        Command::Report(_) => not_implemented("report"),
+        Command::Report(args) => report::run(args, &cli.config, clock).await,
         Command::Serve(_) => not_implemented("serve"),
         Command::Healthcheck(_) => not_implemented("healthcheck"),
     }
@@ -266,7 +267,8 @@ impl Cli {
             Command::Apply(a) => a.format,
             Command::Sync(a) => a.format,
             Command::Saml(a) => a.format(),
-            Command::Report(r) | Command::Serve(r) | Command::Healthcheck(r) => {
+            Command::Report(r) => r.format.json_or_table(),
+            Command::Serve(r) | Command::Healthcheck(r) => {
                 if json_requested(&r.args) {
                     Format::Json
                 } else {

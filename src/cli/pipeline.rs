@@ -8,8 +8,11 @@ use crate::connectors::SourceRead;
 use crate::mapping;
 use crate::model::{Attr, DesiredUser, ScimId, TargetGroup, UserName};
 use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetState};
+use crate::report::upcoming::{self, Upcoming};
 use crate::scim::{Client, ClientSettings, Profile, TargetKind};
-use crate::store::{AbortedRun, LinkKind, LinkState, LockHolder, RunLock, Store};
+use crate::store::{
+    AbortedRun, LinkKind, LinkState, LockHolder, RunLock, RunOrigin, RunTrigger, Store,
+};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -87,14 +90,52 @@ pub async fn open_store(settings: &Settings) -> Result<Store> {
     Ok(store)
 }
 
-/// This machine's name, for the run lock's holder record.
-fn host_name() -> String {
+/// This machine's name, for the run lock's holder record and the run's audit record.
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The OS account this process runs as, for the run's audit record: `USER`, else `LOGNAME` (login
+/// shells, cron and systemd set them), else the name `/etc/passwd` gives the process's uid, else
+/// `uid N` (a container user with no name), else `unknown`. Only a name: never anything secret.
+pub fn os_user() -> String {
+    let named = ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty());
+    named
+        .or_else(|| {
+            let status = std::fs::read_to_string("/proc/self/status").ok()?;
+            let uid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))?
+                .split_whitespace()
+                .next()?
+                .to_owned();
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            let name = passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)? == uid).then(|| name.to_owned())
+            });
+            Some(name.unwrap_or_else(|| format!("uid {uid}")))
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Who and what starts a run on this machine.
+pub fn run_origin(trigger: RunTrigger) -> RunOrigin {
+    RunOrigin {
+        trigger,
+        host: host_name(),
+        os_user: os_user(),
+    }
 }
 
 /// Open the store for a command that writes (`sync`, `apply`, `migrate`): take the run lock of
@@ -245,6 +286,8 @@ pub struct Prepared {
     pub plan: Plan,
     /// The desired people (for snapshots after a sync).
     pub desired: Vec<DesiredUser>,
+    /// Future starts and terminations in the sources (recorded with the run).
+    pub upcoming: Vec<Upcoming>,
 }
 
 /// Rows quoted when a source yields nobody: enough to see the pattern (a wrong delimiter, a
@@ -431,8 +474,11 @@ pub async fn prepare(
         group_links: &group_links,
         now,
     };
+    let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
+    let upcoming = upcoming::collect(&desired, &records, now);
     Ok(Prepared {
         plan: plan::plan(&input),
         desired,
+        upcoming,
     })
 }

@@ -9,8 +9,11 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::model::Attr;
 use crate::plan::{self, Plan, PLAN_VERSION};
-use crate::scim::Client;
-use crate::store::{NewRun, RunStatus, Store};
+use crate::report::upcoming::Upcoming;
+use crate::scim::{Client, RequestCounts};
+use crate::store::{
+    NewRun, PruneReason, PruneRequest, RunLock, RunStatus, RunTrigger, ScimCounts, Store,
+};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, IsTerminal};
@@ -86,23 +89,43 @@ fn confirm(plan: &Plan, yes: bool) -> Result<()> {
     }
 }
 
-/// Run `plan` in a new journaled run, record it, and write snapshots. `progress` is told of each
-/// operation (the terminal's progress bar).
+/// What a run records about itself when it starts.
+pub struct RunStart {
+    /// `sync`, `apply` or `demo`.
+    pub kind: &'static str,
+    /// What started it.
+    pub trigger: RunTrigger,
+    /// The planDigest of the plan it applies.
+    pub plan_digest: Option<String>,
+    /// The future starts and terminations its source read found; `None` without a source read.
+    pub upcoming: Option<Vec<Upcoming>>,
+    /// The client's counts when the command began, so the run records only its own requests.
+    pub requests_before: RequestCounts,
+}
+
+/// Run `plan` in a new journaled run and record it: how it was started, what it did, and the
+/// SCIM requests it took. `progress` is told of each operation (the terminal's progress bar).
 pub async fn execute(
     settings: &Settings,
     client: &Client,
     store: &Store,
     clock: Arc<dyn Clock>,
     plan: &Plan,
-    (kind, plan_digest): (&str, Option<String>),
+    start: RunStart,
     progress: Option<Arc<dyn apply::Progress>>,
 ) -> Result<Outcome> {
+    let upcoming_json = match &start.upcoming {
+        Some(list) => Some(serde_json::to_string(list)?),
+        None => None,
+    };
     let run_id = store
         .start_run(&NewRun {
-            kind: kind.to_owned(),
+            kind: start.kind.to_owned(),
             target_name: settings.target.name.clone(),
             started_at: clock.now(),
-            plan_sha256: plan_digest,
+            plan_sha256: start.plan_digest,
+            origin: pipeline::run_origin(start.trigger),
+            upcoming_json,
         })
         .await?;
     let outcome = apply::apply_with_progress(
@@ -131,6 +154,17 @@ pub async fn execute(
     store
         .finish_run(run_id, clock.now(), status, &summary)
         .await?;
+    let sent = client.request_counts().since(start.requests_before);
+    store
+        .record_scim_counts(
+            run_id,
+            ScimCounts {
+                requests: sent.requests,
+                retries: sent.retries,
+                throttled: sent.throttled,
+            },
+        )
+        .await?;
     Ok(outcome?)
 }
 
@@ -154,6 +188,43 @@ async fn snapshots(
     Ok(())
 }
 
+/// `[store] retention`: prune the journal of this target's runs that finished longer ago, under
+/// the run lock this run holds. A failure is logged, not fatal: the run itself is recorded, and
+/// the next run tries again.
+async fn retention(settings: &Settings, store: &Store, lock: &RunLock, clock: &dyn Clock) {
+    let Some(keep) = settings.store_retention else {
+        return;
+    };
+    let now = clock.now();
+    let Some(cutoff) = chrono::Duration::from_std(keep)
+        .ok()
+        .and_then(|keep| now.checked_sub_signed(keep))
+    else {
+        return;
+    };
+    let request = PruneRequest {
+        cutoff,
+        at: now,
+        reason: PruneReason::Retention,
+        host: pipeline::host_name(),
+        os_user: pipeline::os_user(),
+    };
+    match store.prune(lock, &request).await {
+        Ok(Some(done)) => tracing::info!(
+            runs = done.runs,
+            operations = done.operations,
+            cutoff = %done.cutoff,
+            "[store] retention pruned the journal of old runs"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(
+            error = %e,
+            "[store] retention could not prune the journal; personal data older than the retention is still \
+             stored, and the next run tries again"
+        ),
+    }
+}
+
 fn outcome_exit(plan: &Plan, outcome: &Outcome) -> Exit {
     super::exit::for_outcome(outcome, plan.has_errors())
 }
@@ -161,9 +232,10 @@ fn outcome_exit(plan: &Plan, outcome: &Outcome) -> Exit {
 /// `idbridge sync`.
 pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Result<Exit> {
     let settings = pipeline::load(config)?;
-    let (store, _lock) = pipeline::open_store_for_run(&settings, "sync", clock.now()).await?;
+    let (store, lock) = pipeline::open_store_for_run(&settings, "sync", clock.now()).await?;
     let client = pipeline::client(&settings.target, clock.clone())?;
     let reading = progress::spinner(READING);
+    let requests_before = client.request_counts();
     let reads = pipeline::read_sources(&settings).await?;
     let policy = pipeline::policy(&settings, args.force, args.limit);
     let prepared = pipeline::prepare(
@@ -193,11 +265,18 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
         &store,
         clock.clone(),
         plan,
-        ("sync", plan.plan_digest.clone()),
+        RunStart {
+            kind: "sync",
+            trigger: RunTrigger::Sync,
+            plan_digest: plan.plan_digest.clone(),
+            upcoming: Some(prepared.upcoming.clone()),
+            requests_before,
+        },
         progress::apply_bar(),
     )
     .await?;
     snapshots(&settings, &store, clock.as_ref(), &prepared.desired).await?;
+    retention(&settings, &store, &lock, clock.as_ref()).await;
     print_outcome(plan, &outcome, args.format)?;
     Ok(outcome_exit(plan, &outcome))
 }
@@ -259,9 +338,10 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
         return Err(Refused("the plan was blocked by a guardrail when it was made; re-plan, or pass --force after review".to_owned()).into());
     }
     // Locked before the target is read, so the digest check and the writes see the same target.
-    let (store, _lock) = pipeline::open_store_for_run(&settings, "apply", clock.now()).await?;
+    let (store, lock) = pipeline::open_store_for_run(&settings, "apply", clock.now()).await?;
     let client = pipeline::client(&settings.target, clock.clone())?;
     let reading = progress::spinner("reading the target");
+    let requests_before = client.request_counts();
     let read = client.read_users().await?;
     drop(reading);
     if !read.consistent {
@@ -336,12 +416,19 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
         &settings,
         &client,
         &store,
-        clock,
+        clock.clone(),
         &plan,
-        ("apply", Some(digest)),
+        RunStart {
+            kind: "apply",
+            trigger: RunTrigger::ApplyPlan,
+            plan_digest: Some(digest),
+            upcoming: None,
+            requests_before,
+        },
         progress::apply_bar(),
     )
     .await?;
+    retention(&settings, &store, &lock, clock.as_ref()).await;
     print_outcome(&plan, &outcome, args.format)?;
     Ok(outcome_exit(&plan, &outcome))
 }

@@ -511,6 +511,9 @@ pub struct Settings {
     pub path: PathBuf,
     /// Store URL (may carry a password: never print it unredacted).
     pub store_url: SecretString,
+    /// `[store] retention`: prune the journal of runs older than this at the end of each run;
+    /// `None` keeps everything.
+    pub store_retention: Option<Duration>,
     /// The SCIM target.
     pub target: TargetSettings,
     /// Sources, in file order.
@@ -652,6 +655,36 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "m" => n.checked_mul(60).map(Duration::from_secs),
         "h" => n.checked_mul(3600).map(Duration::from_secs),
         _ => None,
+    }
+}
+
+/// The shortest `[store] retention`: a shorter one would erase the evidence of the run that
+/// just ended before anyone could read it.
+pub const MIN_RETENTION: Duration = Duration::from_secs(86_400);
+
+/// Parse `[store] retention`: `"keep"` is `None`; otherwise days (`"400d"`), weeks (`"8w"`) or
+/// any [`parse_duration`] form, at least [`MIN_RETENTION`].
+pub fn parse_retention(text: &str) -> Result<Option<Duration>, String> {
+    let text = text.trim();
+    if text == "keep" {
+        return Ok(None);
+    }
+    let scaled = |suffix: char, unit: u64| {
+        let n: u64 = text.strip_suffix(suffix)?.trim().parse().ok()?;
+        n.checked_mul(unit).map(Duration::from_secs)
+    };
+    let parsed = scaled('d', 86_400)
+        .or_else(|| scaled('w', 7 * 86_400))
+        .or_else(|| parse_duration(text));
+    match parsed {
+        Some(d) if d >= MIN_RETENTION => Ok(Some(d)),
+        Some(_) => Err(format!(
+            "`{text}` is shorter than one day; keep the journal at least \"1d\" (it is the evidence \
+             of what each run did), or write \"keep\""
+        )),
+        None => Err(format!(
+            "`{text}` is not a retention; write \"keep\" or a duration such as \"400d\", \"8w\""
+        )),
     }
 }
 
@@ -974,6 +1007,11 @@ impl Resolver<'_> {
 
     fn resolve(&self, raw: Raw) -> Result<Settings, ConfigError> {
         let store_url = self.store_url(&raw.store)?;
+        let store_retention = match &raw.store.retention {
+            None => None,
+            Some(v) => parse_retention(v.get_ref())
+                .or_else(|why| self.invalid(v.span().start, "store.retention", why))?,
+        };
         let target = self.target(&raw.target)?;
         let mut sources = Vec::new();
         let mut names = BTreeSet::new();
@@ -1003,6 +1041,7 @@ impl Resolver<'_> {
         Ok(Settings {
             path: self.path.to_owned(),
             store_url,
+            store_retention,
             target,
             sources,
             policy,

@@ -97,6 +97,8 @@ pub struct RawStore {
     pub url_env: Option<Spanned<String>>,
     /// File holding the URL.
     pub url_file: Option<Spanned<String>>,
+    /// How long journal entries are kept: `"keep"` (default) or a duration such as `"400d"`.
+    pub retention: Option<Spanned<String>>,
 }
 
 /// `[target]`.

@@ -184,6 +184,29 @@ fn durations_parse() {
     assert_eq!(parse_duration("10 parsecs"), None);
 }
 
+#[test]
+fn store_retention_is_keep_by_default_and_at_least_a_day() {
+    let dir = dir_with_token();
+    let s = parse_in(dir.path(), MINIMAL).unwrap();
+    assert_eq!(s.store_retention, None);
+    let with = |value: &str| format!("[store]\nretention = \"{value}\"\n{MINIMAL}");
+    let s = parse_in(dir.path(), &with("400d")).unwrap();
+    assert_eq!(s.store_retention, Some(Duration::from_secs(400 * 86_400)));
+    let s = parse_in(dir.path(), &with("8w")).unwrap();
+    assert_eq!(s.store_retention, Some(Duration::from_secs(56 * 86_400)));
+    assert_eq!(
+        parse_in(dir.path(), &with("keep")).unwrap().store_retention,
+        None
+    );
+    for bad in ["1h", "soon", "0d", "-3d"] {
+        let err = parse_in(dir.path(), &with(bad)).unwrap_err().to_string();
+        assert!(
+            err.contains("idbridge.toml:2:") && err.contains("store.retention"),
+            "{bad}: {err}"
+        );
+    }
+}
+
 /// The example configs in `examples/` must stay valid (secrets pointed at a file for the test).
 #[test]
 fn example_configs_parse() {

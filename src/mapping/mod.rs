@@ -22,7 +22,7 @@ use chrono_tz::Tz;
 
 /// Midnight at the start of `day` in `tz`, as UTC. On a DST gap at midnight the earliest valid
 /// instant is used, so the rule never panics and never skips a day.
-fn start_of_day(day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
+pub fn start_of_day(day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
     let midnight = day.and_hms_opt(0, 0, 0)?;
     let local = tz.from_local_datetime(&midnight);
     local

@@ -1,6 +1,18 @@
-//! Rendering of plans for people: pure functions from data to text.
+//! Reports for people: plans rendered as text (this file), and the audit reports over the store:
+//! a typed data model ([`data`]), the journal reports ([`audit`]) and scheduled starts and
+//! terminations ([`upcoming`]), rendered as a table, JSON, CSV or Markdown ([`render`]). Pure
+//! functions from data to text: the CLI reads the store and hands the records over.
 //!
-//! May import: `model`, `plan`, comfy-table. Never an edge module.
+//! May import: `model`, `plan`, `mapping` (its date rule), comfy-table, csv, serde_json. Never an
+//! edge module.
+
+pub mod audit;
+pub mod data;
+pub mod render;
+pub mod upcoming;
+
+pub use data::{AttrChange, Cell, Column, Field, Report};
+pub use render::{render, Format};
 
 use crate::plan::{Change, Op, Plan, Severity};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};

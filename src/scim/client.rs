@@ -177,6 +177,7 @@ struct Inner {
     permits: Limiter,
     clock: Arc<dyn Clock>,
     profile: Profile,
+    stats: super::stats::Stats,
 }
 
 impl fmt::Debug for Client {
@@ -342,8 +343,14 @@ impl Client {
                 permits: Limiter::new(settings.concurrency),
                 clock,
                 profile,
+                stats: Default::default(),
             }),
         })
+    }
+
+    /// Requests sent so far by this client and its clones (for the run's record).
+    pub fn request_counts(&self) -> super::RequestCounts {
+        self.inner.stats.counts()
     }
 
     /// The target profile.
@@ -812,6 +819,7 @@ impl Client {
         retry: u32,
         maybe_committed: bool,
     ) {
+        self.inner.stats.retried();
         // Method, path, status and delay only: never headers.
         tracing::warn!(
             method,
@@ -973,6 +981,7 @@ impl Client {
                 .header(CONTENT_TYPE, self.inner.profile.content_type)
                 .body(bytes);
         }
+        self.inner.stats.sent();
         let mut response = match request.send().await {
             Ok(response) => response,
             Err(e) if e.is_connect() => {
@@ -988,6 +997,7 @@ impl Client {
         };
         let status = response.status().as_u16();
         permit.report(Some(status));
+        self.inner.stats.replied(status);
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)

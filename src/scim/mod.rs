@@ -7,6 +7,7 @@
 //! - [`limiter`]: the adaptive (AIMD) bound on requests in flight.
 //! - [`paging`]: the bookkeeping of a paged read, and when it makes no progress.
 //! - [`redact`]: the token and its encoded forms, scrubbed from server text.
+//! - `stats`: request, retry and 429 counters per client, for the run's record.
 //! - [`error`]: errors that name the request and say what to do; never the token.
 
 pub mod client;
@@ -16,8 +17,10 @@ pub mod paging;
 pub mod profile;
 pub mod redact;
 pub mod retry;
+mod stats;
 pub mod wire;
 
 pub use client::{Client, ClientSettings, CreateOutcome, GroupRead, UserRead};
 pub use error::{Error, Result};
 pub use profile::{Lookup, MemberRemoval, Profile, TargetKind};
+pub use stats::RequestCounts;

@@ -6,7 +6,7 @@
 //! the run died before recording the outcome (see [`Store::abort_dead_runs`]); `unknown` moves on
 //! like `failed`. `done` and `skipped` are final: the journal is history, not a scratch pad.
 
-use super::runs::RunId;
+use super::runs::{RunId, Window};
 use super::{fmt_time, Error, Result, Store};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -91,6 +91,10 @@ pub struct NewOperation {
     pub source_key: Option<String>,
     /// Details as JSON text (the planned changes).
     pub detail_json: String,
+    /// The source fact behind the operation, as the plan said it.
+    pub reason: Option<String>,
+    /// The whole operation as the plan held it (JSON, the plan format's operation object).
+    pub planned_json: Option<String>,
     /// When it was recorded.
     pub at: DateTime<Utc>,
 }
@@ -117,6 +121,10 @@ pub struct OperationRecord {
     pub source_key: Option<String>,
     /// Details as JSON text.
     pub detail_json: String,
+    /// The source fact behind it; `None` for entries journaled before idbridge kept it.
+    pub reason: Option<String>,
+    /// The operation as planned (JSON); `None` for entries journaled before idbridge kept it.
+    pub planned_json: Option<String>,
     /// Where it stands.
     pub status: OperationStatus,
     /// The HTTP status of the target's reply, if there was one.
@@ -135,7 +143,7 @@ pub struct OperationRecord {
 macro_rules! operation_columns {
     () => {
         "id, run_id, seq, op, target_name, user_name, scim_id, source_key, detail_json, status, \
-         http_status, error, skip_reason, created_at, updated_at"
+         http_status, error, skip_reason, created_at, updated_at, reason, planned_json"
     };
 }
 
@@ -155,8 +163,8 @@ impl Store {
         let at = fmt_time(entry.at);
         let row = sqlx::query(
             "INSERT INTO operations (run_id, seq, op, target_name, user_name, scim_id, \
-             source_key, detail_json, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+             source_key, detail_json, status, created_at, updated_at, reason, planned_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING id",
         )
         .bind(entry.run_id.0)
         .bind(entry.seq)
@@ -168,6 +176,8 @@ impl Store {
         .bind(&entry.detail_json)
         .bind(OperationStatus::Pending.as_str())
         .bind(at)
+        .bind(entry.reason.as_deref())
+        .bind(entry.planned_json.as_deref())
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.query_err(OP, "operations", &e))?;
@@ -268,6 +278,32 @@ impl Store {
             .collect()
     }
 
+    /// Operations marked `done` within `window` (by when they were done), oldest first, at most
+    /// `limit`: what changed in the target. Ties (one instant, as under `--now`) go in plan order,
+    /// never in the order concurrent calls happened to be journaled.
+    pub async fn done_operations(
+        &self,
+        window: &Window,
+        limit: u32,
+    ) -> Result<Vec<OperationRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            operation_columns!(),
+            " FROM operations WHERE status = 'done' AND updated_at >= $1 AND updated_at < $2 \
+              AND ($3 = '' OR target_name = $3) ORDER BY updated_at, run_id, seq, id LIMIT $4"
+        ))
+        .bind(window.since_text())
+        .bind(window.until_text())
+        .bind(window.target_name.as_deref().unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_err("list the changes", "operations", &e))?;
+        rows.iter()
+            .map(|row| self.operation_from_row(row))
+            .collect()
+    }
+
     /// `create-user` / `readd-user` operations on this target left `pending`, `failed` or
     /// `unknown` (a crash or a lost reply), oldest first: the next run uses them to recognise a user it created
     /// itself. Marking such an entry `done` (or `skipped`) once resolved removes it from here.
@@ -361,6 +397,8 @@ impl Store {
             scim_id: self.get(row, T, "scim_id")?,
             source_key: self.get(row, T, "source_key")?,
             detail_json: self.get(row, T, "detail_json")?,
+            reason: self.get(row, T, "reason")?,
+            planned_json: self.get(row, T, "planned_json")?,
             status,
             http_status,
             error: self.get(row, T, "error")?,

@@ -1,5 +1,6 @@
-//! The store: runs, the operation journal, links (source person ↔ SCIM id) and attribute snapshots,
-//! in SQLite (default, `sqlite://idbridge.db?mode=rwc`) or PostgreSQL.
+//! The store: runs, the operation journal, links (source person ↔ SCIM id), attribute snapshots
+//! and the record of journal prunes, in SQLite (default, `sqlite://idbridge.db?mode=rwc`) or
+//! PostgreSQL.
 //!
 //! One [`Store`] serves both backends through `sqlx::AnyPool`, so every query is written once,
 //! with `$1, $2, …` placeholders (SQLite accepts them as numbered parameters). To keep one text
@@ -28,6 +29,7 @@ mod error;
 mod journal;
 mod links;
 mod lock;
+mod prune;
 mod runs;
 mod saml;
 mod snapshots;
@@ -36,7 +38,11 @@ pub use error::{Error, Result, ScimIdConflict};
 pub use journal::{NewOperation, OperationId, OperationRecord, OperationStatus};
 pub use links::{Link, LinkKind, LinkOrigin, LinkState};
 pub use lock::{LockHolder, RunLock};
-pub use runs::{AbortedRun, NewRun, RunId, RunRecord, RunStatus};
+pub use prune::{PruneReason, PruneRecord, PruneRequest};
+pub use runs::{
+    AbortedRun, JournalCounts, NewRun, RunId, RunOrigin, RunRecord, RunStatus, RunTrigger,
+    ScimCounts, Window,
+};
 pub use saml::{SamlCheckRecord, UserLinkState};
 pub use snapshots::Snapshot;
 
@@ -512,6 +518,11 @@ impl Store {
             reason,
         }
     }
+}
+
+/// `url` with any password masked, for messages about a store that was not opened.
+pub fn redact_url(url: &str) -> String {
+    Redactor::new(url).url().to_owned()
 }
 
 /// An instant as stored: RFC 3339, UTC, microseconds, `Z`, so text order is time order.
