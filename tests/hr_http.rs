@@ -1,7 +1,7 @@
 //! The HR API source against a local HTTP server: next-link and page-number paging, a 500 in the
 //! middle (retried), a page that keeps failing (the whole read fails, nothing partial), basic and
 //! bearer auth, BambooHR's report shape, and the bounds on a read: reply size, paging loops,
-//! paging past the reported total.
+//! paging past the reported total, and paging that shifted mid-read (one record on two pages).
 
 use crate::support::{Workspace, OWNER};
 use axum::extract::{Query, State};
@@ -13,7 +13,7 @@ use idbridge::config::{self, SourceSettings};
 use idbridge::connectors::hr::read_http;
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 #[derive(Default)]
@@ -21,6 +21,8 @@ struct Api {
     hits: AtomicUsize,
     /// Fail this many requests for page 2 with a 500.
     page2_failures: AtomicUsize,
+    /// `/v1/shifted` pages as offset paging does when the list changed between two pages.
+    shifted: AtomicBool,
 }
 
 fn person(id: u32) -> serde_json::Value {
@@ -111,12 +113,37 @@ async fn endless(
     .into_response()
 }
 
+/// People 1, 2 and 4-8, four a page, with `meta.total` = 7, by `?page=`; with `&links=1` each
+/// page but the last links the next. Once `shifted`, page 2 starts one record early, as offset
+/// paging does when a record before it moved between the two requests: person 5 comes on pages
+/// 1 and 2, and person 8 on none.
+async fn shifted(
+    State(api): State<Arc<Api>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let ids: &[u32] = match (page, api.shifted.load(Ordering::SeqCst)) {
+        (1, _) => &[1, 2, 4, 5],
+        (2, false) => &[6, 7, 8],
+        (2, true) => &[5, 6, 7],
+        _ => &[],
+    };
+    let next = (q.contains_key("links") && !ids.is_empty())
+        .then(|| format!("/v1/shifted?links=1&page={}", page + 1));
+    Json(json!({
+        "data": { "items": ids.iter().map(|&id| person(id)).collect::<Vec<_>>() },
+        "meta": { "total": 7 }, "links": { "next": next }
+    }))
+    .into_response()
+}
+
 async fn serve(api: Arc<Api>) -> String {
     let app = Router::new()
         .route("/v1/big", get(big))
         .route("/v1/loop", get(looping))
         .route("/v1/endless", get(endless))
         .route("/v1/counted", get(counted))
+        .route("/v1/shifted", get(shifted))
         .route("/v1/people", get(paged))
         .route("/v1/pages", get(paged))
         .route("/reports/custom", get(bamboo))
@@ -403,4 +430,141 @@ async fn an_hr_api_reply_over_its_limit_stops_the_run_with_exit_3() {
     }
     assert_eq!(ws.emu.write_count(), 0);
     assert_eq!(ws.active_names(), [OWNER]);
+}
+
+/// Offset paging over a list that changed mid-read: page 2 repeats person 5, person 8 is never
+/// sent, and the count still adds up to the reported 7. The repeat is an issue that names
+/// nobody (with page numbers or next links, with or without `total`), and `total` is compared
+/// with the 6 distinct records.
+#[tokio::test]
+async fn a_record_on_two_pages_is_an_issue_that_names_nobody() {
+    let api = Arc::new(Api::default());
+    let base = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let read = |paging: &str, total: &str| {
+        let query = if paging.starts_with("next") {
+            "?links=1"
+        } else {
+            ""
+        };
+        let s = source(
+            dir.path(),
+            &format!(
+                "url = \"{base}/v1/shifted{query}\"\nrecords = \"data.items\"\n{paging}\n{total}\n\
+                 [sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
+            ),
+        );
+        async move { read_http(&s).await.unwrap() }
+    };
+    let page_param = "page_param = \"page\"";
+    let next = "next = \"links.next\"";
+    let total = "total = \"meta.total\"";
+    let steady = read(page_param, total).await;
+    assert!(steady.issues.is_empty(), "{:?}", steady.issues);
+    assert_eq!(steady.records.len(), 7);
+
+    api.shifted.store(true, Ordering::SeqCst);
+    let read_ = read(page_param, total).await;
+    let codes: Vec<&str> = read_.issues.iter().map(|i| i.code.as_str()).collect();
+    assert_eq!(
+        codes,
+        [
+            "source-row-invalid",
+            "source-row-invalid",
+            "source-paging-overlap",
+            "source-total-mismatch"
+        ],
+        "{:?}",
+        read_.issues
+    );
+    let overlap = &read_.issues[2];
+    assert!(
+        overlap.skipped_person && overlap.hints.is_empty(),
+        "{overlap:?}"
+    );
+    assert_eq!(overlap.location, "/v1/shifted pages 1, 2");
+    assert!(
+        overlap.message.contains("(id `id`: `5` on pages 1 and 2)")
+            && overlap
+                .message
+                .contains("nobody is deactivated for being absent"),
+        "{}",
+        overlap.message
+    );
+    let mismatch = &read_.issues[3];
+    assert!(
+        mismatch
+            .message
+            .contains("reports 7 records at `meta.total` but sent 6 distinct ones (7 in all: 1 came again on a later page)"),
+        "{}",
+        mismatch.message
+    );
+    // Next links shift the same way; without `total` the repeat alone holds.
+    let linked = read(next, "").await;
+    let codes: Vec<&str> = linked.issues.iter().map(|i| i.code.as_str()).collect();
+    assert_eq!(
+        codes,
+        [
+            "source-row-invalid",
+            "source-row-invalid",
+            "source-paging-overlap"
+        ],
+        "{:?}",
+        linked.issues
+    );
+    assert!(linked.issues[2].hints.is_empty());
+    assert_eq!(linked.issues[2].location, "/v1/shifted pages 1, 2");
+}
+
+/// Through the binary, the reported case: person 8, linked and still in HR, is not sent because
+/// the paging shifted. Before, the count matched, person 5 was a duplicate, and person 8 was
+/// deactivated with exit 0. Now every absence-based deactivation is held: an error, exit 1,
+/// naming the pages, and nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_hr_api_paging_shift_deactivates_nobody() {
+    let api = Arc::new(Api::default());
+    let base = serve(api.clone()).await;
+    let mut ws = Workspace::new().await;
+    ws.tail = "[policy]\nmax_deactivations = 100\n".into();
+    ws.hr(&[]);
+    let config = std::fs::read_to_string(ws.path("idbridge.toml")).unwrap();
+    let source = format!(
+        "kind = \"hr-http\"\nurl = \"{base}/v1/shifted\"\nrecords = \"data.items\"\npage_param = \"page\"\n\
+         total = \"meta.total\"\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\nstatus = \"status\"\n\
+         [sources.status_map]\nactive = \"active\"\ninactive = \"inactive\"\n"
+    );
+    let config = config.replace("kind = \"hr-csv\"\npath = \"hr.csv\"\n", &source);
+    std::fs::write(ws.path("idbridge.toml"), config).unwrap();
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert_eq!(ws.active_names().len(), 8, "{:?}", ws.active_names());
+    let writes = ws.emu.write_count();
+
+    api.shifted.store(true, Ordering::SeqCst);
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(1)
+        .json();
+    assert_eq!(plan["operations"], json!([]), "{plan:#}");
+    let held = plan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "deactivations-held")
+        .expect("deactivations-held");
+    assert_eq!(held["severity"], "error");
+    assert_eq!(
+        held["sources"],
+        json!(["hr: /v1/shifted pages 1, 2", "hr: /v1/shifted total"])
+    );
+    let message = held["message"].as_str().unwrap();
+    assert!(
+        message.contains("1 people are missing")
+            && message.contains("sent a record on two pages")
+            && !message.contains("rows"),
+        "{message}"
+    );
+    ws.idbridge(&["sync", "--yes"]).await.expect(1);
+    assert_eq!(ws.emu.write_count(), writes, "nothing was written");
+    assert!(ws.active_names().contains(&"p8@acme.test".to_owned()));
 }

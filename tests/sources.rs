@@ -399,3 +399,100 @@ async fn a_title_change_cites_the_new_title_and_its_line() {
         "{plan:#}"
     );
 }
+
+/// A Kelvin sign (`K`, U+212A) in a domain lowercases to an ASCII `k`, and a Cyrillic `а` among
+/// Latin letters renders as `a`: both rows are reported and skipped, so no rename to a look-alike
+/// domain is planned, no newcomer is created under one, and the people they name are kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn look_alike_domains_are_skipped_as_bad_rows() {
+    let ws = Workspace::new().await;
+    let dee = row("E4", "Dee", "Eng", "active");
+    let good = [
+        row("E1", "Ada", "Eng", "active"),
+        row("E2", "Bob", "Eng", "active"),
+        dee.clone(),
+    ];
+    ws.hr(&good.iter().map(String::as_str).collect::<Vec<_>>());
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    let writes = ws.emu.write_count();
+    let names = ws.active_names();
+
+    ws.hr(&[
+        "E1,ada@\u{212A}acme.test,Ada,Test,Eng,Eng,,active,2020-01-01,",
+        "E2,bob@\u{0430}cme.test,Bob,Test,Eng,Eng,,active,2020-01-01,",
+        "E3,cy@acme.te\u{212A}t,Cy,Test,Eng,Eng,,active,2020-01-01,",
+        &dee,
+    ]);
+    // Exit 1: the three linked people kept because of their bad rows are held deactivations.
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(1)
+        .json();
+    assert!(ops(&plan).is_empty(), "{plan:#}");
+    let bad: Vec<(&str, &str)> = plan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "source-row-invalid")
+        .map(|f| {
+            (
+                f["sources"][0].as_str().unwrap(),
+                f["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(bad.len(), 3, "{plan:#}");
+    assert!(
+        bad[0].0 == "hr: hr.csv line 2" && bad[0].1.contains("it would turn into `kacme.test`"),
+        "{bad:?}"
+    );
+    assert!(
+        bad[1].0 == "hr: hr.csv line 3"
+            && bad[1]
+                .1
+                .contains("mixes Cyrillic (`\u{0430}` U+0430) and Latin"),
+        "{bad:?}"
+    );
+    assert!(
+        bad[2].0 == "hr: hr.csv line 4" && bad[2].1.contains("`acme.tekt`"),
+        "{bad:?}"
+    );
+    ws.idbridge(&["sync", "--yes"]).await.expect(1);
+    assert_eq!(ws.emu.write_count(), writes, "nothing was written");
+    assert_eq!(ws.active_names(), names);
+}
+
+/// Samoa skipped 2011-12-30 (23:59:59 on the 29th, -10:00, was followed by midnight on the
+/// 31st, +14:00, at 10:00 UTC). A termination dated 2011-12-29 takes effect then: before, the
+/// day after it had no start and the person was kept forever, without a finding.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_termination_before_a_day_the_zone_skipped_still_takes_effect() {
+    let mut ws = Workspace::new().await;
+    ws.tail = "timezone = \"Pacific/Apia\"\n".into();
+    let before = "--now=2011-12-30T09:59:59Z";
+    let after = "--now=2011-12-30T10:00:00Z";
+    let ada = "E1,ada@acme.test,Ada,Test,Eng,Eng,,active,2010-01-01,";
+    ws.hr(&[ada, "E2,bob@acme.test,Bob,Test,Eng,Eng,,active,2010-01-01,"]);
+    ws.idbridge(&[before, "sync", "--yes"]).await.expect(0);
+    assert_eq!(ws.active_names().len(), 3);
+    let bob = "E2,bob@acme.test,Bob,Test,Eng,Eng,,terminated,2010-01-01,2011-12-29";
+    ws.hr(&[ada, bob]);
+
+    let plan = ws
+        .idbridge(&[before, "plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert!(ops(&plan).is_empty(), "{plan:#}");
+    let scheduled = finding(&plan, "termination-scheduled").expect("termination-scheduled");
+    assert!(
+        scheduled["message"]
+            .as_str()
+            .unwrap()
+            .contains("kept until 2011-12-30T10:00:00Z"),
+        "{scheduled}"
+    );
+    ws.idbridge(&[after, "sync", "--yes"]).await.expect(0);
+    assert_eq!(ws.active_names(), ["ada@acme.test", OWNER]);
+}

@@ -6,7 +6,15 @@
 //! The syntax check is the `email_address` crate's (RFC 5321/5322 dot-atom local part, domain
 //! labels, the 64-octet local-part limit); internationalised domains go through `idna` (UTS 46,
 //! strict STD3 rules) and come out as punycode. The local part must be ASCII (no SMTPUTF8).
+//!
+//! A domain must already be what UTS 46 makes of it, ASCII letter case aside: the Kelvin sign
+//! `K` (U+212A), a bold `𝐚` or `。` would be silently mapped to another name. And each label must
+//! be written in one script (UTS 39's "highly restrictive" level, by the scripts of
+//! `icu_properties`): `аcme` with a Cyrillic `а` renders as `acme` but is another domain.
 
+use icu_properties::props::Script;
+use icu_properties::script::{ScriptExtensionsSet, ScriptWithExtensions};
+use icu_properties::PropertyNamesLongBorrowed;
 use std::fmt;
 
 /// RFC 5321 §4.5.3.1.3: a forward path is at most 256 octets including the angle brackets.
@@ -59,6 +67,18 @@ pub enum EmailError {
         given: String,
         /// What UTS 46 makes of it.
         normal: String,
+    },
+    /// A domain label mixes letters of scripts no language writes together, so it can pass for
+    /// another name (`аcme`, with a Cyrillic `а`, looks like `acme`).
+    #[error(
+        "the domain label `{label}` mixes {scripts}; it could pass for another domain, so each label must be written \
+         in one script (retype the domain, or check that it is the one meant)"
+    )]
+    MixedScripts {
+        /// The label, in Unicode.
+        label: String,
+        /// The scripts, each with its first letter: "Cyrillic (`а` U+0430) and Latin (`c` U+0063) letters".
+        scripts: String,
     },
     /// Anything else the syntax check refused.
     #[error("{0}")]
@@ -159,6 +179,7 @@ pub fn parse_email(text: &str) -> Result<String, EmailError> {
 
 /// The domain as ASCII. An ASCII domain is kept as written (only checked); a non-ASCII one must
 /// already be in the form UTS 46 would give it, label by label, before it is turned to punycode.
+/// Either way every label, punycode ones as decoded, must be in one script.
 fn ascii_domain(domain: &str) -> Result<String, EmailError> {
     if domain.is_empty() {
         return Err(EmailError::Syntax(
@@ -167,27 +188,101 @@ fn ascii_domain(domain: &str) -> Result<String, EmailError> {
     }
     let ascii =
         idna::domain_to_ascii_strict(domain).map_err(|_| EmailError::Domain(domain.to_owned()))?;
-    if domain.is_ascii() {
-        return Ok(domain.to_owned());
-    }
     let (unicode, checked) = idna::domain_to_unicode(&ascii);
     if checked.is_err() {
         return Err(EmailError::Domain(domain.to_owned()));
     }
     let given: Vec<&str> = domain.split('.').collect();
     let normal: Vec<&str> = unicode.split('.').collect();
+    // Only ASCII case is forgiven. Unicode lowercasing is part of the mapping: it turns the
+    // Kelvin sign into an ASCII `k`, so comparing lowercased labels would let `K` through.
     let same = given.len() == normal.len()
-        && given
-            .iter()
-            .zip(&normal)
-            .all(|(g, n)| g.is_ascii() || g.to_lowercase() == *n);
+        && given.iter().zip(&normal).all(|(g, n)| {
+            let g = g.to_ascii_lowercase();
+            g == *n || (g.is_ascii() && g.starts_with("xn--"))
+        });
     if !same {
         return Err(EmailError::NotNormal {
             given: domain.to_owned(),
             normal: unicode,
         });
     }
-    Ok(ascii)
+    if let Some(error) = normal.iter().find_map(|label| mixed_scripts(label)) {
+        return Err(error);
+    }
+    Ok(if domain.is_ascii() {
+        domain.to_owned()
+    } else {
+        ascii
+    })
+}
+
+/// Sets of scripts one label may mix (UTS 39 §5.2, "highly restrictive"): Japanese, Chinese with
+/// Bopomofo, and Korean, each with Latin. Any single script is allowed on its own.
+const SCRIPT_MIXES: [&[Script]; 3] = [
+    &[
+        Script::Latin,
+        Script::Han,
+        Script::Hiragana,
+        Script::Katakana,
+    ],
+    &[Script::Latin, Script::Han, Script::Bopomofo],
+    &[Script::Latin, Script::Han, Script::Hangul],
+];
+
+/// Why `label` (in Unicode) mixes scripts, if it does. Digits, hyphens and combining marks
+/// (script Common or Inherited) go with any script; a character used by several scripts
+/// (Script_Extensions) fits any of them.
+fn mixed_scripts(label: &str) -> Option<EmailError> {
+    let scripts = ScriptWithExtensions::new();
+    let letters: Vec<(char, ScriptExtensionsSet<'_>)> = label
+        .chars()
+        .map(|c| (c, scripts.get_script_extensions_val(c)))
+        .filter(|(_, set)| !set.contains(&Script::Common) && !set.contains(&Script::Inherited))
+        .collect();
+    let (_, first) = letters.first()?;
+    let one_script = first
+        .iter()
+        .any(|s| letters.iter().all(|(_, set)| set.contains(&s)));
+    let allowed_mix = SCRIPT_MIXES.iter().any(|mix| {
+        letters
+            .iter()
+            .all(|(_, set)| mix.iter().any(|s| set.contains(s)))
+    });
+    if one_script || allowed_mix {
+        return None;
+    }
+    let names = PropertyNamesLongBorrowed::<Script>::new();
+    let mut seen: Vec<(Script, char)> = Vec::new();
+    for (c, set) in &letters {
+        // A character shared by several scripts has Common as its own: name one it belongs to.
+        let script = Some(scripts.get_script_val(*c))
+            .filter(|s| *s != Script::Common && *s != Script::Inherited)
+            .or_else(|| set.iter().next())
+            .unwrap_or(Script::Unknown);
+        if !seen.iter().any(|(s, _)| *s == script) {
+            seen.push((script, *c));
+        }
+    }
+    let shown: Vec<String> = seen
+        .iter()
+        .map(|(script, c)| {
+            format!(
+                "{} (`{c}` U+{:04X})",
+                names.get(*script).unwrap_or("unknown-script"),
+                u32::from(*c)
+            )
+        })
+        .collect();
+    let scripts = match shown.split_last() {
+        Some((last, [])) => format!("{last} letters"),
+        Some((last, rest)) => format!("{} and {last} letters", rest.join(", ")),
+        None => String::new(),
+    };
+    Some(EmailError::MixedScripts {
+        label: label.to_owned(),
+        scripts,
+    })
 }
 
 fn syntax_message(e: &email_address::Error) -> String {
@@ -229,10 +324,90 @@ mod tests {
             parse_email("anna@xn--bcher-kva.de").as_deref(),
             Ok("anna@xn--bcher-kva.de")
         );
+        // ASCII letter case is forgiven, in any label.
         assert_eq!(
-            parse_email("anna@BÜCHER.de").as_deref(),
+            parse_email("anna@Bücher.DE").as_deref(),
             Ok("anna@xn--bcher-kva.de")
         );
+    }
+
+    /// Unicode lowercasing is a UTS 46 mapping like any other: the Kelvin sign `K` (U+212A)
+    /// lowercases to an ASCII `k`, the Angstrom sign to `å`, `Ü` to `ü`. Each is refused with the
+    /// spelling to use instead, and so is a punycode label that hides one.
+    #[test]
+    fn a_domain_that_unicode_case_mapping_changes_is_refused() {
+        for (bad, normal) in [
+            ("u5@\u{212A}acme.test", "kacme.test"),
+            ("u5@acme.te\u{212A}t", "acme.tekt"),
+            (
+                "u5@\u{212B}ngstr\u{00F6}m.test",
+                "\u{00E5}ngstr\u{00F6}m.test",
+            ),
+            ("anna@B\u{00DC}CHER.de", "b\u{00FC}cher.de"),
+        ] {
+            match parse_email(bad) {
+                Err(EmailError::NotNormal { normal: n, .. }) => assert_eq!(n, normal, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        // `\u{212A}acme` as punycode.
+        assert!(matches!(
+            parse_email("u5@xn--acme-ue8a.test"),
+            Err(EmailError::Domain(_))
+        ));
+    }
+
+    /// A label that mixes Latin with Cyrillic or Greek letters renders like another name and is
+    /// refused, in Unicode or in punycode, in any label; the error names the scripts.
+    #[test]
+    fn a_label_that_mixes_scripts_is_refused() {
+        for (bad, label) in [
+            ("u5@\u{0430}cme.test", "\u{0430}cme"),
+            ("u5@xn--cme-5cd.test", "\u{0430}cme"),
+            ("u5@acm\u{03B5}.test", "acm\u{03B5}"),
+            ("u5@p\u{0430}y.acme.test", "p\u{0430}y"),
+            ("u5@\u{0430}\u{03B2}.test", "\u{0430}\u{03B2}"),
+        ] {
+            match parse_email(bad) {
+                Err(EmailError::MixedScripts { label: l, .. }) => assert_eq!(l, label, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let text = parse_email("u5@\u{0430}cme.test").unwrap_err().to_string();
+        assert!(
+            text.contains(
+                "`\u{0430}cme` mixes Cyrillic (`\u{0430}` U+0430) and Latin (`c` U+0063) letters"
+            ),
+            "{text}"
+        );
+    }
+
+    /// Real internationalised domains stay allowed: one script a label, the scripts languages
+    /// write together (Japanese, Korean, Chinese with Latin), digits and hyphens with any, and
+    /// different scripts in different labels.
+    #[test]
+    fn single_script_and_customary_mixes_are_accepted() {
+        for (ok, ascii) in [
+            (
+                "u@\u{043F}\u{0440}\u{0438}\u{043C}\u{0435}\u{0440}.\u{0440}\u{0444}",
+                "u@xn--e1afmkfd.xn--p1ai",
+            ),
+            ("u@\u{03B1}\u{03B2}\u{03B3}.gr", "u@xn--mxacd.gr"),
+            ("u@\u{65E5}\u{672C}\u{8A9E}.jp", "u@xn--wgv71a119e.jp"),
+            ("u@tokyo\u{6771}\u{4EAC}.jp", "u@xn--tokyo-191hq39l.jp"),
+            (
+                "u@\u{3072}\u{3089}\u{30AB}\u{30BF}\u{6F22}.jp",
+                "u@xn--y9j3b8e8c9501b.jp",
+            ),
+            ("u@\u{D55C}\u{AD6D}\u{C5B4}.kr", "u@xn--3e0bk47br7k.kr"),
+            ("u@ma\u{00F1}ana1-2.es", "u@xn--maana1-2-e3a.es"),
+            (
+                "u@\u{043F}\u{0440}\u{0438}\u{043C}\u{0435}\u{0440}.acme.test",
+                "u@xn--e1afmkfd.acme.test",
+            ),
+        ] {
+            assert_eq!(parse_email(ok).as_deref(), Ok(ascii), "{ok}");
+        }
     }
 
     #[test]

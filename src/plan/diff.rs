@@ -682,9 +682,9 @@ impl<'a> Planner<'a> {
             .iter()
             .filter(|i| i.skipped_person)
             .collect();
-        let unidentified: Vec<String> = issues
+        let unnamed: Vec<&&SourceIssue> = issues.iter().filter(|i| i.hints.is_empty()).collect();
+        let unidentified: Vec<String> = unnamed
             .iter()
-            .filter(|i| i.hints.is_empty())
             .map(|i| format!("{}: {}", i.source, i.location))
             .collect();
         let hints: BTreeSet<String> = issues
@@ -768,10 +768,14 @@ impl<'a> Planner<'a> {
                 Severity::Error,
                 "deactivations-held",
                 format!(
-                    "{} people are missing from the sources, but {} could not be tied to anyone (a broken row may hold \
-                     several people's rows), so nobody is deactivated for being absent this run; fix the source and re-run",
+                    "{} people are missing from the sources, but a source read may be missing people too ({}), so \
+                     nobody is deactivated for being absent this run; fix the source and re-run",
                     held_back.len(),
-                    unidentified.join("; ")
+                    unnamed
+                        .iter()
+                        .map(|i| format!("{}: {}: {}", i.source, i.location, unnamed_cause(i)))
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 ),
                 unidentified,
             );
@@ -1020,6 +1024,22 @@ fn deactivation() -> Vec<Change> {
         before: Some(Value::Bool(true)),
         after: Some(Value::Bool(false)),
     }]
+}
+
+/// Why an issue that names nobody could hide a person, as `deactivations-held` says it.
+fn unnamed_cause(issue: &SourceIssue) -> &'static str {
+    match issue.code.as_str() {
+        "source-paging-overlap" => {
+            "the HR API sent a record on two pages, so its paging shifted and may have skipped someone"
+        }
+        "source-total-mismatch" => {
+            "the HR API's record count does not match the records it sent, or could not be read"
+        }
+        _ if issue.location.contains(" lines ") => {
+            "a skipped row spans several lines and may hold other people's rows"
+        }
+        _ => "a skipped record names nobody, so it could be anyone's",
+    }
 }
 
 pub(super) fn same(attr: Attr, a: &str, b: &str) -> bool {

@@ -983,3 +983,52 @@ fn an_email_swap_between_two_people_is_held_not_planned_as_renames() {
     c.links.truncate(1);
     assert_eq!(ops(&c.plan()), vec![(OpKind::PatchUser, "c@x.io".into())]);
 }
+
+/// `deactivations-held` says, per issue, why a source read may miss people: an HR API's paging
+/// and count are not "broken rows".
+#[test]
+fn deactivations_held_says_why_for_each_unnamed_issue() {
+    let mut c = Case::new();
+    c.target = vec![tuser("u1", "a@x.io", "E1", None)];
+    c.links = vec![link("E1", "u1")];
+    c.desired = vec![person("E2", "b@x.io", None, Lifecycle::Active)];
+    c.policy.max_deactivations = Threshold::Count(10);
+    let unnamed = |location: &str, code: &str| SourceIssue {
+        source: "hr".into(),
+        location: location.into(),
+        code: code.into(),
+        message: "…".into(),
+        skipped_person: true,
+        hints: vec![],
+    };
+    let held = |c: &Case| {
+        let p = c.plan();
+        assert!(!ops(&p).iter().any(|(k, _)| *k == OpKind::DeactivateUser));
+        p.findings
+            .into_iter()
+            .find(|f| f.code == "deactivations-held")
+            .expect("deactivations-held")
+            .message
+    };
+    c.issues = vec![
+        unnamed("/v1/people pages 1, 2", "source-paging-overlap"),
+        unnamed("/v1/people total", "source-total-mismatch"),
+    ];
+    let message = held(&c);
+    assert!(
+        message.contains("hr: /v1/people pages 1, 2: the HR API sent a record on two pages")
+            && message.contains("hr: /v1/people total: the HR API's record count does not match")
+            && !message.contains("row"),
+        "{message}"
+    );
+    c.issues = vec![
+        unnamed("hr.csv lines 9-60", "source-row-invalid"),
+        unnamed("hr.csv line 70", "source-row-invalid"),
+    ];
+    let message = held(&c);
+    assert!(
+        message.contains("hr: hr.csv lines 9-60: a skipped row spans several lines and may hold other people's rows")
+            && message.contains("hr: hr.csv line 70: a skipped record names nobody"),
+        "{message}"
+    );
+}

@@ -107,7 +107,7 @@ fn latest_start(
         .filter_map(|r| {
             let employment = r.employment.as_ref()?;
             let day = employment.start?;
-            let effective = start_of_day(day, employment.timezone)?;
+            let effective = start_of_day(day, employment.timezone);
             (effective > now).then(|| Upcoming {
                 kind: UpcomingKind::Start,
                 user_name: String::new(),

@@ -1,9 +1,11 @@
 //! The HR API reader (`kind = "hr-http"`): GET JSON pages with a bearer or basic token, find the
 //! records array at a dotted path, follow next links or page numbers, and apply the same row rules
 //! as the CSV reader. A page that cannot be read after retries fails the whole read: a partial list
-//! would look like people left. When the API reports its record count (`total`), a count that
-//! does not match what was received is an issue that names nobody, so it holds every
-//! absence-based deactivation of the run.
+//! would look like people left. Two signs that the paging lost someone are issues that name
+//! nobody, so they hold every absence-based deactivation of the run: one record id on two pages
+//! (offset paging over a list that changed mid-read shifts the rest: one record comes twice and
+//! another never), and, when the API reports its record count (`total`), a count that does not
+//! match the distinct records received.
 //!
 //! Every read is bounded: a reply is read chunk by chunk up to `max_reply_bytes`, the pages up to
 //! `max_pages`, a next link seen before is a loop, and with `total` set the paging stops with an
@@ -193,14 +195,19 @@ fn shown_value(value: &Value) -> String {
 /// What the API said its record count was, page by page, against the records it sent.
 #[derive(Debug, Default)]
 struct Count {
+    /// Distinct records: a record whose id came on an earlier page is counted there only.
     received: u64,
+    /// Records that repeated an id from an earlier page.
+    repeated: u64,
     /// (page, the value at `total` as read: a number, or what stood there instead).
     reported: Vec<(u32, Result<u64, String>)>,
 }
 
 impl Count {
-    fn page(&mut self, settings: &HrHttpSettings, body: &Value, records: usize) {
-        self.received += records as u64;
+    /// Count page `body`: `distinct` new records, `repeated` ones seen on earlier pages.
+    fn page(&mut self, settings: &HrHttpSettings, body: &Value, distinct: u64, repeated: u64) {
+        self.received += distinct;
+        self.repeated += repeated;
         if let Some(path) = &settings.total {
             let page = self.reported.len() as u32 + 1;
             let value = match at_path(body, path) {
@@ -252,8 +259,15 @@ impl Count {
                     list.join(", ")
                 )
             } else if let Some(&total) = numbers.first().filter(|&&t| t != self.received) {
+                let repeats = match self.repeated {
+                    0 => String::new(),
+                    n => format!(
+                        " distinct ones ({} in all: {n} came again on a later page)",
+                        self.received + n
+                    ),
+                };
                 format!(
-                    "the API reports {total} records at `{path}` but sent {}",
+                    "the API reports {total} records at `{path}` but sent {}{repeats}",
                     self.received
                 )
             } else {
@@ -266,6 +280,71 @@ impl Count {
             message: format!(
                 "{problem}; some people may be missing from this read, so nobody is deactivated for being absent \
                  this run (check the API's paging, or unset `total`)"
+            ),
+            skipped_person: true,
+            hints: Vec::new(),
+        })
+    }
+}
+
+/// Ids shown in a `source-paging-overlap` message; the rest are counted.
+const OVERLAPS_SHOWN: usize = 5;
+
+/// The pages each record id came on.
+#[derive(Debug, Default)]
+struct Pages(std::collections::BTreeMap<String, std::collections::BTreeSet<u32>>);
+
+impl Pages {
+    /// Note `id` on `page`; true when it already came on an earlier page.
+    fn seen(&mut self, id: String, page: u32) -> bool {
+        let pages = self.0.entry(id).or_default();
+        let earlier = pages.iter().any(|&p| p < page);
+        pages.insert(page);
+        earlier
+    }
+
+    /// An issue naming nobody when an id came on two pages. A list that changes while it is
+    /// paged by offset shifts under the reader: a record added or removed before the current
+    /// offset makes the next page repeat one record and another be skipped, and nothing in the
+    /// replies says who. The count alone cannot tell, since the repeat fills the gap.
+    fn check(&self, settings: &HrHttpSettings) -> Option<SourceIssue> {
+        let repeated: Vec<(&String, Vec<String>)> = self
+            .0
+            .iter()
+            .filter(|(_, pages)| pages.len() > 1)
+            .map(|(id, pages)| (id, pages.iter().map(u32::to_string).collect()))
+            .collect();
+        if repeated.is_empty() {
+            return None;
+        }
+        let pages: std::collections::BTreeSet<u32> = self
+            .0
+            .values()
+            .filter(|pages| pages.len() > 1)
+            .flatten()
+            .copied()
+            .collect();
+        let pages: Vec<String> = pages.iter().map(u32::to_string).collect();
+        let mut named: Vec<String> = repeated
+            .iter()
+            .take(OVERLAPS_SHOWN)
+            .map(|(id, pages)| format!("`{id}` on pages {}", pages.join(" and ")))
+            .collect();
+        if repeated.len() > OVERLAPS_SHOWN {
+            named.push(format!("and {} more", repeated.len() - OVERLAPS_SHOWN));
+        }
+        Some(SourceIssue {
+            source: settings.name.clone(),
+            location: format!("{} pages {}", settings.url.path(), pages.join(", ")),
+            code: "source-paging-overlap".to_owned(),
+            message: format!(
+                "the API sent the same record on more than one page ({} `{}`: {}); its paging shifted while it \
+                 was read, so another record may have been skipped, and nobody is deactivated for being absent this \
+                 run. Run again; if it keeps happening, have the API sort by a stable key or page with `next` links \
+                 (cursors)",
+                if repeated.len() == 1 { "id" } else { "ids" },
+                settings.columns.employee_id,
+                named.join(", ")
             ),
             skipped_person: true,
             hints: Vec::new(),
@@ -298,6 +377,7 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
     };
     let mut seen_fields = std::collections::BTreeSet::new();
     let mut count = Count::default();
+    let mut pages = Pages::default();
     let mut url = settings.url.clone();
     let mut visited = std::collections::BTreeSet::new();
     let mut page_number = match &settings.paging {
@@ -334,7 +414,14 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
                 ),
             ));
         };
-        count.page(settings, &body, records.len());
+        let mut repeated = 0;
+        for record in records {
+            let id = at_path(record, &settings.columns.employee_id).and_then(scalar);
+            if record.is_object() && id.is_some_and(|id| pages.seen(id, page)) {
+                repeated += 1;
+            }
+        }
+        count.page(settings, &body, records.len() as u64 - repeated, repeated);
         for (n, record) in records.iter().enumerate() {
             let location = format!("{} page {page} record {}", settings.url.path(), n + 1);
             let Some(object) = record.as_object() else {
@@ -380,6 +467,7 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
                     seen_fields.contains(field.split('.').next().unwrap_or(field))
                 });
                 row::drop_duplicates(&mut out);
+                out.issues.extend(pages.check(settings));
                 out.issues.extend(count.check(settings));
                 return Ok(out);
             }
@@ -394,4 +482,90 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
             settings.max_pages
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SourceSettings;
+
+    fn settings(total: Option<&str>) -> HrHttpSettings {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("scim"), "scim\n").unwrap();
+        let total = total.map_or(String::new(), |t| format!("total = \"{t}\"\n"));
+        let text = format!(
+            "[target]\nkind = \"notion\"\ntoken_file = \"scim\"\n\n[[sources]]\nname = \"hr\"\nkind = \"hr-http\"\n\
+             url = \"https://hr.example/v1/people\"\npage_param = \"page\"\n{total}[sources.columns]\nemployee_id = \"id\"\n"
+        );
+        let parsed = crate::config::parse(&text, &dir.path().join("idbridge.toml"), dir.path());
+        match parsed.unwrap().sources.into_iter().next() {
+            Some(SourceSettings::HrHttp(s)) => *s,
+            other => panic!("not hr-http: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_an_id_seen_on_an_earlier_page_is_a_repeat() {
+        let s = settings(None);
+        let mut pages = Pages::default();
+        assert!(!pages.seen("E5".into(), 1));
+        assert!(
+            !pages.seen("E5".into(), 1),
+            "twice on one page: a duplicate row, not a shift"
+        );
+        assert!(pages.check(&s).is_none());
+        assert!(pages.seen("E5".into(), 2));
+        assert!(!pages.seen("E6".into(), 2));
+        let issue = pages.check(&s).expect("an overlap");
+        assert_eq!(issue.code, "source-paging-overlap");
+        assert!(issue.skipped_person && issue.hints.is_empty(), "{issue:?}");
+        assert_eq!(issue.location, "/v1/people pages 1, 2");
+        assert!(
+            issue.message.contains("(id `id`: `E5` on pages 1 and 2)"),
+            "{}",
+            issue.message
+        );
+    }
+
+    #[test]
+    fn an_overlap_names_five_ids_and_counts_the_rest() {
+        let s = settings(None);
+        let mut pages = Pages::default();
+        for n in 0..8 {
+            pages.seen(format!("E{n}"), 1);
+            pages.seen(format!("E{n}"), 3);
+        }
+        let issue = pages.check(&s).expect("an overlap");
+        assert_eq!(issue.location, "/v1/people pages 1, 3");
+        assert!(
+            issue.message.contains("(ids `id`: `E0` on pages 1 and 3, ")
+                && issue.message.contains("`E4` on pages 1 and 3, and 3 more)")
+                && !issue.message.contains("`E5`"),
+            "{}",
+            issue.message
+        );
+    }
+
+    /// The reported case: 7 records sent, one of them a repeat, against a total of 7.
+    #[test]
+    fn the_total_is_compared_with_the_distinct_records() {
+        let s = settings(Some("meta.total"));
+        let body = serde_json::json!({ "meta": { "total": 7 } });
+        let mut count = Count::default();
+        count.page(&s, &body, 4, 0);
+        count.page(&s, &body, 2, 1);
+        let issue = count.check(&s).expect("a mismatch");
+        assert!(issue.hints.is_empty());
+        assert!(
+            issue.message.contains(
+                "reports 7 records at `meta.total` but sent 6 distinct ones (7 in all: 1 came again on a later page)"
+            ),
+            "{}",
+            issue.message
+        );
+        let mut whole = Count::default();
+        whole.page(&s, &body, 4, 0);
+        whole.page(&s, &body, 3, 0);
+        assert!(whole.check(&s).is_none());
+    }
 }
