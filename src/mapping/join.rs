@@ -6,8 +6,8 @@ use super::template::Lookup;
 use super::{lifecycle, scheduled_end};
 use crate::model::email::check_plain;
 use crate::model::{
-    parse_email, Attr, DesiredGroup, DesiredUser, Lifecycle, SourceGroup, SourceIssue, SourceKey,
-    SourceRecord, UserAttrs, UserName,
+    parse_email, Attr, DesiredGroup, DesiredUser, FindingCode, Lifecycle, SourceGroup, SourceIssue,
+    SourceKey, SourceRecord, UserAttrs, UserName,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -161,7 +161,7 @@ fn invalid_identity(person: &Person<'_>, value: &str, why: &str) -> SourceIssue 
     SourceIssue {
         source: person.records[0].0.to_owned(),
         location: places.join("; "),
-        code: "identity-invalid".to_owned(),
+        code: FindingCode::IdentityInvalid,
         message: format!(
             "`{}`: {why}; left untouched (fix the source or the [mapping] template)",
             value.escape_debug()
@@ -208,7 +208,7 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
                 None => issues.push(SourceIssue {
                     source: source.name.to_owned(),
                     location: record.location.clone(),
-                    code: "join-key-missing".to_owned(),
+                    code: FindingCode::JoinKeyMissing,
                     message: format!(
                         "{} has no `{attr}`, the attribute this source joins on; left untouched (fill it in or change sources.join_attr)",
                         record.location
@@ -227,7 +227,7 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
                 issues.push(SourceIssue {
                     source: source.name.to_owned(),
                     location: places.join("; "),
-                    code: "join-conflict".to_owned(),
+                    code: FindingCode::JoinConflict,
                     message: format!(
                         "{} records of `{}` share {attr} `{value}`; the person is left untouched until one remains",
                         records.len(),
@@ -266,7 +266,7 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
             issues.push(SourceIssue {
                 source: person.records[0].0.to_owned(),
                 location: places.join("; "),
-                code: "join-missing-required".to_owned(),
+                code: FindingCode::JoinMissingRequired,
                 message: format!(
                     "`{value}` has no record in required source {}; left untouched (join.require)",
                     missing
@@ -450,7 +450,7 @@ fn groups(
                 issues.push(SourceIssue {
                     source: source.name.to_owned(),
                     location: group.location.clone(),
-                    code: "group-name-empty".to_owned(),
+                    code: FindingCode::GroupNameEmpty,
                     message: format!(
                         "group {} has no name under the template `{}`; not pushed",
                         group.location,
@@ -491,7 +491,7 @@ fn groups(
         issues.push(SourceIssue {
             source: out[idx[0]].key.source.clone(),
             location: places.join("; "),
-            code: "group-name-conflict".to_owned(),
+            code: FindingCode::GroupNameConflict,
             message: format!(
                 "{} source groups map to the displayName `{name}`; none of them is pushed",
                 idx.len()

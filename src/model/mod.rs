@@ -1,15 +1,17 @@
 //! Canonical identity types shared by every stage: source keys, SCIM ids, user names and the managed
-//! SCIM user attributes. No I/O, no async, no knowledge of any wire format.
+//! SCIM user attributes, and the finding codes sources, mapping and planner raise. No I/O, no async, no knowledge of any wire format.
 //!
 //! May import: std, serde, chrono, and `email_address`/`idna` for the address rule. Nothing from
 //! the edges (`connectors`, `scim`, `store`, ...).
 
 pub mod email;
+mod finding;
 mod ids;
 mod record;
 mod user;
 
 pub use email::{parse_email, EmailError};
+pub use finding::FindingCode;
 pub use ids::{ScimId, SourceKey, UserName};
 pub use record::{attr, Employment, SourceGroup, SourceRecord, StatusKind};
 pub use user::{

@@ -1,7 +1,7 @@
 //! Users as idbridge reasons about them: the managed attributes, what the sources want, what the
 //! target holds.
 
-use super::{ScimId, SourceKey, UserName};
+use super::{FindingCode, ScimId, SourceKey, UserName};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -240,8 +240,8 @@ pub struct SourceIssue {
     pub source: String,
     /// Where: `hr.csv line 7`, a DN, an API page.
     pub location: String,
-    /// Stable finding code, e.g. `source-row-invalid`, `member-outside-scope`.
-    pub code: String,
+    /// The finding it becomes in the plan, e.g. `source-row-invalid`, `member-outside-scope`.
+    pub code: FindingCode,
     /// What was wrong and what to do about it.
     pub message: String,
     /// True when a person's record was lost (a bad row or entry). Only such issues hold back

@@ -7,8 +7,8 @@ use super::op::{
 };
 use super::policy::{Adopt, Policy};
 use crate::model::{
-    cite, Attr, DesiredGroup, DesiredUser, Lifecycle, ScimId, SourceIssue, SourceKey, TargetGroup,
-    TargetUser, UserAttrs, UserName,
+    cite, Attr, DesiredGroup, DesiredUser, FindingCode, Lifecycle, ScimId, SourceIssue, SourceKey,
+    TargetGroup, TargetUser, UserAttrs, UserName,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -164,7 +164,7 @@ impl<'a> Planner<'a> {
     pub(super) fn finding(
         &mut self,
         severity: Severity,
-        code: &str,
+        code: FindingCode,
         message: String,
         sources: Vec<String>,
     ) {
@@ -200,7 +200,7 @@ impl<'a> Planner<'a> {
             };
             self.finding(
                 Severity::Warning,
-                &issue.code,
+                issue.code,
                 format!("{}: {what}{}", issue.source, issue.message),
                 vec![
                     if issue.location.starts_with(&format!("{}: ", issue.source)) {
@@ -236,7 +236,7 @@ impl<'a> Planner<'a> {
         if self.input.invites_on_create && self.ops.iter().any(|o| o.kind() == OpKind::CreateUser) {
             self.finding(
                 Severity::Info,
-                "notion-invite-emails",
+                FindingCode::NotionInviteEmails,
                 "Notion sends an invite email to every user this plan creates, unless the organization turned on \
                  \"Suppress invite emails from SCIM provisioning\" (Manage organization > General)"
                     .to_owned(),
@@ -257,7 +257,7 @@ impl<'a> Planner<'a> {
             .map_or_else(|| person.key.to_string(), |n| n.to_string());
         self.finding(
             Severity::Info,
-            "termination-scheduled",
+            FindingCode::TerminationScheduled,
             format!(
                 "{name} leaves on {}: {}; kept until {} (the start of {} in {}), then deactivated",
                 leaving.last_day,
@@ -300,7 +300,7 @@ impl<'a> Planner<'a> {
             let sources = people.iter().map(|p| p.key.to_string()).collect();
             self.finding(
                 Severity::Error,
-                "duplicate-user-name",
+                FindingCode::DuplicateUserName,
                 format!("several source people map to userName {name}; each is left untouched until the sources agree"),
                 sources,
             );
@@ -339,7 +339,7 @@ impl<'a> Planner<'a> {
                 let ids = many.iter().map(|u| format!("scim: {}", u.id)).collect();
                 self.finding(
                     Severity::Error,
-                    "ambiguous-match",
+                    FindingCode::AmbiguousMatch,
                     format!(
                         "{} matches several target users by {how}; left untouched",
                         person.key
@@ -377,7 +377,7 @@ impl<'a> Planner<'a> {
         let (other_key, user_id) = (other.key.to_string(), user.id.to_string());
         self.finding(
             Severity::Error,
-            "link-conflict",
+            FindingCode::LinkConflict,
             format!(
                 "target user {} matches {} by {how} but is already linked to {other_key}; left untouched and not \
                  deactivated: fix the source or remove the stale link",
@@ -413,7 +413,7 @@ impl<'a> Planner<'a> {
         self.held.insert(former.scim_id.0.clone());
         self.finding(
             Severity::Error,
-            "email-reused",
+            FindingCode::EmailReused,
             format!(
                 "{} ({}) has the email idbridge provisioned for {}, whose account is out of the workspace or no longer \
                  in the sources; provisioning it would hand that account to {}. Held, and that account is not \
@@ -442,7 +442,7 @@ impl<'a> Planner<'a> {
         let Some(name) = person.user_name() else {
             self.finding(
                 Severity::Error,
-                "no-user-name",
+                FindingCode::NoUserName,
                 format!(
                     "{} has no userName after mapping; left untouched",
                     person.key
@@ -469,7 +469,7 @@ impl<'a> Planner<'a> {
                 }));
                 self.finding(
                     Severity::Info,
-                    "rekeyed",
+                    FindingCode::Rekeyed,
                     format!(
                         "{name}: source `{}` re-keyed them from {} to {}; the link moves and nothing is written to the \
                          target in this run (attributes that differ under the new record are patched on the next run)",
@@ -495,7 +495,7 @@ impl<'a> Planner<'a> {
                     } else {
                         self.finding(
                             Severity::Warning,
-                            "readd-deferred",
+                            FindingCode::ReaddDeferred,
                             format!("{name} looks removed from the workspace, but the target read did not add up; not re-added this run"),
                             vec![person.key.to_string()],
                         );
@@ -507,7 +507,7 @@ impl<'a> Planner<'a> {
                 if let Some(why) = self.protected(user) {
                     self.finding(
                         Severity::Info,
-                        "protected-user",
+                        FindingCode::ProtectedUser,
                         format!("{} is {why}; idbridge never changes it", user.user_name()),
                         vec![person.key.to_string(), format!("scim: {}", user.id)],
                     );
@@ -517,7 +517,7 @@ impl<'a> Planner<'a> {
                 if !recovered && self.input.policy.adopt == Adopt::None {
                     self.finding(
                         Severity::Warning,
-                        "unadopted-match",
+                        FindingCode::UnadoptedMatch,
                         format!(
                             "target user {} matches {} by {how}, but policy.adopt = \"none\"; left alone (set adopt = \"match-email\" to manage it)",
                             user.user_name(),
@@ -564,7 +564,7 @@ impl<'a> Planner<'a> {
                 }
                 Lifecycle::Pending => self.finding(
                     Severity::Info,
-                    "not-started",
+                    FindingCode::NotStarted,
                     format!("{name} is not provisioned yet: {}", person.reason),
                     vec![person.key.to_string()],
                 ),
@@ -603,7 +603,7 @@ impl<'a> Planner<'a> {
             if would_act {
                 self.finding(
                     Severity::Info,
-                    "protected-user",
+                    FindingCode::ProtectedUser,
                     format!(
                         "{} is {why}; idbridge never changes it ({})",
                         user.user_name(),
@@ -619,7 +619,7 @@ impl<'a> Planner<'a> {
             // are renamed, both accounts) to the wrong person; the target would refuse it anyway.
             self.finding(
                 Severity::Error,
-                "user-name-held",
+                FindingCode::UserNameHeld,
                 format!(
                     "{} would be renamed to {}, which target user {} holds; left untouched: when two people swap \
                      emails, rename one of them in the target first or fix the source",
@@ -662,7 +662,7 @@ impl<'a> Planner<'a> {
             }
             (Lifecycle::Pending, true) => self.finding(
                 Severity::Info,
-                "not-started",
+                FindingCode::NotStarted,
                 format!(
                     "{} is already in the workspace but {}; left as is",
                     user.user_name(),
@@ -712,7 +712,7 @@ impl<'a> Planner<'a> {
             if !self.input.sources.contains(&link.key.source) {
                 self.finding(
                     Severity::Warning,
-                    "unknown-source-link",
+                    FindingCode::UnknownSourceLink,
                     format!(
                         "{} is linked through source `{}`, which is not configured; left alone (was the source renamed?)",
                         user.user_name(),
@@ -725,7 +725,7 @@ impl<'a> Planner<'a> {
             if let Some(why) = self.protected(user) {
                 self.finding(
                     Severity::Warning,
-                    "protected-user",
+                    FindingCode::ProtectedUser,
                     format!(
                         "{} is in no source but is {why}; idbridge never removes it",
                         user.user_name()
@@ -740,7 +740,7 @@ impl<'a> Planner<'a> {
                 // with an unreadable date) must not stay in, night after night, with exit 0.
                 self.finding(
                     Severity::Error,
-                    "kept-bad-row",
+                    FindingCode::KeptBadRow,
                     format!("{name} is missing from the valid source rows, but a skipped bad row names them; not deactivated \
                              until the row is fixed"),
                     vec![link.key.to_string()],
@@ -766,7 +766,7 @@ impl<'a> Planner<'a> {
             // An error, not a warning: a run that holds leavers every night must not look green.
             self.finding(
                 Severity::Error,
-                "deactivations-held",
+                FindingCode::DeactivationsHeld,
                 format!(
                     "{} people are missing from the sources, but a source read may be missing people too ({}), so \
                      nobody is deactivated for being absent this run; fix the source and re-run",
@@ -800,7 +800,7 @@ impl<'a> Planner<'a> {
         if !orphans.is_empty() {
             self.finding(
                 Severity::Info,
-                "orphan-users",
+                FindingCode::OrphanUsers,
                 format!(
                     "{} target users match nobody in the sources; idbridge leaves them alone",
                     orphans.len()
@@ -820,7 +820,7 @@ impl<'a> Planner<'a> {
         let dropped = before - self.ops.len();
         self.finding(
             Severity::Error,
-            "target-read-inconsistent",
+            FindingCode::TargetReadInconsistent,
             format!(
                 "the paged read of the target did not add up after retries ({}); this run makes no deactivations and no \
                  member removals ({dropped} held back); re-run later",
@@ -878,7 +878,7 @@ impl<'a> Planner<'a> {
         if self.input.policy.force {
             self.finding(
                 Severity::Warning,
-                "max-deactivations-forced",
+                FindingCode::MaxDeactivationsForced,
                 format!("{message}; allowed by --force"),
                 Vec::new(),
             );
@@ -886,7 +886,7 @@ impl<'a> Planner<'a> {
         } else {
             self.finding(
                 Severity::Error,
-                "max-deactivations-exceeded",
+                FindingCode::MaxDeactivationsExceeded,
                 format!("{message}; nothing is applied. Check the sources, then re-run with --force if it is right"),
                 Vec::new(),
             );
@@ -915,7 +915,7 @@ impl<'a> Planner<'a> {
         if !deferred.is_empty() {
             self.finding(
                 Severity::Info,
-                "limit-deferred",
+                FindingCode::LimitDeferred,
                 format!(
                     "--limit {limit}: {} more operations are left for a later run",
                     deferred.len()
@@ -977,10 +977,14 @@ impl<'a> Planner<'a> {
                 )
             })
             .collect();
-        // Most severe first; within a severity, by code then message, so the order never depends on
-        // the order the target listed users in.
+        // Most severe first; within a severity, by code (as spelt) then message, so the order
+        // never depends on the order the target listed users in.
         self.findings.sort_by(|a, b| {
-            (a.severity, &a.code, &a.message).cmp(&(b.severity, &b.code, &b.message))
+            (a.severity, a.code.as_str(), &a.message).cmp(&(
+                b.severity,
+                b.code.as_str(),
+                &b.message,
+            ))
         });
         let mut plan = Plan {
             version: PLAN_VERSION,
@@ -1028,11 +1032,11 @@ fn deactivation() -> Vec<Change> {
 
 /// Why an issue that names nobody could hide a person, as `deactivations-held` says it.
 fn unnamed_cause(issue: &SourceIssue) -> &'static str {
-    match issue.code.as_str() {
-        "source-paging-overlap" => {
+    match issue.code {
+        FindingCode::SourcePagingOverlap => {
             "the HR API sent a record on two pages, so its paging shifted and may have skipped someone"
         }
-        "source-total-mismatch" => {
+        FindingCode::SourceTotalMismatch => {
             "the HR API's record count does not match the records it sent, or could not be read"
         }
         _ if issue.location.contains(" lines ") => {

@@ -5,7 +5,7 @@ use super::diff::{KnownLink, Planner};
 use super::op::{
     Change, CreateGroup, DeleteGroup, GroupOrigin, Members, Op, OpKind, PatchGroup, Severity,
 };
-use crate::model::{DesiredGroup, ScimId, SourceKey, TargetGroup, UserName};
+use crate::model::{DesiredGroup, FindingCode, ScimId, SourceKey, TargetGroup, UserName};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -154,7 +154,7 @@ impl Planner<'_> {
                         _ => {
                             self.finding(
                                 Severity::Warning,
-                                "group-exists-unadopted",
+                                FindingCode::GroupExistsUnadopted,
                                 format!(
                                     "a target group named `{}` already exists and idbridge did not create it; add it to groups.adopt to manage it",
                                     group.display_name
@@ -170,7 +170,7 @@ impl Planner<'_> {
                 if link_by_key.contains_key(&key) {
                     self.finding(
                         Severity::Warning,
-                        "group-recreated",
+                        FindingCode::GroupRecreated,
                         format!(
                             "group `{}` was deleted in the target; it is created again",
                             group.display_name
@@ -249,7 +249,7 @@ impl Planner<'_> {
             if !unmanaged.is_empty() {
                 self.finding(
                     Severity::Info,
-                    "group-unmanaged-members",
+                    FindingCode::GroupUnmanagedMembers,
                     format!(
                         "group `{}` has {} members idbridge does not manage; they are left in it",
                         group.display_name,
@@ -311,7 +311,7 @@ impl Planner<'_> {
                 .collect();
             self.finding(
                 Severity::Info,
-                "group-emptied",
+                FindingCode::GroupEmptied,
                 format!(
                     "group `{}` is no longer in the sources; idbridge empties it of the users it manages and leaves the group (set groups.delete = true to delete it)",
                     target.display_name
@@ -336,7 +336,7 @@ impl Planner<'_> {
             let dropped = before - self.ops.len();
             self.finding(
                 Severity::Error,
-                "target-read-inconsistent",
+                FindingCode::TargetReadInconsistent,
                 format!(
                     "the paged read of the target's groups did not add up after retries ({}); this run makes no member removals and no group deletions ({dropped} held back)",
                     state.problems.join("; ")

@@ -10,6 +10,7 @@ mod op;
 pub mod policy;
 mod verify;
 
+pub use crate::model::FindingCode;
 pub use diff::{diff, plan, GroupState, Input, KnownLink, TargetState};
 pub use digest::{plan_digest, source_digest, target_digest};
 pub use op::{

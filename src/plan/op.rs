@@ -1,7 +1,7 @@
 //! Plan data: operations, changes, findings and the plan document (serialised as the JSON plan
 //! format of docs/plan-format.md).
 
-use crate::model::{ScimId, SourceKey, UserName};
+use crate::model::{FindingCode, ScimId, SourceKey, UserName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -474,7 +474,7 @@ pub struct Finding {
     /// Severity.
     pub severity: Severity,
     /// Stable machine code, e.g. `source-row-invalid`.
-    pub code: String,
+    pub code: FindingCode,
     /// What happened and what to do.
     pub message: String,
     /// Where: source locations, target ids.
@@ -486,13 +486,13 @@ impl Finding {
     /// A finding.
     pub fn new(
         severity: Severity,
-        code: &str,
+        code: FindingCode,
         message: impl Into<String>,
         sources: Vec<String>,
     ) -> Self {
         Self {
             severity,
-            code: code.to_owned(),
+            code,
             message: message.into(),
             sources,
         }

@@ -294,7 +294,7 @@ fn owners_token_owner_and_orphans_are_never_touched() {
     let orphan = p
         .findings
         .iter()
-        .find(|f| f.code == "orphan-users")
+        .find(|f| f.code == FindingCode::OrphanUsers)
         .unwrap();
     assert_eq!(orphan.sources, vec!["stray@x.io".to_owned()]);
 }
@@ -368,7 +368,7 @@ fn bad_rows_never_cause_deactivations() {
     c.issues = vec![SourceIssue {
         source: "hr".into(),
         location: "hr.csv line 3".into(),
-        code: "source-row-invalid".into(),
+        code: FindingCode::SourceRowInvalid,
         message: "unknown status".into(),
         skipped_person: true,
         hints: vec!["E1".into(), "A@x.io".into()],
@@ -385,7 +385,7 @@ fn bad_rows_never_cause_deactivations() {
     c.issues.push(SourceIssue {
         source: "hr".into(),
         location: "hr.csv lines 9-60".into(),
-        code: "source-row-invalid".into(),
+        code: FindingCode::SourceRowInvalid,
         message: "unreadable CSV".into(),
         skipped_person: true,
         hints: vec![],
@@ -396,7 +396,7 @@ fn bad_rows_never_cause_deactivations() {
     let held = p
         .findings
         .iter()
-        .find(|f| f.code == "deactivations-held")
+        .find(|f| f.code == FindingCode::DeactivationsHeld)
         .unwrap();
     assert_eq!(held.severity, Severity::Error);
     assert_eq!(held.sources, vec!["hr: hr.csv lines 9-60".to_owned()]);
@@ -426,7 +426,7 @@ fn upcoming_leavers_are_announced_with_their_date() {
     let found: Vec<&Finding> = p
         .findings
         .iter()
-        .filter(|f| f.code == "termination-scheduled")
+        .filter(|f| f.code == FindingCode::TerminationScheduled)
         .collect();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].severity, Severity::Info);
@@ -698,7 +698,7 @@ fn linked_groups_are_renamed_and_only_managed_members_removed() {
     let unmanaged = p
         .findings
         .iter()
-        .find(|f| f.code == "group-unmanaged-members")
+        .find(|f| f.code == FindingCode::GroupUnmanagedMembers)
         .unwrap();
     assert_eq!(unmanaged.sources, vec!["hand@x.io".to_owned()]);
     // A second plan against the state after apply has nothing to do for the group.
@@ -861,7 +861,7 @@ fn a_matched_user_is_never_deactivated_when_the_rekey_is_in_doubt() {
     c.issues = vec![SourceIssue {
         source: "hr".into(),
         location: "hr.csv line 7".into(),
-        code: "source-row-invalid".into(),
+        code: FindingCode::SourceRowInvalid,
         message: "unknown status".into(),
         skipped_person: true,
         hints: vec!["E1".into()],
@@ -993,10 +993,10 @@ fn deactivations_held_says_why_for_each_unnamed_issue() {
     c.links = vec![link("E1", "u1")];
     c.desired = vec![person("E2", "b@x.io", None, Lifecycle::Active)];
     c.policy.max_deactivations = Threshold::Count(10);
-    let unnamed = |location: &str, code: &str| SourceIssue {
+    let unnamed = |location: &str, code: FindingCode| SourceIssue {
         source: "hr".into(),
         location: location.into(),
-        code: code.into(),
+        code,
         message: "…".into(),
         skipped_person: true,
         hints: vec![],
@@ -1006,13 +1006,13 @@ fn deactivations_held_says_why_for_each_unnamed_issue() {
         assert!(!ops(&p).iter().any(|(k, _)| *k == OpKind::DeactivateUser));
         p.findings
             .into_iter()
-            .find(|f| f.code == "deactivations-held")
+            .find(|f| f.code == FindingCode::DeactivationsHeld)
             .expect("deactivations-held")
             .message
     };
     c.issues = vec![
-        unnamed("/v1/people pages 1, 2", "source-paging-overlap"),
-        unnamed("/v1/people total", "source-total-mismatch"),
+        unnamed("/v1/people pages 1, 2", FindingCode::SourcePagingOverlap),
+        unnamed("/v1/people total", FindingCode::SourceTotalMismatch),
     ];
     let message = held(&c);
     assert!(
@@ -1022,8 +1022,8 @@ fn deactivations_held_says_why_for_each_unnamed_issue() {
         "{message}"
     );
     c.issues = vec![
-        unnamed("hr.csv lines 9-60", "source-row-invalid"),
-        unnamed("hr.csv line 70", "source-row-invalid"),
+        unnamed("hr.csv lines 9-60", FindingCode::SourceRowInvalid),
+        unnamed("hr.csv line 70", FindingCode::SourceRowInvalid),
     ];
     let message = held(&c);
     assert!(

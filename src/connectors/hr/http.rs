@@ -16,7 +16,7 @@
 use super::row::{self, RowRules};
 use super::{Error, SourceRead};
 use crate::config::{HrHttpSettings, HttpAuth, HttpPaging};
-use crate::model::SourceIssue;
+use crate::model::{FindingCode, SourceIssue};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::time::Duration;
@@ -276,7 +276,7 @@ impl Count {
         Some(SourceIssue {
             source: settings.name.clone(),
             location: format!("{} total", settings.url.path()),
-            code: "source-total-mismatch".to_owned(),
+            code: FindingCode::SourceTotalMismatch,
             message: format!(
                 "{problem}; some people may be missing from this read, so nobody is deactivated for being absent \
                  this run (check the API's paging, or unset `total`)"
@@ -336,7 +336,7 @@ impl Pages {
         Some(SourceIssue {
             source: settings.name.clone(),
             location: format!("{} pages {}", settings.url.path(), pages.join(", ")),
-            code: "source-paging-overlap".to_owned(),
+            code: FindingCode::SourcePagingOverlap,
             message: format!(
                 "the API sent the same record on more than one page ({} `{}`: {}); its paging shifted while it \
                  was read, so another record may have been skipped, and nobody is deactivated for being absent this \
@@ -517,7 +517,7 @@ mod tests {
         assert!(pages.seen("E5".into(), 2));
         assert!(!pages.seen("E6".into(), 2));
         let issue = pages.check(&s).expect("an overlap");
-        assert_eq!(issue.code, "source-paging-overlap");
+        assert_eq!(issue.code, FindingCode::SourcePagingOverlap);
         assert!(issue.skipped_person && issue.hints.is_empty(), "{issue:?}");
         assert_eq!(issue.location, "/v1/people pages 1, 2");
         assert!(

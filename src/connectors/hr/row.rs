@@ -6,7 +6,7 @@
 use super::SourceRead;
 use crate::config::Columns;
 use crate::model::{
-    attr, parse_email, Employment, SourceIssue, SourceKey, SourceRecord, StatusKind,
+    attr, parse_email, Employment, FindingCode, SourceIssue, SourceKey, SourceRecord, StatusKind,
 };
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -32,7 +32,7 @@ pub fn bad_row(source: &str, location: String, message: String, hints: Vec<Strin
     SourceIssue {
         source: source.to_owned(),
         location,
-        code: "source-row-invalid".to_owned(),
+        code: FindingCode::SourceRowInvalid,
         message,
         hints,
         skipped_person: true,

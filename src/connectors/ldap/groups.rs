@@ -3,7 +3,7 @@
 
 use super::dn;
 use crate::config::NestedGroups;
-use crate::model::{SourceGroup, SourceIssue, SourceKey};
+use crate::model::{FindingCode, SourceGroup, SourceIssue, SourceKey};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The people of the source, indexed the ways groups refer to them.
@@ -96,7 +96,7 @@ pub fn resolve(
             issues.push(SourceIssue {
                 source: source.to_owned(),
                 location: dns.first().map(|d| (*d).to_owned()).unwrap_or_default(),
-                code: "group-cycle".to_owned(),
+                code: FindingCode::GroupCycle,
                 message: format!(
                     "groups {list} contain each other in a cycle; each is given the members of all of them. Remove one of the nested-group memberships in the directory to break the cycle."
                 ),
@@ -145,7 +145,7 @@ fn outside(source: &str, g: &GroupEntry, what: &str) -> SourceIssue {
     SourceIssue {
         source: source.to_owned(),
         location: g.dn.clone(),
-        code: "member-outside-scope".to_owned(),
+        code: FindingCode::MemberOutsideScope,
         message: format!(
             "group `{}` lists {what}, which is not a person read from this source (outside the user base or filter, or no such entry); it is left out of the group. Widen `users` or remove the member if it should not be there.",
             g.dn

@@ -28,7 +28,7 @@ pub mod values;
 use super::SourceRead;
 use crate::config::{LdapDialect, LdapSettings, NestedGroups};
 use crate::model::{
-    attr, parse_email, Employment, SourceIssue, SourceKey, SourceRecord, StatusKind,
+    attr, parse_email, Employment, FindingCode, SourceIssue, SourceKey, SourceRecord, StatusKind,
 };
 use conn::{Conn, Entry};
 use groups::{GroupEntry, People};
@@ -393,7 +393,7 @@ fn user(
         return Err(Box::new(SourceIssue {
             source: settings.name.clone(),
             location: e.dn.clone(),
-            code: "source-entry-invalid".to_owned(),
+            code: FindingCode::SourceEntryInvalid,
             message: format!(
                 "LDAP entry `{}` has no {}, so it cannot be provisioned and was skipped. Fill in the attribute in the directory, or map the role to another attribute under `attributes`.",
                 e.dn,
@@ -491,7 +491,7 @@ fn bad_mail(
     Box::new(SourceIssue {
         source: settings.name.clone(),
         location: e.dn.clone(),
-        code: "source-entry-invalid".to_owned(),
+        code: FindingCode::SourceEntryInvalid,
         message: format!(
             "LDAP entry `{}` has the mail \"{}\" in `{}`, which is not a usable address: {why}; it was skipped. \
              Correct the attribute in the directory.",
@@ -553,7 +553,7 @@ async fn read_groups(
             issues.push(SourceIssue {
                 source: settings.name.clone(),
                 location: e.dn.clone(),
-                code: "group-entry-invalid".to_owned(),
+                code: FindingCode::GroupEntryInvalid,
                 message: format!(
                     "LDAP group `{}` has no id attribute `{}`, so it was skipped. Check the bind account may read it, or map `attributes.id`.",
                     e.dn, a.id

@@ -184,7 +184,7 @@ fn conflicts_and_missing_required_records_leave_people_untouched() {
     );
     assert!(codes.contains(&"join-missing-required"));
     assert!(codes.contains(&"join-key-missing"));
-    let conflict = m.issues.iter().find(|i| i.code == "join-conflict").unwrap();
+    let conflict = m.issues.iter().find(|i| i.code == FindingCode::JoinConflict).unwrap();
     assert!(
         conflict.location.contains("corp-loc-u-ada")
             && conflict.location.contains("corp-loc-u-ada2")
@@ -289,7 +289,7 @@ fn a_template_that_renders_an_unusable_identity_skips_the_person_with_hints() {
     let issue = m
         .issues
         .iter()
-        .find(|i| i.code == "identity-invalid")
+        .find(|i| i.code == FindingCode::IdentityInvalid)
         .unwrap();
     assert!(issue.skipped_person);
     assert!(issue.hints.contains(&"u-ada".to_owned()) && issue.hints.contains(&"E1".to_owned()));
