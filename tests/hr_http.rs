@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use idbridge::config::{self, SourceSettings};
 use idbridge::connectors::hr::read_http;
+use idbridge::model::FindingCode;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -307,7 +308,7 @@ async fn a_total_that_does_not_match_the_records_names_nobody() {
         );
         assert_eq!(read.issues.len(), 1, "{claim}: {:?}", read.issues);
         let issue = &read.issues[0];
-        assert_eq!(issue.code, "source-total-mismatch");
+        assert_eq!(issue.code, FindingCode::SourceTotalMismatch);
         assert!(issue.skipped_person && issue.hints.is_empty(), "{issue:?}");
         assert!(issue.message.contains(says), "{claim}: {}", issue.message);
     }

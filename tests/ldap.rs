@@ -12,7 +12,7 @@ use idbridge::config::{
 };
 use idbridge::connectors::ldap::{self, values, Error};
 use idbridge::connectors::SourceRead;
-use idbridge::model::{SourceKey, SourceRecord, StatusKind};
+use idbridge::model::{FindingCode, SourceKey, SourceRecord, StatusKind};
 use secrecy::SecretString;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -316,7 +316,7 @@ async fn openldap_directory_is_read_completely() {
     let invalid: Vec<_> = read
         .issues
         .iter()
-        .filter(|i| i.code == "source-entry-invalid")
+        .filter(|i| i.code == FindingCode::SourceEntryInvalid)
         .collect();
     assert_eq!(invalid.len(), 1, "{:?}", read.issues);
     assert!(invalid[0].skipped_person);
@@ -341,7 +341,7 @@ async fn openldap_directory_is_read_completely() {
     let cycles: Vec<_> = read
         .issues
         .iter()
-        .filter(|i| i.code == "group-cycle")
+        .filter(|i| i.code == FindingCode::GroupCycle)
         .collect();
     assert_eq!(cycles.len(), 1, "one cycle reported once");
     assert!(!cycles[0].skipped_person);
@@ -360,7 +360,7 @@ async fn openldap_directory_is_read_completely() {
     let outside: Vec<_> = read
         .issues
         .iter()
-        .filter(|i| i.code == "member-outside-scope")
+        .filter(|i| i.code == FindingCode::MemberOutsideScope)
         .collect();
     assert_eq!(outside.len(), 2, "{outside:?}");
     assert!(outside
@@ -544,7 +544,7 @@ async fn an_entry_whose_mail_is_not_a_usable_address_is_skipped_with_its_id() {
     let issue = after
         .issues
         .iter()
-        .find(|i| i.code == "source-entry-invalid")
+        .find(|i| i.code == FindingCode::SourceEntryInvalid)
         .unwrap();
     assert!(issue.skipped_person);
     assert_eq!(issue.hints[0], ann.id);
