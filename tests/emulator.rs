@@ -276,7 +276,8 @@ async fn guests_are_invisible_until_posted_as_members() {
     assert_eq!(page["totalResults"], json!(0));
     assert_eq!(env.get(&format!("/Users/{guest}")).await.0, 404);
     assert!(env.emu.members().iter().all(|m| m.id != guest));
-    // A guest turned restricted member keeps its account (§8).
+    // A guest turned restricted member keeps its account
+    // (docs/notion.md, "Creating, removing and re-adding").
     let (status, body) = env
         .send(
             "POST",
@@ -654,7 +655,7 @@ async fn delete_protects_the_token_owner_and_revokes_other_owners() {
         200
     );
 
-    // Changing the token owner's own role cuts the token off (§3).
+    // Changing the token owner's own role cuts the token off (docs/notion.md, "Tokens").
     let (status, _) = env
         .send(
             "PATCH",

@@ -8,6 +8,7 @@ mod support;
 
 mod boundaries;
 mod config;
+mod docs;
 mod emulator;
 mod exit_codes;
 mod hr_http;

@@ -46,7 +46,7 @@ fn database_url() -> Option<String> {
                 std::env::var_os("CI").is_none(),
                 "DATABASE_URL is not set but CI is: the PostgreSQL store tests must run in CI. \
                  Export DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres (or start a \
-                 throwaway cluster, see docs/toolchain.md §7)."
+                 throwaway cluster: `. scripts/env.sh` does either)."
             );
             eprintln!(
                 "\n*** SKIPPING PostgreSQL store test: DATABASE_URL is not set. ***\n\

@@ -677,7 +677,7 @@ async fn execute(ctx: &Ctx, op: &Op) -> Result<Executed, Failure> {
             if let Err(e) = client.delete_group(&o.scim_id).await {
                 if !e.is_auth() && matches!(e.status(), Some(400 | 403 | 409)) {
                     // Notion refuses to delete a group that is the only full-access holder of a
-                    // page (notion-scim.md §10); say so rather than leave a bare status. A 403
+                    // page (docs/notion.md, "Groups"); say so rather than leave a bare status. A 403
                     // stays a SCIM error so run_one checks the token.
                     return Err(e
                         .with_note(&format!(

@@ -1,6 +1,6 @@
 //! Log setup: which events are shown (`RUST_LOG`, else `-v`), whether they are coloured (only on
 //! a terminal, never with `NO_COLOR`), and where they go (stderr, around any progress bar).
-//! docs/cli.md, "Logs and colours", states the rules.
+//! docs/cli.md, "Output for scripts and terminals", states the rules.
 
 use super::{progress, Cli, LogFormat};
 use std::io::{IsTerminal, Write};

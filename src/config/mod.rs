@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-/// Default Notion SCIM base URL (notion-scim.md §2).
+/// Default Notion SCIM base URL (docs/notion.md, "Hosts and base URL").
 pub const NOTION_SCIM_URL: &str = "https://api.notion.com/scim/v2";
 /// Default store: a SQLite file beside the config file, created on first write.
 pub const DEFAULT_STORE_URL: &str = store::DEFAULT_URL;

@@ -1,4 +1,5 @@
-//! The emulator's filter parser: the `attr eq value` subset Notion documents (notion-scim.md §6).
+//! The emulator's filter parser: the `attr eq value` subset Notion documents
+//! (docs/notion.md, "Filters").
 //!
 //! Only `eq` exists; values may be quoted (RFC 7644 §3.4.2.2) or bare, as in Notion's own
 //! `displayName eq Designers` example. Anything else is an error the caller turns into 400

@@ -1,5 +1,5 @@
-//! The Notion SCIM emulator: an in-memory, faithful fake of Notion's SCIM API (notion-scim.md
-//! §17), shipped by `idbridge emulator` and `idbridge demo` and used by every integration test
+//! The Notion SCIM emulator: an in-memory, faithful fake of Notion's SCIM API as docs/notion.md
+//! describes it, shipped by `idbridge emulator` and `idbridge demo`, used by every integration test
 //! of the SCIM client and of sync.
 //!
 //! `profile` holds the switches for UNCONFIRMED behaviours, the seed and the faults; `state` the

@@ -2,7 +2,8 @@
 //! applied to a resource held as a JSON object.
 //!
 //! Users and groups are both stored as JSON documents, so one implementation serves both. It
-//! accepts every shape IdPs send to Notion (notion-scim.md §8, §10): ops in any case, the
+//! accepts every shape IdPs send to Notion (docs/notion.md, "Updates (PATCH and PUT)" and
+//! "Groups"): ops in any case, the
 //! value-as-object form (keys may themselves be paths, as Entra sends extension attributes),
 //! dotted paths, extension-URN paths, and `attr[sub eq "v"].sub` value filters. Pure: no I/O.
 

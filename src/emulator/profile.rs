@@ -1,14 +1,14 @@
 //! The emulator's profile: switches for every UNCONFIRMED Notion behaviour, the seed data, the
 //! rate limit and the injected faults, read from TOML (`idbridge emulator --profile FILE`).
 //!
-//! Defaults are Notion's most likely behaviour (notion-scim.md §17); each switch names the
-//! section of notion-scim.md that leaves the behaviour open. This file does no I/O.
+//! Defaults are Notion's most likely behaviour; each switch names the section of docs/notion.md
+//! that leaves the behaviour open ("unconfirmed" there). This file does no I/O.
 
 use serde::{Deserialize, Serialize};
 
 use super::Error;
 
-/// The roles Notion's extension accepts (notion-scim.md §5.1).
+/// The roles Notion's extension accepts (docs/notion.md, "Users").
 pub const ROLES: [&str; 4] = ["owner", "membership_admin", "member", "restricted_member"];
 
 /// Everything the emulator is started with.
@@ -129,7 +129,8 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
-/// What `POST /Users` does with an email that is already a workspace member (§8, UNCONFIRMED).
+/// What `POST /Users` does with an email that is already a workspace member (UNCONFIRMED:
+/// docs/notion.md, "Creating, removing and re-adding").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DuplicatePost {
@@ -140,7 +141,8 @@ pub enum DuplicatePost {
     ReturnExisting,
 }
 
-/// How a removed member looks afterwards (§8, UNCONFIRMED).
+/// How a removed member looks afterwards (UNCONFIRMED:
+/// docs/notion.md, "Creating, removing and re-adding").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RemovedUser {
@@ -151,7 +153,7 @@ pub enum RemovedUser {
     Inactive,
 }
 
-/// The error body shape (§12, UNCONFIRMED).
+/// The error body shape (UNCONFIRMED: docs/notion.md, "Errors and throttling").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorShape {
@@ -162,7 +164,7 @@ pub enum ErrorShape {
     Notion,
 }
 
-/// What a `count` above 100 does (§7, UNCONFIRMED).
+/// What a `count` above 100 does (UNCONFIRMED: docs/notion.md, "Paging").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MaxCount {
@@ -302,13 +304,14 @@ pub struct SeedUser {
     pub given_name: Option<String>,
     /// `name.familyName`.
     pub family_name: Option<String>,
-    /// `name.formatted`; left out by default, as on some real accounts (§5.2).
+    /// `name.formatted`; left out by default, as on some real accounts (docs/notion.md, "Users").
     pub formatted: Option<String>,
-    /// Notion role; `None` (or `""` in TOML) means no Notion extension object at all (§5.2).
+    /// Notion role; `None` (or `""` in TOML) means no Notion extension object at all
+    /// (docs/notion.md, "Users").
     pub role: Option<String>,
     /// In the workspace; `false` seeds a removed member (a known global account).
     pub active: bool,
-    /// A guest: never listed nor returned (§9).
+    /// A guest: never listed nor returned (docs/notion.md, "Creating, removing and re-adding").
     pub guest: bool,
     /// `externalId`.
     pub external_id: Option<String>,

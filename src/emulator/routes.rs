@@ -228,7 +228,7 @@ fn route(
 ) -> (Result<(u16, Option<Value>), ApiError>, bool) {
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let first = segments.first().copied().unwrap_or_default();
-    // Discovery is public: S10 saw ServiceProviderConfig answer without a token (§3).
+    // Discovery is public: ServiceProviderConfig answers without a token (docs/notion.md, "Tokens").
     if first.eq_ignore_ascii_case("ServiceProviderConfig") && segments.len() == 1 {
         return (
             only_get(method).map(|()| (200, Some(service_provider_config()))),
@@ -426,7 +426,7 @@ fn empty_response(code: u16) -> Response {
     response
 }
 
-/// Render an error in the chosen shape (§12).
+/// Render an error in the chosen shape (docs/notion.md, "Errors and throttling").
 pub(crate) fn error_response(err: &ApiError, shape: ErrorShape, content_type: &str) -> Response {
     let body = match shape {
         ErrorShape::Scim => {

@@ -23,9 +23,10 @@ use super::profile::{
 use super::{ENTERPRISE_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, NOTION_SCHEMA, USER_SCHEMA};
 use crate::clock::Clock;
 
-/// Where `meta.location` points: another host than the one called, as Notion does (§2).
+/// Where `meta.location` points: another host than the one called, as Notion does
+/// (docs/notion.md, "Hosts and base URL").
 const LOCATION_BASE: &str = "https://app.notion.com/scim/v2";
-/// Notion's page size cap (§7).
+/// Notion's page size cap (docs/notion.md, "Paging").
 const MAX_COUNT: usize = 100;
 /// Core attributes a user document keeps; anything else a client sends is dropped silently.
 const USER_KEYS: &[&str] = &[
@@ -670,7 +671,8 @@ impl State {
 
     pub fn user_json(&self, a: &Account) -> Value {
         let mut out = Map::new();
-        // Notion lists only the core URN even when extension objects are present (§5.2).
+        // Notion lists only the core URN even when extension objects are present
+        // (docs/notion.md, "Users").
         out.insert("schemas".into(), json!([USER_SCHEMA]));
         out.insert("id".into(), json!(a.id));
         for key in USER_KEYS {
@@ -829,7 +831,7 @@ impl State {
     }
 
     /// A member who joins while a client pages through `/Users`: first in order, so every
-    /// later page shifts by one and `totalResults` grows (§7).
+    /// later page shifts by one and `totalResults` grows (docs/notion.md, "Paging").
     fn insert_member(&mut self) {
         self.inserted += 1;
         let domain = self
@@ -871,7 +873,7 @@ impl State {
             })
         };
         Ok(Some(match attr.as_str() {
-            // Notion lowercases emails, so email lookups ignore case (§5.3, §6).
+            // Notion lowercases emails, so email lookups ignore case (docs/notion.md, "Filters").
             "email" => {
                 let value = value.to_ascii_lowercase();
                 Box::new(move |a: &Account| a.owns_email(&value))
@@ -879,7 +881,8 @@ impl State {
             "username" if self.switches.user_name_filter => {
                 Box::new(move |a: &Account| a.user_name().eq_ignore_ascii_case(&value))
             }
-            // The snake_case names are Notion's own and match case-sensitively (§6).
+            // The snake_case names are Notion's own and match case-sensitively
+            // (docs/notion.md, "Filters").
             "given_name" if parsed.attr == "given_name" => name_part("givenName", value),
             "family_name" if parsed.attr == "family_name" => name_part("familyName", value),
             _ if self.switches.reject_unknown_filter => {
@@ -1015,7 +1018,8 @@ impl State {
             }
         }
         if let Some(phones) = doc.get("phoneNumbers").and_then(Value::as_array) {
-            // Notion keeps one number: the primary, else the first with a value (§5.1).
+            // Notion keeps one number: the primary, else the first with a value
+            // (docs/notion.md, "Users").
             let kept = phones
                 .iter()
                 .find(|p| p.get("primary") == Some(&json!(true)) && has_value(p))
@@ -1156,7 +1160,8 @@ impl State {
             Status::Removed
         };
         let id = match existing {
-            // An account known to Notion (a removed member or a guest) is added back (§8).
+            // An account known to Notion (a removed member or a guest) is added back
+            // (docs/notion.md, "Creating, removing and re-adding").
             Some(at) => {
                 let keep =
                     self.switches.readd_keeps_id || self.accounts[at].status == Status::Guest;
@@ -1213,8 +1218,8 @@ impl State {
         let at = self.user_index(id)?;
         let mut doc = self.normalize_user(body)?;
         let old = &self.accounts[at].doc;
-        // Photos are read only on create (§5.1); a PUT without the role keeps it, since Notion
-        // users always carry one.
+        // Photos are read only on create (docs/notion.md, "Updates (PATCH and PUT)"); a PUT
+        // without the role keeps it, since Notion users always carry one.
         doc.remove("photos");
         if let Some(photos) = old.get("photos") {
             doc.insert("photos".into(), photos.clone());
@@ -1240,7 +1245,7 @@ impl State {
             }
             patch::apply(&mut doc, op, path.as_deref(), value.as_ref())?;
         }
-        // Photos are read only on create (§5.1).
+        // Photos are read only on create (docs/notion.md, "Updates (PATCH and PUT)").
         doc.remove("photos");
         if let Some(photos) = self.accounts[at].doc.get("photos") {
             doc.insert("photos".into(), photos.clone());
@@ -1309,7 +1314,7 @@ impl State {
             account.status = Status::Member;
         }
         if role_changed {
-            // A token dies when its creator's role changes (§3).
+            // A token dies when its creator's role changes (docs/notion.md, "Tokens").
             self.revoke_tokens_of(&id);
         }
         if was_member && !active {
@@ -1334,7 +1339,8 @@ impl State {
     }
 
     /// Removal from the workspace: sessions end, group memberships go, and an owner's tokens
-    /// are revoked (§8, §9). The account itself lives on, so a POST can add it back.
+    /// are revoked (docs/notion.md, "Creating, removing and re-adding"). The account itself lives
+    /// on, so a POST can add it back.
     fn remove_member(&mut self, id: &str) {
         let now = self.now_ms();
         for a in self.accounts.iter_mut().filter(|a| a.id == id) {
@@ -1406,7 +1412,7 @@ impl State {
                                 members.push(a.id.clone());
                             }
                         }
-                        // Groups hold members only, never guests (§10).
+                        // Groups hold members only, never guests (docs/notion.md, "Groups").
                         _ => {
                             return Err(ApiError::typed(
                                 400,

@@ -10,7 +10,7 @@ use std::fmt;
 /// Plan format version.
 pub const PLAN_VERSION: u32 = 1;
 
-/// Operation kinds, declared in the order a plan runs them (design.md, Decisions).
+/// Operation kinds, declared in the order a plan runs them (docs/plan-format.md, "Operations").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OpKind {

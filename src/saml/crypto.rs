@@ -92,7 +92,7 @@ fn push_reason(reasons: &mut Vec<String>, error: String, printed: &str) {
 
 #[cfg(feature = "saml-xmlsec")]
 fn describe(e: &dyn std::error::Error) -> String {
-    // samael's errors hold `Box<dyn Error>`; keep only the text (toolchain.md §3 pitfall 4).
+    // samael's errors hold a `Box<dyn Error>` that is not `Send + Sync`; keep only the text.
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

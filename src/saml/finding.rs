@@ -1,7 +1,7 @@
 //! Findings: what the SAML checks report, one per rule that fired, as data (never `Err`).
 //!
-//! Codes follow the reason vocabulary of the public conformance corpus
-//! (`../shared/vectors/saml/README.md`); codes of our own are listed in `docs/saml.md`.
+//! Codes follow the reason vocabulary of the public conformance corpus the tests run (docs/saml.md,
+//! "Tests"); every code is listed in docs/saml.md, "Finding codes".
 
 use serde::{Deserialize, Serialize};
 

@@ -8,7 +8,9 @@ use super::finding::Finding;
 use base64::Engine;
 use std::io::Read;
 
-/// Limits applied before and during parsing (security.md §5 item 2).
+/// Limits applied before and during parsing: the message is the attacker's, so its size before
+/// and after decoding and inflating, and its shape, are bounded before anything reads it
+/// (docs/saml.md, "How a response is checked").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted input, in bytes, before decoding.

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use roxmltree::Node;
 use serde::Serialize;
 
-/// Notion's SP entity ID (notion-saml.md §15.3).
+/// Notion's SP entity ID (docs/saml.md, "What Notion expects").
 pub const NOTION_ENTITY_ID: &str = "https://www.notion.so/sso/saml";
 /// The other published spelling, accepted with a warning.
 pub const NOTION_ENTITY_ID_ALT: &str = "https://notion.so/sso/saml";

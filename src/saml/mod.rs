@@ -462,7 +462,8 @@ mod tests {
         );
     }
 
-    /// A build that cannot verify never passes a signed response (design.md, style.md §Layout 4).
+    /// A build that cannot verify never passes a signed response: without `saml-xmlsec` samael's
+    /// `NoCrypto` verifier would return `Ok(())` for any signature, so the checker must not call it.
     #[test]
     fn a_response_is_never_accepted_without_a_verifier() {
         let xml = include_bytes!("../../tests/fixtures/saml/valid-assertion-signed.xml");

@@ -3,10 +3,12 @@
 //! pushes a [`Finding`]; the order of the rules is the order of the findings, and the first error
 //! is the report's reason. No I/O, no clock: `now` is an argument.
 //!
-//! The rules follow security.md §1 and §5: the signature must be a direct child of the
-//! Response or the Assertion it references (`URI="#" + parent ID`, one SignedInfo, one
-//! Reference), IDs are unique, there is exactly one Assertion and it sits at
-//! `/Response/Assertion`, and identity is read only from the subtree the signature verified.
+//! The rules are the XML Signature Wrapping defences of
+//! docs/saml.md, "How a response is checked": no signature is trusted for more than it covers.
+//! The signature must be a direct child of the Response or the Assertion it references
+//! (`URI="#" + parent ID`, one SignedInfo, one Reference), IDs are unique, there is exactly one
+//! Assertion and it sits at `/Response/Assertion`, and identity is read only from the subtree the
+//! signature verified.
 
 use super::finding::Finding;
 use super::Expect;
@@ -568,7 +570,7 @@ fn signature_rules(
         }
     }
 
-    // Algorithms (security.md §5 item 11).
+    // Algorithms: an allow-list (docs/saml.md, "How a response is checked").
     let Some(digest) =
         child(reference, NS_DSIG, "DigestMethod").and_then(|n| n.attribute("Algorithm"))
     else {
@@ -1181,7 +1183,7 @@ pub fn comment_in_name_id(doc: &Document, out: &mut Vec<Finding>) {
     }
 }
 
-/// Notion's expectations of the identity (notion-saml.md §15.4); warnings, not errors.
+/// Notion's expectations of the identity (docs/saml.md, "What Notion expects"); warnings, not errors.
 pub fn notion_identity(id: &Identity, out: &mut Vec<Finding>) {
     if id.name_id_format.as_deref() != Some(NAMEID_EMAIL) {
         out.push(Finding::warning(

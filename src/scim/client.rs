@@ -1,7 +1,7 @@
 //! The SCIM HTTP client: authenticated requests with a client-side rate budget, bounded concurrency,
 //! retries (Retry-After, capped exponential backoff) and create calls that never duplicate a user.
 //!
-//! Safety rules that shape this file (docs/security.md §2):
+//! Safety rules that shape this file (docs/architecture.md, "Decisions worth knowing"):
 //! - A POST is not idempotent. After a reply is lost (timeout, transport error, unreadable body, 5xx)
 //!   the write may have committed, so the client looks the resource up before sending it again.
 //! - Offset pagination over an unstable order can skip and duplicate records while `totalResults`
@@ -43,7 +43,7 @@ use url::Url;
 
 /// How many times a full read that does not add up is read again from page 1.
 const READ_RETRIES: u32 = 3;
-/// Largest page Notion serves (docs/notion-scim.md §7); RFC services may allow more, we never ask.
+/// Largest page Notion serves (docs/notion.md, "Paging"); RFC services may allow more, we never ask.
 const MAX_PAGE_SIZE: u32 = 100;
 /// Default of `max_reply_bytes`: a page of 100 Notion users is about 100 KB, so 32 MiB is 300
 /// times the largest reply idbridge asks for, and still a bound on memory (docs/config.md).

@@ -1,6 +1,6 @@
 //! SCIM client errors: full sentences that name the request (method and path, never headers or the
 //! token) and say what to do, plus the parser for the three error-body shapes a Notion endpoint may
-//! use (docs/notion-scim.md §12).
+//! use (docs/notion.md, "Errors and throttling").
 
 use serde_json::Value;
 use std::time::Duration;

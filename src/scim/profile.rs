@@ -2,9 +2,10 @@
 //!
 //! A profile turns target users into the managed attributes the planner compares, normalises desired
 //! attributes the same way (so a second sync makes zero writes), and builds request bodies and
-//! filters. Notion facts used here come from docs/notion-scim.md: emails are lowercased (§5.3), the
-//! lookup filter is `email eq` (§6), `name.formatted` may be missing and the role extension may be
-//! absent, meaning `member` (§5.2), and Entra's group-member removal form works against Notion (§10).
+//! filters. The Notion facts used here are in docs/notion.md: emails are lowercased and
+//! `name.formatted` may be missing and the role extension absent, meaning `member` ("Users"), the
+//! lookup filter is `email eq` ("Filters"), and members leave a group in Entra's form, the one
+//! Entra provisions Notion with ("Groups").
 
 use super::wire::{self, ENTERPRISE_URN, GROUP_URN, PATCH_OP_URN, USER_URN};
 use crate::model::{Attr, ScimId, TargetUser, UserAttrs};
@@ -97,7 +98,7 @@ impl Profile {
 
     /// What to do about a rejected token, naming where it is configured (`token_source`, e.g.
     /// "the file /etc/idbridge/token"; never the token). Notion revokes a token when the owner who
-    /// created it leaves the workspace or changes role (notion-scim.md §3); other services get
+    /// created it leaves the workspace or changes role (docs/notion.md, "Tokens"); other services get
     /// generic wording.
     pub fn token_advice(&self, token_source: &str) -> String {
         match self.kind {

@@ -2,7 +2,7 @@
 //!
 //! Real targets bend the schema: Notion omits `name.formatted`, drops its own extension URN from
 //! `schemas`, sends `meta` timestamps as epoch-millisecond strings and adds enum values without notice
-//! (docs/notion-scim.md §5.2). So every field is optional, `null` reads as "absent", unknown fields are
+//! (docs/notion.md, "Users"). So every field is optional, `null` reads as "absent", unknown fields are
 //! kept in `extra` (a PUT can send them back), and nothing here interprets timestamps or roles.
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -319,7 +319,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Shaped like the anonymized Notion capture (docs/notion-scim.md §5.2).
+    /// Shaped like a real Notion user as published, anonymised, by a third party (docs/notion.md,
+    /// "Users").
     fn notion_user() -> Value {
         json!({
             "schemas": [USER_URN],

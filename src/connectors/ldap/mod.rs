@@ -9,9 +9,9 @@
 //! - **Complete or nothing.** Any search that ends with a result code other than success
 //!   (sizeLimitExceeded 4, timeLimitExceeded 3, adminLimitExceeded 11, …), any referral or
 //!   continuation reference, a dropped connection or a timeout makes [`read`] fail. A partial list
-//!   would look as if the missing people had left (security.md §5 item 22).
+//!   would look as if the missing people had left, and be deactivated.
 //! - **Referrals are never chased**: following one would send the bind password to whichever
-//!   host the directory names (security.md §3). They are reported as [`Error::Referral`] with the
+//!   host the directory names. They are reported as [`Error::Referral`] with the
 //!   URLs, so the operator can point the source at that server or narrow the base.
 //! - **Disabled**: Active Directory reads `userAccountControl` bit 0x2 (ADS_UF_ACCOUNTDISABLE);
 //!   OpenLDAP runs the users search a second time as `(&<users.filter><disabled_filter>)` and marks
