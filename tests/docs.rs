@@ -91,7 +91,14 @@ fn architecture_has_a_row_for_every_module() {
 /// of a public specification.
 #[test]
 fn source_comments_cite_documents_in_the_repository() {
-    const SPECS: &[&str] = &["RFC ", "UTS ", "MS-", "SAML ", "XML-DSig ", "XML Signature "];
+    const SPECS: &[&str] = &[
+        "RFC ",
+        "UTS ",
+        "MS-",
+        "SAML ",
+        "XML-DSig ",
+        "XML Signature ",
+    ];
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);
     rust_files(&root().join("tests"), &mut files);
@@ -112,7 +119,9 @@ fn source_comments_cite_documents_in_the_repository() {
                     root().join("docs").join(&cited)
                 };
                 if !path.is_file() {
-                    wrong.push(format!("{at}: cites {cited}, which is not in the repository"));
+                    wrong.push(format!(
+                        "{at}: cites {cited}, which is not in the repository"
+                    ));
                 }
             }
             for (doc, title) in cited_sections(line) {

@@ -1,10 +1,10 @@
 //! `check-config`: validate the config, then test each connection; print one line per check, or
 //! one JSON document with every check.
 
-use super::output::{self, outln};
+use super::output;
 use super::{exit, pipeline, Exit, Format};
 use crate::clock::Clock;
-use crate::report::{terminal_safe, MAX_CELL_CHARS};
+use crate::report;
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -149,15 +149,7 @@ pub async fn run(config: &Path, clock: Arc<dyn Clock>, format: Format) -> Result
     Ok(exit)
 }
 
-/// One line for a check; the messages carry data (paths, server replies, CSV cells), so they are
-/// made safe for the terminal.
+/// One line for a check, and the rows its source skipped.
 fn print(check: &Check) {
-    outln!(
-        "{} {}",
-        if check.ok { "ok   " } else { "FAIL " },
-        output::safe_lines(&check.message)
-    );
-    for issue in &check.issues {
-        outln!("        {}", terminal_safe(issue, MAX_CELL_CHARS * 4));
-    }
+    output::out(&report::check_text(check.ok, &check.message, &check.issues));
 }

@@ -7,7 +7,7 @@
 //! hire; day 3 a return and a start; a last run shows that nothing is left to do. The journal of
 //! the four runs ends the story (`report runs`).
 
-use super::output::{self, outcome_text, outln};
+use super::output::{self, outcome_view, outln};
 use super::pipeline;
 use super::report::run_entry;
 use super::sync::{execute, RunStart};
@@ -18,11 +18,10 @@ use crate::connectors::hr;
 use crate::emulator::{Emulator, Profile, SeedUser};
 use crate::mapping::{MappingRules, SourceJoin};
 use crate::plan::Policy;
-use crate::report::{self, terminal_safe, MAX_CELL_CHARS};
+use crate::report;
 use crate::store::RunTrigger;
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use rand::RngCore;
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -208,7 +207,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
         .await?;
         let writes = emulator.write_count() - writes_before;
         if table {
-            output::out(&outcome_text(&outcome));
+            output::out(&report::outcome_text(&outcome_view(&outcome)));
             outln!("SCIM write calls: {writes}\n");
         }
         days.push(day.json(&prepared.plan, Some(&outcome), writes));
@@ -221,7 +220,19 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
     members.sort_by(|a, b| a.user_name.cmp(&b.user_name));
     let runs = store.runs(10).await?;
     if table {
-        outln!("━━ The workspace now ━━\n{}", workspace_table(&members));
+        let shown: Vec<report::Member<'_>> = members
+            .iter()
+            .map(|m| report::Member {
+                user_name: &m.user_name,
+                active: m.active,
+                role: m.role.as_deref(),
+                title: m.title.as_deref(),
+            })
+            .collect();
+        outln!(
+            "━━ The workspace now ━━\n{}",
+            report::workspace_table(&shown)
+        );
         let entries: Vec<_> = runs.iter().map(run_entry).collect();
         let journal = report::audit::runs(&entries, Vec::new(), clock.now());
         outln!(
@@ -256,26 +267,6 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
     }
     running.shutdown();
     Ok(exit)
-}
-
-fn workspace_table(members: &[crate::emulator::MemberView]) -> Table {
-    let cell = |text: &str| terminal_safe(text, MAX_CELL_CHARS);
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
-        "userName",
-        "in workspace",
-        "role",
-        "title",
-    ]);
-    for m in members {
-        table.add_row([
-            cell(&m.user_name),
-            if m.active { "yes" } else { "removed" }.to_owned(),
-            cell(m.role.as_deref().unwrap_or_default()),
-            cell(m.title.as_deref().unwrap_or_default()),
-        ]);
-    }
-    table
 }
 
 impl Day {

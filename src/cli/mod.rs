@@ -313,7 +313,7 @@ pub fn finish(result: Result<Exit>, format: Format) -> Exit {
         Err(err) => {
             let exit = exit::for_error(&err);
             let message = format!("{err:#}");
-            output::errln!("idbridge: {}", output::safe_lines(&message));
+            output::errln!("idbridge: {}", crate::report::safe_lines(&message));
             if format == Format::Json && !output::json_written() {
                 let _ = output::json(&output::error_document(&message, exit));
             }

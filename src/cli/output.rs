@@ -1,5 +1,6 @@
-//! What the commands write: plans, outcomes and checks as tables or JSON, the JSON error
-//! document, and the two streams themselves.
+//! Where the commands write: stdout and stderr themselves, the JSON documents, and the error
+//! document. What a table or text looks like is `crate::report`'s; this file picks JSON or text
+//! and writes it.
 //!
 //! Every byte the CLI writes to stdout goes through [`out`] (or the [`outln!`] macro), which
 //! never panics: when the reader has gone away (`idbridge plan | head -1`), the rest of the output
@@ -11,8 +12,8 @@
 
 use super::{progress, Exit, Format};
 use crate::apply::{Outcome, Status};
-use crate::plan::{Plan, Severity};
-use crate::report::{self, terminal_safe, MAX_CELL_CHARS};
+use crate::plan::Plan;
+use crate::report;
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
@@ -124,16 +125,6 @@ pub fn error_document(message: &str, exit: Exit) -> serde_json::Value {
     })
 }
 
-/// Text of our own with data inside (an error message naming a value from a source or the
-/// target), made safe for a terminal line by line: see [`report::terminal_safe`]. Line breaks
-/// stay, so multi-line messages keep their shape.
-pub fn safe_lines(text: &str) -> String {
-    text.split('\n')
-        .map(|line| terminal_safe(line, usize::MAX))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Print a plan to stdout.
 pub fn print_plan(plan: &Plan, format: Format) -> Result<()> {
     match format {
@@ -143,60 +134,42 @@ pub fn print_plan(plan: &Plan, format: Format) -> Result<()> {
     Ok(())
 }
 
-/// The outcome as text. Names and details come from sources and the target's replies, so they
-/// are escaped and cut like table cells.
-pub fn outcome_text(outcome: &Outcome) -> String {
-    let mut text = String::new();
-    for r in outcome.results.iter().filter(|r| r.status != Status::Done) {
-        let status = match r.status {
-            Status::Done => "done",
-            Status::Failed => "FAILED",
-            Status::Skipped => "skipped",
-        };
-        text.push_str(&format!(
-            "  {status:<8} {} {}: {}\n",
-            r.op,
-            terminal_safe(&r.user_name, MAX_CELL_CHARS),
-            terminal_safe(r.detail.as_deref().unwrap_or(""), MAX_CELL_CHARS * 8)
-        ));
+/// The outcome as the text renderer sees it.
+pub fn outcome_view(outcome: &Outcome) -> report::OutcomeView<'_> {
+    report::OutcomeView {
+        run_id: outcome.run_id,
+        results: outcome
+            .results
+            .iter()
+            .map(|r| report::OpLine {
+                status: match r.status {
+                    Status::Done => report::OpStatus::Done,
+                    Status::Failed => report::OpStatus::Failed,
+                    Status::Skipped => report::OpStatus::Skipped,
+                },
+                op: r.op,
+                subject: &r.user_name,
+                detail: r.detail.as_deref(),
+            })
+            .collect(),
+        halted: outcome.halted.as_deref(),
     }
-    text.push_str(&format!(
-        "run {}: {} done, {} failed, {} skipped\n",
-        outcome.run_id,
-        outcome.count(Status::Done),
-        outcome.count(Status::Failed),
-        outcome.count(Status::Skipped)
-    ));
-    if let Some(halt) = &outcome.halted {
-        text.push_str(&format!(
-            "writes stopped: {}\n",
-            terminal_safe(halt, MAX_CELL_CHARS * 8)
-        ));
-    }
-    text
 }
 
 /// Print a sync/apply result.
 pub fn print_outcome(plan: &Plan, outcome: &Outcome, format: Format) -> Result<()> {
     match format {
         Format::Json => json(&serde_json::json!({ "plan": plan, "outcome": outcome }))?,
-        Format::Table => out(&outcome_text(outcome)),
+        Format::Table => out(&report::outcome_text(&outcome_view(outcome))),
     }
     Ok(())
 }
 
 /// Print a plan's error findings to stderr (used where stdout carries something else).
 pub fn eprint_errors(plan: &Plan) {
-    for f in plan
-        .findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-    {
-        errln!(
-            "error [{}]: {}",
-            f.code,
-            terminal_safe(&f.message, MAX_CELL_CHARS * 8)
-        );
+    let text = report::errors_text(plan);
+    if !text.is_empty() {
+        err(&text);
     }
 }
 
@@ -206,35 +179,31 @@ mod tests {
     use crate::apply::OpResult;
     use crate::plan::OpKind;
 
+    /// The view hands every result over as it is: the text renderer counts and lists from it.
     #[test]
-    fn outcome_lines_escape_and_cut_what_the_data_holds() {
+    fn the_outcome_view_keeps_every_result_and_the_halt() {
+        let result = |seq, status| OpResult {
+            seq,
+            op: OpKind::PatchUser,
+            user_name: format!("u{seq}@x.io"),
+            status,
+            scim_id: None,
+            detail: (status != Status::Done).then(|| format!("why {seq}")),
+            environment: false,
+        };
         let outcome = Outcome {
             run_id: 7,
-            results: vec![OpResult {
-                seq: 0,
-                op: OpKind::PatchUser,
-                user_name: format!("ada\u{1b}[2J\u{202e}{}", "x".repeat(5_000)),
-                status: Status::Failed,
-                scim_id: None,
-                detail: Some("refused: \u{1b}]0;pwned\u{7}".to_owned()),
-                environment: false,
-            }],
-            halted: Some("token \u{1b}[31mrefused".to_owned()),
+            results: vec![
+                result(0, Status::Done),
+                result(1, Status::Failed),
+                result(2, Status::Skipped),
+            ],
+            halted: Some("token refused".to_owned()),
         };
-        let text = outcome_text(&outcome);
-        assert!(!text.contains('\u{1b}'), "{text}");
-        assert!(!text.contains('\u{202e}'), "{text}");
-        assert!(text.contains("ada\\u{1b}[2J\\u{202e}x"), "{text}");
-        assert!(text.contains("refused: \\u{1b}]0;pwned\\u{7}"), "{text}");
-        assert!(text.contains("writes stopped: token \\u{1b}[31mrefused"));
-        assert!(text.len() < 2_000, "{} bytes", text.len());
-    }
-
-    #[test]
-    fn safe_lines_keeps_line_breaks_and_escapes_the_rest() {
         assert_eq!(
-            safe_lines("plan breaks 1 rule:\n  - a\u{1b}[2Jb\r"),
-            "plan breaks 1 rule:\n  - a\\u{1b}[2Jb\\u{d}"
+            report::outcome_text(&outcome_view(&outcome)),
+            "  FAILED   patch-user u1@x.io: why 1\n  skipped  patch-user u2@x.io: why 2\n\
+             run 7: 1 done, 1 failed, 1 skipped\nwrites stopped: token refused\n"
         );
     }
 

@@ -1,6 +1,7 @@
 //! `idbridge saml …`: check IdP metadata (file or URL), check a SAML Response, and run a one-off
 //! test SP on loopback. The rules live in `crate::saml`; this file reads inputs (files, stdin,
-//! URLs with a timeout and size cap), renders tables or JSON, and talks to the store.
+//! URLs with a timeout and size cap), prints the reports (JSON, or text rendered by
+//! `crate::report::saml`), and talks to the store.
 //!
 //! Time: the global `--now RFC3339` (hidden at the top level, documented here) pins the clock so
 //! captured responses and fixtures can be checked long after they expire.
@@ -8,14 +9,12 @@
 use super::output::{self, errln, outln};
 use super::{Exit, Format};
 use crate::clock::Clock;
-use crate::report::{terminal_safe, MAX_CELL_CHARS};
-use crate::saml::metadata::{self, MetaExpect, MetaReport, Profile};
+use crate::saml::metadata::{self, MetaExpect, Profile};
 use crate::saml::{self, login, Certificate, Expect, Finding, Level, Report, Verdict};
 use crate::store::{LinkState, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use clap::{ArgGroup, Args, Subcommand};
-use comfy_table::Table;
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -390,7 +389,7 @@ async fn check_metadata(
     }
     match args.format {
         Format::Json => output::json(&report)?,
-        Format::Table => print_metadata(&report),
+        Format::Table => output::out(&crate::report::saml::metadata_text(&report)),
     }
     Ok(exit_for(report.verdict))
 }
@@ -550,70 +549,12 @@ fn targets(links: &[crate::store::UserLinkState], state: LinkState) -> String {
         .join(", ")
 }
 
-/// A value from a SAML document (attacker-controlled in a posted response), safe for a terminal.
-fn safe(text: &str) -> String {
-    terminal_safe(text, MAX_CELL_CHARS * 4)
-}
-
-fn findings_table(findings: &[Finding]) -> Table {
-    let mut table = Table::new();
-    table.set_header(vec!["severity", "code", "message", "fix"]);
-    for f in findings {
-        table.add_row(vec![
-            f.severity.as_str().to_owned(),
-            safe(&f.code),
-            safe(&f.message),
-            safe(&f.fix),
-        ]);
-    }
-    table
-}
-
 fn print_report(report: &Report, format: Format) -> Result<()> {
     match format {
         Format::Json => output::json(report)?,
-        Format::Table => {
-            outln!("verdict: {}", report.verdict.as_str());
-            if let Some(n) = &report.name_id {
-                outln!(
-                    "nameId:  {} ({})",
-                    safe(n),
-                    safe(report.name_id_format.as_deref().unwrap_or("no format"))
-                );
-            }
-            for (k, v) in &report.attributes {
-                outln!("  {} = {}", safe(k), safe(&v.join(", ")));
-            }
-            outln!("{}", findings_table(&report.findings));
-        }
+        Format::Table => output::out(&crate::report::saml::response_text(report)),
     }
     Ok(())
-}
-
-fn print_metadata(report: &MetaReport) {
-    outln!("verdict:   {}", report.verdict.as_str());
-    outln!(
-        "entity ID: {}",
-        safe(report.entity_id.as_deref().unwrap_or("(none)"))
-    );
-    for e in &report.sso {
-        outln!("sso:       {} {}", safe(&e.binding), safe(&e.location));
-    }
-    if !report.certificates.is_empty() {
-        let mut t = Table::new();
-        t.set_header(vec!["use", "sha256", "notAfter", "daysLeft", "keyBits"]);
-        for c in &report.certificates {
-            t.add_row(vec![
-                safe(&c.use_),
-                c.sha256.clone(),
-                safe(&c.not_after),
-                c.days_left.to_string(),
-                c.key_bits.to_string(),
-            ]);
-        }
-        outln!("{t}");
-    }
-    outln!("{}", findings_table(&report.findings));
 }
 
 /// State shared by the test SP's handlers.

@@ -1,22 +1,32 @@
-//! Reports for people: plans rendered as text (this file), and the audit reports over the store:
-//! a typed data model ([`data`]), the journal reports ([`audit`]) and scheduled starts and
-//! terminations ([`upcoming`]), rendered as a table, JSON, CSV or Markdown ([`render`]). Pure
-//! functions from data to text: the CLI reads the store and hands the records over.
+//! Every table and text document idbridge shows people, rendered by pure functions from data to
+//! text; the CLI reads, runs and prints, and hands the records over. What commands print:
+//! plans and their error findings ([`plan`]), what a run did ([`outcome`]), SAML check reports
+//! ([`saml`]), `check-config` lines ([`check`]) and the demo's workspace ([`workspace`]). The
+//! audit reports over the store: a typed data model ([`data`]), the journal reports ([`audit`])
+//! and scheduled starts and terminations ([`upcoming`]), rendered as a table, JSON, CSV or
+//! Markdown ([`render`]). Whatever came from a source, the target or a SAML document goes
+//! through [`terminal_safe`] before it is shown.
 //!
-//! May import: `model`, `plan`, `mapping` (its date rule), comfy-table, csv, serde_json. Never an
-//! edge module.
+//! May import: `model`, `plan`, `mapping` (its date rule), `saml` (its report types),
+//! comfy-table, csv, serde_json. Never an edge module: records of `apply`, `store` and the
+//! emulator arrive as this module's own view types.
 
 pub mod audit;
+pub mod check;
 pub mod data;
+pub mod outcome;
+pub mod plan;
 pub mod render;
+pub mod saml;
 pub mod upcoming;
+pub mod workspace;
 
+pub use check::{check_text, safe_lines};
 pub use data::{AttrChange, Cell, Column, Field, Report};
+pub use outcome::{outcome_text, OpLine, OpStatus, OutcomeView};
+pub use plan::{errors_text, plan_text};
 pub use render::{render, Format};
-
-use crate::plan::{Change, Op, Plan, Severity};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
-use serde_json::Value;
+pub use workspace::{workspace_table, Member};
 
 /// The longest value a table cell shows, in characters; JSON output keeps values whole.
 pub const MAX_CELL_CHARS: usize = 120;
@@ -38,119 +48,6 @@ pub fn terminal_safe(text: &str, max: usize) -> String {
         } else {
             out.push(c);
         }
-    }
-    out
-}
-
-fn value_text(value: &Option<Value>) -> String {
-    let text = match value {
-        None | Some(Value::Null) => return "∅".to_owned(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    };
-    terminal_safe(&text, MAX_CELL_CHARS)
-}
-
-fn short_attr(attr: &str) -> &str {
-    attr.rsplit(':').next().unwrap_or(attr)
-}
-
-/// For a create or re-add, `userName`, the primary email and the name parts repeat what the row
-/// already shows (the userName column and `displayName`), so the table leaves them out.
-fn redundant(change: &Change, changes: &[Change]) -> bool {
-    let has_display = changes.iter().any(|c| c.attr == "displayName");
-    match change.attr.as_str() {
-        "userName" | "emails" => true,
-        "name.givenName" | "name.familyName" => has_display,
-        _ => false,
-    }
-}
-
-fn changes_text(changes: &[Change], full: bool) -> String {
-    changes
-        .iter()
-        .filter(|c| !(full && redundant(c, changes)))
-        .map(|c| {
-            if full {
-                format!("{}={}", short_attr(&c.attr), value_text(&c.after))
-            } else {
-                format!(
-                    "{}: {} → {}",
-                    short_attr(&c.attr),
-                    value_text(&c.before),
-                    value_text(&c.after)
-                )
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The plan as a table, its findings and its summary.
-pub fn plan_text(plan: &Plan) -> String {
-    let mut out = String::new();
-    if plan.operations.is_empty() {
-        out.push_str("No changes: the target already matches the sources.\n");
-    } else {
-        let mut table = Table::new();
-        table
-            .load_preset(UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_width(140)
-            .set_header(["#", "operation", "userName", "changes", "reason"]);
-        for (i, op) in plan.operations.iter().enumerate() {
-            let full = matches!(op, Op::CreateUser(_) | Op::ReaddUser(_));
-            table.add_row([
-                (i + 1).to_string(),
-                op.kind().to_string(),
-                terminal_safe(op.subject(), MAX_CELL_CHARS),
-                changes_text(op.changes(), full),
-                terminal_safe(op.reason(), MAX_CELL_CHARS * 2),
-            ]);
-        }
-        out.push_str(&format!("{table}\n"));
-    }
-    for f in &plan.findings {
-        let tag = match f.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        };
-        out.push_str(&format!(
-            "{tag} [{}]: {}\n",
-            f.code,
-            terminal_safe(&f.message, MAX_CELL_CHARS * 8)
-        ));
-        for s in f.sources.iter().take(10) {
-            out.push_str(&format!("    - {}\n", terminal_safe(s, MAX_CELL_CHARS * 2)));
-        }
-        if f.sources.len() > 10 {
-            out.push_str(&format!("    … and {} more\n", f.sources.len() - 10));
-        }
-    }
-    let summary: Vec<String> = plan
-        .summary_in_order()
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| format!("{n} {k}"))
-        .collect();
-    out.push_str(&format!(
-        "Plan for {} ({}): {}{}\n",
-        terminal_safe(&plan.target.name, MAX_CELL_CHARS),
-        terminal_safe(&plan.target.url, MAX_CELL_CHARS * 2),
-        if summary.is_empty() {
-            "nothing to do".to_owned()
-        } else {
-            summary.join(", ")
-        },
-        if plan.blocked {
-            " — BLOCKED by a guardrail"
-        } else {
-            ""
-        }
-    ));
-    if let Some(digest) = &plan.plan_digest {
-        out.push_str(&format!("planDigest: {digest}\n"));
     }
     out
 }

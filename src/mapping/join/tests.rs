@@ -184,7 +184,11 @@ fn conflicts_and_missing_required_records_leave_people_untouched() {
     );
     assert!(codes.contains(&"join-missing-required"));
     assert!(codes.contains(&"join-key-missing"));
-    let conflict = m.issues.iter().find(|i| i.code == FindingCode::JoinConflict).unwrap();
+    let conflict = m
+        .issues
+        .iter()
+        .find(|i| i.code == FindingCode::JoinConflict)
+        .unwrap();
     assert!(
         conflict.location.contains("corp-loc-u-ada")
             && conflict.location.contains("corp-loc-u-ada2")
