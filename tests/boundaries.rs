@@ -1,5 +1,6 @@
 //! The pure core must stay pure: `model`, `mapping`, `plan`, `report` and the SAML rules never name an I/O crate,
-//! an edge module, the file system, the environment or the wall clock.
+//! an edge module, the file system, the environment or the wall clock. And every module imports
+//! only the modules its row of docs/architecture.md allows, so imports go one way.
 
 use std::path::{Path, PathBuf};
 
@@ -79,6 +80,147 @@ fn pure_modules_do_no_io() {
     assert!(
         violations.is_empty(),
         "pure modules must not do I/O:\n{}",
+        violations.join("\n")
+    );
+}
+
+/// One row of docs/architecture.md's module table: a module and the modules it may import.
+struct Row {
+    module: String,
+    may_import: Option<Vec<String>>,
+}
+
+/// The module table: first cell the module, last cell what it may import (`everything`, or the
+/// crate's modules in backticks before a `;`, external crates after it).
+fn architecture_rows(doc: &str) -> Vec<Row> {
+    doc.lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|line| {
+            let cells: Vec<&str> = line.trim().trim_matches('|').split(" | ").collect();
+            assert_eq!(cells.len(), 3, "a module row has three cells: {line}");
+            let module = cells[0].trim().trim_matches('`').to_owned();
+            let last = cells[2].trim();
+            let may_import = (last != "everything").then(|| {
+                let ours = last.split(';').next().unwrap_or("");
+                ours.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_owned)
+                    .collect()
+            });
+            Row { module, may_import }
+        })
+        .collect()
+}
+
+/// The module a file belongs to: the most specific row whose path holds it.
+fn owner<'a>(rows: &'a [Row], file: &Path, src: &Path) -> Option<&'a Row> {
+    let rel = file.strip_prefix(src).ok()?.with_extension("");
+    let path: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    rows.iter()
+        .filter(|r| {
+            let parts: Vec<&str> = r.module.split("::").collect();
+            parts.len() <= path.len() && parts.iter().zip(&path).all(|(a, b)| a == b)
+        })
+        .max_by_key(|r| r.module.len())
+}
+
+/// The first path segments after each `crate::` in `code`, groups (`crate::{a, b::c}`) included.
+fn crate_paths(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.push(std::mem::take(&mut item));
+                        continue;
+                    }
+                    _ => {}
+                }
+                item.push(c);
+            }
+            out.push(item);
+        } else {
+            out.push(rest.to_owned());
+        }
+    }
+    out.iter()
+        .map(|p| {
+            p.trim()
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .next()
+                .unwrap_or("")
+                .trim_end_matches(':')
+                .to_owned()
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Imports go one way and docs/architecture.md says which: every module names only the modules of
+/// the crate its row allows (its own submodules aside). Test code is left out.
+#[test]
+fn modules_import_only_what_the_architecture_allows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let rows = architecture_rows(&doc);
+    assert!(rows.len() >= 12, "module rows: {}", rows.len());
+    let src = root.join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut violations = Vec::new();
+    for file in &files {
+        let is_test = file.file_name().is_some_and(|n| n == "tests.rs")
+            || file.components().any(|c| c.as_os_str() == "tests");
+        let Some(row) = owner(&rows, file, &src) else {
+            continue;
+        };
+        let Some(allowed) = &row.may_import else {
+            continue;
+        };
+        if is_test {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        let code: String = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or("")
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let own = row.module.split("::").next().unwrap_or("");
+        for path in crate_paths(&code) {
+            let top = path.split("::").next().unwrap_or("");
+            let ok = top == own
+                || allowed
+                    .iter()
+                    .any(|a| path == *a || path.starts_with(&format!("{a}::")) || top == a);
+            if !ok {
+                violations.push(format!(
+                    "{}: `{}` names crate::{path}, not in its row's \"may import\"",
+                    file.strip_prefix(root).unwrap().display(),
+                    row.module
+                ));
+            }
+        }
+    }
+    violations.sort();
+    violations.dedup();
+    assert!(
+        violations.is_empty(),
+        "docs/architecture.md, module table:\n{}",
         violations.join("\n")
     );
 }

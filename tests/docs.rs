@@ -111,9 +111,7 @@ fn source_comments_cite_documents_in_the_repository() {
         for (n, line) in text.lines().enumerate() {
             let at = format!("{shown}:{}", n + 1);
             for cited in cited_documents(line) {
-                let path = if cited.contains('/') {
-                    root().join(&cited)
-                } else if root().join(&cited).exists() {
+                let path = if cited.contains('/') || root().join(&cited).exists() {
                     root().join(&cited)
                 } else {
                     root().join("docs").join(&cited)
