@@ -1032,3 +1032,23 @@ fn deactivations_held_says_why_for_each_unnamed_issue() {
         "{message}"
     );
 }
+
+/// A plan file is untrusted input: its findings read back as the codes idbridge writes, and a
+/// code idbridge never writes (an edit) makes the file unreadable rather than passing through.
+#[test]
+fn a_plan_file_reads_back_its_finding_codes_and_refuses_an_invented_one() {
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plans/basic.json");
+    let text = std::fs::read_to_string(golden).unwrap();
+    let plan: Plan = serde_json::from_str(&text).unwrap();
+    assert!(plan
+        .findings
+        .iter()
+        .any(|f| f.code == FindingCode::OrphanUsers));
+    assert_eq!(serde_json::to_string_pretty(&plan).unwrap(), text.trim_end());
+
+    let edited = text.replace("\"orphan-users\"", "\"all-clear\"");
+    assert_ne!(edited, text);
+    let err = serde_json::from_str::<Plan>(&edited).unwrap_err().to_string();
+    assert!(err.contains("all-clear"), "{err}");
+}
