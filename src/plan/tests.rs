@@ -1045,10 +1045,15 @@ fn a_plan_file_reads_back_its_finding_codes_and_refuses_an_invented_one() {
         .findings
         .iter()
         .any(|f| f.code == FindingCode::OrphanUsers));
-    assert_eq!(serde_json::to_string_pretty(&plan).unwrap(), text.trim_end());
+    assert_eq!(
+        serde_json::to_string_pretty(&plan).unwrap(),
+        text.trim_end()
+    );
 
     let edited = text.replace("\"orphan-users\"", "\"all-clear\"");
     assert_ne!(edited, text);
-    let err = serde_json::from_str::<Plan>(&edited).unwrap_err().to_string();
+    let err = serde_json::from_str::<Plan>(&edited)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("all-clear"), "{err}");
 }

@@ -135,3 +135,54 @@ pub fn errors_text(plan: &Plan) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Finding, FindingCode, TargetRef, Watch, PLAN_VERSION};
+
+    fn plan(findings: Vec<Finding>) -> Plan {
+        Plan {
+            version: PLAN_VERSION,
+            generated_at: "2026-03-02T09:00:00Z".to_owned(),
+            target: TargetRef {
+                kind: "notion".to_owned(),
+                url: "https://api.notion.com/scim/v2".to_owned(),
+                name: "acme".to_owned(),
+            },
+            source_digest: String::new(),
+            target_digest: String::new(),
+            plan_digest: None,
+            watch: Watch::default(),
+            blocked: false,
+            summary: Default::default(),
+            operations: Vec::new(),
+            findings,
+        }
+    }
+
+    #[test]
+    fn errors_text_lists_the_errors_only_and_escapes_them() {
+        let p = plan(vec![
+            Finding::new(
+                Severity::Error,
+                FindingCode::LinkConflict,
+                "ada\u{1b}[2J is linked elsewhere",
+                Vec::new(),
+            ),
+            Finding::new(
+                Severity::Warning,
+                FindingCode::SourceRowInvalid,
+                "bad row",
+                Vec::new(),
+            ),
+        ]);
+        assert_eq!(
+            errors_text(&p),
+            "error [link-conflict]: ada\\u{1b}[2J is linked elsewhere\n"
+        );
+        assert_eq!(errors_text(&plan(Vec::new())), "");
+        assert!(plan_text(&p).starts_with("No changes: the target already matches the sources.\n"));
+        assert!(plan_text(&p).contains("warning [source-row-invalid]: bad row\n"));
+    }
+}
