@@ -5,7 +5,8 @@
 //! The pure core (`model`, `mapping`, `plan`, `report`) does no I/O and reads no clock: it takes
 //! `now` as an argument. Edges (`connectors`, `scim`, `store`, `apply`, `emulator`, `cli`)
 //! do the I/O. `config` is the only module that reads files and environment variables for settings
-//! and secrets.
+//! and secrets. `saml` checks SSO documents on the side (its rules are pure too). What each module
+//! owns and may import: docs/architecture.md.
 
 pub mod apply;
 pub mod cli;
