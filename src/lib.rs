@@ -17,6 +17,7 @@ pub mod mapping;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod retry;
 pub mod saml;
 pub mod scim;
 pub mod store;

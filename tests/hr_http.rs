@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use idbridge::clock::SystemClock;
 use idbridge::config::{self, SourceSettings};
 use idbridge::connectors::hr::read_http;
 use serde_json::json;
@@ -181,7 +182,7 @@ async fn next_link_paging_survives_a_500_in_the_middle() {
              [sources.status_map]\nactive = \"active\"\ninactive = \"inactive\"\n"
         ),
     );
-    let read = read_http(&s).await.unwrap();
+    let read = read_http(&s, &SystemClock).await.unwrap();
     assert!(read.issues.is_empty(), "{:?}", read.issues);
     let ids: Vec<&str> = read.records.iter().map(|r| r.key.id.as_str()).collect();
     assert_eq!(ids, ["1", "2", "3", "4"]);
@@ -214,7 +215,7 @@ async fn a_page_that_keeps_failing_fails_the_read() {
         dir.path(),
         &format!("url = \"{base}/v1/pages\"\ntoken_file = \"token\"\nrecords = \"data.items\"\npage_param = \"page\"\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"),
     );
-    let err = read_http(&s).await.unwrap_err().to_string();
+    let err = read_http(&s, &SystemClock).await.unwrap_err().to_string();
     assert!(
         err.contains("gave up after 4 attempts") && err.contains("HTTP 500"),
         "{err}"
@@ -231,7 +232,7 @@ async fn page_number_paging_stops_on_an_empty_page() {
         dir.path(),
         &format!("url = \"{base}/v1/pages\"\ntoken_file = \"token\"\nrecords = \"data.items\"\npage_param = \"page\"\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\nstatus = \"status\"\n[sources.status_map]\nactive = \"active\"\ninactive = \"inactive\"\n"),
     );
-    let read = read_http(&s).await.unwrap();
+    let read = read_http(&s, &SystemClock).await.unwrap();
     assert_eq!(read.records.len(), 4);
     assert_eq!(
         api.hits.load(Ordering::SeqCst),
@@ -250,7 +251,7 @@ async fn bamboohr_preset_reads_a_custom_report() {
             "url = \"{base}/reports/custom\"\npreset = \"bamboohr\"\ntoken_file = \"bamboo\"\n"
         ),
     );
-    let read = read_http(&s).await.unwrap();
+    let read = read_http(&s, &SystemClock).await.unwrap();
     assert_eq!(read.records.len(), 2);
     assert_eq!(read.records[0].attrs["email"], "p1@acme.test");
     assert_eq!(
@@ -271,7 +272,7 @@ async fn bamboohr_preset_reads_a_custom_report() {
             "url = \"{base}/reports/custom\"\npreset = \"bamboohr\"\ntoken_file = \"bad-key\"\n"
         ),
     );
-    let err = read_http(&s).await.unwrap_err().to_string();
+    let err = read_http(&s, &SystemClock).await.unwrap_err().to_string();
     assert!(err.contains("refused the token"), "{err}");
 }
 
@@ -289,7 +290,7 @@ async fn a_total_that_does_not_match_the_records_names_nobody() {
                  [sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
             ),
         );
-        async move { read_http(&s).await.unwrap() }
+        async move { read_http(&s, &SystemClock).await.unwrap() }
     };
     let ok = read("?claim=2").await;
     assert!(ok.issues.is_empty(), "{:?}", ok.issues);
@@ -329,7 +330,7 @@ async fn a_reply_over_max_reply_bytes_fails_the_read() {
                  max_reply_bytes = {limit}\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
             ),
         );
-        async move { read_http(&s).await }
+        async move { read_http(&s, &SystemClock).await }
     };
     let whole = read("", 10_000_000).await.unwrap();
     assert_eq!(whole.records.len(), 2000);
@@ -364,7 +365,7 @@ async fn a_next_link_back_to_a_page_already_read_fails_the_read() {
              [sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
         ),
     );
-    let err = read_http(&s).await.unwrap_err().to_string();
+    let err = read_http(&s, &SystemClock).await.unwrap_err().to_string();
     assert!(err.contains("links back to a page already read"), "{err}");
     assert_eq!(api.hits.load(Ordering::SeqCst), 1);
 }
@@ -383,7 +384,7 @@ async fn paging_past_the_reported_total_fails_the_read() {
              max_pages = 50\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
         ),
     );
-    let err = read_http(&s).await.unwrap_err().to_string();
+    let err = read_http(&s, &SystemClock).await.unwrap_err().to_string();
     assert!(
         err.contains("reports 3 records at `meta.total`, but after 4 records in 4 pages"),
         "{err}"
@@ -454,7 +455,7 @@ async fn a_record_on_two_pages_is_an_issue_that_names_nobody() {
                  [sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
             ),
         );
-        async move { read_http(&s).await.unwrap() }
+        async move { read_http(&s, &SystemClock).await.unwrap() }
     };
     let page_param = "page_param = \"page\"";
     let next = "next = \"links.next\"";

@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::model::Attr;
 use crate::plan::{self, Plan, PLAN_VERSION};
 use crate::report::upcoming::Upcoming;
-use crate::scim::{Client, RequestCounts};
+use crate::scim::{RequestCounts, TargetRead, Writer};
 use crate::store::{
     NewRun, PruneReason, PruneRequest, RunLock, RunStatus, RunTrigger, ScimCounts, Store,
 };
@@ -31,14 +31,15 @@ fn plan_exit(plan: &Plan) -> Exit {
 /// `idbridge plan`.
 pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Result<Exit> {
     let settings = pipeline::load(config)?;
-    let client = pipeline::client(&settings.target, clock.clone())?;
+    // A reader: a plan is made without any value that could write to the target.
+    let reader = pipeline::reader(&settings.target, clock.clone())?;
     let reading = progress::spinner(READING);
-    let reads = pipeline::read_sources(&settings).await?;
+    let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let store = pipeline::open_store_read_only(&settings).await?;
     let policy = pipeline::policy(&settings, args.force, args.limit);
     let prepared = pipeline::prepare(
         &settings,
-        &client,
+        &reader,
         &reads,
         store.as_ref(),
         &policy,
@@ -107,7 +108,7 @@ pub struct RunStart {
 /// SCIM requests it took. `progress` is told of each operation (the terminal's progress bar).
 pub async fn execute(
     settings: &Settings,
-    client: &Client,
+    client: &Writer,
     store: &Store,
     clock: Arc<dyn Clock>,
     plan: &Plan,
@@ -233,14 +234,14 @@ fn outcome_exit(plan: &Plan, outcome: &Outcome) -> Exit {
 pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Result<Exit> {
     let settings = pipeline::load(config)?;
     let (store, lock) = pipeline::open_store_for_run(&settings, "sync", clock.now()).await?;
-    let client = pipeline::client(&settings.target, clock.clone())?;
+    let client = pipeline::writer(&settings.target, clock.clone())?;
     let reading = progress::spinner(READING);
     let requests_before = client.request_counts();
-    let reads = pipeline::read_sources(&settings).await?;
+    let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let policy = pipeline::policy(&settings, args.force, args.limit);
     let prepared = pipeline::prepare(
         &settings,
-        &client,
+        client.reader(),
         &reads,
         Some(&store),
         &policy,
@@ -339,7 +340,7 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
     }
     // Locked before the target is read, so the digest check and the writes see the same target.
     let (store, lock) = pipeline::open_store_for_run(&settings, "apply", clock.now()).await?;
-    let client = pipeline::client(&settings.target, clock.clone())?;
+    let client = pipeline::writer(&settings.target, clock.clone())?;
     let reading = progress::spinner("reading the target");
     let requests_before = client.request_counts();
     let read = client.read_users().await?;
@@ -359,7 +360,7 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
     let groups = if plan.watch.group_ids.is_empty() && plan.watch.group_names.is_empty() {
         Vec::new()
     } else {
-        let state = pipeline::read_groups(&client).await?;
+        let state = pipeline::read_groups(client.reader()).await?;
         if !state.consistent {
             return Err(Refused(format!(
                 "cannot verify the target's groups: their paged read did not add up ({}); try again later",
@@ -382,7 +383,7 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
     // The sources as they read now: every operation must still rest on what they say (a person to
     // create, adopt or re-add is there; one to deactivate is gone or inactive). The plan is applied
     // as reviewed; this only refuses operations whose facts an edit invented or time removed.
-    let reads = pipeline::read_sources(&settings).await?;
+    let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let now_desired = pipeline::desired(&settings, client.profile(), &reads, clock.now())?;
     let violations = plan::verify(&plan::Check {
         plan: &plan,
