@@ -4,7 +4,7 @@
 //! Data flows one way: `connectors` -> `mapping` -> `plan` -> `apply` -> `store` -> `report`.
 //! The pure core (`model`, `mapping`, `plan`, `report`) does no I/O and reads no clock: it takes
 //! `now` as an argument. Edges (`connectors`, `scim`, `store`, `apply`, `emulator`, `cli`)
-//! do the I/O. `config` is the only module that reads files and environment variables for settings
+//! do the I/O; `retry` is the retry policy the HTTP edges share. `config` is the only module that reads files and environment variables for settings
 //! and secrets.
 
 pub mod apply;

@@ -440,6 +440,36 @@ mod tests {
         assert!(!scim.contains("Notion") && scim.ends_with(source), "{scim}");
     }
 
+    #[test]
+    fn only_notion_words_name_notion() {
+        let notion = Profile::notion();
+        let scim = Profile::scim();
+        let refused = notion.group_delete_refused("Eng");
+        assert!(
+            refused.contains("group `Eng`") && refused.contains("only full-access holder"),
+            "{refused}"
+        );
+        let refused = scim.group_delete_refused("Eng");
+        assert!(
+            refused.contains("group `Eng`") && !refused.contains("Notion"),
+            "{refused}"
+        );
+        assert!(notion
+            .unseen_existing_user()
+            .contains("outside this workspace"));
+        let unseen = scim.unseen_existing_user();
+        assert!(
+            !unseen.contains("Notion")
+                && !unseen.contains("workspace")
+                && !unseen.contains("guest"),
+            "{unseen}"
+        );
+        assert_eq!(
+            (notion.readd, scim.readd),
+            (Readd::Recreate, Readd::Reactivate)
+        );
+    }
+
     fn attrs(pairs: &[(Attr, &str)]) -> UserAttrs {
         pairs.iter().map(|(a, v)| (*a, (*v).to_owned())).collect()
     }

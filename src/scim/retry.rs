@@ -119,6 +119,9 @@ impl Core {
     /// The retry rules applied to one attempt: `(status, body)` of a reply to hand to the
     /// caller (a success, or a status only the caller can interpret), or a failure saying
     /// whether and how to try again.
+    // The failure is handed straight to the retry loop, once per attempt; boxing it would only
+    // add an allocation to every retry.
+    #[allow(clippy::result_large_err)]
     pub(super) fn judge(
         &self,
         method: &str,
