@@ -5,7 +5,7 @@
 //! The pure core (`model`, `mapping`, `plan`, `report`) does no I/O and reads no clock: it takes
 //! `now` as an argument. Edges (`connectors`, `scim`, `store`, `apply`, `emulator`, `cli`)
 //! do the I/O. `config` is the only module that reads files and environment variables for settings
-//! and secrets. `saml` checks SSO documents on the side (its rules are pure too). What each module
+//! and secrets; `retry` is the retry policy the HTTP edges share. `saml` checks SSO documents on the side (its rules are pure too). What each module
 //! owns and may import: docs/architecture.md.
 
 pub mod apply;
@@ -18,6 +18,7 @@ pub mod mapping;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod retry;
 pub mod saml;
 pub mod scim;
 pub mod store;

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use idbridge::clock::SystemClock;
 use idbridge::config::{self, SourceSettings};
 use idbridge::connectors::hr::read_http;
 use idbridge::model::FindingCode;
@@ -24,6 +25,9 @@ struct Api {
     page2_failures: AtomicUsize,
     /// `/v1/shifted` pages as offset paging does when the list changed between two pages.
     shifted: AtomicBool,
+    /// `/v1/busy` answers this many requests with `?status=` (429 by default) and `Retry-After:
+    /// ?after=`.
+    busy: AtomicUsize,
 }
 
 fn person(id: u32) -> serde_json::Value {
@@ -138,8 +142,25 @@ async fn shifted(
     .into_response()
 }
 
+/// Busy (`Api::busy` times) with the status and `Retry-After` the query asks for, then one page.
+async fn busy(State(api): State<Arc<Api>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    api.hits.fetch_add(1, Ordering::SeqCst);
+    if api.busy.load(Ordering::SeqCst) > 0 {
+        api.busy.fetch_sub(1, Ordering::SeqCst);
+        let status = q.get("status").and_then(|s| s.parse().ok()).unwrap_or(429);
+        let after = q.get("after").cloned().unwrap_or_default();
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            [("retry-after", after)],
+        )
+            .into_response();
+    }
+    Json(json!({ "data": { "items": [person(1), person(2)] } })).into_response()
+}
+
 async fn serve(api: Arc<Api>) -> String {
     let app = Router::new()
+        .route("/v1/busy", get(busy))
         .route("/v1/big", get(big))
         .route("/v1/loop", get(looping))
         .route("/v1/endless", get(endless))
@@ -182,7 +203,7 @@ async fn next_link_paging_survives_a_500_in_the_middle() {
              [sources.status_map]\nactive = \"active\"\ninactive = \"inactive\"\n"
         ),
     );
-    let read = read_http(&s).await.unwrap();
+    let read = read_http(&s, &SystemClock).await.unwrap();
     assert!(read.issues.is_empty(), "{:?}", read.issues);
     let ids: Vec<&str> = read.records.iter().map(|r| r.key.id.as_str()).collect();
     assert_eq!(ids, ["1", "2", "3", "4"]);
@@ -215,7 +236,7 @@ async fn a_page_that_keeps_failing_fails_the_read() {
         dir.path(),
         &format!("url = \"{base}/v1/pages\"\ntoken_file = \"token\"\nrecords = \"data.items\"\npage_param = \"page\"\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"),
     );
-    let err = read_http(&s).await.unwrap_err().to_string();
+    let err = read_http(&s, &SystemClock).await.unwrap_err().to_string();
     assert!(
         err.contains("gave up after 4 attempts") && err.contains("HTTP 500"),
         "{err}"
@@ -232,7 +253,7 @@ async fn page_number_paging_stops_on_an_empty_page() {
         dir.path(),
         &format!("url = \"{base}/v1/pages\"\ntoken_file = \"token\"\nrecords = \"data.items\"\npage_param = \"page\"\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\nstatus = \"status\"\n[sources.status_map]\nactive = \"active\"\ninactive = \"inactive\"\n"),
     );
-    let read = read_http(&s).await.unwrap();
+    let read = read_http(&s, &SystemClock).await.unwrap();
     assert_eq!(read.records.len(), 4);
     assert_eq!(
         api.hits.load(Ordering::SeqCst),
@@ -251,7 +272,7 @@ async fn bamboohr_preset_reads_a_custom_report() {
             "url = \"{base}/reports/custom\"\npreset = \"bamboohr\"\ntoken_file = \"bamboo\"\n"
         ),
     );
-    let read = read_http(&s).await.unwrap();
+    let read = read_http(&s, &SystemClock).await.unwrap();
     assert_eq!(read.records.len(), 2);
     assert_eq!(read.records[0].attrs["email"], "p1@acme.test");
     assert_eq!(
@@ -272,7 +293,7 @@ async fn bamboohr_preset_reads_a_custom_report() {
             "url = \"{base}/reports/custom\"\npreset = \"bamboohr\"\ntoken_file = \"bad-key\"\n"
         ),
     );
-    let err = read_http(&s).await.unwrap_err().to_string();
+    let err = read_http(&s, &SystemClock).await.unwrap_err().to_string();
     assert!(err.contains("refused the token"), "{err}");
 }
 
@@ -290,7 +311,7 @@ async fn a_total_that_does_not_match_the_records_names_nobody() {
                  [sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
             ),
         );
-        async move { read_http(&s).await.unwrap() }
+        async move { read_http(&s, &SystemClock).await.unwrap() }
     };
     let ok = read("?claim=2").await;
     assert!(ok.issues.is_empty(), "{:?}", ok.issues);
@@ -330,7 +351,7 @@ async fn a_reply_over_max_reply_bytes_fails_the_read() {
                  max_reply_bytes = {limit}\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
             ),
         );
-        async move { read_http(&s).await }
+        async move { read_http(&s, &SystemClock).await }
     };
     let whole = read("", 10_000_000).await.unwrap();
     assert_eq!(whole.records.len(), 2000);
@@ -365,7 +386,7 @@ async fn a_next_link_back_to_a_page_already_read_fails_the_read() {
              [sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
         ),
     );
-    let err = read_http(&s).await.unwrap_err().to_string();
+    let err = read_http(&s, &SystemClock).await.unwrap_err().to_string();
     assert!(err.contains("links back to a page already read"), "{err}");
     assert_eq!(api.hits.load(Ordering::SeqCst), 1);
 }
@@ -384,7 +405,7 @@ async fn paging_past_the_reported_total_fails_the_read() {
              max_pages = 50\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
         ),
     );
-    let err = read_http(&s).await.unwrap_err().to_string();
+    let err = read_http(&s, &SystemClock).await.unwrap_err().to_string();
     assert!(
         err.contains("reports 3 records at `meta.total`, but after 4 records in 4 pages"),
         "{err}"
@@ -455,7 +476,7 @@ async fn a_record_on_two_pages_is_an_issue_that_names_nobody() {
                  [sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
             ),
         );
-        async move { read_http(&s).await.unwrap() }
+        async move { read_http(&s, &SystemClock).await.unwrap() }
     };
     let page_param = "page_param = \"page\"";
     let next = "next = \"links.next\"";
@@ -568,4 +589,67 @@ async fn an_hr_api_paging_shift_deactivates_nobody() {
     ws.idbridge(&["sync", "--yes"]).await.expect(1);
     assert_eq!(ws.emu.write_count(), writes, "nothing was written");
     assert!(ws.active_names().contains(&"p8@acme.test".to_owned()));
+}
+
+/// A source on `/v1/busy` with `query`.
+fn busy_source(dir: &std::path::Path, base: &str, query: &str) -> Box<config::HrHttpSettings> {
+    source(
+        dir,
+        &format!(
+            "url = \"{base}/v1/busy?{query}\"\nrecords = \"data.items\"\n[sources.columns]\nemployee_id = \"id\"\nemail = \"workEmail\"\n"
+        ),
+    )
+}
+
+/// The clock of the Retry-After date tests.
+fn at(hour: u32) -> idbridge::clock::FixedClock {
+    use chrono::TimeZone;
+    idbridge::clock::FixedClock::new(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 3, 1, hour, 0, 0)
+            .unwrap(),
+    )
+}
+
+/// The HR API asks to wait an hour: the read fails at once, saying so, instead of retrying into
+/// the same refusal (the reader had fixed sleeps and no `Retry-After`).
+#[tokio::test]
+async fn issue_9_a_retry_after_longer_than_the_cap_fails_the_read_at_once() {
+    let api = Arc::new(Api::default());
+    api.busy.store(100, Ordering::SeqCst);
+    let base = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = busy_source(dir.path(), &base, "after=3600");
+    let err = read_http(&s, &SystemClock).await.unwrap_err().to_string();
+    assert!(
+        err.contains("busy (HTTP 429) and asked to wait 3600s (Retry-After), longer than idbridge waits (120s)"),
+        "{err}"
+    );
+    assert_eq!(api.hits.load(Ordering::SeqCst), 1, "no retry");
+}
+
+/// An HTTP-date `Retry-After` is read at the injected clock: an hour ahead is too long; in the
+/// past it means "now", and the read goes on. A 503 is throttling too.
+#[tokio::test]
+async fn issue_9_a_retry_after_date_is_read_at_the_injected_clock() {
+    let api = Arc::new(Api::default());
+    let base = serve(api.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = busy_source(
+        dir.path(),
+        &base,
+        "status=503&after=Sun,%2001%20Mar%202026%2013:00:00%20GMT",
+    );
+    api.busy.store(1, Ordering::SeqCst);
+    let err = read_http(&s, &at(12)).await.unwrap_err().to_string();
+    assert!(err.contains("asked to wait 3600s"), "{err}");
+    assert_eq!(api.hits.load(Ordering::SeqCst), 1);
+    api.busy.store(2, Ordering::SeqCst);
+    let read = read_http(&s, &at(14)).await.unwrap();
+    assert_eq!(read.records.len(), 2);
+    assert_eq!(
+        api.hits.load(Ordering::SeqCst),
+        1 + 3,
+        "two busy replies, then the page"
+    );
 }

@@ -237,8 +237,35 @@ async fn ldap_and_hr_join_into_users_and_groups() {
 /// Notion refuses (the group is a page's only full-access holder) the failure says so and what to do.
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_a_group_notion_refuses_is_reported_clearly() {
-    let Some(ldap) = slapd() else { return };
-    let base = ldap.ou("e2e-groupdel");
+    let Some(stdout) = refused_group_delete("notion", "e2e-groupdel").await else {
+        return;
+    };
+    assert!(
+        stdout.contains("only full-access holder of a page"),
+        "{stdout}"
+    );
+}
+
+/// The same refusal from a plain SCIM target: the message names the group and what to do, and
+/// Notion's rule, which is the Notion profile's alone, is not mentioned.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_9_a_plain_scim_target_refusing_a_group_delete_never_mentions_notion() {
+    let Some(stdout) = refused_group_delete("scim", "e2e-groupdel-scim").await else {
+        return;
+    };
+    assert!(
+        stdout.contains("the target refused to delete group `team-gone`"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Notion"), "{stdout}");
+}
+
+/// Sync a directory group to a `kind` target, delete it in the directory while the target
+/// refuses its deletion, and return what that sync printed (exit 1; the group stays); then let
+/// the target allow it and check the next sync deletes it. `None` without slapd.
+async fn refused_group_delete(kind: &str, ou: &str) -> Option<String> {
+    let ldap = slapd()?;
+    let base = ldap.ou(ou);
     let people = format!("ou=people,{base}");
     let groups = format!("ou=groups,{base}");
     let mut ldif = format!("dn: {people}\nobjectClass: organizationalUnit\nou: people\n\ndn: {groups}\nobjectClass: organizationalUnit\nou: groups\n\n");
@@ -248,7 +275,7 @@ async fn deleting_a_group_notion_refuses_is_reported_clearly() {
     let ws = Workspace::new().await;
     std::fs::write(ws.path("ldap-pw"), format!("{READER_PW}\n")).unwrap();
     let config = format!(
-        "[store]\nurl = \"{store}\"\n\n[target]\nname = \"test\"\nkind = \"notion\"\nurl = \"{scim}\"\ntoken_file = \"token\"\nrate_limit = 0\n\n\
+        "[store]\nurl = \"{store}\"\n\n[target]\nname = \"test\"\nkind = \"{kind}\"\nurl = \"{scim}\"\ntoken_file = \"token\"\nrate_limit = 0\n\n\
          [[sources]]\nname = \"corp\"\nkind = \"ldap\"\nurl = \"{url}\"\nstarttls = true\nca_file = \"{ca}\"\nbind_dn = \"{READER_DN}\"\n\
          password_file = \"ldap-pw\"\nusers = {{ base = \"{people}\" }}\ngroups = {{ base = \"{groups}\" }}\n\n[groups]\ndelete = true\n",
         store = ws.store_url,
@@ -267,11 +294,6 @@ async fn deleting_a_group_notion_refuses_is_reported_clearly() {
     ws.emu.set_sole_full_access(&group.id, true);
     ldap.modify("ldapdelete", &format!("cn=team-gone,{groups}\n"));
     let run = ws.idbridge(&["sync", "--yes"]).await.expect(1);
-    assert!(
-        run.stdout.contains("only full-access holder of a page"),
-        "{}",
-        run.stdout
-    );
     assert!(ws
         .emu
         .groups()
@@ -284,4 +306,5 @@ async fn deleting_a_group_notion_refuses_is_reported_clearly() {
         .groups()
         .iter()
         .all(|g| g.display_name != "team-gone"));
+    Some(run.stdout)
 }

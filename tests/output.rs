@@ -2,7 +2,7 @@
 //! JSON that keeps values whole.
 
 use crate::support::{row, Workspace, TOKEN};
-use idbridge::scim::{Client, ClientSettings, Profile, TargetKind};
+use idbridge::scim::{ClientSettings, Profile, TargetKind, Writer};
 use idbridge::store::{NewRun, Store};
 
 /// Someone puts 400 KB, starting with a terminal escape sequence, into a managed user's title by
@@ -583,7 +583,7 @@ async fn the_progress_hook_hears_of_each_operation_once() {
         secrecy::SecretString::from(TOKEN),
     );
     settings.rate_limit = None;
-    let client = Client::new(
+    let client = Writer::new(
         settings,
         Profile::for_kind(TargetKind::Notion),
         clock.clone(),

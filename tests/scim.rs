@@ -12,7 +12,9 @@ use idbridge::emulator::{
     SeedUser, Switches,
 };
 use idbridge::model::{Attr, ScimId, UserAttrs};
-use idbridge::scim::{Client, ClientSettings, CreateOutcome, Error, Profile};
+use idbridge::scim::{
+    ClientSettings, CreateOutcome, Error, Profile, TargetRead, TargetWrite, Writer,
+};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +25,7 @@ const OWNER: &str = "owner@example.com";
 
 struct Setup {
     emu: Emulator,
-    client: Client,
+    client: Writer,
     // Keeps the server alive for the test's duration.
     _running: idbridge::emulator::Running,
 }
@@ -51,7 +53,7 @@ async fn setup_with(emu: Emulator, tweak: impl FnOnce(&mut ClientSettings)) -> S
     let running = emu.clone().spawn(false).await.unwrap();
     let mut s = settings(&running.base_url().to_string(), TOKEN);
     tweak(&mut s);
-    let client = Client::new(s, Profile::notion(), Arc::new(SystemClock)).unwrap();
+    let client = Writer::new(s, Profile::notion(), Arc::new(SystemClock)).unwrap();
     Setup {
         emu,
         client,
@@ -159,7 +161,7 @@ async fn bad_token_is_unauthorized_and_never_printed() {
     let s = setup().await;
     let base = s.client_base();
     let bad = "tok-wrong-canary-77aa";
-    let client = Client::new(
+    let client = Writer::new(
         settings(&base, bad),
         Profile::notion(),
         Arc::new(SystemClock),

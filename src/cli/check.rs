@@ -5,6 +5,7 @@ use super::output;
 use super::{exit, pipeline, Exit, Format};
 use crate::clock::Clock;
 use crate::report;
+use crate::scim::TargetRead;
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -90,8 +91,8 @@ pub async fn run(config: &Path, clock: Arc<dyn Clock>, format: Format) -> Result
         Err(e) => Check::new("store", Some(exit::for_error(&e)), format!("store: {e:#}")),
     });
     let target = &settings.target.name;
-    checks.push(match pipeline::client(&settings.target, clock) {
-        Ok(client) => match client.probe().await {
+    checks.push(match pipeline::reader(&settings.target, clock.clone()) {
+        Ok(reader) => match reader.probe().await {
             Ok(()) => Check::new(
                 "target",
                 None,
@@ -109,7 +110,7 @@ pub async fn run(config: &Path, clock: Arc<dyn Clock>, format: Format) -> Result
             format!("target {target}: {e:#}"),
         ),
     });
-    match pipeline::read_sources(&settings).await {
+    match pipeline::read_sources(&settings, clock.as_ref()).await {
         Ok(reads) => {
             for read in reads {
                 // The same guardrail as `sync`: a source that yields nobody is refused (1).

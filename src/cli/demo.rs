@@ -159,7 +159,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
         outln!("workspace before: owner {OWNER}, grace@acme.example (added by hand), a contractor, a guest\n");
     }
 
-    let client = pipeline::client(&settings.target, clock.clone())?;
+    let client = pipeline::writer(&settings.target, clock.clone())?;
     let store = pipeline::open_store(&settings).await?;
     let mut exit = Exit::Ok;
     let mut days = Vec::new();
@@ -169,7 +169,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
         let read = hr::read_csv(&csv, day.csv, day.file)?;
         let prepared = pipeline::prepare(
             &settings,
-            &client,
+            client.reader(),
             &[read],
             Some(&store),
             &policy,

@@ -9,7 +9,7 @@ use crate::mapping;
 use crate::model::{Attr, DesiredUser, ScimId, TargetGroup, UserName};
 use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetState};
 use crate::report::upcoming::{self, Upcoming};
-use crate::scim::{Client, ClientSettings, Profile, TargetKind};
+use crate::scim::{ClientSettings, Profile, Reader, TargetKind, TargetRead, Writer};
 use crate::store::{
     AbortedRun, LinkKind, LinkState, LockHolder, RunLock, RunOrigin, RunTrigger, Store,
 };
@@ -42,8 +42,26 @@ pub fn profile(target: &TargetSettings) -> Profile {
     profile
 }
 
-/// A SCIM client for the configured target.
-pub fn client(target: &TargetSettings, clock: Arc<dyn Clock>) -> Result<Client> {
+/// A read-only SCIM client for the configured target: what `plan` and `check-config` hold, so
+/// they cannot write.
+pub fn reader(target: &TargetSettings, clock: Arc<dyn Clock>) -> Result<Reader> {
+    Ok(Reader::new(
+        client_settings(target),
+        profile(target),
+        clock,
+    )?)
+}
+
+/// A SCIM client that can write to the configured target (`sync`, `apply`, `demo`).
+pub fn writer(target: &TargetSettings, clock: Arc<dyn Clock>) -> Result<Writer> {
+    Ok(Writer::new(
+        client_settings(target),
+        profile(target),
+        clock,
+    )?)
+}
+
+fn client_settings(target: &TargetSettings) -> ClientSettings {
     let mut settings = ClientSettings::new(target.url.clone(), target.token.clone());
     settings.token_source = target.token_source.clone();
     settings.timeout = target.timeout;
@@ -53,7 +71,7 @@ pub fn client(target: &TargetSettings, clock: Arc<dyn Clock>) -> Result<Client> 
     settings.max_retry_after = target.max_retry_after;
     settings.max_reply_bytes = target.max_reply_bytes;
     settings.page_size = target.page_size;
-    Ok(Client::new(settings, profile(target), clock)?)
+    settings
 }
 
 /// The plan's identity of the target.
@@ -65,13 +83,14 @@ pub fn target_ref(target: &TargetSettings) -> TargetRef {
     }
 }
 
-/// Read every source (files from disk, directories over the network).
-pub async fn read_sources(settings: &Settings) -> Result<Vec<SourceRead>> {
+/// Read every source (files from disk, directories over the network); `clock` reads an HR API's
+/// HTTP-date `Retry-After`.
+pub async fn read_sources(settings: &Settings, clock: &dyn Clock) -> Result<Vec<SourceRead>> {
     let mut reads = Vec::with_capacity(settings.sources.len());
     for source in &settings.sources {
         reads.push(match source {
             SourceSettings::HrCsv(csv) => hr::read_csv_file(csv)?,
-            SourceSettings::HrHttp(api) => hr::read_http(api).await?,
+            SourceSettings::HrHttp(api) => hr::read_http(api, clock).await?,
             SourceSettings::Ldap(ldap) => crate::connectors::ldap::read(ldap).await?,
         });
     }
@@ -204,8 +223,8 @@ fn warn_aborted(target: &str, dead: &AbortedRun) {
 }
 
 /// Read the target's groups, as the planner sees them.
-pub async fn read_groups(client: &Client) -> Result<GroupState> {
-    let read = client.read_groups().await?;
+pub async fn read_groups(reader: &Reader) -> Result<GroupState> {
+    let read = reader.read_groups().await?;
     Ok(GroupState {
         groups: read
             .groups
@@ -395,16 +414,17 @@ pub fn desired(
     })
 }
 
-/// Everything from source reads to the plan.
+/// Everything from source reads to the plan. It holds only a [`Reader`] of the target: making a
+/// plan cannot write.
 pub async fn prepare(
     settings: &Settings,
-    client: &Client,
+    reader: &Reader,
     reads: &[SourceRead],
     store: Option<&Store>,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Prepared> {
-    let profile = client.profile();
+    let profile = reader.profile();
     let Desired {
         desired,
         managed,
@@ -421,7 +441,7 @@ pub async fn prepare(
     for r in reads {
         tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");
     }
-    let read = client.read_users().await?;
+    let read = reader.read_users().await?;
     tracing::info!(
         users = read.users.len(),
         consistent = read.consistent,
@@ -449,7 +469,7 @@ pub async fn prepare(
         .iter()
         .any(|s| matches!(s, SourceSettings::Ldap(l) if l.groups.is_some()));
     let group_state = if groups_configured || !group_links.is_empty() {
-        Some(read_groups(client).await?)
+        Some(read_groups(reader).await?)
     } else {
         None
     };

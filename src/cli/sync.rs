@@ -7,10 +7,10 @@ use super::{progress, ApplyArgs, Exit, Format, PlanArgs, SyncArgs};
 use crate::apply::{self, Outcome};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::model::Attr;
+use crate::model::{Attr, TargetGroup, TargetUser};
 use crate::plan::{self, Plan, PLAN_VERSION};
 use crate::report::upcoming::Upcoming;
-use crate::scim::{Client, RequestCounts};
+use crate::scim::{Reader, RequestCounts, TargetRead, Writer};
 use crate::store::{
     NewRun, PruneReason, PruneRequest, RunLock, RunStatus, RunTrigger, ScimCounts, Store,
 };
@@ -31,14 +31,15 @@ fn plan_exit(plan: &Plan) -> Exit {
 /// `idbridge plan`.
 pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Result<Exit> {
     let settings = pipeline::load(config)?;
-    let client = pipeline::client(&settings.target, clock.clone())?;
+    // A reader: a plan is made without any value that could write to the target.
+    let reader = pipeline::reader(&settings.target, clock.clone())?;
     let reading = progress::spinner(READING);
-    let reads = pipeline::read_sources(&settings).await?;
+    let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let store = pipeline::open_store_read_only(&settings).await?;
     let policy = pipeline::policy(&settings, args.force, args.limit);
     let prepared = pipeline::prepare(
         &settings,
-        &client,
+        &reader,
         &reads,
         store.as_ref(),
         &policy,
@@ -107,7 +108,7 @@ pub struct RunStart {
 /// SCIM requests it took. `progress` is told of each operation (the terminal's progress bar).
 pub async fn execute(
     settings: &Settings,
-    client: &Client,
+    client: &Writer,
     store: &Store,
     clock: Arc<dyn Clock>,
     plan: &Plan,
@@ -233,14 +234,14 @@ fn outcome_exit(plan: &Plan, outcome: &Outcome) -> Exit {
 pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Result<Exit> {
     let settings = pipeline::load(config)?;
     let (store, lock) = pipeline::open_store_for_run(&settings, "sync", clock.now()).await?;
-    let client = pipeline::client(&settings.target, clock.clone())?;
+    let client = pipeline::writer(&settings.target, clock.clone())?;
     let reading = progress::spinner(READING);
     let requests_before = client.request_counts();
-    let reads = pipeline::read_sources(&settings).await?;
+    let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let policy = pipeline::policy(&settings, args.force, args.limit);
     let prepared = pipeline::prepare(
         &settings,
-        &client,
+        client.reader(),
         &reads,
         Some(&store),
         &policy,
@@ -284,6 +285,45 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
 /// `idbridge apply --plan FILE`.
 pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Result<Exit> {
     let settings = pipeline::load(config)?;
+    let (plan, digest) = load_plan(&settings, &args)?;
+    // Locked before the target is read, so the digest check and the writes see the same target.
+    let (store, lock) = pipeline::open_store_for_run(&settings, "apply", clock.now()).await?;
+    let client = pipeline::writer(&settings.target, clock.clone())?;
+    let requests_before = client.request_counts();
+    verify_plan(
+        &settings,
+        client.reader(),
+        &store,
+        &plan,
+        &args,
+        clock.as_ref(),
+    )
+    .await?;
+    confirm(&plan, args.yes)?;
+    let outcome = execute(
+        &settings,
+        &client,
+        &store,
+        clock.clone(),
+        &plan,
+        RunStart {
+            kind: "apply",
+            trigger: RunTrigger::ApplyPlan,
+            plan_digest: Some(digest),
+            upcoming: None,
+            requests_before,
+        },
+        progress::apply_bar(),
+    )
+    .await?;
+    retention(&settings, &store, &lock, clock.as_ref()).await;
+    print_outcome(&plan, &outcome, args.format)?;
+    Ok(outcome_exit(&plan, &outcome))
+}
+
+/// Read `--plan FILE` and check it is a plan for this target, unedited, the one approved
+/// (`--expect-digest`) and not blocked (unless `--force`); returns it and its planDigest.
+fn load_plan(settings: &Settings, args: &ApplyArgs) -> Result<(Plan, String)> {
     let bytes = std::fs::read(&args.plan)
         .with_context(|| format!("cannot read plan file {}", args.plan.display()))?;
     let plan: Plan = serde_json::from_slice(&bytes).with_context(|| {
@@ -337,12 +377,73 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
     if plan.blocked && !args.force {
         return Err(Refused("the plan was blocked by a guardrail when it was made; re-plan, or pass --force after review".to_owned()).into());
     }
-    // Locked before the target is read, so the digest check and the writes see the same target.
-    let (store, lock) = pipeline::open_store_for_run(&settings, "apply", clock.now()).await?;
-    let client = pipeline::client(&settings.target, clock.clone())?;
+    Ok((plan, digest))
+}
+
+/// Check a saved plan against the target as it is now (its watched state must not have moved),
+/// the store's links and journal, and the sources as they read now. It holds only a [`Reader`]
+/// of the target: the check cannot write.
+async fn verify_plan(
+    settings: &Settings,
+    reader: &Reader,
+    store: &Store,
+    plan: &Plan,
+    args: &ApplyArgs,
+    clock: &dyn Clock,
+) -> Result<()> {
+    let (users, groups) = watched_state(reader, plan).await?;
+    let now_digest = plan::target_digest(&users, &groups, &plan.watch);
+    if now_digest != plan.target_digest {
+        return Err(Refused(format!(
+            "the target changed since the plan was made (targetDigest {} is now {now_digest}); nothing was applied: run `idbridge plan` again and review the new plan",
+            plan.target_digest
+        ))
+        .into());
+    }
+    let known = pipeline::known(Some(store), &settings.target.name).await?;
+    let policy = pipeline::policy(settings, args.force, None);
+    // The sources as they read now: every operation must still rest on what they say (a person to
+    // create, adopt or re-add is there; one to deactivate is gone or inactive). The plan is applied
+    // as reviewed; this only refuses operations whose facts an edit invented or time removed.
+    let reads = pipeline::read_sources(settings, clock).await?;
+    let now_desired = pipeline::desired(settings, reader.profile(), &reads, clock.now())?;
+    let violations = plan::verify(&plan::Check {
+        plan,
+        users: &users,
+        groups: &groups,
+        links: &known.links,
+        group_links: &known.group_links,
+        unfinished: &known.unfinished,
+        policy: &policy,
+        desired: Some(&now_desired.desired),
+    });
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = violations
+        .iter()
+        .take(20)
+        .map(|v| format!("  - {v}"))
+        .collect();
+    let more = violations.len().saturating_sub(shown.len());
+    Err(Refused(format!(
+        "plan file {} breaks {} rule(s) the planner keeps, so it was not made by idbridge for this workspace as it is \
+         now, or it was edited; nothing was applied:\n{}{}",
+        args.plan.display(),
+        violations.len(),
+        shown.join("\n"),
+        if more > 0 { format!("\n  … and {more} more") } else { String::new() }
+    ))
+    .into())
+}
+
+/// The target's users, and the groups when the plan watches any, each from a read that added up.
+async fn watched_state(
+    reader: &Reader,
+    plan: &Plan,
+) -> Result<(Vec<TargetUser>, Vec<TargetGroup>)> {
     let reading = progress::spinner("reading the target");
-    let requests_before = client.request_counts();
-    let read = client.read_users().await?;
+    let read = reader.read_users().await?;
     drop(reading);
     if !read.consistent {
         return Err(Refused(format!(
@@ -354,83 +455,20 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
     let users: Vec<_> = read
         .users
         .iter()
-        .map(|u| client.profile().to_target_user(u))
+        .map(|u| reader.profile().to_target_user(u))
         .collect();
-    let groups = if plan.watch.group_ids.is_empty() && plan.watch.group_names.is_empty() {
-        Vec::new()
-    } else {
-        let state = pipeline::read_groups(&client).await?;
-        if !state.consistent {
-            return Err(Refused(format!(
-                "cannot verify the target's groups: their paged read did not add up ({}); try again later",
-                state.problems.join("; ")
-            ))
-            .into());
-        }
-        state.groups
-    };
-    let now_digest = plan::target_digest(&users, &groups, &plan.watch);
-    if now_digest != plan.target_digest {
+    if plan.watch.group_ids.is_empty() && plan.watch.group_names.is_empty() {
+        return Ok((users, Vec::new()));
+    }
+    let state = pipeline::read_groups(reader).await?;
+    if !state.consistent {
         return Err(Refused(format!(
-            "the target changed since the plan was made (targetDigest {} is now {now_digest}); nothing was applied: run `idbridge plan` again and review the new plan",
-            plan.target_digest
+            "cannot verify the target's groups: their paged read did not add up ({}); try again later",
+            state.problems.join("; ")
         ))
         .into());
     }
-    let known = pipeline::known(Some(&store), &settings.target.name).await?;
-    let policy = pipeline::policy(&settings, args.force, None);
-    // The sources as they read now: every operation must still rest on what they say (a person to
-    // create, adopt or re-add is there; one to deactivate is gone or inactive). The plan is applied
-    // as reviewed; this only refuses operations whose facts an edit invented or time removed.
-    let reads = pipeline::read_sources(&settings).await?;
-    let now_desired = pipeline::desired(&settings, client.profile(), &reads, clock.now())?;
-    let violations = plan::verify(&plan::Check {
-        plan: &plan,
-        users: &users,
-        groups: &groups,
-        links: &known.links,
-        group_links: &known.group_links,
-        unfinished: &known.unfinished,
-        policy: &policy,
-        desired: Some(&now_desired.desired),
-    });
-    if !violations.is_empty() {
-        let shown: Vec<String> = violations
-            .iter()
-            .take(20)
-            .map(|v| format!("  - {v}"))
-            .collect();
-        let more = violations.len().saturating_sub(shown.len());
-        return Err(Refused(format!(
-            "plan file {} breaks {} rule(s) the planner keeps, so it was not made by idbridge for this workspace as it is \
-             now, or it was edited; nothing was applied:\n{}{}",
-            args.plan.display(),
-            violations.len(),
-            shown.join("\n"),
-            if more > 0 { format!("\n  … and {more} more") } else { String::new() }
-        ))
-        .into());
-    }
-    confirm(&plan, args.yes)?;
-    let outcome = execute(
-        &settings,
-        &client,
-        &store,
-        clock.clone(),
-        &plan,
-        RunStart {
-            kind: "apply",
-            trigger: RunTrigger::ApplyPlan,
-            plan_digest: Some(digest),
-            upcoming: None,
-            requests_before,
-        },
-        progress::apply_bar(),
-    )
-    .await?;
-    retention(&settings, &store, &lock, clock.as_ref()).await;
-    print_outcome(&plan, &outcome, args.format)?;
-    Ok(outcome_exit(&plan, &outcome))
+    Ok((users, state.groups))
 }
 
 /// `idbridge migrate`: under the run lock, so the schema never changes under a run of the target.

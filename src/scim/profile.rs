@@ -41,6 +41,17 @@ pub enum MemberRemoval {
     ValueList,
 }
 
+/// How a person who left and came back is put back in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readd {
+    /// `POST /Users` again with the same email: Notion removes a deactivated member from the
+    /// workspace, and re-adds one by POST; the id may change.
+    Recreate,
+    /// Switch the kept user back on (`active: true`), then patch it (RFC 7644 services keep a
+    /// deactivated user).
+    Reactivate,
+}
+
 /// A target profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -59,6 +70,8 @@ pub struct Profile {
     /// `Content-Type` of request bodies. Notion is known to take `application/json` (third-party
     /// clients in production); RFC 7644 §3.1 names `application/scim+json`.
     pub content_type: &'static str,
+    /// How a returning person is put back.
+    pub readd: Readd,
 }
 
 impl Profile {
@@ -72,6 +85,7 @@ impl Profile {
             default_role: Some("member".to_owned()),
             member_removal: MemberRemoval::ValueList,
             content_type: "application/json",
+            readd: Readd::Recreate,
         }
     }
 
@@ -85,6 +99,7 @@ impl Profile {
             default_role: None,
             member_removal: MemberRemoval::PathFilter,
             content_type: "application/scim+json",
+            readd: Readd::Reactivate,
         }
     }
 
@@ -109,6 +124,37 @@ impl Profile {
             ),
             TargetKind::Scim => {
                 format!("create a new token in the target service, then update {token_source}")
+            }
+        }
+    }
+
+    /// What a refused group delete (400, 403 or 409) adds to the target's reason. Notion refuses
+    /// to delete a group that is the only full-access holder of a page (docs/notion.md, "Groups"):
+    /// say so and what to do, rather than leave a bare status. Other services get no guess.
+    pub fn group_delete_refused(&self, display_name: &str) -> String {
+        match self.kind {
+            TargetKind::Notion => format!(
+                "the target refused to delete group `{display_name}`; Notion does this when the group is the \
+                 only full-access holder of a page: give that page another full-access member or group, then re-run"
+            ),
+            TargetKind::Scim => format!(
+                "the target refused to delete group `{display_name}`: resolve what it objects to in the \
+                 target service, then re-run"
+            ),
+        }
+    }
+
+    /// What a 409 on a create adds when a lookup by name then finds nobody: who the target may
+    /// know that this token's lookups cannot see.
+    pub fn unseen_existing_user(&self) -> &'static str {
+        match self.kind {
+            TargetKind::Notion => {
+                "the target says the user exists but a lookup by name finds nobody (a guest, or an \
+                 account outside this workspace?)"
+            }
+            TargetKind::Scim => {
+                "the target says the user exists but a lookup by userName finds nobody (an account \
+                 this token cannot see?)"
             }
         }
     }
@@ -393,6 +439,36 @@ mod tests {
         );
         let scim = Profile::scim().token_advice(source);
         assert!(!scim.contains("Notion") && scim.ends_with(source), "{scim}");
+    }
+
+    #[test]
+    fn only_notion_words_name_notion() {
+        let notion = Profile::notion();
+        let scim = Profile::scim();
+        let refused = notion.group_delete_refused("Eng");
+        assert!(
+            refused.contains("group `Eng`") && refused.contains("only full-access holder"),
+            "{refused}"
+        );
+        let refused = scim.group_delete_refused("Eng");
+        assert!(
+            refused.contains("group `Eng`") && !refused.contains("Notion"),
+            "{refused}"
+        );
+        assert!(notion
+            .unseen_existing_user()
+            .contains("outside this workspace"));
+        let unseen = scim.unseen_existing_user();
+        assert!(
+            !unseen.contains("Notion")
+                && !unseen.contains("workspace")
+                && !unseen.contains("guest"),
+            "{unseen}"
+        );
+        assert_eq!(
+            (notion.readd, scim.readd),
+            (Readd::Recreate, Readd::Reactivate)
+        );
     }
 
     fn attrs(pairs: &[(Attr, &str)]) -> UserAttrs {

@@ -1,9 +1,23 @@
-//! Retry policy: which replies are retried, how long to wait, and `Retry-After` parsing.
+//! How the SCIM client uses the shared retry policy (`crate::retry`): what each reply status
+//! means for a retry, the verdict on one attempt, and the retried send of an idempotent request.
+//! A create's retries, which look before they send again, are `recovery`'s.
 //!
-//! Pure functions (no I/O, time passed in) so the policy is unit-tested without a server.
+//! - 401 is a rejected token, and so is a 403 on a read; a 403 on a write may refuse only that
+//!   change: none is retried (`replies` tells them apart).
+//! - 429 and 503 are throttling: `Retry-After` is honoured up to `max_retry_after` (longer fails
+//!   with [`Error::RateLimited`] at once), else the backoff; the AIMD limiter also shrinks the
+//!   requests in flight (`limiter`).
+//! - Other 5xx and a lost reply are retried after the backoff, and may have been applied.
+//! - A connection that cannot be made is retried at most twice, quickly, and never when refused
+//!   or timed out: nothing was sent.
 
-use chrono::{DateTime, Utc};
-use std::time::{Duration, SystemTime};
+use super::error::{Error, Result};
+use super::transport::{path_of, Attempt, Core, Reply};
+use crate::retry::{Again, Earlier, Failed, Throttle};
+use reqwest::Method;
+use serde_json::Value;
+use std::future::Future;
+use std::time::Duration;
 
 /// What to do with a reply status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,85 +49,176 @@ pub fn classify(status: u16) -> StatusClass {
     }
 }
 
-/// Parse a `Retry-After` value (RFC 9110 §10.2.3): whole seconds, or an HTTP-date taken relative to
-/// `now` (a date in the past means "now"). `None` for anything else, so the caller falls back on its
-/// own backoff instead of trusting garbage.
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Over-long digit strings overflow u64: treat them as "very long" so the cap applies.
-        return Some(Duration::from_secs(
-            value.parse::<u64>().unwrap_or(u64::MAX),
-        ));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    let now = SystemTime::from(now);
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// Capped exponential backoff with jitter, one generator per logical request.
-pub struct Backoff {
-    inner: backon::ExponentialBackoff,
-    max: Duration,
-}
-
-impl Backoff {
-    /// Delays starting near `base`, doubling, never above `max`.
-    pub fn new(base: Duration, max: Duration) -> Self {
-        use backon::BackoffBuilder;
-        let inner = backon::ExponentialBuilder::new()
-            .with_jitter()
-            .with_min_delay(base)
-            .with_max_delay(max)
-            .without_max_times()
-            .build();
-        Self { inner, max }
+impl Core {
+    /// Send an idempotent request (GET, PUT, PATCH, DELETE) with retries; returns the final reply.
+    pub(super) async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Reply> {
+        let path = path_of(segments);
+        let (method, path) = (&method, path.as_str());
+        self.retrying(method.as_str(), path, |earlier: Earlier| async move {
+            let attempt = self
+                .attempt(method, segments, query, body)
+                .await
+                .map_err(Failed::never)?;
+            let (status, body) = self.judge(method.as_str(), path, attempt)?;
+            Ok(Reply {
+                status,
+                body,
+                after_lost: earlier.any_maybe_applied,
+            })
+        })
+        .await
     }
 
-    /// The next delay. backon's jitter adds up to one more delay on top, so cap again here.
-    pub fn next_delay(&mut self) -> Duration {
-        self.inner.next().unwrap_or(self.max).min(self.max)
+    /// Run `attempt` under the client's retry policy, counting and logging each retry.
+    pub(super) async fn retrying<T, F, Fut>(
+        &self,
+        method: &str,
+        path: &str,
+        attempt: F,
+    ) -> Result<T>
+    where
+        F: FnMut(Earlier) -> Fut,
+        Fut: Future<Output = std::result::Result<T, Failed<Error>>>,
+    {
+        self.policy
+            .run(attempt, |failed, delay, retry| {
+                self.log_retry(method, path, failed, delay, retry)
+            })
+            .await
+            .map_err(|failed| failed.error)
+    }
+
+    fn log_retry(
+        &self,
+        method: &str,
+        path: &str,
+        failed: &Failed<Error>,
+        delay: Duration,
+        retry: u32,
+    ) {
+        self.stats.retried();
+        // Method, path, status and delay only: never headers.
+        tracing::warn!(
+            method,
+            path,
+            status = failed.error.status().map(i64::from).unwrap_or(-1),
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            retry,
+            max_retries = self.policy.retries,
+            reply_lost = failed.maybe_applied,
+            "SCIM request failed; retrying"
+        );
+    }
+
+    /// The retry rules applied to one attempt: `(status, body)` of a reply to hand to the
+    /// caller (a success, or a status only the caller can interpret), or a failure saying
+    /// whether and how to try again.
+    // The failure is handed straight to the retry loop, once per attempt; boxing it would only
+    // add an allocation to every retry.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn judge(
+        &self,
+        method: &str,
+        path: &str,
+        attempt: Attempt,
+    ) -> std::result::Result<(u16, String), Failed<Error>> {
+        let (status, retry_after, body) = match attempt {
+            Attempt::NoConnection { detail, retry } => {
+                let error = Error::Connect {
+                    url: self.shown_base.clone(),
+                    method: method.to_owned(),
+                    path: path.to_owned(),
+                    detail,
+                };
+                let again = if retry {
+                    Again::Reconnect
+                } else {
+                    Again::Never
+                };
+                return Err(Failed {
+                    error,
+                    again,
+                    maybe_applied: false,
+                });
+            }
+            Attempt::Lost { detail } => {
+                return Err(Failed {
+                    error: Error::Transport {
+                        method: method.to_owned(),
+                        path: path.to_owned(),
+                        detail,
+                    },
+                    again: Again::Backoff,
+                    maybe_applied: true,
+                })
+            }
+            Attempt::Reply {
+                status,
+                retry_after,
+                body,
+            } => (status, retry_after, body),
+        };
+        match classify(status) {
+            StatusClass::Success | StatusClass::Final => Ok((status, body)),
+            StatusClass::Auth | StatusClass::Forbidden => {
+                Err(Failed::never(self.refusal(method, path, status, &body)))
+            }
+            StatusClass::Throttled => Err(self.throttled(method, path, status, retry_after)),
+            StatusClass::ServerError => {
+                let reply = Reply {
+                    status,
+                    body,
+                    after_lost: false,
+                };
+                Err(Failed {
+                    error: self.api_error(method, path, &reply),
+                    again: Again::Backoff,
+                    maybe_applied: true,
+                })
+            }
+        }
+    }
+
+    /// A 429 or 503: wait as `Retry-After` asks, within the cap, or back off when it asks
+    /// nothing usable. A 503 may have been applied; a 429 was turned away before.
+    fn throttled(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        retry_after: Option<String>,
+    ) -> Failed<Error> {
+        let limited = |retry_after| Error::RateLimited {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            status,
+            retry_after,
+        };
+        let (again, asked) = match self
+            .policy
+            .throttled(retry_after.as_deref(), self.clock.now())
+        {
+            Throttle::TooLong(wait) => (Again::Never, wait),
+            Throttle::Wait(wait) => (Again::Asked(wait), wait),
+            Throttle::Backoff => (Again::Backoff, Duration::ZERO),
+        };
+        Failed {
+            error: limited(asked),
+            again,
+            maybe_applied: status >= 500,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
-    }
-
-    #[test]
-    fn retry_after_seconds() {
-        assert_eq!(parse_retry_after("7", now()), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(" 0 ", now()), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("99999999999999999999999", now()),
-            Some(Duration::from_secs(u64::MAX))
-        );
-    }
-
-    #[test]
-    fn retry_after_http_date_uses_injected_clock() {
-        assert_eq!(
-            parse_retry_after("Sun, 01 Mar 2026 12:01:30 GMT", now()),
-            Some(Duration::from_secs(90))
-        );
-        // In the past: retry now.
-        assert_eq!(
-            parse_retry_after("Sun, 01 Mar 2026 11:00:00 GMT", now()),
-            Some(Duration::ZERO)
-        );
-    }
-
-    #[test]
-    fn retry_after_garbage() {
-        for bad in ["", "soon", "-5", "1.5", "Sun, 99 Foo 2026"] {
-            assert_eq!(parse_retry_after(bad, now()), None, "{bad}");
-        }
-    }
 
     #[test]
     fn status_classes() {
@@ -128,16 +233,6 @@ mod tests {
         }
         for s in [400, 404, 409, 412] {
             assert_eq!(classify(s), StatusClass::Final);
-        }
-    }
-
-    #[test]
-    fn backoff_is_capped() {
-        let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(50));
-        for _ in 0..20 {
-            let d = backoff.next_delay();
-            assert!(d <= Duration::from_millis(50), "{d:?}");
-            assert!(d >= Duration::from_millis(10), "{d:?}");
         }
     }
 }

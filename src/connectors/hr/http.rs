@@ -1,6 +1,7 @@
 //! The HR API reader (`kind = "hr-http"`): GET JSON pages with a bearer or basic token, find the
 //! records array at a dotted path, follow next links or page numbers, and apply the same row rules
-//! as the CSV reader. A page that cannot be read after retries fails the whole read: a partial list
+//! as the CSV reader. A page that cannot be read after retries (the shared policy, `crate::retry`:
+//! a 429 or 503 waits as its `Retry-After` asks, up to 120 s) fails the whole read: a partial list
 //! would look like people left. Two signs that the paging lost someone are issues that name
 //! nobody, so they hold every absence-based deactivation of the run: one record id on two pages
 //! (offset paging over a list that changed mid-read shifts the rest: one record comes twice and
@@ -15,14 +16,25 @@
 
 use super::row::{self, RowRules};
 use super::{Error, SourceRead};
+use crate::clock::Clock;
 use crate::config::{HrHttpSettings, HttpAuth, HttpPaging};
 use crate::model::{FindingCode, SourceIssue};
+use crate::retry::{Again, Failed, Policy, Throttle};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::time::Duration;
 
 /// Attempts per page before the read fails.
 const ATTEMPTS: u32 = 4;
+/// First wait before a page is asked for again; the waits double (with jitter) up to
+/// [`BACKOFF_MAX`].
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// Longest wait between two attempts at a page, unless the API asks for longer.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Longest `Retry-After` honoured: an API that asks for longer fails the read at once (the run
+/// would otherwise sit idle past its schedule); the same bound as a SCIM target's default
+/// `max_retry_after`.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 fn at_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     if path.is_empty() {
@@ -110,76 +122,141 @@ async fn body(mut reply: reqwest::Response, limit: u64) -> Body {
     }
 }
 
+/// A failed attempt at a page: final (the error to report as it is), or worth another attempt
+/// (what went wrong, for the "gave up" error once the attempts run out).
+enum Problem {
+    Final(Error),
+    Transient(String),
+}
+
+/// Fetch one page under the shared retry policy (`crate::retry`): a 429 or 503 waits as its
+/// `Retry-After` asks (seconds or an HTTP date read at `clock`'s now), up to
+/// [`MAX_RETRY_AFTER`]; other 5xx, a failed request and a body cut short back off. A refused
+/// token, another status, a reply too large or not JSON fail at once.
 async fn fetch(
     client: &reqwest::Client,
     settings: &HrHttpSettings,
     url: &url::Url,
+    clock: &dyn Clock,
 ) -> Result<Value, Error> {
-    let mut last = String::new();
-    for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-        }
-        let mut request = client.get(url.clone()).header("Accept", "application/json");
-        if let Some(token) = &settings.token {
-            request = match settings.auth {
-                HttpAuth::Bearer => request.bearer_auth(token.expose_secret()),
-                HttpAuth::Basic => request.basic_auth(token.expose_secret(), Some("x")),
-            };
-        }
-        let reply = match request.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                last = format!("request failed: {}", e.without_url());
-                continue;
-            }
-        };
-        let status = reply.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(fail(
-                settings,
-                url,
-                format!(
-                    "the HR API refused the token (HTTP {}); check token_env/token_file and auth",
-                    status.as_u16()
-                ),
-            ));
-        }
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            last = format!("HTTP {}", status.as_u16());
-            continue;
-        }
-        if !status.is_success() {
-            return Err(fail(settings, url, format!("HTTP {}", status.as_u16())));
-        }
-        let bytes = match body(reply, settings.max_reply_bytes).await {
-            Body::Read(b) => b,
-            Body::Broken(why) => {
-                last = why;
-                continue;
-            }
-            Body::TooLarge(why) => {
-                return Err(fail(
-                    settings,
-                    url,
-                    format!(
-                        "the reply is larger than max_reply_bytes = {} ({why}); nothing from this source is used this \
-                         run. Raise sources.max_reply_bytes if one page really is that large, or page the API",
-                        settings.max_reply_bytes
-                    ),
-                ))
-            }
-        };
-        return serde_json::from_slice(&bytes)
-            .map_err(|e| fail(settings, url, format!("the reply is not JSON: {e}")));
+    let policy = policy();
+    let outcome = policy
+        .run(
+            |_| attempt(client, settings, url, &policy, clock),
+            |failed, delay, retry| {
+                if let Problem::Transient(why) = &failed.error {
+                    tracing::warn!(
+                        source = %settings.name,
+                        url = %shown(settings, url),
+                        problem = %why,
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        retry,
+                        "HR API page failed; retrying"
+                    );
+                }
+            },
+        )
+        .await;
+    match outcome {
+        Ok(value) => Ok(value),
+        Err(Failed {
+            error: Problem::Final(e),
+            ..
+        }) => Err(e),
+        Err(Failed {
+            error: Problem::Transient(last),
+            ..
+        }) => Err(fail(
+            settings,
+            url,
+            format!(
+                "gave up after {ATTEMPTS} attempts ({last}); nothing from this source is used this run"
+            ),
+        )),
     }
-    Err(fail(
-        settings,
-        url,
-        format!(
-            "gave up after {ATTEMPTS} attempts ({last}); nothing from this source is used this run"
-        ),
-    ))
+}
+
+/// The HR reader's retry policy: [`ATTEMPTS`] in all, a short backoff, `Retry-After` up to
+/// [`MAX_RETRY_AFTER`]. A connection that cannot be made backs off like any failed request.
+fn policy() -> Policy {
+    Policy {
+        retries: ATTEMPTS - 1,
+        backoff_base: BACKOFF_BASE,
+        backoff_max: BACKOFF_MAX,
+        max_retry_after: MAX_RETRY_AFTER,
+        reconnects: 0,
+        reconnect_delay: Duration::ZERO,
+    }
+}
+
+/// One request for a page, judged for the retry policy.
+async fn attempt(
+    client: &reqwest::Client,
+    settings: &HrHttpSettings,
+    url: &url::Url,
+    policy: &Policy,
+    clock: &dyn Clock,
+) -> Result<Value, Failed<Problem>> {
+    let transient = |why: String| Failed::backoff(Problem::Transient(why));
+    let fatal = |why: String| Failed::never(Problem::Final(fail(settings, url, why)));
+    let mut request = client.get(url.clone()).header("Accept", "application/json");
+    if let Some(token) = &settings.token {
+        request = match settings.auth {
+            HttpAuth::Bearer => request.bearer_auth(token.expose_secret()),
+            HttpAuth::Basic => request.basic_auth(token.expose_secret(), Some("x")),
+        };
+    }
+    let reply = request
+        .send()
+        .await
+        .map_err(|e| transient(format!("request failed: {}", e.without_url())))?;
+    let status = reply.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(fatal(format!(
+            "the HR API refused the token (HTTP {}); check token_env/token_file and auth",
+            status.as_u16()
+        )));
+    }
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+    {
+        let header = reply
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok());
+        let busy = format!("HTTP {}", status.as_u16());
+        return Err(match policy.throttled(header, clock.now()) {
+            Throttle::Wait(wait) => Failed {
+                again: Again::Asked(wait),
+                ..transient(busy)
+            },
+            Throttle::Backoff => transient(busy),
+            Throttle::TooLong(wait) => fatal(format!(
+                "the HR API is busy ({busy}) and asked to wait {}s (Retry-After), longer than idbridge waits \
+                 ({}s); nothing from this source is used this run. Run again later",
+                wait.as_secs(),
+                MAX_RETRY_AFTER.as_secs()
+            )),
+        });
+    }
+    if status.is_server_error() {
+        return Err(transient(format!("HTTP {}", status.as_u16())));
+    }
+    if !status.is_success() {
+        return Err(fatal(format!("HTTP {}", status.as_u16())));
+    }
+    let bytes = match body(reply, settings.max_reply_bytes).await {
+        Body::Read(b) => b,
+        Body::Broken(why) => return Err(transient(why)),
+        Body::TooLarge(why) => {
+            return Err(fatal(format!(
+                "the reply is larger than max_reply_bytes = {} ({why}); nothing from this source is used this \
+                 run. Raise sources.max_reply_bytes if one page really is that large, or page the API",
+                settings.max_reply_bytes
+            )))
+        }
+    };
+    serde_json::from_slice(&bytes).map_err(|e| fatal(format!("the reply is not JSON: {e}")))
 }
 
 /// A JSON value as a message quotes it: at most 100 characters, since it is kept per page and
@@ -352,8 +429,8 @@ impl Pages {
     }
 }
 
-/// Read every page of the HR API.
-pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
+/// Read every page of the HR API; `clock` reads an HTTP-date `Retry-After`.
+pub async fn read_http(settings: &HrHttpSettings, clock: &dyn Clock) -> Result<SourceRead, Error> {
     let client = reqwest::Client::builder()
         .timeout(settings.timeout)
         .build()
@@ -403,7 +480,7 @@ pub async fn read_http(settings: &HrHttpSettings) -> Result<SourceRead, Error> {
                 "the API links back to a page already read (a paging loop); nothing from this source is used this run",
             ));
         }
-        let body = fetch(&client, settings, &url).await?;
+        let body = fetch(&client, settings, &url, clock).await?;
         let Some(records) = at_path(&body, &settings.records).and_then(Value::as_array) else {
             return Err(fail(
                 settings,

@@ -1,0 +1,73 @@
+//! Group writes of a [`Writer`]: create (never duplicated, see `recovery`), member changes in
+//! batches, rename, delete. Request bodies come from the target profile.
+
+use super::client::Writer;
+use super::error::Result;
+use super::recovery::Created;
+use super::target::TargetRead;
+use super::wire;
+use crate::model::ScimId;
+use reqwest::Method;
+use serde_json::Value;
+
+/// `POST /Groups`; see [`super::TargetWrite::create_group`].
+pub(super) async fn create(
+    w: &Writer,
+    display_name: &str,
+    member_ids: &[ScimId],
+) -> Result<wire::Group> {
+    let core = &w.reader.core;
+    let body = core.profile.group_body(display_name, member_ids);
+    let path = "/Groups";
+    let lookup = || w.reader.find_group(display_name);
+    match core.send_create(&["Groups"], &body, lookup).await? {
+        Created::Recovered(group) => Ok(group),
+        Created::Reply(reply) if reply.ok() => core.parse_group("POST", path, &reply.body),
+        Created::Reply(reply) if reply.status == 409 => match lookup().await? {
+            Some(group) => Ok(group),
+            None => Err(core.api_error("POST", path, &reply)),
+        },
+        Created::Reply(reply) => Err(core.api_error("POST", path, &reply)),
+    }
+}
+
+/// Add and remove members with `PATCH /Groups/{id}`, at most `batch` members per request
+/// (Notion's limit is undocumented; keep it conservative). Adds go first.
+pub(super) async fn patch_members(
+    w: &Writer,
+    id: &ScimId,
+    add: &[ScimId],
+    remove: &[ScimId],
+    batch: usize,
+) -> Result<()> {
+    let batch = batch.max(1);
+    let profile = &w.reader.core.profile;
+    let bodies = add
+        .chunks(batch)
+        .map(|c| profile.add_members_body(c))
+        .chain(remove.chunks(batch).map(|c| profile.remove_members_body(c)));
+    for body in bodies {
+        patch(w, id, &body).await?;
+    }
+    Ok(())
+}
+
+/// Rename a group (`replace displayName`).
+pub(super) async fn rename(w: &Writer, id: &ScimId, display_name: &str) -> Result<()> {
+    let body = w.reader.core.profile.rename_group_body(display_name);
+    patch(w, id, &body).await
+}
+
+/// `DELETE /Groups/{id}`. A 404 on a retry after a lost reply counts as done.
+pub(super) async fn delete(w: &Writer, id: &ScimId) -> Result<()> {
+    w.reader.core.delete(&["Groups", &id.0]).await
+}
+
+async fn patch(w: &Writer, id: &ScimId, body: &Value) -> Result<()> {
+    let core = &w.reader.core;
+    let path = format!("/Groups/{id}");
+    let reply = core
+        .send(Method::PATCH, &["Groups", &id.0], &[], Some(body))
+        .await?;
+    core.expect_ok("PATCH", &path, &reply)
+}
