@@ -59,6 +59,9 @@ pub enum FindingCode {
     KeptBadRow,
     /// Absence-based deactivations are held because the source read may be missing people.
     DeactivationsHeld,
+    /// Pushed groups that look gone are neither emptied nor deleted, because a source group entry
+    /// could not be read.
+    GroupRemovalsHeld,
     /// A termination date is still ahead.
     TerminationScheduled,
     /// The deactivation guardrail refused the plan.

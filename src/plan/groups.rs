@@ -286,10 +286,34 @@ impl Planner<'_> {
             .filter(|l| !wanted_keys.contains(&l.key.to_string()))
             .collect();
         gone.sort_by(|a, b| a.key.cmp(&b.key));
+        // A group entry the source could not read (no id) or whose name rendered empty may be one
+        // of these: absence is not proof, so none of that source's groups is emptied or deleted.
+        let unreadable: BTreeMap<&str, Vec<String>> =
+            self.input
+                .issues
+                .iter()
+                .fold(BTreeMap::new(), |mut acc, i| {
+                    if matches!(
+                        i.code,
+                        FindingCode::GroupEntryInvalid | FindingCode::GroupNameEmpty
+                    ) {
+                        acc.entry(i.source.as_str())
+                            .or_default()
+                            .push(format!("{}: {}", i.source, i.location));
+                    }
+                    acc
+                });
+        let mut held: Vec<String> = Vec::new();
+        let mut held_at: BTreeSet<String> = BTreeSet::new();
         for link in gone {
             let Some(target) = by_id.get(link.scim_id.0.as_str()) else {
                 continue;
             };
+            if let Some(locations) = unreadable.get(link.key.source.as_str()) {
+                held.push(target.display_name.clone());
+                held_at.extend(locations.iter().cloned());
+                continue;
+            }
             let reason = format!(
                 "{}: source group {} is gone or no longer selected",
                 link.key.source, link.key
@@ -329,6 +353,19 @@ impl Planner<'_> {
             }
         }
 
+        if !held.is_empty() {
+            self.finding(
+                Severity::Error,
+                FindingCode::GroupRemovalsHeld,
+                format!(
+                    "{} pushed groups ({}) are no longer in the sources, but some source group entries could not be read, \
+                     so none of them is emptied or deleted this run; fix the entries and re-run",
+                    held.len(),
+                    held.join(", ")
+                ),
+                held_at.into_iter().collect(),
+            );
+        }
         if !state.consistent {
             let before = self.ops.len();
             self.ops

@@ -727,6 +727,21 @@ fn gone_groups_are_emptied_or_deleted() {
         gops(&c.plan()),
         vec![(OpKind::DeleteGroup, "Old".into(), vec![])]
     );
+
+    // A group entry of that source could not be read: it may be this group, so nothing is
+    // emptied or deleted, and the held removal is an error.
+    c.issues = vec![SourceIssue {
+        source: "corp".into(),
+        location: "cn=broken,ou=groups".into(),
+        code: FindingCode::GroupEntryInvalid,
+        message: "no entryUUID".into(),
+        skipped_person: false,
+        hints: vec![],
+    }];
+    let p = c.plan();
+    assert_eq!(gops(&p), vec![]);
+    assert!(codes(&p).contains(&"group-removals-held"));
+    assert!(p.has_errors());
 }
 
 #[test]
