@@ -172,7 +172,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             &settings,
             &client,
             &[read],
-            Some(&store),
+            Some(store.reader()),
             &policy,
             clock.now(),
         )

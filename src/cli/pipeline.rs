@@ -11,7 +11,7 @@ use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetSt
 use crate::report::upcoming::{self, Upcoming};
 use crate::scim::{Client, ClientSettings, Profile, TargetKind};
 use crate::store::{
-    AbortedRun, LinkKind, LinkState, LockHolder, RunLock, RunOrigin, RunTrigger, Store,
+    AbortedRun, LinkKind, LinkState, LockHolder, RunLock, RunOrigin, RunTrigger, Store, StoreRead,
 };
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -79,7 +79,7 @@ pub async fn read_sources(settings: &Settings) -> Result<Vec<SourceRead>> {
 }
 
 /// Open the store for reading only (`plan`, `check-config`): a missing database means no links yet.
-pub async fn open_store_read_only(settings: &Settings) -> Result<Option<Store>> {
+pub async fn open_store_read_only(settings: &Settings) -> Result<Option<StoreRead>> {
     Ok(Store::open_read_only(settings.store_url.expose_secret()).await?)
 }
 
@@ -242,7 +242,7 @@ pub struct Known {
 }
 
 /// Read the links and unfinished creates of `target_name` (none without a store).
-pub async fn known(store: Option<&Store>, target_name: &str) -> Result<Known> {
+pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known> {
     let Some(store) = store else {
         return Ok(Known {
             links: Vec::new(),
@@ -400,7 +400,7 @@ pub async fn prepare(
     settings: &Settings,
     client: &Client,
     reads: &[SourceRead],
-    store: Option<&Store>,
+    store: Option<&StoreRead>,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Prepared> {

@@ -242,7 +242,7 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
         &settings,
         &client,
         &reads,
-        Some(&store),
+        Some(store.reader()),
         &policy,
         clock.now(),
     )
@@ -377,7 +377,7 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
         ))
         .into());
     }
-    let known = pipeline::known(Some(&store), &settings.target.name).await?;
+    let known = pipeline::known(Some(store.reader()), &settings.target.name).await?;
     let policy = pipeline::policy(&settings, args.force, None);
     // The sources as they read now: every operation must still rest on what they say (a person to
     // create, adopt or re-add is there; one to deactivate is gone or inactive). The plan is applied
@@ -441,7 +441,7 @@ pub async fn migrate(config: &Path, clock: Arc<dyn Clock>, format: Format) -> Re
     match format {
         Format::Json => output::json(&serde_json::json!({
             "store": store.redacted_url(),
-            "backend": store.backend().name(),
+            "backend": store.backend().to_string(),
             "upToDate": true,
         }))?,
         Format::Table => errln!("store {} is up to date", store.redacted_url()),
