@@ -20,3 +20,6 @@ pub mod report;
 pub mod saml;
 pub mod scim;
 pub mod store;
+
+#[cfg(test)]
+mod spellings;

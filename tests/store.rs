@@ -186,6 +186,7 @@ suite! {
     report_queries_filter_by_time_and_target: Migrated,
     pruning_deletes_old_journals_but_keeps_runs_needed_entries_and_a_record: Migrated,
     the_audit_migration_keeps_history_and_counts_it: Fresh,
+    every_stored_spelling_passes_the_schema_and_reads_back: Migrated,
 }
 
 // ---- the suite ----
@@ -1489,6 +1490,135 @@ async fn postgres_password_never_appears_in_errors() -> TestResult {
             let text = format!("{err}\n{err:?}");
             assert!(!text.contains(SECRET), "{text}");
         }
+    }
+    Ok(())
+}
+
+/// Every variant of every stored enum, written through the store, passes the migrations' CHECK
+/// constraints and reads back as itself: the enums' derived spellings are the schema's.
+async fn every_stored_spelling_passes_the_schema_and_reads_back(ctx: Ctx) -> TestResult {
+    use strum::IntoEnumIterator;
+    let store = &ctx.store;
+    for (i, (trigger, status)) in RunTrigger::iter()
+        .zip(RunStatus::iter().cycle())
+        .enumerate()
+    {
+        let secs = i64::try_from(i)?;
+        let mut run = new_run("sync", "spelled", secs);
+        run.origin.trigger = trigger;
+        let id = store.start_run(&run).await?;
+        store.finish_run(id, at(secs + 1), status, "{}").await?;
+        let back = store.run(id).await?.ok_or("the run is there")?;
+        assert_eq!(back.origin.map(|o| o.trigger), Some(trigger));
+        assert_eq!(back.status, status);
+    }
+    // Statuses beyond the triggers' count, on runs of their own.
+    for status in RunStatus::iter() {
+        let id = store.start_run(&new_run("sync", "statuses", 0)).await?;
+        store.finish_run(id, at(1), status, "{}").await?;
+        assert_eq!(store.run(id).await?.map(|r| r.status), Some(status));
+    }
+
+    let mut n = 0;
+    for kind in LinkKind::iter() {
+        for state in LinkState::iter() {
+            for origin in LinkOrigin::iter() {
+                n += 1;
+                let key = SourceKey::new("hr", format!("E-{n}"));
+                let mut l = link("spelled", kind, &key, &format!("u-{n}"), "x@y", n);
+                l.state = state;
+                l.origin = origin;
+                store.upsert_link(&l).await?;
+            }
+        }
+    }
+    let links = store.links("spelled").await?;
+    assert_eq!(links.len(), 12);
+    for kind in LinkKind::iter() {
+        for state in LinkState::iter() {
+            for origin in LinkOrigin::iter() {
+                let found = links
+                    .iter()
+                    .any(|l| l.kind == kind && l.state == state && l.origin == origin);
+                assert!(found, "{kind} {state} {origin}");
+            }
+        }
+    }
+
+    // Journal: pending, then each final status; `unknown` when a dead run is closed out.
+    let run = store.start_run(&new_run("sync", "journal", 0)).await?;
+    let done = store
+        .journal_pending(&new_op(run, 1, "create-user", "journal", "a@x", 1))
+        .await?;
+    let failed = store
+        .journal_pending(&new_op(run, 2, "create-user", "journal", "b@x", 1))
+        .await?;
+    let skipped = store
+        .journal_pending(&new_op(run, 3, "create-user", "journal", "c@x", 1))
+        .await?;
+    store
+        .journal_pending(&new_op(run, 4, "create-user", "journal", "d@x", 1))
+        .await?;
+    store.journal_done(done, None, Some(201), at(2)).await?;
+    store
+        .journal_failed(failed, Some(500), "boom", at(2))
+        .await?;
+    store.journal_skipped(skipped, "held", at(2)).await?;
+    let pending: Vec<OperationStatus> = store
+        .operations(run)
+        .await?
+        .iter()
+        .map(|o| o.status)
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            OperationStatus::Done,
+            OperationStatus::Failed,
+            OperationStatus::Skipped,
+            OperationStatus::Pending
+        ]
+    );
+    let lock = store.lock_run("journal", &holder("sync", 1)).await?;
+    store.abort_dead_runs(&lock, at(3)).await?;
+    let statuses: Vec<OperationStatus> = store
+        .operations(run)
+        .await?
+        .iter()
+        .map(|o| o.status)
+        .collect();
+    let all: Vec<OperationStatus> = OperationStatus::iter()
+        .filter(|s| *s != OperationStatus::Pending)
+        .collect();
+    assert_eq!(statuses, all);
+    lock.release().await;
+
+    // Prunes, one per reason.
+    for reason in PruneReason::iter() {
+        let target = format!("prune-{reason}");
+        let id = store.start_run(&new_run("sync", &target, 0)).await?;
+        store
+            .finish_run(id, at(1), RunStatus::Succeeded, "{}")
+            .await?;
+        let lock = store.lock_run(&target, &holder("report prune", 1)).await?;
+        let request = PruneRequest {
+            cutoff: at(10),
+            at: at(10),
+            reason,
+            host: "h".into(),
+            os_user: "u".into(),
+        };
+        let record = store
+            .prune(&lock, &request)
+            .await?
+            .ok_or("one run to prune")?;
+        assert_eq!(record.reason, reason);
+        let stored = store.prunes(Some(&target)).await?;
+        assert_eq!(
+            stored.iter().map(|p| p.reason).collect::<Vec<_>>(),
+            [reason]
+        );
+        lock.release().await;
     }
     Ok(())
 }

@@ -175,7 +175,7 @@ pub async fn apply_with_progress(
     if let Some(p) = &progress {
         p.start(plan.operations.len());
     }
-    for kind in OpKind::ALL {
+    for kind in <OpKind as strum::IntoEnumIterator>::iter() {
         let mut set = JoinSet::new();
         for (seq, op) in plan
             .operations
@@ -214,7 +214,7 @@ async fn run_one(ctx: &Ctx, seq: usize, op: &Op) -> Result<OpResult, Error> {
         .journal_pending(&NewOperation {
             run_id: ctx.run_id,
             seq: seq as i64,
-            op: op.kind().as_str().to_owned(),
+            op: op.kind().to_string(),
             target_name: ctx.opts.target_name.clone(),
             user_name: Some(op.subject().to_owned()),
             scim_id: op.scim_id().map(|id| id.0.clone()),

@@ -25,6 +25,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use strum::IntoEnumIterator;
 
 /// The table width when stdout is not a terminal (a pipe, a file, `--out`).
 const FIXED_WIDTH: u16 = 120;
@@ -211,16 +212,13 @@ fn parse_when(text: &str) -> std::result::Result<When, String> {
 }
 
 fn parse_op_kind(text: &str) -> std::result::Result<OpKind, String> {
-    OpKind::ALL
-        .into_iter()
-        .find(|k| k.as_str() == text.trim())
-        .ok_or_else(|| {
-            let kinds: Vec<&str> = OpKind::ALL.iter().map(|k| k.as_str()).collect();
-            format!(
-                "`{text}` is not an operation kind; use one of {}",
-                kinds.join(", ")
-            )
-        })
+    text.trim().parse().map_err(|_| {
+        let kinds: Vec<&str> = OpKind::iter().map(Into::into).collect();
+        format!(
+            "`{text}` is not an operation kind; use one of {}",
+            kinds.join(", ")
+        )
+    })
 }
 
 /// Run `report …`.
@@ -410,7 +408,7 @@ async fn changes_report(
         parameters.push(Field::new("user", "user", user.as_str()));
     }
     if let Some(op) = changes.op {
-        parameters.push(Field::new("op", "operation", op.as_str()));
+        parameters.push(Field::new("op", "operation", <&str>::from(op)));
     }
     Ok(audit::changes(
         &ops,

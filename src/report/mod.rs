@@ -14,7 +14,7 @@ pub mod upcoming;
 pub use data::{AttrChange, Cell, Column, Field, Report};
 pub use render::{render, Format};
 
-use crate::plan::{Change, Op, Plan, Severity};
+use crate::plan::{Change, Op, Plan};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde_json::Value;
 
@@ -111,13 +111,9 @@ pub fn plan_text(plan: &Plan) -> String {
         out.push_str(&format!("{table}\n"));
     }
     for f in &plan.findings {
-        let tag = match f.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        };
         out.push_str(&format!(
-            "{tag} [{}]: {}\n",
+            "{} [{}]: {}\n",
+            f.severity,
             f.code,
             terminal_safe(&f.message, MAX_CELL_CHARS * 8)
         ));

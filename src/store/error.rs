@@ -81,11 +81,13 @@ pub enum Error {
         detail: String,
     },
 
-    /// A write was attempted through a store opened with [`super::Store::open_read_only`].
+    /// The database refused a write on a connection of a store opened with
+    /// [`super::Store::open_read_only`] (its [`super::StoreRead`] has no method that writes; this
+    /// is the database's own line of defence).
     #[error(
-        "The store at `{url}` was opened read-only (as `plan` and `check-config` do), so it refused \
-         to {operation}. Open it with `Store::open` (commands `migrate`, `sync`, `apply`, `serve`) \
-         to write."
+        "The store at `{url}` was opened read-only (as `plan`, `check-config` and the reports do), \
+         so the database refused to {operation}. This is a bug in idbridge: a read-only command \
+         tried to write. Please report it; the store was not changed."
     )]
     ReadOnly {
         /// The URL, password redacted.

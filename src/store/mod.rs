@@ -547,6 +547,31 @@ mod tests {
         outcome.unwrap();
     }
 
+    /// The stored spellings are what the migrations' CHECK constraints allow, and what the JSON
+    /// of runs, journal entries and prunes says.
+    #[test]
+    fn stored_spellings_round_trip() {
+        use crate::spellings::{assert_serialized_alike, assert_spellings};
+        assert_spellings::<LinkKind>(&["user", "group"]);
+        assert_spellings::<LinkState>(&["active", "deactivated"]);
+        assert_spellings::<LinkOrigin>(&["created", "adopted", "recovered"]);
+        assert_spellings::<RunStatus>(&["running", "succeeded", "failed", "refused", "aborted"]);
+        assert_spellings::<RunTrigger>(&["sync", "apply-plan", "schedule", "post-sync", "demo"]);
+        assert_spellings::<OperationStatus>(&["pending", "done", "failed", "skipped", "unknown"]);
+        assert_spellings::<PruneReason>(&["retention", "report-prune"]);
+        let names: Vec<String> = <Backend as strum::IntoEnumIterator>::iter()
+            .map(|b| format!("{b} {}", <&str>::from(b)))
+            .collect();
+        assert_eq!(names, ["SQLite SQLite", "PostgreSQL PostgreSQL"]);
+        assert_serialized_alike::<LinkKind>();
+        assert_serialized_alike::<LinkState>();
+        assert_serialized_alike::<LinkOrigin>();
+        assert_serialized_alike::<RunStatus>();
+        assert_serialized_alike::<RunTrigger>();
+        assert_serialized_alike::<OperationStatus>();
+        assert_serialized_alike::<PruneReason>();
+    }
+
     #[test]
     fn times_are_stored_sortably() {
         let t = DateTime::parse_from_rfc3339("2026-11-27T10:00:00+01:00")
