@@ -268,7 +268,7 @@ mod tests {
         assert_eq!(paths.len(), Attr::iter().count());
         // Plan order is declaration order; a path is matched exactly, as a plan spells it.
         assert_eq!(Attr::iter().next(), Some(Attr::UserName));
-        assert_eq!(Attr::iter().last(), Some(Attr::Manager));
+        assert_eq!(Attr::iter().next_back(), Some(Attr::Manager));
         assert_eq!(Attr::from_path("username"), None);
         assert_eq!(Attr::from_path("manager"), None);
     }
