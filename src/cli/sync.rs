@@ -7,7 +7,6 @@ use super::{progress, ApplyArgs, Exit, Format, PlanArgs, SyncArgs};
 use crate::apply::{self, Outcome};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::model::Attr;
 use crate::plan::{self, Plan, PLAN_VERSION};
 use crate::report::upcoming::Upcoming;
 use crate::scim::{Client, RequestCounts};
@@ -15,7 +14,6 @@ use crate::store::{
     NewRun, PruneReason, PruneRequest, RunLock, RunStatus, RunTrigger, ScimCounts, Store,
 };
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::sync::Arc;
@@ -175,12 +173,7 @@ async fn snapshots(
     desired: &[crate::model::DesiredUser],
 ) -> Result<()> {
     for person in desired {
-        let text: Vec<String> = person
-            .attrs
-            .iter()
-            .map(|(a, v): (&Attr, &String)| format!("{}={v}", a.path()))
-            .collect();
-        let hash = hex::encode(Sha256::digest(text.join("\n").as_bytes()));
+        let hash = plan::attr_hash(&person.attrs);
         store
             .put_snapshot(&settings.target.name, &person.key, &hash, clock.now())
             .await?;
