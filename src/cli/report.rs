@@ -4,9 +4,8 @@
 //! method that writes; SQLite in `mode=ro`, PostgreSQL in read-only transactions) and never
 //! creates, migrates or writes it. The one exception is `report prune`, which deletes journal
 //! entries: it opens the store for writing and holds the run lock of every target it prunes, so
-//! no run writes meanwhile. The store comes from
-//! `--store URL` or the `[store]` table of the config file (no other table is read, so no other
-//! secret is needed).
+//! no run writes meanwhile. The store comes from `--store URL` or the `[store]` table of the
+//! config file (no other table is read, so no other secret is needed).
 
 use super::pipeline;
 use super::Exit;
