@@ -22,3 +22,6 @@ pub mod retry;
 pub mod saml;
 pub mod scim;
 pub mod store;
+
+#[cfg(test)]
+mod spellings;

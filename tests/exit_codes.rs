@@ -77,6 +77,18 @@ async fn a_config_typo_exits_2() {
     ws.write_config();
     let run = ws.idbridge(&["sync", "--yes"]).await.expect(2);
     assert!(run.stderr.contains("only `sqlite:`"), "{}", run.stderr);
+    // So is a SQLite parameter sqlx does not know: read when the URL is, not when connecting.
+    ws.store_url = "sqlite://idbridge.db?mode=rwc&colour=blue".into();
+    ws.write_config();
+    for args in [&["sync", "--yes"][..], &["plan"][..], &["migrate"][..]] {
+        let run = ws.idbridge(args).await.expect(2);
+        assert!(
+            run.stderr.contains("is not valid") && run.stderr.contains("colour"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(ws.emu.write_count(), 0);
 }
 
 /// The rule for a broken HR file: what the config names and the file lacks (a column) is a config

@@ -625,8 +625,8 @@ async fn the_progress_hook_hears_of_each_operation_once() {
     let mut ops = heard.ops.lock().unwrap().clone();
     let mut expected: Vec<(OpKind, Status)> =
         outcome.results.iter().map(|r| (r.op, r.status)).collect();
-    ops.sort_by_key(|(k, _)| k.as_str());
-    expected.sort_by_key(|(k, _)| k.as_str());
+    ops.sort_by_key(|(k, _)| k.to_string());
+    expected.sort_by_key(|(k, _)| k.to_string());
     assert_eq!(ops, expected);
     assert!(ops.iter().all(|(_, s)| *s == Status::Done), "{ops:?}");
 }

@@ -882,7 +882,7 @@ async fn one_refused_write_does_not_stop_the_others() {
     let journal = store.operations(runs[0].id).await.unwrap();
     let failed: Vec<_> = journal
         .iter()
-        .filter(|o| o.status.as_str() == "failed")
+        .filter(|o| o.status.to_string() == "failed")
         .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].http_status, Some(403));
@@ -946,7 +946,7 @@ async fn a_token_revoked_mid_run_stops_every_later_write() {
     let store = Store::open(&ws.store_url).await.unwrap();
     let runs = store.runs(1).await.unwrap();
     let journal = store.operations(runs[0].id).await.unwrap();
-    let count = |s: &str| journal.iter().filter(|o| o.status.as_str() == s).count();
+    let count = |s: &str| journal.iter().filter(|o| o.status.to_string() == s).count();
     assert_eq!(
         (count("done"), count("failed") + count("skipped")),
         (1, 3),

@@ -28,10 +28,10 @@ async fn journal(ws: &Workspace) -> ((usize, usize, usize), Vec<Option<u16>>) {
     let store = Store::open(&ws.store_url).await.unwrap();
     let runs = store.runs(1).await.unwrap();
     let ops = store.operations(runs[0].id).await.unwrap();
-    let count = |s: &str| ops.iter().filter(|o| o.status.as_str() == s).count();
+    let count = |s: &str| ops.iter().filter(|o| o.status.to_string() == s).count();
     let failed = ops
         .iter()
-        .filter(|o| o.status.as_str() == "failed")
+        .filter(|o| o.status.to_string() == "failed")
         .map(|o| o.http_status)
         .collect();
     ((count("done"), count("failed"), count("skipped")), failed)

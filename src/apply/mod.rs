@@ -188,7 +188,7 @@ pub async fn apply_with_progress<W: TargetWrite + Clone + 'static>(
     if let Some(p) = &progress {
         p.start(plan.operations.len());
     }
-    for kind in OpKind::ALL {
+    for kind in <OpKind as strum::IntoEnumIterator>::iter() {
         let mut set = JoinSet::new();
         for (seq, op) in plan
             .operations
@@ -246,7 +246,7 @@ async fn journal_pending<W>(ctx: &Ctx<W>, seq: usize, op: &Op) -> Result<Operati
         .journal_pending(&NewOperation {
             run_id: ctx.run_id,
             seq: seq as i64,
-            op: op.kind().as_str().to_owned(),
+            op: op.kind().to_string(),
             target_name: ctx.opts.target_name.clone(),
             user_name: Some(op.subject().to_owned()),
             scim_id: op.scim_id().map(|id| id.0.clone()),

@@ -171,7 +171,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             &settings,
             client.reader(),
             &[read],
-            Some(&store),
+            Some(store.reader()),
             &policy,
             clock.now(),
         )

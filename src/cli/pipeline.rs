@@ -11,7 +11,7 @@ use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetSt
 use crate::report::upcoming::{self, Upcoming};
 use crate::scim::{ClientSettings, Profile, Reader, TargetKind, TargetRead, Writer};
 use crate::store::{
-    AbortedRun, LinkKind, LinkState, LockHolder, RunLock, RunOrigin, RunTrigger, Store,
+    AbortedRun, LinkKind, LinkState, LockHolder, RunLock, RunOrigin, RunTrigger, Store, StoreRead,
 };
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -98,7 +98,7 @@ pub async fn read_sources(settings: &Settings, clock: &dyn Clock) -> Result<Vec<
 }
 
 /// Open the store for reading only (`plan`, `check-config`): a missing database means no links yet.
-pub async fn open_store_read_only(settings: &Settings) -> Result<Option<Store>> {
+pub async fn open_store_read_only(settings: &Settings) -> Result<Option<StoreRead>> {
     Ok(Store::open_read_only(settings.store_url.expose_secret()).await?)
 }
 
@@ -261,7 +261,7 @@ pub struct Known {
 }
 
 /// Read the links and unfinished creates of `target_name` (none without a store).
-pub async fn known(store: Option<&Store>, target_name: &str) -> Result<Known> {
+pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known> {
     let Some(store) = store else {
         return Ok(Known {
             links: Vec::new(),
@@ -309,42 +309,6 @@ pub struct Prepared {
     pub upcoming: Vec<Upcoming>,
 }
 
-/// Rows quoted when a source yields nobody: enough to see the pattern (a wrong delimiter, a
-/// renamed status) without a flood.
-const SKIPPED_QUOTED: usize = 3;
-/// Longest reason quoted, in characters: a reason can quote a cell of up to `max_field_bytes`.
-const REASON_QUOTED: usize = 300;
-
-/// What to check when source `read` yielded nobody: the first skipped rows, one a line, each
-/// with its location and reason (control characters escaped, long reasons cut).
-fn skipped_rows(read: &SourceRead) -> String {
-    let skipped: Vec<&crate::model::SourceIssue> =
-        read.issues.iter().filter(|i| i.skipped_person).collect();
-    if skipped.is_empty() {
-        return "The source has no rows (only a header?); check the file and the column names"
-            .to_owned();
-    }
-    let mut out = "Check the file and the column names. The first skipped rows:".to_owned();
-    for issue in skipped.iter().take(SKIPPED_QUOTED) {
-        let mut reason = String::new();
-        for c in issue.message.chars().take(REASON_QUOTED) {
-            if c.is_control() {
-                reason.extend(c.escape_debug());
-            } else {
-                reason.push(c);
-            }
-        }
-        if issue.message.chars().nth(REASON_QUOTED).is_some() {
-            reason.push('…');
-        }
-        out.push_str(&format!("\n  {}: {reason}", issue.location));
-    }
-    if let Some(more) = skipped.len().checked_sub(SKIPPED_QUOTED).filter(|&n| n > 0) {
-        out.push_str(&format!("\n  and {more} more"));
-    }
-    out
-}
-
 /// The people and groups the sources describe, mapped and normalised as the target stores them.
 pub struct Desired {
     /// People.
@@ -357,8 +321,8 @@ pub struct Desired {
     pub groups: Vec<crate::model::DesiredGroup>,
 }
 
-/// Map the source reads at `now`. A source that yielded nobody stops here: an empty or broken
-/// export must never look like everybody left.
+/// Map the source reads at `now`. A source that yielded nobody stops here
+/// ([`plan::empty_source`]): an empty or broken export must never look like everybody left.
 pub fn desired(
     settings: &Settings,
     profile: &Profile,
@@ -366,16 +330,8 @@ pub fn desired(
     now: DateTime<Utc>,
 ) -> Result<Desired> {
     for read in reads {
-        if read.records.is_empty() {
-            return Err(Refused(format!(
-                "source `{}` yielded no valid person ({} rows skipped); refusing to run, because an empty or broken \
-                 export must never look like everybody left. {}",
-                read.source,
-                read.issues.len(),
-                skipped_rows(read)
-            ))
-            .into());
-        }
+        plan::empty_source(&read.source, read.records.len(), &read.issues)
+            .map_err(|refusal| Refused(refusal.to_string()))?;
     }
     let data: Vec<mapping::SourceData<'_>> = reads
         .iter()
@@ -420,7 +376,7 @@ pub async fn prepare(
     settings: &Settings,
     reader: &Reader,
     reads: &[SourceRead],
-    store: Option<&Store>,
+    store: Option<&StoreRead>,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Prepared> {

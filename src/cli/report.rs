@@ -1,11 +1,11 @@
 //! `idbridge report …`: audit reports from the store (docs/reports.md).
 //!
-//! Every report opens the store read-only (`Store::open_read_only`: SQLite in `mode=ro`,
-//! PostgreSQL in read-only transactions) and never creates, migrates or writes it. The one
-//! exception is `report prune`, which deletes journal entries: it opens the store for writing and
-//! holds the run lock of every target it prunes, so no run writes meanwhile. The store comes from
-//! `--store URL` or the `[store]` table of the config file (no other table is read, so no other
-//! secret is needed).
+//! Every report opens the store read-only (`Store::open_read_only`, a `StoreRead` that has no
+//! method that writes; SQLite in `mode=ro`, PostgreSQL in read-only transactions) and never
+//! creates, migrates or writes it. The one exception is `report prune`, which deletes journal
+//! entries: it opens the store for writing and holds the run lock of every target it prunes, so
+//! no run writes meanwhile. The store comes from `--store URL` or the `[store]` table of the
+//! config file (no other table is read, so no other secret is needed).
 
 use super::pipeline;
 use super::Exit;
@@ -16,7 +16,7 @@ use crate::report::upcoming::{self, Recorded, Upcoming};
 use crate::report::{render, Cell, Field, Format, Report};
 use crate::store::{
     LockHolder, OperationRecord, PruneReason, PruneRecord, PruneRequest, RunId, RunRecord, Store,
-    Window,
+    StoreRead, Window,
 };
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -24,6 +24,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use strum::IntoEnumIterator;
 
 /// The table width when stdout is not a terminal (a pipe, a file, `--out`).
 const FIXED_WIDTH: u16 = 120;
@@ -210,16 +211,13 @@ fn parse_when(text: &str) -> std::result::Result<When, String> {
 }
 
 fn parse_op_kind(text: &str) -> std::result::Result<OpKind, String> {
-    OpKind::ALL
-        .into_iter()
-        .find(|k| k.as_str() == text.trim())
-        .ok_or_else(|| {
-            let kinds: Vec<&str> = OpKind::ALL.iter().map(|k| k.as_str()).collect();
-            format!(
-                "`{text}` is not an operation kind; use one of {}",
-                kinds.join(", ")
-            )
-        })
+    text.trim().parse().map_err(|_| {
+        let kinds: Vec<&str> = OpKind::iter().map(Into::into).collect();
+        format!(
+            "`{text}` is not an operation kind; use one of {}",
+            kinds.join(", ")
+        )
+    })
 }
 
 /// Run `report …`.
@@ -271,7 +269,7 @@ fn store_url(args: &ReportArgs, config: &Path) -> Result<String> {
 
 /// Open the store read-only. A store that does not exist is an error, not an empty report: an
 /// auditor pointed at the wrong file must not read "nothing happened".
-async fn open(args: &ReportArgs, config: &Path) -> Result<Store> {
+async fn open(args: &ReportArgs, config: &Path) -> Result<StoreRead> {
     let url = store_url(args, config)?;
     let Some(store) = Store::open_read_only(&url).await? else {
         bail!(
@@ -345,7 +343,7 @@ fn window_fields(args: &ReportArgs, since: Option<When>, until: Option<When>) ->
 }
 
 async fn runs_report(
-    store: &Store,
+    store: &StoreRead,
     args: &ReportArgs,
     runs: &RunsArgs,
     now: DateTime<Utc>,
@@ -363,7 +361,7 @@ async fn runs_report(
     Ok(audit::runs(&entries, parameters, now))
 }
 
-async fn run_report(store: &Store, id: i64, now: DateTime<Utc>) -> Result<Report> {
+async fn run_report(store: &StoreRead, id: i64, now: DateTime<Utc>) -> Result<Report> {
     let Some(record) = store.run(RunId(id)).await? else {
         bail!(
             "the store {} has no run {id}; `idbridge report runs` lists the runs",
@@ -380,7 +378,7 @@ async fn run_report(store: &Store, id: i64, now: DateTime<Utc>) -> Result<Report
 }
 
 async fn changes_report(
-    store: &Store,
+    store: &StoreRead,
     args: &ReportArgs,
     changes: &ChangesArgs,
     now: DateTime<Utc>,
@@ -409,7 +407,7 @@ async fn changes_report(
         parameters.push(Field::new("user", "user", user.as_str()));
     }
     if let Some(op) = changes.op {
-        parameters.push(Field::new("op", "operation", op.as_str()));
+        parameters.push(Field::new("op", "operation", <&str>::from(op)));
     }
     Ok(audit::changes(
         &ops,
@@ -422,7 +420,7 @@ async fn changes_report(
 }
 
 async fn upcoming_report(
-    store: &Store,
+    store: &StoreRead,
     args: &ReportArgs,
     days: u32,
     now: DateTime<Utc>,
@@ -551,9 +549,9 @@ pub(super) fn run_entry(r: &RunRecord) -> RunEntry {
         target: r.target_name.clone(),
         started_at: r.started_at,
         finished_at: r.finished_at,
-        status: r.status.as_str().to_owned(),
+        status: r.status.to_string(),
         plan_digest: r.plan_sha256.clone(),
-        trigger: r.origin.as_ref().map(|o| o.trigger.as_str().to_owned()),
+        trigger: r.origin.as_ref().map(|o| o.trigger.to_string()),
         host: r.origin.as_ref().map(|o| o.host.clone()),
         os_user: r.origin.as_ref().map(|o| o.os_user.clone()),
         planned,
@@ -576,7 +574,7 @@ fn op_entry(o: &OperationRecord) -> OpEntry {
         reason: o.reason.clone(),
         changes,
         members,
-        status: o.status.as_str().to_owned(),
+        status: o.status.to_string(),
         http_status: o.http_status,
         detail: o.error.clone().or_else(|| o.skip_reason.clone()),
         updated_at: o.updated_at,
@@ -592,7 +590,7 @@ fn prune_entry(p: &PruneRecord) -> PruneEntry {
         runs: p.runs,
         operations: p.operations,
         kept: p.kept,
-        reason: p.reason.as_str().to_owned(),
+        reason: p.reason.to_string(),
         host: p.host.clone(),
         os_user: p.os_user.clone(),
     }

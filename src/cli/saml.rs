@@ -11,7 +11,7 @@ use super::{Exit, Format};
 use crate::clock::Clock;
 use crate::saml::metadata::{self, MetaExpect, Profile};
 use crate::saml::{self, login, Certificate, Expect, Finding, Level, Report, Verdict};
-use crate::store::{LinkState, Store};
+use crate::store::{LinkState, Store, StoreRead};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use clap::{ArgGroup, Args, Subcommand};
@@ -235,7 +235,7 @@ async fn record_store(explicit: Option<&str>, config: &Path) -> Result<Store> {
 /// `None` (the cross-check is skipped) when no store is named or it holds nothing yet. A store
 /// named by `--store` must open; one found through the config file is skipped with a warning
 /// when it cannot be (the check itself needs no store).
-async fn cross_check_store(explicit: Option<&str>, config: &Path) -> Result<Option<Store>> {
+async fn cross_check_store(explicit: Option<&str>, config: &Path) -> Result<Option<StoreRead>> {
     let skip = |what: String| {
         tracing::warn!("{what}; the SSO <-> provisioning cross-check is skipped");
         Ok(None)
@@ -465,24 +465,20 @@ async fn check_response(
     if saml::only_time_errors(&report.findings) {
         report.findings.push(time_hint());
     }
-    let store = if args.record {
-        Some(record_store(args.store.as_deref(), config).await?)
-    } else {
-        cross_check_store(args.store.as_deref(), config).await?
-    };
-    if let Some(store) = &store {
-        cross_check(store, &mut report).await?;
-        if args.record {
-            record(
-                store,
-                "response",
-                report.name_id.as_deref(),
-                report.verdict,
-                &report.findings,
-                now,
-            )
-            .await?;
-        }
+    if args.record {
+        let store = record_store(args.store.as_deref(), config).await?;
+        cross_check(&store, &mut report).await?;
+        record(
+            &store,
+            "response",
+            report.name_id.as_deref(),
+            report.verdict,
+            &report.findings,
+            now,
+        )
+        .await?;
+    } else if let Some(store) = cross_check_store(args.store.as_deref(), config).await? {
+        cross_check(&store, &mut report).await?;
     }
     print_report(&report, args.format)?;
     Ok(exit_for(report.verdict))
@@ -510,7 +506,7 @@ fn not_checked(args: &CheckResponseArgs, report: &mut Report) {
 }
 
 /// The SSO ↔ provisioning cross-check: can this NameID log in to a provisioned account?
-async fn cross_check(store: &Store, report: &mut Report) -> Result<()> {
+async fn cross_check(store: &StoreRead, report: &mut Report) -> Result<()> {
     let Some(name) = report.name_id.clone() else {
         return Ok(());
     };

@@ -7,7 +7,7 @@ use super::{progress, ApplyArgs, Exit, Format, PlanArgs, SyncArgs};
 use crate::apply::{self, Outcome};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::model::{Attr, TargetGroup, TargetUser};
+use crate::model::{TargetGroup, TargetUser};
 use crate::plan::{self, Plan, PLAN_VERSION};
 use crate::report::upcoming::Upcoming;
 use crate::scim::{Reader, RequestCounts, TargetRead, Writer};
@@ -15,7 +15,6 @@ use crate::store::{
     NewRun, PruneReason, PruneRequest, RunLock, RunStatus, RunTrigger, ScimCounts, Store,
 };
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::sync::Arc;
@@ -176,12 +175,7 @@ async fn snapshots(
     desired: &[crate::model::DesiredUser],
 ) -> Result<()> {
     for person in desired {
-        let text: Vec<String> = person
-            .attrs
-            .iter()
-            .map(|(a, v): (&Attr, &String)| format!("{}={v}", a.path()))
-            .collect();
-        let hash = hex::encode(Sha256::digest(text.join("\n").as_bytes()));
+        let hash = plan::attr_hash(&person.attrs);
         store
             .put_snapshot(&settings.target.name, &person.key, &hash, clock.now())
             .await?;
@@ -243,7 +237,7 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
         &settings,
         client.reader(),
         &reads,
-        Some(&store),
+        Some(store.reader()),
         &policy,
         clock.now(),
     )
@@ -479,7 +473,7 @@ pub async fn migrate(config: &Path, clock: Arc<dyn Clock>, format: Format) -> Re
     match format {
         Format::Json => output::json(&serde_json::json!({
             "store": store.redacted_url(),
-            "backend": store.backend().name(),
+            "backend": store.backend().to_string(),
             "upToDate": true,
         }))?,
         Format::Table => errln!("store {} is up to date", store.redacted_url()),

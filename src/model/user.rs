@@ -11,69 +11,68 @@ use std::collections::BTreeMap;
 pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// A SCIM user attribute that idbridge manages. The declaration order is the order in which changes
-/// are listed in a plan, so it is part of the plan's byte-for-byte stability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// are listed in a plan, so it is part of the plan's byte-for-byte stability. Its spelling is its
+/// SCIM PATCH path (RFC 7644 §3.5.2), also `changes[].attr` in a plan: [`Attr::path`],
+/// [`Attr::from_path`], and `Attr::iter()` in plan order.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 pub enum Attr {
     /// `userName` (an email for Notion).
+    #[strum(serialize = "userName")]
     UserName,
     /// `name.givenName`.
+    #[strum(serialize = "name.givenName")]
     GivenName,
     /// `name.familyName`.
+    #[strum(serialize = "name.familyName")]
     FamilyName,
     /// `displayName`.
+    #[strum(serialize = "displayName")]
     DisplayName,
     /// The primary work email, sent as the whole `emails` attribute.
+    #[strum(serialize = "emails")]
     Email,
     /// `title`.
+    #[strum(serialize = "title")]
     Title,
     /// `externalId`: the source key, so a target-side lookup can find the person again.
+    #[strum(serialize = "externalId")]
     ExternalId,
     /// Enterprise `employeeNumber`.
+    #[strum(
+        serialize = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
+    )]
     EmployeeNumber,
     /// Enterprise `department`.
+    #[strum(serialize = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department")]
     Department,
     /// Enterprise `manager` (Notion wants the manager's email in `manager.value`).
+    #[strum(serialize = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager")]
     Manager,
 }
 
 impl Attr {
-    /// Every managed attribute, in plan order.
-    pub const ALL: [Attr; 10] = [
-        Attr::UserName,
-        Attr::GivenName,
-        Attr::FamilyName,
-        Attr::DisplayName,
-        Attr::Email,
-        Attr::Title,
-        Attr::ExternalId,
-        Attr::EmployeeNumber,
-        Attr::Department,
-        Attr::Manager,
-    ];
-
     /// The SCIM PATCH path (RFC 7644 §3.5.2) of this attribute; also `changes[].attr` in a plan.
     pub fn path(self) -> &'static str {
-        match self {
-            Attr::UserName => "userName",
-            Attr::GivenName => "name.givenName",
-            Attr::FamilyName => "name.familyName",
-            Attr::DisplayName => "displayName",
-            Attr::Email => "emails",
-            Attr::Title => "title",
-            Attr::ExternalId => "externalId",
-            Attr::EmployeeNumber => {
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
-            }
-            Attr::Department => {
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
-            }
-            Attr::Manager => "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
-        }
+        self.into()
     }
 
-    /// The attribute whose PATCH path is `path`.
+    /// The attribute whose PATCH path is `path` (exactly, as [`Attr::path`] spells it).
     pub fn from_path(path: &str) -> Option<Attr> {
-        Attr::ALL.into_iter().find(|attr| attr.path() == path)
+        path.parse().ok()
     }
 
     /// Whether values compare without case (emails do; Notion lowercases them).
@@ -259,13 +258,19 @@ mod tests {
 
     #[test]
     fn paths_round_trip_and_are_unique() {
-        for attr in Attr::ALL {
+        use strum::IntoEnumIterator;
+        for attr in Attr::iter() {
             assert_eq!(Attr::from_path(attr.path()), Some(attr));
         }
-        let mut paths: Vec<_> = Attr::ALL.iter().map(|a| a.path()).collect();
+        let mut paths: Vec<_> = Attr::iter().map(Attr::path).collect();
         paths.sort_unstable();
         paths.dedup();
-        assert_eq!(paths.len(), Attr::ALL.len());
+        assert_eq!(paths.len(), Attr::iter().count());
+        // Plan order is declaration order; a path is matched exactly, as a plan spells it.
+        assert_eq!(Attr::iter().next(), Some(Attr::UserName));
+        assert_eq!(Attr::iter().next_back(), Some(Attr::Manager));
+        assert_eq!(Attr::from_path("username"), None);
+        assert_eq!(Attr::from_path("manager"), None);
     }
 
     fn fact(source: &str, location: &str, values: &[(&str, &str)]) -> SourceFact {

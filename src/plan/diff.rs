@@ -13,6 +13,7 @@ use crate::model::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use strum::IntoEnumIterator;
 
 /// A stored link as the planner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -968,12 +969,11 @@ impl<'a> Planner<'a> {
                 .collect();
             watch.group_names = desired_names.into_iter().collect();
         }
-        let summary = OpKind::ALL
-            .iter()
+        let summary = OpKind::iter()
             .map(|k| {
                 (
-                    k.as_str().to_owned(),
-                    self.ops.iter().filter(|o| o.kind() == *k).count(),
+                    k.to_string(),
+                    self.ops.iter().filter(|o| o.kind() == k).count(),
                 )
             })
             .collect();

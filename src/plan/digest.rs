@@ -1,5 +1,6 @@
 //! Digests: `sourceDigest` fingerprints the desired state; `targetDigest` fingerprints the managed
-//! fields of the watched target objects, so `apply --plan` can tell whether the target moved.
+//! fields of the watched target objects, so `apply --plan` can tell whether the target moved;
+//! [`attr_hash`] fingerprints one person's attributes for the store's snapshots.
 
 use super::op::{Plan, Watch};
 use crate::model::{DesiredUser, Lifecycle, SourceIssue, TargetGroup, TargetUser};
@@ -20,6 +21,17 @@ fn attrs_line(attrs: &crate::model::UserAttrs) -> String {
     // serde_json escapes separators inside values, so the line is unambiguous.
     let map: BTreeMap<&str, &str> = attrs.iter().map(|(a, v)| (a.path(), v.as_str())).collect();
     serde_json::to_string(&map).unwrap_or_default()
+}
+
+/// The snapshot hash of one person's managed attributes: hex sha256 of `path=value` lines in
+/// attribute order, joined by `\n`. Snapshots stored by earlier runs were hashed this way, so the
+/// text form must not change (a changed hash would read as every person having drifted).
+pub fn attr_hash(attrs: &crate::model::UserAttrs) -> String {
+    let text: Vec<String> = attrs
+        .iter()
+        .map(|(attr, value)| format!("{}={value}", attr.path()))
+        .collect();
+    hex::encode(Sha256::digest(text.join("\n").as_bytes()))
 }
 
 /// sha256 of the desired people and the skipped source records.
@@ -120,4 +132,32 @@ pub fn plan_digest(plan: &Plan) -> String {
     }
     let text = serde_json::to_string(&canonical(doc)).unwrap_or_default();
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Attr, UserAttrs};
+
+    #[test]
+    fn attr_hash_keeps_the_stored_form() {
+        let mut attrs = UserAttrs::new();
+        // Inserted out of order: the hash follows attribute order, not insertion.
+        attrs.insert(Attr::Department, "Eng".into());
+        attrs.insert(Attr::GivenName, "Ada".into());
+        attrs.insert(Attr::UserName, "ada@x.io".into());
+        // sha256("userName=ada@x.io\nname.givenName=Ada\nurn:…:User:department=Eng"), the form
+        // snapshots have been stored in since they were introduced.
+        assert_eq!(
+            attr_hash(&attrs),
+            "96a3690eb046be4246497e6728ad079b9dd271fa6891e1eaaa627a990387611a"
+        );
+        let before = attr_hash(&attrs);
+        attrs.insert(Attr::GivenName, "Ada ".into());
+        assert_ne!(attr_hash(&attrs), before);
+        assert_eq!(
+            attr_hash(&UserAttrs::new()),
+            hex::encode(Sha256::digest(b""))
+        );
+    }
 }

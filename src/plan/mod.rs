@@ -6,13 +6,15 @@
 mod diff;
 mod digest;
 mod groups;
+pub mod guardrails;
 mod op;
 pub mod policy;
 mod verify;
 
 pub use crate::model::FindingCode;
 pub use diff::{diff, plan, GroupState, Input, KnownLink, TargetState};
-pub use digest::{plan_digest, source_digest, target_digest};
+pub use digest::{attr_hash, plan_digest, source_digest, target_digest};
+pub use guardrails::{empty_source, EmptySource};
 pub use op::{
     Change, CreateGroup, CreateUser, DeactivateUser, DeleteGroup, Finding, GroupOrigin, LinkOrigin,
     LinkUser, Members, Op, OpKind, PatchGroup, PatchUser, Plan, ReaddUser, Severity, TargetRef,

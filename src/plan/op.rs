@@ -5,14 +5,32 @@ use crate::model::{FindingCode, ScimId, SourceKey, UserName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fmt;
+use strum::IntoEnumIterator;
 
 /// Plan format version.
 pub const PLAN_VERSION: u32 = 1;
 
-/// Operation kinds, declared in the order a plan runs them (docs/plan-format.md, "Operations").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Operation kinds, declared in the order a plan runs them (docs/plan-format.md, "Operations"). Spelled
+/// `create-group`, `patch-group`, … in plans, the journal and `--op`; `OpKind::iter()` lists them
+/// in run order.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum OpKind {
     /// Create a group.
     CreateGroup,
@@ -37,45 +55,9 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    /// Every kind, in run order.
-    pub const ALL: [OpKind; 10] = [
-        OpKind::CreateGroup,
-        OpKind::PatchGroup,
-        OpKind::LinkUser,
-        OpKind::CreateUser,
-        OpKind::PatchUser,
-        OpKind::ReaddUser,
-        OpKind::AddMembers,
-        OpKind::RemoveMembers,
-        OpKind::DeactivateUser,
-        OpKind::DeleteGroup,
-    ];
-
-    /// The JSON spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OpKind::CreateGroup => "create-group",
-            OpKind::PatchGroup => "patch-group",
-            OpKind::LinkUser => "link-user",
-            OpKind::CreateUser => "create-user",
-            OpKind::PatchUser => "patch-user",
-            OpKind::ReaddUser => "readd-user",
-            OpKind::AddMembers => "add-members",
-            OpKind::RemoveMembers => "remove-members",
-            OpKind::DeactivateUser => "deactivate-user",
-            OpKind::DeleteGroup => "delete-group",
-        }
-    }
-
     /// Whether the operation calls the target (everything but `link-user`).
     pub fn writes_target(self) -> bool {
         self != OpKind::LinkUser
-    }
-}
-
-impl fmt::Display for OpKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -456,9 +438,24 @@ impl Op {
     }
 }
 
-/// Severity of a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// Severity of a finding: `error`, `warning`, `info` in plans and rendered plans.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Severity {
     /// Blocks the plan or marks a failure.
     Error,
@@ -569,9 +566,8 @@ impl Plan {
 
     /// The summary in op order (the JSON map is alphabetical).
     pub fn summary_in_order(&self) -> Vec<(OpKind, usize)> {
-        OpKind::ALL
-            .iter()
-            .map(|k| (*k, self.summary.get(k.as_str()).copied().unwrap_or(0)))
+        OpKind::iter()
+            .map(|k| (k, self.summary.get(<&str>::from(k)).copied().unwrap_or(0)))
             .collect()
     }
 }

@@ -179,7 +179,7 @@ fn creates_new_people_and_warns_about_invites() {
     assert_eq!(p.summary["create-user"], 2);
     assert_eq!(
         p.summary.len(),
-        OpKind::ALL.len(),
+        <OpKind as strum::IntoEnumIterator>::iter().count(),
         "every kind is in the summary"
     );
     assert!(codes(&p).contains(&"notion-invite-emails"));
@@ -1071,4 +1071,28 @@ fn a_plan_file_reads_back_its_finding_codes_and_refuses_an_invented_one() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("all-clear"), "{err}");
+}
+
+/// Kinds and severities are spelled alike in plans, the journal, `--op` and rendered plans, and in
+/// the plan format's order (docs/plan-format.md).
+#[test]
+fn kinds_and_severities_are_spelled_alike_everywhere() {
+    use crate::spellings::*;
+    assert_spellings::<OpKind>(&[
+        "create-group",
+        "patch-group",
+        "link-user",
+        "create-user",
+        "patch-user",
+        "readd-user",
+        "add-members",
+        "remove-members",
+        "deactivate-user",
+        "delete-group",
+    ]);
+    assert_serialized_alike::<OpKind>();
+    assert_deserialized_alike::<OpKind>();
+    assert_spellings::<Severity>(&["error", "warning", "info"]);
+    assert_serialized_alike::<Severity>();
+    assert_deserialized_alike::<Severity>();
 }

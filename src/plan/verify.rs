@@ -18,6 +18,7 @@ use crate::model::{
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use strum::IntoEnumIterator;
 
 /// What a saved plan is checked against.
 #[derive(Debug, Clone, Copy)]
@@ -144,7 +145,7 @@ impl<'a> Verifier<'a> {
     }
 
     fn summary(&mut self) {
-        for kind in OpKind::ALL {
+        for kind in OpKind::iter() {
             let counted = self
                 .check
                 .plan
@@ -152,7 +153,7 @@ impl<'a> Verifier<'a> {
                 .iter()
                 .filter(|o| o.kind() == kind)
                 .count();
-            let stated = self.check.plan.summary.get(kind.as_str()).copied();
+            let stated = self.check.plan.summary.get(<&str>::from(kind)).copied();
             if stated != Some(counted) {
                 self.refuse(format!(
                     "the summary says {} {kind} but the plan has {counted}: the file was edited",

@@ -89,7 +89,7 @@ fn edited(plan: &Plan, edit: impl FnOnce(&mut Value)) -> Plan {
 fn op_index(plan: &Plan, kind: &str) -> usize {
     plan.operations
         .iter()
-        .position(|o| o.kind().as_str() == kind)
+        .position(|o| o.kind().to_string() == kind)
         .unwrap()
 }
 
@@ -97,7 +97,7 @@ fn op_index(plan: &Plan, kind: &str) -> usize {
 fn every_plan_the_planner_makes_passes() {
     let c = busy();
     let p = c.plan();
-    let kinds: BTreeSet<&str> = p.operations.iter().map(|o| o.kind().as_str()).collect();
+    let kinds: BTreeSet<&str> = p.operations.iter().map(|o| o.kind().into()).collect();
     for kind in [
         "link-user",
         "create-user",

@@ -6,6 +6,7 @@ use super::data::{short_attr, AttrChange, Cell, Column, Field, Report};
 use crate::plan::{Change, Op, OpKind};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use strum::IntoEnumIterator;
 
 /// A run as the store recorded it.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,9 +114,11 @@ pub fn summary_facts(summary_json: Option<&str>) -> (Vec<(String, i64)>, Option<
             Some("its process died before it finished; a later run marked it aborted".to_owned()),
         );
     }
-    let counts = OpKind::ALL
-        .iter()
-        .filter_map(|k| Some((k.as_str().to_owned(), value.get(k.as_str())?.as_i64()?)))
+    let counts = OpKind::iter()
+        .filter_map(|k| {
+            let name: &str = k.into();
+            Some((name.to_owned(), value.get(name)?.as_i64()?))
+        })
         .collect();
     (counts, None)
 }
@@ -151,7 +154,7 @@ fn effective_changes(op: &OpEntry) -> Vec<AttrChange> {
     let mut changes = op.changes.clone();
     if !op.members.is_empty() {
         let list = Some(op.members.join(", "));
-        let removed = op.op == OpKind::RemoveMembers.as_str();
+        let removed = op.op == <&str>::from(OpKind::RemoveMembers);
         changes.push(AttrChange {
             attr: "members".to_owned(),
             before: if removed { list.clone() } else { None },
@@ -352,7 +355,7 @@ pub struct ChangeFilter {
 
 impl ChangeFilter {
     fn keeps(&self, op: &OpEntry) -> bool {
-        let kind = self.op.is_none_or(|k| k.as_str() == op.op);
+        let kind = self.op.is_none_or(|k| <&str>::from(k) == op.op);
         let user = self.user.as_deref().is_none_or(|u| {
             op.subject
                 .as_deref()

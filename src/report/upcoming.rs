@@ -13,24 +13,29 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// A start or a termination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A start or a termination: `start`, `termination` in the recorded JSON and the report.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum UpcomingKind {
     /// A hire whose start date is still ahead: provisioned on that day.
     Start,
     /// A termination that has not taken effect: deactivated at the start of the next day.
     Termination,
-}
-
-impl UpcomingKind {
-    /// `start` or `termination`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpcomingKind::Start => "start",
-            UpcomingKind::Termination => "termination",
-        }
-    }
 }
 
 /// One scheduled event, as recorded with a run.
@@ -167,7 +172,7 @@ pub fn report(
         .map(|(r, e)| {
             vec![
                 Cell::Date(e.day),
-                e.kind.as_str().into(),
+                <&str>::from(e.kind).into(),
                 e.user_name.as_str().into(),
                 Cell::Time(e.effective),
                 e.fact.as_str().into(),
@@ -219,6 +224,14 @@ pub fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_are_spelled_alike_everywhere() {
+        use crate::spellings::*;
+        assert_spellings::<UpcomingKind>(&["start", "termination"]);
+        assert_serialized_alike::<UpcomingKind>();
+        assert_deserialized_alike::<UpcomingKind>();
+    }
     use crate::model::{Attr, Employment, Leaving, StatusKind};
     use chrono::TimeZone;
     use chrono_tz::Tz;

@@ -81,11 +81,13 @@ pub enum Error {
         detail: String,
     },
 
-    /// A write was attempted through a store opened with [`super::Store::open_read_only`].
+    /// The database refused a write on a connection of a store opened with
+    /// [`super::Store::open_read_only`] (its [`super::StoreRead`] has no method that writes; this
+    /// is the database's own line of defence).
     #[error(
-        "The store at `{url}` was opened read-only (as `plan` and `check-config` do), so it refused \
-         to {operation}. Open it with `Store::open` (commands `migrate`, `sync`, `apply`, `serve`) \
-         to write."
+        "The store at `{url}` was opened read-only (as `plan`, `check-config` and the reports do), \
+         so the database refused to {operation}. This is a bug in idbridge: a read-only command \
+         tried to write. Please report it; the store was not changed."
     )]
     ReadOnly {
         /// The URL, password redacted.
@@ -407,33 +409,11 @@ impl Redactor {
     }
 }
 
-/// Decode `%XX` escapes; invalid escapes are kept as they are.
+/// Decode `%XX` escapes as the drivers do; invalid escapes are kept as they are.
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(hi), Some(lo)) = (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
-                out.push(hi * 16 + lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The value of one hexadecimal digit.
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! like `failed`. `done` and `skipped` are final: the journal is history, not a scratch pad.
 
 use super::runs::{RunId, Window};
-use super::{fmt_time, Error, Result, Store};
+use super::{fmt_time, Error, Result, Store, StoreRead};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -24,9 +24,22 @@ impl fmt::Display for OperationId {
     }
 }
 
-/// Where a journal entry stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Where a journal entry stands. Stored as `pending`, `done`, `failed`, `skipped`, `unknown`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum OperationStatus {
     /// Recorded before the call; no outcome yet (or the process died).
     Pending,
@@ -39,37 +52,6 @@ pub enum OperationStatus {
     /// Was `pending` when its run died: the call may or may not have reached the target. Never
     /// assumed either way; the next plan decides from a fresh read of the target.
     Unknown,
-}
-
-impl OperationStatus {
-    /// The stored spelling: `pending`, `done`, `failed`, `skipped`, `unknown`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperationStatus::Pending => "pending",
-            OperationStatus::Done => "done",
-            OperationStatus::Failed => "failed",
-            OperationStatus::Skipped => "skipped",
-            OperationStatus::Unknown => "unknown",
-        }
-    }
-
-    /// Parse the stored spelling.
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "pending" => OperationStatus::Pending,
-            "done" => OperationStatus::Done,
-            "failed" => OperationStatus::Failed,
-            "skipped" => OperationStatus::Skipped,
-            "unknown" => OperationStatus::Unknown,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for OperationStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// An operation about to be attempted.
@@ -151,7 +133,6 @@ impl Store {
     /// Record an operation as `pending`, before the call is made.
     pub async fn journal_pending(&self, entry: &NewOperation) -> Result<OperationId> {
         const OP: &str = "record a pending operation";
-        self.check_writable(OP)?;
         // Check the run first: a foreign-key failure would read as a generic driver error.
         if !self.run_exists(entry.run_id).await? {
             return Err(Error::RunNotFound {
@@ -174,7 +155,7 @@ impl Store {
         .bind(entry.scim_id.as_deref())
         .bind(entry.source_key.as_deref())
         .bind(&entry.detail_json)
-        .bind(OperationStatus::Pending.as_str())
+        .bind(<&str>::from(OperationStatus::Pending))
         .bind(at)
         .bind(entry.reason.as_deref())
         .bind(entry.planned_json.as_deref())
@@ -194,13 +175,12 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<()> {
         const OP: &str = "mark an operation done";
-        self.check_writable(OP)?;
         let result = sqlx::query(
             "UPDATE operations SET status = $1, scim_id = COALESCE($2, scim_id), \
              http_status = $3, error = NULL, updated_at = $4 \
              WHERE id = $5 AND status IN ('pending', 'failed', 'unknown')",
         )
-        .bind(OperationStatus::Done.as_str())
+        .bind(<&str>::from(OperationStatus::Done))
         .bind(scim_id)
         .bind(http_status.map(i64::from))
         .bind(fmt_time(at))
@@ -221,12 +201,11 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<()> {
         const OP: &str = "mark an operation failed";
-        self.check_writable(OP)?;
         let result = sqlx::query(
             "UPDATE operations SET status = $1, http_status = $2, error = $3, updated_at = $4 \
              WHERE id = $5 AND status IN ('pending', 'failed', 'unknown')",
         )
-        .bind(OperationStatus::Failed.as_str())
+        .bind(<&str>::from(OperationStatus::Failed))
         .bind(http_status.map(i64::from))
         .bind(error)
         .bind(fmt_time(at))
@@ -246,12 +225,11 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<()> {
         const OP: &str = "mark an operation skipped";
-        self.check_writable(OP)?;
         let result = sqlx::query(
             "UPDATE operations SET status = $1, skip_reason = $2, updated_at = $3 \
              WHERE id = $4 AND status IN ('pending', 'failed', 'unknown')",
         )
-        .bind(OperationStatus::Skipped.as_str())
+        .bind(<&str>::from(OperationStatus::Skipped))
         .bind(why)
         .bind(fmt_time(at))
         .bind(id.0)
@@ -262,6 +240,38 @@ impl Store {
             .await
     }
 
+    /// After a guarded UPDATE changed nothing: say whether the entry is missing or already final.
+    async fn check_transition(
+        &self,
+        id: OperationId,
+        rows_affected: u64,
+        wanted: OperationStatus,
+    ) -> Result<()> {
+        if rows_affected > 0 {
+            return Ok(());
+        }
+        let row = sqlx::query("SELECT status FROM operations WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.query_err("look up an operation", "operations", &e))?;
+        match row {
+            None => Err(Error::OperationNotFound {
+                url: self.redacted_url().to_owned(),
+                id: id.0,
+                wanted: wanted.into(),
+            }),
+            Some(row) => Err(Error::OperationFinal {
+                url: self.redacted_url().to_owned(),
+                id: id.0,
+                status: self.get(&row, "operations", "status")?,
+                wanted: wanted.into(),
+            }),
+        }
+    }
+}
+
+impl StoreRead {
     /// The journal of one run, in `seq` order (ties in recording order).
     pub async fn operations(&self, run: RunId) -> Result<Vec<OperationRecord>> {
         let rows = sqlx::query(concat!(
@@ -333,47 +343,8 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// After a guarded UPDATE changed nothing: say whether the entry is missing or already final.
-    async fn check_transition(
-        &self,
-        id: OperationId,
-        rows_affected: u64,
-        wanted: OperationStatus,
-    ) -> Result<()> {
-        if rows_affected > 0 {
-            return Ok(());
-        }
-        let row = sqlx::query("SELECT status FROM operations WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.query_err("look up an operation", "operations", &e))?;
-        match row {
-            None => Err(Error::OperationNotFound {
-                url: self.redacted_url().to_owned(),
-                id: id.0,
-                wanted: wanted.as_str(),
-            }),
-            Some(row) => Err(Error::OperationFinal {
-                url: self.redacted_url().to_owned(),
-                id: id.0,
-                status: self.get(&row, "operations", "status")?,
-                wanted: wanted.as_str(),
-            }),
-        }
-    }
-
     fn operation_from_row(&self, row: &AnyRow) -> Result<OperationRecord> {
         const T: &str = "operations";
-        let status: String = self.get(row, T, "status")?;
-        let status = OperationStatus::parse(&status).ok_or_else(|| {
-            self.corrupt(
-                T,
-                "status",
-                &status,
-                "expected pending, done, failed, skipped or unknown".into(),
-            )
-        })?;
         let http_status: Option<i64> = self.get(row, T, "http_status")?;
         let http_status = http_status
             .map(|code| {
@@ -399,7 +370,7 @@ impl Store {
             detail_json: self.get(row, T, "detail_json")?,
             reason: self.get(row, T, "reason")?,
             planned_json: self.get(row, T, "planned_json")?,
-            status,
+            status: self.get_enum(row, T, "status")?,
             http_status,
             error: self.get(row, T, "error")?,
             skip_reason: self.get(row, T, "skip_reason")?,

@@ -4,16 +4,30 @@
 //! A SCIM id belongs to at most one key per (target name, kind); the database enforces it with a
 //! unique constraint and [`Store::upsert_link`] turns a violation into [`Error::ScimIdTaken`].
 
-use super::{fmt_time, Error, Result, ScimIdConflict, Store};
+use super::{fmt_time, Error, Result, ScimIdConflict, Store, StoreRead};
 use crate::model::{ScimId, SourceKey};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use std::fmt;
 
-/// What a link points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// What a link points at. Stored as `user`, `group`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum LinkKind {
     /// A SCIM user.
     User,
@@ -21,34 +35,22 @@ pub enum LinkKind {
     Group,
 }
 
-impl LinkKind {
-    /// The stored spelling: `user`, `group`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkKind::User => "user",
-            LinkKind::Group => "group",
-        }
-    }
-
-    /// Parse the stored spelling.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "user" => Some(LinkKind::User),
-            "group" => Some(LinkKind::Group),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for LinkKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Whether the linked SCIM resource is in use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Whether the linked SCIM resource is in use. Stored as `active`, `deactivated`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum LinkState {
     /// Active in the target.
     Active,
@@ -56,34 +58,22 @@ pub enum LinkState {
     Deactivated,
 }
 
-impl LinkState {
-    /// The stored spelling: `active`, `deactivated`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkState::Active => "active",
-            LinkState::Deactivated => "deactivated",
-        }
-    }
-
-    /// Parse the stored spelling.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "active" => Some(LinkState::Active),
-            "deactivated" => Some(LinkState::Deactivated),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for LinkState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How a link came to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// How a link came to be. Stored as `created`, `adopted`, `recovered`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum LinkOrigin {
     /// idbridge created the SCIM resource.
     Created,
@@ -91,33 +81,6 @@ pub enum LinkOrigin {
     Adopted,
     /// Found again after a create whose reply was lost.
     Recovered,
-}
-
-impl LinkOrigin {
-    /// The stored spelling: `created`, `adopted`, `recovered`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkOrigin::Created => "created",
-            LinkOrigin::Adopted => "adopted",
-            LinkOrigin::Recovered => "recovered",
-        }
-    }
-
-    /// Parse the stored spelling.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "created" => Some(LinkOrigin::Created),
-            "adopted" => Some(LinkOrigin::Adopted),
-            "recovered" => Some(LinkOrigin::Recovered),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for LinkOrigin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A source person (or group) linked to a SCIM resource on one target.
@@ -152,17 +115,17 @@ fn upsert_query(link: &Link) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::Any
          origin = excluded.origin, updated_at = excluded.updated_at",
     )
     .bind(link.target_name.clone())
-    .bind(link.kind.as_str())
+    .bind(<&str>::from(link.kind))
     .bind(link.key.source.clone())
     .bind(link.key.id.clone())
     .bind(link.scim_id.0.clone())
     .bind(link.user_name.clone())
-    .bind(link.state.as_str())
-    .bind(link.origin.as_str())
+    .bind(<&str>::from(link.state))
+    .bind(<&str>::from(link.origin))
     .bind(fmt_time(link.updated_at))
 }
 
-impl Store {
+impl StoreRead {
     /// Every link on this target, users then groups, each by source key.
     pub async fn links(&self, target_name: &str) -> Result<Vec<Link>> {
         let rows = sqlx::query(
@@ -176,11 +139,29 @@ impl Store {
         rows.iter().map(|row| self.link_from_row(row)).collect()
     }
 
+    fn link_from_row(&self, row: &AnyRow) -> Result<Link> {
+        const T: &str = "links";
+        let source: String = self.get(row, T, "source")?;
+        let source_id: String = self.get(row, T, "source_id")?;
+        let scim_id: String = self.get(row, T, "scim_id")?;
+        Ok(Link {
+            target_name: self.get(row, T, "target_name")?,
+            kind: self.get_enum(row, T, "kind")?,
+            key: SourceKey::new(source, source_id),
+            scim_id: ScimId(scim_id),
+            user_name: self.get(row, T, "user_name")?,
+            state: self.get_enum(row, T, "state")?,
+            origin: self.get_enum(row, T, "origin")?,
+            updated_at: self.get_time(row, T, "updated_at")?,
+        })
+    }
+}
+
+impl Store {
     /// Insert a link, or update every other field of the link with the same (target name, kind,
     /// key). Fails with [`Error::ScimIdTaken`] when the SCIM id is linked to another key.
     pub async fn upsert_link(&self, link: &Link) -> Result<()> {
         const OP: &str = "save a link";
-        self.check_writable(OP)?;
         let result = upsert_query(link).execute(&self.pool).await;
         match result {
             Ok(_) => Ok(()),
@@ -197,7 +178,6 @@ impl Store {
     /// transaction, and its key is returned so the caller can report the move.
     pub async fn take_over_link(&self, link: &Link) -> Result<Option<SourceKey>> {
         const OP: &str = "save a link";
-        self.check_writable(OP)?;
         let err = |e: &sqlx::Error| self.query_err(OP, "links", e);
         let mut tx = self.pool.begin().await.map_err(|e| err(&e))?;
         // The transaction starts with a write, so SQLite takes its write lock at once (waiting
@@ -207,7 +187,7 @@ impl Store {
              AND NOT (source = $4 AND source_id = $5) RETURNING source, source_id",
         )
         .bind(&link.target_name)
-        .bind(link.kind.as_str())
+        .bind(<&str>::from(link.kind))
         .bind(&link.scim_id.0)
         .bind(&link.key.source)
         .bind(&link.key.id)
@@ -236,7 +216,7 @@ impl Store {
              WHERE target_name = $1 AND kind = $2 AND scim_id = $3",
         )
         .bind(&link.target_name)
-        .bind(link.kind.as_str())
+        .bind(<&str>::from(link.kind))
         .bind(&link.scim_id.0)
         .fetch_optional(&self.pool)
         .await
@@ -251,7 +231,7 @@ impl Store {
         Error::ScimIdTaken(Box::new(ScimIdConflict {
             url: self.redacted_url().to_owned(),
             target_name: link.target_name.clone(),
-            kind: link.kind.as_str(),
+            kind: link.kind.into(),
             scim_id: link.scim_id.0.clone(),
             key: link.key.to_string(),
             holder,
@@ -268,15 +248,14 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<()> {
         const OP: &str = "change the state of a link";
-        self.check_writable(OP)?;
         let result = sqlx::query(
             "UPDATE links SET state = $1, updated_at = $2 \
              WHERE target_name = $3 AND kind = $4 AND source = $5 AND source_id = $6",
         )
-        .bind(state.as_str())
+        .bind(<&str>::from(state))
         .bind(fmt_time(at))
         .bind(target_name)
-        .bind(kind.as_str())
+        .bind(<&str>::from(kind))
         .bind(&key.source)
         .bind(&key.id)
         .execute(&self.pool)
@@ -286,7 +265,7 @@ impl Store {
             return Err(Error::LinkNotFound {
                 url: self.redacted_url().to_owned(),
                 target_name: target_name.to_owned(),
-                kind: kind.as_str(),
+                kind: kind.into(),
                 key: key.to_string(),
                 operation: OP,
             });
@@ -303,51 +282,17 @@ impl Store {
         key: &SourceKey,
     ) -> Result<()> {
         const OP: &str = "delete a link";
-        self.check_writable(OP)?;
         sqlx::query(
             "DELETE FROM links \
              WHERE target_name = $1 AND kind = $2 AND source = $3 AND source_id = $4",
         )
         .bind(target_name)
-        .bind(kind.as_str())
+        .bind(<&str>::from(kind))
         .bind(&key.source)
         .bind(&key.id)
         .execute(&self.pool)
         .await
         .map_err(|e| self.query_err(OP, "links", &e))?;
         Ok(())
-    }
-
-    fn link_from_row(&self, row: &AnyRow) -> Result<Link> {
-        const T: &str = "links";
-        let kind: String = self.get(row, T, "kind")?;
-        let kind = LinkKind::parse(&kind)
-            .ok_or_else(|| self.corrupt(T, "kind", &kind, "expected user or group".into()))?;
-        let state: String = self.get(row, T, "state")?;
-        let state = LinkState::parse(&state).ok_or_else(|| {
-            self.corrupt(T, "state", &state, "expected active or deactivated".into())
-        })?;
-        let origin: String = self.get(row, T, "origin")?;
-        let origin = LinkOrigin::parse(&origin).ok_or_else(|| {
-            self.corrupt(
-                T,
-                "origin",
-                &origin,
-                "expected created, adopted or recovered".into(),
-            )
-        })?;
-        let source: String = self.get(row, T, "source")?;
-        let source_id: String = self.get(row, T, "source_id")?;
-        let scim_id: String = self.get(row, T, "scim_id")?;
-        Ok(Link {
-            target_name: self.get(row, T, "target_name")?,
-            kind,
-            key: SourceKey::new(source, source_id),
-            scim_id: ScimId(scim_id),
-            user_name: self.get(row, T, "user_name")?,
-            state,
-            origin,
-            updated_at: self.get_time(row, T, "updated_at")?,
-        })
     }
 }

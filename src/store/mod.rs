@@ -2,11 +2,21 @@
 //! and the record of journal prunes, in SQLite (default, `sqlite://idbridge.db?mode=rwc`) or
 //! PostgreSQL.
 //!
-//! One [`Store`] serves both backends through `sqlx::AnyPool`, so every query is written once,
-//! with `$1, $2, …` placeholders (SQLite accepts them as numbered parameters). To keep one text
-//! working on both, booleans and integers are `BIGINT`/`INTEGER` (`i64`) and instants are RFC 3339
-//! `TEXT` in UTC with microseconds (`2026-11-27T10:00:00.000000Z`), which also sorts correctly as
-//! text. The store never reads the clock: every instant is an argument.
+//! Two handle types carry what a command may do. [`StoreRead`] only reads: links, runs, the
+//! journal, the unfinished creates, the report queries, the SAML check history. [`Store`] is a
+//! reader that also writes (the journal, links, runs, snapshots, the run lock, migrations,
+//! prunes) and derefs to [`StoreRead`], so code that only reads takes `&StoreRead` and is handed
+//! either. [`Store::open_read_only`] returns a [`StoreRead`], so `plan`, the reports and the SAML
+//! cross-check cannot write by construction; the database refuses writes on those connections too
+//! (`mode=ro` for SQLite, read-only transactions for PostgreSQL), in case a query that writes is
+//! ever added to the reader, and such a refusal reads as [`Error::ReadOnly`].
+//!
+//! Both backends are served through `sqlx::AnyPool`, so every query is written once, with `$1,
+//! $2, …` placeholders (SQLite accepts them as numbered parameters). To keep one text working on
+//! both, booleans and integers are `BIGINT`/`INTEGER` (`i64`) and instants are RFC 3339 `TEXT` in
+//! UTC with microseconds (`2026-11-27T10:00:00.000000Z`), which also sorts correctly as text (why
+//! `Any` rather than a pool per backend: docs/architecture.md, "Decisions worth knowing"). The store never reads the
+//! clock: every instant is an argument.
 //!
 //! Migrations are embedded at compile time from `migrations/sqlite` and `migrations/postgres`, so
 //! the binary works from any directory; [`Store::migrate`] applies them, one process at a time.
@@ -15,15 +25,13 @@
 //! a run still marked `running` when the lock is free belongs to a process that died;
 //! [`Store::abort_dead_runs`] closes such runs out.
 //!
-//! Read-only use (`plan`, `check-config`): [`Store::open_read_only`] returns `Ok(None)` when there
-//! is nothing to read yet (a missing SQLite file in a folder that exists, or a database whose
-//! migrations never ran), and a store that refuses every write otherwise. The refusal is enforced
-//! twice: by the store itself, with a clear [`Error::ReadOnly`], and by the database (`mode=ro`
-//! for SQLite, read-only transactions for PostgreSQL).
+//! Read-only opens return `Ok(None)` when there is nothing to read yet (a missing SQLite file in
+//! a folder that exists, or a database whose migrations never ran).
 //!
 //! Both opens log (info) where the store is: the SQLite file as an absolute path, or the
-//! PostgreSQL URL with its password masked. [`resolve_path`] anchors a relative SQLite path to a
-//! folder (config does it with the config file's folder).
+//! PostgreSQL URL with its password masked. URLs are understood by sqlx's own parsers (module
+//! `urls`); [`resolve_path`] anchors a relative SQLite path to a folder (config does it with the
+//! config file's folder).
 
 mod error;
 mod journal;
@@ -33,6 +41,7 @@ mod prune;
 mod runs;
 mod saml;
 mod snapshots;
+mod urls;
 
 pub use error::{Error, Result, ScimIdConflict};
 pub use journal::{NewOperation, OperationId, OperationRecord, OperationStatus};
@@ -45,36 +54,32 @@ pub use runs::{
 };
 pub use saml::{SamlCheckRecord, UserLinkState};
 pub use snapshots::Snapshot;
+pub use urls::resolve_path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use error::Redactor;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, ConnectOptions, Connection, Row};
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::ops::Deref;
+use std::path::PathBuf;
 use std::time::Duration;
+use urls::{Mode, Target};
 
 /// The default store URL: a SQLite file in the working directory, created on first use.
 pub const DEFAULT_URL: &str = "sqlite://idbridge.db?mode=rwc";
 
-/// Which database a [`Store`] talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which database a store talks to. Displayed as the product name, for messages.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::Display, strum::IntoStaticStr, strum::EnumIter,
+)]
 pub enum Backend {
     /// A SQLite file.
+    #[strum(serialize = "SQLite")]
     Sqlite,
     /// A PostgreSQL database.
+    #[strum(serialize = "PostgreSQL")]
     Postgres,
-}
-
-impl Backend {
-    /// The product name, for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "SQLite",
-            Backend::Postgres => "PostgreSQL",
-        }
-    }
 }
 
 impl Backend {
@@ -93,30 +98,50 @@ impl Backend {
     }
 }
 
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A handle on the store. Cheap to clone (the connection pool is shared).
+/// A handle that reads the store: links, runs, the journal, report queries, SAML check history.
+/// It has no method that writes. Cheap to clone (the connection pool is shared).
 #[derive(Clone)]
-pub struct Store {
+pub struct StoreRead {
     pool: AnyPool,
     backend: Backend,
     redactor: Redactor,
+    /// Opened with [`Store::open_read_only`]: the database refuses writes on these connections.
     read_only: bool,
     /// The SQLite database file (lock files live beside it); `None` for PostgreSQL and in-memory.
     sqlite_file: Option<PathBuf>,
 }
 
+/// A handle that reads and writes the store; it derefs to [`StoreRead`] for every read. Only
+/// [`Store::open`] makes one. Cheap to clone (the connection pool is shared).
+#[derive(Clone)]
+pub struct Store {
+    read: StoreRead,
+}
+
+impl Deref for Store {
+    type Target = StoreRead;
+
+    fn deref(&self) -> &StoreRead {
+        &self.read
+    }
+}
+
 // By hand: the pool's own Debug prints the connect options, which include the password.
-impl fmt::Debug for Store {
+impl fmt::Debug for StoreRead {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store")
+        f.debug_struct("StoreRead")
             .field("backend", &self.backend)
             .field("url", &self.redactor.url())
             .field("read_only", &self.read_only)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.read.backend)
+            .field("url", &self.read.redactor.url())
             .finish()
     }
 }
@@ -125,102 +150,12 @@ impl fmt::Debug for Store {
 /// an unreachable server fails at once with the driver's reason instead of after this.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A parsed store URL.
-struct Target {
-    backend: Backend,
-    /// The URL handed to sqlx.
-    sqlx_url: String,
-    /// For a SQLite file: its path (to check existence without creating it).
-    sqlite_file: Option<PathBuf>,
-    /// An in-memory SQLite database: each connection would see its own, so the pool keeps one.
-    in_memory: bool,
-}
-
-impl Target {
-    /// Where the store is, for logs: the SQLite file as an absolute path, or the PostgreSQL URL
-    /// with its password masked.
-    fn location(&self, redactor: &Redactor) -> String {
-        match &self.sqlite_file {
-            Some(file) => std::path::absolute(file)
-                .unwrap_or_else(|_| file.clone())
-                .display()
-                .to_string(),
-            None if self.in_memory => "SQLite in memory".to_owned(),
-            None => redactor.url().to_owned(),
-        }
-    }
-
-    /// A SQLite file's folder must exist: idbridge creates the file, never the folder, so a
-    /// missing folder is a wrong path (exit 2), not an empty store.
-    fn check_folder(&self, redactor: &Redactor) -> Result<()> {
-        let Some(folder) = self.sqlite_file.as_deref().and_then(Path::parent) else {
-            return Ok(());
-        };
-        if folder.as_os_str().is_empty() || folder.is_dir() {
-            return Ok(());
-        }
-        Err(Error::NoFolder {
-            url: redactor.url().to_owned(),
-            folder: std::path::absolute(folder)
-                .unwrap_or_else(|_| folder.to_path_buf())
-                .display()
-                .to_string(),
-        })
-    }
-}
-
-/// The store URL with a relative SQLite path made absolute against `base` (the config file's
-/// folder, itself absolute), so a scheduled run started from any working directory opens the same
-/// file. PostgreSQL URLs, in-memory databases and absolute paths come back unchanged. Every form
-/// [`Store::open`] accepts is understood: `sqlite://PATH?…`, `sqlite:PATH?…` and a plain path.
-/// `None` when the path is relative and `base` is not valid UTF-8 (a URL cannot spell it).
-pub fn resolve_path(url: &str, base: &Path) -> Option<String> {
-    let text = url.trim();
-    let lower = text.to_ascii_lowercase();
-    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        return Some(url.to_owned());
-    }
-    match strip_prefix_ci(text, "sqlite://").or_else(|| strip_prefix_ci(text, "sqlite:")) {
-        Some(rest) => {
-            let (db, query) = match rest.split_once('?') {
-                Some((db, query)) => (db, Some(query)),
-                None => (rest, None),
-            };
-            let in_memory =
-                db == ":memory:" || query.is_some_and(|q| q.split('&').any(|p| p == "mode=memory"));
-            if db.is_empty() || in_memory || Path::new(&percent_decode_path(db)).is_absolute() {
-                return Some(url.to_owned());
-            }
-            // The path part of a URL is percent-encoded; the folder must be spelled the same way.
-            let folder = encode_path(base.to_str()?);
-            let folder = folder.trim_end_matches('/');
-            let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-            Some(format!("sqlite://{folder}/{db}{query}"))
-        }
-        None if text.is_empty()
-            || text.contains("://")
-            || text == ":memory:"
-            || Path::new(text).is_absolute() =>
-        {
-            Some(url.to_owned())
-        }
-        None => base.join(text).to_str().map(str::to_owned),
-    }
-}
-
 /// The outcome of connecting.
 enum Connected {
     /// Connected; the pool is ready.
-    Open(Store),
+    Open(StoreRead),
     /// The server answered that the database does not exist (redacted URL).
     NoDatabase(String),
-}
-
-/// Whether the store is opened for writing or for reading only.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    ReadWrite,
-    ReadOnly,
 }
 
 impl Store {
@@ -230,15 +165,15 @@ impl Store {
     /// [`Store::migrate`].
     pub async fn open(url: &str) -> Result<Store> {
         let redactor = Redactor::new(url);
-        let target = parse_url(url, Mode::ReadWrite, &redactor)?;
+        let target = urls::parse(url, Mode::ReadWrite, &redactor)?;
         target.check_folder(&redactor)?;
         tracing::info!(
             store = %target.location(&redactor),
             backend = %target.backend,
             "opening the store"
         );
-        match Self::connect(target, redactor, Mode::ReadWrite).await? {
-            Connected::Open(store) => Ok(store),
+        match StoreRead::connect(target, redactor, Mode::ReadWrite).await? {
+            Connected::Open(read) => Ok(Store { read }),
             // Only reported for read-only opens; kept exhaustive rather than unreachable.
             Connected::NoDatabase(url) => Err(Error::Connect {
                 url,
@@ -248,16 +183,17 @@ impl Store {
         }
     }
 
-    /// Open without writing or creating anything, for `plan` and `check-config`.
+    /// Open without writing or creating anything, for `plan`, `check-config`, the reports and
+    /// the SAML cross-check: the handle returned has no method that writes.
     ///
     /// Returns `Ok(None)` ("no links yet") when there is nothing to read: the SQLite file does not
-    /// exist (it is not created; its folder must exist, see [`Error::NoFolder`]), the PostgreSQL database does not exist, or the database exists
-    /// but its migrations never ran (no `links` table). The PostgreSQL server itself must be
-    /// reachable: an unreachable server or a refused login is an error. Otherwise the store reads
-    /// normally and refuses every write with [`Error::ReadOnly`].
-    pub async fn open_read_only(url: &str) -> Result<Option<Store>> {
+    /// exist (it is not created; its folder must exist, see [`Error::NoFolder`]), the PostgreSQL
+    /// database does not exist, or the database exists but its migrations never ran (no `links`
+    /// table). The PostgreSQL server itself must be reachable: an unreachable server or a refused
+    /// login is an error.
+    pub async fn open_read_only(url: &str) -> Result<Option<StoreRead>> {
         let redactor = Redactor::new(url);
-        let target = parse_url(url, Mode::ReadOnly, &redactor)?;
+        let target = urls::parse(url, Mode::ReadOnly, &redactor)?;
         target.check_folder(&redactor)?;
         let location = target.location(&redactor);
         if let Some(path) = &target.sqlite_file {
@@ -271,7 +207,7 @@ impl Store {
             backend = %target.backend,
             "opening the store read-only"
         );
-        let store = match Self::connect(target, redactor, Mode::ReadOnly).await? {
+        let store = match StoreRead::connect(target, redactor, Mode::ReadOnly).await? {
             Connected::Open(store) => store,
             Connected::NoDatabase(_) => return Ok(None),
         };
@@ -283,23 +219,40 @@ impl Store {
         }
     }
 
+    /// The reading side of this handle (what `Deref` gives), for calls that take a reader.
+    pub fn reader(&self) -> &StoreRead {
+        &self.read
+    }
+
+    /// Run the embedded migrations of this backend. Idempotent: applied migrations are skipped.
+    /// Safe to start from several processes at once: they take turns (module `lock`), and the
+    /// later ones find nothing left to do.
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        let _turn = self.lock_migrations().await?;
+        migrator.run(&self.pool).await.map_err(|e| Error::Migrate {
+            url: self.redactor.url().to_owned(),
+            backend: self.backend.into(),
+            detail: self.redactor.clean(&e.to_string()),
+        })
+    }
+}
+
+impl StoreRead {
     /// Make the first connection directly (to get the driver's reason when it fails), then set up
     /// the pool.
     async fn connect(target: Target, redactor: Redactor, mode: Mode) -> Result<Connected> {
         let read_only = mode == Mode::ReadOnly;
-        let sqlite_file = target.sqlite_file.clone().filter(|_| !target.in_memory);
         sqlx::any::install_default_drivers();
         let connect_err = |detail: String| Error::Connect {
             url: redactor.url().to_owned(),
             detail,
             hint: target.backend.connect_hint(),
         };
-        let options =
-            AnyConnectOptions::from_str(&target.sqlx_url).map_err(|e| Error::InvalidUrl {
-                url: redactor.url().to_owned(),
-                reason: redactor.detail(&e),
-            })?;
-        let probe = match options.connect().await {
+        let probe = match target.options.connect().await {
             Ok(probe) => probe,
             // PostgreSQL `invalid_catalog_name`: the database was never created. For a read-only
             // open that is "no links yet", like a missing SQLite file.
@@ -331,7 +284,7 @@ impl Store {
                 .max_lifetime(None);
         }
         if read_only && target.backend == Backend::Postgres {
-            // The database enforces read-only too, in case a future query forgets the check.
+            // The database enforces read-only too, in case a query that writes is ever added.
             pool_options = pool_options.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
@@ -342,15 +295,15 @@ impl Store {
             });
         }
         let pool = pool_options
-            .connect_with(options)
+            .connect_with(target.options)
             .await
             .map_err(|e| connect_err(redactor.detail(&e)))?;
-        Ok(Connected::Open(Store {
+        Ok(Connected::Open(StoreRead {
             pool,
             backend: target.backend,
             redactor,
             read_only,
-            sqlite_file,
+            sqlite_file: target.sqlite_file,
         }))
     }
 
@@ -374,23 +327,6 @@ impl Store {
                 Ok(name.is_some())
             }
         }
-    }
-
-    /// Run the embedded migrations of this backend. Idempotent: applied migrations are skipped.
-    /// Safe to start from several processes at once: they take turns (module `lock`), and the
-    /// later ones find nothing left to do.
-    pub async fn migrate(&self) -> Result<()> {
-        self.check_writable("run migrations")?;
-        let migrator = match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-        };
-        let _turn = self.lock_migrations().await?;
-        migrator.run(&self.pool).await.map_err(|e| Error::Migrate {
-            url: self.redactor.url().to_owned(),
-            backend: self.backend.name(),
-            detail: self.redactor.clean(&e.to_string()),
-        })
     }
 
     /// Which database this store talks to.
@@ -426,18 +362,6 @@ impl Store {
 
     // ---- helpers shared by the table modules ----
 
-    /// Refuse `operation` on a read-only store.
-    fn check_writable(&self, operation: &'static str) -> Result<()> {
-        if self.read_only {
-            Err(Error::ReadOnly {
-                url: self.redactor.url().to_owned(),
-                operation,
-            })
-        } else {
-            Ok(())
-        }
-    }
-
     /// A driver error during `operation` on `table`.
     fn query_err(&self, operation: &'static str, table: &'static str, err: &sqlx::Error) -> Error {
         // A write that reached a read-only database (the second line of defence) reads better as
@@ -468,6 +392,31 @@ impl Store {
     {
         row.try_get(column)
             .map_err(|e| self.query_err("read a row", table, &e))
+    }
+
+    /// Read a stored spelling of `E` from `column` (see the enums' `strum` derives).
+    fn get_enum<E>(&self, row: &AnyRow, table: &'static str, column: &'static str) -> Result<E>
+    where
+        E: std::str::FromStr + strum::IntoEnumIterator + Into<&'static str>,
+    {
+        let text: String = self.get(row, table, column)?;
+        self.parse_enum(&text, table, column)
+    }
+
+    /// `text` as a stored spelling of `E`, or [`Error::Corrupt`] listing the spellings.
+    fn parse_enum<E>(&self, text: &str, table: &'static str, column: &'static str) -> Result<E>
+    where
+        E: std::str::FromStr + strum::IntoEnumIterator + Into<&'static str>,
+    {
+        text.parse().map_err(|_| {
+            let known: Vec<&'static str> = E::iter().map(Into::into).collect();
+            self.corrupt(
+                table,
+                column,
+                text,
+                format!("expected {}", known.join(", ")),
+            )
+        })
     }
 
     /// Read an RFC 3339 instant from `column`.
@@ -530,241 +479,97 @@ fn fmt_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// Understand the accepted URL forms and produce what sqlx needs.
-fn parse_url(url: &str, mode: Mode, redactor: &Redactor) -> Result<Target> {
-    let invalid = |reason: &str| Error::InvalidUrl {
-        url: redactor.url().to_owned(),
-        reason: reason.to_owned(),
-    };
-    let url = url.trim();
-    if url.is_empty() {
-        return Err(invalid("it is empty"));
-    }
-    let lower = url.to_ascii_lowercase();
-    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        return Ok(Target {
-            backend: Backend::Postgres,
-            sqlx_url: url.to_owned(),
-            sqlite_file: None,
-            in_memory: false,
-        });
-    }
-
-    // SQLite: `sqlite://PATH?params`, `sqlite:PATH?params`, or a plain path.
-    let (db, params): (String, Vec<(String, String)>) = if let Some(rest) =
-        strip_prefix_ci(url, "sqlite://").or_else(|| strip_prefix_ci(url, "sqlite:"))
-    {
-        let (db, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let params = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (k.to_owned(), v.to_owned())
-            })
-            .collect();
-        (db.to_owned(), params)
-    } else if url.contains("://") {
-        return Err(invalid(
-            "only `sqlite:`, `postgres:` and `postgresql:` URLs are supported",
-        ));
-    } else {
-        (encode_path(url), Vec::new())
-    };
-
-    let in_memory = db == ":memory:" || params.iter().any(|(k, v)| k == "mode" && v == "memory");
-    if db.is_empty() && !in_memory {
-        return Err(invalid("it names no SQLite file"));
-    }
-    let mut params: Vec<(String, String)> = params;
-    let has_mode = params.iter().any(|(k, _)| k == "mode");
-    if !in_memory {
-        match mode {
-            // Created on first use unless the URL chose a mode itself.
-            Mode::ReadWrite if !has_mode => params.push(("mode".into(), "rwc".into())),
-            Mode::ReadWrite => {}
-            Mode::ReadOnly => {
-                params.retain(|(k, _)| k != "mode");
-                params.push(("mode".into(), "ro".into()));
-            }
-        }
-    }
-    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let sqlx_url = if query.is_empty() {
-        format!("sqlite://{db}")
-    } else {
-        format!("sqlite://{db}?{}", query.join("&"))
-    };
-    let sqlite_file = if in_memory {
-        None
-    } else {
-        Some(PathBuf::from(percent_decode_path(&db)))
-    };
-    Ok(Target {
-        backend: Backend::Sqlite,
-        sqlx_url,
-        sqlite_file,
-        in_memory,
-    })
-}
-
-fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    if text.len() >= prefix.len()
-        && text.is_char_boundary(prefix.len())
-        && text[..prefix.len()].eq_ignore_ascii_case(prefix)
-    {
-        Some(&text[prefix.len()..])
-    } else {
-        None
-    }
-}
-
-/// Escape the characters sqlx's SQLite URL parser would misread in a plain path.
-fn encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for c in path.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '?' => out.push_str("%3F"),
-            '#' => out.push_str("%23"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// Undo `%XX` escapes in a SQLite path, as sqlx does when it opens the file.
-fn percent_decode_path(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = [bytes[i + 1], bytes[i + 2]];
-            if let Some(b) = std::str::from_utf8(&hex)
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(url: &str, mode: Mode) -> Target {
-        match parse_url(url, mode, &Redactor::new(url)) {
-            Ok(t) => t,
-            Err(e) => panic!("{url}: {e}"),
-        }
+    /// Write through a read-only handle's own connections, as a query that writes would if one
+    /// were ever added to [`StoreRead`]: the database must refuse it, and the refusal must read as
+    /// [`Error::ReadOnly`].
+    async fn assert_database_refuses_writes(ro: &StoreRead) {
+        let write = sqlx::query(
+            "INSERT INTO saml_checks (kind, subject, verdict, findings_json, checked_at) \
+             VALUES ('response', NULL, 'accept', '[]', '2026-11-27T10:00:00.000000Z')",
+        )
+        .execute(&ro.pool)
+        .await;
+        let err = write.err().unwrap_or_else(|| panic!("{ro:?} took a write"));
+        let err = ro.query_err("record a SAML check", "saml_checks", &err);
+        assert!(matches!(err, Error::ReadOnly { .. }), "{err:?}");
+        assert!(ro.saml_checks(10).await.unwrap().is_empty());
     }
 
-    #[test]
-    fn sqlite_url_forms_are_understood() {
-        let t = parse("sqlite://idbridge.db?mode=rwc", Mode::ReadWrite);
-        assert_eq!(t.backend, Backend::Sqlite);
-        assert_eq!(t.sqlx_url, "sqlite://idbridge.db?mode=rwc");
-        assert_eq!(t.sqlite_file, Some(PathBuf::from("idbridge.db")));
-
-        let t = parse("idbridge.db", Mode::ReadWrite);
-        assert_eq!(t.sqlx_url, "sqlite://idbridge.db?mode=rwc");
-
-        let t = parse("sqlite:idbridge.db", Mode::ReadWrite);
-        assert_eq!(t.sqlx_url, "sqlite://idbridge.db?mode=rwc");
-
-        let t = parse("/tmp/a b?.db", Mode::ReadWrite);
-        assert_eq!(t.sqlx_url, "sqlite:///tmp/a b%3F.db?mode=rwc");
-        assert_eq!(t.sqlite_file, Some(PathBuf::from("/tmp/a b?.db")));
+    #[tokio::test]
+    async fn sqlite_refuses_writes_through_a_read_only_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let rw = Store::open(&url).await.unwrap();
+        rw.migrate().await.unwrap();
+        let ro = Store::open_read_only(&url).await.unwrap().unwrap();
+        assert_database_refuses_writes(&ro).await;
+        ro.close().await;
+        rw.close().await;
     }
 
-    #[test]
-    fn relative_sqlite_paths_resolve_against_the_base_folder() {
-        let base = Path::new("/etc/idbridge");
-        let cases = [
-            (
-                "sqlite://idbridge.db?mode=rwc",
-                "sqlite:///etc/idbridge/idbridge.db?mode=rwc",
-            ),
-            ("sqlite:state/x.db", "sqlite:///etc/idbridge/state/x.db"),
-            ("SQLite://x.db", "sqlite:///etc/idbridge/x.db"),
-            ("x.db", "/etc/idbridge/x.db"),
-            ("./a b?.db", "/etc/idbridge/./a b?.db"),
-            // Unchanged: absolute paths, memory, PostgreSQL, what is no store at all.
-            ("sqlite:///var/lib/x.db", "sqlite:///var/lib/x.db"),
-            ("sqlite:/var/lib/x.db", "sqlite:/var/lib/x.db"),
-            ("/var/lib/x.db", "/var/lib/x.db"),
-            ("sqlite::memory:", "sqlite::memory:"),
-            ("sqlite://mem?mode=memory", "sqlite://mem?mode=memory"),
-            (":memory:", ":memory:"),
-            ("postgres://u@h/d", "postgres://u@h/d"),
-            ("mysql://h/d", "mysql://h/d"),
-        ];
-        for (url, want) in cases {
-            assert_eq!(resolve_path(url, base).as_deref(), Some(want), "{url}");
-        }
-        // A folder with characters a URL path reserves is escaped, so sqlx opens that folder.
-        let odd = Path::new("/srv/a%b?c#d");
-        let url = resolve_path("sqlite://x.db", odd).unwrap_or_default();
-        assert_eq!(url, "sqlite:///srv/a%25b%3Fc%23d/x.db");
-        assert_eq!(
-            parse(&url, Mode::ReadWrite).sqlite_file,
-            Some(PathBuf::from("/srv/a%b?c#d/x.db"))
-        );
-    }
-
-    #[test]
-    fn a_missing_folder_is_a_usage_error_and_a_missing_file_is_not() {
-        let dir = std::env::temp_dir();
-        let missing = dir.join("idbridge-surely-missing-folder-9f2c").join("x.db");
-        let url = format!("sqlite://{}", missing.display());
-        let target = parse(&url, Mode::ReadOnly);
-        let err = target.check_folder(&Redactor::new(&url));
-        assert!(
-            matches!(&err, Err(e @ Error::NoFolder { .. }) if e.is_usage()),
-            "{err:?}"
-        );
-        let present = format!("sqlite://{}", dir.join("never-made.db").display());
-        let target = parse(&present, Mode::ReadOnly);
-        assert!(target.check_folder(&Redactor::new(&present)).is_ok());
-        // A bare file name lives in the working directory, which exists.
-        let bare = parse("x.db", Mode::ReadOnly);
-        assert!(bare.check_folder(&Redactor::new("x.db")).is_ok());
-    }
-
-    #[test]
-    fn read_only_forces_mode_ro() {
-        let t = parse("sqlite://x.db?mode=rwc", Mode::ReadOnly);
-        assert_eq!(t.sqlx_url, "sqlite://x.db?mode=ro");
-        let t = parse("x.db", Mode::ReadOnly);
-        assert_eq!(t.sqlx_url, "sqlite://x.db?mode=ro");
-    }
-
-    #[test]
-    fn postgres_urls_pass_through() {
-        let t = parse("postgresql://u@h/d", Mode::ReadWrite);
-        assert_eq!(t.backend, Backend::Postgres);
-        assert_eq!(t.sqlx_url, "postgresql://u@h/d");
-        assert!(t.sqlite_file.is_none());
-    }
-
-    #[test]
-    fn other_schemes_are_rejected_without_the_password() {
-        let url = "mysql://root:PaSsWoRd@h/d";
-        let err = parse_url(url, Mode::ReadWrite, &Redactor::new(url));
-        let Err(err) = err else {
-            panic!("mysql must be rejected")
+    #[tokio::test]
+    async fn postgres_refuses_writes_through_a_read_only_handle() {
+        use sqlx::Connection;
+        let Some(admin) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+            assert!(std::env::var_os("CI").is_none(), "CI must set DATABASE_URL");
+            eprintln!("*** SKIPPING PostgreSQL: DATABASE_URL is not set ***");
+            return;
         };
-        let text = format!("{err} {err:?}");
-        assert!(!text.contains("PaSsWoRd"), "{text}");
-        assert!(text.contains("only `sqlite:`"), "{text}");
+        let name = format!("idbridge_unit_{}", uuid::Uuid::new_v4().simple());
+        let exec = |sql: String| {
+            let admin = admin.clone();
+            async move {
+                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+        };
+        exec(format!("CREATE DATABASE \"{name}\"")).await;
+        let mut url = ::url::Url::parse(&admin).unwrap();
+        url.set_path(&name);
+        let outcome = tokio::spawn(async move {
+            let rw = Store::open(url.as_str()).await.unwrap();
+            rw.migrate().await.unwrap();
+            let ro = Store::open_read_only(url.as_str()).await.unwrap().unwrap();
+            assert_database_refuses_writes(&ro).await;
+            ro.close().await;
+            rw.close().await;
+        })
+        .await;
+        exec(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        outcome.unwrap();
+    }
+
+    /// The stored spellings are what the migrations' CHECK constraints allow, and what the JSON
+    /// of runs, journal entries and prunes says.
+    #[test]
+    fn stored_spellings_round_trip() {
+        use crate::spellings::{assert_serialized_alike, assert_spellings};
+        assert_spellings::<LinkKind>(&["user", "group"]);
+        assert_spellings::<LinkState>(&["active", "deactivated"]);
+        assert_spellings::<LinkOrigin>(&["created", "adopted", "recovered"]);
+        assert_spellings::<RunStatus>(&["running", "succeeded", "failed", "refused", "aborted"]);
+        assert_spellings::<RunTrigger>(&["sync", "apply-plan", "schedule", "post-sync", "demo"]);
+        assert_spellings::<OperationStatus>(&["pending", "done", "failed", "skipped", "unknown"]);
+        assert_spellings::<PruneReason>(&["retention", "report-prune"]);
+        let names: Vec<String> = <Backend as strum::IntoEnumIterator>::iter()
+            .map(|b| format!("{b} {}", <&str>::from(b)))
+            .collect();
+        assert_eq!(names, ["SQLite SQLite", "PostgreSQL PostgreSQL"]);
+        assert_serialized_alike::<LinkKind>();
+        assert_serialized_alike::<LinkState>();
+        assert_serialized_alike::<LinkOrigin>();
+        assert_serialized_alike::<RunStatus>();
+        assert_serialized_alike::<RunTrigger>();
+        assert_serialized_alike::<OperationStatus>();
+        assert_serialized_alike::<PruneReason>();
     }
 
     #[test]

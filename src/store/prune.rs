@@ -10,44 +10,32 @@
 
 use super::lock::RunLock;
 use super::runs::count_i64;
-use super::{fmt_time, Backend, Result, Store};
+use super::{fmt_time, Backend, Result, Store, StoreRead};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use std::fmt;
 
-/// Why a prune ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Why a prune ran. Stored as `retention`, `report-prune`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum PruneReason {
     /// `[store] retention`, at the end of a run.
     Retention,
     /// `idbridge report prune --before DATE`.
     ReportPrune,
-}
-
-impl PruneReason {
-    /// The stored spelling: `retention`, `report-prune`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PruneReason::Retention => "retention",
-            PruneReason::ReportPrune => "report-prune",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "retention" => Some(PruneReason::Retention),
-            "report-prune" => Some(PruneReason::ReportPrune),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for PruneReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A prune to make.
@@ -117,7 +105,6 @@ impl Store {
         request: &PruneRequest,
     ) -> Result<Option<PruneRecord>> {
         const OP: &str = "prune the journal";
-        self.check_writable(OP)?;
         let target = lock.target_name();
         let cutoff = fmt_time(request.cutoff);
         let at = fmt_time(request.at);
@@ -179,7 +166,7 @@ impl Store {
         .bind(count_i64(runs))
         .bind(count_i64(deleted))
         .bind(kept)
-        .bind(request.reason.as_str())
+        .bind(<&str>::from(request.reason))
         .bind(&request.host)
         .bind(&request.os_user)
         .fetch_one(&mut *tx)
@@ -200,7 +187,9 @@ impl Store {
             os_user: Some(request.os_user.clone()),
         }))
     }
+}
 
+impl StoreRead {
     /// The prunes recorded (of one target, or all), oldest first.
     pub async fn prunes(&self, target_name: Option<&str>) -> Result<Vec<PruneRecord>> {
         let rows = sqlx::query(
@@ -239,15 +228,6 @@ impl Store {
 
     fn prune_from_row(&self, row: &AnyRow) -> Result<PruneRecord> {
         const T: &str = "prunes";
-        let reason: String = self.get(row, T, "reason")?;
-        let reason = PruneReason::parse(&reason).ok_or_else(|| {
-            self.corrupt(
-                T,
-                "reason",
-                &reason,
-                "expected retention or report-prune".into(),
-            )
-        })?;
         let count = |column: &'static str| -> Result<u64> {
             let n: i64 = self.get(row, T, column)?;
             u64::try_from(n)
@@ -261,7 +241,7 @@ impl Store {
             runs: count("runs")?,
             operations: count("operations")?,
             kept: count("kept")?,
-            reason,
+            reason: self.get_enum(row, T, "reason")?,
             host: self.get(row, T, "host")?,
             os_user: self.get(row, T, "os_user")?,
         })

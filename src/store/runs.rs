@@ -4,7 +4,7 @@
 
 use super::journal::{OperationRecord, OperationStatus};
 use super::lock::RunLock;
-use super::{fmt_time, Error, Result, Store};
+use super::{fmt_time, Error, Result, Store, StoreRead};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -21,9 +21,23 @@ impl fmt::Display for RunId {
     }
 }
 
-/// How a run ended (or that it has not).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// How a run ended (or that it has not). Stored as `running`, `succeeded`, `failed`, `refused`,
+/// `aborted`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum RunStatus {
     /// Started and not finished (or the process died).
     Running,
@@ -38,40 +52,22 @@ pub enum RunStatus {
     Aborted,
 }
 
-impl RunStatus {
-    /// The stored spelling: `running`, `succeeded`, `failed`, `refused`, `aborted`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Refused => "refused",
-            RunStatus::Aborted => "aborted",
-        }
-    }
-
-    /// Parse the stored spelling.
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "running" => RunStatus::Running,
-            "succeeded" => RunStatus::Succeeded,
-            "failed" => RunStatus::Failed,
-            "refused" => RunStatus::Refused,
-            "aborted" => RunStatus::Aborted,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What started a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// What started a run. Stored as `sync`, `apply-plan`, `schedule`, `post-sync`, `demo`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum RunTrigger {
     /// `idbridge sync`.
     Sync,
@@ -83,37 +79,6 @@ pub enum RunTrigger {
     PostSync,
     /// `idbridge demo`.
     Demo,
-}
-
-impl RunTrigger {
-    /// The stored spelling: `sync`, `apply-plan`, `schedule`, `post-sync`, `demo`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunTrigger::Sync => "sync",
-            RunTrigger::ApplyPlan => "apply-plan",
-            RunTrigger::Schedule => "schedule",
-            RunTrigger::PostSync => "post-sync",
-            RunTrigger::Demo => "demo",
-        }
-    }
-
-    /// Parse the stored spelling.
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "sync" => RunTrigger::Sync,
-            "apply-plan" => RunTrigger::ApplyPlan,
-            "schedule" => RunTrigger::Schedule,
-            "post-sync" => RunTrigger::PostSync,
-            "demo" => RunTrigger::Demo,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for RunTrigger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Who and what started a run: the evidence an auditor asks for ("on whose authority"). Never a
@@ -269,7 +234,6 @@ impl Store {
     /// Record the start of a run (status `running`) and return its id.
     pub async fn start_run(&self, run: &NewRun) -> Result<RunId> {
         const OP: &str = "record the start of a run";
-        self.check_writable(OP)?;
         let row = sqlx::query(
             "INSERT INTO runs (kind, target_name, started_at, status, plan_sha256, run_trigger, \
              host, os_user, upcoming_json) \
@@ -278,9 +242,9 @@ impl Store {
         .bind(&run.kind)
         .bind(&run.target_name)
         .bind(fmt_time(run.started_at))
-        .bind(RunStatus::Running.as_str())
+        .bind(<&str>::from(RunStatus::Running))
         .bind(run.plan_sha256.as_deref())
-        .bind(run.origin.trigger.as_str())
+        .bind(<&str>::from(run.origin.trigger))
         .bind(&run.origin.host)
         .bind(&run.origin.os_user)
         .bind(run.upcoming_json.as_deref())
@@ -301,7 +265,6 @@ impl Store {
         summary_json: &str,
     ) -> Result<()> {
         const OP: &str = "record the end of a run";
-        self.check_writable(OP)?;
         let done = sqlx::query(
             "UPDATE runs SET finished_at = $1, status = $2, summary_json = $3, \
              ops_done = (SELECT COUNT(*) FROM operations o WHERE o.run_id = $4 AND o.status = 'done'), \
@@ -311,7 +274,7 @@ impl Store {
              WHERE id = $4",
         )
         .bind(fmt_time(finished_at))
-        .bind(status.as_str())
+        .bind(<&str>::from(status))
         .bind(summary_json)
         .bind(id.0)
         .execute(&self.pool)
@@ -330,7 +293,6 @@ impl Store {
     /// Record the SCIM requests a run's command made (see [`ScimCounts`]).
     pub async fn record_scim_counts(&self, id: RunId, counts: ScimCounts) -> Result<()> {
         const OP: &str = "record a run's SCIM requests";
-        self.check_writable(OP)?;
         let done = sqlx::query(
             "UPDATE runs SET scim_requests = $1, scim_retries = $2, scim_throttled = $3 \
              WHERE id = $4",
@@ -352,6 +314,113 @@ impl Store {
         Ok(())
     }
 
+    /// Close out the runs of the lock's target that are still `running`. Holding the run lock
+    /// proves they are dead: every live run holds it. Each becomes `aborted` (finished now, with a
+    /// summary of its journal) and its `pending` journal entries become `unknown`, one transaction
+    /// per run. Returns what was closed, oldest first.
+    pub async fn abort_dead_runs(
+        &self,
+        lock: &RunLock,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AbortedRun>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE target_name = $1 AND status = $2 ORDER BY id"
+        ))
+        .bind(lock.target_name())
+        .bind(<&str>::from(RunStatus::Running))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.query_err("list running runs", "runs", &e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let run = self.run_from_row(row)?;
+            out.push(self.abort_run(&run, lock, at).await?);
+        }
+        Ok(out)
+    }
+
+    async fn abort_run(
+        &self,
+        run: &RunRecord,
+        lock: &RunLock,
+        at: DateTime<Utc>,
+    ) -> Result<AbortedRun> {
+        const OP: &str = "close out a run that died";
+        let journal = self.operations(run.id).await?;
+        let count = |s: OperationStatus| journal.iter().filter(|o| o.status == s).count();
+        let unknown: Vec<OperationRecord> = journal
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.status,
+                    OperationStatus::Pending | OperationStatus::Unknown
+                )
+            })
+            .cloned()
+            .map(|mut o| {
+                o.status = OperationStatus::Unknown;
+                o
+            })
+            .collect();
+        let aborted = AbortedRun {
+            id: run.id,
+            kind: run.kind.clone(),
+            started_at: run.started_at,
+            done: count(OperationStatus::Done),
+            failed: count(OperationStatus::Failed),
+            skipped: count(OperationStatus::Skipped),
+            unknown,
+        };
+        let summary = serde_json::json!({
+            "aborted": {
+                "foundBy": lock.holder(),
+                "journal": {
+                    "done": aborted.done,
+                    "failed": aborted.failed,
+                    "skipped": aborted.skipped,
+                    "unknown": aborted.unknown.len(),
+                },
+            }
+        })
+        .to_string();
+        let at = fmt_time(at);
+        let err = |e: sqlx::Error| self.query_err(OP, "runs", &e);
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query(
+            "UPDATE operations SET status = $1, updated_at = $2 WHERE run_id = $3 AND status = $4",
+        )
+        .bind(<&str>::from(OperationStatus::Unknown))
+        .bind(&at)
+        .bind(run.id.0)
+        .bind(<&str>::from(OperationStatus::Pending))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.query_err(OP, "operations", &e))?;
+        sqlx::query(
+            "UPDATE runs SET status = $1, finished_at = $2, summary_json = $3, ops_done = $6, \
+             ops_failed = $7, ops_skipped = $8, ops_unknown = $9 \
+             WHERE id = $4 AND status = $5",
+        )
+        .bind(<&str>::from(RunStatus::Aborted))
+        .bind(&at)
+        .bind(&summary)
+        .bind(run.id.0)
+        .bind(<&str>::from(RunStatus::Running))
+        .bind(count_i64(aborted.done))
+        .bind(count_i64(aborted.failed))
+        .bind(count_i64(aborted.skipped))
+        .bind(count_i64(aborted.unknown.len()))
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(aborted)
+    }
+}
+
+impl StoreRead {
     /// The latest `limit` runs, newest first (by id, i.e. the order they were started in, which
     /// stays right even when `--now` pins `started_at`).
     pub async fn runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
@@ -426,131 +495,15 @@ impl Store {
         row.map(|row| self.run_from_row(&row)).transpose()
     }
 
-    /// Close out the runs of the lock's target that are still `running`. Holding the run lock
-    /// proves they are dead: every live run holds it. Each becomes `aborted` (finished now, with a
-    /// summary of its journal) and its `pending` journal entries become `unknown`, one transaction
-    /// per run. Returns what was closed, oldest first.
-    pub async fn abort_dead_runs(
-        &self,
-        lock: &RunLock,
-        at: DateTime<Utc>,
-    ) -> Result<Vec<AbortedRun>> {
-        const OP: &str = "close out a run that died";
-        self.check_writable(OP)?;
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            run_columns!(),
-            " FROM runs WHERE target_name = $1 AND status = $2 ORDER BY id"
-        ))
-        .bind(lock.target_name())
-        .bind(RunStatus::Running.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.query_err("list running runs", "runs", &e))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let run = self.run_from_row(row)?;
-            out.push(self.abort_run(&run, lock, at).await?);
-        }
-        Ok(out)
-    }
-
-    async fn abort_run(
-        &self,
-        run: &RunRecord,
-        lock: &RunLock,
-        at: DateTime<Utc>,
-    ) -> Result<AbortedRun> {
-        const OP: &str = "close out a run that died";
-        let journal = self.operations(run.id).await?;
-        let count = |s: OperationStatus| journal.iter().filter(|o| o.status == s).count();
-        let unknown: Vec<OperationRecord> = journal
-            .iter()
-            .filter(|o| {
-                matches!(
-                    o.status,
-                    OperationStatus::Pending | OperationStatus::Unknown
-                )
-            })
-            .cloned()
-            .map(|mut o| {
-                o.status = OperationStatus::Unknown;
-                o
-            })
-            .collect();
-        let aborted = AbortedRun {
-            id: run.id,
-            kind: run.kind.clone(),
-            started_at: run.started_at,
-            done: count(OperationStatus::Done),
-            failed: count(OperationStatus::Failed),
-            skipped: count(OperationStatus::Skipped),
-            unknown,
-        };
-        let summary = serde_json::json!({
-            "aborted": {
-                "foundBy": lock.holder(),
-                "journal": {
-                    "done": aborted.done,
-                    "failed": aborted.failed,
-                    "skipped": aborted.skipped,
-                    "unknown": aborted.unknown.len(),
-                },
-            }
-        })
-        .to_string();
-        let at = fmt_time(at);
-        let err = |e: sqlx::Error| self.query_err(OP, "runs", &e);
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        sqlx::query(
-            "UPDATE operations SET status = $1, updated_at = $2 WHERE run_id = $3 AND status = $4",
-        )
-        .bind(OperationStatus::Unknown.as_str())
-        .bind(&at)
-        .bind(run.id.0)
-        .bind(OperationStatus::Pending.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.query_err(OP, "operations", &e))?;
-        sqlx::query(
-            "UPDATE runs SET status = $1, finished_at = $2, summary_json = $3, ops_done = $6, \
-             ops_failed = $7, ops_skipped = $8, ops_unknown = $9 \
-             WHERE id = $4 AND status = $5",
-        )
-        .bind(RunStatus::Aborted.as_str())
-        .bind(&at)
-        .bind(&summary)
-        .bind(run.id.0)
-        .bind(RunStatus::Running.as_str())
-        .bind(count_i64(aborted.done))
-        .bind(count_i64(aborted.failed))
-        .bind(count_i64(aborted.skipped))
-        .bind(count_i64(aborted.unknown.len()))
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        Ok(aborted)
-    }
-
     pub(super) fn run_from_row(&self, row: &AnyRow) -> Result<RunRecord> {
         const T: &str = "runs";
-        let status: String = self.get(row, T, "status")?;
-        let status = RunStatus::parse(&status).ok_or_else(|| {
-            self.corrupt(
-                T,
-                "status",
-                &status,
-                "expected running, succeeded, failed, refused or aborted".into(),
-            )
-        })?;
         Ok(RunRecord {
             id: RunId(self.get(row, T, "id")?),
             kind: self.get(row, T, "kind")?,
             target_name: self.get(row, T, "target_name")?,
             started_at: self.get_time(row, T, "started_at")?,
             finished_at: self.get_opt_time(row, T, "finished_at")?,
-            status,
+            status: self.get_enum(row, T, "status")?,
             plan_sha256: self.get(row, T, "plan_sha256")?,
             summary_json: self.get(row, T, "summary_json")?,
             origin: self.origin_from_row(row)?,
@@ -567,14 +520,7 @@ impl Store {
         let Some(trigger) = trigger else {
             return Ok(None);
         };
-        let parsed = RunTrigger::parse(&trigger).ok_or_else(|| {
-            self.corrupt(
-                T,
-                "run_trigger",
-                &trigger,
-                "expected sync, apply-plan, schedule, post-sync or demo".into(),
-            )
-        })?;
+        let parsed = self.parse_enum(&trigger, T, "run_trigger")?;
         let host: Option<String> = self.get(row, T, "host")?;
         let os_user: Option<String> = self.get(row, T, "os_user")?;
         Ok(Some(RunOrigin {

@@ -1,7 +1,7 @@
 //! SAML check history and the SSO ↔ provisioning cross-check: which findings a SAML check
 //! produced (table `saml_checks`), and whether a NameID email is a person idbridge links.
 
-use super::{fmt_time, LinkState, Result, Store};
+use super::{fmt_time, LinkState, Result, Store, StoreRead};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -44,7 +44,6 @@ impl Store {
         checked_at: DateTime<Utc>,
     ) -> Result<()> {
         const OP: &str = "record a SAML check";
-        self.check_writable(OP)?;
         sqlx::query(
             "INSERT INTO saml_checks (kind, subject, verdict, findings_json, checked_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -59,7 +58,9 @@ impl Store {
         .map_err(|e| self.query_err(OP, "saml_checks", &e))?;
         Ok(())
     }
+}
 
+impl StoreRead {
     /// The most recent SAML checks, newest first.
     pub async fn saml_checks(&self, limit: i64) -> Result<Vec<SamlCheckRecord>> {
         const T: &str = "saml_checks";
@@ -99,13 +100,9 @@ impl Store {
         .map_err(|e| self.query_err("look up a user link", T, &e))?;
         rows.iter()
             .map(|row| {
-                let state: String = self.get(row, T, "state")?;
-                let state = LinkState::parse(&state).ok_or_else(|| {
-                    self.corrupt(T, "state", &state, "expected active or deactivated".into())
-                })?;
                 Ok(UserLinkState {
                     target_name: self.get(row, T, "target_name")?,
-                    state,
+                    state: self.get_enum(row, T, "state")?,
                 })
             })
             .collect()

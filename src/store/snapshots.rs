@@ -1,7 +1,7 @@
 //! Snapshots: the last seen attribute hash per source person and target, so later runs can tell
 //! what drifted and sync only the delta.
 
-use super::{fmt_time, Result, Store};
+use super::{fmt_time, Result, Store, StoreRead};
 use crate::model::SourceKey;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -30,7 +30,6 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<()> {
         const OP: &str = "save a snapshot";
-        self.check_writable(OP)?;
         sqlx::query(
             "INSERT INTO snapshots (target_name, source, source_id, attr_hash, seen_at) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -47,7 +46,9 @@ impl Store {
         .map_err(|e| self.query_err(OP, "snapshots", &e))?;
         Ok(())
     }
+}
 
+impl StoreRead {
     /// Every snapshot on this target, by source key.
     pub async fn snapshots(&self, target_name: &str) -> Result<Vec<Snapshot>> {
         const T: &str = "snapshots";
