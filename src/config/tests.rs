@@ -1,7 +1,17 @@
 //! Config parsing and validation tests.
 
+use super::policy::{ADOPT_MODES, DEACTIVATE_MODES};
+use super::raw::source::SOURCE_KINDS;
+use super::raw::SourceKind;
+use super::source::hr_http::{AUTHS, PRESETS};
+use super::source::ldap::{DIALECTS, LDAP_ROLES, NESTED, SCOPES};
+use super::source::STATUS_CLASSES;
+use super::target::TARGET_KINDS;
 use super::*;
+use crate::model::StatusKind;
+use crate::plan::{Adopt, DeactivateMode, Threshold};
 use secrecy::ExposeSecret;
+use std::path::Path;
 
 fn dir_with_token() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -654,6 +664,98 @@ name = "hr"
 kind = "hr-csv"
 path = "hr.csv"
 "#;
+
+/// Each source kind is read as its own struct, chosen by `kind`: a key of another kind is
+/// refused at its line (before, only a hand-kept list of keys was, and `max_pages` on a CSV
+/// source, `columns` on an LDAP one, passed unread), a misspelt key is matched against its own
+/// kind's keys, and the positions of everything else are still the file's.
+#[test]
+fn each_source_kind_takes_only_its_own_keys() {
+    let dir = dir_with_token();
+    // `(text, key, line, says)`; LDAP_HR's ldap entry is lines 6-11, its hr-csv entry 13-16.
+    let cases = [
+        (
+            MINIMAL.replace("path = \"hr.csv\"", "path = \"hr.csv\"\nmax_pages = 5"),
+            "sources[0].max_pages",
+            10,
+            "`max_pages` does not apply to a `hr-csv` source",
+        ),
+        (
+            MINIMAL.replace("path = \"hr.csv\"", "path = \"hr.csv\"\nbind_dn = \"cn=x\""),
+            "sources[0].bind_dn",
+            10,
+            "`bind_dn` does not apply to a `hr-csv` source",
+        ),
+        (
+            LDAP_HR.replace(
+                "extra_attributes",
+                "columns = { email = \"mail\" }\nextra_attributes",
+            ),
+            "sources[0].columns",
+            11,
+            "`columns` does not apply to a `ldap` source",
+        ),
+        (
+            LDAP_HR.replace("path = \"hr.csv\"", "path = \"hr.csv\"\ntimeout = \"5s\""),
+            "sources[1].timeout",
+            17,
+            "`timeout` does not apply to a `hr-csv` source",
+        ),
+        (
+            LDAP_HR.replace(
+                "extra_attributes",
+                "serch_timeout = \"5s\"\nextra_attributes",
+            ),
+            "sources[0].serch_timeout",
+            11,
+            "did you mean `search_timeout`?",
+        ),
+        (
+            MINIMAL.replace("kind = \"hr-csv\"", "knd = \"hr-csv\""),
+            "sources[0].knd",
+            8,
+            "did you mean `kind`?",
+        ),
+        (
+            LDAP_HR.replace("users = { base", "users = { filtr = \"(x)\", base"),
+            "sources[0].users.filtr",
+            10,
+            "did you mean `filter`?",
+        ),
+    ];
+    for (text, key, line, says) in cases {
+        match parse_in(dir.path(), &text) {
+            Err(e @ ConfigError::Invalid { .. }) => {
+                let ConfigError::Invalid {
+                    key: k, line: l, ..
+                } = &e
+                else {
+                    unreachable!()
+                };
+                assert_eq!((k.as_str(), *l), (key, line), "{e}");
+                assert!(e.to_string().contains(says), "{says}: {e}");
+            }
+            other => panic!("{key}: expected Invalid, got {other:?}"),
+        }
+    }
+    // A missing kind is serde's error, at the entry.
+    let text = MINIMAL.replace("kind = \"hr-csv\"\n", "");
+    let err = parse_in(dir.path(), &text).unwrap_err().to_string();
+    assert!(
+        err.contains("idbridge.toml:6:") && err.contains("missing field `kind`"),
+        "{err}"
+    );
+    // Two kinds side by side each keep their own keys.
+    let both = LDAP_HR.replace(
+        "path = \"hr.csv\"",
+        "path = \"hr.csv\"\ndelimiter = \";\"\nmax_file_bytes = 1000",
+    );
+    let settings = parse_in(dir.path(), &both).unwrap();
+    let SourceSettings::HrCsv(hr) = &settings.sources[1] else {
+        panic!("hr-csv second")
+    };
+    assert_eq!((hr.delimiter, hr.max_file_bytes), (b';', 1000));
+}
 
 #[test]
 fn templates_read_only_what_some_source_provides() {
