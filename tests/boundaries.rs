@@ -9,7 +9,7 @@ const PURE: &[&str] = &[
     "src/mapping",
     "src/plan",
     "src/report",
-    "src/saml/rules.rs",
+    "src/saml/rules",
 ];
 const FORBIDDEN: &[&str] = &[
     "tokio",

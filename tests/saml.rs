@@ -1217,3 +1217,45 @@ async fn cli_check_metadata_from_a_url() {
     assert_ne!(code, 0);
     assert!(err.contains("cannot fetch"), "{err}");
 }
+
+/// Duration flags take the config file's grammar (`1500ms`, `1w`, `1h 30m`), and a bare number
+/// is still seconds. The old flag parser refused `ms` and `w`.
+#[test]
+fn cli_duration_flags_share_the_config_grammar() {
+    let md = fx("idp-metadata.xml");
+    let response = fx("valid-both-signed.xml");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--now",
+            NOW,
+            "saml",
+            "check-response",
+            &response,
+            "--metadata",
+            &md,
+            "--audience",
+            SP,
+            "--recipient",
+            ACS,
+            "--in-response-to",
+            REQ,
+        ];
+        args.extend_from_slice(extra);
+        idbridge(&args)
+    };
+    for ok in [
+        ["--clock-skew", "180000ms"],
+        ["--clock-skew", "180"],
+        ["--max-age", "1w"],
+        ["--max-age", "1h 30m"],
+    ] {
+        let (code, out, err) = run(&ok);
+        assert_eq!(code, 0, "{ok:?}: {out}{err}");
+    }
+    let (code, _, err) = run(&["--max-age", "5 parsecs"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("\"5 parsecs\" is not a duration") && err.contains("docs/config.md"),
+        "{err}"
+    );
+}

@@ -176,23 +176,11 @@ pub struct TestLoginArgs {
     pub format: Format,
 }
 
-/// Parse `180s`, `5m`, `1h`, `2d` or plain seconds.
+/// A duration flag: the config file's grammar (`180s`, `5m`, `1h`, `2d`, `1500ms`; docs/config.md,
+/// "Durations"), or a bare number of seconds.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 180s, 5m or 1h"))?;
-    match unit {
-        "s" => Ok(Duration::seconds(n)),
-        "m" => Ok(Duration::minutes(n)),
-        "h" => Ok(Duration::hours(n)),
-        "d" => Ok(Duration::days(n)),
-        _ => Err(format!("{text:?}: the unit must be s, m, h or d")),
-    }
+    let parsed = crate::config::duration::parse_flag(text)?;
+    Duration::from_std(parsed).map_err(|_| format!("{:?} is too long a duration", text.trim()))
 }
 
 /// Run a `saml` command. The checks read their inputs and nothing else: the config file is

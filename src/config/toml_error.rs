@@ -9,6 +9,18 @@ use std::path::Path;
 
 /// A parse error of `text` (the file at `path`) as a config error.
 pub fn convert(err: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
+    convert_with(err, text, path, |_, _| None)
+}
+
+/// As [`convert`], but an unknown key `name` (at dotted `key`) is first offered to `explain`,
+/// whose sentence, if it has one, replaces the usual suggestion (a `[[sources]]` entry says
+/// that a key of another source kind does not apply to its kind).
+pub fn convert_with(
+    err: &toml::de::Error,
+    text: &str,
+    path: &Path,
+    explain: impl Fn(&str, &str) -> Option<String>,
+) -> ConfigError {
     let offset = err.span().map_or(0, |s| s.start).min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
@@ -19,7 +31,8 @@ pub fn convert(err: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
     if let Some(name) = unknown_field(message) {
         let key = key_path(text, line_start, &line_text[..offset - line_start], name);
         let table = key.split(['.', '[']).next().unwrap_or("");
-        let message = unknown_key(name, &expected_fields(message), table);
+        let message = explain(&key, name)
+            .unwrap_or_else(|| unknown_key(name, &expected_fields(message), table));
         return ConfigError::Invalid {
             path: path.to_owned(),
             line,

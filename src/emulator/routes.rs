@@ -21,7 +21,8 @@ use super::{Emulator, ENTERPRISE_SCHEMA, LIST_SCHEMA, NOTION_SCHEMA};
 
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-/// The one handler behind every path.
+/// The one handler behind every path: control routes aside, a request outside the prefix is a
+/// 404; one inside it is logged and served ([`serve`]).
 pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) -> Response {
     let (emu, control) = emu;
     let method = req.method().clone();
@@ -40,15 +41,15 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
         }
     }
 
-    let (prefix, shape, content_type, max_in_flight, latency) = {
+    let (prefix, answer) = {
         let st = emu.lock();
-        (
-            st.prefix.clone(),
-            st.switches.error_shape,
-            st.switches.response_content_type.clone(),
-            st.switches.max_in_flight,
-            st.switches.latency_millis,
-        )
+        let answer = Answering {
+            shape: st.switches.error_shape,
+            content_type: st.switches.response_content_type.clone(),
+            max_in_flight: st.switches.max_in_flight,
+            latency: st.switches.latency_millis,
+        };
+        (st.prefix.clone(), answer)
     };
     let rest = match path.strip_prefix(prefix.as_str()) {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => Some(rest.to_owned()),
@@ -59,7 +60,7 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
             method,
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE
         );
-    let mut record = RequestRecord {
+    let record = RequestRecord {
         method: method.to_string(),
         path: path.clone(),
         query: query.clone(),
@@ -69,59 +70,97 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
     };
     let Some(rest) = rest else {
         let err = ApiError::new(404, format!("{path} is not a SCIM endpoint."));
-        return finish(&emu, record, error_response(&err, shape, &content_type));
+        let response = error_response(&err, answer.shape, &answer.content_type);
+        return finish(&emu, record, response);
     };
-    let rest = rest.trim_end_matches('/').to_owned();
+    let call = Call {
+        method,
+        path,
+        rest: rest.trim_end_matches('/').to_owned(),
+        query,
+        auth,
+        body,
+    };
+    serve(&emu, call, record, &answer).await
+}
 
+/// A request under the SCIM prefix, as [`dispatch`] read it.
+struct Call {
+    method: Method,
+    path: String,
+    /// The path after the prefix, without a trailing `/`.
+    rest: String,
+    query: Option<String>,
+    auth: Option<String>,
+    body: Result<Bytes, axum::Error>,
+}
+
+/// The switches a request is answered under, read once when it arrives.
+struct Answering {
+    shape: ErrorShape,
+    content_type: String,
+    max_in_flight: Option<usize>,
+    latency: u64,
+}
+
+/// Serve a SCIM request: the in-flight cap, latency, faults, then the workspace (auth, rate
+/// limit and the resource handler), and the reply as the faults shape it.
+async fn serve(
+    emu: &Emulator,
+    call: Call,
+    mut record: RequestRecord,
+    answer: &Answering,
+) -> Response {
+    let (shape, content_type) = (answer.shape, answer.content_type.as_str());
     // Held to the end of the request, so the count covers the latency below.
     let in_flight = InFlight::enter(&emu.in_flight);
-    if max_in_flight.is_some_and(|max| in_flight.now > max) {
+    if answer.max_in_flight.is_some_and(|max| in_flight.now > max) {
         let err = ApiError {
             retry_after: Some(1),
             ..ApiError::typed(429, "tooMany", "Too many requests at once: slow down.")
         };
-        return finish(&emu, record, error_response(&err, shape, &content_type));
+        return finish(emu, record, error_response(&err, shape, content_type));
     }
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
+    if answer.latency > 0 {
+        tokio::time::sleep(Duration::from_millis(answer.latency)).await;
     }
 
-    let fault = emu.lock().take_fault(method.as_str(), &path, &rest);
+    let fault = emu
+        .lock()
+        .take_fault(call.method.as_str(), &call.path, &call.rest);
     let Effects {
         drop_reply,
         truncate,
         stall,
         revoke,
-    } = match effects(&emu, fault, shape, &content_type, auth.as_deref()) {
+    } = match effects(emu, fault, shape, content_type, call.auth.as_deref()) {
         Faulted::Serve(effects) => effects,
-        Faulted::Answer(answer) => return finish(&emu, record, answer),
+        Faulted::Answer(answer) => return finish(emu, record, answer),
     };
 
-    let body = match body {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            let err = ApiError::typed(400, "invalidSyntax", "The request body could not be read.");
-            return finish(&emu, record, error_response(&err, shape, &content_type));
-        }
+    let Ok(body) = &call.body else {
+        let err = ApiError::typed(400, "invalidSyntax", "The request body could not be read.");
+        return finish(emu, record, error_response(&err, shape, content_type));
     };
 
     let outcome = {
         let mut st = emu.lock();
-        let outcome = route(
+        let auth = call.auth.as_deref();
+        let (outcome, handled) = route(
             &mut st,
-            &method,
-            &rest,
-            query.as_deref(),
-            auth.as_deref(),
-            &body,
+            &call.method,
+            &call.rest,
+            call.query.as_deref(),
+            auth,
+            body,
         );
-        record.handled = outcome.1;
+        record.handled = handled;
         if revoke {
-            if let Ok(token) = st.authenticate(auth.as_deref()) {
+            if let Ok(token) = st.authenticate(auth) {
                 st.revoke_token(&token);
             }
         }
-        outcome.0
+        outcome
     };
     if let Some(pause) = stall {
         // The work is already done: a stalled write is committed whether or not the client
@@ -133,12 +172,12 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
             if truncate {
                 truncate_page(&mut value);
             }
-            json_response(status, &value, &content_type, drop_reply)
+            json_response(status, &value, content_type, drop_reply)
         }
         Ok((status, None)) => empty_response(status),
-        Err(err) => error_response(&err, shape, &content_type),
+        Err(err) => error_response(&err, shape, content_type),
     };
-    finish(&emu, record, response)
+    finish(emu, record, response)
 }
 
 /// What a fault changes about a request that the workspace still serves.
@@ -475,6 +514,7 @@ fn notion_code(status: u16) -> &'static str {
 
 type ControlError = (u16, String);
 
+/// `/_emulator/*`. Over 80 lines: one match arm per control route, a table best read whole.
 fn control_route(emu: &Emulator, method: &Method, rest: &str, body: Option<Bytes>) -> Response {
     let ct = "application/json";
     let parse = |body: &Option<Bytes>| -> Result<Value, ControlError> {

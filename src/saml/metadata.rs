@@ -208,27 +208,65 @@ pub fn check(bytes: &[u8], expect: &MetaExpect, now: DateTime<Utc>) -> MetaRepor
     };
     let mut out = Vec::new();
     let root = doc.root_element();
-    let is_entities = is(root, NS_METADATA, "EntitiesDescriptor");
-    if !is(root, NS_METADATA, "EntityDescriptor") && !is_entities {
-        out.push(Finding::error(
-            "no-entity-descriptor",
-            format!(
-                "The root element is <{}> ({}), not a SAML 2.0 md:EntityDescriptor.",
-                root.tag_name().name(),
-                root.tag_name().namespace().unwrap_or("no namespace")
-            ),
-            "Download the IdP's SAML 2.0 metadata (an EntityDescriptor).",
-        ));
-        return MetaReport::new(out);
+    if let Some(wrong) = root_rule(root) {
+        return MetaReport::new(vec![wrong]);
     }
+    let idps = idp_entities(root);
+    entities_rules(root, &idps, expect, &mut out);
+    let chosen = chosen_entity(&idps, expect, &mut out);
+    if idps.is_empty() {
+        out.push(Finding::error(
+            "not-idp-metadata",
+            "The metadata holds no IDPSSODescriptor: it describes a service provider, not an IdP.",
+            "Download the IdP's metadata (in the IdP's SAML app: \"IdP metadata\" / \"Federation metadata\").",
+        ));
+    }
+    validity_rules(root, now, &mut out);
+    endpoint_url_rules(root, &mut out);
+    let mut report_entity = None;
+    let mut sso = Vec::new();
+    let mut certificates = Vec::new();
+    if let Some(entity) = chosen {
+        report_entity = entity.attribute("entityID").map(str::to_string);
+        entity_checks(entity, expect, now, &mut out, &mut sso, &mut certificates);
+    }
+    signature_checks(root, &xml, expect, &mut out);
+    if expect.profile == Profile::Notion {
+        notion_values(expect, &mut out);
+    }
+    MetaReport {
+        verdict: Verdict::from_findings(&out),
+        entity_id: report_entity,
+        sso,
+        certificates,
+        findings: out,
+    }
+}
+
+/// The root is an `EntityDescriptor` or an `EntitiesDescriptor`; the error when it is not.
+fn root_rule(root: Node) -> Option<Finding> {
+    if is(root, NS_METADATA, "EntityDescriptor") || is(root, NS_METADATA, "EntitiesDescriptor") {
+        return None;
+    }
+    Some(Finding::error(
+        "no-entity-descriptor",
+        format!(
+            "The root element is <{}> ({}), not a SAML 2.0 md:EntityDescriptor.",
+            root.tag_name().name(),
+            root.tag_name().namespace().unwrap_or("no namespace")
+        ),
+        "Download the IdP's SAML 2.0 metadata (an EntityDescriptor).",
+    ))
+}
+
+/// Several entities: which one to keep (Notion takes exactly one EntityDescriptor), and no
+/// entityID twice.
+fn entities_rules(root: Node, idps: &[Node], expect: &MetaExpect, out: &mut Vec<Finding>) {
     let entities: Vec<Node> = root
         .descendants()
         .filter(|n| is(*n, NS_METADATA, "EntityDescriptor"))
         .collect();
-    let idps = idp_entities(root);
-
-    // Several entities: which one to keep (Notion takes exactly one EntityDescriptor).
-    if is_entities {
+    if is(root, NS_METADATA, "EntitiesDescriptor") {
         let keep = match (&expect.entity, idps.first()) {
             (Some(e), _) => format!("keep the EntityDescriptor with entityID=\"{e}\""),
             (None, Some(first)) => format!(
@@ -263,48 +301,47 @@ pub fn check(bytes: &[u8], expect: &MetaExpect, now: DateTime<Utc>) -> MetaRepor
             "Keep one EntityDescriptor per entityID.",
         ));
     }
-    let chosen = match &expect.entity {
-        Some(e) => match idps
+}
+
+/// The IdP entity to check: the one `--entity` names, else the first (with a warning when
+/// there are several).
+fn chosen_entity<'a, 'i>(
+    idps: &[Node<'a, 'i>],
+    expect: &MetaExpect,
+    out: &mut Vec<Finding>,
+) -> Option<Node<'a, 'i>> {
+    if let Some(e) = &expect.entity {
+        let found = idps
             .iter()
-            .find(|n| n.attribute("entityID") == Some(e.as_str()))
-        {
-            Some(n) => Some(*n),
-            None => {
-                out.push(Finding::error(
-                    "entity-not-found",
-                    format!("No IdP entity has entityID {e:?}."),
-                    "Pick one of the IdP entityIDs listed in the metadata.",
-                ));
-                None
-            }
-        },
-        None => {
-            if idps.len() > 1 {
-                out.push(Finding::warning(
-                    "multiple-idps",
-                    format!(
-                        "The metadata describes {} IdPs ({}); the first is checked.",
-                        idps.len(),
-                        idps.iter()
-                            .filter_map(|n| n.attribute("entityID"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    "Select the IdP with --entity ID.",
-                ));
-            }
-            idps.first().copied()
+            .find(|n| n.attribute("entityID") == Some(e.as_str()));
+        if found.is_none() {
+            out.push(Finding::error(
+                "entity-not-found",
+                format!("No IdP entity has entityID {e:?}."),
+                "Pick one of the IdP entityIDs listed in the metadata.",
+            ));
         }
-    };
-    if idps.is_empty() {
-        out.push(Finding::error(
-            "not-idp-metadata",
-            "The metadata holds no IDPSSODescriptor: it describes a service provider, not an IdP.",
-            "Download the IdP's metadata (in the IdP's SAML app: \"IdP metadata\" / \"Federation metadata\").",
+        return found.copied();
+    }
+    if idps.len() > 1 {
+        out.push(Finding::warning(
+            "multiple-idps",
+            format!(
+                "The metadata describes {} IdPs ({}); the first is checked.",
+                idps.len(),
+                idps.iter()
+                    .filter_map(|n| n.attribute("entityID"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "Select the IdP with --entity ID.",
         ));
     }
+    idps.first().copied()
+}
 
-    // validUntil / cacheDuration anywhere in the document.
+/// validUntil / cacheDuration anywhere in the document, and SAML 1.x protocols offered.
+fn validity_rules(root: Node, now: DateTime<Utc>, out: &mut Vec<Finding>) {
     let valid_until = root
         .descendants()
         .filter_map(|n| n.attribute("validUntil"))
@@ -341,70 +378,47 @@ pub fn check(bytes: &[u8], expect: &MetaExpect, now: DateTime<Utc>) -> MetaRepor
             "The metadata also offers SAML 1.x protocols; only SAML 2.0 is used.",
         ));
     }
+}
 
-    // Endpoint URLs anywhere (an SP's ACS is attack surface too: CVE-2023-45683).
+/// Endpoint URLs anywhere (an SP's ACS is attack surface too: CVE-2023-45683): no surrounding
+/// whitespace, HTTPS, and never another scheme.
+fn endpoint_url_rules(root: Node, out: &mut Vec<Finding>) {
     for n in root.descendants().filter(|n| n.is_element()) {
         for attr in ["Location", "ResponseLocation"] {
             let Some(url) = n.attribute(attr) else {
                 continue;
             };
+            let element = n.tag_name().name();
             let trimmed = url.trim();
             if trimmed != url {
                 out.push(Finding::warning(
                     "url-whitespace",
-                    format!(
-                        "The {} {attr} {url:?} has leading or trailing whitespace.",
-                        n.tag_name().name()
-                    ),
+                    format!("The {element} {attr} {url:?} has leading or trailing whitespace."),
                     "Remove the whitespace from the URL in the IdP.",
                 ));
             }
             let lower = trimmed.to_ascii_lowercase();
             if lower.starts_with("https://") {
-            } else if lower.starts_with("http://") {
-                out.push(Finding::warning(
-                    "non-https-endpoint",
-                    format!(
-                        "The {} {attr} {trimmed:?} is not HTTPS.",
-                        n.tag_name().name()
-                    ),
-                    "Use the IdP's HTTPS endpoint.",
-                ));
-            } else {
-                out.push(Finding::error(
-                    "bad-url-scheme",
-                    format!(
-                        "The {} {attr} {trimmed:?} is not an http(s) URL.",
-                        n.tag_name().name()
-                    ),
-                    "Treat this metadata as hostile; a javascript: or data: endpoint is an attack.",
-                ));
+                continue;
             }
+            out.push(if lower.starts_with("http://") {
+                Finding::warning(
+                    "non-https-endpoint",
+                    format!("The {element} {attr} {trimmed:?} is not HTTPS."),
+                    "Use the IdP's HTTPS endpoint.",
+                )
+            } else {
+                Finding::error(
+                    "bad-url-scheme",
+                    format!("The {element} {attr} {trimmed:?} is not an http(s) URL."),
+                    "Treat this metadata as hostile; a javascript: or data: endpoint is an attack.",
+                )
+            });
         }
-    }
-
-    let mut report_entity = None;
-    let mut sso = Vec::new();
-    let mut certificates = Vec::new();
-    if let Some(entity) = chosen {
-        report_entity = entity.attribute("entityID").map(str::to_string);
-        entity_checks(entity, expect, now, &mut out, &mut sso, &mut certificates);
-    }
-
-    signature_checks(root, &xml, expect, &mut out);
-
-    if expect.profile == Profile::Notion {
-        notion_values(expect, &mut out);
-    }
-    MetaReport {
-        verdict: Verdict::from_findings(&out),
-        entity_id: report_entity,
-        sso,
-        certificates,
-        findings: out,
     }
 }
 
+/// The chosen IdP entity: its certificates, SSO endpoints and NameID formats.
 fn entity_checks(
     entity: Node,
     expect: &MetaExpect,
@@ -413,11 +427,6 @@ fn entity_checks(
     sso: &mut Vec<Endpoint>,
     certificates: &mut Vec<CertSummary>,
 ) {
-    let strict = if expect.strict {
-        Severity::Error
-    } else {
-        Severity::Warning
-    };
     let keys = key_descriptors(entity);
     if keys.iter().any(|(u, _)| u == "unspecified") {
         out.push(Finding::info(
@@ -425,13 +434,29 @@ fn entity_checks(
             "A KeyDescriptor has no use attribute; its certificate counts for signing and encryption.",
         ));
     }
+    let (signing, encryption) = read_certificates(&keys, now, out, certificates);
+    signing_set_rules(&signing, &encryption, now, out);
+    for cert in &signing {
+        signing_cert_rules(cert, expect, now, out);
+    }
+    sso_rules(entity, out, sso);
+    nameid_format_rule(entity, expect, out);
+}
+
+/// The certificates of `keys`, `(signing, encryption)`, each summarised in `certificates`; one
+/// that cannot be read is a warning (`no-signing-cert` is the error when nothing usable is left).
+fn read_certificates(
+    keys: &[(String, String)],
+    now: DateTime<Utc>,
+    out: &mut Vec<Finding>,
+    certificates: &mut Vec<CertSummary>,
+) -> (Vec<Certificate>, Vec<Certificate>) {
     let mut signing: Vec<Certificate> = Vec::new();
     let mut encryption: Vec<Certificate> = Vec::new();
-    for (use_, text) in &keys {
+    for (use_, text) in keys {
         let cert = match Certificate::from_base64(text) {
             Ok(c) => c,
             Err(e) => {
-                // A warning: `no-signing-cert` is the error when nothing usable is left.
                 out.push(Finding::warning(
                     "bad-certificate",
                     format!("A {use_} certificate cannot be read: {e}"),
@@ -457,6 +482,17 @@ fn entity_checks(
             signing.push(cert);
         }
     }
+    (signing, encryption)
+}
+
+/// At least one signing certificate; several are a rollover (each listed once); a separate
+/// encryption certificate never verifies signatures.
+fn signing_set_rules(
+    signing: &[Certificate],
+    encryption: &[Certificate],
+    now: DateTime<Utc>,
+    out: &mut Vec<Finding>,
+) {
     if signing.is_empty() {
         out.push(Finding::error(
             "no-signing-cert",
@@ -466,7 +502,7 @@ fn entity_checks(
     }
     if signing.len() > 1 {
         let mut distinct: Vec<&Certificate> = Vec::new();
-        for c in &signing {
+        for c in signing {
             if distinct.contains(&c) {
                 out.push(Finding::info(
                     "duplicate-signing-cert",
@@ -501,66 +537,82 @@ fn entity_checks(
             "A separate encryption certificate is published; it is never used to verify signatures.",
         ));
     }
-    for cert in &signing {
-        let Some(info) = cert.info() else { continue };
-        let fp = short(&info.sha256).to_string();
-        if info.not_after <= now {
-            out.push(Finding::new(
-                strict,
-                "signing-cert-expired",
-                format!("The signing certificate {fp} expired on {}.", info.not_after.format("%Y-%m-%d")),
-                "Create a new signing certificate in the IdP, activate it, and update the metadata in Notion.",
-            ));
-        } else if info.not_before > now {
-            out.push(Finding::new(
-                strict,
-                "signing-cert-not-yet-valid",
-                format!(
-                    "The signing certificate {fp} is valid only from {}.",
-                    info.not_before.format("%Y-%m-%d")
-                ),
-                "Check the certificate dates and this machine's clock.",
-            ));
-        } else if (info.not_after - now).num_days() < expect.warn_days {
-            out.push(Finding::warning(
-                "signing-cert-expiring",
-                format!(
-                    "The signing certificate {fp} expires on {} ({} days left).",
-                    info.not_after.format("%Y-%m-%d"),
-                    (info.not_after - now).num_days()
-                ),
-                "Roll the certificate over now: add the new one in the IdP and update the metadata in Notion before the old one expires.",
-            ));
-        }
-        match info.key_kind {
-            KeyKind::Rsa if info.key_bits < 2048 => out.push(Finding::new(
-                strict,
-                "weak-key",
-                format!(
-                    "The signing certificate {fp} has a {}-bit RSA key (under 2048).",
-                    info.key_bits
-                ),
-                "Create a 2048-bit (or larger) RSA signing certificate in the IdP.",
-            )),
-            KeyKind::Ec => out.push(Finding::info(
-                "ec-key",
-                format!("The signing certificate {fp} has an EC key (ECDSA signatures)."),
-            )),
-            KeyKind::Dsa => out.push(Finding::error(
-                "weak-key",
-                format!("The signing certificate {fp} has a DSA key, which is not accepted."),
-                "Create an RSA 2048+ signing certificate in the IdP.",
-            )),
-            _ => {}
-        }
-        if info.sha1_signed {
-            out.push(Finding::info(
-                "sha1-certificate",
-                format!("The certificate {fp} is self-signed with SHA-1; harmless for a pinned key, but old."),
-            ));
-        }
-    }
+}
 
+/// One signing certificate: its dates, its key, its own signature algorithm. Dates and weak RSA
+/// keys are errors with `--strict`, warnings otherwise.
+fn signing_cert_rules(
+    cert: &Certificate,
+    expect: &MetaExpect,
+    now: DateTime<Utc>,
+    out: &mut Vec<Finding>,
+) {
+    let strict = if expect.strict {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    let Some(info) = cert.info() else { return };
+    let fp = short(&info.sha256).to_string();
+    if info.not_after <= now {
+        out.push(Finding::new(
+            strict,
+            "signing-cert-expired",
+            format!("The signing certificate {fp} expired on {}.", info.not_after.format("%Y-%m-%d")),
+            "Create a new signing certificate in the IdP, activate it, and update the metadata in Notion.",
+        ));
+    } else if info.not_before > now {
+        out.push(Finding::new(
+            strict,
+            "signing-cert-not-yet-valid",
+            format!(
+                "The signing certificate {fp} is valid only from {}.",
+                info.not_before.format("%Y-%m-%d")
+            ),
+            "Check the certificate dates and this machine's clock.",
+        ));
+    } else if (info.not_after - now).num_days() < expect.warn_days {
+        out.push(Finding::warning(
+            "signing-cert-expiring",
+            format!(
+                "The signing certificate {fp} expires on {} ({} days left).",
+                info.not_after.format("%Y-%m-%d"),
+                (info.not_after - now).num_days()
+            ),
+            "Roll the certificate over now: add the new one in the IdP and update the metadata in Notion before the old one expires.",
+        ));
+    }
+    match info.key_kind {
+        KeyKind::Rsa if info.key_bits < 2048 => out.push(Finding::new(
+            strict,
+            "weak-key",
+            format!(
+                "The signing certificate {fp} has a {}-bit RSA key (under 2048).",
+                info.key_bits
+            ),
+            "Create a 2048-bit (or larger) RSA signing certificate in the IdP.",
+        )),
+        KeyKind::Ec => out.push(Finding::info(
+            "ec-key",
+            format!("The signing certificate {fp} has an EC key (ECDSA signatures)."),
+        )),
+        KeyKind::Dsa => out.push(Finding::error(
+            "weak-key",
+            format!("The signing certificate {fp} has a DSA key, which is not accepted."),
+            "Create an RSA 2048+ signing certificate in the IdP.",
+        )),
+        _ => {}
+    }
+    if info.sha1_signed {
+        out.push(Finding::info(
+            "sha1-certificate",
+            format!("The certificate {fp} is self-signed with SHA-1; harmless for a pinned key, but old."),
+        ));
+    }
+}
+
+/// The SSO endpoints, one of them HTTP-Redirect or HTTP-POST.
+fn sso_rules(entity: Node, out: &mut Vec<Finding>, sso: &mut Vec<Endpoint>) {
     for idp in children(entity, NS_METADATA, "IDPSSODescriptor") {
         for s in children(idp, NS_METADATA, "SingleSignOnService") {
             sso.push(Endpoint {
@@ -579,6 +631,10 @@ fn entity_checks(
             "Enable the HTTP-Redirect (or HTTP-POST) SSO binding in the IdP.",
         ));
     }
+}
+
+/// The emailAddress NameID format, when the IdP lists formats at all.
+fn nameid_format_rule(entity: Node, expect: &MetaExpect, out: &mut Vec<Finding>) {
     let formats: Vec<String> = children(entity, NS_METADATA, "IDPSSODescriptor")
         .into_iter()
         .flat_map(|d| children(d, NS_METADATA, "NameIDFormat"))

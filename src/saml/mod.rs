@@ -177,15 +177,7 @@ pub fn check(bytes: &[u8], expect: &Expect, now: DateTime<Utc>) -> Report {
     } else {
         rules::child(vroot, rules::NS_ASSERTION, "Assertion")
     };
-    let what = match (layout.response_signed, layout.assertion_signed) {
-        (true, true) => "the Response and the Assertion",
-        (true, false) => "the Response",
-        _ => "the Assertion",
-    };
-    findings.push(Finding::info(
-        "signature-verified",
-        format!("The signature on {what} verified with a configured IdP certificate."),
-    ));
+    findings.push(verified_finding(&layout));
     let Some(assertion) = vassertion else {
         if expect.level == Level::Signature {
             return finish(findings, Identity::default(), None);
@@ -214,6 +206,19 @@ pub fn check(bytes: &[u8], expect: &Expect, now: DateTime<Utc>) -> Report {
         rules::notion_identity(&identity, &mut findings);
     }
     finish(findings, identity, layout.assertion_id)
+}
+
+/// `signature-verified`, naming what the verified signatures cover.
+fn verified_finding(layout: &rules::Layout) -> Finding {
+    let what = match (layout.response_signed, layout.assertion_signed) {
+        (true, true) => "the Response and the Assertion",
+        (true, false) => "the Response",
+        _ => "the Assertion",
+    };
+    Finding::info(
+        "signature-verified",
+        format!("The signature on {what} verified with a configured IdP certificate."),
+    )
 }
 
 fn finish(findings: Vec<Finding>, identity: Identity, assertion_id: Option<String>) -> Report {

@@ -1,0 +1,154 @@
+//! The raw config file as serde reads it: every table denies unknown keys, and values that need
+//! checking after parsing keep their byte span so errors can name the line. `[[sources]]`
+//! entries have one struct per kind ([`source`]).
+
+pub mod source;
+
+pub use source::{RawColumns, RawHrCsv, RawHrHttp, RawLdap, RawQuery, RawSource, SourceKind};
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    /// `[store]`.
+    #[serde(default)]
+    pub store: RawStore,
+    /// `[target]`.
+    pub target: RawTarget,
+    /// `[[sources]]`: here only checked to be an array, so that the key is known; each entry is
+    /// read by its `kind` ([`source::read_sources`]).
+    #[serde(default)]
+    pub sources: Vec<serde::de::IgnoredAny>,
+    /// `[policy]`.
+    #[serde(default)]
+    pub policy: RawPolicy,
+    /// `[join]`.
+    pub join: Option<RawJoin>,
+    /// `[mapping]`: SCIM attribute -> template.
+    #[serde(default)]
+    pub mapping: BTreeMap<String, Spanned<String>>,
+    /// `[scope]`.
+    pub scope: Option<RawScope>,
+    /// `[groups]`.
+    pub groups: Option<RawGroups>,
+}
+
+/// `[join]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJoin {
+    /// Sources every person needs a record in.
+    #[serde(default)]
+    pub require: Vec<Spanned<String>>,
+    /// Attribute -> sources, first wins.
+    #[serde(default)]
+    pub precedence: BTreeMap<String, Spanned<Vec<String>>>,
+}
+
+/// `[scope]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScope {
+    /// Group DNs or names; members (transitively) are in scope.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// DN subtrees.
+    #[serde(default)]
+    pub ous: Vec<String>,
+    /// Attribute -> allowed values.
+    #[serde(default, rename = "where")]
+    pub attr_in: BTreeMap<String, Vec<String>>,
+}
+
+/// `[groups]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroups {
+    /// Patterns (name or DN) of groups to push.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Patterns of groups never pushed.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// displayName template.
+    pub name: Option<Spanned<String>>,
+    /// Delete pushed groups whose source group is gone.
+    pub delete: Option<bool>,
+    /// Existing target groups (displayName) to adopt.
+    #[serde(default)]
+    pub adopt: Vec<String>,
+    /// Members per PATCH.
+    pub batch_size: Option<Spanned<i64>>,
+}
+
+/// The file as far as the store is concerned: `[store]` only, other tables ignored unread.
+#[derive(Debug, Deserialize)]
+pub struct RawStoreOnly {
+    /// `[store]`.
+    #[serde(default)]
+    pub store: RawStore,
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// Store URL without a password (SQLite path or PostgreSQL URL).
+    pub url: Option<Spanned<String>>,
+    /// Env var holding the URL (use when it carries a password).
+    pub url_env: Option<Spanned<String>>,
+    /// File holding the URL.
+    pub url_file: Option<Spanned<String>>,
+    /// How long journal entries are kept: `"keep"` (default) or a duration such as `"400d"`.
+    pub retention: Option<Spanned<String>>,
+}
+
+/// `[target]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Name of this workspace; links are keyed by it.
+    pub name: Option<Spanned<String>>,
+    /// `notion` or `scim`.
+    pub kind: Spanned<String>,
+    /// SCIM base URL.
+    pub url: Option<Spanned<String>>,
+    /// Env var holding the bearer token.
+    pub token_env: Option<Spanned<String>>,
+    /// File holding the bearer token.
+    pub token_file: Option<Spanned<String>>,
+    /// Email of the workspace owner who created the token: never changed.
+    pub token_owner: Option<Spanned<String>>,
+    /// Whether the target stores `externalId`.
+    pub external_id: Option<bool>,
+    /// Client-side request budget, requests per second (0 turns it off).
+    pub rate_limit: Option<Spanned<f64>>,
+    /// Requests in flight at once.
+    pub concurrency: Option<Spanned<i64>>,
+    /// Per-request timeout, e.g. "30s".
+    pub timeout: Option<Spanned<String>>,
+    /// Retries of one request.
+    pub max_retries: Option<Spanned<i64>>,
+    /// Longest `Retry-After` honoured, e.g. "120s".
+    pub max_retry_after: Option<Spanned<String>>,
+    /// Largest SCIM reply body read, in bytes.
+    pub max_reply_bytes: Option<Spanned<i64>>,
+    /// Page size of full reads (at most 100).
+    pub page_size: Option<Spanned<i64>>,
+}
+
+/// `[policy]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// "10%" or a count such as 5.
+    pub max_deactivations: Option<Spanned<toml::Value>>,
+    /// `active-false` or `delete`.
+    pub deactivate: Option<Spanned<String>>,
+    /// `match-email` or `none`.
+    pub adopt: Option<Spanned<String>>,
+}

@@ -1,0 +1,275 @@
+//! List calls: paging (`startIndex`, `count` and Notion's cap), the `totalResults` a list
+//! reports, order (stable, or shuffled when a profile asks), which accounts a list shows, the
+//! filters Notion supports, and a member who joins while a client pages.
+
+use super::{Account, ApiError, Reply, State, Status};
+use crate::emulator::filter;
+use crate::emulator::profile::{MaxCount, RemovedUser, SeedUser};
+use crate::emulator::LIST_SCHEMA;
+use rand::seq::SliceRandom;
+use serde_json::{json, Value};
+
+/// Notion's page size cap (docs/notion.md, "Paging").
+const MAX_COUNT: usize = 100;
+
+/// Paging and filter parameters of a list call.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// `filter`.
+    pub filter: Option<String>,
+    /// `startIndex`, raw.
+    pub start_index: Option<String>,
+    /// `count`, raw.
+    pub count: Option<String>,
+    /// `excludedAttributes`, lowercased (Entra asks groups without `members`).
+    pub excluded: Vec<String>,
+}
+
+impl ListQuery {
+    /// Read the parameters from a raw query string (names are case-insensitive).
+    pub fn parse(query: Option<&str>) -> Self {
+        let mut out = Self::default();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match key.to_ascii_lowercase().as_str() {
+                "filter" => out.filter = Some(value.into_owned()),
+                "startindex" => out.start_index = Some(value.into_owned()),
+                "count" => out.count = Some(value.into_owned()),
+                "excludedattributes" => {
+                    out.excluded = value
+                        .split(',')
+                        .map(|a| a.trim().to_ascii_lowercase())
+                        .filter(|a| !a.is_empty())
+                        .collect();
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+impl State {
+    fn page(&self, query: &ListQuery) -> Result<(usize, usize), ApiError> {
+        let start = match &query.start_index {
+            Some(raw) => raw.trim().parse::<i64>().map_err(|_| {
+                ApiError::typed(
+                    400,
+                    "invalidValue",
+                    format!("startIndex {raw:?} is not a number."),
+                )
+            })?,
+            None => 1,
+        };
+        // RFC 7644 §3.4.2.4: a startIndex below 1 is read as 1, a negative count as 0.
+        let start = if self.switches.ignore_start_index {
+            1
+        } else {
+            usize::try_from(start.max(1)).unwrap_or(1)
+        };
+        let count = match &query.count {
+            Some(raw) => raw.trim().parse::<i64>().map_err(|_| {
+                ApiError::typed(
+                    400,
+                    "invalidValue",
+                    format!("count {raw:?} is not a number."),
+                )
+            })?,
+            None => MAX_COUNT as i64,
+        };
+        let mut count = usize::try_from(count.max(0)).unwrap_or(0);
+        if count > MAX_COUNT {
+            match self.switches.max_count {
+                MaxCount::Clamp => count = MAX_COUNT,
+                MaxCount::Reject => {
+                    return Err(ApiError::typed(
+                        400,
+                        "invalidValue",
+                        format!("count may not exceed {MAX_COUNT}."),
+                    ))
+                }
+            }
+        }
+        Ok((start, count))
+    }
+
+    /// The `totalResults` a list reports: the true count, or the lie the switches ask for
+    /// (unfiltered lists only, so lookups stay truthful).
+    fn reported_total(&self, query: &ListQuery, total: usize) -> u64 {
+        match (self.switches.total_results, &query.filter) {
+            (Some(lie), None) => lie,
+            _ => total as u64,
+        }
+    }
+
+    fn envelope(resources: Vec<Value>, total: u64, start: usize) -> Value {
+        json!({
+            "schemas": [LIST_SCHEMA],
+            "totalResults": total,
+            "startIndex": start,
+            "itemsPerPage": resources.len(),
+            "Resources": resources,
+        })
+    }
+
+    fn order<T>(&mut self, items: &mut [T], seq: impl Fn(&T) -> i64) {
+        items.sort_by_key(seq);
+        if self.switches.unstable_order {
+            items.shuffle(&mut self.rng);
+        }
+    }
+
+    pub(super) fn visible(&self, a: &Account) -> bool {
+        match a.status {
+            Status::Member => true,
+            Status::Removed => self.switches.removed_user == RemovedUser::Inactive,
+            Status::Guest => false,
+        }
+    }
+
+    pub fn list_users(&mut self, query: &ListQuery) -> Reply {
+        let matcher = match &query.filter {
+            Some(text) => self.user_filter(text)?,
+            None => None,
+        };
+        let mut found: Vec<(i64, String)> = self
+            .accounts
+            .iter()
+            .filter(|a| self.visible(a))
+            .filter(|a| matcher.as_ref().is_none_or(|m| m(a)))
+            .map(|a| (a.seq, a.id.clone()))
+            .collect();
+        self.order(&mut found, |(seq, _)| *seq);
+        let total = found.len();
+        let (start, count) = self.page(query)?;
+        let resources: Vec<Value> = found
+            .iter()
+            .skip(start - 1)
+            .take(count)
+            .filter_map(|(_, id)| self.accounts.iter().find(|a| a.id == *id))
+            .map(|a| self.user_json(a))
+            .collect();
+        let body = Self::envelope(resources, self.reported_total(query, total), start);
+        if self.switches.insert_during_read && query.filter.is_none() && start == 1 {
+            self.insert_member();
+        }
+        Ok((200, Some(body)))
+    }
+
+    /// A member who joins while a client pages through `/Users`: first in order, so every
+    /// later page shifts by one and `totalResults` grows (docs/notion.md, "Paging").
+    fn insert_member(&mut self) {
+        self.inserted += 1;
+        let domain = self
+            .verified_domains
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "example.com".to_owned());
+        let user = SeedUser {
+            user_name: format!("joined-mid-read-{}@{domain}", self.inserted),
+            given_name: Some("Joined".into()),
+            family_name: Some(format!("Midread{}", self.inserted)),
+            ..SeedUser::default()
+        };
+        let id = self.seed_user(&user);
+        self.first_seq -= 1;
+        let seq = self.first_seq;
+        for a in self.accounts.iter_mut().filter(|a| a.id == id) {
+            a.seq = seq;
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn user_filter(&self, text: &str) -> Result<Option<Box<dyn Fn(&Account) -> bool>>, ApiError> {
+        let invalid = |detail: String| ApiError::typed(400, "invalidFilter", detail);
+        let parsed = match filter::parse(text) {
+            Ok(parsed) => parsed,
+            Err(e) if self.switches.reject_unknown_filter => return Err(invalid(e.0)),
+            Err(_) => return Ok(None),
+        };
+        let value = parsed.value.clone();
+        let attr = parsed.attr.to_ascii_lowercase();
+        let name_part = |part: &'static str, value: String| -> Box<dyn Fn(&Account) -> bool> {
+            Box::new(move |a: &Account| {
+                a.doc
+                    .get("name")
+                    .and_then(|n| n.get(part))
+                    .and_then(Value::as_str)
+                    == Some(value.as_str())
+            })
+        };
+        Ok(Some(match attr.as_str() {
+            // Notion lowercases emails, so email lookups ignore case (docs/notion.md, "Filters").
+            "email" => {
+                let value = value.to_ascii_lowercase();
+                Box::new(move |a: &Account| a.owns_email(&value))
+            }
+            "username" if self.switches.user_name_filter => {
+                Box::new(move |a: &Account| a.user_name().eq_ignore_ascii_case(&value))
+            }
+            // The snake_case names are Notion's own and match case-sensitively
+            // (docs/notion.md, "Filters").
+            "given_name" if parsed.attr == "given_name" => name_part("givenName", value),
+            "family_name" if parsed.attr == "family_name" => name_part("familyName", value),
+            _ if self.switches.reject_unknown_filter => {
+                return Err(invalid(format!(
+                    "Filtering on {:?} is not supported; use email, given_name or family_name.",
+                    parsed.attr
+                )))
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    pub fn list_groups(&mut self, query: &ListQuery) -> Reply {
+        let wanted = match &query.filter {
+            Some(text) => {
+                let parsed =
+                    filter::parse(text).map_err(|e| ApiError::typed(400, "invalidFilter", e.0))?;
+                if !parsed.attr.eq_ignore_ascii_case("displayName") {
+                    return Err(ApiError::typed(
+                        400,
+                        "invalidFilter",
+                        "Groups can only be filtered on displayName.",
+                    ));
+                }
+                Some(parsed.value)
+            }
+            None => None,
+        };
+        let mut found: Vec<(i64, String)> = self
+            .groups
+            .iter()
+            .filter(|g| {
+                wanted
+                    .as_deref()
+                    .is_none_or(|w| g.display_name.eq_ignore_ascii_case(w))
+            })
+            .map(|g| (g.seq, g.id.clone()))
+            .collect();
+        self.order(&mut found, |(seq, _)| *seq);
+        let total = found.len();
+        let (start, count) = self.page(query)?;
+        let resources = found
+            .iter()
+            .skip(start - 1)
+            .take(count)
+            .filter_map(|(_, id)| self.groups.iter().find(|g| g.id == *id))
+            .map(|g| {
+                let mut body = self.group_json(g);
+                exclude(&mut body, &query.excluded);
+                body
+            })
+            .collect();
+        let reported = self.reported_total(query, total);
+        Ok((200, Some(Self::envelope(resources, reported, start))))
+    }
+}
+
+/// Honour `excludedAttributes` for the one attribute clients leave out: group `members`.
+pub(super) fn exclude(body: &mut Value, excluded: &[String]) {
+    if let Some(object) = body.as_object_mut() {
+        if excluded.iter().any(|a| a == "members") {
+            object.remove("members");
+        }
+    }
+}
