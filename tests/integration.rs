@@ -16,6 +16,7 @@ mod ldap;
 mod ldap_sync;
 mod output;
 mod reports;
+mod reports_html;
 mod run_lock;
 mod safety;
 mod saml;

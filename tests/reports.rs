@@ -11,17 +11,24 @@ use idbridge::store::{LockHolder, Store};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const DAY1: &str = "2026-03-02T09:00:00Z";
-const DAY2: &str = "2026-03-05T09:00:00Z";
+pub(crate) const DAY1: &str = "2026-03-02T09:00:00Z";
+pub(crate) const DAY2: &str = "2026-03-05T09:00:00Z";
 const DAY3: &str = "2026-03-12T09:00:00Z";
 const DAY4: &str = "2026-03-21T09:00:00Z";
-const LATER: &str = "2026-03-22T00:00:00Z";
+pub(crate) const LATER: &str = "2026-03-22T00:00:00Z";
 /// The OS account the tests run idbridge as (`USER`), so the record is predictable.
 const AUDIT_USER: &str = "auditor";
 const HOSTILE_TITLE: &str = "=HYPERLINK(\"http://evil.test\",\"x\")";
 
 /// A person's HR row: `status` and the dates as given.
-fn person(id: &str, first: &str, title: &str, status: &str, start: &str, end: &str) -> String {
+pub(crate) fn person(
+    id: &str,
+    first: &str,
+    title: &str,
+    status: &str,
+    start: &str,
+    end: &str,
+) -> String {
     let title = if title.contains([',', '"']) {
         format!("\"{}\"", title.replace('"', "\"\""))
     } else {
@@ -35,7 +42,7 @@ fn person(id: &str, first: &str, title: &str, status: &str, start: &str, end: &s
 
 /// Run `idbridge --config … ARGS` as [`AUDIT_USER`], off the async runtime so the in-process
 /// emulator keeps serving.
-async fn idbridge(ws: &Workspace, args: &[&str]) -> Run {
+pub(crate) async fn idbridge(ws: &Workspace, args: &[&str]) -> Run {
     let config = ws.path("idbridge.toml");
     let dir = ws.dir.path().to_path_buf();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -55,7 +62,7 @@ async fn idbridge(ws: &Workspace, args: &[&str]) -> Run {
     .unwrap()
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_default()
@@ -84,7 +91,7 @@ async fn change_title_by_hand(ws: &Workspace, user_name: &str, title: &str) {
 }
 
 /// The company over four days; returns the workspace with its store filled.
-async fn four_days() -> Workspace {
+pub(crate) async fn four_days() -> Workspace {
     let mut ws = Workspace::new().await;
     // One deactivation in five is above the default 10%; this company is small.
     ws.tail = "[policy]\nmax_deactivations = 3\n".into();
@@ -166,7 +173,7 @@ async fn four_days() -> Workspace {
 }
 
 /// Replace what differs from one test run to the next, leaving the rest byte for byte.
-fn normalise(ws: &Workspace, format: &str, text: &str) -> String {
+pub(crate) fn normalise(ws: &Workspace, format: &str, text: &str) -> String {
     let mut out = text.to_owned();
     for m in ws.emu.members() {
         out = out.replace(&m.id, &format!("<id:{}>", m.user_name));
@@ -306,7 +313,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// Compare with the golden file, or rewrite it with `UPDATE_GOLDEN=1`.
-fn golden(name: &str, actual: &str) {
+pub(crate) fn golden(name: &str, actual: &str) {
     let path = fixture(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -12,8 +12,9 @@ use super::Exit;
 use crate::clock::Clock;
 use crate::plan::OpKind;
 use crate::report::audit::{self, ChangeFilter, OpEntry, PruneEntry, RunEntry};
+use crate::report::html::Page;
 use crate::report::upcoming::{self, Recorded, Upcoming};
-use crate::report::{render, Cell, Field, Format, Report};
+use crate::report::{render_page, Cell, Field, Format, Report};
 use crate::store::{
     LockHolder, OperationRecord, PruneReason, PruneRecord, PruneRequest, RunId, RunRecord, Store,
     StoreRead, Window,
@@ -65,6 +66,8 @@ pub enum ReportFormat {
     Csv,
     /// Markdown.
     Md,
+    /// One self-contained HTML page with a chart of the changes over time.
+    Html,
 }
 
 impl ReportFormat {
@@ -83,6 +86,7 @@ impl ReportFormat {
             ReportFormat::Json => Format::Json,
             ReportFormat::Csv => Format::Csv,
             ReportFormat::Md => Format::Md,
+            ReportFormat::Html => Format::Html,
         }
     }
 }
@@ -172,7 +176,7 @@ pub enum When {
 
 impl When {
     /// As a lower bound: the day's first instant (UTC midnight), or the instant.
-    fn start(self) -> DateTime<Utc> {
+    pub(super) fn start(self) -> DateTime<Utc> {
         match self {
             When::Day(day) => day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
             When::Instant(at) => at,
@@ -180,7 +184,7 @@ impl When {
     }
 
     /// As an upper bound (exclusive): the end of the day (the next UTC midnight), or the instant.
-    fn end(self) -> DateTime<Utc> {
+    pub(super) fn end(self) -> DateTime<Utc> {
         match self {
             When::Day(day) => When::Day(day).start() + Duration::days(1),
             When::Instant(at) => at,
@@ -248,12 +252,12 @@ pub async fn run(args: ReportArgs, config: &Path, clock: Arc<dyn Clock>) -> Resu
             audit::prunes("prunes", &entries, now)
         }
     };
-    emit(&report, &args)?;
+    emit(&report, &args, config, now).await?;
     Ok(Exit::Ok)
 }
 
 /// The store URL: `--store`, else the `[store]` table of the config file.
-fn store_url(args: &ReportArgs, config: &Path) -> Result<String> {
+pub(super) fn store_url(args: &ReportArgs, config: &Path) -> Result<String> {
     if let Some(url) = &args.store {
         return Ok(url.clone());
     }
@@ -290,15 +294,20 @@ async fn open(args: &ReportArgs, config: &Path) -> Result<StoreRead> {
     Ok(store)
 }
 
-/// Write the report to `--out` or stdout.
-fn emit(report: &Report, args: &ReportArgs) -> Result<()> {
+/// Write the report to `--out` or stdout. An HTML page also shows the store and a chart of the
+/// journal's changes over time, read here for every report (`cli::report_html`).
+async fn emit(report: &Report, args: &ReportArgs, config: &Path, now: DateTime<Utc>) -> Result<()> {
     let format = args.format.format();
     let width = if args.out.is_none() && std::io::stdout().is_terminal() {
         comfy_table::Table::new().width().unwrap_or(FIXED_WIDTH)
     } else {
         FIXED_WIDTH
     };
-    let text = render(report, format, width)?;
+    let page = match format {
+        Format::Html => super::report_html::page(args, config, now).await?,
+        _ => Page::default(),
+    };
+    let text = render_page(report, format, width, &page)?;
     match &args.out {
         Some(path) => {
             std::fs::write(path, text.as_bytes())
@@ -470,7 +479,7 @@ async fn run_prune(
         }
     };
     let entries: Vec<PruneEntry> = done.iter().map(prune_entry).collect();
-    emit(&audit::prunes("prune", &entries, now), args)?;
+    emit(&audit::prunes("prune", &entries, now), args, config, now).await?;
     Ok(Exit::Ok)
 }
 
