@@ -15,6 +15,7 @@ pub mod output;
 mod pipeline;
 pub mod progress;
 mod report;
+mod review;
 mod saml;
 
 pub use pipeline::Refused;

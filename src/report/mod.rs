@@ -11,13 +11,16 @@
 //! comfy-table, csv, serde_json. Never an edge module: records of `apply`, `store` and the
 //! emulator arrive as this module's own view types.
 
+pub mod access;
 pub mod audit;
 pub mod check;
 pub mod data;
+pub mod drift;
 pub mod outcome;
 pub mod plan;
 pub mod render;
 pub mod saml;
+pub mod sso;
 pub mod upcoming;
 pub mod workspace;
 
