@@ -1021,3 +1021,113 @@ async fn access_reports_read_the_workspace_and_match_the_golden_files() {
         .collect();
     assert_eq!(names, ["owner@acme.test", "temp@acme.test"], "{orphans}");
 }
+
+fn saml_fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/saml")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The SAML fixtures' responses are valid at this instant.
+const SAML_NOW: &str = "2030-01-01T00:01:00Z";
+
+/// `report sso` over real checks recorded by the binary (a metadata check, an accepted response,
+/// a rejected wrapping attack), and the access review's SSO column from the same record.
+#[tokio::test(flavor = "multi_thread")]
+async fn sso_history_and_the_access_review_read_the_recorded_saml_checks() {
+    let ws = Workspace::new().await;
+    ws.hr(&["E1,alice@example.com,Alice,Test,Engineer,Eng,,active,2020-01-01,"]);
+    idbridge(&ws, &["--now", DAY1, "sync", "--yes"])
+        .await
+        .expect(0);
+    let empty = idbridge(
+        &ws,
+        &["--now", SAML_NOW, "report", "sso", "--format", "json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert!(empty["rows"].as_array().unwrap().is_empty());
+    assert!(empty["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("no metadata check"));
+
+    let metadata = saml_fixture("idp-metadata.xml");
+    idbridge(
+        &ws,
+        &[
+            "--now",
+            SAML_NOW,
+            "saml",
+            "check-metadata",
+            &metadata,
+            "--record",
+        ],
+    )
+    .await
+    .expect(0);
+    let response = |file: &str| {
+        vec![
+            "--now".to_owned(),
+            SAML_NOW.to_owned(),
+            "saml".to_owned(),
+            "check-response".to_owned(),
+            saml_fixture(file),
+            "--metadata".to_owned(),
+            metadata.clone(),
+            "--audience".to_owned(),
+            "https://www.notion.so/sso/saml".to_owned(),
+            "--recipient".to_owned(),
+            "https://www.notion.so/sso/saml/acme".to_owned(),
+            "--record".to_owned(),
+        ]
+    };
+    let args = response("xsw3.xml");
+    idbridge(&ws, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .expect(1);
+    let args = response("valid-assertion-signed.xml");
+    idbridge(&ws, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .expect(0);
+
+    let later = "2030-01-02T00:00:00Z";
+    check_goldens(&ws, later, "sso", &["sso"]).await;
+    let sso = idbridge(&ws, &["--now", later, "report", "sso", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(sso["rows"].as_array().unwrap().len(), 3, "{sso}");
+    assert_eq!(sso["facts"]["metadataVerdict"], "accept");
+    assert_eq!(sso["facts"]["responseVerdict"], "accept");
+    assert!(
+        sso["facts"]["signingCertDaysLeft"].as_i64().unwrap() > 3000,
+        "{sso}"
+    );
+    assert!(sso["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["verdict"] == "reject" && !r["errors"].as_array().unwrap().is_empty()));
+
+    let users = idbridge(
+        &ws,
+        &["--now", later, "report", "users", "--format", "json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    let alice = users["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["userName"] == "alice@example.com")
+        .unwrap();
+    assert_eq!(
+        alice["sso"], "can log in (accepted 2030-01-01T00:01:00Z)",
+        "{alice}"
+    );
+}
