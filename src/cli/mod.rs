@@ -16,6 +16,7 @@ mod pipeline;
 pub mod progress;
 mod report;
 mod report_html;
+mod review;
 mod saml;
 
 pub use pipeline::Refused;

@@ -8,6 +8,7 @@
 //! config file (no other table is read, so no other secret is needed).
 
 use super::pipeline;
+use super::review;
 use super::Exit;
 use crate::clock::Clock;
 use crate::plan::OpKind;
@@ -102,6 +103,18 @@ pub enum ReportCommand {
     Changes(ChangesArgs),
     /// Future starts and terminations, as the latest sync read them from the sources.
     Upcoming(UpcomingArgs),
+    /// The access review: everyone in the workspace, their role, status, source ids, where each
+    /// attribute came from, when idbridge last changed them, and whether SSO lets them in.
+    /// Reads the sources and the target as `plan` does (the config's [target] and [[sources]]).
+    Users,
+    /// Managed attributes that differ from the sources now, and changes made in the workspace
+    /// by hand since idbridge last wrote them. Reads the sources and the target as `plan` does.
+    Drift,
+    /// Workspace users no source knows, whether idbridge manages them, and the users it leaves
+    /// alone (owners, the token's owner). Reads the sources and the target as `plan` does.
+    Orphans,
+    /// The SAML check history: metadata and certificate expiry, the last responses checked.
+    Sso,
     /// When the journal was pruned, how much, why and by whom.
     Prunes,
     /// Delete the journal of runs that finished before DATE (writes: takes the run lock).
@@ -244,6 +257,20 @@ pub async fn run(args: ReportArgs, config: &Path, clock: Arc<dyn Clock>) -> Resu
         ReportCommand::Upcoming(up) => {
             let store = open(&args, config).await?;
             upcoming_report(&store, &args, up.days, now).await?
+        }
+        ReportCommand::Users | ReportCommand::Drift | ReportCommand::Orphans => {
+            let which = match &args.command {
+                ReportCommand::Users => review::Which::Users,
+                ReportCommand::Drift => review::Which::Drift,
+                _ => review::Which::Orphans,
+            };
+            let store = open(&args, config).await?;
+            review::report(which, &args, &store, config, clock).await?
+        }
+        ReportCommand::Sso => {
+            let store = open(&args, config).await?;
+            let checks = review::sso_checks(&store).await?;
+            crate::report::sso::report(&checks, Vec::new(), now)
         }
         ReportCommand::Prunes => {
             let store = open(&args, config).await?;
@@ -571,7 +598,7 @@ pub(super) fn run_entry(r: &RunRecord) -> RunEntry {
     }
 }
 
-fn op_entry(o: &OperationRecord) -> OpEntry {
+pub(super) fn op_entry(o: &OperationRecord) -> OpEntry {
     let (changes, members) = audit::planned_parts(&o.detail_json, o.planned_json.as_deref());
     OpEntry {
         run_id: o.run_id.0,

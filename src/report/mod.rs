@@ -12,15 +12,18 @@
 //! comfy-table, csv, serde_json, sha2 and base64 (the HTML page's CSP hash). Never an edge module: records of `apply`, `store` and the
 //! emulator arrive as this module's own view types.
 
+pub mod access;
 pub mod audit;
 pub mod chart;
 pub mod check;
 pub mod data;
+pub mod drift;
 pub mod html;
 pub mod outcome;
 pub mod plan;
 pub mod render;
 pub mod saml;
+pub mod sso;
 pub mod upcoming;
 pub mod workspace;
 
