@@ -15,15 +15,17 @@ use super::{DemoArgs, Exit, Format};
 use crate::clock::{Clock, FixedClock};
 use crate::config::{HrCsvSettings, Settings, SourceSettings, TargetKind, TargetSettings};
 use crate::connectors::hr;
-use crate::emulator::{Emulator, Profile, SeedUser};
+use crate::emulator::{Emulator, Profile, Running, SeedUser};
 use crate::mapping::{MappingRules, SourceJoin};
 use crate::plan::Policy;
 use crate::report;
-use crate::store::RunTrigger;
+use crate::scim::Writer;
+use crate::store::{RunTrigger, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
 use rand::RngCore;
 use secrecy::SecretString;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,6 +93,18 @@ fn seed(emulator: &Emulator) {
     });
 }
 
+/// The demo's moving parts, shared by every day.
+struct Demo {
+    emulator: Emulator,
+    clock: Arc<FixedClock>,
+    settings: Settings,
+    csv: HrCsvSettings,
+    client: Writer,
+    store: Store,
+    /// Whether the output is the table story (else one JSON document at the end).
+    table: bool,
+}
+
 /// Run the demo.
 pub async fn run(args: DemoArgs) -> Result<Exit> {
     let temp =
@@ -118,18 +132,54 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
         .context("cannot start the emulator")?;
     let db = dir.join("idbridge-demo.db");
     let csv = HrCsvSettings::new("hr", "examples/demo/hr.csv".into());
+    let settings = settings(&db, &csv, &running.base_url(), token)?;
+    let table = args.format == Format::Table;
+    if table {
+        outln!(
+            "idbridge demo: a Notion SCIM emulator on {}",
+            running.base_url()
+        );
+        outln!("store: {}", db.display());
+        outln!("workspace before: owner {OWNER}, grace@acme.example (added by hand), a contractor, a guest\n");
+    }
+    let demo = Demo {
+        client: pipeline::writer(&settings.target, clock.clone())?,
+        store: pipeline::open_store(&settings).await?,
+        emulator,
+        clock,
+        settings,
+        csv,
+        table,
+    };
+    let mut exit = Exit::Ok;
+    let mut days = Vec::new();
+    for day in &DAYS {
+        let (json, ok) = demo.day(day).await?;
+        days.push(json);
+        if !ok {
+            exit = Exit::Blocked;
+        }
+    }
+    demo.ending(&running, &db, days).await?;
+    running.shutdown();
+    Ok(exit)
+}
+
+/// The demo's settings: the emulator as a Notion target, the bundled HR export as the source,
+/// and a SQLite store at `db`.
+fn settings(db: &Path, csv: &HrCsvSettings, base_url: &str, token: String) -> Result<Settings> {
     let policy = Policy {
         token_owner: Some(crate::model::UserName::new(OWNER)),
         ..Policy::default()
     };
-    let settings = Settings {
+    Ok(Settings {
         path: "(built-in demo config)".into(),
         store_url: SecretString::from(format!("sqlite://{}?mode=rwc", db.display())),
         store_retention: None,
         target: TargetSettings {
             name: "acme-demo".to_owned(),
             kind: TargetKind::Notion,
-            url: url::Url::parse(&running.base_url())?,
+            url: url::Url::parse(base_url)?,
             token: SecretString::from(token),
             token_source: "the demo's built-in token".to_owned(),
             token_owner: Some(OWNER.to_owned()),
@@ -143,57 +193,46 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             page_size: 100,
         },
         sources: vec![SourceSettings::HrCsv(Box::new(csv.clone()))],
-        policy: policy.clone(),
+        policy,
         mapping: MappingRules::with_sources(vec![SourceJoin {
             name: csv.name.clone(),
             join_attr: csv.join_attr.clone(),
         }]),
-    };
-    let table = args.format == Format::Table;
-    if table {
-        outln!(
-            "idbridge demo: a Notion SCIM emulator on {}",
-            running.base_url()
-        );
-        outln!("store: {}", db.display());
-        outln!("workspace before: owner {OWNER}, grace@acme.example (added by hand), a contractor, a guest\n");
-    }
+    })
+}
 
-    let client = pipeline::writer(&settings.target, clock.clone())?;
-    let store = pipeline::open_store(&settings).await?;
-    let mut exit = Exit::Ok;
-    let mut days = Vec::new();
-    for day in &DAYS {
-        clock.set(morning(day.at)?);
-        let requests_before = client.request_counts();
-        let read = hr::read_csv(&csv, day.csv, day.file)?;
+impl Demo {
+    /// One day: plan the day's HR export and apply it. Returns the day's JSON and whether it
+    /// went through (not blocked, every operation applied).
+    async fn day(&self, day: &Day) -> Result<(serde_json::Value, bool)> {
+        self.clock.set(morning(day.at)?);
+        let requests_before = self.client.request_counts();
+        let read = hr::read_csv(&self.csv, day.csv, day.file)?;
         let prepared = pipeline::prepare(
-            &settings,
-            client.reader(),
+            &self.settings,
+            self.client.reader(),
             &[read],
-            Some(store.reader()),
-            &policy,
-            clock.now(),
+            Some(self.store.reader()),
+            &self.settings.policy,
+            self.clock.now(),
         )
         .await?;
-        if table {
+        if self.table {
             outln!("━━ {} ({}, {}) ━━", day.title, day.at_text(), day.file);
             output::out(&report::plan_text(&prepared.plan));
         }
         if prepared.plan.blocked {
-            if table {
+            if self.table {
                 outln!("blocked: nothing applied\n");
             }
-            days.push(day.json(&prepared.plan, None, 0));
-            exit = Exit::Blocked;
-            continue;
+            return Ok((day.json(&prepared.plan, None, 0), false));
         }
-        let writes_before = emulator.write_count();
+        let writes_before = self.emulator.write_count();
         let outcome = execute(
-            &settings,
-            &client,
-            &store,
-            clock.clone(),
+            &self.settings,
+            &self.client,
+            &self.store,
+            self.clock.clone(),
             &prepared.plan,
             RunStart {
                 kind: "demo",
@@ -205,21 +244,46 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             None,
         )
         .await?;
-        let writes = emulator.write_count() - writes_before;
-        if table {
+        let writes = self.emulator.write_count() - writes_before;
+        if self.table {
             output::out(&report::outcome_text(&outcome_view(&outcome)));
             outln!("SCIM write calls: {writes}\n");
         }
-        days.push(day.json(&prepared.plan, Some(&outcome), writes));
-        if !outcome.succeeded() {
-            exit = Exit::Blocked;
-        }
+        let json = day.json(&prepared.plan, Some(&outcome), writes);
+        Ok((json, outcome.succeeded()))
     }
 
-    let mut members = emulator.members();
-    members.sort_by(|a, b| a.user_name.cmp(&b.user_name));
-    let runs = store.runs(10).await?;
-    if table {
+    /// The end of the story: the workspace as it is now and the journal of the runs, as tables,
+    /// or the whole demo as one JSON document.
+    async fn ending(
+        &self,
+        running: &Running,
+        db: &Path,
+        days: Vec<serde_json::Value>,
+    ) -> Result<()> {
+        let mut members = self.emulator.members();
+        members.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+        let runs = self.store.runs(10).await?;
+        if !self.table {
+            let workspace: Vec<serde_json::Value> = members
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "userName": m.user_name,
+                        "active": m.active,
+                        "role": m.role,
+                        "title": m.title,
+                    })
+                })
+                .collect();
+            return output::json(&serde_json::json!({
+                "emulator": running.base_url(),
+                "store": db.display().to_string(),
+                "days": days,
+                "workspace": workspace,
+                "runs": runs.len(),
+            }));
+        }
         let shown: Vec<report::Member<'_>> = members
             .iter()
             .map(|m| report::Member {
@@ -234,7 +298,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             report::workspace_table(&shown)
         );
         let entries: Vec<_> = runs.iter().map(run_entry).collect();
-        let journal = report::audit::runs(&entries, Vec::new(), clock.now());
+        let journal = report::audit::runs(&entries, Vec::new(), self.clock.now());
         outln!(
             "━━ The journal (idbridge report runs) ━━\n{}",
             report::render(&journal, report::Format::Table, 120)?
@@ -245,28 +309,8 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             runs.len(),
             db.display()
         );
-    } else {
-        let workspace: Vec<serde_json::Value> = members
-            .iter()
-            .map(|m| {
-                serde_json::json!({
-                    "userName": m.user_name,
-                    "active": m.active,
-                    "role": m.role,
-                    "title": m.title,
-                })
-            })
-            .collect();
-        output::json(&serde_json::json!({
-            "emulator": running.base_url(),
-            "store": db.display().to_string(),
-            "days": days,
-            "workspace": workspace,
-            "runs": runs.len(),
-        }))?;
+        Ok(())
     }
-    running.shutdown();
-    Ok(exit)
 }
 
 impl Day {

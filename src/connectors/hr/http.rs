@@ -429,6 +429,138 @@ impl Pages {
     }
 }
 
+/// What reading the pages gathers, page after page.
+struct Gathered<'s> {
+    settings: &'s HrHttpSettings,
+    rules: RowRules<'s>,
+    out: SourceRead,
+    /// Top-level field names seen in any record.
+    seen_fields: std::collections::BTreeSet<String>,
+    count: Count,
+    pages: Pages,
+}
+
+impl<'s> Gathered<'s> {
+    fn new(settings: &'s HrHttpSettings) -> Self {
+        Self {
+            settings,
+            rules: RowRules {
+                source: &settings.name,
+                columns: &settings.columns,
+                status_map: &settings.status_map,
+                timezone: settings.timezone,
+                date_format: &settings.date_format,
+            },
+            out: SourceRead {
+                source: settings.name.clone(),
+                ..SourceRead::default()
+            },
+            seen_fields: std::collections::BTreeSet::new(),
+            count: Count::default(),
+            pages: Pages::default(),
+        }
+    }
+
+    /// Take in page number `page` (counted from 1), read from `url`; returns how many records it
+    /// held.
+    fn page(&mut self, url: &url::Url, body: &Value, page: u32) -> Result<usize, Error> {
+        let settings = self.settings;
+        let Some(records) = at_path(body, &settings.records).and_then(Value::as_array) else {
+            return Err(fail(
+                settings,
+                url,
+                format!(
+                    "no records array at `{}` in the reply; set `records` to its dotted path",
+                    settings.records
+                ),
+            ));
+        };
+        let mut repeated = 0;
+        for record in records {
+            let id = at_path(record, &settings.columns.employee_id).and_then(scalar);
+            if record.is_object() && id.is_some_and(|id| self.pages.seen(id, page)) {
+                repeated += 1;
+            }
+        }
+        self.count
+            .page(settings, body, records.len() as u64 - repeated, repeated);
+        for (n, record) in records.iter().enumerate() {
+            let location = format!("{} page {page} record {}", settings.url.path(), n + 1);
+            self.record(record, location);
+        }
+        Ok(records.len())
+    }
+
+    /// One record, read by the row rules (or reported).
+    fn record(&mut self, record: &Value, location: String) {
+        let Some(object) = record.as_object() else {
+            self.out.issues.push(row::bad_row(
+                &self.settings.name,
+                location,
+                "the record is not a JSON object".to_owned(),
+                Vec::new(),
+            ));
+            return;
+        };
+        self.seen_fields.extend(object.keys().cloned());
+        let get = |field: &str| at_path(record, field).and_then(scalar);
+        let has = |field: &str| at_path(record, field).is_some();
+        match row::record(&self.rules, &get, &has, location) {
+            Ok(r) => self.out.records.push(r),
+            Err(issue) => self.out.issues.push(*issue),
+        }
+    }
+
+    /// The read, once the last page is in: duplicates dropped, paging and count checked.
+    fn finish(mut self) -> SourceRead {
+        let seen_fields = &self.seen_fields;
+        self.out.fields = row::fields(&self.rules, &|field: &str| {
+            seen_fields.contains(field.split('.').next().unwrap_or(field))
+        });
+        row::drop_duplicates(&mut self.out);
+        self.out.issues.extend(self.pages.check(self.settings));
+        self.out.issues.extend(self.count.check(self.settings));
+        self.out
+    }
+}
+
+/// `url` with the page-number parameter set to `number`, its other query pairs kept.
+fn with_page_number(url: &mut url::Url, param: &str, number: u64) {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != param)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair(param, &number.to_string());
+}
+
+/// The page after the one read from `url` (`None` at the last), by the configured paging.
+fn next_page(
+    settings: &HrHttpSettings,
+    url: &url::Url,
+    body: &Value,
+    records: usize,
+    page_number: &mut u64,
+) -> Result<Option<url::Url>, Error> {
+    Ok(match &settings.paging {
+        HttpPaging::None => None,
+        HttpPaging::NextLink(path) => match at_path(body, path).and_then(scalar) {
+            Some(link) => Some(
+                url.join(&link)
+                    .map_err(|e| fail(settings, url, format!("bad next link: {e}")))?,
+            ),
+            None => None,
+        },
+        HttpPaging::PageNumber { .. } => {
+            *page_number += 1;
+            (records > 0).then(|| url.clone())
+        }
+    })
+}
+
 /// Read every page of the HR API; `clock` reads an HTTP-date `Retry-After`.
 pub async fn read_http(settings: &HrHttpSettings, clock: &dyn Clock) -> Result<SourceRead, Error> {
     let client = reqwest::Client::builder()
@@ -441,20 +573,7 @@ pub async fn read_http(settings: &HrHttpSettings, clock: &dyn Clock) -> Result<S
                 format!("cannot build an HTTP client: {e}"),
             )
         })?;
-    let rules = RowRules {
-        source: &settings.name,
-        columns: &settings.columns,
-        status_map: &settings.status_map,
-        timezone: settings.timezone,
-        date_format: &settings.date_format,
-    };
-    let mut out = SourceRead {
-        source: settings.name.clone(),
-        ..SourceRead::default()
-    };
-    let mut seen_fields = std::collections::BTreeSet::new();
-    let mut count = Count::default();
-    let mut pages = Pages::default();
+    let mut gathered = Gathered::new(settings);
     let mut url = settings.url.clone();
     let mut visited = std::collections::BTreeSet::new();
     let mut page_number = match &settings.paging {
@@ -463,15 +582,7 @@ pub async fn read_http(settings: &HrHttpSettings, clock: &dyn Clock) -> Result<S
     };
     for page in 1..=settings.max_pages {
         if let HttpPaging::PageNumber { param, .. } = &settings.paging {
-            let kept: Vec<(String, String)> = url
-                .query_pairs()
-                .filter(|(k, _)| k != param)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            url.query_pairs_mut()
-                .clear()
-                .extend_pairs(kept)
-                .append_pair(param, &page_number.to_string());
+            with_page_number(&mut url, param, page_number);
         }
         if !visited.insert(url.to_string()) {
             return Err(fail(
@@ -481,73 +592,15 @@ pub async fn read_http(settings: &HrHttpSettings, clock: &dyn Clock) -> Result<S
             ));
         }
         let body = fetch(&client, settings, &url, clock).await?;
-        let Some(records) = at_path(&body, &settings.records).and_then(Value::as_array) else {
-            return Err(fail(
-                settings,
-                &url,
-                format!(
-                    "no records array at `{}` in the reply; set `records` to its dotted path",
-                    settings.records
-                ),
-            ));
-        };
-        let mut repeated = 0;
-        for record in records {
-            let id = at_path(record, &settings.columns.employee_id).and_then(scalar);
-            if record.is_object() && id.is_some_and(|id| pages.seen(id, page)) {
-                repeated += 1;
+        let records = gathered.page(&url, &body, page)?;
+        match next_page(settings, &url, &body, records, &mut page_number)? {
+            Some(next) => {
+                if let Some(why) = gathered.count.runaway(settings, page) {
+                    return Err(fail(settings, &url, why));
+                }
+                url = next;
             }
-        }
-        count.page(settings, &body, records.len() as u64 - repeated, repeated);
-        for (n, record) in records.iter().enumerate() {
-            let location = format!("{} page {page} record {}", settings.url.path(), n + 1);
-            let Some(object) = record.as_object() else {
-                out.issues.push(row::bad_row(
-                    &settings.name,
-                    location,
-                    "the record is not a JSON object".to_owned(),
-                    Vec::new(),
-                ));
-                continue;
-            };
-            seen_fields.extend(object.keys().cloned());
-            let get = |field: &str| at_path(record, field).and_then(scalar);
-            let has = |field: &str| at_path(record, field).is_some();
-            match row::record(&rules, &get, &has, location) {
-                Ok(r) => out.records.push(r),
-                Err(issue) => out.issues.push(*issue),
-            }
-        }
-        let next = match &settings.paging {
-            HttpPaging::None => None,
-            HttpPaging::NextLink(path) => match at_path(&body, path).and_then(scalar) {
-                Some(link) => Some(
-                    url.join(&link)
-                        .map_err(|e| fail(settings, &url, format!("bad next link: {e}")))?,
-                ),
-                None => None,
-            },
-            HttpPaging::PageNumber { .. } => {
-                page_number += 1;
-                (!records.is_empty()).then(|| url.clone())
-            }
-        };
-        if next.is_some() {
-            if let Some(why) = count.runaway(settings, page) {
-                return Err(fail(settings, &url, why));
-            }
-        }
-        match next {
-            Some(next) => url = next,
-            None => {
-                out.fields = row::fields(&rules, &|field: &str| {
-                    seen_fields.contains(field.split('.').next().unwrap_or(field))
-                });
-                row::drop_duplicates(&mut out);
-                out.issues.extend(pages.check(settings));
-                out.issues.extend(count.check(settings));
-                return Ok(out);
-            }
+            None => return Ok(gathered.finish()),
         }
     }
     Err(fail(
