@@ -562,7 +562,7 @@ async fn reports_never_write_the_store() {
         ],
     ];
     for report in reports {
-        for format in ["table", "json", "csv", "md"] {
+        for format in ["table", "json", "csv", "md", "html"] {
             let mut args = vec!["--now", DAY1, "report"];
             args.extend_from_slice(report);
             args.extend(["--format", format]);

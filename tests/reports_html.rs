@@ -27,10 +27,19 @@ const HEADER_RGB: [u8; 3] = [0xee, 0xf2, 0xf7];
 fn normalise_html(ws: &Workspace, text: &str) -> String {
     let host = host_name();
     let dir = ws.dir.path().display().to_string();
-    normalise(ws, "html", text)
-        .replace(&dir, "<dir>")
+    // The placeholders are written as text, so a golden page opens in a browser as it should.
+    let mut out = normalise(ws, "html", text)
+        .replace("<sha256>", "&lt;sha256&gt;")
+        .replace(&dir, "&lt;dir&gt;")
         .replace(&format!("<td>{host}</td>"), "<td>&lt;host&gt;</td>")
-        .replace(&format!("<dd>{host}</dd>"), "<dd>&lt;host&gt;</dd>")
+        .replace(&format!("<dd>{host}</dd>"), "<dd>&lt;host&gt;</dd>");
+    for m in ws.emu.members() {
+        out = out.replace(
+            &format!("<id:{}>", m.user_name),
+            &format!("&lt;id:{}&gt;", m.user_name),
+        );
+    }
+    out
 }
 
 /// The chart's bars as drawn: `(bar, kind) → count`, from each segment's tooltip.

@@ -227,21 +227,48 @@ fn esc(text: &str) -> String {
     super::html::escape(text)
 }
 
-/// The chart as one `<svg>` element, then a caption paragraph, ready to sit in an HTML page.
+/// Plot area and y scale: `top` is the count at the top of the y axis.
+struct Scale {
+    top: u64,
+    step: u64,
+    plot_w: f64,
+    plot_h: f64,
+    slot: f64,
+    bar_w: f64,
+}
+
+impl Scale {
+    fn new(l: &Layout) -> Scale {
+        let max = l
+            .bars
+            .iter()
+            .map(|(_, counts)| counts.iter().sum::<u64>())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let step = y_step(max);
+        let plot_w = WIDTH - LEFT - RIGHT;
+        let slot = plot_w / l.bars.len().max(1) as f64;
+        Scale {
+            top: max.div_ceil(step) * step,
+            step,
+            plot_w,
+            plot_h: HEIGHT - TOP - BOTTOM,
+            slot,
+            bar_w: (slot * 0.72).max(1.0),
+        }
+    }
+
+    /// The y coordinate of a count.
+    fn y(&self, v: u64) -> f64 {
+        TOP + self.plot_h - self.plot_h * (v as f64) / (self.top as f64)
+    }
+}
+
+/// The chart as one `<svg>` element, then its legend and caption, ready to sit in an HTML page.
 pub fn svg(activity: &Activity) -> String {
     let l = layout(activity);
-    let max = l
-        .bars
-        .iter()
-        .map(|(_, counts)| counts.iter().sum::<u64>())
-        .max()
-        .unwrap_or(0);
-    let step = y_step(max.max(1));
-    let top = max.max(1).div_ceil(step) * step;
-    let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
-    let y = |v: u64| TOP + plot_h - plot_h * (v as f64) / (top as f64);
-    let slot = plot_w / l.bars.len().max(1) as f64;
-    let bar_w = (slot * 0.72).max(1.0);
+    let s = Scale::new(&l);
     let total: u64 = l.kinds.iter().map(|(_, n)| n).sum();
     let mut out = String::new();
     let _ = write!(
@@ -254,9 +281,27 @@ pub fn svg(activity: &Activity) -> String {
         l.step.noun(),
         esc(&summary(activity, &l, total))
     );
-    // Grid lines and y labels.
-    for tick in (0..=top).step_by(usize::try_from(step).unwrap_or(usize::MAX)) {
-        let ty = y(tick);
+    grid(&mut out, &s);
+    bars(&mut out, &l, &s);
+    axes(&mut out, &l, &s);
+    if total == 0 {
+        let _ = writeln!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555555\">No operation was done in this window</text>",
+            LEFT + s.plot_w / 2.0,
+            TOP + s.plot_h / 2.0
+        );
+    }
+    out.push_str("</svg>\n");
+    out.push_str(&legend(&l));
+    out.push_str(&caption(activity, &l, total));
+    out
+}
+
+/// Grid lines and y labels at each round step.
+fn grid(out: &mut String, s: &Scale) {
+    for tick in (0..=s.top).step_by(usize::try_from(s.step).unwrap_or(usize::MAX)) {
+        let ty = s.y(tick);
         let _ = writeln!(
             out,
             "<line x1=\"{LEFT}\" y1=\"{ty:.1}\" x2=\"{:.1}\" y2=\"{ty:.1}\" stroke=\"#d9d9d9\" stroke-width=\"1\"/>\
@@ -266,18 +311,23 @@ pub fn svg(activity: &Activity) -> String {
             ty + 4.0
         );
     }
-    // Bars: one stacked column per day (week, month), one segment per kind, each with a tooltip.
+}
+
+/// One stacked column per day (week, month), one segment per kind, each with a tooltip; a label
+/// under every few columns.
+fn bars(out: &mut String, l: &Layout, s: &Scale) {
     let every = l.bars.len().div_ceil(X_LABELS).max(1);
     for (i, (start, counts)) in l.bars.iter().enumerate() {
-        let x = LEFT + slot * i as f64 + (slot - bar_w) / 2.0;
+        let x = LEFT + s.slot * i as f64 + (s.slot - s.bar_w) / 2.0;
         let mut base = 0u64;
         for (k, n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
             let (op, _) = &l.kinds[k];
-            let (y0, y1) = (y(base), y(base + n));
+            let (y0, y1) = (s.y(base), s.y(base + n));
             let _ = writeln!(
                 out,
-                "<rect class=\"bar\" data-op=\"{op}\" x=\"{x:.1}\" y=\"{y1:.1}\" width=\"{bar_w:.1}\" \
+                "<rect class=\"bar\" data-op=\"{op}\" x=\"{x:.1}\" y=\"{y1:.1}\" width=\"{:.1}\" \
                  height=\"{:.1}\" fill=\"{}\"><title>{}: {n} {op}</title></rect>",
+                s.bar_w,
                 y0 - y1,
                 kind_style(op).1,
                 l.step.tooltip(*start),
@@ -289,41 +339,29 @@ pub fn svg(activity: &Activity) -> String {
             let _ = writeln!(
                 out,
                 "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#333333\">{}</text>",
-                LEFT + slot * (i as f64 + 0.5),
-                TOP + plot_h + 16.0,
+                LEFT + s.slot * (i as f64 + 0.5),
+                TOP + s.plot_h + 16.0,
                 l.step.label(*start)
             );
         }
     }
-    // Axes and their titles.
+}
+
+/// The axes and their titles.
+fn axes(out: &mut String, l: &Layout, s: &Scale) {
+    let bottom = TOP + s.plot_h;
+    let middle = TOP + s.plot_h / 2.0;
     let _ = write!(
         out,
-        "<line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{:.1}\" stroke=\"#333333\" stroke-width=\"1\"/>\n\
-         <line x1=\"{LEFT}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#333333\" stroke-width=\"1\"/>\n\
+        "<line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{bottom:.1}\" stroke=\"#333333\" stroke-width=\"1\"/>\n\
+         <line x1=\"{LEFT}\" y1=\"{bottom:.1}\" x2=\"{:.1}\" y2=\"{bottom:.1}\" stroke=\"#333333\" stroke-width=\"1\"/>\n\
          <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#333333\">{}</text>\n\
-         <text x=\"14\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#333333\" transform=\"rotate(-90 14 {:.1})\">operations</text>\n",
-        TOP + plot_h,
-        TOP + plot_h,
+         <text x=\"14\" y=\"{middle:.1}\" text-anchor=\"middle\" fill=\"#333333\" transform=\"rotate(-90 14 {middle:.1})\">operations</text>\n",
         WIDTH - RIGHT,
-        TOP + plot_h,
-        LEFT + plot_w / 2.0,
+        LEFT + s.plot_w / 2.0,
         HEIGHT - 10.0,
         l.step.axis_title(),
-        TOP + plot_h / 2.0,
-        TOP + plot_h / 2.0,
     );
-    if total == 0 {
-        let _ = writeln!(
-            out,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555555\">No operation was done in this window</text>",
-            LEFT + plot_w / 2.0,
-            TOP + plot_h / 2.0
-        );
-    }
-    out.push_str("</svg>\n");
-    out.push_str(&legend(&l));
-    out.push_str(&caption(activity, &l, total));
-    out
 }
 
 /// One line saying what the chart shows, for screen readers and the caption.

@@ -55,7 +55,7 @@ table.rows td.num { text-align: right; font-variant-numeric: tabular-nums; white
 table.rows td.atom { white-space: nowrap; }
 p.empty { font-style: italic; }
 aside.note { border-left: 4px solid #d4a72c; background: #fff8e1; padding: 6px 10px; margin: 8px 0; }
-@page { size: A4 landscape; margin: 12mm; }
+@page { size: landscape; margin: 12mm; }
 @media print {
   body { margin: 0; font-size: 10pt; }
   * { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
