@@ -16,6 +16,7 @@ pub mod audit;
 pub mod check;
 pub mod data;
 pub mod drift;
+pub mod explain;
 pub mod outcome;
 pub mod plan;
 pub mod render;
