@@ -11,6 +11,7 @@ mod config;
 mod docs;
 mod emulator;
 mod exit_codes;
+mod explain;
 mod hr_http;
 mod ldap;
 mod ldap_sync;

@@ -10,6 +10,7 @@ mod check;
 mod demo;
 mod emulator;
 pub mod exit;
+mod explain;
 pub mod logging;
 pub mod output;
 mod pipeline;
@@ -123,6 +124,10 @@ pub enum Command {
     Sync(SyncArgs),
     /// Audit reports from the store: runs, one run, changes, upcoming starts and terminations, prunes.
     Report(report::ReportArgs),
+    /// Why this person gets (or does not get) each operation right now: their record in each
+    /// source, how the join merged them, the mapped resource, the workspace's user, the link and
+    /// the rule that decided. Reads as `plan` does; writes nothing.
+    Explain(explain::ExplainArgs),
     /// SAML SSO checks: IdP metadata, SAML responses, a test login.
     Saml(saml::SamlArgs),
     /// Scheduled syncs with health and metrics endpoints (not implemented yet).
@@ -244,6 +249,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Emulator(args) => emulator::run(args, clock).await,
         Command::Saml(args) => saml::run(args, clock, &cli.config).await,
         Command::Report(args) => report::run(args, &cli.config, clock).await,
+        Command::Explain(args) => explain::run(args, &cli.config, clock).await,
         Command::Serve(_) => not_implemented("serve"),
         Command::Healthcheck(_) => not_implemented("healthcheck"),
     }
@@ -270,6 +276,7 @@ impl Cli {
             Command::Sync(a) => a.format,
             Command::Saml(a) => a.format(),
             Command::Report(r) => r.format.json_or_table(),
+            Command::Explain(a) => a.format,
             Command::Serve(r) | Command::Healthcheck(r) => {
                 if json_requested(&r.args) {
                     Format::Json

@@ -311,6 +311,8 @@ pub struct Prepared {
     pub target: TargetState,
     /// The stored user links the planner matched with.
     pub links: Vec<KnownLink>,
+    /// Bad source records and mapping problems (`explain` cites those naming a person).
+    pub issues: Vec<crate::model::SourceIssue>,
     /// Attributes the mapping manages on this target.
     pub managed: BTreeSet<Attr>,
 }
@@ -465,6 +467,7 @@ pub async fn prepare(
         upcoming,
         target,
         links,
+        issues,
         managed,
     })
 }

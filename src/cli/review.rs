@@ -60,8 +60,11 @@ impl Live {
 
 /// Read the sources, the target and the store (which must exist: these reports answer from the
 /// links and the journal) the way `plan` does, writing nothing.
-pub async fn read(config: &Path, store: Option<&StoreRead>, clock: Arc<dyn Clock>) -> Result<Live> {
-    let settings = pipeline::load(config)?;
+pub async fn read(
+    settings: Settings,
+    store: Option<&StoreRead>,
+    clock: Arc<dyn Clock>,
+) -> Result<Live> {
     let reader = pipeline::reader(&settings.target, clock.clone())?;
     let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let policy = pipeline::policy(&settings, false, None);
@@ -184,7 +187,7 @@ pub async fn report(
     clock: Arc<dyn Clock>,
 ) -> Result<Report> {
     let now: DateTime<Utc> = clock.now();
-    let live = read(config, Some(store), clock).await?;
+    let live = read(pipeline::load(config)?, Some(store), clock).await?;
     let name = &live.settings.target.name;
     if let Some(asked) = args.target.as_deref().filter(|t| *t != name) {
         bail!(

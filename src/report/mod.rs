@@ -18,6 +18,7 @@ pub mod chart;
 pub mod check;
 pub mod data;
 pub mod drift;
+pub mod explain;
 pub mod html;
 pub mod outcome;
 pub mod plan;
