@@ -148,6 +148,8 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
             name: csv.name.clone(),
             join_attr: csv.join_attr.clone(),
         }]),
+        serve: None,
+        saml: None,
     };
     let table = args.format == Format::Table;
     if table {
@@ -201,6 +203,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
                 plan_digest: prepared.plan.plan_digest.clone(),
                 upcoming: Some(prepared.upcoming.clone()),
                 requests_before,
+                stop: None,
             },
             None,
         )
