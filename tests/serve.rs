@@ -634,3 +634,83 @@ async fn two_replicas_on_postgres_run_each_tick_once_and_survive_the_leader_kill
     pool.close().await;
     drop_database(&admin, &name).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_plan_is_held_recorded_and_counted_never_forced() {
+    let mut ws = Workspace::new().await;
+    let people: Vec<String> = (1..=10)
+        .map(|i| row(&format!("E{i}"), &format!("P{i}"), "Eng", "active"))
+        .collect();
+    let rows: Vec<&str> = people.iter().map(String::as_str).collect();
+    ws.hr(&rows);
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    let before = ws.active_names();
+    let writes = ws.emu.write_count();
+    // Three of ten leave (30% > the default 10%): every run's plan is blocked.
+    ws.tail = serve_table(&ws, "every = \"1s\"");
+    ws.hr(&rows[3..]);
+    let serve = Serve::start(&ws, "idbridge.toml", "serve").await;
+    let refused = wait_async!("two refused runs", {
+        let m = scrape(&serve).await;
+        value(&m, "idbridge_runs_total", &[("result", "refused")]).filter(|v| *v >= 2.0)
+    });
+    assert!(refused >= 2.0);
+    assert_eq!(ws.active_names(), before, "nobody was deactivated");
+    assert_eq!(
+        ws.emu.write_count(),
+        writes,
+        "nothing was written to the target"
+    );
+    let runs: serde_json::Value = client()
+        .get(serve.url("/runs"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let held = &runs["runs"][0];
+    assert_eq!(held["status"], "refused", "{runs}");
+    assert_eq!(held["origin"]["trigger"], "schedule", "{runs}");
+    assert!(
+        held["summaryJson"]
+            .as_str()
+            .unwrap()
+            .contains("policy.max_deactivations"),
+        "{runs}"
+    );
+    // Readiness is about the store and the token, not about runs that were held.
+    assert_eq!(status(&serve.url("/readyz")).await, 200);
+    let (code, log) = serve.terminate().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("plan held, nothing applied"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saml_metadata_is_checked_and_recorded_on_every_run() {
+    let mut ws = Workspace::new().await;
+    let metadata = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/saml/okta.xml");
+    ws.tail = format!(
+        "{}\n[saml]\nmetadata = \"{metadata}\"\n",
+        serve_table(&ws, "every = \"1s\"")
+    );
+    ws.hr(&[&row("E1", "Ada", "Engineer", "active")]);
+    let serve = Serve::start(&ws, "idbridge.toml", "serve").await;
+    wait_async!("two runs", {
+        (succeeded_runs(&serve).await >= 2.0).then_some(())
+    });
+    let metrics = scrape(&serve).await;
+    let expiry = metrics
+        .samples
+        .iter()
+        .find(|s| s.metric == "idbridge_idp_certificate_expiry_seconds")
+        .expect("the certificate gauge after a metadata check");
+    assert!(expiry.labels.get("entity").is_some_and(|e| !e.is_empty()));
+    let (code, log) = serve.terminate().await;
+    assert_eq!(code, 0, "{log}");
+    let store = Store::open(&ws.store_url).await.unwrap();
+    let checks = store.saml_checks(100).await.unwrap();
+    assert!(checks.len() >= 2, "one recorded check per run: {checks:?}");
+    assert!(checks.iter().all(|c| c.kind == "metadata"));
+}
