@@ -21,6 +21,7 @@ pub mod report;
 pub mod retry;
 pub mod saml;
 pub mod scim;
+pub mod serve;
 pub mod store;
 
 #[cfg(test)]

@@ -120,18 +120,22 @@ async fn a_header_only_csv_exits_1_and_a_missing_column_exits_2() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn commands_that_do_not_exist_yet_are_usage_errors() {
+async fn serve_and_healthcheck_without_a_serve_table_are_config_errors() {
     let ws = Workspace::new().await;
-    for command in ["serve", "healthcheck"] {
-        let run = ws.idbridge(&[command]).await.expect(2);
-        assert!(
-            run.stderr
-                .contains(&format!("`{command}` is not implemented yet"))
-                && run.stderr.contains("usage error (exit 2)"),
-            "{}",
-            run.stderr
-        );
-    }
+    ws.hr(&["E1,ada@acme.test,Ada,Test,Eng,Eng,,active,2020-01-01,"]);
+    let run = ws.idbridge(&["serve"]).await.expect(2);
+    assert!(
+        run.stderr.contains("needs a [serve] table"),
+        "{}",
+        run.stderr
+    );
+    let run = ws.idbridge(&["healthcheck"]).await.expect(2);
+    assert!(
+        run.stderr.contains("there is no [serve] table") && run.stderr.contains("--url"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ws.emu.write_count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

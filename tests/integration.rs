@@ -22,6 +22,7 @@ mod run_lock;
 mod safety;
 mod saml;
 mod scim;
+mod serve;
 mod sources;
 mod store;
 mod sync;

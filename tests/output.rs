@@ -344,7 +344,7 @@ mod json {
             .expect(2);
         error_document(&run, 2, "missing.xml");
         let run = ws.idbridge(&["serve", "--format", "json"]).await.expect(2);
-        error_document(&run, 2, "not implemented");
+        error_document(&run, 2, "unexpected argument");
         let run = ws.idbridge(&["report", "--format", "json"]).await.expect(2);
         error_document(&run, 2, "requires a subcommand");
     }
@@ -616,6 +616,7 @@ async fn the_progress_hook_hears_of_each_operation_once() {
             deactivate: idbridge::plan::DeactivateMode::ActiveFalse,
             batch_size: 100,
             concurrency: 4,
+            stop: None,
         },
         Some(heard.clone()),
     )

@@ -44,7 +44,7 @@ async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
 }
 
 /// A scratch PostgreSQL database (dropped by [`drop_database`]), or `None` to skip.
-async fn scratch_database(test: &str) -> Option<(String, String, String)> {
+pub(crate) async fn scratch_database(test: &str) -> Option<(String, String, String)> {
     let Ok(admin) = std::env::var("DATABASE_URL") else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -66,7 +66,7 @@ async fn scratch_database(test: &str) -> Option<(String, String, String)> {
     Some((admin, name, url.to_string()))
 }
 
-async fn drop_database(admin: &str, name: &str) {
+pub(crate) async fn drop_database(admin: &str, name: &str) {
     let pool = sqlx::AnyPool::connect(admin).await.unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"

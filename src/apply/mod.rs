@@ -55,6 +55,9 @@ pub struct Options {
     pub batch_size: usize,
     /// Operations in flight at once (the target's `concurrency`).
     pub concurrency: usize,
+    /// Set when the process is asked to stop (`serve` on SIGTERM): operations not yet started
+    /// are journaled as skipped instead of sent, those in flight finish. `None`: never stops.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// How one operation ended.
@@ -216,6 +219,10 @@ pub async fn apply_with_progress<W: TargetWrite + Clone + 'static>(
     })
 }
 
+/// Why an operation was not attempted after the process was asked to stop.
+const STOPPED: &str =
+    "not attempted: idbridge was asked to stop (SIGTERM) before this operation; the next run plans it again";
+
 /// Why an operation queued behind a rejected token was not attempted.
 const NOT_ATTEMPTED: &str = "not attempted: the SCIM token was rejected earlier in this run";
 
@@ -231,6 +238,14 @@ async fn run_one<W: TargetWrite>(ctx: &Ctx<W>, seq: usize, op: &Op) -> Result<Op
         if ctx.halted.load(Ordering::SeqCst) {
             drop(gate);
             Ok(Executed::Skipped(NOT_ATTEMPTED.to_owned()))
+        } else if ctx
+            .opts
+            .stop
+            .as_ref()
+            .is_some_and(|stop| stop.load(Ordering::SeqCst))
+        {
+            drop(gate);
+            Ok(Executed::Skipped(STOPPED.to_owned()))
         } else {
             ops::execute(ctx, op).await
         }

@@ -315,6 +315,7 @@ async fn run(target: &Memory, plan: &Plan) -> Ran {
         deactivate: DeactivateMode::ActiveFalse,
         batch_size: 100,
         concurrency: 2,
+        stop: None,
     };
     let outcome = apply(plan, target, &store, clock, run_id, opts)
         .await

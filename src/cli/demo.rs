@@ -198,6 +198,8 @@ fn settings(db: &Path, csv: &HrCsvSettings, base_url: &str, token: String) -> Re
             name: csv.name.clone(),
             join_attr: csv.join_attr.clone(),
         }]),
+        serve: None,
+        saml: None,
     })
 }
 
@@ -240,6 +242,7 @@ impl Demo {
                 plan_digest: prepared.plan.plan_digest.clone(),
                 upcoming: Some(prepared.upcoming.clone()),
                 requests_before,
+                stop: None,
             },
             None,
         )

@@ -19,6 +19,7 @@ mod report;
 mod report_html;
 mod review;
 mod saml;
+mod serve;
 
 pub use pipeline::Refused;
 mod sync;
@@ -130,14 +131,14 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// SAML SSO checks: IdP metadata, SAML responses, a test login.
     Saml(saml::SamlArgs),
-    /// Scheduled syncs with health and metrics endpoints (not implemented yet).
-    Serve(Rest),
+    /// Run the sync on the schedule of [serve], with /healthz, /readyz, /metrics, /runs and POST /sync.
+    Serve(serve::ServeArgs),
     /// Serve the Notion SCIM emulator.
     Emulator(EmulatorArgs),
     /// Run store migrations and exit (takes the run lock of the configured target).
     Migrate(FormatArgs),
-    /// Exit 0 when a running `serve` answers /readyz (not implemented yet).
-    Healthcheck(Rest),
+    /// Ask the local `serve` for /readyz: exit 0 ready, 1 not ready, 3 unreachable.
+    Healthcheck(serve::HealthcheckArgs),
 }
 
 /// Commands whose only option is the output format.
@@ -146,14 +147,6 @@ pub struct FormatArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-}
-
-/// Arguments of commands that do not exist yet.
-#[derive(Debug, Args)]
-pub struct Rest {
-    /// Ignored.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
 }
 
 /// `plan`.
@@ -250,18 +243,9 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Saml(args) => saml::run(args, clock, &cli.config).await,
         Command::Report(args) => report::run(args, &cli.config, clock).await,
         Command::Explain(args) => explain::run(args, &cli.config, clock).await,
-        Command::Serve(_) => not_implemented("serve"),
-        Command::Healthcheck(_) => not_implemented("healthcheck"),
+        Command::Serve(args) => serve::serve(&cli.config, clock, args).await,
+        Command::Healthcheck(args) => serve::healthcheck(&cli.config, args).await,
     }
-}
-
-/// A command that does not exist yet: calling it is a usage error (exit 2), never a failure a
-/// scheduler should retry.
-fn not_implemented(command: &str) -> Result<Exit> {
-    anyhow::bail!(
-        "`{command}` is not implemented yet; calling it is a usage error (exit 2). \
-         See `idbridge --help` for the commands that exist."
-    )
 }
 
 impl Cli {
@@ -277,14 +261,7 @@ impl Cli {
             Command::Saml(a) => a.format(),
             Command::Report(r) => r.format.json_or_table(),
             Command::Explain(a) => a.format,
-            Command::Serve(r) | Command::Healthcheck(r) => {
-                if json_requested(&r.args) {
-                    Format::Json
-                } else {
-                    Format::Table
-                }
-            }
-            Command::Emulator(_) => Format::Table,
+            Command::Serve(_) | Command::Healthcheck(_) | Command::Emulator(_) => Format::Table,
         }
     }
 }

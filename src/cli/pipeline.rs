@@ -61,6 +61,17 @@ pub fn writer(target: &TargetSettings, clock: Arc<dyn Clock>) -> Result<Writer> 
     )?)
 }
 
+/// [`writer`], with `observer` told of every exchange (`serve`'s latency histogram).
+pub fn writer_observed(
+    target: &TargetSettings,
+    clock: Arc<dyn Clock>,
+    observer: Option<crate::scim::Observer>,
+) -> Result<Writer> {
+    let mut settings = client_settings(target);
+    settings.observer = observer;
+    Ok(Writer::new(settings, profile(target), clock)?)
+}
+
 fn client_settings(target: &TargetSettings) -> ClientSettings {
     let mut settings = ClientSettings::new(target.url.clone(), target.token.clone());
     settings.token_source = target.token_source.clone();

@@ -700,3 +700,40 @@ async fn acs_handler(
     let _ = state.reports.send(report);
     (status, body)
 }
+
+/// `[saml] metadata`, checked by `serve` on every run and recorded in the store's check history:
+/// read (a file, or a URL fetched with a 10 s timeout), bounded, checked against Notion's rules
+/// at `now`.
+pub(super) async fn check_configured(
+    settings: &crate::config::SamlSettings,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> Result<metadata::MetaReport> {
+    let limits = saml::Limits::default();
+    let bytes = match &settings.metadata {
+        crate::config::MetadataSource::Url(url) => {
+            fetch(url.as_str(), Duration::seconds(10), limits.max_bytes).await?
+        }
+        crate::config::MetadataSource::File(path) => read_file(
+            path,
+            limits.max_bytes,
+            "point [saml] metadata at the IdP's metadata document",
+        )?,
+    };
+    let expect = MetaExpect {
+        entity: settings.entity.clone(),
+        warn_days: settings.warn_days,
+        limits,
+        ..MetaExpect::default()
+    };
+    let report = metadata::check(&bytes, &expect, now);
+    let checked = Checked {
+        kind: "metadata",
+        subject: report.entity_id.as_deref(),
+        verdict: report.verdict,
+        findings: &report.findings,
+        certificates: Some(&report.certificates),
+    };
+    record(store, checked, now).await?;
+    Ok(report)
+}

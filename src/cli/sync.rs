@@ -101,6 +101,8 @@ pub struct RunStart {
     pub upcoming: Option<Vec<Upcoming>>,
     /// The client's counts when the command began, so the run records only its own requests.
     pub requests_before: RequestCounts,
+    /// Set when the process is asked to stop (`serve`): operations not yet started are skipped.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Run `plan` in a new journaled run and record it: how it was started, what it did, and the
@@ -139,6 +141,7 @@ pub async fn execute(
             deactivate: settings.policy.deactivate,
             batch_size: settings.mapping.groups.batch_size,
             concurrency: settings.target.concurrency,
+            stop: start.stop,
         },
         progress,
     )
@@ -224,6 +227,55 @@ fn outcome_exit(plan: &Plan, outcome: &Outcome) -> Exit {
     super::exit::for_outcome(outcome, plan.has_errors())
 }
 
+/// The front half of a sync (`sync`, and each run of `serve`): read the sources and the target
+/// and make the plan, under the run lock the caller holds.
+pub async fn make_plan(
+    settings: &Settings,
+    store: &Store,
+    client: &Writer,
+    clock: &dyn Clock,
+    policy: &plan::Policy,
+) -> Result<pipeline::Prepared> {
+    let reads = pipeline::read_sources(settings, clock).await?;
+    pipeline::prepare(
+        settings,
+        client.reader(),
+        &reads,
+        Some(store.reader()),
+        policy,
+        clock.now(),
+    )
+    .await
+}
+
+/// The back half of a sync: apply a plan no guardrail blocked in a new journaled run, then keep
+/// the snapshots and prune by `[store] retention`.
+#[allow(clippy::too_many_arguments)] // the pieces of one run, each from a different place
+pub async fn apply_prepared(
+    settings: &Settings,
+    client: &Writer,
+    store: &Store,
+    lock: &RunLock,
+    clock: Arc<dyn Clock>,
+    prepared: &pipeline::Prepared,
+    start: RunStart,
+    progress: Option<Arc<dyn apply::Progress>>,
+) -> Result<Outcome> {
+    let outcome = execute(
+        settings,
+        client,
+        store,
+        clock.clone(),
+        &prepared.plan,
+        start,
+        progress,
+    )
+    .await?;
+    snapshots(settings, store, clock.as_ref(), &prepared.desired).await?;
+    retention(settings, store, lock, clock.as_ref()).await;
+    Ok(outcome)
+}
+
 /// `idbridge sync`.
 pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Result<Exit> {
     let settings = pipeline::load(config)?;
@@ -231,17 +283,8 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
     let client = pipeline::writer(&settings.target, clock.clone())?;
     let reading = progress::spinner(READING);
     let requests_before = client.request_counts();
-    let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let policy = pipeline::policy(&settings, args.force, args.limit);
-    let prepared = pipeline::prepare(
-        &settings,
-        client.reader(),
-        &reads,
-        Some(store.reader()),
-        &policy,
-        clock.now(),
-    )
-    .await?;
+    let prepared = make_plan(&settings, &store, &client, clock.as_ref(), &policy).await?;
     drop(reading);
     let plan = &prepared.plan;
     if args.format == Format::Table {
@@ -254,24 +297,24 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
         );
     }
     confirm(plan, args.yes)?;
-    let outcome = execute(
+    let outcome = apply_prepared(
         &settings,
         &client,
         &store,
+        &lock,
         clock.clone(),
-        plan,
+        &prepared,
         RunStart {
             kind: "sync",
             trigger: RunTrigger::Sync,
             plan_digest: plan.plan_digest.clone(),
             upcoming: Some(prepared.upcoming.clone()),
             requests_before,
+            stop: None,
         },
         progress::apply_bar(),
     )
     .await?;
-    snapshots(&settings, &store, clock.as_ref(), &prepared.desired).await?;
-    retention(&settings, &store, &lock, clock.as_ref()).await;
     print_outcome(plan, &outcome, args.format)?;
     Ok(outcome_exit(plan, &outcome))
 }
@@ -306,6 +349,7 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
             plan_digest: Some(digest),
             upcoming: None,
             requests_before,
+            stop: None,
         },
         progress::apply_bar(),
     )

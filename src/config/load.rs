@@ -3,7 +3,7 @@
 //! ([`redact::Scrubber`]) before it leaves.
 
 use super::raw::source::read_sources;
-use super::raw::{Raw, RawStoreOnly};
+use super::raw::{Raw, RawServeOnly, RawStoreOnly};
 use super::resolve::Resolver;
 use super::{redact, toml_error, ConfigError, Settings};
 use secrecy::SecretString;
@@ -33,6 +33,29 @@ pub fn load_store_url(path: &Path) -> Result<SecretString, ConfigError> {
             base: &base,
         }
         .store_url(&raw.store),
+        Err(e) => Err(toml_error::convert(&e, &text, path)),
+    };
+    resolved.map_err(|e| e.scrubbed(&redact::Scrubber::new(&text)))
+}
+
+/// Only `[serve] listen` of the config file at `path` (`healthcheck`): `[serve]` is resolved,
+/// nothing else is read, and no secret.
+pub fn load_serve_listen(path: &Path) -> Result<std::net::SocketAddr, ConfigError> {
+    let (text, base) = read_config(path)?;
+    let cx = Resolver {
+        text: &text,
+        path,
+        base: &base,
+    };
+    let resolved = match toml::from_str::<RawServeOnly>(&text) {
+        Ok(raw) => cx.serve(&raw.serve).and_then(|serve| match serve {
+            Some(serve) => Ok(serve.listen),
+            None => cx.invalid(
+                0,
+                "serve.listen",
+                "there is no [serve] table, so no address to ask; pass --url",
+            ),
+        }),
         Err(e) => Err(toml_error::convert(&e, &text, path)),
     };
     resolved.map_err(|e| e.scrubbed(&redact::Scrubber::new(&text)))

@@ -24,6 +24,7 @@ pub mod raw;
 pub mod redact;
 mod resolve;
 pub mod secrets;
+pub mod serve;
 pub mod source;
 pub mod store;
 pub mod target;
@@ -31,7 +32,8 @@ mod toml_error;
 
 pub use duration::{parse_duration, parse_retention, MIN_RETENTION};
 pub(crate) use load::read_bounded;
-pub use load::{load, load_store_url, parse, MAX_CONFIG_BYTES};
+pub use load::{load, load_serve_listen, load_store_url, parse, MAX_CONFIG_BYTES};
+pub use serve::{MetadataSource, SamlSettings, ServeSettings};
 pub use source::hr_csv::{
     HrCsvSettings, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_FIELD_LINES, DEFAULT_MAX_FILE_BYTES,
 };
@@ -146,6 +148,10 @@ pub struct Settings {
     pub policy: Policy,
     /// Join, mapping templates, scope and groups.
     pub mapping: MappingRules,
+    /// `[serve]`: read by `idbridge serve` only.
+    pub serve: Option<ServeSettings>,
+    /// `[saml]`: the IdP metadata `serve` checks on every run.
+    pub saml: Option<SamlSettings>,
 }
 
 #[cfg(test)]

@@ -295,6 +295,8 @@ impl Resolver<'_> {
         }
         let policy = self.policy(&raw.policy, &target)?;
         let mapping = self.mapping(&raw, raw_sources, &sources)?;
+        let serve = self.serve(&raw.serve)?;
+        let saml = self.saml(&raw.saml)?;
         Ok(Settings {
             path: self.path.to_owned(),
             store_url,
@@ -303,6 +305,8 @@ impl Resolver<'_> {
             sources,
             policy,
             mapping,
+            serve,
+            saml,
         })
     }
 }

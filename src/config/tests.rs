@@ -1033,3 +1033,97 @@ fn unknown_values_list_every_accepted_value() {
         parse_in(dir.path(), &text).unwrap_or_else(|e| panic!("{role}: {e}"));
     }
 }
+
+#[test]
+fn serve_table_resolves_every_or_cron_and_reads_no_secret() {
+    let dir = dir_with_token();
+    let text = format!(
+        "{MINIMAL}\n[serve]\nlisten = \"0.0.0.0:8080\"\nevery = \"30m\"\njitter = \"1m\"\napi_token_file = \"missing-api-token\"\n"
+    );
+    // The API token file does not exist: only `serve` reads it, when it needs it.
+    let s = parse_in(dir.path(), &text).unwrap();
+    let serve = s.serve.unwrap();
+    assert_eq!(serve.listen.to_string(), "0.0.0.0:8080");
+    assert!(
+        matches!(serve.schedule, crate::serve::schedule::Schedule::Every(d) if d.as_secs() == 1800)
+    );
+    assert_eq!(serve.jitter.as_secs(), 60);
+    assert_eq!(serve.history, 50);
+    assert_eq!(
+        serve.api_token,
+        Some(secrets::SecretSource::File(
+            dir.path().join("missing-api-token")
+        ))
+    );
+    let text = format!(
+        "{MINIMAL}\n[serve]\nlisten = \"[::]:9000\"\ncron = \"0 7 * * 1-5\"\ntimezone = \"Europe/Paris\"\n"
+    );
+    let serve = parse_in(dir.path(), &text).unwrap().serve.unwrap();
+    assert_eq!(
+        serve.schedule.describe(),
+        "cron \"0 7 * * 1-5\" in Europe/Paris"
+    );
+    assert!(serve.api_token.is_none());
+    assert!(parse_in(dir.path(), MINIMAL).unwrap().serve.is_none());
+}
+
+#[test]
+fn serve_errors_name_key_and_line() {
+    let dir = dir_with_token();
+    let base_lines = MINIMAL.lines().count();
+    let cases = [
+        ("every = \"1h\"\n", "serve.listen", "needs `listen`"),
+        ("listen = \"localhost:80\"\nevery = \"1h\"\n", "serve.listen", "not an IP address"),
+        ("listen = \"0.0.0.0:80\"\n", "serve.every", "needs a schedule"),
+        ("listen = \"0.0.0.0:80\"\nevery = \"1h\"\ncron = \"0 * * * *\"\n", "serve.every", "not both"),
+        ("listen = \"0.0.0.0:80\"\nevery = \"soon\"\n", "serve.every", "not a duration"),
+        ("listen = \"0.0.0.0:80\"\ncron = \"0 7 * *\"\n", "serve.cron", "five fields"),
+        ("listen = \"0.0.0.0:80\"\ncron = \"0 7 * * *\"\ntimezone = \"Paris\"\n", "serve.timezone", "IANA"),
+        ("listen = \"0.0.0.0:80\"\nevery = \"1h\"\ntimezone = \"UTC\"\n", "serve.timezone", "`cron` only"),
+        ("listen = \"0.0.0.0:80\"\nevery = \"1h\"\napi_token_env = \"A\"\napi_token_file = \"f\"\n", "serve.api_token_env", "not both"),
+        ("listen = \"0.0.0.0:80\"\nevery = \"1h\"\nhistory = 0\n", "serve.history", "between 1 and 1000"),
+        ("listen = \"0.0.0.0:80\"\nevery = \"1h\"\nevry = \"1h\"\n", "", "evry"),
+    ];
+    for (body, key, says) in cases {
+        let text = format!("{MINIMAL}\n[serve]\n{body}");
+        let err = parse_in(dir.path(), &text).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains(key) && message.contains(says),
+            "{body}: {message}"
+        );
+        let line: usize = message.split(':').nth(1).unwrap().parse().unwrap_or(0);
+        assert!(
+            line > base_lines,
+            "{body}: the error names a line of [serve]: {message}"
+        );
+    }
+}
+
+#[test]
+fn saml_table_takes_a_file_or_a_url_without_credentials() {
+    let dir = dir_with_token();
+    let text = format!("{MINIMAL}\n[saml]\nmetadata = \"idp.xml\"\n");
+    let saml = parse_in(dir.path(), &text).unwrap().saml.unwrap();
+    assert_eq!(
+        saml.metadata,
+        MetadataSource::File(dir.path().join("idp.xml"))
+    );
+    assert_eq!(saml.warn_days, 30);
+    let text =
+        format!("{MINIMAL}\n[saml]\nmetadata = \"https://idp.example/metadata\"\nwarn_days = 14\n");
+    let saml = parse_in(dir.path(), &text).unwrap().saml.unwrap();
+    assert!(matches!(saml.metadata, MetadataSource::Url(_)));
+    let text = format!("{MINIMAL}\n[saml]\nmetadata = \"https://idp.example/m?sig=s3cr3t\"\n");
+    let err = parse_in(dir.path(), &text).unwrap_err().to_string();
+    assert!(
+        err.contains("saml.metadata") && !err.contains("s3cr3t"),
+        "{err}"
+    );
+    let text = format!("{MINIMAL}\n[saml]\nentity = \"x\"\n");
+    let err = parse_in(dir.path(), &text).unwrap_err().to_string();
+    assert!(
+        err.contains("saml.metadata") && err.contains("needs `metadata`"),
+        "{err}"
+    );
+}

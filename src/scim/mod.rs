@@ -39,7 +39,7 @@ pub mod wire;
 pub use client::{Reader, Writer};
 pub use error::{Error, Result};
 pub use profile::{Lookup, MemberRemoval, Profile, Readd, TargetKind};
-pub use stats::RequestCounts;
+pub use stats::{Observer, RequestCounts, RequestObserver};
 pub use target::{CreateOutcome, GroupRead, TargetRead, TargetWrite, UserRead};
 pub use transport::{ClientSettings, DEFAULT_MAX_REPLY_BYTES};
 

@@ -3,6 +3,25 @@
 
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Told of every SCIM exchange as it ends: how long it took and the reply's status (`None` when
+/// no reply came). `serve` feeds its latency histogram from it; it must not block.
+pub trait RequestObserver: Send + Sync {
+    /// One exchange ended after `elapsed`.
+    fn replied(&self, elapsed: Duration, status: Option<u16>);
+}
+
+/// A [`RequestObserver`] in [`super::ClientSettings`], which is `Debug`.
+#[derive(Clone)]
+pub struct Observer(pub Arc<dyn RequestObserver>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
 
 /// Counts shared by a client's clones.
 #[derive(Debug, Default)]

@@ -14,7 +14,7 @@ use super::error::{Error, Result};
 use super::limiter::Limiter;
 use super::profile::Profile;
 use super::redact::Redactor;
-use super::stats::Stats;
+use super::stats::{Observer, Stats};
 use crate::clock::Clock;
 use crate::retry::Policy;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -71,6 +71,8 @@ pub struct ClientSettings {
     pub page_size: u32,
     /// Largest reply body read; a larger success reply fails with [`Error::ReplyTooLarge`].
     pub max_reply_bytes: u64,
+    /// Told how long each exchange took (`serve`'s latency histogram); `None`: nobody.
+    pub observer: Option<Observer>,
 }
 
 impl ClientSettings {
@@ -92,6 +94,7 @@ impl ClientSettings {
             backoff_max: Duration::from_secs(30),
             page_size: MAX_PAGE_SIZE,
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            observer: None,
         }
     }
 }
@@ -114,6 +117,7 @@ pub(super) struct Core {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) profile: Profile,
     pub(super) stats: Stats,
+    observer: Option<Observer>,
 }
 
 /// One HTTP exchange, before the retry policy looks at it.
@@ -212,6 +216,7 @@ impl Core {
             clock,
             profile,
             stats: Stats::default(),
+            observer: settings.observer,
         })
     }
 
@@ -249,14 +254,17 @@ impl Core {
                 .body(bytes);
         }
         self.stats.sent();
+        let started = std::time::Instant::now();
         let mut response = match request.send().await {
             Ok(response) => response,
             Err(e) if e.is_connect() => {
                 permit.report(None);
+                self.observe(started, None);
                 return Ok(self.no_connection(&e));
             }
             Err(e) => {
                 permit.report(None);
+                self.observe(started, None);
                 return Ok(Attempt::Lost {
                     detail: self.describe(&e),
                 });
@@ -270,10 +278,11 @@ impl Core {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        match self
+        let body = self
             .read_body(&mut response, method.as_str(), segments, status)
-            .await?
-        {
+            .await;
+        self.observe(started, Some(status));
+        match body? {
             Ok(body) => Ok(Attempt::Reply {
                 status,
                 retry_after,
@@ -285,6 +294,12 @@ impl Core {
                     self.describe(&e)
                 ),
             }),
+        }
+    }
+
+    fn observe(&self, started: std::time::Instant, status: Option<u16>) {
+        if let Some(observer) = &self.observer {
+            observer.0.replied(started.elapsed(), status);
         }
     }
 

@@ -57,6 +57,12 @@ impl fmt::Display for LockHolder {
     }
 }
 
+/// Keepalives of the lock's session (seconds idle, seconds between probes, probes): a holder
+/// that vanished without closing its connection loses the lock after about 30 + 3 × 10 s.
+const PG_KEEPALIVE_IDLE_SECS: u32 = 30;
+const PG_KEEPALIVE_INTERVAL_SECS: u32 = 10;
+const PG_KEEPALIVE_COUNT: u32 = 3;
+
 /// PostgreSQL keeps at most 63 bytes of `application_name`.
 const PG_NAME_MAX: usize = 63;
 
@@ -319,6 +325,20 @@ impl Store {
             .map_err(connect_err)?;
         let key = pg_key(target_name);
         let op = "take the run lock";
+        // The server's TCP keepalives on this session: if the holder's machine or network dies
+        // (no FIN ever comes), the server finds the connection dead within about a minute and
+        // drops the session, and with it the lock, so another replica can run.
+        sqlx::query(
+            "SELECT set_config('tcp_keepalives_idle', $1, false), \
+             set_config('tcp_keepalives_interval', $2, false), \
+             set_config('tcp_keepalives_count', $3, false)",
+        )
+        .bind(PG_KEEPALIVE_IDLE_SECS.to_string())
+        .bind(PG_KEEPALIVE_INTERVAL_SECS.to_string())
+        .bind(PG_KEEPALIVE_COUNT.to_string())
+        .execute(&mut conn)
+        .await
+        .map_err(|e| self.query_err(op, "pg_settings", &e))?;
         // Named before locking, so whoever sees the lock held also sees who holds it.
         sqlx::query("SELECT set_config('application_name', $1, false)")
             .bind(holder.pg_tag())

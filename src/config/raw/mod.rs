@@ -35,6 +35,10 @@ pub struct Raw {
     pub scope: Option<RawScope>,
     /// `[groups]`.
     pub groups: Option<RawGroups>,
+    /// `[serve]`.
+    pub serve: Option<Spanned<RawServe>>,
+    /// `[saml]`.
+    pub saml: Option<Spanned<RawSaml>>,
 }
 
 /// `[join]`.
@@ -91,6 +95,13 @@ pub struct RawStoreOnly {
     /// `[store]`.
     #[serde(default)]
     pub store: RawStore,
+}
+
+/// The file as far as `healthcheck` is concerned: `[serve]` only, other tables ignored unread.
+#[derive(Debug, Deserialize)]
+pub struct RawServeOnly {
+    /// `[serve]`.
+    pub serve: Option<Spanned<RawServe>>,
 }
 
 /// `[store]`.
@@ -151,4 +162,38 @@ pub struct RawPolicy {
     pub deactivate: Option<Spanned<String>>,
     /// `match-email` or `none`.
     pub adopt: Option<Spanned<String>>,
+}
+
+/// `[serve]`: read by `idbridge serve` only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServe {
+    /// Address of the HTTP endpoints, e.g. `"0.0.0.0:8080"`.
+    pub listen: Option<Spanned<String>>,
+    /// Interval between runs, e.g. `"1h"`.
+    pub every: Option<Spanned<String>>,
+    /// Cron expression (five fields), instead of `every`.
+    pub cron: Option<Spanned<String>>,
+    /// IANA zone the cron expression is read in (UTC by default).
+    pub timezone: Option<Spanned<String>>,
+    /// Largest random delay added to each tick.
+    pub jitter: Option<Spanned<String>>,
+    /// Env var holding the bearer token of `/runs` and `POST /sync`.
+    pub api_token_env: Option<Spanned<String>>,
+    /// File holding that token.
+    pub api_token_file: Option<Spanned<String>>,
+    /// How many runs `/runs` lists.
+    pub history: Option<Spanned<i64>>,
+}
+
+/// `[saml]`: the IdP metadata `serve` checks on every run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSaml {
+    /// A metadata file, or an `https://` URL.
+    pub metadata: Option<Spanned<String>>,
+    /// Which entity of an `EntitiesDescriptor`.
+    pub entity: Option<Spanned<String>>,
+    /// Warn when a signing certificate expires within this many days.
+    pub warn_days: Option<Spanned<i64>>,
 }
