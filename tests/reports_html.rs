@@ -147,6 +147,8 @@ fn run_chromium(bin: &Path, page: &Path, extra: &[String]) -> Output {
             "--disable-component-update",
             "--disable-sync",
             "--window-size=1200,900",
+            // Containers often have a small /dev/shm; Chromium then crashes without this.
+            "--disable-dev-shm-usage",
             // Console messages, CSP refusals among them, go to stderr.
             "--enable-logging=stderr",
             "--v=0",

@@ -149,6 +149,9 @@ fn kind_style(op: &str) -> (usize, &'static str) {
 #[derive(Debug)]
 struct Layout {
     step: Step,
+    /// The days counted: the window, less the months left out when it is cut.
+    from: NaiveDate,
+    to: NaiveDate,
     /// Each bar's first day and its count per kind (indexes into `kinds`).
     bars: Vec<(NaiveDate, Vec<u64>)>,
     /// The kinds done in the window, in legend order, with their totals.
@@ -158,8 +161,19 @@ struct Layout {
 }
 
 fn layout(activity: &Activity) -> Layout {
-    let (from, to) = (activity.from, activity.to.max(activity.from));
+    let (mut from, to) = (activity.from, activity.to.max(activity.from));
     let step = Step::for_window(from, to);
+    let mut starts = Vec::new();
+    let mut start = step.start(from);
+    while start <= to && start != NaiveDate::MAX {
+        starts.push(start);
+        start = step.next(start);
+    }
+    let cut = (starts.len() > MAX_BARS).then(|| {
+        starts.drain(..starts.len() - MAX_BARS);
+        from = starts[0];
+        starts[0]
+    });
     let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
     let mut per_bar: BTreeMap<(NaiveDate, &str), u64> = BTreeMap::new();
     for c in activity
@@ -180,16 +194,6 @@ fn layout(activity: &Activity) -> Layout {
             .cmp(&kind_style(&b.0).0)
             .then(a.0.cmp(&b.0))
     });
-    let mut starts = Vec::new();
-    let mut start = step.start(from);
-    while start <= to && start != NaiveDate::MAX {
-        starts.push(start);
-        start = step.next(start);
-    }
-    let cut = (starts.len() > MAX_BARS).then(|| {
-        starts.drain(..starts.len() - MAX_BARS);
-        starts[0]
-    });
     let bars = starts
         .into_iter()
         .map(|start| {
@@ -202,6 +206,8 @@ fn layout(activity: &Activity) -> Layout {
         .collect();
     Layout {
         step,
+        from,
+        to,
         bars,
         kinds,
         cut,
@@ -279,7 +285,7 @@ pub fn svg(activity: &Activity) -> String {
          <title id=\"chart-title\">Operations done per {}, by kind</title>\n\
          <desc id=\"chart-desc\">{}</desc>\n",
         l.step.noun(),
-        esc(&summary(activity, &l, total))
+        esc(&summary(&l, total))
     );
     grid(&mut out, &s);
     bars(&mut out, &l, &s);
@@ -365,12 +371,12 @@ fn axes(out: &mut String, l: &Layout, s: &Scale) {
 }
 
 /// One line saying what the chart shows, for screen readers and the caption.
-fn summary(activity: &Activity, l: &Layout, total: u64) -> String {
+fn summary(l: &Layout, total: u64) -> String {
     let kinds: Vec<String> = l.kinds.iter().map(|(op, n)| format!("{n} {op}")).collect();
     let mut text = format!(
         "{total} operation(s) done from {} to {} (UTC)",
-        activity.from.format("%Y-%m-%d"),
-        activity.to.max(activity.from).format("%Y-%m-%d")
+        l.from.format("%Y-%m-%d"),
+        l.to.format("%Y-%m-%d")
     );
     if !kinds.is_empty() {
         let _ = write!(text, ": {}", kinds.join(", "));
@@ -400,12 +406,13 @@ fn legend(l: &Layout) -> String {
 fn caption(activity: &Activity, l: &Layout, total: u64) -> String {
     let mut out = format!(
         "<p class=\"caption\">{}. From the journal: operations done (failed and skipped ones changed nothing), by when they were done.",
-        esc(&summary(activity, l, total))
+        esc(&summary(l, total))
     );
     if let Some(cut) = l.cut {
         let _ = write!(
             out,
-            " The chart shows the last {MAX_BARS} months, from {}; earlier ones are left out of it.",
+            " The window is longer than {MAX_BARS} months: the chart shows and counts its last \
+             {MAX_BARS}, from {}.",
             cut.format("%Y-%m")
         );
     }
@@ -506,11 +513,25 @@ mod tests {
         let months = layout(&activity("2020-01-15", "2026-06-30", Vec::new()));
         assert_eq!(months.step, Step::Month);
         assert_eq!(months.bars.len(), 78);
-        let capped = layout(&activity("1900-01-01", "2026-06-30", Vec::new()));
+        let long = activity(
+            "1900-01-01",
+            "2026-06-30",
+            vec![
+                count("1999-01-01", "create-user", 5),
+                count("2026-01-05", "patch-user", 1),
+            ],
+        );
+        let capped = layout(&long);
         assert_eq!(capped.bars.len(), MAX_BARS);
         assert_eq!(capped.cut, Some(day("2006-07-01")));
+        assert_eq!(
+            capped.kinds,
+            vec![("patch-user".to_owned(), 1)],
+            "what is not drawn is not counted either"
+        );
+        assert!(svg(&long).contains("1 operation(s) done from 2006-07-01 to 2026-06-30"));
         assert!(svg(&activity("1900-01-01", "2026-06-30", Vec::new()))
-            .contains("the last 240 months, from 2006-07"));
+            .contains("shows and counts its last 240, from 2006-07"));
     }
 
     #[test]

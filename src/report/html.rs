@@ -320,6 +320,26 @@ mod tests {
     }
 
     #[test]
+    fn short_words_stay_whole_and_long_ones_may_break_anywhere() {
+        let digest = "0d19c62210977e658f20e0105b04100fe47b62d8083067736399c6d71dccbd88";
+        let r = report(vec![
+            vec![Cell::Null, Cell::Millis(5), Cell::from(digest)],
+            vec![Cell::Null, Cell::Int(2), Cell::from("create-user")],
+        ]);
+        let html = page(&r, &Page::default());
+        assert!(
+            html.contains(&format!("<td class=\"long\">{digest}</td>")),
+            "{html}"
+        );
+        assert!(html.contains("<td>create-user</td>"), "{html}");
+        assert!(html.contains("<td class=\"num\">5ms</td>"), "{html}");
+        assert!(
+            html.contains("<tr><td></td>"),
+            "an empty column has no class: {html}"
+        );
+    }
+
+    #[test]
     fn the_policy_allows_only_the_inline_stylesheet_by_its_hash() {
         let html = page(&report(Vec::new()), &Page::default());
         let csp = content_security_policy();
