@@ -4,6 +4,8 @@
 use super::output;
 use super::{exit, pipeline, Exit, Format};
 use crate::clock::Clock;
+use crate::config::Settings;
+use crate::connectors::SourceRead;
 use crate::report;
 use crate::scim::TargetRead;
 use anyhow::Result;
@@ -74,63 +76,12 @@ pub async fn run(config: &Path, clock: Arc<dyn Clock>, format: Format) -> Result
         None,
         format!("config {}", config.display()),
     ));
-    checks.push(match pipeline::open_store_read_only(&settings).await {
-        Ok(Some(store)) => match store.ping().await {
-            Ok(()) => Check::new(
-                "store",
-                None,
-                format!("store {} ({})", store.redacted_url(), store.backend()),
-            ),
-            Err(e) => Check::new("store", Some(exit::store_class(&e)), format!("store: {e}")),
-        },
-        Ok(None) => Check::new(
-            "store",
-            None,
-            "store: no database yet; `idbridge migrate` or the first sync creates it".to_owned(),
-        ),
-        Err(e) => Check::new("store", Some(exit::for_error(&e)), format!("store: {e:#}")),
-    });
-    let target = &settings.target.name;
-    checks.push(match pipeline::reader(&settings.target, clock.clone()) {
-        Ok(reader) => match reader.probe().await {
-            Ok(()) => Check::new(
-                "target",
-                None,
-                format!("target {target} ({}): token accepted", settings.target.url),
-            ),
-            Err(e) => Check::new(
-                "target",
-                Some(exit::scim_class(&e)),
-                format!("target {target}: {e}"),
-            ),
-        },
-        Err(e) => Check::new(
-            "target",
-            Some(exit::for_error(&e)),
-            format!("target {target}: {e:#}"),
-        ),
-    });
+    checks.push(store(&settings).await);
+    checks.push(target(&settings, clock.clone()).await);
     match pipeline::read_sources(&settings, clock.as_ref()).await {
         Ok(reads) => {
             for read in reads {
-                // The same guardrail as `sync`: a source that yields nobody is refused (1).
-                let mut check = Check::new(
-                    "source",
-                    read.records.is_empty().then_some(Exit::Blocked),
-                    format!(
-                        "source {}: {} valid people, {} rows skipped",
-                        read.source,
-                        read.records.len(),
-                        read.issues.len()
-                    ),
-                );
-                check.issues = read
-                    .issues
-                    .iter()
-                    .take(ISSUES_SHOWN)
-                    .map(|issue| format!("{}: {}", issue.location, issue.message))
-                    .collect();
-                checks.push(check);
+                checks.push(source(&read));
             }
         }
         Err(e) => checks.push(Check::new(
@@ -148,6 +99,72 @@ pub async fn run(config: &Path, clock: Arc<dyn Clock>, format: Format) -> Result
         }))?;
     }
     Ok(exit)
+}
+
+/// The store answers (or does not exist yet, which is fine).
+async fn store(settings: &Settings) -> Check {
+    match pipeline::open_store_read_only(settings).await {
+        Ok(Some(store)) => match store.ping().await {
+            Ok(()) => Check::new(
+                "store",
+                None,
+                format!("store {} ({})", store.redacted_url(), store.backend()),
+            ),
+            Err(e) => Check::new("store", Some(exit::store_class(&e)), format!("store: {e}")),
+        },
+        Ok(None) => Check::new(
+            "store",
+            None,
+            "store: no database yet; `idbridge migrate` or the first sync creates it".to_owned(),
+        ),
+        Err(e) => Check::new("store", Some(exit::for_error(&e)), format!("store: {e:#}")),
+    }
+}
+
+/// The target answers and accepts the token.
+async fn target(settings: &Settings, clock: Arc<dyn Clock>) -> Check {
+    let target = &settings.target.name;
+    match pipeline::reader(&settings.target, clock) {
+        Ok(reader) => match reader.probe().await {
+            Ok(()) => Check::new(
+                "target",
+                None,
+                format!("target {target} ({}): token accepted", settings.target.url),
+            ),
+            Err(e) => Check::new(
+                "target",
+                Some(exit::scim_class(&e)),
+                format!("target {target}: {e}"),
+            ),
+        },
+        Err(e) => Check::new(
+            "target",
+            Some(exit::for_error(&e)),
+            format!("target {target}: {e:#}"),
+        ),
+    }
+}
+
+/// A source was read: its counts and the first rows it skipped.
+fn source(read: &SourceRead) -> Check {
+    // The same guardrail as `sync`: a source that yields nobody is refused (1).
+    let mut check = Check::new(
+        "source",
+        read.records.is_empty().then_some(Exit::Blocked),
+        format!(
+            "source {}: {} valid people, {} rows skipped",
+            read.source,
+            read.records.len(),
+            read.issues.len()
+        ),
+    );
+    check.issues = read
+        .issues
+        .iter()
+        .take(ISSUES_SHOWN)
+        .map(|issue| format!("{}: {}", issue.location, issue.message))
+        .collect();
+    check
 }
 
 /// One line for a check, and the rows its source skipped.

@@ -389,6 +389,33 @@ pub fn desired(
     })
 }
 
+/// The target's users, read for a plan and normalised by its profile.
+async fn read_users(reader: &Reader) -> Result<TargetState> {
+    let read = reader.read_users().await?;
+    tracing::info!(
+        users = read.users.len(),
+        consistent = read.consistent,
+        attempts = read.attempts,
+        "target read"
+    );
+    if read.attempts > 1 {
+        tracing::warn!(
+            attempts = read.attempts,
+            consistent = read.consistent,
+            "target read was retried"
+        );
+    }
+    Ok(TargetState {
+        users: read
+            .users
+            .iter()
+            .map(|u| reader.profile().to_target_user(u))
+            .collect(),
+        consistent: read.consistent,
+        problems: read.problems,
+    })
+}
+
 /// Everything from source reads to the plan. It holds only a [`Reader`] of the target: making a
 /// plan cannot write.
 pub async fn prepare(
@@ -416,29 +443,7 @@ pub async fn prepare(
     for r in reads {
         tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");
     }
-    let read = reader.read_users().await?;
-    tracing::info!(
-        users = read.users.len(),
-        consistent = read.consistent,
-        attempts = read.attempts,
-        "target read"
-    );
-    if read.attempts > 1 {
-        tracing::warn!(
-            attempts = read.attempts,
-            consistent = read.consistent,
-            "target read was retried"
-        );
-    }
-    let target = TargetState {
-        users: read
-            .users
-            .iter()
-            .map(|u| profile.to_target_user(u))
-            .collect(),
-        consistent: read.consistent,
-        problems: read.problems,
-    };
+    let target = read_users(reader).await?;
     let groups_configured = settings
         .sources
         .iter()

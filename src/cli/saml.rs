@@ -562,28 +562,8 @@ struct LoginState {
 }
 
 async fn test_login(args: TestLoginArgs, clock: Arc<dyn Clock>) -> Result<Exit> {
-    let md = read_file(
-        &args.metadata,
-        saml::Limits::default().max_bytes,
-        ONE_DOCUMENT,
-    )?;
-    let trust = metadata::idp_trust(&md, None)
-        .map_err(|f| anyhow!("{}: {}", args.metadata.display(), f.message))?;
     let now = clock.now();
-    let md_report = metadata::check(
-        &md,
-        &MetaExpect {
-            profile: Profile::Generic,
-            ..MetaExpect::default()
-        },
-        now,
-    );
-    let sso = md_report
-        .sso
-        .iter()
-        .find(|e| e.binding.ends_with("HTTP-Redirect"))
-        .map(|e| e.location.trim().to_string())
-        .ok_or_else(|| anyhow!("the IdP metadata offers no HTTP-Redirect SingleSignOnService"))?;
+    let (trust, sso) = idp_redirect_sso(&args.metadata, now)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -610,8 +590,7 @@ async fn test_login(args: TestLoginArgs, clock: Arc<dyn Clock>) -> Result<Exit> 
         "Open this login URL in a browser:\n{}",
         login::redirect_url(&sso, &request, None)
     );
-
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(LoginState {
         expect: Expect {
             certs: trust.certs,
@@ -637,6 +616,40 @@ async fn test_login(args: TestLoginArgs, clock: Arc<dyn Clock>) -> Result<Exit> 
             }),
         )
         .with_state(state);
+    serve_logins(listener, app, rx, &args).await
+}
+
+/// The IdP's trust (certificates, entity id) and its HTTP-Redirect SSO URL, from its metadata
+/// file.
+fn idp_redirect_sso(path: &Path, now: DateTime<Utc>) -> Result<(metadata::IdpTrust, String)> {
+    let md = read_file(path, saml::Limits::default().max_bytes, ONE_DOCUMENT)?;
+    let trust =
+        metadata::idp_trust(&md, None).map_err(|f| anyhow!("{}: {}", path.display(), f.message))?;
+    let md_report = metadata::check(
+        &md,
+        &MetaExpect {
+            profile: Profile::Generic,
+            ..MetaExpect::default()
+        },
+        now,
+    );
+    let sso = md_report
+        .sso
+        .iter()
+        .find(|e| e.binding.ends_with("HTTP-Redirect"))
+        .map(|e| e.location.trim().to_string())
+        .ok_or_else(|| anyhow!("the IdP metadata offers no HTTP-Redirect SingleSignOnService"))?;
+    Ok((trust, sso))
+}
+
+/// Serve the test SP until `args.responses` responses were checked (each printed as it comes)
+/// or the timeout passes. Exit 0 only when every one was accepted.
+async fn serve_logins(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Report>,
+    args: &TestLoginArgs,
+) -> Result<Exit> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -95,6 +95,16 @@ macro_rules! still_needed {
     };
 }
 
+/// What a prune of the lock's target is about to the database: its target and its times as
+/// stored.
+struct Prune<'r> {
+    target: &'r str,
+    cutoff: String,
+    at: String,
+}
+
+const PRUNE: &str = "prune the journal";
+
 impl Store {
     /// Prune the journal of the lock's target: the operations of every run that finished before
     /// `request.cutoff`, except the entries a later run still needs, in one transaction. Returns
@@ -104,15 +114,16 @@ impl Store {
         lock: &RunLock,
         request: &PruneRequest,
     ) -> Result<Option<PruneRecord>> {
-        const OP: &str = "prune the journal";
-        let target = lock.target_name();
-        let cutoff = fmt_time(request.cutoff);
-        let at = fmt_time(request.at);
-        let err = |table, e: sqlx::Error| self.query_err(OP, table, &e);
+        let prune = Prune {
+            target: lock.target_name(),
+            cutoff: fmt_time(request.cutoff),
+            at: fmt_time(request.at),
+        };
+        let err = |table, e: sqlx::Error| self.query_err(PRUNE, table, &e);
         let mut tx = self.pool.begin().await.map_err(|e| err("runs", e))?;
         let runs = sqlx::query(pruned_runs!())
-            .bind(target)
-            .bind(&cutoff)
+            .bind(prune.target)
+            .bind(&prune.cutoff)
             .fetch_all(&mut *tx)
             .await
             .map_err(|e| err("runs", e))?
@@ -121,62 +132,19 @@ impl Store {
             tx.rollback().await.map_err(|e| err("runs", e))?;
             return Ok(None);
         }
-        let kept: i64 = sqlx::query_scalar(concat!(
-            "SELECT COUNT(*) FROM operations WHERE run_id IN (",
-            pruned_runs!(),
-            ") AND ",
-            still_needed!()
-        ))
-        .bind(target)
-        .bind(&cutoff)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| err("operations", e))?;
-        let deleted = sqlx::query(concat!(
-            "DELETE FROM operations WHERE run_id IN (",
-            pruned_runs!(),
-            ") AND NOT (",
-            still_needed!(),
-            ")"
-        ))
-        .bind(target)
-        .bind(&cutoff)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| err("operations", e))?
-        .rows_affected();
-        sqlx::query(concat!(
-            "UPDATE runs SET pruned_at = $3, upcoming_json = NULL WHERE id IN (",
-            pruned_runs!(),
-            ")"
-        ))
-        .bind(target)
-        .bind(&cutoff)
-        .bind(&at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| err("runs", e))?;
-        let row = sqlx::query(
-            "INSERT INTO prunes (target_name, pruned_at, cutoff, runs, operations, kept, reason, \
-             host, os_user) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-        )
-        .bind(target)
-        .bind(&at)
-        .bind(&cutoff)
-        .bind(count_i64(runs))
-        .bind(count_i64(deleted))
-        .bind(kept)
-        .bind(<&str>::from(request.reason))
-        .bind(&request.host)
-        .bind(&request.os_user)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| err("prunes", e))?;
-        let id: i64 = self.get(&row, "prunes", "id")?;
+        let (kept, deleted) = self.prune_operations(&mut tx, &prune).await?;
+        let id = self
+            .record_prune(
+                &mut tx,
+                &prune,
+                request,
+                [count_i64(runs), count_i64(deleted), kept],
+            )
+            .await?;
         tx.commit().await.map_err(|e| err("prunes", e))?;
         Ok(Some(PruneRecord {
             id,
-            target_name: target.to_owned(),
+            target_name: prune.target.to_owned(),
             pruned_at: request.at,
             cutoff: request.cutoff,
             runs: runs as u64,
@@ -186,6 +154,80 @@ impl Store {
             host: Some(request.host.clone()),
             os_user: Some(request.os_user.clone()),
         }))
+    }
+
+    /// Delete the journal entries of the pruned runs a later run no longer needs, and mark the
+    /// runs pruned. Returns how many entries were kept and how many deleted.
+    async fn prune_operations(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        prune: &Prune<'_>,
+    ) -> Result<(i64, u64)> {
+        let err = |table, e: sqlx::Error| self.query_err(PRUNE, table, &e);
+        let kept: i64 = sqlx::query_scalar(concat!(
+            "SELECT COUNT(*) FROM operations WHERE run_id IN (",
+            pruned_runs!(),
+            ") AND ",
+            still_needed!()
+        ))
+        .bind(prune.target)
+        .bind(&prune.cutoff)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| err("operations", e))?;
+        let deleted = sqlx::query(concat!(
+            "DELETE FROM operations WHERE run_id IN (",
+            pruned_runs!(),
+            ") AND NOT (",
+            still_needed!(),
+            ")"
+        ))
+        .bind(prune.target)
+        .bind(&prune.cutoff)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| err("operations", e))?
+        .rows_affected();
+        sqlx::query(concat!(
+            "UPDATE runs SET pruned_at = $3, upcoming_json = NULL WHERE id IN (",
+            pruned_runs!(),
+            ")"
+        ))
+        .bind(prune.target)
+        .bind(&prune.cutoff)
+        .bind(&prune.at)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| err("runs", e))?;
+        Ok((kept, deleted))
+    }
+
+    /// The `prunes` row: `counts` are the runs, the deleted and the kept entries. Returns its id.
+    async fn record_prune(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        prune: &Prune<'_>,
+        request: &PruneRequest,
+        counts: [i64; 3],
+    ) -> Result<i64> {
+        let [runs, deleted, kept] = counts;
+        let row = sqlx::query(
+            "INSERT INTO prunes (target_name, pruned_at, cutoff, runs, operations, kept, reason, \
+             host, os_user) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(prune.target)
+        .bind(&prune.at)
+        .bind(&prune.cutoff)
+        .bind(runs)
+        .bind(deleted)
+        .bind(kept)
+        .bind(<&str>::from(request.reason))
+        .bind(&request.host)
+        .bind(&request.os_user)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| self.query_err(PRUNE, "prunes", &e))?;
+        self.get(&row, "prunes", "id")
     }
 }
 

@@ -53,74 +53,121 @@ pub fn resolve(
     let mut direct: Vec<BTreeSet<SourceKey>> = Vec::with_capacity(entries.len());
     let mut children: Vec<Vec<usize>> = Vec::with_capacity(entries.len());
     for g in &entries {
-        let mut users = BTreeSet::new();
-        let mut kids = Vec::new();
-        let mut reported = HashSet::new();
-        for member in &g.member_dns {
-            let norm = dn::normalize(member);
-            if let Some(key) = people.by_dn.get(&norm) {
-                users.insert(key.clone());
-            } else if let Some(&child) = index.get(&norm) {
-                kids.push(child);
-            } else if !people.skipped.contains(&norm) && reported.insert(norm) {
-                issues.push(outside(source, g, &format!("member `{member}`")));
-            }
-        }
-        for uid in &g.member_uids {
-            match people.by_login.get(&uid.trim().to_lowercase()) {
-                Some(key) => {
-                    users.insert(key.clone());
-                }
-                None => {
-                    if reported.insert(format!("uid:{uid}")) {
-                        issues.push(outside(source, g, &format!("memberUid `{uid}`")));
-                    }
-                }
-            }
-        }
-        kids.sort_unstable();
-        kids.dedup();
+        let (users, kids) = direct_members(source, g, &index, people, &mut issues);
         direct.push(users);
         children.push(kids);
     }
-
     if nested == NestedGroups::Resolve {
         for cycle in cycles(&children) {
-            let mut dns: Vec<&str> = cycle.iter().map(|&i| entries[i].dn.as_str()).collect();
-            dns.sort_unstable();
-            let list = dns
-                .iter()
-                .map(|d| format!("`{d}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            issues.push(SourceIssue {
-                source: source.to_owned(),
-                location: dns.first().map(|d| (*d).to_owned()).unwrap_or_default(),
-                code: FindingCode::GroupCycle,
-                message: format!(
-                    "groups {list} contain each other in a cycle; each is given the members of all of them. Remove one of the nested-group memberships in the directory to break the cycle."
-                ),
-                skipped_person: false,
-                hints: Vec::new(),
-            });
+            issues.push(cycle_issue(source, &entries, &cycle));
         }
     }
+    let graph = Graph { direct, children };
+    let groups = entries
+        .iter()
+        .enumerate()
+        .map(|(i, g)| SourceGroup {
+            key: g.key.clone(),
+            location: g.dn.clone(),
+            attrs: g.attrs.clone(),
+            members: graph.members(i, g, people, nested).into_iter().collect(),
+        })
+        .collect();
+    (groups, issues)
+}
 
-    let mut groups = Vec::with_capacity(entries.len());
-    for (i, g) in entries.iter().enumerate() {
-        let mut members = direct[i].clone();
+/// A group's direct members: the people it names and the groups it contains (indexes into the
+/// entries, by normalised DN in `index`). A member that is neither is reported once per group.
+fn direct_members(
+    source: &str,
+    g: &GroupEntry,
+    index: &HashMap<String, usize>,
+    people: &People,
+    issues: &mut Vec<SourceIssue>,
+) -> (BTreeSet<SourceKey>, Vec<usize>) {
+    let mut users = BTreeSet::new();
+    let mut kids = Vec::new();
+    let mut reported = HashSet::new();
+    for member in &g.member_dns {
+        let norm = dn::normalize(member);
+        if let Some(key) = people.by_dn.get(&norm) {
+            users.insert(key.clone());
+        } else if let Some(&child) = index.get(&norm) {
+            kids.push(child);
+        } else if !people.skipped.contains(&norm) && reported.insert(norm) {
+            issues.push(outside(source, g, &format!("member `{member}`")));
+        }
+    }
+    for uid in &g.member_uids {
+        match people.by_login.get(&uid.trim().to_lowercase()) {
+            Some(key) => {
+                users.insert(key.clone());
+            }
+            None => {
+                if reported.insert(format!("uid:{uid}")) {
+                    issues.push(outside(source, g, &format!("memberUid `{uid}`")));
+                }
+            }
+        }
+    }
+    kids.sort_unstable();
+    kids.dedup();
+    (users, kids)
+}
+
+fn cycle_issue(source: &str, entries: &[GroupEntry], cycle: &[usize]) -> SourceIssue {
+    let mut dns: Vec<&str> = cycle.iter().map(|&i| entries[i].dn.as_str()).collect();
+    dns.sort_unstable();
+    let list = dns
+        .iter()
+        .map(|d| format!("`{d}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    SourceIssue {
+        source: source.to_owned(),
+        location: dns.first().map(|d| (*d).to_owned()).unwrap_or_default(),
+        code: FindingCode::GroupCycle,
+        message: format!(
+            "groups {list} contain each other in a cycle; each is given the members of all of them. Remove one of the nested-group memberships in the directory to break the cycle."
+        ),
+        skipped_person: false,
+        hints: Vec::new(),
+    }
+}
+
+/// The groups' direct members and contained groups, by entry index.
+struct Graph {
+    direct: Vec<BTreeSet<SourceKey>>,
+    children: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    /// Group `i`'s (entry `g`'s) members as `nested` says to count them.
+    fn members(
+        &self,
+        i: usize,
+        g: &GroupEntry,
+        people: &People,
+        nested: NestedGroups,
+    ) -> BTreeSet<SourceKey> {
+        let mut members = self.direct[i].clone();
         match nested {
             NestedGroups::Off => {}
             NestedGroups::Resolve => {
                 // Breadth-first over nested groups; `seen` stops cycles.
                 let mut seen: HashSet<usize> = HashSet::from([i]);
-                let mut queue: Vec<usize> = children[i].clone();
+                let mut queue: Vec<usize> = self.children[i].clone();
                 while let Some(next) = queue.pop() {
                     if !seen.insert(next) {
                         continue;
                     }
-                    members.extend(direct[next].iter().cloned());
-                    queue.extend(children[next].iter().copied().filter(|c| !seen.contains(c)));
+                    members.extend(self.direct[next].iter().cloned());
+                    queue.extend(
+                        self.children[next]
+                            .iter()
+                            .copied()
+                            .filter(|c| !seen.contains(c)),
+                    );
                 }
             }
             NestedGroups::InChain => {
@@ -131,14 +178,8 @@ pub fn resolve(
                 }
             }
         }
-        groups.push(SourceGroup {
-            key: g.key.clone(),
-            location: g.dn.clone(),
-            attrs: g.attrs.clone(),
-            members: members.into_iter().collect(),
-        });
+        members
     }
-    (groups, issues)
 }
 
 fn outside(source: &str, g: &GroupEntry, what: &str) -> SourceIssue {

@@ -198,11 +198,32 @@ struct Pending {
 }
 
 async fn read_with(conn: &mut Conn, settings: &LdapSettings) -> Result<SourceRead, Error> {
-    let a = &settings.attributes;
-    let ad = settings.dialect == LdapDialect::ActiveDirectory;
+    let disabled = disabled_dns(conn, settings).await?;
+    let raw_names = user_attribute_names(settings);
+    let (pending, mut issues, people) = read_users(conn, settings, &raw_names, &disabled).await?;
+    let records = with_managers(pending, &people);
+    let mut group_list = Vec::new();
+    if let Some(q) = &settings.groups {
+        let (entries, bad) = read_groups(conn, settings, q).await?;
+        issues.extend(bad);
+        let (groups, notices) = groups::resolve(&settings.name, entries, &people, settings.nested);
+        issues.extend(notices);
+        group_list = groups;
+    }
+    Ok(SourceRead {
+        source: settings.name.clone(),
+        records,
+        groups: group_list,
+        issues,
+        fields: fields(settings, &raw_names),
+    })
+}
 
-    // OpenLDAP: the disabled entries are the users the disabled filter also matches.
+/// OpenLDAP: the normalised DNs of disabled entries, the users the disabled filter also matches.
+/// Empty for Active Directory, which marks them in `userAccountControl`.
+async fn disabled_dns(conn: &mut Conn, settings: &LdapSettings) -> Result<HashSet<String>, Error> {
     let mut disabled: HashSet<String> = HashSet::new();
+    let ad = settings.dialect == LdapDialect::ActiveDirectory;
     if let (false, Some(extra)) = (ad, &settings.disabled_filter) {
         let filter = values::and(&settings.users.filter, extra);
         // RFC 4511 §4.5.1.8: "1.1" asks for no attributes.
@@ -218,8 +239,17 @@ async fn read_with(conn: &mut Conn, settings: &LdapSettings) -> Result<SourceRea
         )
         .await?;
     }
+    Ok(disabled)
+}
 
-    let raw_names = user_attribute_names(settings);
+/// Every user entry: the valid ones, the issues for the others, and the index groups resolve
+/// their members in.
+async fn read_users(
+    conn: &mut Conn,
+    settings: &LdapSettings,
+    raw_names: &[String],
+    disabled: &HashSet<String>,
+) -> Result<(Vec<Pending>, Vec<SourceIssue>, People), Error> {
     let mut pending: Vec<Pending> = Vec::new();
     let mut issues: Vec<SourceIssue> = Vec::new();
     let mut people = People::default();
@@ -227,10 +257,10 @@ async fn read_with(conn: &mut Conn, settings: &LdapSettings) -> Result<SourceRea
         &settings.users.base,
         settings.users.scope,
         &settings.users.filter,
-        &raw_names,
+        raw_names,
         |e| {
             let norm = dn::normalize(&e.dn);
-            match user(settings, &raw_names, &e, &disabled, &norm) {
+            match user(settings, raw_names, &e, disabled, &norm) {
                 Ok(p) => {
                     if let Some(login) = p.record.attrs.get(LOGIN) {
                         people
@@ -249,23 +279,27 @@ async fn read_with(conn: &mut Conn, settings: &LdapSettings) -> Result<SourceRea
         },
     )
     .await?;
+    Ok((pending, issues, people))
+}
 
-    // The manager attribute holds a DN; mapping wants the manager's email (model::attr::MANAGER).
+/// The records, each with its manager's email: the manager attribute holds a DN, mapping wants
+/// the email (model::attr::MANAGER).
+fn with_managers(pending: Vec<Pending>, people: &People) -> Vec<SourceRecord> {
     let email_by_dn: std::collections::HashMap<&SourceKey, &str> = pending
         .iter()
         .filter_map(|p| Some((&p.record.key, p.record.attrs.get(attr::EMAIL)?.as_str())))
         .collect();
-    let mut managers: Vec<Option<String>> = Vec::with_capacity(pending.len());
-    for p in &pending {
-        let email = p
-            .manager
-            .as_ref()
-            .and_then(|m| people.by_dn.get(m))
-            .and_then(|k| email_by_dn.get(k))
-            .map(|e| (*e).to_owned());
-        managers.push(email);
-    }
-    let records: Vec<SourceRecord> = pending
+    let managers: Vec<Option<String>> = pending
+        .iter()
+        .map(|p| {
+            p.manager
+                .as_ref()
+                .and_then(|m| people.by_dn.get(m))
+                .and_then(|k| email_by_dn.get(k))
+                .map(|e| (*e).to_owned())
+        })
+        .collect();
+    pending
         .into_iter()
         .zip(managers)
         .map(|(mut p, manager)| {
@@ -274,18 +308,11 @@ async fn read_with(conn: &mut Conn, settings: &LdapSettings) -> Result<SourceRea
             }
             p.record
         })
-        .collect();
+        .collect()
+}
 
-    let mut group_list = Vec::new();
-    if let Some(q) = &settings.groups {
-        let entries = read_groups(conn, settings, q).await?;
-        let (entries, bad) = entries;
-        issues.extend(bad);
-        let (groups, notices) = groups::resolve(&settings.name, entries, &people, settings.nested);
-        issues.extend(notices);
-        group_list = groups;
-    }
-
+/// The attribute names this source provides: the canonical ones, then the raw ones requested.
+fn fields(settings: &LdapSettings, raw_names: &[String]) -> BTreeSet<String> {
     let mut fields: BTreeSet<String> = [
         attr::EMAIL,
         attr::GIVEN_NAME,
@@ -301,24 +328,19 @@ async fn read_with(conn: &mut Conn, settings: &LdapSettings) -> Result<SourceRea
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    if ad {
+    if settings.dialect == LdapDialect::ActiveDirectory {
         fields.insert(UPN.to_owned());
     }
     let canonical = fields.clone();
     fields.extend(
         raw_names
             .iter()
-            .filter(|n| !canonical.contains(n.as_str()) && !is_operational_helper(n, a))
+            .filter(|n| {
+                !canonical.contains(n.as_str()) && !is_operational_helper(n, &settings.attributes)
+            })
             .cloned(),
     );
-
-    Ok(SourceRead {
-        source: settings.name.clone(),
-        records,
-        groups: group_list,
-        issues,
-        fields,
-    })
+    fields
 }
 
 /// `userAccountControl` is fetched to read the disabled bit, not offered as data.
@@ -379,32 +401,46 @@ fn user(
     let id = stable_id(e, &a.id);
     let mail = e.first_text(&a.mail);
     let (Some(id), Some(mail)) = (id, mail) else {
-        let mut missing = Vec::new();
-        if stable_id(e, &a.id).is_none() {
-            missing.push(format!("the id attribute `{}`", a.id));
-        }
-        if mail.is_none() {
-            missing.push(format!("the mail attribute `{}`", a.mail));
-        }
-        let hints: Vec<String> = [&a.login, &a.mail, &a.employee_number]
-            .iter()
-            .filter_map(|n| e.first_text(n).map(str::to_owned))
-            .collect();
-        return Err(Box::new(SourceIssue {
-            source: settings.name.clone(),
-            location: e.dn.clone(),
-            code: FindingCode::SourceEntryInvalid,
-            message: format!(
-                "LDAP entry `{}` has no {}, so it cannot be provisioned and was skipped. Fill in the attribute in the directory, or map the role to another attribute under `attributes`.",
-                e.dn,
-                missing.join(" and ")
-            ),
-            skipped_person: true,
-            hints,
-        }));
+        return Err(no_id_or_mail(settings, e));
     };
-
     let mail = parse_email(mail).map_err(|why| bad_mail(settings, e, &id, mail, &why))?;
+    let is_disabled = match settings.dialect {
+        // MS-ADTS 2.2.16: ADS_UF_ACCOUNTDISABLE = 0x2. The value is a signed 32-bit integer.
+        LdapDialect::ActiveDirectory => e
+            .first_text("userAccountControl")
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|v| v & 0x2 != 0),
+        LdapDialect::OpenLdap => disabled.contains(norm),
+    };
+    Ok(Pending {
+        record: SourceRecord {
+            key: SourceKey::new(settings.name.clone(), id),
+            location: e.dn.clone(),
+            attrs: user_attrs(settings, raw_names, e, &mail),
+            employment: Some(Employment {
+                status: Some(if is_disabled { "disabled" } else { "enabled" }.to_owned()),
+                kind: if is_disabled {
+                    StatusKind::Inactive
+                } else {
+                    StatusKind::Active
+                },
+                start: None,
+                end: None,
+                timezone: chrono_tz::UTC,
+            }),
+        },
+        manager: e.first_text(&a.manager).map(dn::normalize),
+    })
+}
+
+/// A user entry's attributes: the raw ones under their configured names, then the canonical ones.
+fn user_attrs(
+    settings: &LdapSettings,
+    raw_names: &[String],
+    e: &Entry,
+    mail: &str,
+) -> BTreeMap<String, String> {
+    let a = &settings.attributes;
     let mut attrs: BTreeMap<String, String> = BTreeMap::new();
     // Raw attributes under their configured names, for `{corp.mail}`-style templates. A raw name
     // that equals a canonical one is left to the canonical value (e.g. `manager` is an email
@@ -427,7 +463,7 @@ fn user(
             attrs.insert(key.to_owned(), v.to_owned());
         }
     };
-    put(attr::EMAIL, Some(&mail));
+    put(attr::EMAIL, Some(mail));
     put(attr::GIVEN_NAME, e.first_text(&a.given_name));
     put(attr::FAMILY_NAME, e.first_text(&a.family_name));
     put(DISPLAY_NAME, e.first_text(&a.display_name));
@@ -439,34 +475,34 @@ fn user(
         put(UPN, e.first_text(&a.upn));
     }
     put(DN, Some(&e.dn));
+    attrs
+}
 
-    let is_disabled = match settings.dialect {
-        // MS-ADTS 2.2.16: ADS_UF_ACCOUNTDISABLE = 0x2. The value is a signed 32-bit integer.
-        LdapDialect::ActiveDirectory => e
-            .first_text("userAccountControl")
-            .and_then(|v| v.parse::<i64>().ok())
-            .is_some_and(|v| v & 0x2 != 0),
-        LdapDialect::OpenLdap => disabled.contains(norm),
-    };
-    let manager = e.first_text(&a.manager).map(dn::normalize);
-    Ok(Pending {
-        record: SourceRecord {
-            key: SourceKey::new(settings.name.clone(), id),
-            location: e.dn.clone(),
-            attrs,
-            employment: Some(Employment {
-                status: Some(if is_disabled { "disabled" } else { "enabled" }.to_owned()),
-                kind: if is_disabled {
-                    StatusKind::Inactive
-                } else {
-                    StatusKind::Active
-                },
-                start: None,
-                end: None,
-                timezone: chrono_tz::UTC,
-            }),
-        },
-        manager,
+/// The issue for a user entry without an id or a mail, with whatever identifiers it has as hints.
+fn no_id_or_mail(settings: &LdapSettings, e: &Entry) -> Box<SourceIssue> {
+    let a = &settings.attributes;
+    let mut missing = Vec::new();
+    if stable_id(e, &a.id).is_none() {
+        missing.push(format!("the id attribute `{}`", a.id));
+    }
+    if e.first_text(&a.mail).is_none() {
+        missing.push(format!("the mail attribute `{}`", a.mail));
+    }
+    let hints: Vec<String> = [&a.login, &a.mail, &a.employee_number]
+        .iter()
+        .filter_map(|n| e.first_text(n).map(str::to_owned))
+        .collect();
+    Box::new(SourceIssue {
+        source: settings.name.clone(),
+        location: e.dn.clone(),
+        code: FindingCode::SourceEntryInvalid,
+        message: format!(
+            "LDAP entry `{}` has no {}, so it cannot be provisioned and was skipped. Fill in the attribute in the directory, or map the role to another attribute under `attributes`.",
+            e.dn,
+            missing.join(" and ")
+        ),
+        skipped_person: true,
+        hints,
     })
 }
 
@@ -563,53 +599,74 @@ async fn read_groups(
             });
             continue;
         };
-        let member_dns = members(conn, &e, &a.member).await?;
-        let mut attrs = BTreeMap::new();
-        for name in ["cn", "description"] {
-            if let Some(v) = e.first_text(name) {
-                attrs.insert(name.to_owned(), v.to_owned());
-            }
-        }
-        if let Some(v) = e.first_text(&a.group_name) {
-            attrs.insert("name".to_owned(), v.to_owned());
-        }
-        attrs.insert(DN.to_owned(), e.dn.clone());
-        let chain_members = if settings.nested == NestedGroups::InChain {
-            let filter = values::and(
-                &settings.users.filter,
-                &values::assertion("memberOf", values::IN_CHAIN, &e.dn),
-            );
-            let mut dns = Vec::new();
-            conn.search_paged(
-                &settings.users.base,
-                settings.users.scope,
-                &filter,
-                &["1.1".to_owned()],
-                |m| {
-                    dns.push(m.dn);
-                    Ok(())
-                },
-            )
-            .await?;
-            Some(dns)
-        } else {
-            None
-        };
-        entries.push(GroupEntry {
-            key: SourceKey::new(settings.name.clone(), id),
-            dn: e.dn.clone(),
-            attrs,
-            member_dns,
-            member_uids: e
-                .values("memberUid")
-                .filter_map(|v| std::str::from_utf8(v).ok())
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .collect(),
-            chain_members,
-        });
+        entries.push(group_entry(conn, settings, e, id).await?);
     }
     Ok((entries, issues))
+}
+
+/// One group entry with id `id`, its members read in full.
+async fn group_entry(
+    conn: &mut Conn,
+    settings: &LdapSettings,
+    e: Entry,
+    id: String,
+) -> Result<GroupEntry, Error> {
+    let a = &settings.attributes;
+    let member_dns = members(conn, &e, &a.member).await?;
+    let mut attrs = BTreeMap::new();
+    for name in ["cn", "description"] {
+        if let Some(v) = e.first_text(name) {
+            attrs.insert(name.to_owned(), v.to_owned());
+        }
+    }
+    if let Some(v) = e.first_text(&a.group_name) {
+        attrs.insert("name".to_owned(), v.to_owned());
+    }
+    attrs.insert(DN.to_owned(), e.dn.clone());
+    let chain_members = if settings.nested == NestedGroups::InChain {
+        Some(chain_members(conn, settings, &e.dn).await?)
+    } else {
+        None
+    };
+    Ok(GroupEntry {
+        key: SourceKey::new(settings.name.clone(), id),
+        dn: e.dn.clone(),
+        attrs,
+        member_dns,
+        member_uids: e
+            .values("memberUid")
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect(),
+        chain_members,
+    })
+}
+
+/// Active Directory's transitive members of group `dn` (LDAP_MATCHING_RULE_IN_CHAIN), among the
+/// users the users query selects.
+async fn chain_members(
+    conn: &mut Conn,
+    settings: &LdapSettings,
+    dn: &str,
+) -> Result<Vec<String>, Error> {
+    let filter = values::and(
+        &settings.users.filter,
+        &values::assertion("memberOf", values::IN_CHAIN, dn),
+    );
+    let mut dns = Vec::new();
+    conn.search_paged(
+        &settings.users.base,
+        settings.users.scope,
+        &filter,
+        &["1.1".to_owned()],
+        |m| {
+            dns.push(m.dn);
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(dns)
 }
 
 /// Every member DN of a group: `member` (following AD ranged retrieval to the `-*` chunk) and
@@ -642,62 +699,69 @@ async fn members(conn: &mut Conn, e: &Entry, member_attr: &str) -> Result<Vec<St
         }
     }
     // MS-ADTS 3.1.1.3.1.3.3: ask for `member;range=<next>-*` until the server answers with a
-    // chunk ending in `*`. Each chunk must start where the previous one ended, otherwise values
-    // were skipped.
+    // chunk ending in `*`.
     while let Some(low) = next_low {
-        let want = format!("{member_attr};range={low}-*");
-        let chunk = conn
-            .read_entry(&e.dn, std::slice::from_ref(&want))
-            .await?
-            .ok_or_else(|| Error::Range {
-                server: conn.server.clone(),
-                dn: e.dn.clone(),
-                detail: format!("the entry was not returned when asking for `{want}`"),
-            })?;
-        let mut got = None;
-        for (description, vals) in &chunk.attrs {
-            let (base, range) = values::split_range(description);
-            if !base.eq_ignore_ascii_case(member_attr) {
-                continue;
-            }
-            match range {
-                Some(Ok(r)) if r.low == low => {
-                    out.extend(
-                        vals.iter()
-                            .filter_map(|v| std::str::from_utf8(v).ok())
-                            .map(str::to_owned),
-                    );
-                    got = Some(r.high.map(|h| h + 1));
-                }
-                Some(Ok(r)) => {
-                    return Err(range_error(
-                        conn,
-                        e,
-                        &format!("range={}-… after asking for {low}", r.low),
-                    ))
-                }
-                Some(Err(option)) => return Err(range_error(conn, e, &option)),
-                None => {
-                    return Err(range_error(
-                        conn,
-                        e,
-                        &format!("a value list without a range after asking for `{want}`"),
-                    ))
-                }
-            }
+        next_low = member_chunk(conn, e, member_attr, low, &mut out).await?;
+    }
+    Ok(out)
+}
+
+/// Read the chunk of `member_attr` values from index `low` into `out`; returns where the next
+/// chunk starts (`None` after the last). Each chunk must start where the previous one ended,
+/// otherwise values were skipped.
+async fn member_chunk(
+    conn: &mut Conn,
+    e: &Entry,
+    member_attr: &str,
+    low: u64,
+    out: &mut Vec<String>,
+) -> Result<Option<u64>, Error> {
+    let want = format!("{member_attr};range={low}-*");
+    let chunk = conn
+        .read_entry(&e.dn, std::slice::from_ref(&want))
+        .await?
+        .ok_or_else(|| Error::Range {
+            server: conn.server.clone(),
+            dn: e.dn.clone(),
+            detail: format!("the entry was not returned when asking for `{want}`"),
+        })?;
+    let mut got = None;
+    for (description, vals) in &chunk.attrs {
+        let (base, range) = values::split_range(description);
+        if !base.eq_ignore_ascii_case(member_attr) {
+            continue;
         }
-        match got {
-            Some(next) => next_low = next,
+        match range {
+            Some(Ok(r)) if r.low == low => {
+                out.extend(
+                    vals.iter()
+                        .filter_map(|v| std::str::from_utf8(v).ok())
+                        .map(str::to_owned),
+                );
+                got = Some(r.high.map(|h| h + 1));
+            }
+            Some(Ok(r)) => {
+                return Err(range_error(
+                    conn,
+                    e,
+                    &format!("range={}-… after asking for {low}", r.low),
+                ))
+            }
+            Some(Err(option)) => return Err(range_error(conn, e, &option)),
             None => {
-                return Err(Error::Range {
-                    server: conn.server.clone(),
-                    dn: e.dn.clone(),
-                    detail: format!("the server returned no `{member_attr}` values for `{want}`"),
-                })
+                return Err(range_error(
+                    conn,
+                    e,
+                    &format!("a value list without a range after asking for `{want}`"),
+                ))
             }
         }
     }
-    Ok(out)
+    got.ok_or_else(|| Error::Range {
+        server: conn.server.clone(),
+        dn: e.dn.clone(),
+        detail: format!("the server returned no `{member_attr}` values for `{want}`"),
+    })
 }
 
 fn range_error(conn: &Conn, e: &Entry, what: &str) -> Error {
