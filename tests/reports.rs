@@ -545,11 +545,15 @@ async fn reports_never_write_the_store() {
         )
     };
     let before = state();
-    let reports: [&[&str]; 6] = [
+    let reports: [&[&str]; 10] = [
         &["runs"],
         &["run", "1"],
         &["changes", "--since", "2026-03-01"],
         &["upcoming"],
+        &["users"],
+        &["drift"],
+        &["orphans"],
+        &["sso"],
         &["prunes"],
         &[
             "runs",
@@ -581,6 +585,21 @@ async fn reports_never_write_the_store() {
                 "--out writes what stdout shows: {args:?}"
             );
         }
+    }
+    for format in ["table", "json"] {
+        idbridge(
+            &ws,
+            &[
+                "--now",
+                DAY1,
+                "explain",
+                "ada@acme.test",
+                "--format",
+                format,
+            ],
+        )
+        .await
+        .expect(0);
     }
     assert!(
         before == state(),
@@ -912,6 +931,9 @@ async fn the_table_fits_a_fixed_width_when_stdout_is_not_a_terminal() {
         &["runs"][..],
         &["run", "2"],
         &["changes", "--since", "2026-03-01"],
+        &["users"],
+        &["drift"],
+        &["orphans"],
     ] {
         let mut args = vec!["--now", DAY2, "report"];
         args.extend_from_slice(report);

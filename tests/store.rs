@@ -188,6 +188,7 @@ suite! {
     pruning_deletes_old_journals_but_keeps_runs_needed_entries_and_a_record: Migrated,
     the_audit_migration_keeps_history_and_counts_it: Fresh,
     every_stored_spelling_passes_the_schema_and_reads_back: Migrated,
+    saml_checks_keep_certificates_after_the_migration: Fresh,
 }
 
 // ---- the suite ----
@@ -1687,5 +1688,47 @@ async fn every_stored_spelling_passes_the_schema_and_reads_back(ctx: Ctx) -> Tes
         );
         lock.release().await;
     }
+    Ok(())
+}
+
+/// A store migrated before the certificates column is "older" for the reports (they ask for
+/// `idbridge migrate`); migrated, it keeps the checks recorded before and stores a metadata
+/// check's certificates.
+async fn saml_checks_keep_certificates_after_the_migration(ctx: Ctx) -> TestResult {
+    const BEFORE: i64 = 20261210000000;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&ctx.url).await?;
+    let migrator = match ctx.store.backend() {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    migrator.run_to(BEFORE, &pool).await?;
+    assert!(!ctx.store.audit_schema_present().await?);
+    sqlx::query(
+        "INSERT INTO saml_checks (kind, subject, verdict, findings_json, checked_at) \
+         VALUES ('response', 'a@x', 'accept', '[]', '2026-11-27T10:00:00.000000Z')",
+    )
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+    let store = &ctx.store;
+    store.migrate().await?;
+    assert!(store.audit_schema_present().await?);
+    let certs =
+        r#"[{"use":"signing","sha256":"ab","notAfter":"2040-01-01T00:00:00Z","keyBits":2048}]"#;
+    store
+        .record_saml_check(
+            "metadata",
+            Some("https://idp"),
+            "accept",
+            "[]",
+            Some(certs),
+            at(5),
+        )
+        .await?;
+    let history = store.saml_checks(10).await?;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].certificates_json.as_deref(), Some(certs));
+    assert_eq!(history[1].certificates_json, None, "recorded before");
     Ok(())
 }

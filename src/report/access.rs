@@ -480,15 +480,12 @@ pub fn users(rows: &[UserRow], parameters: Vec<Field>, at: DateTime<Utc>) -> Rep
             count(&|r| r.sso == SsoStatus::NotChecked),
         ),
     ];
-    let mut notes = vec![
-        "as the target and the sources stand now (read at the time above); \"last changed\" is \
-         the last operation idbridge's journal holds"
-            .to_owned(),
-    ];
+    // Notes print on one line of a 120-column table: each stays under it.
+    let mut notes =
+        vec!["as the workspace and the sources stand now; \"last changed\": the journal's last operation".to_owned()];
     if rows.iter().any(|r| r.sso == SsoStatus::NotChecked) {
         notes.push(
-            "SSO \"not checked\": no SAML response for that user was checked with `idbridge saml \
-             check-response --record`"
+            "SSO \"not checked\": no response of theirs was checked with `saml check-response --record`"
                 .to_owned(),
         );
     }
@@ -575,7 +572,7 @@ pub fn orphans(ws: &Workspace<'_>, parameters: Vec<Field>, at: DateTime<Utc>) ->
         rows,
         empty: "Every workspace user is known to a source.".to_owned(),
         notes: vec![
-            "as the target and the sources stand now; a user a source knows is in `report users`"
+            "as the workspace and the sources stand now; users a source knows are in `report users`"
                 .to_owned(),
         ],
     }

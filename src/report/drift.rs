@@ -247,9 +247,7 @@ pub fn report(rows: &[DriftRow], parameters: Vec<Field>, at: DateTime<Utc>) -> R
                 wrote."
             .to_owned(),
         notes: vec![
-            "only users idbridge manages (linked), and only the attributes it manages; \"idbridge \
-             wrote\" is the last value its journal holds (empty: no write recorded, e.g. an \
-             adopted user or a pruned journal)"
+            "users and attributes idbridge manages; \"idbridge wrote\": the last write its journal holds"
                 .to_owned(),
         ],
     }

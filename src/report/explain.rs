@@ -594,30 +594,7 @@ fn rule_without_ops(
         );
     }
     let Some(person) = found.person else {
-        if let Some(issue) = found.issues.first() {
-            return (
-                Rule::SourceProblem,
-                format!("{name}'s record could not be read: left untouched, and never deactivated because of it"),
-                format!("{}: {}: {}", issue.source, issue.location, issue.message),
-            );
-        }
-        return match (found.user, found.link) {
-            (Some(u), Some(l)) if !u.active => (
-                Rule::Gone,
-                format!("{name} is linked as {} but in no source, and already inactive: nothing to do", l.key),
-                String::new(),
-            ),
-            (_, Some(l)) => (
-                Rule::Gone,
-                format!("{name} is linked as {} but in no source, and not in the workspace: nothing to do", l.key),
-                String::new(),
-            ),
-            _ => (
-                Rule::Unmanaged,
-                format!("{name} is in the workspace, but no source knows them and no link names them: idbridge leaves them alone"),
-                String::new(),
-            ),
-        };
+        return rule_without_person(found, name);
     };
     let reason = person.reason.clone();
     let present = found.user.is_some_and(|u| u.active);
@@ -650,6 +627,44 @@ fn rule_without_ops(
             Rule::NoChange,
             format!("{name} is in the workspace and every managed attribute matches the sources: nothing to do"),
             reason,
+        ),
+    }
+}
+
+/// The rule for someone no mapped person stands for: a record that could not be read, a link
+/// to nobody, or a workspace user nobody knows.
+fn rule_without_person(found: &Found<'_>, name: &str) -> (Rule, String, String) {
+    if let Some(issue) = found.issues.first() {
+        return (
+            Rule::SourceProblem,
+            format!("{name}'s record could not be read: left untouched, and never deactivated because of it"),
+            format!("{}: {}: {}", issue.source, issue.location, issue.message),
+        );
+    }
+    match (found.user, found.link) {
+        (Some(u), Some(l)) if !u.active => (
+            Rule::Gone,
+            format!("{name} is linked as {} but in no source, and already inactive: nothing to do", l.key),
+            String::new(),
+        ),
+        (Some(_), Some(l)) => (
+            Rule::Absent,
+            format!(
+                "{name} is linked as {} but in no source, yet the plan holds no deactivation for \
+                 them: see the findings (a source no longer configured?)",
+                l.key
+            ),
+            String::new(),
+        ),
+        (None, Some(l)) => (
+            Rule::Gone,
+            format!("{name} is linked as {} but in no source, and not in the workspace: nothing to do", l.key),
+            String::new(),
+        ),
+        _ => (
+            Rule::Unmanaged,
+            format!("{name} is in the workspace, but no source knows them and no link names them: idbridge leaves them alone"),
+            String::new(),
         ),
     }
 }
@@ -766,19 +781,36 @@ pub fn letter(e: &Explanation) -> String {
         safe(&e.target),
         e.at
     );
+    decision_part(e, &mut out);
+    sources_part(e, &mut out);
+    join_part(e, &mut out);
+    workspace_part(e, &mut out);
+    findings_part(e, &mut out);
+    out
+}
+
+fn value_text(v: &Option<serde_json::Value>) -> String {
+    match v {
+        None | Some(serde_json::Value::Null) => "∅".to_owned(),
+        Some(serde_json::Value::String(s)) => safe(s),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn decision_part(e: &Explanation, out: &mut String) {
     let ops: Vec<&str> = e
         .decision
         .operations
         .iter()
         .map(|k| <&str>::from(*k))
         .collect();
+    let what = if ops.is_empty() {
+        "no operation".to_owned()
+    } else {
+        ops.join(", ")
+    };
     out.push_str(&format!(
-        "Decision: {} (rule: {}).\n  {}.\n",
-        if ops.is_empty() {
-            "no operation".to_owned()
-        } else {
-            ops.join(", ")
-        },
+        "Decision: {what} (rule: {}).\n  {}.\n",
         e.decision.rule.as_str(),
         safe(&e.decision.summary)
     ));
@@ -787,23 +819,21 @@ pub fn letter(e: &Explanation) -> String {
     }
     for op in &e.operations {
         for c in op.changes() {
-            let value = |v: &Option<serde_json::Value>| match v {
-                None | Some(serde_json::Value::Null) => "∅".to_owned(),
-                Some(serde_json::Value::String(s)) => safe(s),
-                Some(other) => other.to_string(),
-            };
             out.push_str(&format!(
                 "  {} {}: {} → {}\n",
                 op.kind(),
                 super::data::short_attr(&c.attr),
-                value(&c.before),
-                value(&c.after)
+                value_text(&c.before),
+                value_text(&c.after)
             ));
         }
         if !op.members().is_empty() {
             out.push_str(&format!("  {} group {}\n", op.kind(), safe(op.subject())));
         }
     }
+}
+
+fn sources_part(e: &Explanation, out: &mut String) {
     out.push_str("\nSources:\n");
     if e.records.is_empty() {
         out.push_str("  no source has a record of them\n");
@@ -821,55 +851,59 @@ pub fn letter(e: &Explanation) -> String {
             i.code.as_str()
         ));
     }
+}
+
+fn join_part(e: &Explanation, out: &mut String) {
     out.push_str("\nJoin and mapping:\n");
-    match &e.join {
-        None => out.push_str("  no mapped person: the sources yield nobody for them\n"),
-        Some(j) => {
-            let others = if j.other_keys.is_empty() {
-                "no other source has them".to_owned()
-            } else {
-                format!("also {}", j.other_keys.join(", "))
-            };
-            out.push_str(&format!(
-                "  one person, key {} ({others}); employment {}: {}\n",
-                safe(&j.key),
-                j.lifecycle,
-                safe(&j.reason)
-            ));
-            if let Some(at) = &j.leaves_at {
-                out.push_str(&format!("  deactivated from {at}\n"));
-            }
-            for a in &j.attributes {
-                out.push_str(&format!(
-                    "  {} = {}{}\n",
-                    super::data::short_attr(&a.attr),
-                    a.value.as_deref().map_or_else(|| "∅".to_owned(), safe),
-                    if a.from.is_empty() {
-                        String::new()
-                    } else {
-                        format!("  ← {}", safe(&a.from))
-                    }
-                ));
-            }
-        }
+    let Some(j) = &e.join else {
+        out.push_str("  no mapped person: the sources yield nobody for them\n");
+        return;
+    };
+    let others = if j.other_keys.is_empty() {
+        "no other source has them".to_owned()
+    } else {
+        format!("also {}", j.other_keys.join(", "))
+    };
+    out.push_str(&format!(
+        "  one person, key {} ({others}); employment {}: {}\n",
+        safe(&j.key),
+        j.lifecycle,
+        safe(&j.reason)
+    ));
+    if let Some(at) = &j.leaves_at {
+        out.push_str(&format!("  deactivated from {at}\n"));
     }
+    for a in &j.attributes {
+        let from = if a.from.is_empty() {
+            String::new()
+        } else {
+            format!("  ← {}", safe(&a.from))
+        };
+        out.push_str(&format!(
+            "  {} = {}{from}\n",
+            super::data::short_attr(&a.attr),
+            a.value.as_deref().map_or_else(|| "∅".to_owned(), safe),
+        ));
+    }
+}
+
+fn workspace_part(e: &Explanation, out: &mut String) {
     out.push_str("\nWorkspace:\n");
     match &e.workspace {
         None => out.push_str("  not in the workspace\n"),
         Some(t) => {
-            out.push_str(&format!(
-                "  {}: {}{}{}\n",
-                safe(&t.scim_id),
-                if t.active { "active" } else { "inactive" },
-                t.role
-                    .as_deref()
-                    .map(|r| format!(", role {}", safe(r)))
-                    .unwrap_or_default(),
-                e.management
-                    .as_deref()
-                    .map(|m| format!("; idbridge: {m}"))
-                    .unwrap_or_default()
-            ));
+            let role = t
+                .role
+                .as_deref()
+                .map(|r| format!(", role {}", safe(r)))
+                .unwrap_or_default();
+            let stance = e
+                .management
+                .as_deref()
+                .map(|m| format!("; idbridge: {m}"))
+                .unwrap_or_default();
+            let state = if t.active { "active" } else { "inactive" };
+            out.push_str(&format!("  {}: {state}{role}{stance}\n", safe(&t.scim_id)));
             for (attr, value) in &t.attrs {
                 out.push_str(&format!(
                     "  {} = {}\n",
@@ -894,22 +928,25 @@ pub fn letter(e: &Explanation) -> String {
             }
         )),
     }
-    if !e.findings.is_empty() {
-        out.push_str("\nFindings:\n");
-        for x in &e.findings {
-            let severity = match x.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-                Severity::Info => "info",
-            };
-            out.push_str(&format!(
-                "  - {severity} {}: {}\n",
-                x.code.as_str(),
-                safe(&x.message)
-            ));
-        }
+}
+
+fn findings_part(e: &Explanation, out: &mut String) {
+    if e.findings.is_empty() {
+        return;
     }
-    out
+    out.push_str("\nFindings:\n");
+    for x in &e.findings {
+        let severity = match x.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        };
+        out.push_str(&format!(
+            "  - {severity} {}: {}\n",
+            x.code.as_str(),
+            safe(&x.message)
+        ));
+    }
 }
 
 #[cfg(test)]

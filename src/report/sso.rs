@@ -99,35 +99,15 @@ fn first_expiry(check: &SsoCheck) -> Option<&CertEntry> {
         .min_by_key(|c| c.not_after)
 }
 
-/// `report sso`: the SAML check history, newest first, with the latest metadata check's
-/// certificate expiry and the latest response's verdict as facts.
-pub fn report(checks: &[SsoCheck], parameters: Vec<Field>, now: DateTime<Utc>) -> Report {
-    let rows = checks
-        .iter()
-        .map(|c| {
-            vec![
-                Cell::Time(c.checked_at),
-                c.kind.as_str().into(),
-                c.subject.clone().into(),
-                c.verdict.as_str().into(),
-                Cell::List(c.codes(Severity::Error)),
-                Cell::List(c.codes(Severity::Warning)),
-                Cell::List(c.certificates.iter().map(|e| e.text(now)).collect()),
-                Cell::List(
-                    c.findings
-                        .iter()
-                        .filter(|f| f.severity != Severity::Info)
-                        .map(|f| format!("{}: {}", f.code, f.message))
-                        .collect(),
-                ),
-                Cell::Int(c.id),
-            ]
-        })
-        .collect();
-    let metadata = checks.iter().find(|c| c.kind == "metadata");
-    let response = checks.iter().find(|c| c.kind != "metadata");
+/// The latest metadata check's verdict and first signing certificate to expire, and the latest
+/// response's verdict.
+fn facts(
+    metadata: Option<&SsoCheck>,
+    response: Option<&SsoCheck>,
+    now: DateTime<Utc>,
+) -> Vec<Field> {
     let expiry = metadata.and_then(first_expiry);
-    let facts = vec![
+    vec![
         Field::new(
             "metadataCheckedAt",
             "metadata last checked",
@@ -168,12 +148,16 @@ pub fn report(checks: &[SsoCheck], parameters: Vec<Field>, now: DateTime<Utc>) -
             "its verdict",
             response.map(|r| r.verdict.clone()),
         ),
-    ];
+    ]
+}
+
+/// A warning when the signing certificate expires soon or has expired, or when nothing says.
+fn notes(metadata: Option<&SsoCheck>, now: DateTime<Utc>) -> Vec<String> {
+    let expiry = metadata.and_then(first_expiry);
     let mut notes = Vec::new();
     match expiry {
         Some(e) if e.not_after <= now => notes.push(format!(
-            "the IdP's signing certificate expired on {}: nobody can log in through SSO until it \
-             is rolled over in the IdP and in Notion",
+            "the IdP's signing certificate expired on {}: SSO logins fail until it is rolled over",
             time_text(e.not_after)
         )),
         Some(e) if (e.not_after - now).num_days() < 30 => notes.push(format!(
@@ -182,8 +166,7 @@ pub fn report(checks: &[SsoCheck], parameters: Vec<Field>, now: DateTime<Utc>) -
         )),
         Some(_) => {}
         None if metadata.is_some() => notes.push(
-            "the latest metadata check recorded no signing certificate dates (recorded before \
-             idbridge kept them, or the metadata had none)"
+            "the latest metadata check holds no certificate dates (an older record, or none in it)"
                 .to_owned(),
         ),
         None => notes.push(
@@ -191,6 +174,38 @@ pub fn report(checks: &[SsoCheck], parameters: Vec<Field>, now: DateTime<Utc>) -
                 .to_owned(),
         ),
     }
+    notes
+}
+
+/// `report sso`: the SAML check history, newest first, with the latest metadata check's
+/// certificate expiry and the latest response's verdict as facts.
+pub fn report(checks: &[SsoCheck], parameters: Vec<Field>, now: DateTime<Utc>) -> Report {
+    let rows = checks
+        .iter()
+        .map(|c| {
+            vec![
+                Cell::Time(c.checked_at),
+                c.kind.as_str().into(),
+                c.subject.clone().into(),
+                c.verdict.as_str().into(),
+                Cell::List(c.codes(Severity::Error)),
+                Cell::List(c.codes(Severity::Warning)),
+                Cell::List(c.certificates.iter().map(|e| e.text(now)).collect()),
+                Cell::List(
+                    c.findings
+                        .iter()
+                        .filter(|f| f.severity != Severity::Info)
+                        .map(|f| format!("{}: {}", f.code, f.message))
+                        .collect(),
+                ),
+                Cell::Int(c.id),
+            ]
+        })
+        .collect();
+    let metadata = checks.iter().find(|c| c.kind == "metadata");
+    let response = checks.iter().find(|c| c.kind != "metadata");
+    let facts = facts(metadata, response, now);
+    let notes = notes(metadata, now);
     Report {
         name: "sso",
         title: "SSO (SAML) checks".to_owned(),
