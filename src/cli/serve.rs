@@ -429,15 +429,7 @@ pub async fn serve(config: &Path, clock: Arc<dyn Clock>, args: ServeArgs) -> Res
         Arc::new(NoObserver),
         serve_settings.history,
     );
-    let listener = tokio::net::TcpListener::bind(serve_settings.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} ([serve] listen in {}): is another process using it?",
-                serve_settings.listen,
-                config.display()
-            )
-        })?;
+    let listener = serve::bind(serve_settings.listen).await?;
     let address = listener.local_addr()?;
     let stop = stop_signal()?;
     errln!(
