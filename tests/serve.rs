@@ -451,6 +451,23 @@ async fn readyz_follows_the_token_and_the_store_and_healthcheck_says_so() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_taken_port_exits_3_for_a_later_retry() {
+    let mut ws = Workspace::new().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    ws.tail = format!("[serve]\nlisten = \"127.0.0.1:{port}\"\nevery = \"1h\"\n");
+    ws.hr(&[&row("E1", "Ada", "Engineer", "active")]);
+    let run = ws.idbridge(&["serve"]).await.expect(3);
+    assert!(
+        run.stderr
+            .contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
+    drop(taken);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn healthcheck_reads_the_address_from_the_config() {
     let mut ws = Workspace::new().await;
     let port = {

@@ -305,6 +305,11 @@ struct Ran {
 
 /// Apply `plan` to `target` with a fresh store.
 async fn run(target: &Memory, plan: &Plan) -> Ran {
+    run_until(target, plan, None).await
+}
+
+/// [`run`], with the stop flag apply reads before each operation.
+async fn run_until(target: &Memory, plan: &Plan, stop: Option<Arc<AtomicBool>>) -> Ran {
     let dir = tempfile::tempdir().unwrap();
     let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(
         chrono::Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
@@ -315,7 +320,7 @@ async fn run(target: &Memory, plan: &Plan) -> Ran {
         deactivate: DeactivateMode::ActiveFalse,
         batch_size: 100,
         concurrency: 2,
-        stop: None,
+        stop,
     };
     let outcome = apply(plan, target, &store, clock, run_id, opts)
         .await
@@ -328,9 +333,37 @@ async fn run(target: &Memory, plan: &Plan) -> Ran {
 }
 
 #[tokio::test]
+async fn after_a_stop_no_operation_starts_and_each_is_journaled_skipped() {
+    let target = Memory::new(Profile::notion());
+    let stop = Arc::new(AtomicBool::new(true));
+    let ops = vec![create("ada@x.test", "E1"), create("bob@x.test", "E2")];
+    let Ran {
+        outcome,
+        store,
+        _dir,
+    } = run_until(&target, &plan(ops), Some(stop)).await;
+    assert!(target.calls().is_empty(), "{:?}", target.calls());
+    assert_eq!(outcome.count(Status::Skipped), 2, "{outcome:?}");
+    let journal = store.operations(RunId(outcome.run_id)).await.unwrap();
+    assert_eq!(journal.len(), 2);
+    for entry in &journal {
+        assert_eq!(entry.status, OperationStatus::Skipped, "{entry:?}");
+        assert!(entry
+            .skip_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("SIGTERM"));
+    }
+}
+
+#[tokio::test]
 async fn a_create_is_linked_under_its_source_key_and_journaled_done() {
     let target = Memory::new(Profile::notion());
-    let Ran { outcome, store, .. } = run(&target, &plan(vec![create("ada@x.test", "E1")])).await;
+    let Ran {
+        outcome,
+        store,
+        _dir,
+    } = run(&target, &plan(vec![create("ada@x.test", "E1")])).await;
     assert!(outcome.succeeded(), "{outcome:?}");
     assert_eq!(outcome.results[0].scim_id.as_deref(), Some("u1"));
     assert_eq!(target.calls(), ["create-user ada@x.test"]);
@@ -356,7 +389,11 @@ async fn a_refused_write_fails_alone_and_the_deactivation_still_runs() {
         patch("bo@x.test", "E2", "u7"),
         deactivate("cy@x.test", "E3", "u8"),
     ];
-    let Ran { outcome, store, .. } = run(&target, &plan(ops)).await;
+    let Ran {
+        outcome,
+        store,
+        _dir,
+    } = run(&target, &plan(ops)).await;
     assert_eq!(outcome.halted, None);
     let statuses: Vec<Status> = outcome.results.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [Status::Failed, Status::Done]);
@@ -382,7 +419,11 @@ async fn a_rejected_token_halts_every_later_write() {
         patch("bo@x.test", "E2", "u7"),
         deactivate("cy@x.test", "E3", "u8"),
     ];
-    let Ran { outcome, store, .. } = run(&target, &plan(ops)).await;
+    let Ran {
+        outcome,
+        store,
+        _dir,
+    } = run(&target, &plan(ops)).await;
     let halted = outcome.halted.as_deref().unwrap_or_default();
     assert!(halted.contains("token was rejected"), "{halted}");
     let statuses: Vec<Status> = outcome.results.iter().map(|r| r.status).collect();

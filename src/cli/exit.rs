@@ -47,6 +47,10 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
     if let Some(e) = cause.downcast_ref::<ldap::Error>() {
         return Some(ldap_class(e));
     }
+    if cause.is::<crate::serve::Error>() {
+        // The port is taken or the address is not this machine's: a supervisor retries later.
+        return Some(Exit::Environment);
+    }
     if let Some(e) = cause.downcast_ref::<apply::Error>() {
         return Some(match e {
             // The journal could not be written: the store failed during apply.

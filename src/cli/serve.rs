@@ -113,10 +113,26 @@ impl SyncBackend {
         if let Some(saml) = &settings.saml {
             self.check_metadata(saml, &store, report).await;
         }
+        self.plan_and_apply(settings, &store, &lock, trigger, stop, report)
+            .await?;
+        lock.release().await;
+        Ok(())
+    }
+
+    /// `sync --yes` under the lock `run_with` took: plan, hold a blocked plan, apply the rest.
+    async fn plan_and_apply(
+        &self,
+        settings: &Settings,
+        store: &Store,
+        lock: &store::RunLock,
+        trigger: Trigger,
+        stop: Arc<AtomicBool>,
+        report: &mut RunReport,
+    ) -> Result<()> {
         let client = self.writer(settings)?;
         let requests_before = client.request_counts();
         let policy = pipeline::policy(settings, false, None);
-        let planned = make_plan(settings, &store, &client, self.clock.as_ref(), &policy).await;
+        let planned = make_plan(settings, store, &client, self.clock.as_ref(), &policy).await;
         report.scim = client.request_counts().since(requests_before);
         let prepared = match planned {
             Ok(p) => p,
@@ -137,58 +153,33 @@ impl SyncBackend {
         if prepared.plan.blocked {
             report.result = RunResult::Refused;
             report.message = Some(blocked_reason(&prepared.plan));
-            report.run_id = Some(
-                self.record_refused(settings, &store, &prepared.plan, run_trigger)
-                    .await?,
-            );
+            let id = self
+                .record_refused(settings, store, &prepared.plan, run_trigger)
+                .await?;
+            report.run_id = Some(id);
             return Ok(());
         }
+        let start = RunStart {
+            kind: "sync",
+            trigger: run_trigger,
+            plan_digest: prepared.plan.plan_digest.clone(),
+            upcoming: Some(prepared.upcoming.clone()),
+            requests_before,
+            stop: Some(stop),
+        };
         let outcome = apply_prepared(
             settings,
             &client,
-            &store,
-            &lock,
+            store,
+            lock,
             self.clock.clone(),
             &prepared,
-            RunStart {
-                kind: "sync",
-                trigger: run_trigger,
-                plan_digest: prepared.plan.plan_digest.clone(),
-                upcoming: Some(prepared.upcoming.clone()),
-                requests_before,
-                stop: Some(stop),
-            },
+            start,
             None,
         )
         .await;
         report.scim = client.request_counts().since(requests_before);
-        let outcome = outcome?;
-        report.run_id = Some(outcome.run_id);
-        for r in &outcome.results {
-            let status = serde_json::to_value(r.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            *report
-                .operations
-                .entry((r.op.to_string(), status))
-                .or_default() += 1;
-        }
-        if let Some(why) = &outcome.halted {
-            report.token = Check::Failed;
-            report.message = Some(why.clone());
-        }
-        report.result = if outcome.succeeded() {
-            RunResult::Succeeded
-        } else {
-            let failed = outcome.count(crate::apply::Status::Failed);
-            let skipped = outcome.count(crate::apply::Status::Skipped);
-            report
-                .message
-                .get_or_insert_with(|| format!("{failed} operation(s) failed, {skipped} skipped"));
-            RunResult::Failed
-        };
-        lock.release().await;
+        outcome_into(&outcome?, report);
         Ok(())
     }
 
@@ -253,6 +244,36 @@ impl SyncBackend {
             }
         }
     }
+}
+
+/// What apply did, into the report: operations by kind and result, a halt on a refused token,
+/// and the run's result.
+fn outcome_into(outcome: &crate::apply::Outcome, report: &mut RunReport) {
+    report.run_id = Some(outcome.run_id);
+    for r in &outcome.results {
+        let status = serde_json::to_value(r.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        *report
+            .operations
+            .entry((r.op.to_string(), status))
+            .or_default() += 1;
+    }
+    if let Some(why) = &outcome.halted {
+        report.token = Check::Failed;
+        report.message = Some(why.clone());
+    }
+    report.result = if outcome.succeeded() {
+        RunResult::Succeeded
+    } else {
+        let failed = outcome.count(crate::apply::Status::Failed);
+        let skipped = outcome.count(crate::apply::Status::Skipped);
+        report
+            .message
+            .get_or_insert_with(|| format!("{failed} operation(s) failed, {skipped} skipped"));
+        RunResult::Failed
+    };
 }
 
 fn blocked_reason(plan: &Plan) -> String {
@@ -408,16 +429,9 @@ pub async fn serve(config: &Path, clock: Arc<dyn Clock>, args: ServeArgs) -> Res
         Arc::new(NoObserver),
         serve_settings.history,
     );
-    let listener = tokio::net::TcpListener::bind(serve_settings.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} ([serve] listen in {}): is another process using it?",
-                serve_settings.listen,
-                config.display()
-            )
-        })?;
+    let listener = serve::bind(serve_settings.listen).await?;
     let address = listener.local_addr()?;
+    let stop = stop_signal()?;
     errln!(
         "idbridge serve: listening on http://{address} (/healthz, /readyz, /metrics, /runs, POST /sync); {}",
         serve_settings.schedule.describe()
@@ -427,10 +441,23 @@ pub async fn serve(config: &Path, clock: Arc<dyn Clock>, args: ServeArgs) -> Res
             .with_context(|| format!("cannot write --ready-file {}", path.display()))?;
     }
     service.check_now().await;
+    run_until_stopped(service, triggers, listener, stop).await;
+    errln!("idbridge serve: stopped");
+    Ok(Exit::Ok)
+}
+
+/// The endpoints, the health checks and the schedule, until SIGTERM or SIGINT: then no new run
+/// starts, the run in flight ends, and the endpoints close last.
+async fn run_until_stopped<B: Backend>(
+    service: Arc<Service<B>>,
+    triggers: tokio::sync::mpsc::Receiver<()>,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     let stopper = service.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        stop.await;
         tracing::info!(
             "stop asked: no new run starts; the run in flight finishes its operations in flight"
         );
@@ -457,30 +484,28 @@ pub async fn serve(config: &Path, clock: Arc<dyn Clock>, args: ServeArgs) -> Res
         Err(_) => tracing::warn!("the HTTP endpoints did not close within 5 s"),
         _ => {}
     }
-    errln!("idbridge serve: stopped");
-    Ok(Exit::Ok)
 }
 
-/// SIGTERM (systemd, Kubernetes, docker stop) or SIGINT (Ctrl-C).
-async fn wait_for_signal() {
+/// Resolves on SIGTERM (systemd, Kubernetes, docker stop) or SIGINT (Ctrl-C). SIGTERM's handler
+/// is installed before this returns, so a stop asked as soon as the address is announced is not
+/// the default "die at once".
+fn stop_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async move {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

@@ -66,7 +66,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// The registry with every metric at zero.
+    /// The registry with every metric at zero. Long only because each metric is registered with
+    /// its help text, one after the other.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("idbridge");
         let runs = Family::<ResultLabel, Counter>::default();

@@ -27,6 +27,30 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
+/// Why `serve` could not start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `[serve] listen` could not be bound: another process has the port, or the address is not
+    /// this machine's. Exit 3, so a supervisor tries again later.
+    #[error("cannot listen on {addr} ([serve] listen): {detail}. Free the port (another idbridge serve?) or set `listen` to an address of this machine")]
+    Bind {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        detail: String,
+    },
+}
+
+/// Bind `[serve] listen`.
+pub async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Error> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Bind {
+            addr,
+            detail: e.to_string(),
+        })
+}
+
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
