@@ -30,7 +30,7 @@ use strum::IntoEnumIterator;
 const FIXED_WIDTH: u16 = 120;
 /// The most journal entries one `report changes` reads; more is an error asking for a narrower
 /// window, never a silently cut report.
-const MAX_CHANGES: u32 = 100_000;
+pub(super) const MAX_CHANGES: u32 = 100_000;
 /// The most runs one `report runs` lists.
 const MAX_RUNS: u32 = 100_000;
 
@@ -140,6 +140,10 @@ pub struct ChangesArgs {
     /// Only this kind of operation, e.g. deactivate-user.
     #[arg(long, value_name = "KIND", value_parser = parse_op_kind)]
     pub op: Option<OpKind>,
+    /// Publish the changes into the `[notion] changes_database`, one page per change, instead
+    /// of printing them (docs/reports.md, "Publishing to Notion").
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub publish: Option<super::publish::PublishTo>,
 }
 
 /// `report upcoming`.
@@ -172,7 +176,7 @@ pub enum When {
 
 impl When {
     /// As a lower bound: the day's first instant (UTC midnight), or the instant.
-    fn start(self) -> DateTime<Utc> {
+    pub(super) fn start(self) -> DateTime<Utc> {
         match self {
             When::Day(day) => day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
             When::Instant(at) => at,
@@ -233,6 +237,9 @@ pub async fn run(args: ReportArgs, config: &Path, clock: Arc<dyn Clock>) -> Resu
             let store = open(&args, config).await?;
             run_report(&store, run.id, now).await?
         }
+        ReportCommand::Changes(changes) if changes.publish.is_some() => {
+            return super::publish::changes(&args, changes, config, clock).await;
+        }
         ReportCommand::Changes(changes) => {
             let store = open(&args, config).await?;
             changes_report(&store, &args, changes, now).await?
@@ -269,7 +276,7 @@ fn store_url(args: &ReportArgs, config: &Path) -> Result<String> {
 
 /// Open the store read-only. A store that does not exist is an error, not an empty report: an
 /// auditor pointed at the wrong file must not read "nothing happened".
-async fn open(args: &ReportArgs, config: &Path) -> Result<StoreRead> {
+pub(super) async fn open(args: &ReportArgs, config: &Path) -> Result<StoreRead> {
     let url = store_url(args, config)?;
     let Some(store) = Store::open_read_only(&url).await? else {
         bail!(
@@ -291,7 +298,7 @@ async fn open(args: &ReportArgs, config: &Path) -> Result<StoreRead> {
 }
 
 /// Write the report to `--out` or stdout.
-fn emit(report: &Report, args: &ReportArgs) -> Result<()> {
+pub(super) fn emit(report: &Report, args: &ReportArgs) -> Result<()> {
     let format = args.format.format();
     let width = if args.out.is_none() && std::io::stdout().is_terminal() {
         comfy_table::Table::new().width().unwrap_or(FIXED_WIDTH)
@@ -320,7 +327,7 @@ fn emit(report: &Report, args: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
-fn window(args: &ReportArgs, since: Option<When>, until: Option<When>) -> Window {
+pub(super) fn window(args: &ReportArgs, since: Option<When>, until: Option<When>) -> Window {
     Window {
         since: since.map(When::start),
         until: until.map(When::end),
@@ -328,7 +335,11 @@ fn window(args: &ReportArgs, since: Option<When>, until: Option<When>) -> Window
     }
 }
 
-fn window_fields(args: &ReportArgs, since: Option<When>, until: Option<When>) -> Vec<Field> {
+pub(super) fn window_fields(
+    args: &ReportArgs,
+    since: Option<When>,
+    until: Option<When>,
+) -> Vec<Field> {
     let mut fields = Vec::new();
     if let Some(since) = since {
         fields.push(Field::new("since", "since", since.text()));
@@ -562,7 +573,7 @@ pub(super) fn run_entry(r: &RunRecord) -> RunEntry {
     }
 }
 
-fn op_entry(o: &OperationRecord) -> OpEntry {
+pub(super) fn op_entry(o: &OperationRecord) -> OpEntry {
     let (changes, members) = audit::planned_parts(&o.detail_json, o.planned_json.as_deref());
     OpEntry {
         run_id: o.run_id.0,

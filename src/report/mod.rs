@@ -4,7 +4,7 @@
 //! ([`saml`]), `check-config` lines ([`check`]) and the demo's workspace ([`workspace`]). The
 //! audit reports over the store: a typed data model ([`data`]), the journal reports ([`audit`])
 //! and scheduled starts and terminations ([`upcoming`]), rendered as a table, JSON, CSV or
-//! Markdown ([`render`]). Whatever came from a source, the target or a SAML document goes
+//! Markdown ([`render`]); what publishing to a Notion database shows ([`publish`]). Whatever came from a source, the target or a SAML document goes
 //! through [`terminal_safe`] before it is shown.
 //!
 //! May import: `model`, `plan`, `mapping` (its date rule), `saml` (its report types),
@@ -16,6 +16,7 @@ pub mod check;
 pub mod data;
 pub mod outcome;
 pub mod plan;
+pub mod publish;
 pub mod render;
 pub mod saml;
 pub mod upcoming;
