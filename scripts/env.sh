@@ -6,8 +6,9 @@
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 idb_need_packages() {
-  # Build packages, plus the test peers: xmlsec1 (SAML fixtures), slapd and ldap-utils (LDAP tests).
-  idb_install "${IDB_BUILD_PACKAGES[@]}" xmlsec1 slapd ldap-utils openssl
+  # Build packages, plus the test peers: xmlsec1 (SAML fixtures), slapd and ldap-utils (LDAP tests),
+  # chromium (the HTML report opened headless, tests/reports_html.rs).
+  idb_install "${IDB_BUILD_PACKAGES[@]}" xmlsec1 slapd ldap-utils openssl chromium
 }
 
 idb_pg_ok() { pg_isready -q -h 127.0.0.1 -p "$1" 2>/dev/null && psql "postgres://postgres@127.0.0.1:$1/postgres" -qAtc 'select 1' >/dev/null 2>&1; }

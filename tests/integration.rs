@@ -17,6 +17,7 @@ mod ldap_sync;
 mod notion_publish;
 mod output;
 mod reports;
+mod reports_html;
 mod run_lock;
 mod safety;
 mod saml;

@@ -7,7 +7,7 @@
 
 use crate::support::{Run, Workspace};
 use idbridge::clock::SystemClock;
-use idbridge::emulator::notion_api::{changes_schema, NotionApi, NotionFault};
+use idbridge::emulator::notion_api::{changes_schema, users_schema, NotionApi, NotionFault};
 use idbridge::emulator::{RateLimit, Running};
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ struct Publishing {
     api: NotionApi,
     _running: Running,
     db: String,
+    users_db: String,
 }
 
 fn person(id: &str, first: &str, title: &str) -> String {
@@ -34,6 +35,7 @@ async fn publishing(schema: &[(&str, &str)], notion_extra: &str) -> Publishing {
     let api = NotionApi::new(Arc::new(SystemClock));
     api.add_token(NOTION_TOKEN);
     let db = api.add_database("idbridge changes", schema);
+    let users_db = api.add_database("access review", &users_schema());
     let running = api
         .clone()
         .spawn()
@@ -42,7 +44,7 @@ async fn publishing(schema: &[(&str, &str)], notion_extra: &str) -> Publishing {
     std::fs::write(ws.path("notion-token"), format!("{NOTION_TOKEN}\n")).unwrap();
     ws.tail = format!(
         "[notion]\nurl = \"{}\"\ntoken_file = \"notion-token\"\nchanges_database = \"{}\"\n\
-         rate_limit = 0\nmax_retries = 8\n{notion_extra}\n",
+         users_database = \"{users_db}\"\nrate_limit = 0\nmax_retries = 8\n{notion_extra}\n",
         running.root_url(),
         db.replace('-', "")
     );
@@ -57,6 +59,7 @@ async fn publishing(schema: &[(&str, &str)], notion_extra: &str) -> Publishing {
         api,
         _running: running,
         db,
+        users_db,
     }
 }
 
@@ -403,4 +406,86 @@ async fn publishing_without_a_notion_table_or_database_says_which_key_to_set() {
     );
     // A sync never needs the integration token.
     ws.idbridge(&["sync", "--yes"]).await.expect(0);
+}
+
+#[tokio::test]
+async fn the_access_review_is_published_one_page_per_person_and_kept_up_to_date() {
+    let p = publishing(&changes_schema(), "").await;
+    let publish_users = || async {
+        let run =
+            p.ws.idbridge(&["report", "users", "--publish", "notion", "--format", "json"])
+                .await;
+        no_notion_token(&run);
+        run.expect(0).json()
+    };
+    let first = publish_users().await;
+    let people: Vec<String> = {
+        let mut v: Vec<String> = p
+            .api
+            .pages(&p.users_db)
+            .iter()
+            .map(|pg| pg.text("userName"))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(people.contains(&"ada@acme.test".to_owned()), "{people:?}");
+    assert!(people.contains(&"bob@acme.test".to_owned()));
+    assert_eq!(
+        first["facts"]["created"].as_u64().unwrap() as usize,
+        people.len()
+    );
+    let ada = p
+        .api
+        .pages(&p.users_db)
+        .into_iter()
+        .find(|pg| pg.text("userName") == "ada@acme.test")
+        .unwrap();
+    assert_eq!(ada.properties["status"]["select"]["name"], "active");
+    assert!(!ada.text("scimId").is_empty());
+
+    // Nothing changed: nothing written. Ada is promoted and Bob leaves the workspace: Ada's
+    // page is updated in place, Bob's, no longer in the review, is left alone and said so.
+    let again = publish_users().await;
+    assert_eq!(again["facts"]["created"], 0, "{again:#}");
+    assert_eq!(again["facts"]["updated"], 0, "{again:#}");
+    p.ws.hr(&[
+        &person("E1", "Ada", "Lead"),
+        &person("E2", "Bob", "Designer")
+            .replace(",active,2026-01-05,", ",terminated,2026-01-05,2026-01-10"),
+        &person("E3", "Cy", "Analyst"),
+    ]);
+    p.ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    let after = publish_users().await;
+    assert_eq!(after["facts"]["created"], 0, "{after:#}");
+    assert_eq!(after["facts"]["leftAlone"], 1, "{after:#}");
+    let updated: Vec<&str> = after["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "updated")
+        .map(|r| {
+            r["page"]
+                .as_str()
+                .unwrap_or(r["key"].as_str().unwrap_or(""))
+        })
+        .collect();
+    assert!(updated.contains(&"ada@acme.test"), "{after:#}");
+    let pages = p.api.pages(&p.users_db);
+    let ada: Vec<_> = pages
+        .iter()
+        .filter(|pg| pg.text("userName") == "ada@acme.test")
+        .collect();
+    assert_eq!(ada.len(), 1, "updated in place, never duplicated");
+    assert!(ada[0]
+        .text("attributes and where they come from")
+        .contains("Lead"));
+    assert_eq!(
+        pages
+            .iter()
+            .filter(|pg| pg.text("userName") == "bob@acme.test")
+            .count(),
+        1
+    );
+    assert!(after.to_string().contains("left alone"));
 }

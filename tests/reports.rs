@@ -6,22 +6,29 @@
 //! SCIM ids (`<id:userName>`), digests over them (`<sha256>`) and the machine's host name.
 
 use crate::support::{Run, Workspace, TOKEN};
-use idbridge::emulator::{Fault, FaultKind};
+use idbridge::emulator::{Fault, FaultKind, SeedUser};
 use idbridge::store::{LockHolder, Store};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const DAY1: &str = "2026-03-02T09:00:00Z";
-const DAY2: &str = "2026-03-05T09:00:00Z";
-const DAY3: &str = "2026-03-12T09:00:00Z";
-const DAY4: &str = "2026-03-21T09:00:00Z";
-const LATER: &str = "2026-03-22T00:00:00Z";
+pub(crate) const DAY1: &str = "2026-03-02T09:00:00Z";
+pub(crate) const DAY2: &str = "2026-03-05T09:00:00Z";
+pub(crate) const DAY3: &str = "2026-03-12T09:00:00Z";
+pub(crate) const DAY4: &str = "2026-03-21T09:00:00Z";
+pub(crate) const LATER: &str = "2026-03-22T00:00:00Z";
 /// The OS account the tests run idbridge as (`USER`), so the record is predictable.
-const AUDIT_USER: &str = "auditor";
+pub(crate) const AUDIT_USER: &str = "auditor";
 const HOSTILE_TITLE: &str = "=HYPERLINK(\"http://evil.test\",\"x\")";
 
 /// A person's HR row: `status` and the dates as given.
-fn person(id: &str, first: &str, title: &str, status: &str, start: &str, end: &str) -> String {
+pub(crate) fn person(
+    id: &str,
+    first: &str,
+    title: &str,
+    status: &str,
+    start: &str,
+    end: &str,
+) -> String {
     let title = if title.contains([',', '"']) {
         format!("\"{}\"", title.replace('"', "\"\""))
     } else {
@@ -35,7 +42,7 @@ fn person(id: &str, first: &str, title: &str, status: &str, start: &str, end: &s
 
 /// Run `idbridge --config … ARGS` as [`AUDIT_USER`], off the async runtime so the in-process
 /// emulator keeps serving.
-async fn idbridge(ws: &Workspace, args: &[&str]) -> Run {
+pub(crate) async fn idbridge(ws: &Workspace, args: &[&str]) -> Run {
     let config = ws.path("idbridge.toml");
     let dir = ws.dir.path().to_path_buf();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -55,14 +62,14 @@ async fn idbridge(ws: &Workspace, args: &[&str]) -> Run {
     .unwrap()
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_default()
 }
 
 /// Change a title directly in the workspace, as an admin would by hand.
-async fn change_title_by_hand(ws: &Workspace, user_name: &str, title: &str) {
+pub(crate) async fn change_title_by_hand(ws: &Workspace, user_name: &str, title: &str) {
     let id = ws
         .emu
         .members()
@@ -84,7 +91,7 @@ async fn change_title_by_hand(ws: &Workspace, user_name: &str, title: &str) {
 }
 
 /// The company over four days; returns the workspace with its store filled.
-async fn four_days() -> Workspace {
+pub(crate) async fn four_days() -> Workspace {
     let mut ws = Workspace::new().await;
     // One deactivation in five is above the default 10%; this company is small.
     ws.tail = "[policy]\nmax_deactivations = 3\n".into();
@@ -166,7 +173,7 @@ async fn four_days() -> Workspace {
 }
 
 /// Replace what differs from one test run to the next, leaving the rest byte for byte.
-fn normalise(ws: &Workspace, format: &str, text: &str) -> String {
+pub(crate) fn normalise(ws: &Workspace, format: &str, text: &str) -> String {
     let mut out = text.to_owned();
     for m in ws.emu.members() {
         out = out.replace(&m.id, &format!("<id:{}>", m.user_name));
@@ -299,14 +306,14 @@ fn mask_md_host(text: &str, host: &str) -> String {
         .collect()
 }
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/reports")
         .join(name)
 }
 
 /// Compare with the golden file, or rewrite it with `UPDATE_GOLDEN=1`.
-fn golden(name: &str, actual: &str) {
+pub(crate) fn golden(name: &str, actual: &str) {
     let path = fixture(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -323,7 +330,7 @@ fn golden(name: &str, actual: &str) {
 }
 
 /// Each report in each file format, against its golden file.
-async fn check_goldens(ws: &Workspace, now: &str, stem: &str, report: &[&str]) {
+pub(crate) async fn check_goldens(ws: &Workspace, now: &str, stem: &str, report: &[&str]) {
     for format in ["json", "csv", "md"] {
         let mut args = vec!["--now", now, "report"];
         args.extend_from_slice(report);
@@ -914,4 +921,213 @@ async fn the_table_fits_a_fixed_width_when_stdout_is_not_a_terminal() {
         }
         assert!(!table.contains('\u{1b}'), "raw ESC reached the terminal");
     }
+}
+
+/// Past the four days: Ada's title changed by hand in the workspace and a member added by hand,
+/// neither seen by a sync yet.
+async fn four_days_and_hand_changes() -> Workspace {
+    let ws = four_days().await;
+    change_title_by_hand(&ws, "ada@acme.test", "Chief of Everything").await;
+    ws.emu.seed_user(SeedUser {
+        role: Some("member".into()),
+        ..SeedUser::member("temp@acme.test", "Tim", "Temp")
+    });
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_reports_read_the_workspace_and_match_the_golden_files() {
+    let ws = four_days_and_hand_changes().await;
+    let requests = ws.emu.requests().len();
+    check_goldens(&ws, LATER, "users", &["users"]).await;
+    check_goldens(&ws, LATER, "drift", &["drift"]).await;
+    check_goldens(&ws, LATER, "orphans", &["orphans"]).await;
+    let writes = ws.emu.requests()[requests..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "a report wrote to the workspace");
+
+    let users = idbridge(
+        &ws,
+        &["--now", LATER, "report", "users", "--format", "json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    let row = |name: &str| {
+        users["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["userName"] == name)
+            .unwrap_or_else(|| panic!("{name} is not in {users}"))
+            .clone()
+    };
+    let ada = row("ada@acme.test");
+    assert_eq!(ada["employeeId"], "E1");
+    assert_eq!(ada["management"], "managed (linked as hr:E1)");
+    assert!(
+        ada["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "title = Lead ← hr: title=Lead (hr.csv line 2)"),
+        "{ada}"
+    );
+    assert_eq!(ada["lastChangedAt"], "2026-03-05T09:00:00Z");
+    assert_eq!(ada["sso"], "not checked");
+    assert_eq!(
+        row("owner@acme.test")["management"],
+        "left alone: the owner of idbridge's SCIM token (target.token_owner)"
+    );
+    assert_eq!(row("temp@acme.test")["management"], "left alone: unmanaged");
+
+    // Drift: the title changed by hand since idbridge wrote it, and nothing else.
+    let drift = idbridge(
+        &ws,
+        &["--now", LATER, "report", "drift", "--format", "json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    let rows = drift["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{drift}");
+    assert_eq!(rows[0]["userName"], "ada@acme.test");
+    assert_eq!(rows[0]["attr"], "title");
+    assert_eq!(rows[0]["drift"], "changed in the workspace by hand");
+    assert_eq!(
+        (
+            rows[0]["sourceValue"].as_str(),
+            rows[0]["targetValue"].as_str(),
+            rows[0]["lastWritten"].as_str()
+        ),
+        (Some("Lead"), Some("Chief of Everything"), Some("Lead"))
+    );
+
+    // Orphans: the member added by hand, and the owner marked as left alone.
+    let orphans = idbridge(
+        &ws,
+        &["--now", LATER, "report", "orphans", "--format", "json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    let names: Vec<&str> = orphans["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["owner@acme.test", "temp@acme.test"], "{orphans}");
+}
+
+fn saml_fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/saml")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The SAML fixtures' responses are valid at this instant.
+const SAML_NOW: &str = "2030-01-01T00:01:00Z";
+
+/// `report sso` over real checks recorded by the binary (a metadata check, an accepted response,
+/// a rejected wrapping attack), and the access review's SSO column from the same record.
+#[tokio::test(flavor = "multi_thread")]
+async fn sso_history_and_the_access_review_read_the_recorded_saml_checks() {
+    let ws = Workspace::new().await;
+    ws.hr(&["E1,alice@example.com,Alice,Test,Engineer,Eng,,active,2020-01-01,"]);
+    idbridge(&ws, &["--now", DAY1, "sync", "--yes"])
+        .await
+        .expect(0);
+    let empty = idbridge(
+        &ws,
+        &["--now", SAML_NOW, "report", "sso", "--format", "json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert!(empty["rows"].as_array().unwrap().is_empty());
+    assert!(empty["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("no metadata check"));
+
+    let metadata = saml_fixture("idp-metadata.xml");
+    idbridge(
+        &ws,
+        &[
+            "--now",
+            SAML_NOW,
+            "saml",
+            "check-metadata",
+            &metadata,
+            "--record",
+        ],
+    )
+    .await
+    .expect(0);
+    let response = |file: &str| {
+        vec![
+            "--now".to_owned(),
+            SAML_NOW.to_owned(),
+            "saml".to_owned(),
+            "check-response".to_owned(),
+            saml_fixture(file),
+            "--metadata".to_owned(),
+            metadata.clone(),
+            "--audience".to_owned(),
+            "https://www.notion.so/sso/saml".to_owned(),
+            "--recipient".to_owned(),
+            "https://www.notion.so/sso/saml/acme".to_owned(),
+            "--record".to_owned(),
+        ]
+    };
+    let args = response("xsw3.xml");
+    idbridge(&ws, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .expect(1);
+    let args = response("valid-assertion-signed.xml");
+    idbridge(&ws, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .expect(0);
+
+    let later = "2030-01-02T00:00:00Z";
+    check_goldens(&ws, later, "sso", &["sso"]).await;
+    let sso = idbridge(&ws, &["--now", later, "report", "sso", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(sso["rows"].as_array().unwrap().len(), 3, "{sso}");
+    assert_eq!(sso["facts"]["metadataVerdict"], "accept");
+    assert_eq!(sso["facts"]["responseVerdict"], "accept");
+    assert!(
+        sso["facts"]["signingCertDaysLeft"].as_i64().unwrap() > 3000,
+        "{sso}"
+    );
+    assert!(sso["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["verdict"] == "reject" && !r["errors"].as_array().unwrap().is_empty()));
+
+    let users = idbridge(
+        &ws,
+        &["--now", later, "report", "users", "--format", "json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    let alice = users["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["userName"] == "alice@example.com")
+        .unwrap();
+    assert_eq!(
+        alice["sso"], "can log in (accepted 2030-01-01T00:01:00Z)",
+        "{alice}"
+    );
 }

@@ -184,6 +184,7 @@ suite! {
     the_aborted_status_migration_keeps_history: Fresh,
     runs_keep_their_origin_requests_outcome_and_upcoming: Migrated,
     report_queries_filter_by_time_and_target: Migrated,
+    daily_operations_count_done_work_per_utc_day_and_kind: Migrated,
     pruning_deletes_old_journals_but_keeps_runs_needed_entries_and_a_record: Migrated,
     the_audit_migration_keeps_history_and_counts_it: Fresh,
     every_stored_spelling_passes_the_schema_and_reads_back: Migrated,
@@ -1130,6 +1131,72 @@ async fn report_queries_filter_by_time_and_target(ctx: Ctx) -> TestResult {
         vec![other]
     );
     assert_eq!(store.run_targets().await?, vec!["notion", "other"]);
+    Ok(())
+}
+
+/// The HTML report's chart: operations done, counted per UTC day (by when they were done, not
+/// when they were journaled) and kind, for one target or all, within the window.
+async fn daily_operations_count_done_work_per_utc_day_and_kind(ctx: Ctx) -> TestResult {
+    const DAY: i64 = 86_400;
+    let store = &ctx.store;
+    let run = store.start_run(&new_run("sync", "notion", 0)).await?;
+    let other = store.start_run(&new_run("sync", "other", 0)).await?;
+    // 2026-11-27T10:00Z + 14h is 2026-11-28T00:00Z: journaled on the 27th, done on the 28th.
+    let entries = [
+        (run, "create-user", "notion", 0, 1),
+        (run, "create-user", "notion", 0, 2),
+        (run, "patch-user", "notion", 0, 3),
+        (run, "create-user", "notion", 13 * 3_600, 14 * 3_600),
+        (run, "deactivate-user", "notion", 2 * DAY, 2 * DAY),
+        (other, "create-user", "other", 0, 5),
+    ];
+    for (seq, (run, op, target, journaled, done)) in entries.into_iter().enumerate() {
+        let id = store
+            .journal_pending(&new_op(run, seq as i64, op, target, "a@x", journaled))
+            .await?;
+        store.journal_done(id, None, None, at(done)).await?;
+    }
+    let failed = store
+        .journal_pending(&new_op(run, 9, "patch-user", "notion", "b@x", 0))
+        .await?;
+    store.journal_failed(failed, None, "no", at(1)).await?;
+
+    let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+    let counts = |rows: Vec<idbridge::store::DailyOps>| {
+        rows.into_iter()
+            .map(|r| (r.day, r.op, r.count))
+            .collect::<Vec<_>>()
+    };
+    let notion = Window {
+        target_name: Some("notion".into()),
+        ..Window::default()
+    };
+    assert_eq!(
+        counts(store.daily_operations(&notion, 100).await?),
+        vec![
+            (day("2026-11-27"), "create-user".to_owned(), 2),
+            (day("2026-11-27"), "patch-user".to_owned(), 1),
+            (day("2026-11-28"), "create-user".to_owned(), 1),
+            (day("2026-11-29"), "deactivate-user".to_owned(), 1),
+        ],
+        "done only, per UTC day of when it was done, then per kind"
+    );
+    let all = counts(store.daily_operations(&Window::default(), 100).await?);
+    assert_eq!(all[0], (day("2026-11-27"), "create-user".to_owned(), 3));
+    let window = Window {
+        since: Some(at(14 * 3_600)),
+        until: Some(at(2 * DAY)),
+        target_name: None,
+    };
+    assert_eq!(
+        counts(store.daily_operations(&window, 100).await?),
+        vec![(day("2026-11-28"), "create-user".to_owned(), 1)]
+    );
+    assert_eq!(
+        store.daily_operations(&notion, 2).await?.len(),
+        2,
+        "bounded"
+    );
     Ok(())
 }
 

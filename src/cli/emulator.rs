@@ -5,7 +5,7 @@
 
 use super::{EmulatorArgs, Exit};
 use crate::clock::Clock;
-use crate::emulator::notion_api::{changes_schema, NotionApi};
+use crate::emulator::notion_api::{changes_schema, users_schema, NotionApi};
 use crate::emulator::{Emulator, Profile, RateLimit};
 use anyhow::{Context, Result};
 use std::sync::Arc;
@@ -65,8 +65,8 @@ pub async fn run(args: EmulatorArgs, clock: Arc<dyn Clock>) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// Notion's public API beside the SCIM emulator: the same token, a `changes` database whose id
-/// is printed (for `[notion] changes_database`), throttled at Notion's documented 3 requests
+/// Notion's public API beside the SCIM emulator: the same token, a `changes` and a `users`
+/// database whose ids are printed (for `[notion] changes_database`, `users_database`), throttled at Notion's documented 3 requests
 /// per second.
 fn notion_api(token: &str, clock: Arc<dyn Clock>) -> NotionApi {
     let api = NotionApi::new(clock);
@@ -76,6 +76,7 @@ fn notion_api(token: &str, clock: Arc<dyn Clock>) -> NotionApi {
         burst: 3,
     }));
     let changes = api.add_database("idbridge changes", &changes_schema());
-    eprintln!("Notion public API under /v1/; changes database {changes}");
+    let users = api.add_database("idbridge access review", &users_schema());
+    eprintln!("Notion public API under /v1/; changes database {changes}, users database {users}");
     api
 }

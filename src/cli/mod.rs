@@ -16,6 +16,8 @@ mod pipeline;
 pub mod progress;
 mod publish;
 mod report;
+mod report_html;
+mod review;
 mod saml;
 
 pub use pipeline::Refused;

@@ -307,6 +307,12 @@ pub struct Prepared {
     pub desired: Vec<DesiredUser>,
     /// Future starts and terminations in the sources (recorded with the run).
     pub upcoming: Vec<Upcoming>,
+    /// The target's users as the planner saw them (the access reports and `explain` read them).
+    pub target: TargetState,
+    /// The stored user links the planner matched with.
+    pub links: Vec<KnownLink>,
+    /// Attributes the mapping manages on this target.
+    pub managed: BTreeSet<Attr>,
 }
 
 /// The people and groups the sources describe, mapped and normalised as the target stores them.
@@ -452,9 +458,13 @@ pub async fn prepare(
     };
     let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
     let upcoming = upcoming::collect(&desired, &records, now);
+    let plan = plan::plan(&input);
     Ok(Prepared {
-        plan: plan::plan(&input),
+        plan,
         desired,
         upcoming,
+        target,
+        links,
+        managed,
     })
 }

@@ -1,4 +1,5 @@
-//! `idbridge report changes … --publish notion`: the report written into a Notion database
+//! `idbridge report changes … --publish notion` and `report users --publish notion`: the report
+//! written into a Notion database
 //! through Notion's public API (docs/reports.md, "Publishing to Notion") instead of printed.
 //!
 //! Wiring only: the store is read as the report reads it (read-only), the `[notion]` table of the
@@ -20,6 +21,9 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use std::path::Path;
 use std::sync::Arc;
+
+/// The users report's column that keys its pages: a person's userName (their email in Notion).
+const USER_KEY: &str = "userName";
 
 /// Where a report can be published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,7 +68,27 @@ pub(super) async fn changes(
         key: CHANGE_KEY,
         noun: "change",
     };
-    publish(&notion, &db, &rows, &layout, args, clock).await
+    publish(&notion, &db, &rows, &layout, args, config, clock).await
+}
+
+/// `report users --publish notion`: the access review, one page per person, keyed by userName.
+pub(super) async fn users(args: &ReportArgs, config: &Path, clock: Arc<dyn Clock>) -> Result<Exit> {
+    let notion = notion_settings(config)?;
+    let db = database(notion.users_database.as_ref(), "users_database", config)?;
+    let store = report::open(args, config).await?;
+    let rows = super::review::report(
+        super::review::Which::Users,
+        args,
+        &store,
+        config,
+        clock.clone(),
+    )
+    .await?;
+    let layout = Layout {
+        key: USER_KEY,
+        noun: "person",
+    };
+    publish(&notion, &db, &rows, &layout, args, config, clock).await
 }
 
 /// The `[notion]` table, or why there is none.
@@ -104,6 +128,7 @@ async fn publish(
     rows: &Report,
     layout: &Layout,
     args: &ReportArgs,
+    config: &Path,
     clock: Arc<dyn Clock>,
 ) -> Result<Exit> {
     let now = clock.now();
@@ -122,7 +147,7 @@ async fn publish(
     let mut outcome = notion_api::publish(&client, db, rows, layout).await?;
     let stopped = outcome.stopped.take();
     let view = view_of(&outcome, rows.name, stopped.as_ref());
-    report::emit(&publish_summary(&view, now), args)?;
+    report::emit(&publish_summary(&view, now), args, config, now).await?;
     if let Some(error) = stopped {
         return Err(error.into());
     }

@@ -8,12 +8,14 @@
 //! config file (no other table is read, so no other secret is needed).
 
 use super::pipeline;
+use super::review;
 use super::Exit;
 use crate::clock::Clock;
 use crate::plan::OpKind;
 use crate::report::audit::{self, ChangeFilter, OpEntry, PruneEntry, RunEntry};
+use crate::report::html::Page;
 use crate::report::upcoming::{self, Recorded, Upcoming};
-use crate::report::{render, Cell, Field, Format, Report};
+use crate::report::{render_page, Cell, Field, Format, Report};
 use crate::store::{
     LockHolder, OperationRecord, PruneReason, PruneRecord, PruneRequest, RunId, RunRecord, Store,
     StoreRead, Window,
@@ -65,6 +67,8 @@ pub enum ReportFormat {
     Csv,
     /// Markdown.
     Md,
+    /// One self-contained HTML page with a chart of the changes over time.
+    Html,
 }
 
 impl ReportFormat {
@@ -83,6 +87,7 @@ impl ReportFormat {
             ReportFormat::Json => Format::Json,
             ReportFormat::Csv => Format::Csv,
             ReportFormat::Md => Format::Md,
+            ReportFormat::Html => Format::Html,
         }
     }
 }
@@ -98,10 +103,31 @@ pub enum ReportCommand {
     Changes(ChangesArgs),
     /// Future starts and terminations, as the latest sync read them from the sources.
     Upcoming(UpcomingArgs),
+    /// The access review: everyone in the workspace, their role, status, source ids, where each
+    /// attribute came from, when idbridge last changed them, and whether SSO lets them in.
+    /// Reads the sources and the target as `plan` does (the config's [target] and [[sources]]).
+    Users(UsersArgs),
+    /// Managed attributes that differ from the sources now, and changes made in the workspace
+    /// by hand since idbridge last wrote them. Reads the sources and the target as `plan` does.
+    Drift,
+    /// Workspace users no source knows, whether idbridge manages them, and the users it leaves
+    /// alone (owners, the token's owner). Reads the sources and the target as `plan` does.
+    Orphans,
+    /// The SAML check history: metadata and certificate expiry, the last responses checked.
+    Sso,
     /// When the journal was pruned, how much, why and by whom.
     Prunes,
     /// Delete the journal of runs that finished before DATE (writes: takes the run lock).
     Prune(PruneArgs),
+}
+
+/// `report users`.
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    /// Publish the access review into the `[notion] users_database`, one page per person,
+    /// instead of printing it (docs/reports.md, "Publishing to Notion").
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub publish: Option<super::publish::PublishTo>,
 }
 
 /// `report runs`.
@@ -184,7 +210,7 @@ impl When {
     }
 
     /// As an upper bound (exclusive): the end of the day (the next UTC midnight), or the instant.
-    fn end(self) -> DateTime<Utc> {
+    pub(super) fn end(self) -> DateTime<Utc> {
         match self {
             When::Day(day) => When::Day(day).start() + Duration::days(1),
             When::Instant(at) => at,
@@ -248,6 +274,23 @@ pub async fn run(args: ReportArgs, config: &Path, clock: Arc<dyn Clock>) -> Resu
             let store = open(&args, config).await?;
             upcoming_report(&store, &args, up.days, now).await?
         }
+        ReportCommand::Users(users) if users.publish.is_some() => {
+            return super::publish::users(&args, config, clock).await;
+        }
+        ReportCommand::Users(_) | ReportCommand::Drift | ReportCommand::Orphans => {
+            let which = match &args.command {
+                ReportCommand::Users(_) => review::Which::Users,
+                ReportCommand::Drift => review::Which::Drift,
+                _ => review::Which::Orphans,
+            };
+            let store = open(&args, config).await?;
+            review::report(which, &args, &store, config, clock).await?
+        }
+        ReportCommand::Sso => {
+            let store = open(&args, config).await?;
+            let checks = review::sso_checks(&store).await?;
+            crate::report::sso::report(&checks, Vec::new(), now)
+        }
         ReportCommand::Prunes => {
             let store = open(&args, config).await?;
             let prunes = store.prunes(args.target.as_deref()).await?;
@@ -255,12 +298,12 @@ pub async fn run(args: ReportArgs, config: &Path, clock: Arc<dyn Clock>) -> Resu
             audit::prunes("prunes", &entries, now)
         }
     };
-    emit(&report, &args)?;
+    emit(&report, &args, config, now).await?;
     Ok(Exit::Ok)
 }
 
 /// The store URL: `--store`, else the `[store]` table of the config file.
-fn store_url(args: &ReportArgs, config: &Path) -> Result<String> {
+pub(super) fn store_url(args: &ReportArgs, config: &Path) -> Result<String> {
     if let Some(url) = &args.store {
         return Ok(url.clone());
     }
@@ -297,15 +340,25 @@ pub(super) async fn open(args: &ReportArgs, config: &Path) -> Result<StoreRead> 
     Ok(store)
 }
 
-/// Write the report to `--out` or stdout.
-pub(super) fn emit(report: &Report, args: &ReportArgs) -> Result<()> {
+/// Write the report to `--out` or stdout. An HTML page also shows the store and a chart of the
+/// journal's changes over time, read here for every report (`cli::report_html`).
+pub(super) async fn emit(
+    report: &Report,
+    args: &ReportArgs,
+    config: &Path,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let format = args.format.format();
     let width = if args.out.is_none() && std::io::stdout().is_terminal() {
         comfy_table::Table::new().width().unwrap_or(FIXED_WIDTH)
     } else {
         FIXED_WIDTH
     };
-    let text = render(report, format, width)?;
+    let page = match format {
+        Format::Html => super::report_html::page(args, config, now).await?,
+        _ => Page::default(),
+    };
+    let text = render_page(report, format, width, &page)?;
     match &args.out {
         Some(path) => {
             std::fs::write(path, text.as_bytes())
@@ -481,7 +534,7 @@ async fn run_prune(
         }
     };
     let entries: Vec<PruneEntry> = done.iter().map(prune_entry).collect();
-    emit(&audit::prunes("prune", &entries, now), args)?;
+    emit(&audit::prunes("prune", &entries, now), args, config, now).await?;
     Ok(Exit::Ok)
 }
 

@@ -365,15 +365,14 @@ async fn check_metadata(
     }
     if args.record {
         let store = record_store(args.store.as_deref(), config).await?;
-        record(
-            &store,
-            "metadata",
-            report.entity_id.as_deref(),
-            report.verdict,
-            &report.findings,
-            now,
-        )
-        .await?;
+        let checked = Checked {
+            kind: "metadata",
+            subject: report.entity_id.as_deref(),
+            verdict: report.verdict,
+            findings: &report.findings,
+            certificates: Some(&report.certificates),
+        };
+        record(&store, checked, now).await?;
     }
     match args.format {
         Format::Json => output::json(&report)?,
@@ -389,17 +388,31 @@ fn time_hint() -> Finding {
     )
 }
 
-async fn record(
-    store: &Store,
-    kind: &str,
-    subject: Option<&str>,
+/// What one recorded check says: its kind, subject, verdict and findings, and for a metadata
+/// check the IdP's certificates (so `report sso` can count down to their expiry).
+struct Checked<'a> {
+    kind: &'a str,
+    subject: Option<&'a str>,
     verdict: Verdict,
-    findings: &[Finding],
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let json = serde_json::to_string(findings)?;
+    findings: &'a [Finding],
+    certificates: Option<&'a [metadata::CertSummary]>,
+}
+
+async fn record(store: &Store, checked: Checked<'_>, now: DateTime<Utc>) -> Result<()> {
+    let json = serde_json::to_string(checked.findings)?;
+    let certificates = checked
+        .certificates
+        .map(serde_json::to_string)
+        .transpose()?;
     store
-        .record_saml_check(kind, subject, verdict.as_str(), &json, now)
+        .record_saml_check(
+            checked.kind,
+            checked.subject,
+            checked.verdict.as_str(),
+            &json,
+            certificates.as_deref(),
+            now,
+        )
         .await?;
     Ok(())
 }
@@ -456,15 +469,14 @@ async fn check_response(
     if args.record {
         let store = record_store(args.store.as_deref(), config).await?;
         cross_check(&store, &mut report).await?;
-        record(
-            &store,
-            "response",
-            report.name_id.as_deref(),
-            report.verdict,
-            &report.findings,
-            now,
-        )
-        .await?;
+        let checked = Checked {
+            kind: "response",
+            subject: report.name_id.as_deref(),
+            verdict: report.verdict,
+            findings: &report.findings,
+            certificates: None,
+        };
+        record(&store, checked, now).await?;
     } else if let Some(store) = cross_check_store(args.store.as_deref(), config).await? {
         cross_check(&store, &mut report).await?;
     }

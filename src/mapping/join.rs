@@ -178,147 +178,17 @@ fn place(source: &str, r: &SourceRecord) -> String {
 /// Join, scope and map every source.
 pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>) -> Mapped {
     let mut issues = Vec::new();
-    let order: Vec<&str> = rules.join.sources.iter().map(|s| s.name.as_str()).collect();
-    let join_attr = |source: &str| {
-        rules
-            .join
-            .sources
-            .iter()
-            .find(|s| s.name == source)
-            .map(|s| s.join_attr.as_str())
-            .unwrap_or("email")
-    };
-    let mut sorted: Vec<&SourceData<'_>> = sources.iter().collect();
-    sorted.sort_by_key(|s| {
-        order
-            .iter()
-            .position(|o| *o == s.name)
-            .unwrap_or(usize::MAX)
-    });
-
-    // Group records by join value; a value seen twice within one source is a conflict.
-    let mut people: BTreeMap<String, Vec<(&str, &SourceRecord)>> = BTreeMap::new();
-    let mut conflicted: BTreeSet<String> = BTreeSet::new();
-    for source in &sorted {
-        let attr = join_attr(source.name);
-        let mut seen: BTreeMap<String, Vec<&SourceRecord>> = BTreeMap::new();
-        for record in source.records {
-            match join_value(record, attr) {
-                Some(v) => seen.entry(v).or_default().push(record),
-                None => issues.push(SourceIssue {
-                    source: source.name.to_owned(),
-                    location: record.location.clone(),
-                    code: FindingCode::JoinKeyMissing,
-                    message: format!(
-                        "{} has no `{attr}`, the attribute this source joins on; left untouched (fill it in or change sources.join_attr)",
-                        record.location
-                    ),
-                    hints: hints(&[(source.name, record)]),
-                    skipped_person: true,
-                }),
-            }
-        }
-        for (value, records) in seen {
-            if records.len() > 1 {
-                conflicted.insert(value.clone());
-                let places: Vec<String> = records.iter().map(|r| place(source.name, r)).collect();
-                let named: Vec<(&str, &SourceRecord)> =
-                    records.iter().map(|r| (source.name, *r)).collect();
-                issues.push(SourceIssue {
-                    source: source.name.to_owned(),
-                    location: places.join("; "),
-                    code: FindingCode::JoinConflict,
-                    message: format!(
-                        "{} records of `{}` share {attr} `{value}`; the person is left untouched until one remains",
-                        records.len(),
-                        source.name
-                    ),
-                    hints: hints(&named),
-                    skipped_person: true,
-                });
-            }
-            for r in records {
-                people
-                    .entry(value.clone())
-                    .or_default()
-                    .push((source.name, r));
-            }
-        }
-    }
-
+    let persons = join(sources, rules, &mut issues);
     let mut desired = Vec::new();
     let mut key_to_user: BTreeMap<&SourceKey, UserName> = BTreeMap::new();
     let mut active_keys: BTreeSet<&SourceKey> = BTreeSet::new();
-    let persons: Vec<(String, Person<'_>)> = people
-        .into_iter()
-        .filter(|(value, _)| !conflicted.contains(value))
-        .map(|(value, records)| (value, Person { records }))
-        .collect();
     for (value, person) in &persons {
-        let missing: Vec<&String> = rules
-            .join
-            .require
-            .iter()
-            .filter(|req| !person.records.iter().any(|(s, _)| s == req))
-            .collect();
-        if !missing.is_empty() {
-            let places: Vec<String> = person.records.iter().map(|(s, r)| place(s, r)).collect();
-            issues.push(SourceIssue {
-                source: person.records[0].0.to_owned(),
-                location: places.join("; "),
-                code: FindingCode::JoinMissingRequired,
-                message: format!(
-                    "`{value}` has no record in required source {}; left untouched (join.require)",
-                    missing
-                        .iter()
-                        .map(|m| format!("`{m}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                hints: hints(&person.records),
-                skipped_person: true,
-            });
-            continue;
-        }
-        let view = View { person, rules };
-        let mut attrs = UserAttrs::new();
-        let mut provenance = BTreeMap::new();
-        for (attr, template) in &rules.attrs {
-            let (value, facts) = provenance::render(&view, *attr, template);
-            if let Some(value) = value {
-                attrs.insert(*attr, value);
-            }
-            provenance.insert(*attr, facts);
-        }
-        let attrs = match checked_identity(attrs) {
-            Ok(attrs) => attrs,
-            Err(why) => {
-                issues.push(invalid_identity(person, value, &why));
+        let d = match desired_user(value, person, rules, sources, now) {
+            Ok(d) => d,
+            Err(issue) => {
+                issues.push(issue);
                 continue;
             }
-        };
-        let (lifecycle, reason) = decide(person, rules, sources, now);
-        let leaving = match lifecycle {
-            Lifecycle::Inactive => None,
-            _ => person
-                .records
-                .iter()
-                .filter_map(|(_, r)| scheduled_end(r, now))
-                .min_by_key(|l| l.effective),
-        };
-        let key = person.records[0].1.key.clone();
-        let other_keys = person.records[1..]
-            .iter()
-            .map(|(_, r)| r.key.clone())
-            .collect();
-        let d = DesiredUser {
-            key,
-            other_keys,
-            attrs,
-            lifecycle,
-            reason,
-            leaving,
-            provenance,
         };
         if let Some(name) = d.user_name() {
             for (_, r) in &person.records {
@@ -331,13 +201,186 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
         desired.push(d);
     }
     desired.sort_by(|a, b| a.key.cmp(&b.key));
-
     let groups = groups(sources, rules, &key_to_user, &active_keys, &mut issues);
+    Mapped {
+        desired,
+        groups,
+        issues,
+        managed: managed(sources, rules),
+    }
+}
+
+/// The people of every source, each under their join value, sources in `join.sources` order.
+/// Records without a join value and values seen twice within one source are reported and left
+/// out.
+fn join<'r>(
+    sources: &[SourceData<'r>],
+    rules: &MappingRules,
+    issues: &mut Vec<SourceIssue>,
+) -> Vec<(String, Person<'r>)> {
+    let order: Vec<&str> = rules.join.sources.iter().map(|s| s.name.as_str()).collect();
+    let mut sorted: Vec<&SourceData<'r>> = sources.iter().collect();
+    sorted.sort_by_key(|s| {
+        order
+            .iter()
+            .position(|o| *o == s.name)
+            .unwrap_or(usize::MAX)
+    });
+    let mut people: BTreeMap<String, Vec<(&str, &SourceRecord)>> = BTreeMap::new();
+    let mut conflicted: BTreeSet<String> = BTreeSet::new();
+    for source in sorted {
+        let attr = rules
+            .join
+            .sources
+            .iter()
+            .find(|s| s.name == source.name)
+            .map(|s| s.join_attr.as_str())
+            .unwrap_or("email");
+        for (value, records) in by_join_value(source, attr, issues) {
+            if records.len() > 1 {
+                conflicted.insert(value.clone());
+                issues.push(join_conflict(source.name, attr, &value, &records));
+            }
+            for r in records {
+                people
+                    .entry(value.clone())
+                    .or_default()
+                    .push((source.name, r));
+            }
+        }
+    }
+    people
+        .into_iter()
+        .filter(|(value, _)| !conflicted.contains(value))
+        .map(|(value, records)| (value, Person { records }))
+        .collect()
+}
+
+/// One source's records by their join value; a record without one is reported.
+fn by_join_value<'r>(
+    source: &SourceData<'r>,
+    attr: &str,
+    issues: &mut Vec<SourceIssue>,
+) -> BTreeMap<String, Vec<&'r SourceRecord>> {
+    let mut seen: BTreeMap<String, Vec<&SourceRecord>> = BTreeMap::new();
+    for record in source.records {
+        match join_value(record, attr) {
+            Some(v) => seen.entry(v).or_default().push(record),
+            None => issues.push(SourceIssue {
+                source: source.name.to_owned(),
+                location: record.location.clone(),
+                code: FindingCode::JoinKeyMissing,
+                message: format!(
+                    "{} has no `{attr}`, the attribute this source joins on; left untouched (fill it in or change sources.join_attr)",
+                    record.location
+                ),
+                hints: hints(&[(source.name, record)]),
+                skipped_person: true,
+            }),
+        }
+    }
+    seen
+}
+
+/// Several records of one source share a join value: which one is the person is unknowable.
+fn join_conflict(source: &str, attr: &str, value: &str, records: &[&SourceRecord]) -> SourceIssue {
+    let places: Vec<String> = records.iter().map(|r| place(source, r)).collect();
+    let named: Vec<(&str, &SourceRecord)> = records.iter().map(|r| (source, *r)).collect();
+    SourceIssue {
+        source: source.to_owned(),
+        location: places.join("; "),
+        code: FindingCode::JoinConflict,
+        message: format!(
+            "{} records of `{source}` share {attr} `{value}`; the person is left untouched until one remains",
+            records.len(),
+        ),
+        hints: hints(&named),
+        skipped_person: true,
+    }
+}
+
+/// The desired user one joined person maps to, or the issue that leaves them untouched.
+fn desired_user(
+    value: &str,
+    person: &Person<'_>,
+    rules: &MappingRules,
+    sources: &[SourceData<'_>],
+    now: DateTime<Utc>,
+) -> Result<DesiredUser, SourceIssue> {
+    if let Some(issue) = missing_required(value, person, rules) {
+        return Err(issue);
+    }
+    let view = View { person, rules };
+    let mut attrs = UserAttrs::new();
+    let mut provenance = BTreeMap::new();
+    for (attr, template) in &rules.attrs {
+        let (value, facts) = provenance::render(&view, *attr, template);
+        if let Some(value) = value {
+            attrs.insert(*attr, value);
+        }
+        provenance.insert(*attr, facts);
+    }
+    let attrs = checked_identity(attrs).map_err(|why| invalid_identity(person, value, &why))?;
+    let (lifecycle, reason) = decide(person, rules, sources, now);
+    let leaving = match lifecycle {
+        Lifecycle::Inactive => None,
+        _ => person
+            .records
+            .iter()
+            .filter_map(|(_, r)| scheduled_end(r, now))
+            .min_by_key(|l| l.effective),
+    };
+    Ok(DesiredUser {
+        key: person.records[0].1.key.clone(),
+        other_keys: person.records[1..]
+            .iter()
+            .map(|(_, r)| r.key.clone())
+            .collect(),
+        attrs,
+        lifecycle,
+        reason,
+        leaving,
+        provenance,
+    })
+}
+
+/// The issue for a person with no record in a source `join.require` names.
+fn missing_required(value: &str, person: &Person<'_>, rules: &MappingRules) -> Option<SourceIssue> {
+    let missing: Vec<&String> = rules
+        .join
+        .require
+        .iter()
+        .filter(|req| !person.records.iter().any(|(s, _)| s == req))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let places: Vec<String> = person.records.iter().map(|(s, r)| place(s, r)).collect();
+    Some(SourceIssue {
+        source: person.records[0].0.to_owned(),
+        location: places.join("; "),
+        code: FindingCode::JoinMissingRequired,
+        message: format!(
+            "`{value}` has no record in required source {}; left untouched (join.require)",
+            missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        hints: hints(&person.records),
+        skipped_person: true,
+    })
+}
+
+/// The SCIM attributes the mapping manages: those whose template uses a field some source
+/// provides, or no field at all.
+fn managed(sources: &[SourceData<'_>], rules: &MappingRules) -> BTreeSet<Attr> {
     let fields: BTreeSet<&str> = sources
         .iter()
         .flat_map(|s| s.fields.iter().map(String::as_str))
         .collect();
-    let managed = rules
+    rules
         .attrs
         .iter()
         .filter(|(_, t)| {
@@ -345,13 +388,7 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
             used.is_empty() || used.iter().any(|a| fields.contains(a.as_str()))
         })
         .map(|(a, _)| *a)
-        .collect();
-    Mapped {
-        desired,
-        groups,
-        issues,
-        managed,
-    }
+        .collect()
 }
 
 /// Lifecycle across sources, then scope.
@@ -426,6 +463,8 @@ fn out_of_scope(
     None
 }
 
+/// The desired groups: the selected source groups, named by the template, with their active
+/// members' userNames; groups whose names collide are reported and none of them pushed.
 fn groups(
     sources: &[SourceData<'_>],
     rules: &MappingRules,
@@ -433,19 +472,13 @@ fn groups(
     active: &BTreeSet<&SourceKey>,
     issues: &mut Vec<SourceIssue>,
 ) -> Vec<DesiredGroup> {
-    let g = &rules.groups;
     let mut out: Vec<DesiredGroup> = Vec::new();
     for source in sources {
         for group in source.groups {
-            let name = group.attrs.get("name").cloned().unwrap_or_default();
-            let matches = |globs: &[super::rules::Glob]| {
-                globs
-                    .iter()
-                    .any(|p| p.matches(&name) || p.matches(&group.location))
-            };
-            if (!g.include.is_empty() && !matches(&g.include)) || matches(&g.exclude) {
+            if !selected(rules, group) {
                 continue;
             }
+            let g = &rules.groups;
             let Some(display_name) = g.name.render(&group.attrs) else {
                 issues.push(SourceIssue {
                     source: source.name.to_owned(),
@@ -477,9 +510,30 @@ fn groups(
             });
         }
     }
-    // Two source groups under one displayName cannot both own the target group.
+    let mut out = without_name_conflicts(out, issues);
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+/// Whether `groups.include` and `groups.exclude` select a source group (by name or location).
+fn selected(rules: &MappingRules, group: &SourceGroup) -> bool {
+    let g = &rules.groups;
+    let name = group.attrs.get("name").cloned().unwrap_or_default();
+    let matches = |globs: &[super::rules::Glob]| {
+        globs
+            .iter()
+            .any(|p| p.matches(&name) || p.matches(&group.location))
+    };
+    (g.include.is_empty() || matches(&g.include)) && !matches(&g.exclude)
+}
+
+/// Two source groups under one displayName cannot both own the target group: neither is kept.
+fn without_name_conflicts(
+    groups: Vec<DesiredGroup>,
+    issues: &mut Vec<SourceIssue>,
+) -> Vec<DesiredGroup> {
     let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, d) in out.iter().enumerate() {
+    for (i, d) in groups.iter().enumerate() {
         by_name
             .entry(d.display_name.to_lowercase())
             .or_default()
@@ -487,9 +541,9 @@ fn groups(
     }
     let mut drop: BTreeSet<usize> = BTreeSet::new();
     for (name, idx) in by_name.into_iter().filter(|(_, v)| v.len() > 1) {
-        let places: Vec<String> = idx.iter().map(|&i| out[i].location.clone()).collect();
+        let places: Vec<String> = idx.iter().map(|&i| groups[i].location.clone()).collect();
         issues.push(SourceIssue {
-            source: out[idx[0]].key.source.clone(),
+            source: groups[idx[0]].key.source.clone(),
             location: places.join("; "),
             code: FindingCode::GroupNameConflict,
             message: format!(
@@ -501,14 +555,12 @@ fn groups(
         });
         drop.extend(idx);
     }
-    let mut out: Vec<DesiredGroup> = out
+    groups
         .into_iter()
         .enumerate()
         .filter(|(i, _)| !drop.contains(i))
         .map(|(_, d)| d)
-        .collect();
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    out
+        .collect()
 }
 
 #[cfg(test)]

@@ -136,88 +136,97 @@ impl Parser<'_> {
     fn expr(&mut self) -> Result<Expr, TemplateError> {
         self.skip_spaces();
         match self.peek() {
-            Some('"') => {
-                self.pos += 1;
-                let mut out = String::new();
-                loop {
-                    match self.peek() {
-                        None => return self.error("unterminated string"),
-                        Some('"') => {
-                            self.pos += 1;
-                            break;
-                        }
-                        Some('\\') => {
-                            self.pos += 1;
-                            match self.peek() {
-                                Some(c) => out.push(c),
-                                None => return self.error("unterminated string"),
-                            }
-                            self.pos += 1;
-                        }
-                        Some(c) => {
-                            out.push(c);
-                            self.pos += 1;
-                        }
-                    }
-                }
-                Ok(Expr::Str(out))
-            }
-            Some(c) if c.is_alphanumeric() || c == '_' => {
-                let start = self.pos;
-                let Some(name) = self.ident() else {
-                    return self.error("expected a name");
-                };
-                self.skip_spaces();
-                match self.peek() {
-                    Some('(') => {
-                        let Some((func, min, max)) = Func::parse(&name) else {
-                            self.pos = start;
-                            return self.error(format!(
-                                "unknown function `{name}`; use lower, upper, trim, default, join or split_first"
-                            ));
-                        };
-                        self.pos += 1;
-                        let mut args = Vec::new();
-                        loop {
-                            self.skip_spaces();
-                            if self.peek() == Some(')') && args.is_empty() {
-                                break;
-                            }
-                            args.push(self.expr()?);
-                            self.skip_spaces();
-                            match self.peek() {
-                                Some(',') => self.pos += 1,
-                                Some(')') => break,
-                                _ => return self.error("expected `,` or `)`"),
-                            }
-                        }
-                        self.pos += 1;
-                        if args.len() < min || max.is_some_and(|m| args.len() > m) {
-                            self.pos = start;
-                            let want = match max {
-                                Some(m) if m == min => format!("{min}"),
-                                Some(m) => format!("{min} to {m}"),
-                                None => format!("at least {min}"),
-                            };
-                            return self.error(format!(
-                                "`{name}` takes {want} arguments, got {}",
-                                args.len()
-                            ));
-                        }
-                        Ok(Expr::Call(func, args))
-                    }
-                    Some('.') => {
-                        self.pos += 1;
-                        match self.ident() {
-                            Some(attr) => Ok(Expr::SourceAttr(name, attr)),
-                            None => self.error("expected an attribute name after `.`"),
-                        }
-                    }
-                    _ => Ok(Expr::Attr(name)),
-                }
-            }
+            Some('"') => self.string(),
+            Some(c) if c.is_alphanumeric() || c == '_' => self.named(),
             _ => self.error("expected an attribute name, a \"string\" or a function call"),
         }
+    }
+
+    /// A `"string"` literal, `\` escaping the next character.
+    fn string(&mut self) -> Result<Expr, TemplateError> {
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            match self.peek() {
+                None => return self.error("unterminated string"),
+                Some('"') => {
+                    self.pos += 1;
+                    return Ok(Expr::Str(out));
+                }
+                Some('\\') => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(c) => out.push(c),
+                        None => return self.error("unterminated string"),
+                    }
+                    self.pos += 1;
+                }
+                Some(c) => {
+                    out.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    /// What starts with a name: a function call, a `source.attr` or an attribute.
+    fn named(&mut self) -> Result<Expr, TemplateError> {
+        let start = self.pos;
+        let Some(name) = self.ident() else {
+            return self.error("expected a name");
+        };
+        self.skip_spaces();
+        match self.peek() {
+            Some('(') => self.call(start, &name),
+            Some('.') => {
+                self.pos += 1;
+                match self.ident() {
+                    Some(attr) => Ok(Expr::SourceAttr(name, attr)),
+                    None => self.error("expected an attribute name after `.`"),
+                }
+            }
+            _ => Ok(Expr::Attr(name)),
+        }
+    }
+
+    /// A call of function `name` (which starts at `start`), at its `(`. Errors about the function
+    /// itself point at its name.
+    fn call(&mut self, start: usize, name: &str) -> Result<Expr, TemplateError> {
+        let Some((func, min, max)) = Func::parse(name) else {
+            self.pos = start;
+            return self.error(format!(
+                "unknown function `{name}`; use lower, upper, trim, default, join or split_first"
+            ));
+        };
+        self.pos += 1;
+        let mut args = Vec::new();
+        loop {
+            self.skip_spaces();
+            if self.peek() == Some(')') && args.is_empty() {
+                break;
+            }
+            args.push(self.expr()?);
+            self.skip_spaces();
+            match self.peek() {
+                Some(',') => self.pos += 1,
+                Some(')') => break,
+                _ => return self.error("expected `,` or `)`"),
+            }
+        }
+        self.pos += 1;
+        if args.len() < min || max.is_some_and(|m| args.len() > m) {
+            self.pos = start;
+            let want = match max {
+                Some(m) if m == min => format!("{min}"),
+                Some(m) => format!("{min} to {m}"),
+                None => format!("at least {min}"),
+            };
+            return self.error(format!(
+                "`{name}` takes {want} arguments, got {}",
+                args.len()
+            ));
+        }
+        Ok(Expr::Call(func, args))
     }
 }
 

@@ -99,6 +99,26 @@ enum Match<'t> {
     Conflict,
 }
 
+/// What the skipped bad records of this read say about who may be missing from it.
+struct BadRows<'i> {
+    /// Skipped records that name nobody: any absent person could be one of them.
+    unnamed: Vec<&'i SourceIssue>,
+    /// Lowercased ids and userNames the skipped records name.
+    hints: BTreeSet<String>,
+}
+
+impl<'i> BadRows<'i> {
+    fn of(issues: &'i [SourceIssue]) -> Self {
+        let skipped = issues.iter().filter(|i| i.skipped_person);
+        Self {
+            unnamed: skipped.clone().filter(|i| i.hints.is_empty()).collect(),
+            hints: skipped
+                .flat_map(|i| i.hints.iter().map(|h| h.to_lowercase()))
+                .collect(),
+        }
+    }
+}
+
 /// Make the plan.
 pub fn plan(input: &Input<'_>) -> Plan {
     Planner::new(input).run()
@@ -454,123 +474,143 @@ impl<'a> Planner<'a> {
         };
         match self.find(person, &name.key()) {
             Match::Conflict => {}
-            Match::Rekeyed(user, old) => {
-                self.claimed.insert(user.id.0.clone());
-                self.moved.insert(&old.key);
-                self.ops.push(Op::LinkUser(LinkUser {
-                    user_name: name.clone(),
-                    scim_id: user.id.clone(),
-                    source_key: person.key.clone(),
-                    reason: format!(
-                        "rekey: {} now identifies {name} as {} ({}); {} vanished from the same read",
-                        person.key.source, person.key, person.reason, old.key
-                    ),
-                    origin: LinkOrigin::Rekey,
-                    previous_key: Some(old.key.clone()),
-                }));
-                self.finding(
-                    Severity::Info,
-                    FindingCode::Rekeyed,
-                    format!(
-                        "{name}: source `{}` re-keyed them from {} to {}; the link moves and nothing is written to the \
-                         target in this run (attributes that differ under the new record are patched on the next run)",
-                        person.key.source, old.key, person.key
-                    ),
-                    vec![old.key.to_string(), person.key.to_string(), format!("scim: {}", user.id)],
-                );
-            }
+            Match::Rekeyed(user, old) => self.rekey(person, &name, user, old),
             Match::Linked(user) => {
                 self.claimed.insert(user.id.0.clone());
                 self.existing(person, user);
             }
-            Match::LinkedGone(link) => {
-                if person.lifecycle == Lifecycle::Active {
-                    if self.input.target.consistent {
-                        self.ops.push(Op::ReaddUser(ReaddUser {
-                            user_name: name.clone(),
-                            scim_id: None,
-                            source_key: person.key.clone(),
-                            reason: readd_reason(person, &link.scim_id),
-                            changes: full_changes(&person.attrs, None),
-                        }));
-                    } else {
-                        self.finding(
-                            Severity::Warning,
-                            FindingCode::ReaddDeferred,
-                            format!("{name} looks removed from the workspace, but the target read did not add up; not re-added this run"),
-                            vec![person.key.to_string()],
-                        );
-                    }
-                }
-            }
-            Match::Found(user, how) => {
-                self.claimed.insert(user.id.0.clone());
-                if let Some(why) = self.protected(user) {
-                    self.finding(
-                        Severity::Info,
-                        FindingCode::ProtectedUser,
-                        format!("{} is {why}; idbridge never changes it", user.user_name()),
-                        vec![person.key.to_string(), format!("scim: {}", user.id)],
-                    );
-                    return;
-                }
-                let recovered = self.input.recovered.contains(&name.key());
-                if !recovered && self.input.policy.adopt == Adopt::None {
-                    self.finding(
-                        Severity::Warning,
-                        FindingCode::UnadoptedMatch,
-                        format!(
-                            "target user {} matches {} by {how}, but policy.adopt = \"none\"; left alone (set adopt = \"match-email\" to manage it)",
-                            user.user_name(),
-                            person.key
-                        ),
-                        vec![person.key.to_string(), format!("scim: {}", user.id)],
-                    );
-                    return;
-                }
-                let (origin, reason) = if recovered {
-                    (LinkOrigin::Recover, format!("recover: {name} was created by an earlier idbridge run whose reply was lost (journal)"))
-                } else {
-                    (
-                        LinkOrigin::Adopt,
-                        format!(
-                            "adopt: existing target user matches {} by {how}",
-                            person.key
-                        ),
-                    )
-                };
-                self.ops.push(Op::LinkUser(LinkUser {
-                    user_name: name.clone(),
-                    scim_id: user.id.clone(),
-                    source_key: person.key.clone(),
-                    reason,
-                    origin,
-                    previous_key: None,
-                }));
-                self.existing(person, user);
-            }
-            Match::None => match person.lifecycle {
-                Lifecycle::Active if self.former_holder(person, &name).is_some() => {
-                    if let Some(former) = self.former_holder(person, &name) {
-                        self.email_reused(person, former);
-                    }
-                }
-                Lifecycle::Active => {
-                    self.ops.push(Op::CreateUser(CreateUser {
-                        user_name: name.clone(),
-                        source_key: person.key.clone(),
-                        reason: person.reason.clone(),
-                        changes: full_changes(&person.attrs, None),
-                    }));
-                }
-                Lifecycle::Pending => self.finding(
-                    Severity::Info,
-                    FindingCode::NotStarted,
-                    format!("{name} is not provisioned yet: {}", person.reason),
-                    vec![person.key.to_string()],
+            Match::LinkedGone(link) => self.returning(person, &name, link),
+            Match::Found(user, how) => self.found(person, &name, user, how),
+            Match::None => self.unmatched(person, &name),
+        }
+    }
+
+    /// A re-keyed person: the link moves to the new key and nothing is written to the target.
+    fn rekey(
+        &mut self,
+        person: &DesiredUser,
+        name: &UserName,
+        user: &TargetUser,
+        old: &'a KnownLink,
+    ) {
+        self.claimed.insert(user.id.0.clone());
+        self.moved.insert(&old.key);
+        self.ops.push(Op::LinkUser(LinkUser {
+            user_name: name.clone(),
+            scim_id: user.id.clone(),
+            source_key: person.key.clone(),
+            reason: format!(
+                "rekey: {} now identifies {name} as {} ({}); {} vanished from the same read",
+                person.key.source, person.key, person.reason, old.key
+            ),
+            origin: LinkOrigin::Rekey,
+            previous_key: Some(old.key.clone()),
+        }));
+        self.finding(
+            Severity::Info,
+            FindingCode::Rekeyed,
+            format!(
+                "{name}: source `{}` re-keyed them from {} to {}; the link moves and nothing is written to the \
+                 target in this run (attributes that differ under the new record are patched on the next run)",
+                person.key.source, old.key, person.key
+            ),
+            vec![old.key.to_string(), person.key.to_string(), format!("scim: {}", user.id)],
+        );
+    }
+
+    /// A linked person whose user is no longer in the target (removed from the workspace): re-added
+    /// when active, unless the read did not add up.
+    fn returning(&mut self, person: &DesiredUser, name: &UserName, link: &KnownLink) {
+        if person.lifecycle != Lifecycle::Active {
+            return;
+        }
+        if self.input.target.consistent {
+            self.ops.push(Op::ReaddUser(ReaddUser {
+                user_name: name.clone(),
+                scim_id: None,
+                source_key: person.key.clone(),
+                reason: readd_reason(person, &link.scim_id),
+                changes: full_changes(&person.attrs, None),
+            }));
+        } else {
+            self.finding(
+                Severity::Warning,
+                FindingCode::ReaddDeferred,
+                format!("{name} looks removed from the workspace, but the target read did not add up; not re-added this run"),
+                vec![person.key.to_string()],
+            );
+        }
+    }
+
+    /// An unlinked person matching target user `user` (by `how`): linked (adopted, or recovered
+    /// from the journal) when policy allows, then planned as an existing user.
+    fn found(&mut self, person: &DesiredUser, name: &UserName, user: &TargetUser, how: &str) {
+        self.claimed.insert(user.id.0.clone());
+        if let Some(why) = self.protected(user) {
+            self.finding(
+                Severity::Info,
+                FindingCode::ProtectedUser,
+                format!("{} is {why}; idbridge never changes it", user.user_name()),
+                vec![person.key.to_string(), format!("scim: {}", user.id)],
+            );
+            return;
+        }
+        let recovered = self.input.recovered.contains(&name.key());
+        if !recovered && self.input.policy.adopt == Adopt::None {
+            self.finding(
+                Severity::Warning,
+                FindingCode::UnadoptedMatch,
+                format!(
+                    "target user {} matches {} by {how}, but policy.adopt = \"none\"; left alone (set adopt = \"match-email\" to manage it)",
+                    user.user_name(),
+                    person.key
                 ),
-                Lifecycle::Inactive => {}
+                vec![person.key.to_string(), format!("scim: {}", user.id)],
+            );
+            return;
+        }
+        let (origin, reason) = if recovered {
+            (LinkOrigin::Recover, format!("recover: {name} was created by an earlier idbridge run whose reply was lost (journal)"))
+        } else {
+            (
+                LinkOrigin::Adopt,
+                format!(
+                    "adopt: existing target user matches {} by {how}",
+                    person.key
+                ),
+            )
+        };
+        self.ops.push(Op::LinkUser(LinkUser {
+            user_name: name.clone(),
+            scim_id: user.id.clone(),
+            source_key: person.key.clone(),
+            reason,
+            origin,
+            previous_key: None,
+        }));
+        self.existing(person, user);
+    }
+
+    /// A person nobody in the target matches: created when active, unless their email was a
+    /// former person's.
+    fn unmatched(&mut self, person: &DesiredUser, name: &UserName) {
+        match person.lifecycle {
+            Lifecycle::Active => match self.former_holder(person, name) {
+                Some(former) => self.email_reused(person, former),
+                None => self.ops.push(Op::CreateUser(CreateUser {
+                    user_name: name.clone(),
+                    source_key: person.key.clone(),
+                    reason: person.reason.clone(),
+                    changes: full_changes(&person.attrs, None),
+                })),
             },
+            Lifecycle::Pending => self.finding(
+                Severity::Info,
+                FindingCode::NotStarted,
+                format!("{name} is not provisioned yet: {}", person.reason),
+                vec![person.key.to_string()],
+            ),
+            Lifecycle::Inactive => {}
         }
     }
 
@@ -595,6 +635,19 @@ impl<'a> Planner<'a> {
     /// A person matched to target user `user`.
     fn existing(&mut self, person: &DesiredUser, user: &TargetUser) {
         let changes = diff(&person.attrs, &user.attrs, self.input.managed);
+        if !self.existing_held(person, user, &changes) {
+            self.bring_in_line(person, user, changes);
+        }
+    }
+
+    /// Whether `user` must be left as it is although `person` would change it: a protected user,
+    /// or a rename onto a userName another account holds. Reported when so.
+    fn existing_held(
+        &mut self,
+        person: &DesiredUser,
+        user: &TargetUser,
+        changes: &[Change],
+    ) -> bool {
         let would_act = match person.lifecycle {
             Lifecycle::Active => !user.active || !changes.is_empty(),
             Lifecycle::Inactive => user.active,
@@ -613,9 +666,9 @@ impl<'a> Planner<'a> {
                     vec![person.key.to_string(), format!("scim: {}", user.id)],
                 );
             }
-            return;
+            return true;
         }
-        if let Some(holder) = self.name_held_by_another(person, user, &changes) {
+        if let Some(holder) = self.name_held_by_another(person, user, changes) {
             // Renaming onto a name another account holds would hand that name (and, when both
             // are renamed, both accounts) to the wrong person; the target would refuse it anyway.
             self.finding(
@@ -630,8 +683,14 @@ impl<'a> Planner<'a> {
                 ),
                 vec![person.key.to_string(), format!("scim: {}", user.id), format!("scim: {holder}")],
             );
-            return;
+            return true;
         }
+        false
+    }
+
+    /// The operation that brings matched user `user` in line with `person`'s attributes and
+    /// lifecycle, if any.
+    fn bring_in_line(&mut self, person: &DesiredUser, user: &TargetUser, changes: Vec<Change>) {
         match (person.lifecycle.clone(), user.active) {
             (Lifecycle::Active, true) if !changes.is_empty() => {
                 let reason = patch_reason(person, &changes);
@@ -677,21 +736,7 @@ impl<'a> Planner<'a> {
 
     /// Linked people who are in no source any more.
     fn absent(&mut self, desired_keys: &BTreeSet<&SourceKey>) {
-        let issues: Vec<&SourceIssue> = self
-            .input
-            .issues
-            .iter()
-            .filter(|i| i.skipped_person)
-            .collect();
-        let unnamed: Vec<&&SourceIssue> = issues.iter().filter(|i| i.hints.is_empty()).collect();
-        let unidentified: Vec<String> = unnamed
-            .iter()
-            .map(|i| format!("{}: {}", i.source, i.location))
-            .collect();
-        let hints: BTreeSet<String> = issues
-            .iter()
-            .flat_map(|i| i.hints.iter().map(|h| h.to_lowercase()))
-            .collect();
+        let bad = BadRows::of(self.input.issues);
         let mut held_back = Vec::new();
         let mut links: Vec<&KnownLink> = self.input.links.iter().collect();
         links.sort_by(|a, b| a.key.cmp(&b.key));
@@ -699,56 +744,14 @@ impl<'a> Planner<'a> {
             if desired_keys.contains(&link.key) || self.moved.contains(&link.key) {
                 continue;
             }
-            if self.held.contains(&link.scim_id.0) {
-                // A present person matches this user under another identity (findings say which).
-                continue;
-            }
-            let Some(user) = self.by_id.get(link.scim_id.0.as_str()).copied() else {
+            let Some(user) = self.absent_user(link) else {
                 continue;
             };
-            self.claimed.insert(user.id.0.clone());
-            if !user.active {
-                continue;
-            }
-            if !self.input.sources.contains(&link.key.source) {
-                self.finding(
-                    Severity::Warning,
-                    FindingCode::UnknownSourceLink,
-                    format!(
-                        "{} is linked through source `{}`, which is not configured; left alone (was the source renamed?)",
-                        user.user_name(),
-                        link.key.source
-                    ),
-                    vec![link.key.to_string()],
-                );
-                continue;
-            }
-            if let Some(why) = self.protected(user) {
-                self.finding(
-                    Severity::Warning,
-                    FindingCode::ProtectedUser,
-                    format!(
-                        "{} is in no source but is {why}; idbridge never removes it",
-                        user.user_name()
-                    ),
-                    vec![link.key.to_string()],
-                );
+            if self.kept_in(link, user, &bad) {
                 continue;
             }
             let name = user.user_name();
-            if hints.contains(&link.key.id.to_lowercase()) || hints.contains(&name.key()) {
-                // A held deactivation is an error: a leaver whose row is broken (a terminated row
-                // with an unreadable date) must not stay in, night after night, with exit 0.
-                self.finding(
-                    Severity::Error,
-                    FindingCode::KeptBadRow,
-                    format!("{name} is missing from the valid source rows, but a skipped bad row names them; not deactivated \
-                             until the row is fixed"),
-                    vec![link.key.to_string()],
-                );
-                continue;
-            }
-            if !unidentified.is_empty() {
+            if !bad.unnamed.is_empty() {
                 held_back.push(name.to_string());
                 continue;
             }
@@ -764,23 +767,87 @@ impl<'a> Planner<'a> {
             }));
         }
         if !held_back.is_empty() {
-            // An error, not a warning: a run that holds leavers every night must not look green.
+            self.deactivations_held(&held_back, &bad);
+        }
+    }
+
+    /// The active target user behind the link of an absent key, claimed; `None` when there is
+    /// nothing to deactivate.
+    fn absent_user(&mut self, link: &KnownLink) -> Option<&'a TargetUser> {
+        if self.held.contains(&link.scim_id.0) {
+            // A present person matches this user under another identity (findings say which).
+            return None;
+        }
+        let user = self.by_id.get(link.scim_id.0.as_str()).copied()?;
+        self.claimed.insert(user.id.0.clone());
+        user.active.then_some(user)
+    }
+
+    /// Whether an absent person's user stays in although absent: linked through an unconfigured
+    /// source, protected, or named by a skipped bad row. Reported when so.
+    fn kept_in(&mut self, link: &KnownLink, user: &TargetUser, bad: &BadRows<'_>) -> bool {
+        if !self.input.sources.contains(&link.key.source) {
+            self.finding(
+                Severity::Warning,
+                FindingCode::UnknownSourceLink,
+                format!(
+                    "{} is linked through source `{}`, which is not configured; left alone (was the source renamed?)",
+                    user.user_name(),
+                    link.key.source
+                ),
+                vec![link.key.to_string()],
+            );
+            return true;
+        }
+        if let Some(why) = self.protected(user) {
+            self.finding(
+                Severity::Warning,
+                FindingCode::ProtectedUser,
+                format!(
+                    "{} is in no source but is {why}; idbridge never removes it",
+                    user.user_name()
+                ),
+                vec![link.key.to_string()],
+            );
+            return true;
+        }
+        let name = user.user_name();
+        if bad.hints.contains(&link.key.id.to_lowercase()) || bad.hints.contains(&name.key()) {
+            // A held deactivation is an error: a leaver whose row is broken (a terminated row
+            // with an unreadable date) must not stay in, night after night, with exit 0.
             self.finding(
                 Severity::Error,
-                FindingCode::DeactivationsHeld,
-                format!(
-                    "{} people are missing from the sources, but a source read may be missing people too ({}), so \
-                     nobody is deactivated for being absent this run; fix the source and re-run",
-                    held_back.len(),
-                    unnamed
-                        .iter()
-                        .map(|i| format!("{}: {}: {}", i.source, i.location, unnamed_cause(i)))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-                unidentified,
+                FindingCode::KeptBadRow,
+                format!("{name} is missing from the valid source rows, but a skipped bad row names them; not deactivated \
+                         until the row is fixed"),
+                vec![link.key.to_string()],
             );
+            return true;
         }
+        false
+    }
+
+    /// Absent people kept in because a skipped record that names nobody could be any of them.
+    fn deactivations_held(&mut self, held_back: &[String], bad: &BadRows<'_>) {
+        // An error, not a warning: a run that holds leavers every night must not look green.
+        self.finding(
+            Severity::Error,
+            FindingCode::DeactivationsHeld,
+            format!(
+                "{} people are missing from the sources, but a source read may be missing people too ({}), so \
+                 nobody is deactivated for being absent this run; fix the source and re-run",
+                held_back.len(),
+                bad.unnamed
+                    .iter()
+                    .map(|i| format!("{}: {}: {}", i.source, i.location, unnamed_cause(i)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            bad.unnamed
+                .iter()
+                .map(|i| format!("{}: {}", i.source, i.location))
+                .collect(),
+        );
     }
 
     fn orphans(&mut self) {
@@ -926,7 +993,9 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn finish(mut self, blocked: bool) -> Plan {
+    /// The users and groups `targetDigest` covers: those this plan touches or could touch, so
+    /// `apply` can tell whether they changed since the plan was made.
+    fn watch(&self) -> Watch {
         let input = self.input;
         let mut watch = Watch {
             scim_ids: self
@@ -969,6 +1038,12 @@ impl<'a> Planner<'a> {
                 .collect();
             watch.group_names = desired_names.into_iter().collect();
         }
+        watch
+    }
+
+    fn finish(mut self, blocked: bool) -> Plan {
+        let input = self.input;
+        let watch = self.watch();
         let summary = OpKind::iter()
             .map(|k| {
                 (

@@ -1,11 +1,13 @@
 //! Group planning: create pushed groups, rename them, add and remove members (only users idbridge
 //! manages are ever removed), and empty or delete groups whose source group is gone.
 
-use super::diff::{KnownLink, Planner};
+use super::diff::{GroupState, KnownLink, Planner};
 use super::op::{
     Change, CreateGroup, DeleteGroup, GroupOrigin, Members, Op, OpKind, PatchGroup, Severity,
 };
-use crate::model::{DesiredGroup, FindingCode, ScimId, SourceKey, TargetGroup, UserName};
+use crate::model::{
+    DesiredGroup, FindingCode, ScimId, SourceIssue, SourceKey, TargetGroup, UserName,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,7 +28,37 @@ fn members(
     }
 }
 
-impl Planner<'_> {
+/// What group planning looks things up in, built once per plan.
+struct GroupIndex<'a> {
+    /// Lowercased userNames active in the target after this plan, with their ids when they exist.
+    provisioned: BTreeMap<String, Option<String>>,
+    /// The lowercased userName each existing user id carries after this plan.
+    names_by_id: BTreeMap<String, String>,
+    /// Ids of the users idbridge manages.
+    managed: BTreeSet<String>,
+    by_id: BTreeMap<&'a str, &'a TargetGroup>,
+    /// Target groups by lowercased displayName.
+    by_name: BTreeMap<String, Vec<&'a TargetGroup>>,
+    /// Group links by source key text.
+    link_by_key: BTreeMap<String, &'a KnownLink>,
+    /// Ids of linked target groups.
+    linked_ids: BTreeSet<&'a str>,
+}
+
+/// The target group a desired group corresponds to.
+enum Counterpart<'a> {
+    /// Linked (`adopt` false), or an unlinked group of the same name adopted in this plan.
+    Found {
+        target: &'a TargetGroup,
+        adopt: bool,
+    },
+    /// None: the group is created.
+    Missing,
+    /// Groups of the same name idbridge may not take over: reported and left alone.
+    Blocked,
+}
+
+impl<'a> Planner<'a> {
     /// Lowercased userNames that will be active in the target after this plan, with their ids
     /// when they already exist, and the name each existing id will carry after this plan (a
     /// patched userName moves with its id: membership is about identity, not names).
@@ -80,14 +112,10 @@ impl Planner<'_> {
             .collect()
     }
 
-    pub(super) fn groups(&mut self) {
-        let Some(state) = self.input.target_groups else {
-            return;
-        };
+    /// Everything group planning looks up, built once per plan.
+    fn group_index(&self, state: &'a GroupState) -> GroupIndex<'a> {
+        let input = self.input;
         let (provisioned, names_by_id) = self.provisioned();
-        let managed = self.managed_ids();
-        let by_id: BTreeMap<&str, &TargetGroup> =
-            state.groups.iter().map(|g| (g.id.0.as_str(), g)).collect();
         let mut by_name: BTreeMap<String, Vec<&TargetGroup>> = BTreeMap::new();
         for g in &state.groups {
             by_name
@@ -95,218 +123,271 @@ impl Planner<'_> {
                 .or_default()
                 .push(g);
         }
-        let link_by_key: BTreeMap<String, &KnownLink> = self
-            .input
-            .group_links
-            .iter()
-            .map(|l| (l.key.to_string(), l))
-            .collect();
-        let linked_ids: BTreeSet<&str> = self
-            .input
-            .group_links
-            .iter()
-            .map(|l| l.scim_id.0.as_str())
-            .collect();
+        GroupIndex {
+            provisioned,
+            names_by_id,
+            managed: self.managed_ids(),
+            by_id: state.groups.iter().map(|g| (g.id.0.as_str(), g)).collect(),
+            by_name,
+            link_by_key: input
+                .group_links
+                .iter()
+                .map(|l| (l.key.to_string(), l))
+                .collect(),
+            linked_ids: input
+                .group_links
+                .iter()
+                .map(|l| l.scim_id.0.as_str())
+                .collect(),
+        }
+    }
+
+    pub(super) fn groups(&mut self) {
+        let Some(state) = self.input.target_groups else {
+            return;
+        };
+        let index = self.group_index(state);
         let mut desired: Vec<&DesiredGroup> = self.input.desired_groups.iter().collect();
         desired.sort_by(|a, b| a.key.cmp(&b.key));
         let mut wanted_keys = BTreeSet::new();
-
         for group in desired {
-            let source_key = &group.key;
-            let key = group.key.to_string();
-            wanted_keys.insert(key.clone());
-            let members: Vec<String> = group
-                .members
-                .iter()
-                .map(|m| m.key())
-                .filter(|m| provisioned.contains_key(m))
-                .collect();
-            let reason_src = format!("{}: group {}", group.key.source, group.location);
-            let existing = match link_by_key
-                .get(&key)
-                .and_then(|l| by_id.get(l.scim_id.0.as_str()))
-            {
-                Some(g) => Some((*g, false)),
-                None => {
-                    let same_name: Vec<&TargetGroup> = by_name
-                        .get(&group.display_name.to_lowercase())
-                        .map(|v| {
-                            v.iter()
-                                .copied()
-                                .filter(|g| !linked_ids.contains(g.id.0.as_str()))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    match same_name.as_slice() {
-                        [] => None,
-                        [g] if self
-                            .input
-                            .policy
-                            .adopt_groups
-                            .contains(&g.display_name.to_lowercase())
-                            || self
-                                .input
-                                .recovered
-                                .contains(&format!("group:{}", g.display_name.to_lowercase())) =>
-                        {
-                            Some((*g, true))
-                        }
-                        _ => {
-                            self.finding(
-                                Severity::Warning,
-                                FindingCode::GroupExistsUnadopted,
-                                format!(
-                                    "a target group named `{}` already exists and idbridge did not create it; add it to groups.adopt to manage it",
-                                    group.display_name
-                                ),
-                                vec![reason_src.clone()],
-                            );
-                            continue;
-                        }
-                    }
-                }
-            };
-            let Some((target, adopt)) = existing else {
-                if link_by_key.contains_key(&key) {
-                    self.finding(
-                        Severity::Warning,
-                        FindingCode::GroupRecreated,
-                        format!(
-                            "group `{}` was deleted in the target; it is created again",
-                            group.display_name
-                        ),
-                        vec![reason_src.clone()],
-                    );
-                }
-                self.ops.push(Op::CreateGroup(CreateGroup {
-                    display_name: group.display_name.clone(),
-                    source_key: source_key.clone(),
-                    reason: reason_src.clone(),
-                }));
-                if !members.is_empty() {
-                    self.ops.push(Op::AddMembers(self::members(
-                        &group.display_name,
-                        None,
-                        source_key,
-                        format!("members of {reason_src}"),
-                        members,
-                    )));
-                }
-                continue;
-            };
-            let id = target.id.0.as_str();
-            let mut changes = Vec::new();
-            if target.display_name != group.display_name {
-                changes.push(Change {
-                    attr: "displayName".to_owned(),
-                    before: Some(Value::String(target.display_name.clone())),
-                    after: Some(Value::String(group.display_name.clone())),
-                });
-            }
-            if adopt || !changes.is_empty() {
-                let (origin, reason) = if adopt {
-                    (
-                        GroupOrigin::Adopt,
-                        format!("adopt: existing target group matches {reason_src} by displayName"),
-                    )
-                } else {
-                    (GroupOrigin::Rename, format!("renamed: {reason_src}"))
-                };
-                self.ops.push(Op::PatchGroup(PatchGroup {
-                    display_name: group.display_name.clone(),
-                    scim_id: target.id.clone(),
-                    source_key: source_key.clone(),
-                    reason,
-                    changes,
-                    origin,
-                }));
-            }
-            // Compare by id: a member whose userName changes in this plan is still the same member.
-            let current: BTreeSet<&str> = target.members.iter().map(|m| m.0.as_str()).collect();
-            let wanted_ids: BTreeSet<&str> = members
-                .iter()
-                .filter_map(|m| provisioned.get(m).and_then(|id| id.as_deref()))
-                .collect();
-            let add: Vec<String> = members
-                .iter()
-                .filter(|m| match provisioned.get(*m) {
-                    Some(Some(id)) => !current.contains(id.as_str()),
-                    _ => true,
-                })
-                .cloned()
-                .collect();
-            let name = |id: &str| names_by_id.get(id).cloned();
-            let remove: Vec<String> = current
-                .iter()
-                .filter(|id| !wanted_ids.contains(*id) && managed.contains(**id))
-                .filter_map(|id| name(id))
-                .collect();
-            let unmanaged: Vec<String> = current
-                .iter()
-                .filter(|id| !wanted_ids.contains(*id) && !managed.contains(**id))
-                .filter_map(|id| name(id))
-                .collect();
-            if !unmanaged.is_empty() {
-                self.finding(
-                    Severity::Info,
-                    FindingCode::GroupUnmanagedMembers,
-                    format!(
-                        "group `{}` has {} members idbridge does not manage; they are left in it",
-                        group.display_name,
-                        unmanaged.len()
-                    ),
-                    unmanaged,
-                );
-            }
-            if !add.is_empty() {
-                self.ops.push(Op::AddMembers(self::members(
-                    &group.display_name,
-                    Some(id),
-                    source_key,
-                    format!("members of {reason_src}"),
-                    add,
-                )));
-            }
-            if !remove.is_empty() {
-                self.ops.push(Op::RemoveMembers(self::members(
-                    &group.display_name,
-                    Some(id),
-                    source_key,
-                    format!("no longer members of {reason_src}"),
-                    remove,
-                )));
+            wanted_keys.insert(group.key.to_string());
+            self.desired_group(&index, group);
+        }
+        self.gone_groups(&index, &wanted_keys);
+        if !state.consistent {
+            self.hold_group_removals(state);
+        }
+    }
+
+    /// One group the sources want: create it, or rename or adopt its counterpart and bring the
+    /// counterpart's members in line.
+    fn desired_group(&mut self, index: &GroupIndex<'a>, group: &DesiredGroup) {
+        let members: Vec<String> = group
+            .members
+            .iter()
+            .map(|m| m.key())
+            .filter(|m| index.provisioned.contains_key(m))
+            .collect();
+        let reason_src = format!("{}: group {}", group.key.source, group.location);
+        match self.counterpart(index, group, &reason_src) {
+            Counterpart::Blocked => {}
+            Counterpart::Missing => self.create_group(index, group, members, &reason_src),
+            Counterpart::Found { target, adopt } => {
+                self.rename_or_adopt(group, target, adopt, &reason_src);
+                self.sync_members(index, group, target, &members, &reason_src);
             }
         }
+    }
 
-        // Pushed groups whose source group is gone or no longer selected.
-        let mut gone: Vec<&KnownLink> = self
-            .input
+    /// The target group a desired group corresponds to: the linked one, else the one unlinked group
+    /// of the same name when policy (or journal recovery) lets idbridge adopt it.
+    fn counterpart(
+        &mut self,
+        index: &GroupIndex<'a>,
+        group: &DesiredGroup,
+        reason_src: &str,
+    ) -> Counterpart<'a> {
+        let linked = index
+            .link_by_key
+            .get(&group.key.to_string())
+            .and_then(|l| index.by_id.get(l.scim_id.0.as_str()));
+        if let Some(target) = linked {
+            return Counterpart::Found {
+                target,
+                adopt: false,
+            };
+        }
+        let same_name: Vec<&TargetGroup> = index
+            .by_name
+            .get(&group.display_name.to_lowercase())
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|g| !index.linked_ids.contains(g.id.0.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        match same_name.as_slice() {
+            [] => Counterpart::Missing,
+            [g] if self.may_adopt_group(g) => Counterpart::Found {
+                target: g,
+                adopt: true,
+            },
+            _ => {
+                self.finding(
+                    Severity::Warning,
+                    FindingCode::GroupExistsUnadopted,
+                    format!(
+                        "a target group named `{}` already exists and idbridge did not create it; add it to groups.adopt to manage it",
+                        group.display_name
+                    ),
+                    vec![reason_src.to_owned()],
+                );
+                Counterpart::Blocked
+            }
+        }
+    }
+
+    fn may_adopt_group(&self, group: &TargetGroup) -> bool {
+        let name = group.display_name.to_lowercase();
+        self.input.policy.adopt_groups.contains(&name)
+            || self.input.recovered.contains(&format!("group:{name}"))
+    }
+
+    /// A desired group with no counterpart: created, with its members in a second operation.
+    fn create_group(
+        &mut self,
+        index: &GroupIndex<'a>,
+        group: &DesiredGroup,
+        members: Vec<String>,
+        reason_src: &str,
+    ) {
+        if index.link_by_key.contains_key(&group.key.to_string()) {
+            self.finding(
+                Severity::Warning,
+                FindingCode::GroupRecreated,
+                format!(
+                    "group `{}` was deleted in the target; it is created again",
+                    group.display_name
+                ),
+                vec![reason_src.to_owned()],
+            );
+        }
+        self.ops.push(Op::CreateGroup(CreateGroup {
+            display_name: group.display_name.clone(),
+            source_key: group.key.clone(),
+            reason: reason_src.to_owned(),
+        }));
+        if !members.is_empty() {
+            self.ops.push(Op::AddMembers(self::members(
+                &group.display_name,
+                None,
+                &group.key,
+                format!("members of {reason_src}"),
+                members,
+            )));
+        }
+    }
+
+    /// A patch when the group is adopted in this plan or its name changed in the source.
+    fn rename_or_adopt(
+        &mut self,
+        group: &DesiredGroup,
+        target: &TargetGroup,
+        adopt: bool,
+        reason_src: &str,
+    ) {
+        let mut changes = Vec::new();
+        if target.display_name != group.display_name {
+            changes.push(Change {
+                attr: "displayName".to_owned(),
+                before: Some(Value::String(target.display_name.clone())),
+                after: Some(Value::String(group.display_name.clone())),
+            });
+        }
+        if !adopt && changes.is_empty() {
+            return;
+        }
+        let (origin, reason) = if adopt {
+            (
+                GroupOrigin::Adopt,
+                format!("adopt: existing target group matches {reason_src} by displayName"),
+            )
+        } else {
+            (GroupOrigin::Rename, format!("renamed: {reason_src}"))
+        };
+        self.ops.push(Op::PatchGroup(PatchGroup {
+            display_name: group.display_name.clone(),
+            scim_id: target.id.clone(),
+            source_key: group.key.clone(),
+            reason,
+            changes,
+            origin,
+        }));
+    }
+
+    /// Adds the wanted members `target` lacks and removes the managed members nobody wants; members
+    /// idbridge does not manage stay, with a finding.
+    fn sync_members(
+        &mut self,
+        index: &GroupIndex<'a>,
+        group: &DesiredGroup,
+        target: &TargetGroup,
+        members: &[String],
+        reason_src: &str,
+    ) {
+        let provisioned = &index.provisioned;
+        // Compare by id: a member whose userName changes in this plan is still the same member.
+        let current: BTreeSet<&str> = target.members.iter().map(|m| m.0.as_str()).collect();
+        let wanted_ids: BTreeSet<&str> = members
+            .iter()
+            .filter_map(|m| provisioned.get(m).and_then(|id| id.as_deref()))
+            .collect();
+        let add: Vec<String> = members
+            .iter()
+            .filter(|m| match provisioned.get(*m) {
+                Some(Some(id)) => !current.contains(id.as_str()),
+                _ => true,
+            })
+            .cloned()
+            .collect();
+        let unwanted = |managed: bool| -> Vec<String> {
+            current
+                .iter()
+                .filter(|id| !wanted_ids.contains(*id) && index.managed.contains(**id) == managed)
+                .filter_map(|id| index.names_by_id.get(*id).cloned())
+                .collect()
+        };
+        let (remove, unmanaged) = (unwanted(true), unwanted(false));
+        if !unmanaged.is_empty() {
+            self.finding(
+                Severity::Info,
+                FindingCode::GroupUnmanagedMembers,
+                format!(
+                    "group `{}` has {} members idbridge does not manage; they are left in it",
+                    group.display_name,
+                    unmanaged.len()
+                ),
+                unmanaged,
+            );
+        }
+        let id = Some(target.id.0.as_str());
+        if !add.is_empty() {
+            self.ops.push(Op::AddMembers(self::members(
+                &group.display_name,
+                id,
+                &group.key,
+                format!("members of {reason_src}"),
+                add,
+            )));
+        }
+        if !remove.is_empty() {
+            self.ops.push(Op::RemoveMembers(self::members(
+                &group.display_name,
+                id,
+                &group.key,
+                format!("no longer members of {reason_src}"),
+                remove,
+            )));
+        }
+    }
+
+    /// Pushed groups whose source group is gone or no longer selected: emptied or deleted, unless
+    /// their source could not read every group entry.
+    fn gone_groups(&mut self, index: &GroupIndex<'a>, wanted_keys: &BTreeSet<String>) {
+        let input = self.input;
+        let mut gone: Vec<&KnownLink> = input
             .group_links
             .iter()
             .filter(|l| !wanted_keys.contains(&l.key.to_string()))
             .collect();
         gone.sort_by(|a, b| a.key.cmp(&b.key));
-        // A group entry the source could not read (no id) or whose name rendered empty may be one
-        // of these: absence is not proof, so none of that source's groups is emptied or deleted.
-        let unreadable: BTreeMap<&str, Vec<String>> =
-            self.input
-                .issues
-                .iter()
-                .fold(BTreeMap::new(), |mut acc, i| {
-                    if matches!(
-                        i.code,
-                        FindingCode::GroupEntryInvalid | FindingCode::GroupNameEmpty
-                    ) {
-                        acc.entry(i.source.as_str())
-                            .or_default()
-                            .push(format!("{}: {}", i.source, i.location));
-                    }
-                    acc
-                });
+        let unreadable = unreadable_group_entries(input.issues);
         let mut held: Vec<String> = Vec::new();
         let mut held_at: BTreeSet<String> = BTreeSet::new();
         for link in gone {
-            let Some(target) = by_id.get(link.scim_id.0.as_str()) else {
+            let Some(target) = index.by_id.get(link.scim_id.0.as_str()) else {
                 continue;
             };
             if let Some(locations) = unreadable.get(link.key.source.as_str()) {
@@ -314,45 +395,8 @@ impl Planner<'_> {
                 held_at.extend(locations.iter().cloned());
                 continue;
             }
-            let reason = format!(
-                "{}: source group {} is gone or no longer selected",
-                link.key.source, link.key
-            );
-            if self.input.policy.delete_groups {
-                self.ops.push(Op::DeleteGroup(DeleteGroup {
-                    display_name: target.display_name.clone(),
-                    scim_id: target.id.clone(),
-                    source_key: link.key.clone(),
-                    reason,
-                }));
-                continue;
-            }
-            let remove: Vec<String> = target
-                .members
-                .iter()
-                .filter(|m| managed.contains(&m.0))
-                .filter_map(|m| names_by_id.get(&m.0).cloned())
-                .collect();
-            self.finding(
-                Severity::Info,
-                FindingCode::GroupEmptied,
-                format!(
-                    "group `{}` is no longer in the sources; idbridge empties it of the users it manages and leaves the group (set groups.delete = true to delete it)",
-                    target.display_name
-                ),
-                vec![link.key.to_string()],
-            );
-            if !remove.is_empty() {
-                self.ops.push(Op::RemoveMembers(self::members(
-                    &target.display_name,
-                    Some(&target.id.0),
-                    &link.key,
-                    reason,
-                    remove,
-                )));
-            }
+            self.retire_group(index, link, target);
         }
-
         if !held.is_empty() {
             self.finding(
                 Severity::Error,
@@ -366,20 +410,81 @@ impl Planner<'_> {
                 held_at.into_iter().collect(),
             );
         }
-        if !state.consistent {
-            let before = self.ops.len();
-            self.ops
-                .retain(|o| !matches!(o.kind(), OpKind::RemoveMembers | OpKind::DeleteGroup));
-            let dropped = before - self.ops.len();
-            self.finding(
-                Severity::Error,
-                FindingCode::TargetReadInconsistent,
-                format!(
-                    "the paged read of the target's groups did not add up after retries ({}); this run makes no member removals and no group deletions ({dropped} held back)",
-                    state.problems.join("; ")
-                ),
-                Vec::new(),
-            );
+    }
+
+    /// One gone group: deleted when policy says so, else emptied of the users idbridge manages.
+    fn retire_group(&mut self, index: &GroupIndex<'a>, link: &KnownLink, target: &TargetGroup) {
+        let reason = format!(
+            "{}: source group {} is gone or no longer selected",
+            link.key.source, link.key
+        );
+        if self.input.policy.delete_groups {
+            self.ops.push(Op::DeleteGroup(DeleteGroup {
+                display_name: target.display_name.clone(),
+                scim_id: target.id.clone(),
+                source_key: link.key.clone(),
+                reason,
+            }));
+            return;
+        }
+        let remove: Vec<String> = target
+            .members
+            .iter()
+            .filter(|m| index.managed.contains(&m.0))
+            .filter_map(|m| index.names_by_id.get(&m.0).cloned())
+            .collect();
+        self.finding(
+            Severity::Info,
+            FindingCode::GroupEmptied,
+            format!(
+                "group `{}` is no longer in the sources; idbridge empties it of the users it manages and leaves the group (set groups.delete = true to delete it)",
+                target.display_name
+            ),
+            vec![link.key.to_string()],
+        );
+        if !remove.is_empty() {
+            self.ops.push(Op::RemoveMembers(self::members(
+                &target.display_name,
+                Some(&target.id.0),
+                &link.key,
+                reason,
+                remove,
+            )));
         }
     }
+
+    /// A group read that did not add up: no member removals and no group deletions this run.
+    fn hold_group_removals(&mut self, state: &GroupState) {
+        let before = self.ops.len();
+        self.ops
+            .retain(|o| !matches!(o.kind(), OpKind::RemoveMembers | OpKind::DeleteGroup));
+        let dropped = before - self.ops.len();
+        self.finding(
+            Severity::Error,
+            FindingCode::TargetReadInconsistent,
+            format!(
+                "the paged read of the target's groups did not add up after retries ({}); this run makes no member removals and no group deletions ({dropped} held back)",
+                state.problems.join("; ")
+            ),
+            Vec::new(),
+        );
+    }
+}
+
+/// Where each source has group entries it could not read (no id) or whose name rendered empty.
+/// A gone group may be one of these: absence is not proof, so none of that source's groups is
+/// emptied or deleted.
+fn unreadable_group_entries(issues: &[SourceIssue]) -> BTreeMap<&str, Vec<String>> {
+    let mut out: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for issue in issues {
+        if matches!(
+            issue.code,
+            FindingCode::GroupEntryInvalid | FindingCode::GroupNameEmpty
+        ) {
+            out.entry(issue.source.as_str())
+                .or_default()
+                .push(format!("{}: {}", issue.source, issue.location));
+        }
+    }
+    out
 }

@@ -3,22 +3,28 @@
 //! plans and their error findings ([`plan`]), what a run did ([`outcome`]), SAML check reports
 //! ([`saml`]), `check-config` lines ([`check`]) and the demo's workspace ([`workspace`]). The
 //! audit reports over the store: a typed data model ([`data`]), the journal reports ([`audit`])
-//! and scheduled starts and terminations ([`upcoming`]), rendered as a table, JSON, CSV or
-//! Markdown ([`render`]); what publishing to a Notion database shows ([`publish`]). Whatever came from a source, the target or a SAML document goes
+//! and scheduled starts and terminations ([`upcoming`]), rendered as a table, JSON, CSV,
+//! Markdown ([`render`]) or one HTML page ([`html`]) with a chart of the changes over time
+//! ([`chart`]); what publishing to a Notion database shows ([`publish`]). Whatever came from a source, the target or a SAML document goes
 //! through [`terminal_safe`] before it is shown.
 //!
 //! May import: `model`, `plan`, `mapping` (its date rule), `saml` (its report types),
-//! comfy-table, csv, serde_json. Never an edge module: records of `apply`, `store` and the
+//! comfy-table, csv, serde_json, sha2 and base64 (the HTML page's CSP hash). Never an edge module: records of `apply`, `store` and the
 //! emulator arrive as this module's own view types.
 
+pub mod access;
 pub mod audit;
+pub mod chart;
 pub mod check;
 pub mod data;
+pub mod drift;
+pub mod html;
 pub mod outcome;
 pub mod plan;
 pub mod publish;
 pub mod render;
 pub mod saml;
+pub mod sso;
 pub mod upcoming;
 pub mod workspace;
 
@@ -26,7 +32,7 @@ pub use check::{check_text, safe_lines};
 pub use data::{AttrChange, Cell, Column, Field, Report};
 pub use outcome::{outcome_text, OpLine, OpStatus, OutcomeView};
 pub use plan::{errors_text, plan_text};
-pub use render::{render, Format};
+pub use render::{render, render_page, Format};
 pub use workspace::{workspace_table, Member};
 
 /// The longest value a table cell shows, in characters; JSON output keeps values whole.

@@ -1,4 +1,6 @@
-//! Renderers: a [`Report`] as a terminal table, JSON, CSV or Markdown. Pure: text in, text out.
+//! Renderers: a [`Report`] as a terminal table, JSON, CSV, Markdown or an HTML page (module
+//! `html`, which also needs the page's [`Page`]: where the report was read and the chart's
+//! counts). Pure: text in, text out.
 //!
 //! Every value from the store is untrusted (it came from an HR export, a directory or the
 //! target). Each format neutralises it in its own way:
@@ -11,9 +13,12 @@
 //!   Markdown's emphasis, code, link and table punctuation (backslash, backtick, `*`, `_`, `[`,
 //!   `]`, `|`, `~`) backslash-escaped,
 //!   so a value can neither close a table cell nor become a link, an image or HTML;
+//! - HTML: the same escapes for invisible characters, then `&`, `<`, `>`, `"`, `'` as entities,
+//!   under a Content-Security-Policy that allows no script and no fetch (module `html`);
 //! - JSON: values whole; JSON escaping is the consumer's safety.
 
 use super::data::{time_text, Cell, Report};
+use super::html::{self, Page};
 use super::{terminal_safe, MAX_CELL_CHARS};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ColumnConstraint, ContentArrangement, Table};
 
@@ -28,6 +33,8 @@ pub enum Format {
     Csv,
     /// A Markdown document.
     Md,
+    /// One self-contained HTML page with a chart of the changes over time.
+    Html,
 }
 
 /// Why a report could not be rendered.
@@ -43,9 +50,21 @@ pub enum Error {
     },
 }
 
-/// Render `report` in `format`; `width` is the table's width in columns.
+/// Render `report` in `format`; `width` is the table's width in columns. An HTML page made here
+/// says neither its store nor its chart: [`render_page`] takes them.
 pub fn render(report: &Report, format: Format, width: u16) -> Result<String, Error> {
+    render_page(report, format, width, &Page::default())
+}
+
+/// Render `report` in `format`, with `page` around it when the format is HTML.
+pub fn render_page(
+    report: &Report,
+    format: Format,
+    width: u16,
+    page: &Page,
+) -> Result<String, Error> {
     match format {
+        Format::Html => Ok(html::page(report, page)),
         Format::Table => Ok(table(report, width)),
         Format::Json => Ok(format!(
             "{}\n",
@@ -57,7 +76,7 @@ pub fn render(report: &Report, format: Format, width: u16) -> Result<String, Err
 }
 
 /// Parameters and facts with a value (JSON keeps the empty ones as `null`).
-fn shown_fields(report: &Report) -> impl Iterator<Item = &super::data::Field> {
+pub(super) fn shown_fields(report: &Report) -> impl Iterator<Item = &super::data::Field> {
     report
         .parameters
         .iter()

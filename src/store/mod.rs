@@ -33,6 +33,7 @@
 //! `urls`); [`resolve_path`] anchors a relative SQLite path to a folder (config does it with the
 //! config file's folder).
 
+mod activity;
 mod error;
 mod journal;
 mod links;
@@ -43,6 +44,7 @@ mod saml;
 mod snapshots;
 mod urls;
 
+pub use activity::DailyOps;
 pub use error::{Error, Result, ScimIdConflict};
 pub use journal::{NewOperation, OperationId, OperationRecord, OperationStatus};
 pub use links::{Link, LinkKind, LinkOrigin, LinkState};

@@ -203,27 +203,29 @@ impl StoreRead {
         rows.iter().map(|row| self.prune_from_row(row)).collect()
     }
 
-    /// Whether the schema has the audit tables and columns (migration
-    /// `20261210000000_audit_journal`). A read-only report cannot migrate an older store, so it
-    /// asks first and says what to do instead of failing on a missing column.
+    /// Whether the schema has the audit tables and columns (migrations
+    /// `20261210000000_audit_journal` and `20261215000000_saml_certificates`). A read-only report
+    /// cannot migrate an older store, so it asks first and says what to do instead of failing on
+    /// a missing column.
     pub async fn audit_schema_present(&self) -> Result<bool> {
         let sql = match self.backend {
             Backend::Sqlite => {
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'prunes'"
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'prunes' \
+                 AND EXISTS (SELECT 1 FROM pragma_table_info('saml_checks') \
+                 WHERE name = 'certificates_json')"
             }
-            Backend::Postgres => "SELECT to_regclass('prunes')::text AS name",
+            Backend::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = 'saml_checks' \
+                 AND column_name = 'certificates_json' AND to_regclass('prunes') IS NOT NULL"
+            }
         };
         let row = sqlx::query(sql)
-            .fetch_optional(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(|e| self.query_err("look for the schema", "prunes", &e))?;
-        match row {
-            None => Ok(false),
-            Some(row) => {
-                let name: Option<String> = self.get(&row, "prunes", "name")?;
-                Ok(name.is_some())
-            }
-        }
+        let n: i64 = self.get(&row, "prunes", "n")?;
+        Ok(n > 0)
     }
 
     fn prune_from_row(&self, row: &AnyRow) -> Result<PruneRecord> {

@@ -21,6 +21,9 @@ pub struct SamlCheckRecord {
     pub findings_json: String,
     /// When the check ran.
     pub checked_at: DateTime<Utc>,
+    /// The IdP certificates a metadata check saw, as JSON (`[{use, sha256, notAfter,
+    /// keyBits}]`); `None` for responses and checks recorded before idbridge kept them.
+    pub certificates_json: Option<String>,
 }
 
 /// How a user name appears in the links of one target.
@@ -34,24 +37,27 @@ pub struct UserLinkState {
 }
 
 impl Store {
-    /// Record a SAML check's outcome.
+    /// Record a SAML check's outcome; `certificates_json` is what a metadata check saw of the
+    /// IdP's certificates.
     pub async fn record_saml_check(
         &self,
         kind: &str,
         subject: Option<&str>,
         verdict: &str,
         findings_json: &str,
+        certificates_json: Option<&str>,
         checked_at: DateTime<Utc>,
     ) -> Result<()> {
         const OP: &str = "record a SAML check";
         sqlx::query(
-            "INSERT INTO saml_checks (kind, subject, verdict, findings_json, checked_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO saml_checks (kind, subject, verdict, findings_json, certificates_json, \
+             checked_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(kind)
         .bind(subject)
         .bind(verdict)
         .bind(findings_json)
+        .bind(certificates_json)
         .bind(fmt_time(checked_at))
         .execute(&self.pool)
         .await
@@ -65,7 +71,8 @@ impl StoreRead {
     pub async fn saml_checks(&self, limit: i64) -> Result<Vec<SamlCheckRecord>> {
         const T: &str = "saml_checks";
         let rows = sqlx::query(
-            "SELECT id, kind, subject, verdict, findings_json, checked_at FROM saml_checks \
+            "SELECT id, kind, subject, verdict, findings_json, certificates_json, checked_at \
+             FROM saml_checks \
              ORDER BY checked_at DESC, id DESC LIMIT $1",
         )
         .bind(limit)
@@ -80,6 +87,7 @@ impl StoreRead {
                     subject: self.get(row, T, "subject")?,
                     verdict: self.get(row, T, "verdict")?,
                     findings_json: self.get(row, T, "findings_json")?,
+                    certificates_json: self.get(row, T, "certificates_json")?,
                     checked_at: self.get_time(row, T, "checked_at")?,
                 })
             })

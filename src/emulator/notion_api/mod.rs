@@ -148,6 +148,26 @@ pub fn changes_schema() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// A schema for the `users` report (the access review), one page per person.
+pub fn users_schema() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("userName", "title"),
+        ("displayName", "rich_text"),
+        ("role", "select"),
+        ("status", "select"),
+        ("idbridge", "rich_text"),
+        ("employee id", "rich_text"),
+        ("source keys", "multi_select"),
+        ("attributes and where they come from", "rich_text"),
+        ("last changed", "date"),
+        ("last operation", "select"),
+        ("run", "number"),
+        ("SSO", "rich_text"),
+        ("scimId", "rich_text"),
+        ("managed", "select"),
+    ]
+}
+
 impl NotionApi {
     /// An empty API: no token, no database, no rate limit.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
