@@ -489,3 +489,140 @@ async fn the_access_review_is_published_one_page_per_person_and_kept_up_to_date(
     );
     assert!(after.to_string().contains("left alone"));
 }
+
+#[tokio::test]
+async fn a_database_of_many_pages_is_read_page_by_page_and_every_reply_is_bounded() {
+    let p = publishing(&changes_schema(), "").await;
+    for i in 0..150 {
+        p.api.add_page(&p.db, &format!("note {i}")).unwrap();
+    }
+    let run = publish(&p, &["--format", "json"]).await.expect(0).json();
+    assert_eq!(run["facts"]["leftAlone"], 150, "{run:#}");
+    let queries = p
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/query"))
+        .count();
+    assert_eq!(queries, 2, "two result pages of at most 100, by cursor");
+
+    // The same listing under the smallest reply bound: refused, nothing more read, exit 3.
+    let q = publishing(&changes_schema(), "max_reply_bytes = 65536\n").await;
+    for i in 0..150 {
+        q.api
+            .add_page(&q.db, &format!("note {i} {}", "x".repeat(300)))
+            .unwrap();
+    }
+    let run = publish(&q, &[]).await.expect(3);
+    assert!(
+        run.stderr.contains("larger than 65536 bytes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(q.api.pages(&q.db).len(), 150, "nothing written");
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_allowed_stops_at_once_with_exit_3() {
+    let p = publishing(&changes_schema(), "max_retry_after = \"5s\"\n").await;
+    p.api.push_fault(NotionFault::Throttle {
+        retry_after_secs: 600,
+    });
+    let started = std::time::Instant::now();
+    let run = publish(&p, &[]).await.expect(3);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(run.stderr.contains("asking to wait 600s"), "{}", run.stderr);
+    assert!(run.stderr.contains("max_retry_after"), "{}", run.stderr);
+}
+
+/// The emulator binary, killed when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_emulator_binary_serves_the_public_api_beside_scim_for_an_end_to_end_publish() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), format!("{NOTION_TOKEN}\n")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idbridge"))
+        .args(["emulator", "--listen", "127.0.0.1:0", "--token-owner"])
+        .arg(crate::support::OWNER)
+        .arg("--token-file")
+        .arg(dir.path().join("token"))
+        .arg("--notion-api")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the emulator starts");
+    let stderr = child.stderr.take().unwrap();
+    let served = Served(child);
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let scim = lines.next().unwrap().unwrap();
+    let notion = lines.next().unwrap().unwrap();
+    let base = scim
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the SCIM address")
+        .to_owned();
+    let root = base.trim_end_matches("/scim/v2").to_owned();
+    let changes = notion
+        .split("changes database ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ' ']).next())
+        .expect("the changes database id")
+        .to_owned();
+    let hr = format!(
+        "{}\n{}\n{}\n",
+        crate::support::HEADER,
+        person("E1", "Ada", "Engineer"),
+        person("E2", "Bob", "Designer")
+    );
+    std::fs::write(dir.path().join("hr.csv"), hr).unwrap();
+    let config = format!(
+        "[store]\nurl = \"{}\"\n\n[target]\nname = \"test\"\nkind = \"notion\"\nurl = \"{base}\"\n\
+         token_file = \"token\"\ntoken_owner = \"{}\"\nrate_limit = 0\n\n[[sources]]\nname = \"hr\"\n\
+         kind = \"hr-csv\"\npath = \"hr.csv\"\n\n[notion]\nurl = \"{root}\"\ntoken_file = \"token\"\n\
+         changes_database = \"{changes}\"\n",
+        dir.path().join("idbridge.db").display(),
+        crate::support::OWNER
+    );
+    std::fs::write(dir.path().join("idbridge.toml"), config).unwrap();
+    let idbridge = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_idbridge"))
+            .arg("--config")
+            .arg(dir.path().join("idbridge.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        let run = Run::from(output);
+        no_notion_token(&run);
+        run
+    };
+    idbridge(&["sync", "--yes"]).expect(0);
+    let publish = [
+        "report",
+        "changes",
+        "--since",
+        "2026-01-01",
+        "--publish",
+        "notion",
+    ];
+    let first = idbridge(&[&publish[..], &["--format", "json"]].concat())
+        .expect(0)
+        .json();
+    assert!(
+        first["facts"]["created"].as_u64().unwrap() >= 2,
+        "{first:#}"
+    );
+    let again = idbridge(&[&publish[..], &["--format", "json"]].concat())
+        .expect(0)
+        .json();
+    assert_eq!(again["facts"]["created"], 0, "{again:#}");
+    assert_eq!(again["facts"]["unchanged"], first["facts"]["created"]);
+    drop(served);
+}

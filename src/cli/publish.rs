@@ -63,6 +63,9 @@ pub(super) async fn changes(
     if let Some(user) = &changes.user {
         parameters.push(Field::new("user", "user", user.as_str()));
     }
+    if let Some(op) = changes.op {
+        parameters.push(Field::new("op", "operation", <&str>::from(op)));
+    }
     let rows = change_pages(&ops, &filter, parameters, now);
     let layout = Layout {
         key: CHANGE_KEY,

@@ -849,6 +849,26 @@ mod tests {
     }
 
     #[test]
+    fn the_token_is_in_no_debug_output() {
+        let token = "ntn_secret_value_0123456789";
+        let settings = Settings::new(
+            Url::parse(DEFAULT_URL).unwrap(),
+            DEFAULT_VERSION,
+            SecretString::from(token.to_owned()),
+            "the file /etc/idbridge/notion-token",
+        );
+        assert!(!format!("{settings:?}").contains(token));
+        let client = Client::new(settings, Arc::new(crate::clock::SystemClock)).unwrap();
+        assert!(!format!("{client:?}").contains(token));
+        assert!(client.auth.is_sensitive());
+        // Server text that quotes the header back is scrubbed before any message holds it.
+        let (_, message) = client.error_body(&format!(
+            r#"{{"object":"error","code":"unauthorized","message":"bad header Bearer {token}"}}"#
+        ));
+        assert!(!message.contains(token), "{message}");
+    }
+
+    #[test]
     fn versions_before_data_sources_only() {
         assert!(check_version(DEFAULT_VERSION).is_ok());
         assert!(check_version("2025-09-02").is_ok());
