@@ -16,6 +16,7 @@ pub mod connectors;
 pub mod emulator;
 pub mod mapping;
 pub mod model;
+pub mod notion_api;
 pub mod plan;
 pub mod report;
 pub mod retry;

@@ -15,6 +15,7 @@ mod explain;
 mod hr_http;
 mod ldap;
 mod ldap_sync;
+mod notion_publish;
 mod output;
 mod reports;
 mod reports_html;

@@ -1,8 +1,11 @@
 //! `idbridge emulator`: serve the Notion SCIM emulator on an address, for trying idbridge without a
-//! Notion workspace and for CLI-level tests (`--control` adds the `/_emulator/*` routes).
+//! Notion workspace and for CLI-level tests (`--control` adds the `/_emulator/*` routes);
+//! `--notion-api` also serves the emulation of Notion's public API under `/v1/`, for trying
+//! `report … --publish notion` (docs/reports.md, "Publishing to Notion").
 
 use super::{EmulatorArgs, Exit};
 use crate::clock::Clock;
+use crate::emulator::notion_api::{changes_schema, users_schema, NotionApi};
 use crate::emulator::{Emulator, Profile, RateLimit};
 use anyhow::{Context, Result};
 use std::sync::Arc;
@@ -37,7 +40,7 @@ pub async fn run(args: EmulatorArgs, clock: Arc<dyn Clock>) -> Result<Exit> {
         args.token_file.display()
     );
     let prefix = profile.prefix.clone();
-    let emulator = Emulator::new(profile, clock);
+    let emulator = Emulator::new(profile, clock.clone());
     emulator.add_token(token, &args.token_owner);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -52,6 +55,28 @@ pub async fn run(args: EmulatorArgs, clock: Arc<dyn Clock>) -> Result<Exit> {
             ""
         }
     );
-    emulator.serve(listener, args.control).await?;
+    if !args.notion_api {
+        emulator.serve(listener, args.control).await?;
+        return Ok(Exit::Ok);
+    }
+    let api = notion_api(token, clock);
+    let router = api.router().merge(emulator.router(args.control));
+    axum::serve(listener, router).await?;
     Ok(Exit::Ok)
+}
+
+/// Notion's public API beside the SCIM emulator: the same token, a `changes` and a `users`
+/// database whose ids are printed (for `[notion] changes_database`, `users_database`), throttled at Notion's documented 3 requests
+/// per second.
+fn notion_api(token: &str, clock: Arc<dyn Clock>) -> NotionApi {
+    let api = NotionApi::new(clock);
+    api.add_token(token);
+    api.set_rate_limit(Some(RateLimit {
+        per_second: 3.0,
+        burst: 3,
+    }));
+    let changes = api.add_database("idbridge changes", &changes_schema());
+    let users = api.add_database("idbridge access review", &users_schema());
+    eprintln!("Notion public API under /v1/; changes database {changes}, users database {users}");
+    api
 }

@@ -10,7 +10,7 @@
 use super::{Exit, Refused};
 use crate::config::ConfigError;
 use crate::connectors::{hr, ldap};
-use crate::{apply, report, scim, store};
+use crate::{apply, notion_api, report, scim, store};
 
 /// The exit-code table, for `--help` (docs/cli.md has the same table, with examples).
 pub const TABLE: &str = "\
@@ -58,6 +58,9 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
             apply::Error::Worker(_) => Exit::Blocked,
         });
     }
+    if let Some(e) = cause.downcast_ref::<notion_api::Error>() {
+        return Some(notion_class(e));
+    }
     if let Some(e) = cause.downcast_ref::<report::render::Error>() {
         return Some(match e {
             // Rows and columns that disagree: a bug, not the environment; nothing was written,
@@ -66,6 +69,19 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         });
     }
     None
+}
+
+/// Notion API errors (publishing): the network, Notion's service or the token is 3; a setup
+/// that must change (the database not shared, a property missing or of the wrong type, a bad
+/// setting) is 2; a request Notion refused on its own is 1.
+pub fn notion_class(e: &notion_api::Error) -> Exit {
+    if e.is_environment() {
+        Exit::Environment
+    } else if e.is_setup() {
+        Exit::Usage
+    } else {
+        Exit::Blocked
+    }
 }
 
 /// Store errors: see [`store::Error::is_environment`].

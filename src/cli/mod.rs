@@ -15,6 +15,7 @@ pub mod logging;
 pub mod output;
 mod pipeline;
 pub mod progress;
+mod publish;
 mod report;
 mod report_html;
 mod review;
@@ -224,6 +225,10 @@ pub struct EmulatorArgs {
     /// Rate limit in requests per second per token (429 with Retry-After beyond it).
     #[arg(long)]
     pub rate_limit: Option<f64>,
+    /// Also serve Notion's public API under /v1/ (the token file's token as the integration
+    /// token, a `changes` database created, at 3 requests per second): for `report … --publish`.
+    #[arg(long)]
+    pub notion_api: bool,
 }
 
 /// Run the parsed command.

@@ -32,7 +32,7 @@ use strum::IntoEnumIterator;
 const FIXED_WIDTH: u16 = 120;
 /// The most journal entries one `report changes` reads; more is an error asking for a narrower
 /// window, never a silently cut report.
-const MAX_CHANGES: u32 = 100_000;
+pub(super) const MAX_CHANGES: u32 = 100_000;
 /// The most runs one `report runs` lists.
 const MAX_RUNS: u32 = 100_000;
 
@@ -106,7 +106,7 @@ pub enum ReportCommand {
     /// The access review: everyone in the workspace, their role, status, source ids, where each
     /// attribute came from, when idbridge last changed them, and whether SSO lets them in.
     /// Reads the sources and the target as `plan` does (the config's [target] and [[sources]]).
-    Users,
+    Users(UsersArgs),
     /// Managed attributes that differ from the sources now, and changes made in the workspace
     /// by hand since idbridge last wrote them. Reads the sources and the target as `plan` does.
     Drift,
@@ -119,6 +119,15 @@ pub enum ReportCommand {
     Prunes,
     /// Delete the journal of runs that finished before DATE (writes: takes the run lock).
     Prune(PruneArgs),
+}
+
+/// `report users`.
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    /// Publish the access review into the `[notion] users_database`, one page per person,
+    /// instead of printing it (docs/reports.md, "Publishing to Notion").
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub publish: Option<super::publish::PublishTo>,
 }
 
 /// `report runs`.
@@ -157,6 +166,10 @@ pub struct ChangesArgs {
     /// Only this kind of operation, e.g. deactivate-user.
     #[arg(long, value_name = "KIND", value_parser = parse_op_kind)]
     pub op: Option<OpKind>,
+    /// Publish the changes into the `[notion] changes_database`, one page per change, instead
+    /// of printing them (docs/reports.md, "Publishing to Notion").
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub publish: Option<super::publish::PublishTo>,
 }
 
 /// `report upcoming`.
@@ -250,6 +263,9 @@ pub async fn run(args: ReportArgs, config: &Path, clock: Arc<dyn Clock>) -> Resu
             let store = open(&args, config).await?;
             run_report(&store, run.id, now).await?
         }
+        ReportCommand::Changes(changes) if changes.publish.is_some() => {
+            return super::publish::changes(&args, changes, config, clock).await;
+        }
         ReportCommand::Changes(changes) => {
             let store = open(&args, config).await?;
             changes_report(&store, &args, changes, now).await?
@@ -258,9 +274,12 @@ pub async fn run(args: ReportArgs, config: &Path, clock: Arc<dyn Clock>) -> Resu
             let store = open(&args, config).await?;
             upcoming_report(&store, &args, up.days, now).await?
         }
-        ReportCommand::Users | ReportCommand::Drift | ReportCommand::Orphans => {
+        ReportCommand::Users(users) if users.publish.is_some() => {
+            return super::publish::users(&args, config, clock).await;
+        }
+        ReportCommand::Users(_) | ReportCommand::Drift | ReportCommand::Orphans => {
             let which = match &args.command {
-                ReportCommand::Users => review::Which::Users,
+                ReportCommand::Users(_) => review::Which::Users,
                 ReportCommand::Drift => review::Which::Drift,
                 _ => review::Which::Orphans,
             };
@@ -300,7 +319,7 @@ pub(super) fn store_url(args: &ReportArgs, config: &Path) -> Result<String> {
 
 /// Open the store read-only. A store that does not exist is an error, not an empty report: an
 /// auditor pointed at the wrong file must not read "nothing happened".
-async fn open(args: &ReportArgs, config: &Path) -> Result<StoreRead> {
+pub(super) async fn open(args: &ReportArgs, config: &Path) -> Result<StoreRead> {
     let url = store_url(args, config)?;
     let Some(store) = Store::open_read_only(&url).await? else {
         bail!(
@@ -323,7 +342,12 @@ async fn open(args: &ReportArgs, config: &Path) -> Result<StoreRead> {
 
 /// Write the report to `--out` or stdout. An HTML page also shows the store and a chart of the
 /// journal's changes over time, read here for every report (`cli::report_html`).
-async fn emit(report: &Report, args: &ReportArgs, config: &Path, now: DateTime<Utc>) -> Result<()> {
+pub(super) async fn emit(
+    report: &Report,
+    args: &ReportArgs,
+    config: &Path,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let format = args.format.format();
     let width = if args.out.is_none() && std::io::stdout().is_terminal() {
         comfy_table::Table::new().width().unwrap_or(FIXED_WIDTH)
@@ -356,7 +380,7 @@ async fn emit(report: &Report, args: &ReportArgs, config: &Path, now: DateTime<U
     Ok(())
 }
 
-fn window(args: &ReportArgs, since: Option<When>, until: Option<When>) -> Window {
+pub(super) fn window(args: &ReportArgs, since: Option<When>, until: Option<When>) -> Window {
     Window {
         since: since.map(When::start),
         until: until.map(When::end),
@@ -364,7 +388,11 @@ fn window(args: &ReportArgs, since: Option<When>, until: Option<When>) -> Window
     }
 }
 
-fn window_fields(args: &ReportArgs, since: Option<When>, until: Option<When>) -> Vec<Field> {
+pub(super) fn window_fields(
+    args: &ReportArgs,
+    since: Option<When>,
+    until: Option<When>,
+) -> Vec<Field> {
     let mut fields = Vec::new();
     if let Some(since) = since {
         fields.push(Field::new("since", "since", since.text()));

@@ -117,6 +117,7 @@ mod tests {
             until: Some(day("2026-03-05")),
             user: None,
             op: None,
+            publish: None,
         });
         assert_eq!(
             chart_window(&changes, now),

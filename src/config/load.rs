@@ -2,8 +2,9 @@
 //! two stages (serde's [`super::raw`], then [`Resolver`]), and every error scrubbed of secrets
 //! ([`redact::Scrubber`]) before it leaves.
 
+use super::notion::NotionSettings;
 use super::raw::source::read_sources;
-use super::raw::{Raw, RawServeOnly, RawStoreOnly};
+use super::raw::{Raw, RawNotionOnly, RawServeOnly, RawStoreOnly};
 use super::resolve::Resolver;
 use super::{redact, toml_error, ConfigError, Settings};
 use secrecy::SecretString;
@@ -56,6 +57,22 @@ pub fn load_serve_listen(path: &Path) -> Result<std::net::SocketAddr, ConfigErro
                 "there is no [serve] table, so no address to ask; pass --url",
             ),
         }),
+        Err(e) => Err(toml_error::convert(&e, &text, path)),
+    };
+    resolved.map_err(|e| e.scrubbed(&redact::Scrubber::new(&text)))
+}
+
+/// Only the `[notion]` table of the config file at `path` (`None` when it has none): the
+/// integration token is read, no other table's secret is. Read and anchored like [`load`].
+pub fn load_notion(path: &Path) -> Result<Option<NotionSettings>, ConfigError> {
+    let (text, base) = read_config(path)?;
+    let resolved = match toml::from_str::<RawNotionOnly>(&text) {
+        Ok(raw) => Resolver {
+            text: &text,
+            path,
+            base: &base,
+        }
+        .notion(raw.notion.as_ref()),
         Err(e) => Err(toml_error::convert(&e, &text, path)),
     };
     resolved.map_err(|e| e.scrubbed(&redact::Scrubber::new(&text)))

@@ -7,7 +7,7 @@
 //! file's folder, the store's SQLite path included, durations and thresholds parsed, secrets
 //! read, every attribute name a template reads checked against what the sources provide,
 //! [`names`]). Each section resolves in its own file: [`store`], [`target`], [`source`] (one file
-//! per kind), [`policy`], [`mapping`]; [`duration`] is the one duration grammar, shared with the
+//! per kind), [`policy`], [`mapping`], [`notion`] (resolved only by the commands that publish); [`duration`] is the one duration grammar, shared with the
 //! command line.
 //!
 //! Nothing read is unbounded: the file is read only when it is a regular file of at most
@@ -19,6 +19,7 @@ pub mod duration;
 mod load;
 pub mod mapping;
 pub mod names;
+pub mod notion;
 pub mod policy;
 pub mod raw;
 pub mod redact;
@@ -32,7 +33,8 @@ mod toml_error;
 
 pub use duration::{parse_duration, parse_retention, MIN_RETENTION};
 pub(crate) use load::read_bounded;
-pub use load::{load, load_serve_listen, load_store_url, parse, MAX_CONFIG_BYTES};
+pub use load::{load, load_notion, load_serve_listen, load_store_url, parse, MAX_CONFIG_BYTES};
+pub use notion::NotionSettings;
 pub use serve::{MetadataSource, SamlSettings, ServeSettings};
 pub use source::hr_csv::{
     HrCsvSettings, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_FIELD_LINES, DEFAULT_MAX_FILE_BYTES,

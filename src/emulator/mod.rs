@@ -4,12 +4,14 @@
 //!
 //! `profile` holds the switches for UNCONFIRMED behaviours, the seed and the faults; `state` the
 //! workspace and every SCIM operation; `routes` the HTTP dispatcher and control routes; `hostile`
-//! the replies of a hostile or overloaded target; `filter` and `patch` the pure parsers. The emulator may import `clock` and nothing else of the crate.
+//! the replies of a hostile or overloaded target; `filter` and `patch` the pure parsers;
+//! `notion_api` the public REST API endpoints that reports are published through. The emulator may import `clock` and nothing else of the crate.
 //! Time for `meta` comes from the injected [`Clock`]; ids come from a seeded RNG, so runs are
 //! reproducible.
 
 mod filter;
 mod hostile;
+pub mod notion_api;
 mod patch;
 mod profile;
 mod routes;

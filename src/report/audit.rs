@@ -150,7 +150,7 @@ pub fn planned_parts(
 }
 
 /// An entry's changes, with a membership change shown as one `members` change.
-fn effective_changes(op: &OpEntry) -> Vec<AttrChange> {
+pub(crate) fn effective_changes(op: &OpEntry) -> Vec<AttrChange> {
     let mut changes = op.changes.clone();
     if !op.members.is_empty() {
         let list = Some(op.members.join(", "));
@@ -354,7 +354,7 @@ pub struct ChangeFilter {
 }
 
 impl ChangeFilter {
-    fn keeps(&self, op: &OpEntry) -> bool {
+    pub(crate) fn keeps(&self, op: &OpEntry) -> bool {
         let kind = self.op.is_none_or(|k| <&str>::from(k) == op.op);
         let user = self.user.as_deref().is_none_or(|u| {
             op.subject

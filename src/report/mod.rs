@@ -5,7 +5,7 @@
 //! audit reports over the store: a typed data model ([`data`]), the journal reports ([`audit`])
 //! and scheduled starts and terminations ([`upcoming`]), rendered as a table, JSON, CSV,
 //! Markdown ([`render`]) or one HTML page ([`html`]) with a chart of the changes over time
-//! ([`chart`]). Whatever came from a source, the target or a SAML document goes
+//! ([`chart`]); what publishing to a Notion database shows ([`publish`]). Whatever came from a source, the target or a SAML document goes
 //! through [`terminal_safe`] before it is shown.
 //!
 //! May import: `model`, `plan`, `mapping` (its date rule), `saml` (its report types),
@@ -22,6 +22,7 @@ pub mod explain;
 pub mod html;
 pub mod outcome;
 pub mod plan;
+pub mod publish;
 pub mod render;
 pub mod saml;
 pub mod sso;

@@ -39,6 +39,47 @@ pub struct Raw {
     pub serve: Option<Spanned<RawServe>>,
     /// `[saml]`.
     pub saml: Option<Spanned<RawSaml>>,
+    /// `[notion]`: publishing reports to Notion databases (resolved only by the commands that
+    /// publish, so a sync needs no integration token).
+    pub notion: Option<RawNotion>,
+}
+
+/// `[notion]`: Notion's public API, where reports are published.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotion {
+    /// The API root (default `https://api.notion.com`).
+    pub url: Option<Spanned<String>>,
+    /// `Notion-Version`.
+    pub version: Option<Spanned<String>>,
+    /// Env var holding the internal integration token.
+    pub token_env: Option<Spanned<String>>,
+    /// File holding the internal integration token.
+    pub token_file: Option<Spanned<String>>,
+    /// Database the `users` report is published into.
+    pub users_database: Option<Spanned<String>>,
+    /// Database the `changes` report is published into.
+    pub changes_database: Option<Spanned<String>>,
+    /// Requests per second on average (0 turns the client-side budget off).
+    pub rate_limit: Option<Spanned<f64>>,
+    /// Per-request timeout.
+    pub timeout: Option<Spanned<String>>,
+    /// Retries of one request.
+    pub max_retries: Option<Spanned<i64>>,
+    /// Longest `Retry-After` honoured.
+    pub max_retry_after: Option<Spanned<String>>,
+    /// Largest reply body read, in bytes.
+    pub max_reply_bytes: Option<Spanned<i64>>,
+}
+
+/// The file as far as publishing is concerned: `[store]` and `[notion]`, other tables unread.
+#[derive(Debug, Deserialize)]
+pub struct RawNotionOnly {
+    /// `[store]`.
+    #[serde(default)]
+    pub store: RawStore,
+    /// `[notion]`.
+    pub notion: Option<RawNotion>,
 }
 
 /// `[join]`.
