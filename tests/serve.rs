@@ -374,6 +374,28 @@ async fn without_an_api_token_runs_and_sync_are_not_there() {
         .map(|r| r.status().as_u16())
         .unwrap_or(413);
     assert!(big == 404 || big == 413, "{big}");
+    // A client that never finishes its headers is cut off, and others are served meanwhile.
+    let addr = serve.addr;
+    let slow = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        started.elapsed()
+    });
+    assert_eq!(status(&serve.url("/healthz")).await, 200);
+    let held = slow.await.unwrap();
+    assert!(
+        held >= Duration::from_secs(5) && held < Duration::from_secs(20),
+        "the slow client was held {held:?}"
+    );
     let (code, _) = serve.terminate().await;
     assert_eq!(code, 0);
 }
