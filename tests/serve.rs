@@ -753,3 +753,45 @@ async fn saml_metadata_is_checked_and_recorded_on_every_run() {
     assert!(checks.len() >= 2, "one recorded check per run: {checks:?}");
     assert!(checks.iter().all(|c| c.kind == "metadata"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_catches_up_the_last_missed_tick_once_and_a_restart_does_not_repeat_it() {
+    let mut ws = Workspace::new().await;
+    // A daily cron tick in a named zone: its last occurrence is hours away from any test run.
+    ws.tail = serve_table(
+        &ws,
+        "cron = \"30 3 * * *\"\ntimezone = \"America/New_York\"\njitter = \"200ms\"",
+    );
+    ws.hr(&[&row("E1", "Ada", "Engineer", "active")]);
+    let first = Serve::start(&ws, "idbridge.toml", "first").await;
+    wait_async!("the catch-up run", {
+        (succeeded_runs(&first).await >= 1.0).then_some(())
+    });
+    let (code, log) = first.terminate().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("cron \"30 3 * * *\" in America/New_York"),
+        "{log}"
+    );
+
+    let second = Serve::start(&ws, "idbridge.toml", "second").await;
+    let skipped = wait_async!("the restart to skip the tick already run", {
+        let m = scrape(&second).await;
+        value(
+            &m,
+            "idbridge_ticks_skipped_total",
+            &[("reason", "already-run")],
+        )
+    });
+    assert_eq!(skipped, 1.0);
+    assert_eq!(succeeded_runs(&second).await, 0.0);
+    let (code, log) = second.terminate().await;
+    assert_eq!(code, 0, "{log}");
+    let store = Store::open(&ws.store_url).await.unwrap();
+    let runs = store.runs(10).await.unwrap();
+    assert_eq!(
+        runs.len(),
+        1,
+        "one run for the missed tick, not one per start: {runs:#?}"
+    );
+}
