@@ -305,6 +305,16 @@ async fn post_sync_runs_now_with_the_token_and_conflicts_while_busy() {
     wait_async!("the catch-up run", {
         (succeeded_runs(&serve).await >= 1.0).then_some(())
     });
+    // Probes answer from cached state: they never call the target.
+    let requests = ws.emu.requests().len();
+    for _ in 0..20 {
+        assert_eq!(status(&serve.url("/readyz")).await, 200);
+    }
+    assert_eq!(
+        ws.emu.requests().len(),
+        requests,
+        "a readiness probe called the target"
+    );
     let sync_url = serve.url("/sync");
     let post = |token: Option<&str>| {
         let request = client().post(&sync_url);
