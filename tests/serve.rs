@@ -305,6 +305,16 @@ async fn post_sync_runs_now_with_the_token_and_conflicts_while_busy() {
     wait_async!("the catch-up run", {
         (succeeded_runs(&serve).await >= 1.0).then_some(())
     });
+    // Probes answer from cached state: they never call the target.
+    let requests = ws.emu.requests().len();
+    for _ in 0..20 {
+        assert_eq!(status(&serve.url("/readyz")).await, 200);
+    }
+    assert_eq!(
+        ws.emu.requests().len(),
+        requests,
+        "a readiness probe called the target"
+    );
     let sync_url = serve.url("/sync");
     let post = |token: Option<&str>| {
         let request = client().post(&sync_url);
@@ -374,6 +384,28 @@ async fn without_an_api_token_runs_and_sync_are_not_there() {
         .map(|r| r.status().as_u16())
         .unwrap_or(413);
     assert!(big == 404 || big == 413, "{big}");
+    // A client that never finishes its headers is cut off, and others are served meanwhile.
+    let addr = serve.addr;
+    let slow = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        started.elapsed()
+    });
+    assert_eq!(status(&serve.url("/healthz")).await, 200);
+    let held = slow.await.unwrap();
+    assert!(
+        held >= Duration::from_secs(5) && held < Duration::from_secs(20),
+        "the slow client was held {held:?}"
+    );
     let (code, _) = serve.terminate().await;
     assert_eq!(code, 0);
 }
@@ -730,4 +762,46 @@ async fn saml_metadata_is_checked_and_recorded_on_every_run() {
     let checks = store.saml_checks(100).await.unwrap();
     assert!(checks.len() >= 2, "one recorded check per run: {checks:?}");
     assert!(checks.iter().all(|c| c.kind == "metadata"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_catches_up_the_last_missed_tick_once_and_a_restart_does_not_repeat_it() {
+    let mut ws = Workspace::new().await;
+    // A daily cron tick in a named zone: its last occurrence is hours away from any test run.
+    ws.tail = serve_table(
+        &ws,
+        "cron = \"30 3 * * *\"\ntimezone = \"America/New_York\"\njitter = \"200ms\"",
+    );
+    ws.hr(&[&row("E1", "Ada", "Engineer", "active")]);
+    let first = Serve::start(&ws, "idbridge.toml", "first").await;
+    wait_async!("the catch-up run", {
+        (succeeded_runs(&first).await >= 1.0).then_some(())
+    });
+    let (code, log) = first.terminate().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("cron \"30 3 * * *\" in America/New_York"),
+        "{log}"
+    );
+
+    let second = Serve::start(&ws, "idbridge.toml", "second").await;
+    let skipped = wait_async!("the restart to skip the tick already run", {
+        let m = scrape(&second).await;
+        value(
+            &m,
+            "idbridge_ticks_skipped_total",
+            &[("reason", "already-run")],
+        )
+    });
+    assert_eq!(skipped, 1.0);
+    assert_eq!(succeeded_runs(&second).await, 0.0);
+    let (code, log) = second.terminate().await;
+    assert_eq!(code, 0, "{log}");
+    let store = Store::open(&ws.store_url).await.unwrap();
+    let runs = store.runs(10).await.unwrap();
+    assert_eq!(
+        runs.len(),
+        1,
+        "one run for the missed tick, not one per start: {runs:#?}"
+    );
 }

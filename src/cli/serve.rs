@@ -469,20 +469,17 @@ async fn run_until_stopped<B: Backend>(
     // The endpoints keep answering until the run in flight has ended.
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let router = serve::http::router(service.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = done_rx.await;
-            })
-            .await
-    });
+    let server = tokio::spawn(serve::http::serve(listener, router, async move {
+        let _ = done_rx.await;
+    }));
     service.clone().run_loop(triggers, shutdown).await;
     let _ = done_tx.send(());
     let _ = health.await;
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
-        Ok(Ok(Err(e))) => tracing::warn!("the HTTP endpoints ended with an error: {e}"),
-        Err(_) => tracing::warn!("the HTTP endpoints did not close within 5 s"),
-        _ => {}
+    if tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the HTTP endpoints did not close within 10 s");
     }
 }
 

@@ -1,8 +1,9 @@
 //! The endpoints of `serve` (docs/cli.md, "serve"): `/healthz`, `/readyz` and `/metrics` for
 //! anyone who can reach the address; `/runs` and `POST /sync` only with the bearer token of
 //! `[serve] api_token_env|file`, compared in constant time, and answering 404 when no token is
-//! configured. Request bodies are capped and every request is cut off after
-//! [`REQUEST_TIMEOUT`].
+//! configured. Request bodies are capped, every request is cut off after [`REQUEST_TIMEOUT`],
+//! a client gets [`HEADER_TIMEOUT`] to send its headers, and at most [`MAX_CONNECTIONS`] are
+//! served at once ([`serve`]: hyper directly, since `axum::serve` has no header timeout).
 
 use super::{Backend, Service, Triggered};
 use axum::body::Body;
@@ -22,6 +23,65 @@ use subtle::ConstantTimeEq;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request body accepted: no endpoint takes one.
 pub const MAX_BODY_BYTES: usize = 1024;
+
+/// The longest a client may take to send a request's headers (a keep-alive connection waiting for
+/// its next request included) before its connection is closed.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the kernel's accept queue.
+pub const MAX_CONNECTIONS: usize = 64;
+/// How long open connections get to finish once `shutdown` resolves.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Serve `router` on `listener` until `shutdown` resolves, then let open connections finish (for
+/// at most 5 s).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection =
+            graceful.watch(builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP connections still open after {DRAIN:?} were dropped");
+    }
+}
 
 /// The router of `service`.
 pub fn router<B: Backend>(service: Arc<Service<B>>) -> Router {
