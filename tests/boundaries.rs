@@ -224,3 +224,194 @@ fn modules_import_only_what_the_architecture_allows() {
         violations.join("\n")
     );
 }
+
+/// Functions longer than this many lines need a reason in the comment above them.
+const MAX_FN_LINES: usize = 80;
+/// What that comment says first: `// Over 80 lines: <why it reads best whole>` (or `///`).
+const LONG_FN_MARKER: &str = "Over 80 lines:";
+
+/// `text` with comments and string and character literals blanked (line breaks kept), so the
+/// braces inside them do not count and line numbers stay true.
+fn code_only(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
+    let at = |i: usize, s: &str| {
+        s.chars()
+            .enumerate()
+            .all(|(k, c)| chars.get(i + k) == Some(&c))
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let after_ident = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+        let raw_hashes = (c == 'r' && !after_ident)
+            .then(|| chars[i + 1..].iter().take_while(|&&h| h == '#').count())
+            .filter(|&n| chars.get(i + 1 + n) == Some(&'"'));
+        let end = if at(i, "//") {
+            (i..chars.len())
+                .find(|&j| chars[j] == '\n')
+                .unwrap_or(chars.len())
+        } else if at(i, "/*") {
+            // Block comments nest in Rust.
+            let (mut depth, mut j) = (0usize, i);
+            while j < chars.len() {
+                if at(j, "/*") {
+                    depth += 1;
+                    j += 2;
+                } else if at(j, "*/") {
+                    depth -= 1;
+                    j += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    j += 1;
+                }
+            }
+            j
+        } else if let Some(n) = raw_hashes {
+            let close: String = std::iter::once('"').chain("#".repeat(n).chars()).collect();
+            let from = i + 2 + n;
+            (from..chars.len())
+                .find(|&j| at(j, &close))
+                .map_or(chars.len(), |j| j + close.len())
+        } else if c == '"' {
+            let mut j = i + 1;
+            while j < chars.len() && chars[j] != '"' {
+                j += if chars[j] == '\\' { 2 } else { 1 };
+            }
+            j + 1
+        } else if c == '\'' && chars.get(i + 1) == Some(&'\\') {
+            (i + 2..chars.len())
+                .find(|&j| chars[j] == '\'')
+                .map_or(chars.len(), |j| j + 1)
+        } else if c == '\'' && chars.get(i + 2) == Some(&'\'') {
+            i + 3
+        } else {
+            // Code, or a lifetime's quote.
+            out.push(c);
+            i += 1;
+            continue;
+        };
+        let end = end.min(chars.len());
+        out.extend(chars[i..end].iter().map(|&c| blank(c)));
+        i = end;
+    }
+    out
+}
+
+/// Every function in `text` longer than [`MAX_FN_LINES`] without [`LONG_FN_MARKER`] in the
+/// comments and attributes right above it: `(line, name, length)`.
+fn long_functions(text: &str) -> Vec<(usize, String, usize)> {
+    let code = code_only(text);
+    let lines: Vec<&str> = code.lines().collect();
+    let raw: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        let Some(name) = fn_name(line) else {
+            continue;
+        };
+        let Some(end) = body_end(&lines, n) else {
+            continue;
+        };
+        let length = end - n + 1;
+        let above = raw[..n]
+            .iter()
+            .rev()
+            .map(|l| l.trim())
+            .take_while(|l| l.starts_with("//") || l.starts_with("#[") || l.starts_with("#!["));
+        if length > MAX_FN_LINES && !above.into_iter().any(|l| l.contains(LONG_FN_MARKER)) {
+            out.push((n + 1, name, length));
+        }
+    }
+    out
+}
+
+/// The name of the function whose `fn` keyword is on `line` (code only), if any.
+fn fn_name(line: &str) -> Option<String> {
+    let (i, _) = line.match_indices("fn ").find(|(i, _)| {
+        *i == 0 || !line[..*i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+    })?;
+    let name: String = line[i + 3..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The line of the brace that closes the body of the function declared on line `start`; `None`
+/// for a declaration without a body (`fn f();` in a trait).
+fn body_end(lines: &[&str], start: usize) -> Option<usize> {
+    let (mut depth, mut nesting, mut open) = (0usize, 0usize, false);
+    let first = lines[start].find("fn ")?;
+    for (n, line) in lines.iter().enumerate().skip(start) {
+        let from = if n == start { first } else { 0 };
+        for c in line[from..].chars() {
+            match c {
+                '(' | '[' | '<' if !open => nesting += 1,
+                ')' | ']' | '>' if !open => nesting = nesting.saturating_sub(1),
+                ';' if !open && nesting == 0 => return None,
+                '{' => {
+                    open = true;
+                    depth += 1;
+                }
+                '}' if open => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(n);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// Small functions each doing one thing: a function over 80 lines says why in the comment above
+/// it (`// Over 80 lines: ...`), as a route table or a table of test cases does.
+#[test]
+fn no_function_is_over_80_lines_without_a_reason() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut long = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (line, name, length) in long_functions(&text) {
+            let file = file.strip_prefix(root).unwrap().display();
+            long.push(format!("{file}:{line}: fn {name} is {length} lines"));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "split these along what they do, or say why one reads best whole in a comment above it \
+         starting `{LONG_FN_MARKER}`:\n{}",
+        long.join("\n")
+    );
+}
+
+/// The scan itself: braces in strings, chars and comments do not count, a signature's `->` and
+/// generics do not confuse it, and the marker excuses a function.
+#[test]
+fn the_function_length_scan_counts_only_code() {
+    let body = "    let x = 1;\n".repeat(MAX_FN_LINES);
+    let long = format!(
+        "fn long<T: Into<String>>(a: [u8; 2]) -> Vec<T> {{\n    let s = \"}}{{\"; let c = '}}'; // }}\n{body}}}\n"
+    );
+    assert_eq!(
+        long_functions(&long),
+        vec![(1, "long".to_owned(), MAX_FN_LINES + 3)]
+    );
+    let excused = format!("/// Over 80 lines: a table.\n#[allow(dead_code)]\n{long}");
+    assert!(long_functions(&excused).is_empty());
+    let short = format!("fn short() -> &'static str {{\n    r#\"{{\"#\n}}\n{long}");
+    assert_eq!(
+        long_functions(&short),
+        vec![(4, "long".to_owned(), MAX_FN_LINES + 3)]
+    );
+    let declared = "trait T {\n    fn f(&self);\n}\n";
+    assert!(long_functions(declared).is_empty());
+}

@@ -22,6 +22,15 @@ pub(in crate::config) fn spellings<T>(options: &[(&str, T)]) -> String {
         .join(", ")
 }
 
+/// Every variant of an enum whose spellings strum derives, with its spelling, as
+/// [`Resolver::pick`] takes them: the list cannot miss a variant.
+pub(in crate::config) fn choices<T>() -> Vec<(&'static str, T)>
+where
+    T: strum::IntoEnumIterator + Into<&'static str> + Copy,
+{
+    T::iter().map(|v| (v.into(), v)).collect()
+}
+
 /// What resolving needs besides the raw tables: the text (to turn byte offsets into lines), the
 /// file's path (for messages) and its folder (absolute, to anchor relative paths).
 pub(in crate::config) struct Resolver<'a> {

@@ -1,7 +1,7 @@
 //! `[target]`: the SCIM service, its token and how hard idbridge may press it.
 
 use super::raw::RawTarget;
-use super::resolve::Resolver;
+use super::resolve::{choices, Resolver};
 use super::ConfigError;
 use secrecy::SecretString;
 use std::time::Duration;
@@ -9,9 +9,22 @@ use std::time::Duration;
 /// Default Notion SCIM base URL (docs/notion.md).
 pub const NOTION_SCIM_URL: &str = "https://api.notion.com/scim/v2";
 
-/// The kind of SCIM target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The kind of SCIM target, spelled `notion` or `scim` in the config, JSON and text alike.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum TargetKind {
     /// Notion's SCIM API, with its quirks.
     Notion,
@@ -22,10 +35,7 @@ pub enum TargetKind {
 impl TargetKind {
     /// The config spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::Notion => "notion",
-            TargetKind::Scim => "scim",
-        }
+        self.into()
     }
 }
 
@@ -63,17 +73,13 @@ pub struct TargetSettings {
     pub page_size: u32,
 }
 
-/// Every `kind` spelling; a unit test checks that it lists every variant.
-pub(in crate::config) const TARGET_KINDS: [(&str, TargetKind); 2] =
-    [("notion", TargetKind::Notion), ("scim", TargetKind::Scim)];
-
 impl Resolver<'_> {
     pub(in crate::config) fn target(&self, t: &RawTarget) -> Result<TargetSettings, ConfigError> {
         let kind = self.pick(
             t.kind.get_ref(),
             t.kind.span().start,
             "target.kind",
-            &TARGET_KINDS,
+            &choices::<TargetKind>(),
         )?;
         let url = self.target_url(t, kind)?;
         let (token, token_source) = match self.secret(

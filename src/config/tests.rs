@@ -1,17 +1,16 @@
 //! Config parsing and validation tests.
 
 use super::policy::{ADOPT_MODES, DEACTIVATE_MODES};
-use super::raw::source::SOURCE_KINDS;
 use super::raw::SourceKind;
 use super::source::hr_http::{AUTHS, PRESETS};
 use super::source::ldap::{DIALECTS, LDAP_ROLES, NESTED, SCOPES};
 use super::source::STATUS_CLASSES;
-use super::target::TARGET_KINDS;
 use super::*;
 use crate::model::StatusKind;
 use crate::plan::{Adopt, DeactivateMode, Threshold};
 use secrecy::ExposeSecret;
 use std::path::Path;
+use strum::IntoEnumIterator;
 
 fn dir_with_token() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -905,28 +904,18 @@ fn templates_read_only_what_some_source_provides() {
     );
 }
 
-/// Every variant of `T`, through a match that stops compiling when a variant is added, so the
-/// lists below cannot forget one.
-fn target_kinds() -> Vec<TargetKind> {
-    let all = [TargetKind::Notion, TargetKind::Scim];
-    for v in all {
-        match v {
-            TargetKind::Notion | TargetKind::Scim => {}
-        }
-    }
-    all.to_vec()
+/// The kinds' spellings are derived (strum), so they list every variant by construction; these
+/// are the spellings configs already use.
+#[test]
+fn kinds_are_spelled_as_configs_spell_them() {
+    crate::spellings::assert_spellings::<TargetKind>(&["notion", "scim"]);
+    crate::spellings::assert_serialized_alike::<TargetKind>();
+    crate::spellings::assert_deserialized_alike::<TargetKind>();
+    crate::spellings::assert_spellings::<SourceKind>(&["hr-csv", "hr-http", "ldap"]);
 }
 
-fn source_kinds() -> Vec<SourceKind> {
-    let all = [SourceKind::HrCsv, SourceKind::HrHttp, SourceKind::Ldap];
-    for v in all {
-        match v {
-            SourceKind::HrCsv | SourceKind::HrHttp | SourceKind::Ldap => {}
-        }
-    }
-    all.to_vec()
-}
-
+/// Every variant in `all` has a spelling in `options`. Callers build `all` through a match that
+/// stops compiling when a variant is added, so the lists cannot forget one.
 fn assert_covers<T: PartialEq + Copy + std::fmt::Debug>(
     name: &str,
     options: &[(&str, T)],
@@ -942,8 +931,6 @@ fn assert_covers<T: PartialEq + Copy + std::fmt::Debug>(
 
 #[test]
 fn every_choice_lists_every_variant() {
-    assert_covers("target.kind", &TARGET_KINDS, &target_kinds());
-    assert_covers("sources.kind", &SOURCE_KINDS, &source_kinds());
     let dialects = [LdapDialect::OpenLdap, LdapDialect::ActiveDirectory];
     dialects.iter().for_each(|d| match d {
         LdapDialect::OpenLdap | LdapDialect::ActiveDirectory => {}
@@ -990,14 +977,16 @@ fn every_choice_lists_every_variant() {
 fn unknown_values_list_every_accepted_value() {
     let dir = dir_with_token();
     std::fs::write(dir.path().join("pw"), "pw\n").unwrap();
+    let source_kinds: Vec<&str> = SourceKind::iter().map(Into::into).collect();
+    let target_kinds: Vec<&str> = TargetKind::iter().map(Into::into).collect();
     let cases = [
         (
             MINIMAL.replace("kind = \"hr-csv\"", "kind = \"hr-api\""),
-            &SOURCE_KINDS.map(|(n, _)| n)[..],
+            &source_kinds[..],
         ),
         (
             MINIMAL.replace("kind = \"notion\"", "kind = \"slack\""),
-            &TARGET_KINDS.map(|(n, _)| n)[..],
+            &target_kinds[..],
         ),
         (
             LDAP_HR.replace("extra_attributes", "dialect = \"novell\"\nextra_attributes"),

@@ -5,9 +5,26 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How bad a finding is. Only `Error` changes a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// How bad a finding is. Only `Error` changes a verdict. Spelled `error`, `warning`, `info`
+/// alike in JSON (serde) and text (strum).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Severity {
     /// Blocks: the response must be rejected, the metadata is unusable.
     Error,
@@ -20,11 +37,7 @@ pub enum Severity {
 impl Severity {
     /// The spelling used in tables and JSON.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }
+        self.into()
     }
 }
 
@@ -78,9 +91,23 @@ impl Finding {
     }
 }
 
-/// The outcome of a response check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The outcome of a response check: `accept` or `reject`, in JSON, text and the store alike.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Verdict {
     /// No error finding: a service provider may log the user in.
     Accept,
@@ -91,10 +118,7 @@ pub enum Verdict {
 impl Verdict {
     /// `accept` or `reject`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Accept => "accept",
-            Verdict::Reject => "reject",
-        }
+        self.into()
     }
 
     /// Reject when any finding is an error.
@@ -123,4 +147,20 @@ pub const TIME_CODES: &[&str] = &[
 pub fn only_time_errors(findings: &[Finding]) -> bool {
     let mut errors = findings.iter().filter(|f| f.is_error()).peekable();
     errors.peek().is_some() && errors.all(|f| TIME_CODES.contains(&f.code.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spellings::{assert_deserialized_alike, assert_serialized_alike, assert_spellings};
+
+    #[test]
+    fn severities_and_verdicts_are_spelled_alike_everywhere() {
+        assert_spellings::<Severity>(&["error", "warning", "info"]);
+        assert_serialized_alike::<Severity>();
+        assert_deserialized_alike::<Severity>();
+        assert_spellings::<Verdict>(&["accept", "reject"]);
+        assert_serialized_alike::<Verdict>();
+        assert_deserialized_alike::<Verdict>();
+    }
 }

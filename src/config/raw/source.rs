@@ -9,16 +9,28 @@
 //! the entry is then deserialized as that kind's struct from its spanned value: positions are the
 //! file's, as for every other table.
 
-use crate::config::resolve::Resolver;
+use crate::config::resolve::{choices, Resolver};
 use crate::config::{names, toml_error, ConfigError};
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use strum::IntoEnumIterator;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 /// The kind of a source, as `[[sources]] kind` spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[strum(serialize_all = "kebab-case")]
 pub enum SourceKind {
     /// `hr-csv`.
     HrCsv,
@@ -28,20 +40,10 @@ pub enum SourceKind {
     Ldap,
 }
 
-/// Every `kind` spelling; a unit test checks that it lists every variant.
-pub(in crate::config) const SOURCE_KINDS: [(&str, SourceKind); 3] = [
-    ("hr-csv", SourceKind::HrCsv),
-    ("hr-http", SourceKind::HrHttp),
-    ("ldap", SourceKind::Ldap),
-];
-
 impl SourceKind {
     /// The config spelling.
     pub fn as_str(self) -> &'static str {
-        SOURCE_KINDS
-            .iter()
-            .find(|(_, k)| *k == self)
-            .map_or("", |(n, _)| n)
+        self.into()
     }
 
     /// The keys an entry of this kind takes, as serde's derive lists them.
@@ -299,7 +301,7 @@ fn read_entry(
         let own = format!("sources[{i}].");
         toml_error::convert_with(&e, cx.text, cx.path, |key, name| {
             let top_level = key.strip_prefix(&own) == Some(name);
-            let elsewhere = SOURCE_KINDS.iter().any(|(_, k)| k.keys().contains(&name));
+            let elsewhere = SourceKind::iter().any(|k| k.keys().contains(&name));
             (top_level && elsewhere)
                 .then(|| format!("`{name}` does not apply to a `{}` source", kind.as_str()))
         })
@@ -319,7 +321,7 @@ fn entry_kind(
     if let Some(kind) = table.and_then(|t| t.get("kind")) {
         if let Some(spelling) = kind.get_ref().as_str() {
             let key = format!("sources[{i}].kind");
-            return cx.pick(spelling, kind.span().start, &key, &SOURCE_KINDS);
+            return cx.pick(spelling, kind.span().start, &key, &choices::<SourceKind>());
         }
     } else if let Some(slip) = table.and_then(misspelt_kind) {
         return cx.invalid(
@@ -343,7 +345,7 @@ fn entry_kind(
 fn misspelt_kind<'a, 'i>(table: &'a DeTable<'i>) -> Option<&'a Spanned<toml::de::DeString<'i>>> {
     table.keys().find(|key| {
         let key = key.get_ref().as_ref();
-        let known = SOURCE_KINDS.iter().any(|(_, k)| k.keys().contains(&key));
+        let known = SourceKind::iter().any(|k| k.keys().contains(&key));
         !known && names::suggest(key, ["kind"]).is_some()
     })
 }
