@@ -7,10 +7,10 @@
 use super::audit::OpEntry;
 use super::data::{Cell, Column, Field, Report};
 use super::sso::SsoCheck;
-use crate::model::{cite, Attr, DesiredUser, Lifecycle, SourceRecord, TargetUser};
+use crate::model::{cite, Attr, DesiredUser, Lifecycle, SourceKey, SourceRecord, TargetUser};
 use crate::plan::{Adopt, KnownLink, OpKind, Policy};
 use chrono::{DateTime, Utc};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// Everything the access reports are made from, read once, the way `plan` reads it.
 #[derive(Debug, Clone, Copy)]
@@ -192,54 +192,122 @@ pub(super) struct Known<'a> {
     pub(super) user: &'a TargetUser,
     pub(super) link: Option<&'a KnownLink>,
     pub(super) person: Option<&'a DesiredUser>,
+    /// The person's records, in join order.
+    pub(super) records: Vec<&'a SourceRecord>,
+    /// The journal's done user operations on this user (by SCIM id), oldest first.
+    pub(super) journal: Vec<&'a OpEntry>,
 }
 
-/// Whether `person` holds `key` (as its own key or one of its other sources' keys).
-fn holds(person: &DesiredUser, key: &crate::model::SourceKey) -> bool {
-    person.key == *key || person.other_keys.contains(key)
+/// Lookups over the workspace's slices, built once, so a report over tens of thousands of
+/// users and a long journal stays linear instead of scanning every slice for every user.
+struct Index<'a> {
+    link_by_id: HashMap<&'a str, &'a KnownLink>,
+    link_by_key: HashMap<&'a SourceKey, &'a KnownLink>,
+    person_by_key: HashMap<&'a SourceKey, &'a DesiredUser>,
+    person_by_name: HashMap<String, Vec<&'a DesiredUser>>,
+    person_by_ext: HashMap<&'a str, Vec<&'a DesiredUser>>,
+    record_by_key: HashMap<&'a SourceKey, &'a SourceRecord>,
+    journal_by_id: HashMap<&'a str, Vec<&'a OpEntry>>,
 }
 
-/// Pair each workspace user with their link and the source person, the way the planner matches:
-/// a link first, else the same externalId (when managed), else the same userName.
+fn keys_of(person: &DesiredUser) -> impl Iterator<Item = &SourceKey> {
+    std::iter::once(&person.key).chain(person.other_keys.iter())
+}
+
+impl<'a> Index<'a> {
+    fn new(ws: &Workspace<'a>) -> Self {
+        let mut index = Index {
+            link_by_id: ws.links.iter().map(|l| (l.scim_id.0.as_str(), l)).collect(),
+            link_by_key: ws.links.iter().map(|l| (&l.key, l)).collect(),
+            person_by_key: HashMap::new(),
+            person_by_name: HashMap::new(),
+            person_by_ext: HashMap::new(),
+            record_by_key: ws.records.iter().map(|r| (&r.key, r)).collect(),
+            journal_by_id: HashMap::new(),
+        };
+        for d in ws.desired {
+            for key in keys_of(d) {
+                index.person_by_key.entry(key).or_insert(d);
+            }
+            if let Some(name) = d.user_name() {
+                index.person_by_name.entry(name.key()).or_default().push(d);
+            }
+            if let Some(ext) = d.attrs.get(&Attr::ExternalId) {
+                index.person_by_ext.entry(ext.as_str()).or_default().push(d);
+            }
+        }
+        for o in ws.journal.iter().filter(|o| user_op(&o.op)) {
+            if let Some(id) = o.scim_id.as_deref() {
+                index.journal_by_id.entry(id).or_default().push(o);
+            }
+        }
+        index
+    }
+
+    /// The first of `people` that no link ties to another workspace user.
+    fn unlinked(
+        &self,
+        people: Option<&Vec<&'a DesiredUser>>,
+        user: &TargetUser,
+    ) -> Option<&'a DesiredUser> {
+        people?.iter().copied().find(|d| {
+            !keys_of(d).any(|k| {
+                self.link_by_key
+                    .get(k)
+                    .is_some_and(|l| l.scim_id != user.id)
+            })
+        })
+    }
+
+    /// The person a workspace user with no link matches: by externalId when idbridge manages
+    /// it, else by userName, as the planner matches.
+    fn matching(&self, ws: &Workspace<'a>, user: &TargetUser) -> Option<&'a DesiredUser> {
+        let by_ext = ws
+            .managed
+            .contains(&Attr::ExternalId)
+            .then(|| user.attrs.get(&Attr::ExternalId))
+            .flatten()
+            .and_then(|ext| self.unlinked(self.person_by_ext.get(ext.as_str()), user));
+        by_ext.or_else(|| self.unlinked(self.person_by_name.get(&user.user_name().key()), user))
+    }
+}
+
+/// Pair each workspace user with their link, the source person and their records and journal,
+/// the way the planner matches: a link first, else the same externalId (when managed), else the
+/// same userName. By userName.
 pub(super) fn known<'a>(ws: &Workspace<'a>) -> Vec<Known<'a>> {
+    let index = Index::new(ws);
     let mut users: Vec<&TargetUser> = ws.users.iter().collect();
     users.sort_by_key(|u| (u.user_name().key(), u.id.0.clone()));
     users
         .into_iter()
         .map(|user| {
-            let link = ws.links.iter().find(|l| l.scim_id == user.id);
+            let link = index.link_by_id.get(user.id.0.as_str()).copied();
             let person = match link {
-                Some(link) => ws.desired.iter().find(|d| holds(d, &link.key)),
-                None => matching_person(ws, user),
+                Some(link) => index.person_by_key.get(&link.key).copied(),
+                None => index.matching(ws, user),
             };
-            Known { user, link, person }
+            let records = person
+                .map(|p| {
+                    keys_of(p)
+                        .filter_map(|k| index.record_by_key.get(k).copied())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let journal = index
+                .journal_by_id
+                .get(user.id.0.as_str())
+                .cloned()
+                .unwrap_or_default();
+            Known {
+                user,
+                link,
+                person,
+                records,
+                journal,
+            }
         })
         .collect()
-}
-
-fn matching_person<'a>(ws: &Workspace<'a>, user: &TargetUser) -> Option<&'a DesiredUser> {
-    let unlinked = |d: &&DesiredUser| {
-        !ws.links
-            .iter()
-            .any(|l| holds(d, &l.key) && l.scim_id != user.id)
-    };
-    if ws.managed.contains(&Attr::ExternalId) {
-        if let Some(ext) = user.attrs.get(&Attr::ExternalId) {
-            let by_ext = ws
-                .desired
-                .iter()
-                .filter(unlinked)
-                .find(|d| d.attrs.get(&Attr::ExternalId) == Some(ext));
-            if by_ext.is_some() {
-                return by_ext;
-            }
-        }
-    }
-    let name = user.user_name();
-    ws.desired
-        .iter()
-        .filter(unlinked)
-        .find(|d| d.user_name().is_some_and(|n| n == name))
 }
 
 /// Why a user is never changed, as the planner decides it.
@@ -277,13 +345,11 @@ pub(super) fn management(ws: &Workspace<'_>, k: &Known<'_>) -> Management {
     }
 }
 
-/// The records of `person` in every source, in the order the mapping joined them.
+/// The records of `person` in every source, in the order the mapping joined them (one
+/// person: `explain`).
 pub(super) fn records_of<'a>(ws: &Workspace<'a>, person: &DesiredUser) -> Vec<&'a SourceRecord> {
-    let keys: Vec<&crate::model::SourceKey> = std::iter::once(&person.key)
-        .chain(person.other_keys.iter())
-        .collect();
-    keys.iter()
-        .filter_map(|k| ws.records.iter().find(|r| r.key == **k))
+    keys_of(person)
+        .filter_map(|k| ws.records.iter().find(|r| r.key == *k))
         .collect()
 }
 
@@ -300,23 +366,22 @@ fn user_op(op: &str) -> bool {
     .any(|k| <&str>::from(*k) == op)
 }
 
-/// The journal's done user operations on `user` (by SCIM id), oldest first.
-pub(super) fn journal_of<'a>(ws: &Workspace<'a>, user: &TargetUser) -> Vec<&'a OpEntry> {
-    ws.journal
-        .iter()
-        .filter(|o| user_op(&o.op) && o.scim_id.as_deref() == Some(user.id.0.as_str()))
-        .collect()
+/// The latest recorded response (or test login) per userName (lowercased); `sso` is newest
+/// first, so the first seen wins.
+fn latest_logins<'a>(ws: &Workspace<'a>) -> HashMap<String, &'a SsoCheck> {
+    let mut latest = HashMap::new();
+    for check in ws.sso.iter().filter(|c| c.kind != "metadata") {
+        if let Some(subject) = check.subject.as_deref() {
+            latest
+                .entry(crate::model::UserName::new(subject).key())
+                .or_insert(check);
+        }
+    }
+    latest
 }
 
-fn sso_status(ws: &Workspace<'_>, user: &TargetUser) -> SsoStatus {
-    let name = user.user_name();
-    let latest = ws.sso.iter().find(|c| {
-        c.kind != "metadata"
-            && c.subject
-                .as_deref()
-                .is_some_and(|s| crate::model::UserName::new(s) == name)
-    });
-    match latest {
+fn sso_status(latest: &HashMap<String, &SsoCheck>, user: &TargetUser) -> SsoStatus {
+    match latest.get(&user.user_name().key()) {
         None => SsoStatus::NotChecked,
         Some(check) if check.verdict == "accept" => SsoStatus::Accepted {
             at: check.checked_at,
@@ -364,10 +429,11 @@ pub fn origins(person: &DesiredUser, managed: &BTreeSet<Attr>) -> Vec<AttrOrigin
 
 /// The access review's rows: every user in the workspace, by userName.
 pub fn user_rows(ws: &Workspace<'_>) -> Vec<UserRow> {
+    let logins = latest_logins(ws);
     known(ws)
         .iter()
         .map(|k| {
-            let records = k.person.map(|p| records_of(ws, p)).unwrap_or_default();
+            let records = &k.records;
             let mut source_keys: Vec<String> = records.iter().map(|r| r.key.to_string()).collect();
             if let (true, Some(link)) = (source_keys.is_empty(), k.link) {
                 source_keys.push(link.key.to_string());
@@ -385,12 +451,12 @@ pub fn user_rows(ws: &Workspace<'_>) -> Vec<UserRow> {
                 dn: attr("dn"),
                 lifecycle: k.person.map(lifecycle_text),
                 origins: k.person.map(|p| origins(p, ws.managed)).unwrap_or_default(),
-                last_change: journal_of(ws, k.user).last().map(|o| LastChange {
+                last_change: k.journal.last().map(|o| LastChange {
                     at: o.updated_at,
                     op: o.op.clone(),
                     run_id: o.run_id,
                 }),
-                sso: sso_status(ws, k.user),
+                sso: sso_status(&logins, k.user),
             }
         })
         .collect()
@@ -660,12 +726,21 @@ pub(super) mod tests {
             target("4", "guest@acme.test", "", None),
             target("5", "gone@acme.test", "", None),
         ];
+        let mut ada = person("hr:E1", "ada@acme.test", "Lead");
+        ada.other_keys = vec![SourceKey::new("corp", "u1")];
         let desired = [
-            person("hr:E1", "ada@acme.test", "Lead"),
+            ada,
             person("hr:E2", "bob@acme.test", "Designer"),
             person("hr:E3", "owner@acme.test", "Boss"),
         ];
-        let records = [record("hr:E1", "ada@acme.test")];
+        let dn = "uid=ada,ou=people,dc=acme,dc=test";
+        let directory = SourceRecord {
+            key: SourceKey::new("corp", "u1"),
+            location: dn.to_owned(),
+            attrs: BTreeMap::from([("dn".to_owned(), dn.to_owned())]),
+            employment: None,
+        };
+        let records = [record("hr:E1", "ada@acme.test"), directory];
         let links = [
             link("hr:E1", "1", "ada@acme.test"),
             link("hr:E9", "5", "gone@acme.test"),
@@ -689,6 +764,8 @@ pub(super) mod tests {
             "managed (linked as hr:E1)"
         );
         assert_eq!(by("ada@acme.test").employee_id.as_deref(), Some("E1"));
+        assert_eq!(by("ada@acme.test").dn.as_deref(), Some(dn));
+        assert_eq!(by("ada@acme.test").source_keys, ["hr:E1", "corp:u1"]);
         assert_eq!(
             by("ada@acme.test").origins[1].text(),
             "title = Lead ← hr: title=Lead (hr.csv line 1)"

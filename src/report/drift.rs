@@ -137,7 +137,7 @@ pub fn drift_rows(ws: &Workspace<'_>) -> Vec<DriftRow> {
         if k.link.is_none() || protection(ws.policy, k.user).is_some() {
             continue;
         }
-        let ops = super::access::journal_of(ws, k.user);
+        let ops = &k.journal;
         for Compared {
             path,
             attr,
@@ -147,7 +147,7 @@ pub fn drift_rows(ws: &Workspace<'_>) -> Vec<DriftRow> {
         {
             let source_known = k.person.is_some() && (attr.is_some() || source.is_some());
             let differs = source_known && !same(attr, source.as_deref(), target.as_deref());
-            let written = last_written(&ops, &path);
+            let written = last_written(ops, &path);
             let by_hand = written
                 .as_ref()
                 .is_some_and(|(value, _)| !same(attr, value.as_deref(), target.as_deref()));

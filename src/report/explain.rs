@@ -702,6 +702,8 @@ pub fn explain(f: &Facts<'_>, query: &str) -> Result<Explanation, NotFound> {
             user: u,
             link: found.link,
             person: found.person,
+            records: Vec::new(),
+            journal: Vec::new(),
         };
         access::management(&f.ws, &known).text()
     });
@@ -966,6 +968,62 @@ mod tests {
             "blocked": false, "summary": {}, "operations": [], "findings": []
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn people_no_mapped_person_stands_for_are_explained_too() {
+        let users = [
+            target("5", "gone@acme.test", "", None),
+            target("6", "guest@acme.test", "", None),
+        ];
+        let links = [link("hr:E9", "5", "gone@acme.test")];
+        let issues = [SourceIssue {
+            source: "hr".into(),
+            location: "hr.csv line 7".into(),
+            code: FindingCode::SourceRowInvalid,
+            message: "terminationDate `31/02` is not a date".into(),
+            skipped_person: true,
+            hints: vec!["E7".into(), "zed@acme.test".into()],
+        }];
+        let managed: BTreeSet<Attr> = [Attr::UserName].into_iter().collect();
+        let policy = Policy::default();
+        let mut plan = plan();
+        plan.operations = vec![serde_json::from_value(serde_json::json!({
+            "op": "deactivate-user", "userName": "gone@acme.test", "scimId": "5",
+            "sourceKey": "hr:E9", "reason": "hr: absent from every source (linked as hr:E9)"
+        }))
+        .unwrap()];
+        let facts = Facts {
+            ws: Workspace {
+                users: &users,
+                desired: &[],
+                records: &[],
+                links: &links,
+                managed: &managed,
+                policy: &policy,
+                journal: &[],
+                sso: &[],
+            },
+            plan: &plan,
+            issues: &issues,
+            target: "test",
+            now: DateTime::UNIX_EPOCH,
+        };
+        let gone = explain(&facts, "gone@acme.test").unwrap();
+        assert_eq!(gone.decision.rule, Rule::Absent);
+        assert_eq!(gone.decision.operations, [OpKind::DeactivateUser]);
+        assert_eq!(
+            explain(&facts, "guest@acme.test").unwrap().decision.rule,
+            Rule::Unmanaged
+        );
+        let zed = explain(&facts, "E7").unwrap();
+        assert_eq!(zed.decision.rule, Rule::SourceProblem);
+        assert!(
+            zed.decision.because.contains("hr.csv line 7"),
+            "{:?}",
+            zed.decision
+        );
+        assert!(letter(&zed).contains("could not be read"));
     }
 
     #[test]
