@@ -44,9 +44,14 @@ async fn publishing(schema: &[(&str, &str)], notion_extra: &str) -> Publishing {
     std::fs::write(ws.path("notion-token"), format!("{NOTION_TOKEN}\n")).unwrap();
     ws.tail = format!(
         "[notion]\nurl = \"{}\"\ntoken_file = \"notion-token\"\nchanges_database = \"{}\"\n\
-         users_database = \"{users_db}\"\nrate_limit = 0\nmax_retries = 8\n{notion_extra}\n",
+         users_database = \"{users_db}\"\nrate_limit = 0\n{retries}{notion_extra}\n",
         running.root_url(),
-        db.replace('-', "")
+        db.replace('-', ""),
+        retries = if notion_extra.contains("max_retries") {
+            ""
+        } else {
+            "max_retries = 8\n"
+        },
     );
     ws.hr(&[
         &person("E1", "Ada", "Engineer"),
@@ -625,4 +630,23 @@ async fn the_emulator_binary_serves_the_public_api_beside_scim_for_an_end_to_end
     assert_eq!(again["facts"]["created"], 0, "{again:#}");
     assert_eq!(again["facts"]["unchanged"], first["facts"]["created"]);
     drop(served);
+}
+
+#[tokio::test]
+async fn a_publish_that_stops_midway_says_how_far_it_got_and_the_next_one_finishes_it() {
+    let p = publishing(&changes_schema(), "max_retries = 0\n").await;
+    p.api
+        .push_fault_on("POST", "/v1/pages", NotionFault::ServerError);
+    let run = publish(&p, &["--format", "json"]).await.expect(3);
+    let doc = run.json();
+    let text = doc.to_string();
+    assert!(text.contains("stopped with 0 page(s) created"), "{text}");
+    assert!(text.contains("never duplicated"), "{text}");
+    assert!(p.api.pages(&p.db).is_empty());
+
+    let again = publish(&p, &["--format", "json"]).await.expect(0).json();
+    assert!(
+        again["facts"]["created"].as_u64().unwrap() >= 3,
+        "{again:#}"
+    );
 }

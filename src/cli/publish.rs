@@ -124,7 +124,8 @@ fn database(id: Option<&DatabaseId>, key: &str, config: &Path) -> Result<Databas
 }
 
 /// Publish `rows` into `db`, print what was done, and say how it ended: 0 done, 1 when a
-/// page failed, the stopping error's own class when the publish stopped midway.
+/// page failed, the stopping error's own class (with what was done before it) when the publish
+/// stopped midway.
 async fn publish(
     notion: &NotionSettings,
     db: &DatabaseId,
@@ -148,12 +149,21 @@ async fn publish(
     settings.max_reply_bytes = notion.max_reply_bytes;
     let client = Client::new(settings, clock)?;
     let mut outcome = notion_api::publish(&client, db, rows, layout).await?;
-    let stopped = outcome.stopped.take();
-    let view = view_of(&outcome, rows.name, stopped.as_ref());
-    report::emit(&publish_summary(&view, now), args, config, now).await?;
-    if let Some(error) = stopped {
-        return Err(error.into());
+    if let Some(error) = outcome.stopped.take() {
+        // One error, not a summary and then an error: `--format json` prints one document.
+        let progress = format!(
+            "the publish into the Notion database {db} stopped with {} page(s) created, {} \
+             updated and {} unchanged, {} row(s) not reached; publish again once this is fixed: \
+             pages already written are found by their key and updated, never duplicated",
+            outcome.created.len(),
+            outcome.updated.len(),
+            outcome.unchanged,
+            outcome.not_reached
+        );
+        return Err(anyhow::Error::new(error).context(progress));
     }
+    let view = view_of(&outcome, rows.name);
+    report::emit(&publish_summary(&view, now), args, config, now).await?;
     Ok(if outcome.failed.is_empty() {
         Exit::Ok
     } else {
@@ -161,7 +171,7 @@ async fn publish(
     })
 }
 
-fn view_of(outcome: &Outcome, report: &str, stopped: Option<&notion_api::Error>) -> PublishView {
+fn view_of(outcome: &Outcome, report: &str) -> PublishView {
     PublishView {
         report: report.to_owned(),
         database: outcome.database.clone(),
@@ -174,8 +184,6 @@ fn view_of(outcome: &Outcome, report: &str, stopped: Option<&notion_api::Error>)
         duplicates: outcome.duplicates.clone(),
         not_published: outcome.not_published.clone(),
         cut: outcome.cut.clone(),
-        not_reached: outcome.not_reached,
-        stopped: stopped.map(ToString::to_string),
         requests: [
             outcome.counts.requests,
             outcome.counts.retries,

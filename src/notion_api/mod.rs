@@ -23,7 +23,7 @@ pub mod error;
 pub mod props;
 pub mod publish;
 
-pub use client::{Client, DatabaseId, Page, Settings, DEFAULT_URL, DEFAULT_VERSION};
+pub use client::{Client, Counts, DatabaseId, Key, Page, Settings, DEFAULT_URL, DEFAULT_VERSION};
 pub use error::{Error, Result};
 pub use props::{PropType, Schema};
 pub use publish::{publish, Layout, Outcome};

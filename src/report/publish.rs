@@ -92,10 +92,6 @@ pub struct PublishView {
     pub not_published: Vec<String>,
     /// Values cut to fit: (key, property).
     pub cut: Vec<(String, String)>,
-    /// Rows not handled because the publish stopped.
-    pub not_reached: usize,
-    /// Why the publish stopped early.
-    pub stopped: Option<String>,
     /// Requests, retries, 429s.
     pub requests: [u64; 3],
 }
@@ -140,7 +136,6 @@ pub fn publish_summary(view: &PublishView, at: DateTime<Utc>) -> Report {
         Field::new("unchanged", "unchanged", count(view.unchanged)),
         Field::new("failed", "failed", count(view.failed.len())),
         Field::new("leftAlone", "left alone", count(view.left_alone)),
-        Field::new("notReached", "not reached", count(view.not_reached)),
         Field::new(
             "notPublished",
             "columns not published",
@@ -165,13 +160,6 @@ pub fn publish_summary(view: &PublishView, at: DateTime<Utc>) -> Report {
 
 fn publish_notes(view: &PublishView) -> Vec<String> {
     let mut notes = Vec::new();
-    if let Some(why) = &view.stopped {
-        notes.push(format!(
-            "the publish stopped before {} row(s): {why}; publish again once that is fixed (pages \
-             already written are found and updated, never duplicated)",
-            view.not_reached
-        ));
-    }
     if view.left_alone > 0 {
         notes.push(format!(
             "{} page(s) of the database are not in this report and were left alone (idbridge \
