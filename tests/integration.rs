@@ -14,6 +14,7 @@ mod exit_codes;
 mod hr_http;
 mod ldap;
 mod ldap_sync;
+mod notion_fidelity;
 mod output;
 mod reports;
 mod run_lock;

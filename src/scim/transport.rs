@@ -114,6 +114,9 @@ pub(super) struct Core {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) profile: Profile,
     pub(super) stats: Stats,
+    /// Set when the target asked for a wait longer than `max_retry_after`: until then no
+    /// request is sent (a run that will not wait an hour must not knock every second either).
+    pub(super) held_until: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 /// One HTTP exchange, before the retry policy looks at it.
@@ -212,6 +215,7 @@ impl Core {
             clock,
             profile,
             stats: Stats::default(),
+            held_until: std::sync::Mutex::new(None),
         })
     }
 
@@ -225,6 +229,7 @@ impl Core {
         body: Option<&Value>,
     ) -> Result<Attempt> {
         let url = self.url(segments)?;
+        self.check_held(method.as_str(), segments)?;
         let permit = self
             .permits
             .acquire()
@@ -286,6 +291,33 @@ impl Core {
                 ),
             }),
         }
+    }
+
+    /// Hold every request back until the end of a wait the target asked for and idbridge would
+    /// not make (a `Retry-After` beyond `max_retry_after`).
+    pub(super) fn hold_until(&self, until: chrono::DateTime<chrono::Utc>) {
+        if let Ok(mut held) = self.held_until.lock() {
+            if held.is_none_or(|h| h < until) {
+                *held = Some(until);
+            }
+        }
+    }
+
+    /// [`Error::HeldBack`] while a hold is on, so nothing is sent before the target's wait ends.
+    fn check_held(&self, method: &str, segments: &[&str]) -> Result<()> {
+        let until = self.held_until.lock().ok().and_then(|h| *h);
+        let Some(until) = until else {
+            return Ok(());
+        };
+        let left = (until - self.clock.now()).to_std().unwrap_or_default();
+        if left.is_zero() {
+            return Ok(());
+        }
+        Err(Error::HeldBack {
+            method: method.to_owned(),
+            path: path_of(segments),
+            retry_after: left,
+        })
     }
 
     /// Read a reply body chunk by chunk. A success body is read whole up to `max_reply_bytes`

@@ -38,6 +38,13 @@ impl Workspace {
         Self::with_profile(Profile::default()).await
     }
 
+    /// A workspace that behaves as Notion is known to under load: list order reshuffled on every
+    /// call and about 3 requests per second per token with bursts (`Profile::with_notion_traffic`).
+    /// The sync tests run under it, so convergence is checked with 429s and a moving order.
+    pub async fn notion_like() -> Self {
+        Self::with_profile(Profile::default().with_notion_traffic()).await
+    }
+
     /// A workspace with an emulator profile.
     pub async fn with_profile(profile: Profile) -> Self {
         let emu = Emulator::new(profile, Arc::new(SystemClock));

@@ -1,0 +1,105 @@
+//! Issue 10: idbridge against an emulator as strict as Notion where Notion is documented and
+//! cautious where it is not: throttling as Notion's public API does it (`Retry-After` in seconds
+//! or as an HTTP date, a workspace budget that asks for more than a minute), PATCH forms a
+//! workspace may refuse, and no leniency the emulator made up (group names, email lookups,
+//! error shapes).
+
+use crate::support::{row, Workspace};
+use idbridge::emulator::{Profile, RateLimit, RetryAfterForm, Switches, WorkspaceBudget};
+
+fn hires(n: usize) -> Vec<String> {
+    (1..=n)
+        .map(|i| row(&format!("E{i}"), &format!("P{i}"), "Eng", "active"))
+        .collect()
+}
+
+fn throttled(ws: &Workspace) -> usize {
+    ws.emu.requests().iter().filter(|r| r.status == 429).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_after_written_as_an_http_date_is_waited_for() {
+    let mut ws = Workspace::with_profile(Profile {
+        rate_limit: Some(RateLimit {
+            per_second: 4.0,
+            burst: 2,
+        }),
+        switches: Switches {
+            retry_after_form: RetryAfterForm::HttpDate,
+            ..Switches::default()
+        },
+        ..Profile::default()
+    })
+    .await;
+    ws.target_extra = "rate_limit = 0\ntimeout = \"5s\"\nmax_retry_after = \"5s\"\n".into();
+    // The header really is a date: spend the bucket, then look at a refusal.
+    let http = reqwest::Client::new();
+    let mut date = None;
+    for _ in 0..4 {
+        let reply = http
+            .get(format!("{}/Users?count=1", ws.running.base_url()))
+            .bearer_auth(crate::support::TOKEN)
+            .send()
+            .await
+            .unwrap();
+        if reply.status() == 429 {
+            date = reply.headers()["retry-after"]
+                .to_str()
+                .map(str::to_owned)
+                .ok();
+            break;
+        }
+    }
+    let date = date.expect("the bucket of 2 ran out");
+    assert!(httpdate::parse_http_date(&date).is_ok(), "{date}");
+
+    let rows = hires(5);
+    ws.hr(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert!(throttled(&ws) > 1, "idbridge was never throttled");
+    assert_eq!(ws.active_names().len(), 6);
+    assert_eq!(ws.emu.members().len(), 6, "no duplicate");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_budget_beyond_the_longest_wait_stops_the_run_without_knocking_again() {
+    for form in [RetryAfterForm::Seconds, RetryAfterForm::HttpDate] {
+        let mut ws = Workspace::with_profile(Profile {
+            workspace_budget: Some(WorkspaceBudget {
+                requests: 5,
+                window_secs: 3600,
+            }),
+            switches: Switches {
+                retry_after_form: form,
+                ..Switches::default()
+            },
+            ..Profile::default()
+        })
+        .await;
+        ws.target_extra = "rate_limit = 0\ntimeout = \"5s\"\nconcurrency = 1\n".into();
+        let rows = hires(6);
+        ws.hr(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+        let run = ws.idbridge(&["sync", "--yes"]).await.expect(3);
+        assert!(
+            run.stderr.contains("asked to wait 3600s")
+                || run.stderr.contains("asked to wait 3599s"),
+            "{form:?}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("max_retry_after"), "{}", run.stderr);
+        assert!(run.stderr.contains("was not sent"), "{}", run.stderr);
+        assert_eq!(
+            throttled(&ws),
+            1,
+            "{form:?}: one refusal, then nothing sent"
+        );
+        let created = ws.active_names().len();
+        assert!(created < 7, "{created}");
+
+        // Nothing was lost: once the budget is back, the next run finishes the job.
+        ws.emu.set_workspace_budget(None);
+        ws.idbridge(&["sync", "--yes"]).await.expect(0);
+        assert_eq!(ws.active_names().len(), 7);
+        assert_eq!(ws.emu.members().len(), 7, "no duplicate");
+    }
+}
