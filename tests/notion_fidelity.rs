@@ -103,3 +103,78 @@ async fn a_workspace_budget_beyond_the_longest_wait_stops_the_run_without_knocki
         assert_eq!(ws.emu.members().len(), 7, "no duplicate");
     }
 }
+
+/// A named switch setting and the refusals it costs a run.
+type Case = (&'static str, fn(&mut Switches), usize);
+
+/// Day 1 hires four people; day 2 promotes three and lets one go. Under each refused PATCH form
+/// idbridge falls back to another documented form, learns it, and sends the rest of the run's
+/// PATCHes in it: the refusals stay at the few needed to learn (concurrency 1 makes that exact).
+#[tokio::test(flavor = "multi_thread")]
+async fn each_refused_patch_form_falls_back_to_another_and_is_remembered_in_the_run() {
+    let cases: [Case; 4] = [
+        ("lowercase ops refused", |s| s.patch_op_lowercase = false, 2),
+        (
+            "capitalised ops refused",
+            |s| s.patch_op_capitalized = false,
+            0,
+        ),
+        ("path form refused", |s| s.patch_path_form = false, 1),
+        (
+            "value-as-object refused",
+            |s| s.patch_value_object_form = false,
+            1,
+        ),
+    ];
+    for (name, refuse, refusals) in cases {
+        let mut switches = Switches::default();
+        refuse(&mut switches);
+        let mut ws = Workspace::with_profile(Profile {
+            switches,
+            ..Profile::default()
+        })
+        .await;
+        ws.target_extra = "rate_limit = 0\ntimeout = \"5s\"\nconcurrency = 1\n".into();
+        ws.hr(&[
+            &row("E1", "Ada", "Eng", "active"),
+            &row("E2", "Bob", "Eng", "active"),
+            &row("E3", "Cy", "Eng", "active"),
+            &row("E4", "Dee", "Eng", "active"),
+        ]);
+        ws.idbridge(&["sync", "--yes"]).await.expect(0);
+        ws.hr(&[
+            &row("E1", "Ada", "Lead", "active"),
+            &row("E2", "Bob", "Lead", "active"),
+            &row("E3", "Cy", "Lead", "active"),
+            &row("E4", "Dee", "Eng", "terminated"),
+        ]);
+        ws.emu.clear_requests();
+        ws.idbridge(&["sync", "--yes", "--force"]).await.expect(0);
+        let refused = ws.emu.requests().iter().filter(|r| r.status == 400).count();
+        assert_eq!(refused, refusals, "{name}: {:?}", ws.emu.requests());
+        let mut titles: Vec<_> = ws
+            .emu
+            .members()
+            .into_iter()
+            .filter(|m| m.active && m.user_name != crate::support::OWNER)
+            .map(|m| (m.user_name, m.title.unwrap_or_default()))
+            .collect();
+        titles.sort();
+        assert_eq!(
+            titles,
+            [
+                ("ada@acme.test".to_owned(), "Lead".to_owned()),
+                ("bob@acme.test".to_owned(), "Lead".to_owned()),
+                ("cy@acme.test".to_owned(), "Lead".to_owned()),
+            ],
+            "{name}"
+        );
+        let writes = ws.emu.write_count();
+        ws.idbridge(&["sync", "--yes"]).await.expect(0);
+        assert_eq!(
+            ws.emu.write_count(),
+            writes,
+            "{name}: a re-run writes nothing"
+        );
+    }
+}

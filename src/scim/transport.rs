@@ -117,6 +117,8 @@ pub(super) struct Core {
     /// Set when the target asked for a wait longer than `max_retry_after`: until then no
     /// request is sent (a run that will not wait an hour must not knock every second either).
     pub(super) held_until: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// The PATCH forms the target was found to accept in this run (`forms`).
+    pub(super) learned: std::sync::Mutex<super::forms::Learned>,
 }
 
 /// One HTTP exchange, before the retry policy looks at it.
@@ -216,6 +218,7 @@ impl Core {
             profile,
             stats: Stats::default(),
             held_until: std::sync::Mutex::new(None),
+            learned: std::sync::Mutex::default(),
         })
     }
 
