@@ -15,6 +15,7 @@ mod hr_http;
 mod ldap;
 mod ldap_sync;
 mod notion_fidelity;
+mod notion_matrix;
 mod output;
 mod reports;
 mod run_lock;

@@ -5,7 +5,9 @@
 //! error shapes).
 
 use crate::support::{row, Workspace};
-use idbridge::emulator::{Profile, RateLimit, RetryAfterForm, Switches, WorkspaceBudget};
+use idbridge::emulator::{
+    ErrorShape, Profile, RateLimit, RetryAfterForm, SeedGroup, SeedUser, Switches, WorkspaceBudget,
+};
 
 fn hires(n: usize) -> Vec<String> {
     (1..=n)
@@ -177,4 +179,85 @@ async fn each_refused_patch_form_falls_back_to_another_and_is_remembered_in_the_
             "{name}: a re-run writes nothing"
         );
     }
+}
+
+/// Whatever the error body's shape (SCIM's, Notion's public API's or its admin API's), the
+/// target's own sentence and code reach the admin.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_targets_own_words_reach_the_admin_in_every_error_shape() {
+    for (shape, code) in [
+        (ErrorShape::Scim, "invalidPath"),
+        (ErrorShape::Notion, "validation_error"),
+        (ErrorShape::NotionAdmin, "validation_error"),
+    ] {
+        let ws = Workspace::with_profile(Profile {
+            switches: Switches {
+                error_shape: shape,
+                patch_path_form: false,
+                patch_value_object_form: false,
+                ..Switches::default()
+            },
+            ..Profile::default()
+        })
+        .await;
+        ws.hr(&[&row("E1", "Ada", "Eng", "active")]);
+        ws.idbridge(&["sync", "--yes"]).await.expect(0);
+        ws.hr(&[&row("E1", "Ada", "Lead", "active")]);
+        let run = ws.idbridge(&["sync", "--yes"]).await.expect(1);
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("FAILED") && l.contains("patch-user"))
+            .unwrap_or_else(|| panic!("{shape:?}: {}", run.stdout));
+        // The path form is tried first, so its refusal is the one reported.
+        assert!(
+            line.contains(&format!("HTTP 400 ({code})"))
+                && line.contains("Operations with a path are not supported"),
+            "{shape:?}: {line}"
+        );
+    }
+}
+
+/// The lookups idbridge makes do not lean on leniency Notion may not have: `email eq` finds the
+/// primary email only, and a group's name must match in case, unless the switches say otherwise.
+#[tokio::test(flavor = "multi_thread")]
+async fn lookups_match_only_what_notion_is_sure_to_match() {
+    let ws = Workspace::new().await;
+    ws.emu.seed_user(SeedUser {
+        secondary_emails: vec!["ada.alias@acme.test".into()],
+        ..SeedUser::member("ada@acme.test", "Ada", "Test")
+    });
+    ws.emu.seed_group(SeedGroup {
+        display_name: "Eng".into(),
+        ..SeedGroup::default()
+    });
+    let http = reqwest::Client::new();
+    let count = |path: &'static str, filter: &'static str| {
+        let url = format!("{}/{path}", ws.running.base_url());
+        let http = http.clone();
+        async move {
+            let reply: serde_json::Value = http
+                .get(url)
+                .query(&[("filter", filter)])
+                .bearer_auth(crate::support::TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            reply["totalResults"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(count("Users", r#"email eq "ADA@acme.test""#).await, 1);
+    assert_eq!(count("Users", r#"email eq "ada.alias@acme.test""#).await, 0);
+    assert_eq!(count("Groups", r#"displayName eq "Eng""#).await, 1);
+    assert_eq!(count("Groups", r#"displayName eq "eng""#).await, 0);
+    ws.emu.set_switches(Switches {
+        email_filter_secondary: true,
+        group_filter_ignores_case: true,
+        ..Switches::default()
+    });
+    assert_eq!(count("Users", r#"email eq "ada.alias@acme.test""#).await, 1);
+    assert_eq!(count("Groups", r#"displayName eq "eng""#).await, 1);
 }
