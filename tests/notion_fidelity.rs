@@ -261,3 +261,47 @@ async fn lookups_match_only_what_notion_is_sure_to_match() {
     assert_eq!(count("Users", r#"email eq "ada.alias@acme.test""#).await, 1);
     assert_eq!(count("Groups", r#"displayName eq "eng""#).await, 1);
 }
+
+/// When the first form is refused and the next one is read but the change itself is refused (an
+/// email another account owns: 409), the admin hears the 409, not the refusal of the form.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_of_the_change_in_another_form_is_the_one_reported() {
+    use idbridge::clock::SystemClock;
+    use idbridge::model::{Attr, ScimId};
+    use idbridge::scim::{ClientSettings, TargetWrite, Writer};
+    let ws = Workspace::with_profile(Profile {
+        switches: Switches {
+            patch_path_form: false,
+            ..Switches::default()
+        },
+        ..Profile::default()
+    })
+    .await;
+    let ada = ws
+        .emu
+        .seed_user(SeedUser::member("ada@acme.test", "Ada", "Test"));
+    ws.emu
+        .seed_user(SeedUser::member("bob@acme.test", "Bob", "Test"));
+    let mut settings = ClientSettings::new(
+        ws.running.base_url().parse().unwrap(),
+        secrecy::SecretString::from(crate::support::TOKEN),
+    );
+    settings.rate_limit = None;
+    let writer = Writer::new(
+        settings,
+        idbridge::scim::Profile::notion(),
+        std::sync::Arc::new(SystemClock),
+    )
+    .unwrap();
+    let err = writer
+        .patch_user(
+            &ScimId(ada),
+            &[(Attr::Email, Some("bob@acme.test".to_owned()))],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(409), "{err}");
+    assert_eq!(err.scim_type(), Some("uniqueness"), "{err}");
+    let statuses: Vec<u16> = ws.emu.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [400, 409]);
+}

@@ -94,8 +94,8 @@ impl Core {
     }
 
     /// `PATCH segments` with the body `build` writes in the first form the target accepts (see
-    /// the module doc). Returns the accepted reply, or the reply to the first form when every
-    /// form was refused (or when the refusal was not about the form).
+    /// the module doc). Returns the accepted reply, the first reply that is not a refusal of the
+    /// form, or the reply to the first form when every form was refused.
     pub(super) async fn patch_in_forms(
         &self,
         segments: &[&str],
@@ -117,8 +117,10 @@ impl Core {
                 }
                 return Ok(reply);
             }
+            // Anything but a refusal of the form (a 404, a 409, a 5xx) is the target's answer to
+            // the change itself, in a form it read: that answer is the one to report.
             if !refuses_form(&reply) {
-                return Ok(first_refusal.unwrap_or(reply));
+                return Ok(reply);
             }
             tracing::warn!(
                 path = segments.join("/"),
