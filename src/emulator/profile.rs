@@ -621,6 +621,24 @@ kind = { type = "echo-auth", status = 400, json = true }
             }
         );
         assert_eq!(p.faults[3].kind.status(), Some(400));
+        let strict = "workspace_budget = { requests = 100, window_secs = 3600 }\n[switches]\n\
+             error_shape = \"notion-admin\"\nretry_after_form = \"http-date\"\n\
+             duplicate_group_name = \"conflict\"\npatch_op_capitalized = false\n";
+        let p = Profile::from_toml_str(strict).unwrap();
+        assert_eq!(
+            p.workspace_budget,
+            Some(WorkspaceBudget {
+                requests: 100,
+                window_secs: 3600
+            })
+        );
+        assert_eq!(p.switches.error_shape, ErrorShape::NotionAdmin);
+        assert_eq!(p.switches.retry_after_form, RetryAfterForm::HttpDate);
+        assert_eq!(p.switches.duplicate_group_name, DuplicateGroup::Conflict);
+        assert!(!p.switches.patch_op_capitalized && p.switches.patch_op_lowercase);
+        assert!(
+            Profile::from_toml_str("workspace_budget = { requests = 0, window_secs = 1 }").is_err()
+        );
         let bad = "[[faults]]\nnth = 1\nkind = { type = \"echo-auth\", status = 99 }";
         assert!(Profile::from_toml_str(bad).is_err());
         assert!(Profile::from_toml_str("[switches]\nmax_in_flight = 0").is_err());
