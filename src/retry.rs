@@ -179,6 +179,9 @@ impl Policy {
                     Again::Never => None,
                     // backon's jitter adds up to one more delay on top of the step: cap again.
                     Again::Backoff => Some(next.min(cap)),
+                    // "Now" (0, or an HTTP date already past, as a server whose clock lags
+                    // ours sends) would be a retry with no pause at all: back off instead.
+                    Again::Asked(wait) if wait.is_zero() => Some(next.min(cap)),
                     Again::Asked(wait) => Some(wait),
                     Again::Reconnect => {
                         reconnects += 1;
@@ -336,8 +339,13 @@ mod tests {
                 any_maybe_applied: true
             }
         );
+        let asked = Duration::from_millis(3);
+        let (attempts, _, waits) = exhaust(&quick(2), Again::Asked(asked)).await;
+        assert_eq!((attempts, waits), (3, vec![asked; 2]));
+        // A Retry-After of "now" (or a date in the past) is no reason to knock at once.
         let (attempts, _, waits) = exhaust(&quick(2), Again::Asked(Duration::ZERO)).await;
-        assert_eq!((attempts, waits), (3, vec![Duration::ZERO; 2]));
+        assert_eq!(attempts, 3);
+        assert!(waits.iter().all(|w| !w.is_zero()), "{waits:?}");
         let (attempts, _, _) = exhaust(&quick(0), Again::Backoff).await;
         assert_eq!(attempts, 1);
     }

@@ -177,3 +177,14 @@ fn cited_sections(line: &str) -> Vec<(String, String)> {
     }
     out
 }
+
+#[test]
+fn notion_md_lists_every_emulator_switch_and_no_other() {
+    let switches = serde_json::to_value(idbridge::emulator::Switches::default()).unwrap();
+    let mut code: Vec<String> = switches.as_object().unwrap().keys().cloned().collect();
+    code.sort();
+    let doc = read("docs/notion.md");
+    let mut listed = first_cells(&section(&doc, "## The emulator's switches"));
+    listed.sort();
+    assert_eq!(listed, code, "docs/notion.md, \"The emulator's switches\"");
+}

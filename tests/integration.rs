@@ -16,6 +16,8 @@ mod hr_http;
 mod ldap;
 mod ldap_sync;
 mod notion_publish;
+mod notion_fidelity;
+mod notion_matrix;
 mod output;
 mod reports;
 mod reports_html;

@@ -28,7 +28,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_creates_patches_deactivates_readds_and_is_idempotent() {
-    let ws = Workspace::new().await;
+    let ws = Workspace::notion_like().await;
     ws.hr(&[
         &row("E1", "Ada", "Engineer", "active"),
         &row("E2", "Bob", "Designer", "active"),
@@ -119,7 +119,7 @@ async fn sync_creates_patches_deactivates_readds_and_is_idempotent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn readd_stores_the_new_id_when_notion_issues_one() {
-    let ws = Workspace::new().await;
+    let ws = Workspace::notion_like().await;
     ws.emu.set_switches(Switches {
         readd_keeps_id: false,
         ..Switches::default()
@@ -171,7 +171,7 @@ async fn readd_stores_the_new_id_when_notion_issues_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_plan_is_applied_as_reviewed_and_refused_when_stale() {
-    let ws = Workspace::new().await;
+    let ws = Workspace::notion_like().await;
     ws.hr(&[
         &row("E1", "Ada", "Eng", "active"),
         &row("E2", "Bob", "Eng", "active"),
@@ -255,7 +255,7 @@ async fn saved_plan_is_applied_as_reviewed_and_refused_when_stale() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn guardrail_refuses_mass_deactivation_unless_forced() {
-    let ws = Workspace::new().await;
+    let ws = Workspace::notion_like().await;
     let rows: Vec<String> = (1..=10)
         .map(|i| row(&format!("E{i}"), &format!("P{i}"), "Eng", "active"))
         .collect();
@@ -286,7 +286,7 @@ async fn guardrail_refuses_mass_deactivation_unless_forced() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_export_aborts_and_bad_rows_never_deactivate() {
-    let mut ws = Workspace::new().await;
+    let mut ws = Workspace::notion_like().await;
     ws.tail = "[policy]\nmax_deactivations = 10\n".into();
     ws.hr(&[
         &row("E1", "Ada", "Eng", "active"),
@@ -353,7 +353,7 @@ async fn an_empty_export_aborts_and_bad_rows_never_deactivate() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn owners_orphans_and_guests_are_left_alone() {
-    let ws = Workspace::new().await;
+    let ws = Workspace::notion_like().await;
     ws.emu
         .seed_user(SeedUser::member("contractor@acme.test", "Con", "Tractor"));
     ws.emu.seed_user(SeedUser {
@@ -451,7 +451,7 @@ async fn survives_a_429_storm_and_500s_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_reply_on_create_is_recovered_without_duplicate() {
-    let ws = Workspace::new().await;
+    let ws = Workspace::notion_like().await;
     ws.emu.push_fault(Fault {
         nth: 1,
         method: Some("POST".into()),
@@ -472,7 +472,7 @@ async fn a_lost_reply_on_create_is_recovered_without_duplicate() {
 /// no link exists. Even with adoption off, the next run links it back instead of creating it again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_after_a_write_is_recovered_from_the_journal() {
-    let mut ws = Workspace::new().await;
+    let mut ws = Workspace::notion_like().await;
     ws.tail = "[policy]\nadopt = \"none\"\n".into();
     ws.hr(&[&row("E1", "Ada", "Eng", "active")]);
     // What the crashed run left behind.
@@ -549,7 +549,7 @@ async fn a_crash_after_a_write_is_recovered_from_the_journal() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_token_stops_before_any_write_and_is_never_printed() {
-    let ws = Workspace::new().await;
+    let ws = Workspace::notion_like().await;
     ws.hr(&[&row("E1", "Ada", "Eng", "active")]);
     ws.emu.revoke_token(TOKEN);
     // A refused token is an environment failure: exit 3, for sync and check-config alike.
@@ -566,7 +566,7 @@ async fn a_rejected_token_stops_before_any_write_and_is_never_printed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_config_reports_each_connection() {
-    let ws = Workspace::new().await;
+    let ws = Workspace::notion_like().await;
     ws.hr(&[
         &row("E1", "Ada", "Eng", "active"),
         &row("E2", "Bob", "Eng", "retired"),
@@ -618,7 +618,7 @@ async fn sync_with_a_postgresql_store() {
         .execute(&admin_pool)
         .await
         .unwrap();
-    let mut ws = Workspace::new().await;
+    let mut ws = Workspace::notion_like().await;
     ws.store_url = db_url;
     ws.hr(&[
         &row("E1", "Ada", "Eng", "active"),
@@ -640,7 +640,7 @@ async fn sync_with_a_postgresql_store() {
 /// someone left. The run goes on with zero deactivations and exits 1.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_inconsistent_target_read_deactivates_nobody() {
-    let mut ws = Workspace::new().await;
+    let mut ws = Workspace::notion_like().await;
     ws.target_extra = "rate_limit = 0\ntimeout = \"5s\"\npage_size = 2\n".into();
     ws.tail = "[policy]\nmax_deactivations = 10\n".into();
     let rows: Vec<String> = (1..=5)
@@ -693,7 +693,7 @@ async fn an_inconsistent_target_read_deactivates_nobody() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn limit_starts_small() {
-    let ws = Workspace::new().await;
+    let ws = Workspace::notion_like().await;
     let rows: Vec<String> = (1..=6)
         .map(|i| row(&format!("E{i}"), &format!("P{i}"), "Eng", "active"))
         .collect();
@@ -891,7 +891,7 @@ async fn one_refused_write_does_not_stop_the_others() {
 /// The token never reaches output, even at trace level on a successful run.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_token_is_never_logged_at_trace_level() {
-    let ws = Workspace::new().await;
+    let ws = Workspace::notion_like().await;
     ws.hr(&[&row("E1", "Ada", "Eng", "active")]);
     let run = ws
         .idbridge(&["-vvv", "--log-format", "json", "sync", "--yes"])
@@ -912,7 +912,7 @@ async fn the_token_is_never_logged_at_trace_level() {
 /// (an environment failure during apply wins over the failed operations).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_revoked_mid_run_stops_every_later_write() {
-    let mut ws = Workspace::new().await;
+    let mut ws = Workspace::notion_like().await;
     ws.target_extra = "rate_limit = 0\ntimeout = \"5s\"\nconcurrency = 1\nmax_retries = 0\n".into();
     ws.emu.push_fault(Fault {
         nth: 1,
@@ -960,7 +960,7 @@ async fn a_token_revoked_mid_run_stops_every_later_write() {
 /// deactivated users, listed as inactive).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plain_scim_target_deactivates_and_reactivates_in_place() {
-    let mut ws = Workspace::new().await;
+    let mut ws = Workspace::notion_like().await;
     ws.kind = "scim";
     ws.emu.set_switches(Switches {
         removed_user: idbridge::emulator::RemovedUser::Inactive,
@@ -1028,7 +1028,7 @@ async fn a_plain_scim_target_deactivates_and_reactivates_in_place() {
 /// not a refused operation (exit 1): a scheduler retries the former and alerts on the latter.
 #[tokio::test(flavor = "multi_thread")]
 async fn server_errors_that_outlast_the_retries_during_apply_exit_3() {
-    let mut ws = Workspace::new().await;
+    let mut ws = Workspace::notion_like().await;
     ws.target_extra = "rate_limit = 0\ntimeout = \"5s\"\nmax_retries = 1\n".into();
     ws.hr(&[&row("E1", "Ada", "Engineer", "active")]);
     ws.idbridge(&["sync", "--yes"]).await.expect(0);

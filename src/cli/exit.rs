@@ -107,6 +107,7 @@ pub fn scim_class(e: &scim::Error) -> Exit {
         | scim::Error::Transport { .. }
         | scim::Error::Connect { .. }
         | scim::Error::RateLimited { .. }
+        | scim::Error::HeldBack { .. }
         | scim::Error::ReplyTooLarge { .. }
         | scim::Error::Paging { .. }
         | scim::Error::InvalidReply { .. } => Exit::Environment,

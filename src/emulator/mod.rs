@@ -22,8 +22,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use profile::{
-    DuplicatePost, ErrorShape, Fault, FaultKind, MaxCount, Profile, RateLimit, RemovedUser, Seed,
-    SeedGroup, SeedToken, SeedUser, Switches, ROLES,
+    DuplicateGroup, DuplicatePost, ErrorShape, Fault, FaultKind, MaxCount, Profile, RateLimit,
+    RemovedUser, RetryAfterForm, Seed, SeedGroup, SeedToken, SeedUser, Switches, WorkspaceBudget,
+    NOTION_BURST, ROLES,
 };
 pub use state::{GroupView, MemberView, RequestRecord};
 
@@ -148,6 +149,11 @@ impl Emulator {
     /// Set or clear the per-token rate limit (buckets start full).
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
         self.lock().set_rate_limit(limit);
+    }
+
+    /// Set or clear the workspace-wide request budget.
+    pub fn set_workspace_budget(&self, budget: Option<WorkspaceBudget>) {
+        self.lock().set_workspace_budget(budget);
     }
 
     /// Every request seen since the last clear, control routes excepted.

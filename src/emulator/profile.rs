@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Error;
 
+/// Requests a token may send back to back in [`Profile::with_notion_traffic`]: Notion allows
+/// "some bursts beyond the average" without saying how many.
+pub const NOTION_BURST: u32 = 10;
+
 /// The roles Notion's extension accepts (docs/notion.md, "Users").
 pub const ROLES: [&str; 4] = ["owner", "membership_admin", "member", "restricted_member"];
 
@@ -21,6 +25,8 @@ pub struct Profile {
     pub switches: Switches,
     /// Token-bucket rate limit per token; none by default.
     pub rate_limit: Option<RateLimit>,
+    /// A workspace-wide budget over a long window, shared by every token; none by default.
+    pub workspace_budget: Option<WorkspaceBudget>,
     /// Tokens, users, groups and verified domains present at start.
     pub seed: Seed,
     /// Faults to inject, in order.
@@ -35,6 +41,7 @@ impl Default for Profile {
             prefix: "/scim/v2".to_owned(),
             switches: Switches::default(),
             rate_limit: None,
+            workspace_budget: None,
             seed: Seed::default(),
             faults: Vec::new(),
             rng_seed: 0x1d_b1d6e,
@@ -43,6 +50,19 @@ impl Default for Profile {
 }
 
 impl Profile {
+    /// This profile with Notion's traffic behaviour, which the sync tests run under: list order
+    /// reshuffled on every call, and about 3 requests per second per token with bursts
+    /// (docs/notion.md, "Errors and throttling": the public API's documented average; whether
+    /// SCIM shares it is unconfirmed).
+    pub fn with_notion_traffic(mut self) -> Self {
+        self.switches.unstable_order = true;
+        self.rate_limit = Some(RateLimit {
+            per_second: 3.0,
+            burst: NOTION_BURST,
+        });
+        self
+    }
+
     /// Parse and check a profile written in TOML.
     pub fn from_toml_str(text: &str) -> Result<Self, Error> {
         let profile: Profile = toml::from_str(text).map_err(|e| Error::Parse(e.to_string()))?;
@@ -110,6 +130,13 @@ impl Profile {
                 }
             }
         }
+        if let Some(budget) = &self.workspace_budget {
+            if budget.requests == 0 || budget.window_secs == 0 {
+                return Err(Error::Invalid(
+                    "The workspace budget needs requests >= 1 and window_secs >= 1.".to_owned(),
+                ));
+            }
+        }
         if self.switches.max_in_flight == Some(0) {
             return Err(Error::Invalid(
                 "max_in_flight must be at least 1.".to_owned(),
@@ -127,6 +154,44 @@ pub struct RateLimit {
     pub per_second: f64,
     /// Bucket size: requests allowed back to back.
     pub burst: u32,
+}
+
+/// A fixed-window budget for the whole workspace, across tokens: once `requests` are spent, every
+/// request is refused with 429 until the window ends, with a `Retry-After` that may be far
+/// beyond a minute (Notion's public API has such a per-workspace budget: docs/notion.md,
+/// "Errors and throttling").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceBudget {
+    /// Requests allowed per window.
+    pub requests: u32,
+    /// Window length, in seconds.
+    pub window_secs: u64,
+}
+
+/// How a 429's `Retry-After` is written (RFC 9110 §10.2.3 allows both; Notion's public API
+/// sends seconds, SCIM's form is unconfirmed: docs/notion.md, "Errors and throttling").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetryAfterForm {
+    /// Whole seconds.
+    #[default]
+    Seconds,
+    /// An HTTP date (IMF-fixdate) at or after the moment the request may be sent again.
+    HttpDate,
+}
+
+/// What `POST /Groups` does with a displayName another group has (UNCONFIRMED:
+/// docs/notion.md, "Groups").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicateGroup {
+    /// A second group of that name is created: nothing says Notion's names are unique, so a
+    /// client must look before it sends a create again.
+    #[default]
+    CreateSecond,
+    /// 409 with `scimType: uniqueness`.
+    Conflict,
 }
 
 /// What `POST /Users` does with an email that is already a workspace member (UNCONFIRMED:
@@ -162,6 +227,8 @@ pub enum ErrorShape {
     Scim,
     /// Notion's public API: `object: "error"`, numeric `status`, `code`, `message`.
     Notion,
+    /// Notion's admin API: `type: "error"`, `code`, numeric `status`, `message`.
+    NotionAdmin,
 }
 
 /// What a `count` above 100 does (UNCONFIRMED: docs/notion.md, "Paging").
@@ -235,6 +302,30 @@ pub struct Switches {
     /// Each SCIM request takes this long to answer, so requests overlap as they would over a
     /// real network (0 by default).
     pub latency_millis: u64,
+    /// How a 429 writes its `Retry-After`.
+    pub retry_after_form: RetryAfterForm,
+    /// PATCH ops in lowercase (`replace`, RFC 7644) are accepted (else 400 `invalidSyntax`).
+    pub patch_op_lowercase: bool,
+    /// PATCH ops in any other case (`Replace`, as Entra sends) are accepted (else 400
+    /// `invalidSyntax`).
+    pub patch_op_capitalized: bool,
+    /// `add`/`replace` with a `path` are accepted (else 400 `invalidPath`).
+    pub patch_path_form: bool,
+    /// `add`/`replace` without a path and with an object value (Entra's
+    /// `{"op": "Replace", "value": {"active": false}}`) are accepted (else 400 `invalidSyntax`).
+    pub patch_value_object_form: bool,
+    /// Members leave a group by a path filter, `members[value eq "id"]` (Okta's form; else 400
+    /// `invalidPath`).
+    pub member_removal_path_filter: bool,
+    /// Members leave a group by `path: members` with a value list (Entra's form; else 400
+    /// `invalidValue`).
+    pub member_removal_value_list: bool,
+    /// `POST /Groups` with a displayName already taken.
+    pub duplicate_group_name: DuplicateGroup,
+    /// `email eq` also matches secondary emails (else only the primary one, the userName).
+    pub email_filter_secondary: bool,
+    /// The `/Groups` `displayName eq` filter ignores case (else the case must match).
+    pub group_filter_ignores_case: bool,
 }
 
 impl Default for Switches {
@@ -266,6 +357,16 @@ impl Default for Switches {
             total_results: None,
             max_in_flight: None,
             latency_millis: 0,
+            retry_after_form: RetryAfterForm::Seconds,
+            patch_op_lowercase: true,
+            patch_op_capitalized: true,
+            patch_path_form: true,
+            patch_value_object_form: true,
+            member_removal_path_filter: true,
+            member_removal_value_list: true,
+            duplicate_group_name: DuplicateGroup::CreateSecond,
+            email_filter_secondary: false,
+            group_filter_ignores_case: false,
         }
     }
 }
@@ -520,6 +621,24 @@ kind = { type = "echo-auth", status = 400, json = true }
             }
         );
         assert_eq!(p.faults[3].kind.status(), Some(400));
+        let strict = "workspace_budget = { requests = 100, window_secs = 3600 }\n[switches]\n\
+             error_shape = \"notion-admin\"\nretry_after_form = \"http-date\"\n\
+             duplicate_group_name = \"conflict\"\npatch_op_capitalized = false\n";
+        let p = Profile::from_toml_str(strict).unwrap();
+        assert_eq!(
+            p.workspace_budget,
+            Some(WorkspaceBudget {
+                requests: 100,
+                window_secs: 3600
+            })
+        );
+        assert_eq!(p.switches.error_shape, ErrorShape::NotionAdmin);
+        assert_eq!(p.switches.retry_after_form, RetryAfterForm::HttpDate);
+        assert_eq!(p.switches.duplicate_group_name, DuplicateGroup::Conflict);
+        assert!(!p.switches.patch_op_capitalized && p.switches.patch_op_lowercase);
+        assert!(
+            Profile::from_toml_str("workspace_budget = { requests = 0, window_secs = 1 }").is_err()
+        );
         let bad = "[[faults]]\nnth = 1\nkind = { type = \"echo-auth\", status = 99 }";
         assert!(Profile::from_toml_str(bad).is_err());
         assert!(Profile::from_toml_str("[switches]\nmax_in_flight = 0").is_err());

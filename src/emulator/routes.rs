@@ -15,7 +15,9 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::hostile::{self, InFlight};
-use super::profile::{ErrorShape, Fault, FaultKind, RateLimit, SeedGroup, SeedUser};
+use super::profile::{
+    ErrorShape, Fault, FaultKind, RateLimit, RetryAfterForm, SeedGroup, SeedUser, WorkspaceBudget,
+};
 use super::state::{ApiError, ListQuery, RequestRecord, State as Workspace};
 use super::{Emulator, ENTERPRISE_SCHEMA, LIST_SCHEMA, NOTION_SCHEMA};
 
@@ -48,6 +50,8 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
             content_type: st.switches.response_content_type.clone(),
             max_in_flight: st.switches.max_in_flight,
             latency: st.switches.latency_millis,
+            retry_after_form: st.switches.retry_after_form,
+            now: st.now(),
         };
         (st.prefix.clone(), answer)
     };
@@ -70,8 +74,7 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
     };
     let Some(rest) = rest else {
         let err = ApiError::new(404, format!("{path} is not a SCIM endpoint."));
-        let response = error_response(&err, answer.shape, &answer.content_type);
-        return finish(&emu, record, response);
+        return finish(&emu, record, answer.error(&err));
     };
     let call = Call {
         method,
@@ -101,6 +104,31 @@ struct Answering {
     content_type: String,
     max_in_flight: Option<usize>,
     latency: u64,
+    retry_after_form: RetryAfterForm,
+    /// When the request arrived, by the emulator's clock (an HTTP-date `Retry-After` counts
+    /// from it).
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Answering {
+    /// `err` in the profile's error shape, its `Retry-After` in the profile's form.
+    fn error(&self, err: &ApiError) -> Response {
+        let mut response = error_response(err, self.shape, &self.content_type);
+        if let (Some(secs), RetryAfterForm::HttpDate) = (err.retry_after, self.retry_after_form) {
+            if let Ok(value) = HeaderValue::from_str(&http_date_after(self.now, secs)) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+/// The HTTP date `secs` seconds after `now`, counted from the next whole second: a date has no
+/// fraction, and rounding down would ask the client to come back before its budget refilled.
+fn http_date_after(now: chrono::DateTime<chrono::Utc>, secs: u64) -> String {
+    let whole = now.timestamp() + i64::from(now.timestamp_subsec_nanos() > 0);
+    let at = u64::try_from(whole).unwrap_or(0).saturating_add(secs);
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(at))
 }
 
 /// Serve a SCIM request: the in-flight cap, latency, faults, then the workspace (auth, rate
@@ -111,7 +139,7 @@ async fn serve(
     mut record: RequestRecord,
     answer: &Answering,
 ) -> Response {
-    let (shape, content_type) = (answer.shape, answer.content_type.as_str());
+    let content_type = answer.content_type.as_str();
     // Held to the end of the request, so the count covers the latency below.
     let in_flight = InFlight::enter(&emu.in_flight);
     if answer.max_in_flight.is_some_and(|max| in_flight.now > max) {
@@ -119,7 +147,7 @@ async fn serve(
             retry_after: Some(1),
             ..ApiError::typed(429, "tooMany", "Too many requests at once: slow down.")
         };
-        return finish(emu, record, error_response(&err, shape, content_type));
+        return finish(emu, record, answer.error(&err));
     }
     if answer.latency > 0 {
         tokio::time::sleep(Duration::from_millis(answer.latency)).await;
@@ -133,14 +161,14 @@ async fn serve(
         truncate,
         stall,
         revoke,
-    } = match effects(emu, fault, shape, content_type, call.auth.as_deref()) {
+    } = match effects(emu, fault, answer, call.auth.as_deref()) {
         Faulted::Serve(effects) => effects,
         Faulted::Answer(answer) => return finish(emu, record, answer),
     };
 
     let Ok(body) = &call.body else {
         let err = ApiError::typed(400, "invalidSyntax", "The request body could not be read.");
-        return finish(emu, record, error_response(&err, shape, content_type));
+        return finish(emu, record, answer.error(&err));
     };
 
     let outcome = {
@@ -175,7 +203,7 @@ async fn serve(
             json_response(status, &value, content_type, drop_reply)
         }
         Ok((status, None)) => empty_response(status),
-        Err(err) => error_response(&err, shape, content_type),
+        Err(err) => answer.error(&err),
     };
     finish(emu, record, response)
 }
@@ -205,11 +233,10 @@ enum Faulted {
 fn effects(
     emu: &Emulator,
     fault: Option<FaultKind>,
-    shape: ErrorShape,
-    content_type: &str,
+    answer: &Answering,
     auth: Option<&str>,
 ) -> Faulted {
-    let refuse = |err: ApiError| Faulted::Answer(error_response(&err, shape, content_type));
+    let refuse = |err: ApiError| Faulted::Answer(answer.error(&err));
     let mut effects = Effects::default();
     match fault {
         Some(FaultKind::Status500) => {
@@ -485,6 +512,12 @@ pub(crate) fn error_response(err: &ApiError, shape: ErrorShape, content_type: &s
             "code": notion_code(err.status),
             "message": err.detail,
         }),
+        ErrorShape::NotionAdmin => json!({
+            "type": "error",
+            "code": notion_code(err.status),
+            "status": err.status,
+            "message": err.detail,
+        }),
     };
     let mut response = json_response(err.status, &body, content_type, false);
     if let Some(secs) = err.retry_after {
@@ -581,6 +614,12 @@ fn control_route(emu: &Emulator, method: &Method, rest: &str, body: Option<Bytes
                 emu.set_rate_limit(limit);
                 Ok(empty_response(204))
             }
+            ("PUT", "/workspace-budget") => {
+                let budget: Option<WorkspaceBudget> =
+                    serde_json::from_value(parse(&body)?).map_err(|e| (400, e.to_string()))?;
+                emu.set_workspace_budget(budget);
+                Ok(empty_response(204))
+            }
             ("PUT", "/sole-full-access") => {
                 let v = parse(&body)?;
                 let id = v.get("group").and_then(Value::as_str).unwrap_or_default();
@@ -604,4 +643,25 @@ fn control_route(emu: &Emulator, method: &Method, rest: &str, body: Option<Bytes
 
 fn control_error(code: u16, detail: &str) -> Response {
     json_response(code, &json!({"error": detail}), "application/json", false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn an_http_date_retry_after_never_comes_early() {
+        let at = |ms| chrono::Utc.timestamp_millis_opt(ms).unwrap();
+        // 12:00:00.000 + 2 s, and 12:00:00.400 + 2 s rounded up to the next whole second.
+        let noon = 1_772_366_400_000;
+        assert_eq!(
+            http_date_after(at(noon), 2),
+            "Sun, 01 Mar 2026 12:00:02 GMT"
+        );
+        assert_eq!(
+            http_date_after(at(noon + 400), 2),
+            "Sun, 01 Mar 2026 12:00:03 GMT"
+        );
+    }
 }

@@ -86,6 +86,23 @@ pub enum Error {
         /// The delay the target asked for (zero when it gave none).
         retry_after: Duration,
     },
+    /// Not sent: earlier in this run the target asked for a wait longer than
+    /// `target.max_retry_after`, and it has not passed.
+    #[error(
+        "{method} {path} was not sent: the target asked idbridge to wait (a Retry-After longer \
+         than target.max_retry_after) and {}s of that wait remain; the target's request budget \
+         is spent for now: run again after that, and lower the request rate (target.rate_limit) \
+         if it happens on every run",
+        retry_after.as_secs()
+    )]
+    HeldBack {
+        /// HTTP method.
+        method: String,
+        /// Request path relative to the base URL.
+        path: String,
+        /// How much of the wait remains.
+        retry_after: Duration,
+    },
     /// Timeout, connection failure or a reply body that could not be read.
     #[error(
         "{method} {path} could not reach the SCIM target: {detail}; check the URL, the network and \
@@ -179,6 +196,7 @@ impl Error {
             | Error::Transport { .. }
             | Error::Connect { .. }
             | Error::RateLimited { .. }
+            | Error::HeldBack { .. }
             | Error::ReplyTooLarge { .. }
             | Error::Paging { .. }
             | Error::InvalidReply { .. } => true,
@@ -275,6 +293,7 @@ impl Error {
             Error::ReplyTooLarge { status, .. } => Some(*status),
             Error::Transport { .. }
             | Error::Connect { .. }
+            | Error::HeldBack { .. }
             | Error::Paging { .. }
             | Error::InvalidReply { .. }
             | Error::Config { .. } => None,

@@ -3,11 +3,12 @@
 
 use super::client::Writer;
 use super::error::Result;
+use super::forms::Choice;
+use super::profile::{PatchForm, SetForm};
 use super::recovery::Created;
 use super::target::TargetRead;
 use super::wire;
 use crate::model::ScimId;
-use reqwest::Method;
 use serde_json::Value;
 
 /// `POST /Groups`; see [`super::TargetWrite::create_group`].
@@ -42,20 +43,28 @@ pub(super) async fn patch_members(
 ) -> Result<()> {
     let batch = batch.max(1);
     let profile = &w.reader.core.profile;
-    let bodies = add
-        .chunks(batch)
-        .map(|c| profile.add_members_body(c))
-        .chain(remove.chunks(batch).map(|c| profile.remove_members_body(c)));
-    for body in bodies {
-        patch(w, id, &body).await?;
+    for chunk in add.chunks(batch) {
+        patch(w, id, Choice::Set(SetForm::Path), |form| {
+            profile.add_members_body_in(chunk, form.set)
+        })
+        .await?;
+    }
+    for chunk in remove.chunks(batch) {
+        patch(w, id, Choice::Removal, |form| {
+            profile.remove_members_body_in(chunk, form.removal)
+        })
+        .await?;
     }
     Ok(())
 }
 
 /// Rename a group (`replace displayName`).
 pub(super) async fn rename(w: &Writer, id: &ScimId, display_name: &str) -> Result<()> {
-    let body = w.reader.core.profile.rename_group_body(display_name);
-    patch(w, id, &body).await
+    let profile = &w.reader.core.profile;
+    patch(w, id, Choice::Set(SetForm::Path), |form| {
+        profile.rename_group_body_in(display_name, form.set)
+    })
+    .await
 }
 
 /// `DELETE /Groups/{id}`. A 404 on a retry after a lost reply counts as done.
@@ -63,11 +72,17 @@ pub(super) async fn delete(w: &Writer, id: &ScimId) -> Result<()> {
     w.reader.core.delete(&["Groups", &id.0]).await
 }
 
-async fn patch(w: &Writer, id: &ScimId, body: &Value) -> Result<()> {
+/// One group PATCH, in the first form the target accepts (`forms`).
+async fn patch(
+    w: &Writer,
+    id: &ScimId,
+    choice: Choice,
+    build: impl Fn(PatchForm) -> Value,
+) -> Result<()> {
     let core = &w.reader.core;
     let path = format!("/Groups/{id}");
     let reply = core
-        .send(Method::PATCH, &["Groups", &id.0], &[], Some(body))
+        .patch_in_forms(&["Groups", &id.0], choice, build)
         .await?;
     core.expect_ok("PATCH", &path, &reply)
 }

@@ -8,7 +8,8 @@
 //! - [`retry`]: what each reply status means for the shared retry policy (`crate::retry`).
 //! - `replies`: errors from replies (a refused token or write, any other API error) and parsing.
 //! - `reads`: the token check, gets, lookups and checked full paged reads.
-//! - `users`, `groups`: the writes.
+//! - `users`, `groups`: the writes; `forms`: the PATCH forms the target accepts, learned per
+//!   run (another documented form is tried when one is refused as malformed).
 //! - `recovery`: creates that look before they send again after a lost reply.
 //! - [`profile`]: the only place that knows Notion (normalisation, request bodies, filters, and
 //!   the wording of Notion's reasons in messages).
@@ -21,6 +22,7 @@
 
 pub mod client;
 pub mod error;
+mod forms;
 mod groups;
 pub mod limiter;
 pub mod paging;
@@ -38,7 +40,7 @@ pub mod wire;
 
 pub use client::{Reader, Writer};
 pub use error::{Error, Result};
-pub use profile::{Lookup, MemberRemoval, Profile, Readd, TargetKind};
+pub use profile::{Lookup, MemberRemoval, OpCase, PatchForm, Profile, Readd, SetForm, TargetKind};
 pub use stats::{Observer, RequestCounts, RequestObserver};
 pub use target::{CreateOutcome, GroupRead, TargetRead, TargetWrite, UserRead};
 pub use transport::{ClientSettings, DEFAULT_MAX_REPLY_BYTES};

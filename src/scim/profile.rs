@@ -41,6 +41,67 @@ pub enum MemberRemoval {
     ValueList,
 }
 
+/// How a PatchOp's `op` is spelled: RFC 7644's lowercase (`replace`), or capitalised
+/// (`Replace`, as Entra sends it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpCase {
+    /// `add`, `replace`, `remove`.
+    Lower,
+    /// `Add`, `Replace`, `Remove`.
+    Capitalized,
+}
+
+/// How an `add` or `replace` names what it sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetForm {
+    /// One operation per attribute, each with a `path`.
+    Path,
+    /// One operation without a path whose value is an object of attribute paths to values
+    /// (Entra's `{"op": "Replace", "value": {"active": false}}`).
+    ValueObject,
+}
+
+/// One way to write a PATCH body: every choice a target might refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatchForm {
+    /// The spelling of `op`.
+    pub case: OpCase,
+    /// How `add`/`replace` name what they set.
+    pub set: SetForm,
+    /// How members leave a group.
+    pub removal: MemberRemoval,
+}
+
+impl MemberRemoval {
+    /// The other form.
+    pub fn other(self) -> Self {
+        match self {
+            Self::PathFilter => Self::ValueList,
+            Self::ValueList => Self::PathFilter,
+        }
+    }
+}
+
+impl SetForm {
+    /// The other form.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Path => Self::ValueObject,
+            Self::ValueObject => Self::Path,
+        }
+    }
+}
+
+impl OpCase {
+    /// The other spelling.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Lower => Self::Capitalized,
+            Self::Capitalized => Self::Lower,
+        }
+    }
+}
+
 /// How a person who left and came back is put back in the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readd {
@@ -307,22 +368,39 @@ impl Profile {
     /// RFC 7644 PatchOp for `(attr, new value)` changes: `replace` with a path for `Some`, `remove`
     /// with a path for `None`. Unmanaged attributes (externalId when the target drops it) are left out.
     pub fn patch_body(&self, changes: &[(Attr, Option<String>)]) -> Value {
-        let ops: Vec<Value> = changes
-            .iter()
-            .filter(|(attr, _)| self.manages(*attr))
-            .map(|(attr, value)| {
-                match value.as_deref().and_then(|v| self.normalise_value(*attr, v)) {
-                    Some(v) => json!({"op": "replace", "path": attr.path(), "value": Self::wire_value(*attr, &v)}),
-                    None => json!({"op": "remove", "path": attr.path()}),
+        self.patch_body_in(changes, SetForm::Path)
+    }
+
+    /// [`Profile::patch_body`] in `set` form. In the value-object form the new values go in one
+    /// `replace` keyed by their paths; a removal keeps its path, the only form RFC 7644 has.
+    pub fn patch_body_in(&self, changes: &[(Attr, Option<String>)], set: SetForm) -> Value {
+        let mut ops = Vec::new();
+        let mut object = Map::new();
+        for (attr, value) in changes.iter().filter(|(attr, _)| self.manages(*attr)) {
+            match value.as_deref().and_then(|v| self.normalise_value(*attr, v)) {
+                Some(v) if set == SetForm::ValueObject => {
+                    object.insert(attr.path().to_owned(), Self::wire_value(*attr, &v));
                 }
-            })
-            .collect();
+                Some(v) => ops.push(
+                    json!({"op": "replace", "path": attr.path(), "value": Self::wire_value(*attr, &v)}),
+                ),
+                None => ops.push(json!({"op": "remove", "path": attr.path()})),
+            }
+        }
+        if !object.is_empty() {
+            ops.insert(0, json!({"op": "replace", "value": object}));
+        }
         patch_op(ops)
     }
 
     /// PatchOp that sets `active` (value-as-object form, as Entra sends it to Notion).
     pub fn active_body(&self, active: bool) -> Value {
-        patch_op(vec![json!({"op": "replace", "value": {"active": active}})])
+        self.active_body_in(active, SetForm::ValueObject)
+    }
+
+    /// [`Profile::active_body`] in `set` form.
+    pub fn active_body_in(&self, active: bool, set: SetForm) -> Value {
+        patch_op(vec![set_op("replace", "active", json!(active), set)])
     }
 
     /// The `filter` expression that finds a user by name.
@@ -365,14 +443,27 @@ impl Profile {
 
     /// PatchOp adding `ids` to a group.
     pub fn add_members_body(&self, ids: &[ScimId]) -> Value {
-        patch_op(vec![
-            json!({"op": "add", "path": "members", "value": member_values(ids)}),
-        ])
+        self.add_members_body_in(ids, SetForm::Path)
+    }
+
+    /// [`Profile::add_members_body`] in `set` form.
+    pub fn add_members_body_in(&self, ids: &[ScimId], set: SetForm) -> Value {
+        patch_op(vec![set_op(
+            "add",
+            "members",
+            Value::Array(member_values(ids)),
+            set,
+        )])
     }
 
     /// PatchOp removing `ids` from a group, in this profile's form.
     pub fn remove_members_body(&self, ids: &[ScimId]) -> Value {
-        let ops = match self.member_removal {
+        self.remove_members_body_in(ids, self.member_removal)
+    }
+
+    /// PatchOp removing `ids` from a group, in `form`.
+    pub fn remove_members_body_in(&self, ids: &[ScimId], form: MemberRemoval) -> Value {
+        let ops = match form {
             MemberRemoval::ValueList => {
                 vec![json!({"op": "remove", "path": "members", "value": member_values(ids)})]
             }
@@ -386,10 +477,45 @@ impl Profile {
 
     /// PatchOp renaming a group.
     pub fn rename_group_body(&self, display_name: &str) -> Value {
-        patch_op(vec![
-            json!({"op": "replace", "path": "displayName", "value": display_name}),
-        ])
+        self.rename_group_body_in(display_name, SetForm::Path)
     }
+
+    /// [`Profile::rename_group_body`] in `set` form.
+    pub fn rename_group_body_in(&self, display_name: &str, set: SetForm) -> Value {
+        patch_op(vec![set_op(
+            "replace",
+            "displayName",
+            json!(display_name),
+            set,
+        )])
+    }
+}
+
+/// One `op` setting `path` to `value`, in `set` form.
+fn set_op(op: &str, path: &str, value: Value, set: SetForm) -> Value {
+    match set {
+        SetForm::Path => json!({"op": op, "path": path, "value": value}),
+        SetForm::ValueObject => json!({"op": op, "value": {path: value}}),
+    }
+}
+
+/// `body` with every `op` spelled in `case`.
+pub fn with_op_case(mut body: Value, case: OpCase) -> Value {
+    if case == OpCase::Lower {
+        return body;
+    }
+    if let Some(ops) = body.get_mut("Operations").and_then(Value::as_array_mut) {
+        for op in ops {
+            if let Some(Value::String(name)) = op.get_mut("op") {
+                let mut chars = name.chars();
+                *name = chars
+                    .next()
+                    .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                    .unwrap_or_default();
+            }
+        }
+    }
+    body
 }
 
 fn member_values(ids: &[ScimId]) -> Vec<Value> {
@@ -654,6 +780,52 @@ mod tests {
         assert_eq!(
             Profile::scim().add_members_body(&ids[..1])["Operations"],
             json!([{"op": "add", "path": "members", "value": [{"value": "a"}]}])
+        );
+    }
+
+    #[test]
+    fn every_patch_form_says_the_same_change() {
+        let notion = Profile::notion();
+        let changes = [
+            (Attr::Title, Some("Lead".to_owned())),
+            (Attr::GivenName, Some("Ada".to_owned())),
+            (Attr::Department, None),
+        ];
+        assert_eq!(
+            notion.patch_body_in(&changes, SetForm::ValueObject)["Operations"],
+            json!([
+                {"op": "replace", "value": {"title": "Lead", "name.givenName": "Ada"}},
+                {"op": "remove", "path": Attr::Department.path()},
+            ])
+        );
+        assert_eq!(
+            notion.active_body_in(false, SetForm::Path)["Operations"],
+            json!([{"op": "replace", "path": "active", "value": false}])
+        );
+        let ids = [ScimId::from("a")];
+        assert_eq!(
+            notion.add_members_body_in(&ids, SetForm::ValueObject)["Operations"],
+            json!([{"op": "add", "value": {"members": [{"value": "a"}]}}])
+        );
+        assert_eq!(
+            notion.rename_group_body_in("Eng", SetForm::ValueObject)["Operations"],
+            json!([{"op": "replace", "value": {"displayName": "Eng"}}])
+        );
+        assert_eq!(
+            notion.remove_members_body_in(&ids, MemberRemoval::PathFilter)["Operations"],
+            json!([{"op": "remove", "path": "members[value eq \"a\"]"}])
+        );
+        let body = with_op_case(notion.patch_body(&changes), OpCase::Capitalized);
+        let ops: Vec<&str> = body["Operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["op"].as_str().unwrap())
+            .collect();
+        assert_eq!(ops, ["Replace", "Replace", "Remove"]);
+        assert_eq!(
+            with_op_case(notion.active_body(true), OpCase::Lower),
+            notion.active_body(true)
         );
     }
 

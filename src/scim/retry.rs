@@ -4,9 +4,11 @@
 //!
 //! - 401 is a rejected token, and so is a 403 on a read; a 403 on a write may refuse only that
 //!   change: none is retried (`replies` tells them apart).
-//! - 429 and 503 are throttling: `Retry-After` is honoured up to `max_retry_after` (longer fails
-//!   with [`Error::RateLimited`] at once), else the backoff; the AIMD limiter also shrinks the
-//!   requests in flight (`limiter`).
+//! - 429 and 503 are throttling: `Retry-After` (seconds or an HTTP date) is honoured up to
+//!   `max_retry_after`; a longer one fails with [`Error::RateLimited`] at once and holds back
+//!   every later request of the client until that time ([`Error::HeldBack`]), so a run neither
+//!   sleeps for an hour nor knocks again and again. Without it, the backoff; the AIMD limiter
+//!   also shrinks the requests in flight (`limiter`).
 //! - Other 5xx and a lost reply are retried after the backoff, and may have been applied.
 //! - A connection that cannot be made is retried at most twice, quickly, and never when refused
 //!   or timed out: nothing was sent.
@@ -204,7 +206,14 @@ impl Core {
             .policy
             .throttled(retry_after.as_deref(), self.clock.now())
         {
-            Throttle::TooLong(wait) => (Again::Never, wait),
+            Throttle::TooLong(wait) => {
+                let until = chrono::Duration::from_std(wait)
+                    .ok()
+                    .and_then(|wait| self.clock.now().checked_add_signed(wait))
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+                self.hold_until(until);
+                (Again::Never, wait)
+            }
             Throttle::Wait(wait) => (Again::Asked(wait), wait),
             Throttle::Backoff => (Again::Backoff, Duration::ZERO),
         };

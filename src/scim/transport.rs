@@ -118,6 +118,11 @@ pub(super) struct Core {
     pub(super) profile: Profile,
     pub(super) stats: Stats,
     observer: Option<Observer>,
+    /// Set when the target asked for a wait longer than `max_retry_after`: until then no
+    /// request is sent (a run that will not wait an hour must not knock every second either).
+    pub(super) held_until: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// The PATCH forms the target was found to accept in this run (`forms`).
+    pub(super) learned: std::sync::Mutex<super::forms::Learned>,
 }
 
 /// One HTTP exchange, before the retry policy looks at it.
@@ -217,6 +222,8 @@ impl Core {
             profile,
             stats: Stats::default(),
             observer: settings.observer,
+            held_until: std::sync::Mutex::new(None),
+            learned: std::sync::Mutex::default(),
         })
     }
 
@@ -230,6 +237,7 @@ impl Core {
         body: Option<&Value>,
     ) -> Result<Attempt> {
         let url = self.url(segments)?;
+        self.check_held(method.as_str(), segments)?;
         let permit = self
             .permits
             .acquire()
@@ -301,6 +309,33 @@ impl Core {
         if let Some(observer) = &self.observer {
             observer.0.replied(started.elapsed(), status);
         }
+    }
+
+    /// Hold every request back until the end of a wait the target asked for and idbridge would
+    /// not make (a `Retry-After` beyond `max_retry_after`).
+    pub(super) fn hold_until(&self, until: chrono::DateTime<chrono::Utc>) {
+        if let Ok(mut held) = self.held_until.lock() {
+            if held.is_none_or(|h| h < until) {
+                *held = Some(until);
+            }
+        }
+    }
+
+    /// [`Error::HeldBack`] while a hold is on, so nothing is sent before the target's wait ends.
+    fn check_held(&self, method: &str, segments: &[&str]) -> Result<()> {
+        let until = self.held_until.lock().ok().and_then(|h| *h);
+        let Some(until) = until else {
+            return Ok(());
+        };
+        let left = (until - self.clock.now()).to_std().unwrap_or_default();
+        if left.is_zero() {
+            return Ok(());
+        }
+        Err(Error::HeldBack {
+            method: method.to_owned(),
+            path: path_of(segments),
+            retry_after: left,
+        })
     }
 
     /// Read a reply body chunk by chunk. A success body is read whole up to `max_reply_bytes`

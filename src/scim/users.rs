@@ -3,11 +3,12 @@
 
 use super::client::Writer;
 use super::error::{Error, Result};
+use super::forms::Choice;
+use super::profile::SetForm;
 use super::recovery::Created;
 use super::target::{CreateOutcome, TargetRead};
 use super::wire;
 use crate::model::{Attr, ScimId, UserAttrs};
-use reqwest::Method;
 
 /// `POST /Users`; see [`super::TargetWrite::create_user`].
 pub(super) async fn create(w: &Writer, attrs: &UserAttrs) -> Result<(wire::User, CreateOutcome)> {
@@ -53,10 +54,12 @@ pub(super) async fn patch(
     changes: &[(Attr, Option<String>)],
 ) -> Result<Option<wire::User>> {
     let core = &w.reader.core;
-    let body = core.profile.patch_body(changes);
     let path = format!("/Users/{id}");
+    let choice = Choice::Set(SetForm::Path);
     let reply = core
-        .send(Method::PATCH, &["Users", &id.0], &[], Some(&body))
+        .patch_in_forms(&["Users", &id.0], choice, |form| {
+            core.profile.patch_body_in(changes, form.set)
+        })
         .await?;
     core.expect_ok("PATCH", &path, &reply)?;
     if reply.empty() {
@@ -69,10 +72,12 @@ pub(super) async fn patch(
 /// on a retry after a lost reply, counts as done.
 pub(super) async fn set_active(w: &Writer, id: &ScimId, active: bool) -> Result<()> {
     let core = &w.reader.core;
-    let body = core.profile.active_body(active);
     let path = format!("/Users/{id}");
+    let choice = Choice::Set(SetForm::ValueObject);
     let reply = core
-        .send(Method::PATCH, &["Users", &id.0], &[], Some(&body))
+        .patch_in_forms(&["Users", &id.0], choice, |form| {
+            core.profile.active_body_in(active, form.set)
+        })
         .await?;
     if !active && reply.status == 404 && reply.after_lost {
         return Ok(());

@@ -2,6 +2,7 @@
 //! folder with a config, a token file and HR CSVs, and a runner for the real `idbridge` binary.
 #![allow(dead_code)]
 
+pub mod company;
 pub mod slapd;
 use idbridge::clock::SystemClock;
 use idbridge::emulator::{Emulator, Profile, Running, SeedUser};
@@ -36,6 +37,13 @@ impl Workspace {
     /// A workspace with the token owner seeded as a Notion owner.
     pub async fn new() -> Self {
         Self::with_profile(Profile::default()).await
+    }
+
+    /// A workspace that behaves as Notion is known to under load: list order reshuffled on every
+    /// call and about 3 requests per second per token with bursts (`Profile::with_notion_traffic`).
+    /// The sync tests run under it, so convergence is checked with 429s and a moving order.
+    pub async fn notion_like() -> Self {
+        Self::with_profile(Profile::default().with_notion_traffic()).await
     }
 
     /// A workspace with an emulator profile.

@@ -2,7 +2,7 @@
 //! rate-limit buckets.
 
 use super::{ApiError, State, Status};
-use crate::emulator::profile::{RateLimit, SeedUser};
+use crate::emulator::profile::{RateLimit, SeedUser, WorkspaceBudget};
 use crate::emulator::NOTION_SCHEMA;
 use serde_json::json;
 
@@ -19,6 +19,46 @@ pub(crate) struct Token {
 pub(crate) struct Bucket {
     tokens: f64,
     at: tokio::time::Instant,
+}
+
+/// The workspace-wide budget and the window it is counted in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorkspaceWindow {
+    budget: Option<WorkspaceBudget>,
+    /// When the current window opened, and the requests spent in it.
+    current: Option<(tokio::time::Instant, u32)>,
+}
+
+impl WorkspaceWindow {
+    pub fn new(budget: Option<WorkspaceBudget>) -> Self {
+        Self {
+            budget,
+            current: None,
+        }
+    }
+
+    /// Spend one request, or say how many whole seconds remain until the window ends.
+    fn spend(&mut self, now: tokio::time::Instant) -> Result<(), u64> {
+        let Some(budget) = self.budget else {
+            return Ok(());
+        };
+        let window = std::time::Duration::from_secs(budget.window_secs);
+        let (opened, used) = match self.current {
+            Some((opened, used)) if now.saturating_duration_since(opened) < window => {
+                (opened, used)
+            }
+            _ => (now, 0),
+        };
+        if used >= budget.requests {
+            let left = window.saturating_sub(now.saturating_duration_since(opened));
+            // Whole seconds, rounded up: a client that waits this long finds a fresh window.
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            self.current = Some((opened, used));
+            return Err(secs.max(1));
+        }
+        self.current = Some((opened, used + 1));
+        Ok(())
+    }
 }
 
 impl State {
@@ -67,6 +107,11 @@ impl State {
         self.buckets.clear();
     }
 
+    /// Set or clear the workspace-wide budget (a fresh window opens with the next request).
+    pub fn set_workspace_budget(&mut self, budget: Option<WorkspaceBudget>) {
+        self.workspace_window = WorkspaceWindow::new(budget);
+    }
+
     /// The live token in an `Authorization` header, or the auth failure.
     pub fn authenticate(&self, header: Option<&str>) -> Result<String, ApiError> {
         let status = self.switches.auth_failure_status;
@@ -83,12 +128,23 @@ impl State {
         }
     }
 
-    /// Take one request from the token's bucket, or say how long to wait.
+    /// Take one request from the workspace's budget and the token's bucket, or say how long to
+    /// wait.
     pub fn rate_check(&mut self, token: &str) -> Result<(), ApiError> {
+        let now = tokio::time::Instant::now();
+        if let Err(secs) = self.workspace_window.spend(now) {
+            return Err(ApiError {
+                retry_after: Some(secs),
+                ..ApiError::typed(
+                    429,
+                    "tooMany",
+                    "The workspace's request budget is spent: retry after the window ends.",
+                )
+            });
+        }
         let Some(limit) = self.rate_limit else {
             return Ok(());
         };
-        let now = tokio::time::Instant::now();
         let burst = f64::from(limit.burst.max(1));
         let bucket = self.buckets.entry(token.to_owned()).or_insert(Bucket {
             tokens: burst,
@@ -108,5 +164,30 @@ impl State {
             retry_after: Some(secs),
             ..ApiError::typed(429, "tooMany", "Rate limited: slow down and retry later.")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_workspace_window_refuses_until_it_ends_and_says_how_long() {
+        let mut window = WorkspaceWindow::new(Some(WorkspaceBudget {
+            requests: 2,
+            window_secs: 3600,
+        }));
+        let start = tokio::time::Instant::now();
+        assert_eq!(window.spend(start), Ok(()));
+        assert_eq!(window.spend(start + Duration::from_secs(1)), Ok(()));
+        assert_eq!(window.spend(start + Duration::from_secs(10)), Err(3590));
+        assert_eq!(
+            window.spend(start + Duration::from_millis(3_599_500)),
+            Err(1),
+            "a part of a second left is a whole second"
+        );
+        assert_eq!(window.spend(start + Duration::from_secs(3600)), Ok(()));
+        assert_eq!(WorkspaceWindow::new(None).spend(start), Ok(()));
     }
 }

@@ -4,6 +4,7 @@
 
 use super::listing::{exclude, ListQuery};
 use super::{operations, patch, ApiError, Group, Reply, State, Status};
+use crate::emulator::profile::DuplicateGroup;
 use crate::emulator::GROUP_SCHEMA;
 use serde_json::{json, Map, Value};
 
@@ -120,7 +121,8 @@ impl State {
         };
         let doc = canonical_keys(doc);
         let (display_name, members, external_id) = self.group_fields(&doc)?;
-        if self.name_taken(&display_name, None) {
+        let unique = self.switches.duplicate_group_name == DuplicateGroup::Conflict;
+        if unique && self.name_taken(&display_name, None) {
             return Err(ApiError::typed(
                 409,
                 "uniqueness",
@@ -148,7 +150,8 @@ impl State {
     fn store_group(&mut self, at: usize, doc: &Map<String, Value>) -> Reply {
         let (display_name, members, external_id) = self.group_fields(doc)?;
         let id = self.groups[at].id.clone();
-        if self.name_taken(&display_name, Some(&id)) {
+        let unique = self.switches.duplicate_group_name == DuplicateGroup::Conflict;
+        if unique && self.name_taken(&display_name, Some(&id)) {
             return Err(ApiError::typed(
                 409,
                 "uniqueness",
@@ -178,6 +181,7 @@ impl State {
 
     pub fn patch_group(&mut self, id: &str, body: &Value) -> Reply {
         let at = self.group_index(id)?;
+        self.check_patch_forms(body)?;
         let group = &self.groups[at];
         let mut doc = Map::new();
         doc.insert("displayName".into(), json!(group.display_name));

@@ -199,10 +199,13 @@ impl State {
         };
         Ok(Some(match attr.as_str() {
             // Notion lowercases emails, so email lookups ignore case (docs/notion.md, "Filters").
-            "email" => {
+            // Whether secondary emails match is unconfirmed: by default only the primary one
+            // (the userName) does (docs/notion.md, "Filters").
+            "email" if self.switches.email_filter_secondary => {
                 let value = value.to_ascii_lowercase();
                 Box::new(move |a: &Account| a.owns_email(&value))
             }
+            "email" => Box::new(move |a: &Account| a.user_name().eq_ignore_ascii_case(&value)),
             "username" if self.switches.user_name_filter => {
                 Box::new(move |a: &Account| a.user_name().eq_ignore_ascii_case(&value))
             }
@@ -236,13 +239,16 @@ impl State {
             }
             None => None,
         };
+        // Whether the name filter ignores case is unconfirmed: by default it does not
+        // (docs/notion.md, "Filters").
+        let ignore_case = self.switches.group_filter_ignores_case;
         let mut found: Vec<(i64, String)> = self
             .groups
             .iter()
             .filter(|g| {
-                wanted
-                    .as_deref()
-                    .is_none_or(|w| g.display_name.eq_ignore_ascii_case(w))
+                wanted.as_deref().is_none_or(|w| {
+                    g.display_name == w || (ignore_case && g.display_name.eq_ignore_ascii_case(w))
+                })
             })
             .map(|g| (g.seq, g.id.clone()))
             .collect();

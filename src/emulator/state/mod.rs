@@ -7,11 +7,12 @@
 //!
 //! This file holds the workspace's types and what every part shares (ids, list order, `meta`,
 //! PATCH operations); each part lives in its own file: [`seed`] (profile seeding), [`auth`]
-//! (tokens and rate limits), [`faults`], [`listing`] (paging, filters, list calls),
+//! (tokens and rate limits), [`faults`], [`forms`] (the PATCH forms a workspace accepts), [`listing`] (paging, filters, list calls),
 //! [`users`], [`groups`] and [`views`] (what tests and `--control` read).
 
 mod auth;
 mod faults;
+mod forms;
 mod groups;
 mod listing;
 mod seed;
@@ -33,7 +34,7 @@ use super::patch::{self, Op};
 use super::profile::{Profile, RateLimit, Switches};
 use super::NOTION_SCHEMA;
 use crate::clock::Clock;
-use auth::{Bucket, Token};
+use auth::{Bucket, Token, WorkspaceWindow};
 use faults::PendingFault;
 
 /// Where `meta.location` points: another host than the one called, as Notion does
@@ -180,6 +181,7 @@ pub(crate) struct State {
     pub groups: Vec<Group>,
     pub tokens: Vec<Token>,
     buckets: HashMap<String, Bucket>,
+    workspace_window: WorkspaceWindow,
     faults: Vec<PendingFault>,
     pub requests: Vec<RequestRecord>,
     rng: StdRng,
@@ -205,6 +207,7 @@ impl State {
             groups: Vec::new(),
             tokens: Vec::new(),
             buckets: HashMap::new(),
+            workspace_window: WorkspaceWindow::new(profile.workspace_budget),
             faults: Vec::new(),
             requests: Vec::new(),
             rng: StdRng::seed_from_u64(profile.rng_seed),
@@ -226,6 +229,11 @@ impl State {
             state.push_fault(fault);
         }
         state
+    }
+
+    /// The emulator's "now" (for `meta` and HTTP-date `Retry-After`).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     fn now_ms(&self) -> i64 {

@@ -283,6 +283,7 @@ impl State {
 
     pub fn patch_user(&mut self, id: &str, body: &Value, token: &str) -> Reply {
         let at = self.user_index(id)?;
+        self.check_patch_forms(body)?;
         let mut doc = self.editable_doc(at);
         for (op, path, value) in operations(body)? {
             if path
