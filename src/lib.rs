@@ -5,9 +5,11 @@
 //! The pure core (`model`, `mapping`, `plan`, `report`) does no I/O and reads no clock: it takes
 //! `now` as an argument. Edges (`connectors`, `scim`, `store`, `apply`, `emulator`, `cli`)
 //! do the I/O. `config` is the only module that reads files and environment variables for settings
-//! and secrets; `retry` is the retry policy the HTTP edges share. `saml` checks SSO documents on the side (its rules are pure too). What each module
+//! and secrets; `retry` is the retry policy the HTTP edges share. `saml` checks SSO documents on the side (its rules are pure too). `alert` is a sink downstream
+//! of a run's report: `serve` hands it each run's outcome. What each module
 //! owns and may import: docs/architecture.md.
 
+pub mod alert;
 pub mod apply;
 pub mod cli;
 pub mod clock;

@@ -415,3 +415,36 @@ fn the_function_length_scan_counts_only_code() {
     let declared = "trait T {\n    fn f(&self);\n}\n";
     assert!(long_functions(declared).is_empty());
 }
+
+/// Alerts are a sink downstream of a run's report: they may read the report, the store, their
+/// settings and the clock, never reach back into what a run does (sources, mapping, planning,
+/// applying, the SCIM client) or into the CLI.
+#[test]
+fn alerts_sit_downstream_of_the_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let rows = architecture_rows(&doc);
+    let alert = rows
+        .iter()
+        .find(|r| r.module == "alert")
+        .expect("docs/architecture.md has a row for `alert`");
+    let allowed = alert
+        .may_import
+        .as_ref()
+        .expect("`alert` lists what it may import");
+    for upstream in [
+        "connectors",
+        "mapping",
+        "plan",
+        "apply",
+        "scim",
+        "cli",
+        "emulator",
+    ] {
+        assert!(
+            !allowed.iter().any(|m| m == upstream),
+            "`alert` must not import `{upstream}`: {allowed:?}"
+        );
+    }
+    assert!(allowed.iter().any(|m| m == "serve") && allowed.iter().any(|m| m == "store"));
+}

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod alerts;
 mod boundaries;
 mod config;
 mod docs;

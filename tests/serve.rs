@@ -15,7 +15,7 @@ use std::time::Duration;
 const API_TOKEN: &str = "api-canary-0f9e8d7c6b";
 
 /// A `[serve]` table on a free loopback port, with the API token in a file.
-fn serve_table(ws: &Workspace, schedule: &str) -> String {
+pub(crate) fn serve_table(ws: &Workspace, schedule: &str) -> String {
     let path = ws.path("api-token");
     std::fs::write(&path, format!("{API_TOKEN}\n")).unwrap();
     #[cfg(unix)]
@@ -27,7 +27,7 @@ fn serve_table(ws: &Workspace, schedule: &str) -> String {
 }
 
 /// A running `idbridge serve`.
-struct Serve {
+pub(crate) struct Serve {
     child: Option<Child>,
     addr: SocketAddr,
     log: PathBuf,
@@ -35,7 +35,7 @@ struct Serve {
 
 impl Serve {
     /// Start `serve` with `config` (a file in the workspace) and wait for its address.
-    async fn start(ws: &Workspace, config: &str, name: &str) -> Serve {
+    pub(crate) async fn start(ws: &Workspace, config: &str, name: &str) -> Serve {
         let ready = ws.path(&format!("{name}.addr"));
         let log = ws.path(&format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_idbridge"))
@@ -63,7 +63,7 @@ impl Serve {
         serve
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
@@ -71,12 +71,12 @@ impl Serve {
         self.child.as_ref().unwrap().id()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGTERM, then wait (boundedly) for the exit code.
-    async fn terminate(mut self) -> (i32, String) {
+    pub(crate) async fn terminate(mut self) -> (i32, String) {
         let status = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
@@ -126,7 +126,7 @@ async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     panic!("gave up waiting for {what}");
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -158,7 +158,7 @@ macro_rules! wait_async {
 }
 
 /// /metrics, parsed by a Prometheus text-format parser.
-async fn scrape(serve: &Serve) -> prometheus_parse::Scrape {
+pub(crate) async fn scrape(serve: &Serve) -> prometheus_parse::Scrape {
     let response = client().get(serve.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
@@ -166,7 +166,11 @@ async fn scrape(serve: &Serve) -> prometheus_parse::Scrape {
 }
 
 /// The value of a counter or gauge sample (the sum of counts for a histogram's `_count`).
-fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn value(
+    scrape: &prometheus_parse::Scrape,
+    metric: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
     scrape
         .samples
         .iter()
@@ -183,7 +187,7 @@ fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)
         })
 }
 
-async fn succeeded_runs(serve: &Serve) -> f64 {
+pub(crate) async fn succeeded_runs(serve: &Serve) -> f64 {
     value(
         &scrape(serve).await,
         "idbridge_runs_total",

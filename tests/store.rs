@@ -189,6 +189,7 @@ suite! {
     the_audit_migration_keeps_history_and_counts_it: Fresh,
     every_stored_spelling_passes_the_schema_and_reads_back: Migrated,
     saml_checks_keep_certificates_after_the_migration: Fresh,
+    alert_state_is_one_row_per_target_condition_and_sink: Migrated,
 }
 
 // ---- the suite ----
@@ -1730,5 +1731,53 @@ async fn saml_checks_keep_certificates_after_the_migration(ctx: Ctx) -> TestResu
     assert_eq!(history.len(), 2);
     assert_eq!(history[0].certificates_json.as_deref(), Some(certs));
     assert_eq!(history[1].certificates_json, None, "recorded before");
+    Ok(())
+}
+
+async fn alert_state_is_one_row_per_target_condition_and_sink(ctx: Ctx) -> TestResult {
+    use idbridge::store::AlertState;
+    let store = &ctx.store;
+    let raised = AlertState {
+        target_name: "notion".into(),
+        condition: "token-revoked".into(),
+        sink: "webhook".into(),
+        raised_at: at(0),
+        run_id: Some(4),
+        message: "the target refused the token".into(),
+        raised_sent_at: None,
+        cleared_at: None,
+        cleared_sent_at: None,
+        attempts: 1,
+        last_error: Some("the alert webhook (URL from the file /x): answered HTTP 500".into()),
+    };
+    store.put_alert_state(&raised).await?;
+    store
+        .put_alert_state(&AlertState {
+            target_name: "other".into(),
+            ..raised.clone()
+        })
+        .await?;
+    assert_eq!(store.alert_states("notion").await?, vec![raised.clone()]);
+    // The same key again replaces the row: one episode per condition and sink.
+    let cleared = AlertState {
+        raised_sent_at: Some(at(10)),
+        cleared_at: Some(at(60)),
+        cleared_sent_at: Some(at(61)),
+        attempts: 0,
+        last_error: None,
+        run_id: None,
+        ..raised.clone()
+    };
+    store.put_alert_state(&cleared).await?;
+    let held = AlertState {
+        condition: "plan-held".into(),
+        ..raised.clone()
+    };
+    store.put_alert_state(&held).await?;
+    assert_eq!(store.alert_states("notion").await?, vec![held, cleared]);
+    // A read-only handle reads it too (the reports may show it one day).
+    let reader = Store::open_read_only(&ctx.url).await?.ok_or("no store")?;
+    assert_eq!(reader.alert_states("notion").await?.len(), 2);
+    reader.close().await;
     Ok(())
 }

@@ -200,6 +200,7 @@ fn settings(db: &Path, csv: &HrCsvSettings, base_url: &str, token: String) -> Re
         }]),
         serve: None,
         saml: None,
+        alerts: None,
     })
 }
 

@@ -8,6 +8,7 @@ use super::output::errln;
 use super::pipeline::{self, Refused};
 use super::sync::{apply_prepared, make_plan, RunStart};
 use super::Exit;
+use crate::alert::{AlertSink, Alerter, WebhookSink};
 use crate::clock::Clock;
 use crate::config::{self, secrets, Settings};
 use crate::plan::Plan;
@@ -421,12 +422,13 @@ pub async fn serve(config: &Path, clock: Arc<dyn Clock>, args: ServeArgs) -> Res
         schedule: serve_settings.schedule.clone(),
         jitter: serve_settings.jitter,
     };
+    let observer = observer(&settings, clock.clone())?;
     let (service, triggers) = Service::new(
         backend,
         timing,
         clock,
         metrics,
-        Arc::new(NoObserver),
+        observer,
         serve_settings.history,
     );
     let listener = serve::bind(serve_settings.listen).await?;
@@ -481,6 +483,28 @@ async fn run_until_stopped<B: Backend>(
     {
         tracing::warn!("the HTTP endpoints did not close within 10 s");
     }
+}
+
+/// The alerts of `[alerts]`, or no observer when the table is absent.
+fn observer(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Arc<dyn serve::RunObserver>> {
+    let Some(alerts) = &settings.alerts else {
+        return Ok(Arc::new(NoObserver));
+    };
+    let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
+    if let Some(webhook) = &alerts.webhook {
+        sinks.push(Box::new(WebhookSink::new(webhook, alerts.timeout)?));
+        errln!(
+            "idbridge serve: alerts go to the webhook whose URL is in {}",
+            webhook.url
+        );
+    }
+    Ok(Arc::new(Alerter::new(
+        settings.target.name.clone(),
+        alerts.warn_days,
+        sinks,
+        settings.store_url.clone(),
+        clock,
+    )))
 }
 
 /// Resolves on SIGTERM (systemd, Kubernetes, docker stop) or SIGINT (Ctrl-C). SIGTERM's handler

@@ -7,7 +7,7 @@
 //! file's folder, the store's SQLite path included, durations and thresholds parsed, secrets
 //! read, every attribute name a template reads checked against what the sources provide,
 //! [`names`]). Each section resolves in its own file: [`store`], [`target`], [`source`] (one file
-//! per kind), [`policy`], [`mapping`], [`notion`] (resolved only by the commands that publish); [`duration`] is the one duration grammar, shared with the
+//! per kind), [`policy`], [`mapping`], [`serve`], [`alerts`], [`notion`] (resolved only by the commands that publish); [`duration`] is the one duration grammar, shared with the
 //! command line.
 //!
 //! Nothing read is unbounded: the file is read only when it is a regular file of at most
@@ -15,6 +15,7 @@
 //! offending line's secret ([`toml_error`]), credentials in URLs are refused by name, and every
 //! message goes through [`redact::Scrubber`] before it leaves [`parse`].
 
+pub mod alerts;
 pub mod duration;
 mod load;
 pub mod mapping;
@@ -31,6 +32,7 @@ pub mod store;
 pub mod target;
 mod toml_error;
 
+pub use alerts::{AlertSettings, WebhookFormat, WebhookSettings};
 pub use duration::{parse_duration, parse_retention, MIN_RETENTION};
 pub(crate) use load::read_bounded;
 pub use load::{load, load_notion, load_serve_listen, load_store_url, parse, MAX_CONFIG_BYTES};
@@ -154,6 +156,8 @@ pub struct Settings {
     pub serve: Option<ServeSettings>,
     /// `[saml]`: the IdP metadata `serve` checks on every run.
     pub saml: Option<SamlSettings>,
+    /// `[alerts]`: where `serve` sends alerts.
+    pub alerts: Option<AlertSettings>,
 }
 
 #[cfg(test)]

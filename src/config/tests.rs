@@ -1116,3 +1116,96 @@ fn saml_table_takes_a_file_or_a_url_without_credentials() {
         "{err}"
     );
 }
+
+#[test]
+fn alerts_take_a_webhook_from_env_or_file_with_defaults() {
+    let dir = dir_with_token();
+    let s = parse_in(
+        dir.path(),
+        &format!("{MINIMAL}\n[alerts]\nwebhook_url_file = \"hook\"\n"),
+    )
+    .unwrap();
+    let alerts = s.alerts.unwrap();
+    let webhook = alerts.webhook.unwrap();
+    assert_eq!(
+        webhook.url,
+        secrets::SecretSource::File(dir.path().join("hook"))
+    );
+    assert_eq!(webhook.format, WebhookFormat::Slack);
+    assert_eq!(alerts.warn_days, 30);
+    assert_eq!(alerts.timeout, alerts::DEFAULT_ALERT_TIMEOUT);
+    // The file is read when an alert is sent, not at load: a missing one is no config error.
+    let s = parse_in(
+        dir.path(),
+        &format!(
+            "{MINIMAL}\n[alerts]\nwebhook_url_env = \"ALERT_HOOK\"\nformat = \"generic\"\nwarn_days = 14\ntimeout = \"5s\"\n"
+        ),
+    )
+    .unwrap();
+    let alerts = s.alerts.unwrap();
+    let webhook = alerts.webhook.unwrap();
+    assert_eq!(webhook.url, secrets::SecretSource::Env("ALERT_HOOK".into()));
+    assert_eq!(webhook.format, WebhookFormat::Generic);
+    assert_eq!(alerts.warn_days, 14);
+    assert!(parse_in(dir.path(), MINIMAL).unwrap().alerts.is_none());
+}
+
+#[test]
+fn alerts_errors_name_their_line_and_never_echo_a_url() {
+    let dir = dir_with_token();
+    let base = MINIMAL.lines().count() + 2;
+    for (body, key, line, says) in [
+        (
+            "warn_days = 3\n",
+            "alerts.webhook_url_env",
+            base,
+            "nowhere to send",
+        ),
+        (
+            "webhook_url_env = \"A\"\nwebhook_url_file = \"b\"\n",
+            "alerts.webhook_url_env",
+            base + 1,
+            "not both",
+        ),
+        (
+            "webhook_url_env = \"A\"\nformat = \"teams\"\n",
+            "alerts.format",
+            base + 2,
+            "\"slack\", \"generic\"",
+        ),
+        (
+            "webhook_url_env = \"A\"\nwarn_days = -1\n",
+            "alerts.warn_days",
+            base + 2,
+            "between 0 and 3650",
+        ),
+        (
+            "webhook_url_env = \"A\"\ntimeout = \"2m\"\n",
+            "alerts.timeout",
+            base + 2,
+            "at most 30s",
+        ),
+    ] {
+        let err = parse_in(dir.path(), &format!("{MINIMAL}\n[alerts]\n{body}")).unwrap_err();
+        let ConfigError::Invalid {
+            key: k,
+            line: l,
+            message,
+            ..
+        } = &err
+        else {
+            panic!("{body}: {err}")
+        };
+        assert_eq!((k.as_str(), *l), (key, line), "{body}: {err}");
+        assert!(message.contains(says), "{body}: {err}");
+    }
+    let secret = "https://hooks.slack.com/services/T0/B0/sEcReTpAtH";
+    let err = parse_in(
+        dir.path(),
+        &format!("{MINIMAL}\n[alerts]\nwebhook_url = \"{secret}\"\n"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(!err.contains("sEcReTpAtH"), "{err}");
+    assert!(err.contains("webhook_url_env"), "{err}");
+}

@@ -5,7 +5,7 @@
 //! Two handle types carry what a command may do. [`StoreRead`] only reads: links, runs, the
 //! journal, the unfinished creates, the report queries, the SAML check history. [`Store`] is a
 //! reader that also writes (the journal, links, runs, snapshots, the run lock, migrations,
-//! prunes) and derefs to [`StoreRead`], so code that only reads takes `&StoreRead` and is handed
+//! prunes, the alert state) and derefs to [`StoreRead`], so code that only reads takes `&StoreRead` and is handed
 //! either. [`Store::open_read_only`] returns a [`StoreRead`], so `plan`, the reports and the SAML
 //! cross-check cannot write by construction; the database refuses writes on those connections too
 //! (`mode=ro` for SQLite, read-only transactions for PostgreSQL), in case a query that writes is
@@ -34,6 +34,7 @@
 //! config file's folder).
 
 mod activity;
+mod alerts;
 mod error;
 mod journal;
 mod links;
@@ -45,6 +46,7 @@ mod snapshots;
 mod urls;
 
 pub use activity::DailyOps;
+pub use alerts::AlertState;
 pub use error::{Error, Result, ScimIdConflict};
 pub use journal::{NewOperation, OperationId, OperationRecord, OperationStatus};
 pub use links::{Link, LinkKind, LinkOrigin, LinkState};

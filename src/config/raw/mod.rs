@@ -39,6 +39,8 @@ pub struct Raw {
     pub serve: Option<Spanned<RawServe>>,
     /// `[saml]`.
     pub saml: Option<Spanned<RawSaml>>,
+    /// `[alerts]`.
+    pub alerts: Option<Spanned<RawAlerts>>,
     /// `[notion]`: publishing reports to Notion databases (resolved only by the commands that
     /// publish, so a sync needs no integration token).
     pub notion: Option<RawNotion>,
@@ -237,4 +239,20 @@ pub struct RawSaml {
     pub entity: Option<Spanned<String>>,
     /// Warn when a signing certificate expires within this many days.
     pub warn_days: Option<Spanned<i64>>,
+}
+
+/// `[alerts]`: read by `idbridge serve` only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    /// Env var holding the webhook URL.
+    pub webhook_url_env: Option<Spanned<String>>,
+    /// File holding the webhook URL.
+    pub webhook_url_file: Option<Spanned<String>>,
+    /// `slack` (default) or `generic`.
+    pub format: Option<Spanned<String>>,
+    /// Alert when the IdP signing certificate expires within this many days.
+    pub warn_days: Option<Spanned<i64>>,
+    /// How long one delivery may take.
+    pub timeout: Option<Spanned<String>>,
 }
