@@ -551,6 +551,31 @@ impl Client {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        Ok(
+            match self
+                .read_body(&mut response, method, segments, status)
+                .await?
+            {
+                Ok(body) => Attempt::Reply {
+                    status,
+                    retry_after,
+                    body,
+                },
+                Err(detail) => Attempt::Lost(detail),
+            },
+        )
+    }
+
+    /// A reply body read chunk by chunk: a success body whole up to `max_reply_bytes` (larger
+    /// is final: the same request gets the same reply), an error body only up to an excerpt's
+    /// worth. The inner error is a reply that broke off.
+    async fn read_body(
+        &self,
+        response: &mut reqwest::Response,
+        method: &Method,
+        segments: &[&str],
+        status: u16,
+    ) -> std::result::Result<std::result::Result<String, String>, Failed<Error>> {
         let success = (200..300).contains(&status);
         if success
             && response
@@ -580,18 +605,14 @@ impl Client {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    return Ok(Attempt::Lost(format!(
+                    return Ok(Err(format!(
                         "the HTTP {status} reply broke off: {}",
                         self.describe(&e)
                     )))
                 }
             }
         }
-        Ok(Attempt::Reply {
-            status,
-            retry_after,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        })
+        Ok(Ok(String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     fn too_large(&self, method: &Method, segments: &[&str]) -> Error {
@@ -647,66 +668,94 @@ impl Client {
                 })
             });
         }
-        let (code, message) = self.error_body(&body);
-        let api = || Error::Api {
+        Err(self.refusal(method, path, status, retry_after.as_deref(), &body, db))
+    }
+
+    /// What a non-2xx reply means: which error, and whether and when to try again.
+    fn refusal(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        retry_after: Option<&str>,
+        body: &str,
+        db: Option<&DatabaseId>,
+    ) -> Failed<Error> {
+        let (code, message) = self.error_body(body);
+        let api = Error::Api {
             method: method.to_owned(),
             path: path.to_owned(),
             status,
             code: code.clone(),
-            message: message.clone(),
+            message,
         };
         match status {
-            401 => Err(Failed::never(Error::Unauthorized {
+            401 => Failed::never(Error::Unauthorized {
                 method: method.to_owned(),
                 path: path.to_owned(),
                 token_source: self.token_source.clone(),
-            })),
+            }),
             403 | 404 if db.is_some() && !path.starts_with("/v1/pages/") => {
                 let db = db.map(|d| (d.to_string(), d.origin().to_owned()));
                 let (database, key) = db.unwrap_or_default();
-                Err(Failed::never(Error::NotShared {
+                Failed::never(Error::NotShared {
                     database,
                     key,
                     status,
                     code,
-                }))
+                })
             }
-            429 | 503 | 529 => {
-                let now = self.clock.now();
-                let error = Error::RateLimited {
+            429 => self.throttled(
+                method,
+                path,
+                retry_after,
+                Error::RateLimited {
                     method: method.to_owned(),
                     path: path.to_owned(),
                     asked: None,
                     max: self.policy.max_retry_after,
-                };
-                let error = if status == 429 { error } else { api() };
-                Err(match self.policy.throttled(retry_after.as_deref(), now) {
-                    Throttle::Wait(wait) => Failed {
-                        error,
-                        again: Again::Asked(wait),
-                        maybe_applied: status != 429,
-                    },
-                    Throttle::Backoff => Failed {
-                        error,
-                        again: Again::Backoff,
-                        maybe_applied: status != 429,
-                    },
-                    Throttle::TooLong(asked) => Failed::never(Error::RateLimited {
-                        method: method.to_owned(),
-                        path: path.to_owned(),
-                        asked: Some(asked),
-                        max: self.policy.max_retry_after,
-                    }),
-                })
-            }
+                },
+                false,
+            ),
+            503 | 529 => self.throttled(method, path, retry_after, api, true),
             // Notion: "the transaction could not be completed … try again".
-            409 => Err(Failed::backoff(api())),
-            500..=599 => Err(Failed {
-                error: api(),
+            409 => Failed::backoff(api),
+            500..=599 => Failed {
+                error: api,
                 again: Again::Backoff,
                 maybe_applied: true,
+            },
+            _ => Failed::never(api),
+        }
+    }
+
+    /// A throttled reply: wait its `Retry-After` up to the cap, else the backoff; a longer wait
+    /// asked for ends the retries.
+    fn throttled(
+        &self,
+        method: &str,
+        path: &str,
+        retry_after: Option<&str>,
+        error: Error,
+        maybe_applied: bool,
+    ) -> Failed<Error> {
+        match self.policy.throttled(retry_after, self.clock.now()) {
+            Throttle::Wait(wait) => Failed {
+                error,
+                again: Again::Asked(wait),
+                maybe_applied,
+            },
+            Throttle::Backoff => Failed {
+                error,
+                again: Again::Backoff,
+                maybe_applied,
+            },
+            Throttle::TooLong(asked) => Failed::never(Error::RateLimited {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                asked: Some(asked),
+                max: self.policy.max_retry_after,
             }),
-            _ => Err(Failed::never(api())),
         }
     }
 
