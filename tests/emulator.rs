@@ -513,13 +513,9 @@ async fn external_id_is_dropped_when_switched_off() {
 }
 
 #[tokio::test]
-async fn verified_domains_guard_name_changes() {
-    let mut profile = Profile {
-        switches: switches(|s| s.verified_domains_only = true),
-        ..Profile::default()
-    };
-    profile.seed.verified_domains = vec!["example.com".into()];
-    let env = start_with(profile).await;
+async fn verified_domains_guard_name_changes_by_default() {
+    // The default profile is as strict as Notion: example.com is verified, nothing else is.
+    let env = start_with(Profile::default()).await;
     let inside = env.seed("in@example.com", "In", "Side");
     let outside = env.seed("out@elsewhere.org", "Out", "Side");
     let rename = patch(json!([{"op": "replace", "path": "name.givenName", "value": "Z"}]));
@@ -531,6 +527,13 @@ async fn verified_domains_guard_name_changes() {
     );
     assert_eq!(env.send("PATCH", &p(&outside), Some(rename)).await.0, 403);
     assert_eq!(env.send("PATCH", &p(&outside), Some(retitle)).await.0, 200);
+    let reemail = patch(json!([{"op": "replace", "path": "userName", "value": "o@elsewhere.org"}]));
+    let (status, body) = env.send("PATCH", &p(&outside), Some(reemail)).await;
+    assert_eq!(status, 403);
+    assert!(
+        body.to_string().contains("not in a verified domain"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod support;
 
 mod boundaries;
 mod config;
+mod converge;
 mod docs;
 mod emulator;
 mod exit_codes;

@@ -11,7 +11,7 @@ use idbridge::model::{ScimId, SourceKey};
 use idbridge::store::{
     Backend, Error, Link, LinkKind, LinkOrigin, LinkState, LockHolder, NewOperation, NewRun,
     OperationStatus, PruneReason, PruneRequest, RunId, RunOrigin, RunStatus, RunTrigger,
-    ScimCounts, Store, Window,
+    ScimCounts, Store, Window, WriteOutcome, WriteRecord,
 };
 use std::future::Future;
 
@@ -187,6 +187,7 @@ suite! {
     pruning_deletes_old_journals_but_keeps_runs_needed_entries_and_a_record: Migrated,
     the_audit_migration_keeps_history_and_counts_it: Fresh,
     every_stored_spelling_passes_the_schema_and_reads_back: Migrated,
+    write_outcomes_keep_the_last_patch_of_each_attribute: Migrated,
 }
 
 // ---- the suite ----
@@ -1620,5 +1621,80 @@ async fn every_stored_spelling_passes_the_schema_and_reads_back(ctx: Ctx) -> Tes
         );
         lock.release().await;
     }
+    Ok(())
+}
+
+fn write(
+    scim: &str,
+    attr: &str,
+    sent: Option<&str>,
+    outcome: WriteOutcome,
+    secs: i64,
+) -> WriteRecord {
+    WriteRecord {
+        target_name: "notion".into(),
+        scim_id: ScimId(scim.into()),
+        attr: attr.into(),
+        sent: sent.map(str::to_owned),
+        outcome,
+        read_back: None,
+        reason: None,
+        http_status: None,
+        user_name: "x@other.test".into(),
+        source_key: Some("hr:E1".into()),
+        run_id: None,
+        recorded_at: at(secs),
+    }
+}
+
+/// One row per (user, attribute): a newer outcome replaces the older one, whatever it sent; every
+/// outcome spelling and a removal (`sent: None`) read back as written; targets stay apart.
+async fn write_outcomes_keep_the_last_patch_of_each_attribute(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let run = store.start_run(&new_run("sync", "notion", 0)).await?;
+    let refused = WriteRecord {
+        reason: Some("x@other.test is not in a verified domain".into()),
+        http_status: Some(403),
+        run_id: Some(run),
+        ..write(
+            "u1",
+            "name.givenName",
+            Some("Xav"),
+            WriteOutcome::Refused,
+            1,
+        )
+    };
+    store.record_write(&refused).await?;
+    store
+        .record_write(&write(
+            "u1",
+            "title",
+            Some("Lead"),
+            WriteOutcome::Applied,
+            2,
+        ))
+        .await?;
+    let applied = WriteRecord {
+        read_back: Some("lead".into()),
+        ..write("u1", "title", Some("Boss"), WriteOutcome::Applied, 3)
+    };
+    store.record_write(&applied).await?;
+    store
+        .record_write(&write("u2", "title", None, WriteOutcome::Applied, 4))
+        .await?;
+    let mut other = write("u1", "title", Some("X"), WriteOutcome::Refused, 5);
+    other.target_name = "other".into();
+    store.record_write(&other).await?;
+
+    let rows = store.write_outcomes("notion").await?;
+    assert_eq!(
+        rows,
+        vec![
+            refused,
+            applied,
+            write("u2", "title", None, WriteOutcome::Applied, 4)
+        ]
+    );
+    assert_eq!(store.write_outcomes("other").await?, vec![other]);
     Ok(())
 }

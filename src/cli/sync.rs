@@ -35,7 +35,8 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
     let reading = progress::spinner(READING);
     let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let store = pipeline::open_store_read_only(&settings).await?;
-    let policy = pipeline::policy(&settings, args.force, args.limit);
+    let mut policy = pipeline::policy(&settings, args.force, args.limit);
+    policy.retry_refused = args.retry_refused;
     let prepared = pipeline::prepare(
         &settings,
         &reader,
@@ -232,7 +233,8 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
     let reading = progress::spinner(READING);
     let requests_before = client.request_counts();
     let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
-    let policy = pipeline::policy(&settings, args.force, args.limit);
+    let mut policy = pipeline::policy(&settings, args.force, args.limit);
+    policy.retry_refused = args.retry_refused;
     let prepared = pipeline::prepare(
         &settings,
         client.reader(),

@@ -23,6 +23,7 @@ pub use profile::{
     DuplicatePost, ErrorShape, Fault, FaultKind, MaxCount, Profile, RateLimit, RemovedUser, Seed,
     SeedGroup, SeedToken, SeedUser, Switches, ROLES,
 };
+pub use profile::{NameModel, DEFAULT_VERIFIED_DOMAIN};
 pub use state::{GroupView, MemberView, RequestRecord};
 
 use crate::clock::Clock;

@@ -108,6 +108,8 @@ pub enum FindingCode {
     GroupEmptied,
     /// A pushed group has members idbridge does not manage.
     GroupUnmanagedMembers,
+    /// Changes the target refused on its own last time are not sent again.
+    WriteRefused,
 }
 
 impl FindingCode {

@@ -1,5 +1,6 @@
 //! The diff: matches desired people to target users and emits operations, findings and digests.
 
+use super::converge::{Guard, PastWrite};
 use super::digest::{plan_digest, source_digest, target_digest};
 use super::op::{
     Change, CreateUser, DeactivateUser, Finding, LinkOrigin, LinkUser, Op, OpKind, PatchUser, Plan,
@@ -81,6 +82,11 @@ pub struct Input<'a> {
     pub group_links: &'a [KnownLink],
     /// The plan's `now`.
     pub now: DateTime<Utc>,
+    /// What the last patch of each user's attributes sent and how it ended (store): the
+    /// convergence guard's input (`converge`).
+    pub writes: &'a [PastWrite],
+    /// What the target profile says to do about writes it refused on its own.
+    pub refusal_advice: &'a str,
 }
 
 enum Match<'t> {
@@ -121,6 +127,8 @@ pub(super) struct Planner<'a> {
     moved: BTreeSet<&'a SourceKey>,
     pub(super) ops: Vec<Op>,
     pub(super) findings: Vec<Finding>,
+    /// What earlier patches taught (`converge`).
+    pub(super) guard: Guard<'a>,
 }
 
 impl<'a> Planner<'a> {
@@ -159,6 +167,7 @@ impl<'a> Planner<'a> {
             moved: BTreeSet::new(),
             ops: Vec::new(),
             findings: Vec::new(),
+            guard: Guard::new(input.writes),
         }
     }
 
@@ -228,6 +237,7 @@ impl<'a> Planner<'a> {
         let desired_keys = self.desired_keys.clone();
         self.absent(&desired_keys);
         self.orphans();
+        self.guard_findings();
         self.inconsistent_read();
         self.sort_ops();
         let blocked = self.guardrail();
@@ -595,6 +605,7 @@ impl<'a> Planner<'a> {
     /// A person matched to target user `user`.
     fn existing(&mut self, person: &DesiredUser, user: &TargetUser) {
         let changes = diff(&person.attrs, &user.attrs, self.input.managed);
+        let changes = self.guard_changes(person, user, changes);
         let would_act = match person.lifecycle {
             Lifecycle::Active => !user.active || !changes.is_empty(),
             Lifecycle::Inactive => user.active,

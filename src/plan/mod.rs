@@ -3,6 +3,7 @@
 //!
 //! May import: `model`, serde, chrono, sha2. Never `scim`, `store`, `connectors`, `apply`, `cli`.
 
+mod converge;
 mod diff;
 mod digest;
 mod groups;
@@ -12,6 +13,7 @@ pub mod policy;
 mod verify;
 
 pub use crate::model::FindingCode;
+pub use converge::{PastOutcome, PastWrite};
 pub use diff::{diff, plan, GroupState, Input, KnownLink, TargetState};
 pub use digest::{attr_hash, plan_digest, source_digest, target_digest};
 pub use guardrails::{empty_source, EmptySource};
@@ -23,6 +25,8 @@ pub use op::{
 pub use policy::{Adopt, DeactivateMode, Policy, Threshold};
 pub use verify::{verify, Check, Violation};
 
+#[cfg(test)]
+mod converge_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

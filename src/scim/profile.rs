@@ -159,6 +159,42 @@ impl Profile {
         }
     }
 
+    /// What to do about changes the target refused on its own, for the plan's `write-refused`
+    /// finding (which then lists the email domains involved and who is in each). Notion changes
+    /// a person's name or email only when the organization has verified that person's email
+    /// domain (docs/notion.md, "Verified domains"); other services get no guess.
+    pub fn refusal_advice(&self) -> &'static str {
+        match self.kind {
+            TargetKind::Notion => {
+                "Notion changes a person's name or email only when the organization has verified that \
+                 person's email domain: verify each domain below in Notion (Manage organization > General > \
+                 Manage email domains), then run with --retry-refused"
+            }
+            TargetKind::Scim => {
+                "Fix what the target objects to (its reasons are listed with each change), then run \
+                 with --retry-refused"
+            }
+        }
+    }
+
+    /// Whether a refusal of a patch that changes `attr` may be the target's rule about that very
+    /// attribute: Notion refuses name and email changes outside verified domains (docs/notion.md,
+    /// "Verified domains"), so when a refused Notion patch holds such attributes only they are
+    /// taken as refused, and the patch's other attributes are sent again on their own next run.
+    pub fn refusal_targets(&self, attr: Attr) -> bool {
+        match self.kind {
+            TargetKind::Notion => matches!(
+                attr,
+                Attr::UserName
+                    | Attr::GivenName
+                    | Attr::FamilyName
+                    | Attr::DisplayName
+                    | Attr::Email
+            ),
+            TargetKind::Scim => false,
+        }
+    }
+
     /// Normalise one value of `attr` the way the target stores it; `None` when it is empty (an empty
     /// string and an absent attribute are the same to the planner).
     pub fn normalise_value(&self, attr: Attr, value: &str) -> Option<String> {

@@ -1,0 +1,213 @@
+//! End-to-end: the binary against the emulator under Notion's strict defaults. A name change
+//! outside the verified domains is refused once, recorded, and not sent again until the source
+//! changes or `--retry-refused`, while the person's other changes and deactivation go on.
+
+use crate::support::{Workspace, HEADER};
+use idbridge::store::{Store, WriteOutcome};
+
+/// An HR row with default columns.
+fn hr_row(id: &str, email: &str, first: &str, last: &str, title: &str, status: &str) -> String {
+    let end = if status == "terminated" {
+        "2021-01-01"
+    } else {
+        ""
+    };
+    format!("{id},{email},{first},{last},{title},Eng,,{status},2020-01-01,{end}")
+}
+
+fn write_hr(ws: &Workspace, rows: &[String]) {
+    let mut text = format!("{HEADER}\n");
+    for row in rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    std::fs::write(ws.path("hr.csv"), text).unwrap();
+    ws.write_config();
+}
+
+fn patches(plan: &serde_json::Value) -> Vec<(String, Vec<String>)> {
+    plan["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let attrs = o["changes"]
+                .as_array()
+                .map(|c| {
+                    c.iter()
+                        .map(|c| c["attr"].as_str().unwrap().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (o["op"].as_str().unwrap().to_owned(), attrs)
+        })
+        .collect()
+}
+
+fn findings<'p>(plan: &'p serde_json::Value, code: &str) -> Vec<&'p serde_json::Value> {
+    plan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == code)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_change_outside_verified_domains_is_refused_once_then_held() {
+    // The organization verified acme.test (the harness does, as for every test) but not
+    // other.test: Notion refuses Xavier's name changes, never Ada's.
+    let ws = Workspace::new().await;
+    write_hr(
+        &ws,
+        &[
+            hr_row(
+                "E1",
+                "ada@acme.test",
+                "Ada",
+                "Lovelace",
+                "Engineer",
+                "active",
+            ),
+            hr_row(
+                "E2",
+                "xavier@other.test",
+                "Xavier",
+                "Ortiz",
+                "Engineer",
+                "active",
+            ),
+        ],
+    );
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+
+    // Both change name and title. Xavier's patch is refused (403, the token still works): that
+    // run fails for him alone.
+    let renamed = [
+        hr_row("E1", "ada@acme.test", "Ada", "King", "Lead", "active"),
+        hr_row("E2", "xavier@other.test", "Xav", "Ortiz", "Lead", "active"),
+    ];
+    write_hr(&ws, &renamed);
+    let run = ws
+        .idbridge(&["sync", "--yes", "--format", "json"])
+        .await
+        .expect(1);
+    assert!(
+        run.stdout.contains("not in a verified domain"),
+        "{}",
+        run.stdout
+    );
+    let ada = ws
+        .emu
+        .members()
+        .into_iter()
+        .find(|m| m.user_name == "ada@acme.test")
+        .unwrap();
+    assert_eq!(ada.family_name.as_deref(), Some("King"));
+    assert_eq!(ada.title.as_deref(), Some("Lead"));
+
+    // Recorded in the store, with Notion's reason.
+    let store = Store::open(&ws.store_url).await.unwrap();
+    let records = store.write_outcomes("test").await.unwrap();
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| r.outcome == WriteOutcome::Refused)
+        .collect();
+    assert!(!refused.is_empty(), "{records:#?}");
+    assert!(refused.iter().all(|r| r.user_name == "xavier@other.test"
+        && r.http_status == Some(403)
+        && r.reason
+            .as_deref()
+            .is_some_and(|d| d.contains("not in a verified domain"))));
+    assert!(refused
+        .iter()
+        .any(|r| r.attr == "name.givenName" && r.sent.as_deref() == Some("Xav")));
+    assert!(
+        refused.iter().all(|r| r.attr != "title"),
+        "the title was not what Notion refused"
+    );
+    store.close().await;
+
+    // Next run: the name change is held with one finding naming the domain and the person;
+    // the title goes on its own.
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(
+        patches(&plan),
+        [("patch-user".to_owned(), vec!["title".to_owned()])],
+        "{plan:#}"
+    );
+    let held = findings(&plan, "write-refused");
+    assert_eq!(held.len(), 1, "{plan:#}");
+    let message = held[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("verify each domain below in Notion"),
+        "{message}"
+    );
+    assert!(
+        message.contains("other.test (xavier@other.test)"),
+        "{message}"
+    );
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    let xavier = ws
+        .emu
+        .members()
+        .into_iter()
+        .find(|m| m.user_name == "xavier@other.test")
+        .unwrap();
+    assert_eq!(xavier.title.as_deref(), Some("Lead"));
+    assert_eq!(xavier.given_name.as_deref(), Some("Xavier"));
+
+    // And then nothing is sent at all, run after run.
+    let writes = ws.emu.write_count();
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert_eq!(
+        ws.emu.write_count(),
+        writes,
+        "a refused write is not sent again"
+    );
+
+    // The admin asks for a retry: the name change is planned again (and refused again).
+    let plan = ws
+        .idbridge(&["plan", "--retry-refused", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(patches(&plan).len(), 1, "{plan:#}");
+    assert!(findings(&plan, "write-refused").is_empty(), "{plan:#}");
+    ws.idbridge(&["sync", "--yes", "--retry-refused"])
+        .await
+        .expect(1);
+    assert_eq!(ws.emu.write_count(), writes + 1);
+
+    // Xavier leaves: the held name change does not hold back his deactivation.
+    write_hr(
+        &ws,
+        &[
+            renamed[0].clone(),
+            hr_row(
+                "E2",
+                "xavier@other.test",
+                "Xav",
+                "Ortiz",
+                "Lead",
+                "terminated",
+            ),
+        ],
+    );
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(
+        patches(&plan),
+        [("deactivate-user".to_owned(), vec!["active".to_owned()])],
+        "{plan:#}"
+    );
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert!(!ws.active_names().contains(&"xavier@other.test".to_owned()));
+}
