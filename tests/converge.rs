@@ -1,8 +1,10 @@
 //! End-to-end: the binary against the emulator under Notion's strict defaults. A name change
 //! outside the verified domains is refused once, recorded, and not sent again until the source
-//! changes or `--retry-refused`, while the person's other changes and deactivation go on.
+//! changes or `--retry-refused`, while the person's other changes and deactivation go on; names
+//! are compared as Notion keeps them (one name, read back re-split), so a re-run writes nothing.
 
 use crate::support::{Workspace, HEADER};
+use idbridge::emulator::{NameModel, Switches};
 use idbridge::store::{Store, WriteOutcome};
 
 /// An HR row with default columns.
@@ -210,4 +212,76 @@ async fn a_name_change_outside_verified_domains_is_refused_once_then_held() {
     );
     ws.idbridge(&["sync", "--yes"]).await.expect(0);
     assert!(!ws.active_names().contains(&"xavier@other.test".to_owned()));
+}
+
+/// Notion keeps one name and reads it back re-split (`Mary Ann` + `Smith` comes back as `Mary` +
+/// `Ann Smith`): compared as Notion keeps it, a no-change run writes nothing, and a new surname
+/// is one patch that lands. The same holds against a workspace that echoes names as sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn names_are_compared_as_notion_keeps_them() {
+    for model in [NameModel::Single, NameModel::AsSent] {
+        let ws = Workspace::new().await;
+        ws.emu.set_switches(Switches {
+            name_model: model,
+            ..Switches::default()
+        });
+        let mary = |last: &str| {
+            hr_row(
+                "E1",
+                "mary@acme.test",
+                "Mary Ann",
+                last,
+                "Engineer",
+                "active",
+            )
+        };
+        write_hr(&ws, &[mary("Smith")]);
+        ws.idbridge(&["sync", "--yes"]).await.expect(0);
+        let stored = ws
+            .emu
+            .members()
+            .into_iter()
+            .find(|m| m.user_name == "mary@acme.test")
+            .unwrap();
+        assert_eq!(
+            stored.display_name.as_deref(),
+            Some("Mary Ann Smith"),
+            "{model:?}"
+        );
+        if model == NameModel::Single {
+            assert_eq!(stored.given_name.as_deref(), Some("Mary"));
+            assert_eq!(stored.family_name.as_deref(), Some("Ann Smith"));
+        }
+
+        let writes = ws.emu.write_count();
+        let plan = ws
+            .idbridge(&["plan", "--format", "json"])
+            .await
+            .expect(0)
+            .json();
+        assert!(patches(&plan).is_empty(), "{model:?}: {plan:#}");
+        ws.idbridge(&["sync", "--yes"]).await.expect(0);
+        assert_eq!(
+            ws.emu.write_count(),
+            writes,
+            "{model:?}: no change, no write"
+        );
+
+        write_hr(&ws, &[mary("Jones")]);
+        ws.idbridge(&["sync", "--yes"]).await.expect(0);
+        assert_eq!(ws.emu.write_count(), writes + 1, "{model:?}: one patch");
+        let stored = ws
+            .emu
+            .members()
+            .into_iter()
+            .find(|m| m.user_name == "mary@acme.test")
+            .unwrap();
+        assert_eq!(
+            stored.display_name.as_deref(),
+            Some("Mary Ann Jones"),
+            "{model:?}"
+        );
+        ws.idbridge(&["sync", "--yes"]).await.expect(0);
+        assert_eq!(ws.emu.write_count(), writes + 1, "{model:?}: converged");
+    }
 }

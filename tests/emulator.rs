@@ -392,11 +392,32 @@ title = "Doctor"
     assert_eq!(plain["name"], json!({"givenName": "Plain"}));
     let filter = urlencode("email eq \"formal@example.com\"");
     let (_, page) = env.get(&format!("/Users?filter={filter}")).await;
+    // Notion's one name (the default name model): never `formatted`, the name re-split.
+    let formal = &page["Resources"][0];
     assert_eq!(
-        page["Resources"][0]["name"]["formatted"],
-        json!("Dr Formal")
+        formal["name"],
+        json!({"givenName": "Dr", "familyName": "Formal"})
     );
-    assert_eq!(page["Resources"][0][NOTION_SCHEMA]["role"], json!("member"));
+    assert_eq!(formal["displayName"], json!("Dr Formal"));
+    assert_eq!(formal[NOTION_SCHEMA]["role"], json!("member"));
+
+    // Echoed as sent under `name_model = "as-sent"`.
+    let profile = Profile::from_toml_str(
+        r#"
+[switches]
+name_model = "as-sent"
+[[seed.users]]
+user_name = "formal@example.com"
+formatted = "Dr Formal"
+"#,
+    )
+    .unwrap();
+    let env = start_with(profile).await;
+    let (_, page) = env.get(&format!("/Users?filter={filter}")).await;
+    assert_eq!(
+        page["Resources"][0]["name"],
+        json!({"formatted": "Dr Formal"})
+    );
 }
 
 #[tokio::test]
@@ -430,7 +451,8 @@ async fn patch_accepts_object_and_path_forms() {
     assert_eq!(user["name"]["givenName"], json!("Augusta"));
     assert_eq!(user["name"]["familyName"], json!("Lovelace"));
     assert_eq!(user["title"], json!("Countess"));
-    assert_eq!(user["displayName"], json!("Augusta Ada"));
+    // Notion has one name: `displayName` is that name, not a field of its own.
+    assert_eq!(user["displayName"], json!("Augusta Lovelace"));
     assert_eq!(user["externalId"], json!("emp-1"));
     assert_eq!(user[ENTERPRISE_SCHEMA]["department"], json!("Math"));
     assert_eq!(
@@ -484,7 +506,8 @@ async fn patch_accepts_object_and_path_forms() {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(user["name"], json!({"formatted": "Ada L"}));
+    assert_eq!(user["name"], json!({"givenName": "Ada", "familyName": "L"}));
+    assert_eq!(user["displayName"], json!("Ada L"));
     assert!(user.get("externalId").is_none());
     assert_eq!(user[NOTION_SCHEMA]["role"], json!("membership_admin"));
     assert_eq!(

@@ -482,6 +482,7 @@ pub async fn prepare(
         now,
         writes: &writes,
         refusal_advice: profile.refusal_advice(),
+        names: profile.name_model,
     };
     let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
     let upcoming = upcoming::collect(&desired, &records, now);

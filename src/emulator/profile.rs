@@ -236,7 +236,7 @@ pub struct Switches {
     /// Each SCIM request takes this long to answer, so requests overlap as they would over a
     /// real network (0 by default).
     pub latency_millis: u64,
-    /// How a person's name is kept: Notion's one merged name or every part as sent (the default)
+    /// How a person's name is kept: Notion's one merged name (the default) or every part as sent
     /// (docs/notion.md, "Users").
     pub name_model: NameModel,
     /// Attributes the workspace stores lowercased (a target that normalises case), by their name:
@@ -276,7 +276,7 @@ impl Default for Switches {
             total_results: None,
             max_in_flight: None,
             latency_millis: 0,
-            name_model: NameModel::AsSent,
+            name_model: NameModel::Single,
             lowercase_attributes: Vec::new(),
             drop_attributes: Vec::new(),
         }
@@ -292,9 +292,9 @@ pub enum NameModel {
     /// `displayName` sent is not a name and is dropped, `formatted` is never returned and the
     /// name comes back re-split on its first whitespace (`Mary Ann` + `Smith` reads back as
     /// `Mary` + `Ann Smith`).
+    #[default]
     Single,
     /// `givenName`, `familyName`, `formatted` and `displayName` stored and returned as sent.
-    #[default]
     AsSent,
 }
 

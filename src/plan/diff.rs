@@ -2,14 +2,15 @@
 
 use super::converge::{Guard, PastWrite};
 use super::digest::{plan_digest, source_digest, target_digest};
+use super::names;
 use super::op::{
     Change, CreateUser, DeactivateUser, Finding, LinkOrigin, LinkUser, Op, OpKind, PatchUser, Plan,
     ReaddUser, Severity, TargetRef, Watch, PLAN_VERSION,
 };
 use super::policy::{Adopt, Policy};
 use crate::model::{
-    cite, Attr, DesiredGroup, DesiredUser, FindingCode, Lifecycle, ScimId, SourceIssue, SourceKey,
-    TargetGroup, TargetUser, UserAttrs, UserName,
+    cite, Attr, DesiredGroup, DesiredUser, FindingCode, Lifecycle, NameModel, ScimId, SourceIssue,
+    SourceKey, TargetGroup, TargetUser, UserAttrs, UserName,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -87,6 +88,8 @@ pub struct Input<'a> {
     pub writes: &'a [PastWrite],
     /// What the target profile says to do about writes it refused on its own.
     pub refusal_advice: &'a str,
+    /// How the target keeps names (the target profile says), so names are compared as kept.
+    pub names: NameModel,
 }
 
 enum Match<'t> {
@@ -604,7 +607,12 @@ impl<'a> Planner<'a> {
 
     /// A person matched to target user `user`.
     fn existing(&mut self, person: &DesiredUser, user: &TargetUser) {
-        let changes = diff(&person.attrs, &user.attrs, self.input.managed);
+        let changes = names::compare(
+            self.input.names,
+            &person.attrs,
+            &user.attrs,
+            self.input.managed,
+        );
         let changes = self.guard_changes(person, user, changes);
         let would_act = match person.lifecycle {
             Lifecycle::Active => !user.active || !changes.is_empty(),

@@ -8,6 +8,7 @@ mod diff;
 mod digest;
 mod groups;
 pub mod guardrails;
+mod names;
 mod op;
 pub mod policy;
 mod verify;

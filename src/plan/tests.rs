@@ -149,6 +149,7 @@ impl Case {
             now: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
             writes: &self.writes,
             refusal_advice: "verify the domain",
+            names: crate::model::NameModel::Parts,
         };
         plan(&input)
     }

@@ -8,7 +8,7 @@
 //! Entra provisions Notion with ("Groups").
 
 use super::wire::{self, ENTERPRISE_URN, GROUP_URN, PATCH_OP_URN, USER_URN};
-use crate::model::{Attr, ScimId, TargetUser, UserAttrs};
+use crate::model::{Attr, NameModel, ScimId, TargetUser, UserAttrs};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -72,6 +72,9 @@ pub struct Profile {
     pub content_type: &'static str,
     /// How a returning person is put back.
     pub readd: Readd,
+    /// How the target keeps names, so they are compared as kept: Notion keeps one name per
+    /// person (docs/notion.md, "Users"), a plain SCIM service every part as sent.
+    pub name_model: NameModel,
 }
 
 impl Profile {
@@ -86,6 +89,7 @@ impl Profile {
             member_removal: MemberRemoval::ValueList,
             content_type: "application/json",
             readd: Readd::Recreate,
+            name_model: NameModel::Single,
         }
     }
 
@@ -100,6 +104,7 @@ impl Profile {
             member_removal: MemberRemoval::PathFilter,
             content_type: "application/scim+json",
             readd: Readd::Reactivate,
+            name_model: NameModel::Parts,
         }
     }
 
