@@ -3,7 +3,7 @@
 //! changes or `--retry-refused`, while the person's other changes and deactivation go on; names
 //! are compared as Notion keeps them (one name, read back re-split), so a re-run writes nothing.
 
-use crate::support::{Workspace, HEADER};
+use crate::support::{Workspace, HEADER, TOKEN};
 use idbridge::emulator::{NameModel, Switches};
 use idbridge::store::{Store, WriteOutcome};
 
@@ -284,4 +284,112 @@ async fn names_are_compared_as_notion_keeps_them() {
         ws.idbridge(&["sync", "--yes"]).await.expect(0);
         assert_eq!(ws.emu.write_count(), writes + 1, "{model:?}: converged");
     }
+}
+
+/// A target that lowercases `title` and drops `department`: each value is patched once, then
+/// held with one `attribute-not-converging` finding naming the person, the attribute, the value
+/// sent and the value read back; a new source value is sent once more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_the_target_does_not_keep_is_patched_once_then_held() {
+    let ws = Workspace::new().await;
+    ws.emu.set_switches(Switches {
+        lowercase_attributes: vec!["title".into()],
+        drop_attributes: vec!["department".into()],
+        ..Switches::default()
+    });
+    let ada = |title: &str| hr_row("E1", "ada@acme.test", "Ada", "Lovelace", title, "active");
+    write_hr(&ws, &[ada("Engineer")]);
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    let stored = ws
+        .emu
+        .members()
+        .into_iter()
+        .find(|m| m.user_name == "ada@acme.test")
+        .unwrap();
+    assert_eq!(stored.title.as_deref(), Some("engineer"));
+    assert_eq!(stored.department, None);
+
+    // What the create sent did not stick: one patch tries again, and is recorded.
+    let writes = ws.emu.write_count();
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert_eq!(ws.emu.write_count(), writes + 1);
+
+    // The target shows what it showed after that patch: nothing is sent, one finding says why.
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert!(patches(&plan).is_empty(), "{plan:#}");
+    let stuck = findings(&plan, "attribute-not-converging");
+    assert_eq!(stuck.len(), 1, "{plan:#}");
+    assert_eq!(stuck[0]["severity"], "warning");
+    let department = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
+    assert_eq!(
+        stuck[0]["sources"],
+        serde_json::json!([
+            "ada@acme.test: title sent \"Engineer\", read back \"engineer\"",
+            format!("ada@acme.test: {department} sent \"Eng\", read back (no value)"),
+        ]),
+        "{plan:#}"
+    );
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert_eq!(
+        ws.emu.write_count(),
+        writes + 1,
+        "the same patch is never sent again"
+    );
+
+    // A new title is a new value: sent once (the department stays held), then held in turn.
+    write_hr(&ws, &[ada("Lead")]);
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(
+        patches(&plan),
+        [("patch-user".to_owned(), vec!["title".to_owned()])],
+        "{plan:#}"
+    );
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    ws.idbridge(&["sync", "--yes"]).await.expect(0);
+    assert_eq!(ws.emu.write_count(), writes + 2);
+
+    // Someone sets the title in the workspace to the value sent: the target converged, so the
+    // hold and its finding end by themselves.
+    ws.emu.set_switches(Switches {
+        drop_attributes: vec!["department".into()],
+        ..Switches::default()
+    });
+    let id = ws
+        .emu
+        .members()
+        .into_iter()
+        .find(|m| m.user_name == "ada@acme.test")
+        .unwrap()
+        .id;
+    let edited = reqwest::Client::new()
+        .patch(format!("{}/Users/{id}", ws.running.base_url()))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "title", "value": "Lead"}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    let plan = ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(0)
+        .json();
+    assert!(patches(&plan).is_empty(), "{plan:#}");
+    let stuck = findings(&plan, "attribute-not-converging");
+    assert_eq!(stuck.len(), 1, "{plan:#}");
+    assert!(
+        !stuck[0]["sources"].to_string().contains("title"),
+        "{plan:#}"
+    );
 }

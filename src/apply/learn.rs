@@ -1,10 +1,14 @@
 //! What apply records of a patch for later plans (`store::WriteRecord`, read back by the
-//! planner's convergence guard): a patch the target refused on its own, per attribute, with the
-//! target's reason, so the next run does not send it again unchanged.
+//! planner's convergence guard), per attribute and value sent: a patch the target refused on its
+//! own, with the target's reason; a patch it took, with the value it showed right after (its
+//! reply, else a `GET`). So the next run does not send again unchanged a write the target refused,
+//! nor one whose value the target does not keep as sent (a case it normalises, an attribute it
+//! drops).
 
 use super::Ctx;
+use crate::model::Attr;
 use crate::plan::{Op, PatchUser};
-use crate::scim::{self, TargetRead};
+use crate::scim::{self, wire, TargetRead};
 use crate::store::{self, WriteOutcome, WriteRecord};
 use std::sync::atomic::Ordering;
 
@@ -47,6 +51,43 @@ pub(super) async fn refused<W: TargetRead>(
         ctx.store.record_write(&record).await?;
     }
     tracing::info!(user = %o.user_name, "the target refused this patch; it is not sent again unchanged");
+    Ok(())
+}
+
+/// Record what patch `o` sent (`pairs`) and what the target showed right after: its reply, else
+/// a `GET` of the user. When neither can be read, nothing is recorded (the next plan compares
+/// afresh), and the patch itself still counts as done.
+pub(super) async fn applied<W: TargetRead>(
+    ctx: &Ctx<W>,
+    o: &PatchUser,
+    pairs: &[(Attr, Option<String>)],
+    reply: Option<wire::User>,
+) -> Result<(), store::Error> {
+    let user = match reply {
+        Some(user) => Some(user),
+        None => match ctx.target.get_user(&o.scim_id).await {
+            Ok(user) => user,
+            Err(e) => {
+                tracing::warn!(user = %o.user_name, error = %e, "could not read the user back after a patch; its outcome is not recorded");
+                None
+            }
+        },
+    };
+    let Some(user) = user else {
+        return Ok(());
+    };
+    let profile = ctx.target.profile();
+    let shown = profile.to_target_user(&user).attrs;
+    for (attr, value) in pairs {
+        let sent = value
+            .as_deref()
+            .and_then(|v| profile.normalise_value(*attr, v));
+        let record = WriteRecord {
+            read_back: shown.get(attr).cloned(),
+            ..record(ctx, o, attr.path(), sent)
+        };
+        ctx.store.record_write(&record).await?;
+    }
     Ok(())
 }
 

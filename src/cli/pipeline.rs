@@ -319,7 +319,9 @@ fn past_write(record: WriteRecord) -> Option<plan::PastWrite> {
         WriteOutcome::Refused => plan::PastOutcome::Refused {
             reason: record.reason.unwrap_or_default(),
         },
-        WriteOutcome::Applied => return None,
+        WriteOutcome::Applied => plan::PastOutcome::Applied {
+            read_back: record.read_back,
+        },
     };
     Some(plan::PastWrite {
         scim_id: record.scim_id,

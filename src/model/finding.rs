@@ -110,6 +110,8 @@ pub enum FindingCode {
     GroupUnmanagedMembers,
     /// Changes the target refused on its own last time are not sent again.
     WriteRefused,
+    /// Changes the target took last time without keeping the value sent are not sent again.
+    AttributeNotConverging,
 }
 
 impl FindingCode {

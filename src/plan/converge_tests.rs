@@ -87,3 +87,64 @@ fn only_the_held_change_goes_when_nothing_else_differs() {
     assert!(ops(&p).is_empty(), "{:?}", p.operations);
     assert_eq!(codes(&p), ["write-refused"]);
 }
+
+fn applied(id: &str, attr: Attr, sent: Option<&str>, read_back: Option<&str>) -> PastWrite {
+    PastWrite {
+        scim_id: ScimId(id.to_owned()),
+        attr,
+        sent: sent.map(str::to_owned),
+        outcome: PastOutcome::Applied {
+            read_back: read_back.map(str::to_owned),
+        },
+    }
+}
+
+/// Ada wants the title `Lead`; the target shows `lead`.
+fn lowered(read_back: Option<&str>) -> Case {
+    let mut c = Case::new();
+    c.desired = vec![person("E1", "ada@x.io", Some("Lead"), Lifecycle::Active)];
+    c.target = vec![tuser("u1", "ada@x.io", "E1", Some("lead"))];
+    c.links = vec![link("E1", "u1")];
+    c.writes = vec![applied("u1", Attr::Title, Some("Lead"), read_back)];
+    c
+}
+
+#[test]
+fn a_value_the_target_did_not_keep_is_not_sent_again() {
+    let p = lowered(Some("lead")).plan();
+    assert!(ops(&p).is_empty(), "{:?}", p.operations);
+    assert_eq!(codes(&p), ["attribute-not-converging"]);
+    assert_eq!(
+        p.findings[0].sources,
+        ["ada@x.io: title sent \"Lead\", read back \"lead\""]
+    );
+    assert!(
+        p.findings[0].message.contains("(title)"),
+        "{}",
+        p.findings[0].message
+    );
+}
+
+#[test]
+fn drift_a_new_source_value_or_a_dropped_attribute() {
+    // The target kept `Lead` after the patch; `lead` now is someone's edit: patched again.
+    let p = lowered(Some("Lead")).plan();
+    assert_eq!(ops(&p), vec![(OpKind::PatchUser, "ada@x.io".into())]);
+    assert!(codes(&p).is_empty(), "{:?}", p.findings);
+    // It showed something else after the patch than it shows now: patched again.
+    let p = lowered(Some("LEAD")).plan();
+    assert_eq!(ops(&p), vec![(OpKind::PatchUser, "ada@x.io".into())]);
+    // The source changed since: a new value is sent.
+    let mut c = lowered(Some("lead"));
+    c.desired[0].attrs.insert(Attr::Title, "Boss".into());
+    assert_eq!(ops(&c.plan()), vec![(OpKind::PatchUser, "ada@x.io".into())]);
+    // A target that drops the attribute: held once it showed nothing after the patch.
+    let mut c = lowered(None);
+    c.target[0].attrs.remove(&Attr::Title);
+    let p = c.plan();
+    assert!(ops(&p).is_empty(), "{:?}", p.operations);
+    assert_eq!(
+        p.findings[0].sources,
+        ["ada@x.io: title sent \"Lead\", read back (no value)"]
+    );
+}
