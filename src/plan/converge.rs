@@ -12,7 +12,7 @@
 
 use super::diff::{same, Planner};
 use super::op::{Change, Severity};
-use crate::model::{Attr, DesiredUser, FindingCode, ScimId, TargetUser, UserName};
+use crate::model::{Attr, FindingCode, ScimId, TargetUser, UserName};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -103,15 +103,10 @@ fn shown(value: Option<&str>) -> String {
 }
 
 impl Planner<'_> {
-    /// `changes` for `person`'s target user `user`, less those the target refused last time
+    /// `changes` for target user `user`, less those the target refused last time
     /// with the same value (unless the policy says retry) and those it did not keep last time
     /// and still shows the same way; held ones are kept for the findings.
-    pub(super) fn guard_changes(
-        &mut self,
-        _person: &DesiredUser,
-        user: &TargetUser,
-        changes: Vec<Change>,
-    ) -> Vec<Change> {
+    pub(super) fn guard_changes(&mut self, user: &TargetUser, changes: Vec<Change>) -> Vec<Change> {
         let retry = self.input.policy.retry_refused;
         let mut kept = Vec::with_capacity(changes.len());
         for change in changes {

@@ -613,7 +613,7 @@ impl<'a> Planner<'a> {
             &user.attrs,
             self.input.managed,
         );
-        let changes = self.guard_changes(person, user, changes);
+        let changes = self.guard_changes(user, changes);
         let would_act = match person.lifecycle {
             Lifecycle::Active => !user.active || !changes.is_empty(),
             Lifecycle::Inactive => user.active,
