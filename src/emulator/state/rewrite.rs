@@ -139,6 +139,25 @@ mod tests {
     }
 
     #[test]
+    fn the_defaults_are_notion_strict_and_a_profile_can_change_them() {
+        use crate::emulator::profile::{Profile, DEFAULT_VERIFIED_DOMAIN};
+        let default = Profile::default();
+        assert_eq!(default.switches.name_model, NameModel::Single);
+        assert!(default.switches.verified_domains_only);
+        assert_eq!(default.seed.verified_domains, [DEFAULT_VERIFIED_DOMAIN]);
+        let p = Profile::from_toml_str(
+            "[switches]\nname_model = \"as-sent\"\nlowercase_attributes = [\"title\"]\n\
+             drop_attributes = [\"department\"]\n[seed]\nverified_domains = [\"acme.test\"]\n",
+        )
+        .unwrap();
+        assert_eq!(p.switches.name_model, NameModel::AsSent);
+        assert_eq!(p.switches.lowercase_attributes, ["title"]);
+        assert_eq!(p.switches.drop_attributes, ["department"]);
+        assert_eq!(p.seed.verified_domains, ["acme.test"]);
+        assert!(Profile::from_toml_str("[switches]\nname_model = \"two\"").is_err());
+    }
+
+    #[test]
     fn attributes_are_lowercased_or_dropped_core_and_enterprise() {
         let mut d = doc(json!({
             "title": "Lead",
