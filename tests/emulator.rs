@@ -392,11 +392,32 @@ title = "Doctor"
     assert_eq!(plain["name"], json!({"givenName": "Plain"}));
     let filter = urlencode("email eq \"formal@example.com\"");
     let (_, page) = env.get(&format!("/Users?filter={filter}")).await;
+    // Notion's one name (the default name model): never `formatted`, the name re-split.
+    let formal = &page["Resources"][0];
     assert_eq!(
-        page["Resources"][0]["name"]["formatted"],
-        json!("Dr Formal")
+        formal["name"],
+        json!({"givenName": "Dr", "familyName": "Formal"})
     );
-    assert_eq!(page["Resources"][0][NOTION_SCHEMA]["role"], json!("member"));
+    assert_eq!(formal["displayName"], json!("Dr Formal"));
+    assert_eq!(formal[NOTION_SCHEMA]["role"], json!("member"));
+
+    // Echoed as sent under `name_model = "as-sent"`.
+    let profile = Profile::from_toml_str(
+        r#"
+[switches]
+name_model = "as-sent"
+[[seed.users]]
+user_name = "formal@example.com"
+formatted = "Dr Formal"
+"#,
+    )
+    .unwrap();
+    let env = start_with(profile).await;
+    let (_, page) = env.get(&format!("/Users?filter={filter}")).await;
+    assert_eq!(
+        page["Resources"][0]["name"],
+        json!({"formatted": "Dr Formal"})
+    );
 }
 
 #[tokio::test]
@@ -430,7 +451,8 @@ async fn patch_accepts_object_and_path_forms() {
     assert_eq!(user["name"]["givenName"], json!("Augusta"));
     assert_eq!(user["name"]["familyName"], json!("Lovelace"));
     assert_eq!(user["title"], json!("Countess"));
-    assert_eq!(user["displayName"], json!("Augusta Ada"));
+    // Notion has one name: `displayName` is that name, not a field of its own.
+    assert_eq!(user["displayName"], json!("Augusta Lovelace"));
     assert_eq!(user["externalId"], json!("emp-1"));
     assert_eq!(user[ENTERPRISE_SCHEMA]["department"], json!("Math"));
     assert_eq!(
@@ -484,7 +506,8 @@ async fn patch_accepts_object_and_path_forms() {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(user["name"], json!({"formatted": "Ada L"}));
+    assert_eq!(user["name"], json!({"givenName": "Ada", "familyName": "L"}));
+    assert_eq!(user["displayName"], json!("Ada L"));
     assert!(user.get("externalId").is_none());
     assert_eq!(user[NOTION_SCHEMA]["role"], json!("membership_admin"));
     assert_eq!(
@@ -513,13 +536,9 @@ async fn external_id_is_dropped_when_switched_off() {
 }
 
 #[tokio::test]
-async fn verified_domains_guard_name_changes() {
-    let mut profile = Profile {
-        switches: switches(|s| s.verified_domains_only = true),
-        ..Profile::default()
-    };
-    profile.seed.verified_domains = vec!["example.com".into()];
-    let env = start_with(profile).await;
+async fn verified_domains_guard_name_changes_by_default() {
+    // The default profile is as strict as Notion: example.com is verified, nothing else is.
+    let env = start_with(Profile::default()).await;
     let inside = env.seed("in@example.com", "In", "Side");
     let outside = env.seed("out@elsewhere.org", "Out", "Side");
     let rename = patch(json!([{"op": "replace", "path": "name.givenName", "value": "Z"}]));
@@ -531,6 +550,13 @@ async fn verified_domains_guard_name_changes() {
     );
     assert_eq!(env.send("PATCH", &p(&outside), Some(rename)).await.0, 403);
     assert_eq!(env.send("PATCH", &p(&outside), Some(retitle)).await.0, 200);
+    let reemail = patch(json!([{"op": "replace", "path": "userName", "value": "o@elsewhere.org"}]));
+    let (status, body) = env.send("PATCH", &p(&outside), Some(reemail)).await;
+    assert_eq!(status, 403);
+    assert!(
+        body.to_string().contains("not in a verified domain"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

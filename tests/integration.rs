@@ -9,6 +9,7 @@ mod support;
 mod alerts;
 mod boundaries;
 mod config;
+mod converge;
 mod docs;
 mod emulator;
 mod exit_codes;

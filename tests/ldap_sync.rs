@@ -177,8 +177,15 @@ async fn ldap_and_hr_join_into_users_and_groups() {
         "a second sync makes zero writes"
     );
 
-    // Ada is renamed in the directory (new DN, same entryUUID); refint-style, her group follows.
+    // Ada marries and is renamed in the directory (new DN, same entryUUID, a new surname);
+    // refint-style, her group follows. Notion keeps one name (docs/notion.md, "Users"), so the
+    // new surname is the change, and the displayName template's new cn goes with it; a new cn
+    // alone would be nothing Notion keeps.
     ldap.modify("ldapmodify", &format!("dn: cn=Ada Lovelace,{people}\nchangetype: modrdn\nnewrdn: cn=Ada King\ndeleteoldrdn: 1\n"));
+    ldap.modify(
+        "ldapmodify",
+        &format!("dn: cn=Ada King,{people}\nchangetype: modify\nreplace: sn\nsn: King\n"),
+    );
     ldap.modify(
         "ldapmodify",
         &format!(
@@ -198,12 +205,15 @@ async fn ldap_and_hr_join_into_users_and_groups() {
     );
     assert_eq!(
         plan["operations"][0]["changes"],
-        serde_json::json!([{ "attr": "displayName", "before": "Ada Lovelace", "after": "Ada King" }])
+        serde_json::json!([
+            { "attr": "name.familyName", "before": "Lovelace", "after": "King" },
+            { "attr": "displayName", "before": "Ada Lovelace", "after": "Ada King" }
+        ])
     );
     // The reason cites the directory value that differs, at the entry's DN.
     assert_eq!(
         plan["operations"][0]["reason"],
-        format!("corp: cn=Ada King (cn=Ada King,{people})")
+        format!("corp: familyName=King, cn=Ada King (cn=Ada King,{people})")
     );
     ws.idbridge(&["sync", "--yes"]).await.expect(0);
     assert_eq!(ws.emu.write_count(), writes + 1, "the rename is one patch");

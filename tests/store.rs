@@ -11,7 +11,7 @@ use idbridge::model::{ScimId, SourceKey};
 use idbridge::store::{
     Backend, Error, Link, LinkKind, LinkOrigin, LinkState, LockHolder, NewOperation, NewRun,
     OperationStatus, PruneReason, PruneRequest, RunId, RunOrigin, RunStatus, RunTrigger,
-    ScimCounts, Store, Window,
+    ScimCounts, Store, Window, WriteOutcome, WriteRecord,
 };
 use std::future::Future;
 
@@ -190,6 +190,7 @@ suite! {
     every_stored_spelling_passes_the_schema_and_reads_back: Migrated,
     saml_checks_keep_certificates_after_the_migration: Fresh,
     alert_state_is_one_row_per_target_condition_and_sink: Migrated,
+    write_outcomes_keep_the_last_patch_of_each_attribute: Migrated,
 }
 
 // ---- the suite ----
@@ -1779,5 +1780,80 @@ async fn alert_state_is_one_row_per_target_condition_and_sink(ctx: Ctx) -> TestR
     let reader = Store::open_read_only(&ctx.url).await?.ok_or("no store")?;
     assert_eq!(reader.alert_states("notion").await?.len(), 2);
     reader.close().await;
+    Ok(())
+}
+
+fn write(
+    scim: &str,
+    attr: &str,
+    sent: Option<&str>,
+    outcome: WriteOutcome,
+    secs: i64,
+) -> WriteRecord {
+    WriteRecord {
+        target_name: "notion".into(),
+        scim_id: ScimId(scim.into()),
+        attr: attr.into(),
+        sent: sent.map(str::to_owned),
+        outcome,
+        read_back: None,
+        reason: None,
+        http_status: None,
+        user_name: "x@other.test".into(),
+        source_key: Some("hr:E1".into()),
+        run_id: None,
+        recorded_at: at(secs),
+    }
+}
+
+/// One row per (user, attribute): a newer outcome replaces the older one, whatever it sent; every
+/// outcome spelling and a removal (`sent: None`) read back as written; targets stay apart.
+async fn write_outcomes_keep_the_last_patch_of_each_attribute(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let run = store.start_run(&new_run("sync", "notion", 0)).await?;
+    let refused = WriteRecord {
+        reason: Some("x@other.test is not in a verified domain".into()),
+        http_status: Some(403),
+        run_id: Some(run),
+        ..write(
+            "u1",
+            "name.givenName",
+            Some("Xav"),
+            WriteOutcome::Refused,
+            1,
+        )
+    };
+    store.record_write(&refused).await?;
+    store
+        .record_write(&write(
+            "u1",
+            "title",
+            Some("Lead"),
+            WriteOutcome::Applied,
+            2,
+        ))
+        .await?;
+    let applied = WriteRecord {
+        read_back: Some("lead".into()),
+        ..write("u1", "title", Some("Boss"), WriteOutcome::Applied, 3)
+    };
+    store.record_write(&applied).await?;
+    store
+        .record_write(&write("u2", "title", None, WriteOutcome::Applied, 4))
+        .await?;
+    let mut other = write("u1", "title", Some("X"), WriteOutcome::Refused, 5);
+    other.target_name = "other".into();
+    store.record_write(&other).await?;
+
+    let rows = store.write_outcomes("notion").await?;
+    assert_eq!(
+        rows,
+        vec![
+            refused,
+            applied,
+            write("u2", "title", None, WriteOutcome::Applied, 4)
+        ]
+    );
+    assert_eq!(store.write_outcomes("other").await?, vec![other]);
     Ok(())
 }

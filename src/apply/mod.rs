@@ -7,7 +7,8 @@
 //! token stops every write that has not started yet. A rejected token is a 401 (or a 403 on a read);
 //! a 403 on a write may refuse only that change (a target may refuse one attribute change, as Notion
 //! does for emails outside verified domains), so it is followed by a token check (`token`): only
-//! when that is refused too does the run halt.
+//! when that is refused too does the run halt. A patch the target refused on its own is recorded
+//! (`learn`), so later plans do not send it again unchanged.
 //!
 //! Apply takes any [`TargetWrite`]: the SCIM [`crate::scim::Writer`] in a run, an in-memory
 //! target in the unit tests (`tests`). The calls per kind are in `ops`, the links they leave in
@@ -15,6 +16,7 @@
 //!
 //! May import: plan, scim, store, clock, model.
 
+mod learn;
 mod links;
 mod ops;
 #[cfg(test)]
@@ -307,6 +309,7 @@ async fn record<W: TargetWrite>(
         }
         Err(Failure::Scim(e)) => {
             let message = token::judge_failure(ctx, &e).await;
+            learn::refused(ctx, op, &e).await?;
             ctx.store
                 .journal_failed(journal_id, e.status(), &message, ctx.clock.now())
                 .await?;

@@ -124,9 +124,10 @@ async fn create_user<W: TargetWrite>(ctx: &Ctx<W>, o: &CreateUser) -> Outcome {
 }
 
 async fn patch_user<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchUser) -> Outcome {
-    ctx.target
-        .patch_user(&o.scim_id, &patch_pairs(&o.changes))
-        .await?;
+    let pairs = patch_pairs(&o.changes);
+    let reply = ctx.target.patch_user(&o.scim_id, &pairs).await?;
+    // What the target kept of the patch, for the next plan's convergence guard.
+    super::learn::applied(ctx, o, &pairs, reply).await?;
     if o.changes.iter().any(|c| c.attr == Attr::UserName.path()) {
         rename_link(ctx, &o.source_key, &o.user_name).await?;
     }

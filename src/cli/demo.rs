@@ -30,6 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const OWNER: &str = "owner@acme.example";
+/// The sample company's email domain.
+const DOMAIN: &str = "acme.example";
 
 struct Day {
     title: &'static str,
@@ -118,7 +120,11 @@ pub async fn run(args: DemoArgs) -> Result<Exit> {
         None => temp.path().to_path_buf(),
     };
     let clock = Arc::new(FixedClock::new(morning(DAYS[0].at)?));
-    let emulator = Emulator::new(Profile::default(), clock.clone());
+    // The sample company's domain is verified, as it is in a workspace that provisions it: Notion
+    // refuses name and email changes outside verified domains (docs/notion.md, "Verified domains").
+    let mut profile = Profile::default();
+    profile.seed.verified_domains.push(DOMAIN.to_owned());
+    let emulator = Emulator::new(profile, clock.clone());
     // A throwaway token that lives only in this process.
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);

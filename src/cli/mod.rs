@@ -165,6 +165,10 @@ pub struct PlanArgs {
     /// Write to at most N users.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Plan again the changes the target refused on its own in an earlier run (they are held
+    /// back otherwise, until their source value changes).
+    #[arg(long)]
+    pub retry_refused: bool,
 }
 
 /// `apply`.
@@ -199,6 +203,10 @@ pub struct SyncArgs {
     /// Write to at most N users (start small).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Send again the changes the target refused on its own in an earlier run (they are held
+    /// back otherwise, until their source value changes).
+    #[arg(long)]
+    pub retry_refused: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

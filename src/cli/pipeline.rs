@@ -12,6 +12,7 @@ use crate::report::upcoming::{self, Upcoming};
 use crate::scim::{ClientSettings, Profile, Reader, TargetKind, TargetRead, Writer};
 use crate::store::{
     AbortedRun, LinkKind, LinkState, LockHolder, RunLock, RunOrigin, RunTrigger, Store, StoreRead,
+    WriteOutcome, WriteRecord,
 };
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -269,6 +270,8 @@ pub struct Known {
     pub group_links: Vec<KnownLink>,
     /// Lowercased userNames of unfinished creates (journal).
     pub unfinished: BTreeSet<String>,
+    /// What the last patch of each user's attributes sent and how it ended.
+    pub writes: Vec<plan::PastWrite>,
 }
 
 /// Read the links and unfinished creates of `target_name` (none without a store).
@@ -278,6 +281,7 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
             links: Vec::new(),
             group_links: Vec::new(),
             unfinished: BTreeSet::new(),
+            writes: Vec::new(),
         });
     };
     let stored = store
@@ -303,10 +307,38 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
             })
             .collect()
     };
+    let writes = store
+        .write_outcomes(target_name)
+        .await
+        .context("reading the recorded write outcomes from the store")?
+        .into_iter()
+        .filter_map(past_write)
+        .collect();
     Ok(Known {
         links: of(LinkKind::User),
         group_links: of(LinkKind::Group),
         unfinished,
+        writes,
+    })
+}
+
+/// A stored write outcome as the planner takes it; one of an attribute idbridge no longer knows
+/// is left out.
+fn past_write(record: WriteRecord) -> Option<plan::PastWrite> {
+    let attr = Attr::from_path(&record.attr)?;
+    let outcome = match record.outcome {
+        WriteOutcome::Refused => plan::PastOutcome::Refused {
+            reason: record.reason.unwrap_or_default(),
+        },
+        WriteOutcome::Applied => plan::PastOutcome::Applied {
+            read_back: record.read_back,
+        },
+    };
+    Some(plan::PastWrite {
+        scim_id: record.scim_id,
+        attr,
+        sent: record.sent,
+        outcome,
     })
 }
 
@@ -438,6 +470,7 @@ pub async fn prepare(
         links,
         group_links,
         unfinished: recovered,
+        writes,
     } = known(store, &settings.target.name).await?;
 
     for r in reads {
@@ -473,6 +506,9 @@ pub async fn prepare(
         target_groups: group_state.as_ref(),
         group_links: &group_links,
         now,
+        writes: &writes,
+        refusal_advice: profile.refusal_advice(),
+        names: profile.name_model,
     };
     let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
     let upcoming = upcoming::collect(&desired, &records, now);

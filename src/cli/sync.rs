@@ -35,7 +35,8 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
     let reading = progress::spinner(READING);
     let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let store = pipeline::open_store_read_only(&settings).await?;
-    let policy = pipeline::policy(&settings, args.force, args.limit);
+    let mut policy = pipeline::policy(&settings, args.force, args.limit);
+    policy.retry_refused = args.retry_refused;
     let prepared = pipeline::prepare(
         &settings,
         &reader,
@@ -283,7 +284,8 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
     let client = pipeline::writer(&settings.target, clock.clone())?;
     let reading = progress::spinner(READING);
     let requests_before = client.request_counts();
-    let policy = pipeline::policy(&settings, args.force, args.limit);
+    let mut policy = pipeline::policy(&settings, args.force, args.limit);
+    policy.retry_refused = args.retry_refused;
     let prepared = make_plan(&settings, &store, &client, clock.as_ref(), &policy).await?;
     drop(reading);
     let plan = &prepared.plan;

@@ -26,6 +26,7 @@ pub use profile::{
     RemovedUser, RetryAfterForm, Seed, SeedGroup, SeedToken, SeedUser, Switches, WorkspaceBudget,
     NOTION_BURST, ROLES,
 };
+pub use profile::{NameModel, DEFAULT_VERIFIED_DOMAIN};
 pub use state::{GroupView, MemberView, RequestRecord};
 
 use crate::clock::Clock;

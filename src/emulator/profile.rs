@@ -268,7 +268,8 @@ pub struct Switches {
     pub delete_status: u16,
     /// What `count` > 100 does.
     pub max_count: MaxCount,
-    /// Refuse name/email changes of users whose domain is not in `seed.verified_domains`.
+    /// Refuse name/email changes of users whose domain is not in `seed.verified_domains`
+    /// (documented: docs/notion.md, "Verified domains"; on by default).
     pub verified_domains_only: bool,
     /// Status of that refusal.
     pub verified_domain_status: u16,
@@ -326,6 +327,15 @@ pub struct Switches {
     pub email_filter_secondary: bool,
     /// The `/Groups` `displayName eq` filter ignores case (else the case must match).
     pub group_filter_ignores_case: bool,
+    /// How a person's name is kept: Notion's one merged name (the default) or every part as sent
+    /// (docs/notion.md, "Users").
+    pub name_model: NameModel,
+    /// Attributes the workspace stores lowercased (a target that normalises case), by their name:
+    /// a core attribute (`title`) or an enterprise one (`department`). None by default.
+    pub lowercase_attributes: Vec<String>,
+    /// Attributes the workspace does not store: accepted and dropped silently, as a target drops
+    /// what it has no field for. None by default.
+    pub drop_attributes: Vec<String>,
 }
 
 impl Default for Switches {
@@ -342,7 +352,7 @@ impl Default for Switches {
             create_status: 201,
             delete_status: 204,
             max_count: MaxCount::Clamp,
-            verified_domains_only: false,
+            verified_domains_only: true,
             verified_domain_status: 403,
             group_members_per_patch_cap: None,
             group_delete_refused_status: 409,
@@ -367,12 +377,30 @@ impl Default for Switches {
             duplicate_group_name: DuplicateGroup::CreateSecond,
             email_filter_secondary: false,
             group_filter_ignores_case: false,
+            name_model: NameModel::Single,
+            lowercase_attributes: Vec::new(),
+            drop_attributes: Vec::new(),
         }
     }
 }
 
+/// How the workspace keeps a person's name (docs/notion.md, "Users").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NameModel {
+    /// Notion's one name field: `name.formatted`, else `givenName` and `familyName` joined, make
+    /// one name; `displayName` is always that name (the userName when there is none), a
+    /// `displayName` sent is not a name and is dropped, `formatted` is never returned and the
+    /// name comes back re-split on its first whitespace (`Mary Ann` + `Smith` reads back as
+    /// `Mary` + `Ann Smith`).
+    #[default]
+    Single,
+    /// `givenName`, `familyName`, `formatted` and `displayName` stored and returned as sent.
+    AsSent,
+}
+
 /// Data present when the emulator starts.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Seed {
     /// Bearer tokens and the owner each belongs to.
@@ -383,6 +411,22 @@ pub struct Seed {
     pub groups: Vec<SeedGroup>,
     /// Email domains the organization has verified (for `verified_domains_only`).
     pub verified_domains: Vec<String>,
+}
+
+/// The domain an organization has verified when a profile names none: `example.com`, the
+/// documentation domain, so a workspace seeded with another domain refuses its name and email
+/// changes until the profile verifies that domain too.
+pub const DEFAULT_VERIFIED_DOMAIN: &str = "example.com";
+
+impl Default for Seed {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            users: Vec::new(),
+            groups: Vec::new(),
+            verified_domains: vec![DEFAULT_VERIFIED_DOMAIN.to_owned()],
+        }
+    }
 }
 
 /// A token and the workspace owner who created it.

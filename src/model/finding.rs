@@ -108,6 +108,10 @@ pub enum FindingCode {
     GroupEmptied,
     /// A pushed group has members idbridge does not manage.
     GroupUnmanagedMembers,
+    /// Changes the target refused on its own last time are not sent again.
+    WriteRefused,
+    /// Changes the target took last time without keeping the value sent are not sent again.
+    AttributeNotConverging,
 }
 
 impl FindingCode {

@@ -15,6 +15,6 @@ pub use finding::FindingCode;
 pub use ids::{ScimId, SourceKey, UserName};
 pub use record::{attr, Employment, SourceGroup, SourceRecord, StatusKind};
 pub use user::{
-    cite, Attr, DesiredGroup, DesiredUser, Leaving, Lifecycle, SourceFact, SourceIssue,
+    cite, Attr, DesiredGroup, DesiredUser, Leaving, Lifecycle, NameModel, SourceFact, SourceIssue,
     TargetGroup, TargetUser, UserAttrs, ENTERPRISE_URN,
 };

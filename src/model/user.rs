@@ -81,6 +81,21 @@ impl Attr {
     }
 }
 
+/// How a target keeps a person's name, which decides how the planner compares names (the target
+/// profile says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NameModel {
+    /// `name.givenName`, `name.familyName` and `displayName` are kept as sent: each is compared
+    /// on its own.
+    #[default]
+    Parts,
+    /// One name per person (Notion, docs/notion.md, "Users"): the parts sent are merged into it,
+    /// `displayName` shows it and the parts may come back dropped or re-split. Only the whole
+    /// name, `givenName` and `familyName` joined, is compared; when it differs the name
+    /// attributes that differ are sent, and `displayName` never changes on its own.
+    Single,
+}
+
 /// The managed attributes of one user, as plain strings. An absent key means "no value".
 pub type UserAttrs = BTreeMap<Attr, String>;
 

@@ -1,14 +1,16 @@
 //! The diff: matches desired people to target users and emits operations, findings and digests.
 
+use super::converge::{Guard, PastWrite};
 use super::digest::{plan_digest, source_digest, target_digest};
+use super::names;
 use super::op::{
     Change, CreateUser, DeactivateUser, Finding, LinkOrigin, LinkUser, Op, OpKind, PatchUser, Plan,
     ReaddUser, Severity, TargetRef, Watch, PLAN_VERSION,
 };
 use super::policy::{Adopt, Policy};
 use crate::model::{
-    cite, Attr, DesiredGroup, DesiredUser, FindingCode, Lifecycle, ScimId, SourceIssue, SourceKey,
-    TargetGroup, TargetUser, UserAttrs, UserName,
+    cite, Attr, DesiredGroup, DesiredUser, FindingCode, Lifecycle, NameModel, ScimId, SourceIssue,
+    SourceKey, TargetGroup, TargetUser, UserAttrs, UserName,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -81,6 +83,13 @@ pub struct Input<'a> {
     pub group_links: &'a [KnownLink],
     /// The plan's `now`.
     pub now: DateTime<Utc>,
+    /// What the last patch of each user's attributes sent and how it ended (store): the
+    /// convergence guard's input (`converge`).
+    pub writes: &'a [PastWrite],
+    /// What the target profile says to do about writes it refused on its own.
+    pub refusal_advice: &'a str,
+    /// How the target keeps names (the target profile says), so names are compared as kept.
+    pub names: NameModel,
 }
 
 enum Match<'t> {
@@ -141,6 +150,8 @@ pub(super) struct Planner<'a> {
     moved: BTreeSet<&'a SourceKey>,
     pub(super) ops: Vec<Op>,
     pub(super) findings: Vec<Finding>,
+    /// What earlier patches taught (`converge`).
+    pub(super) guard: Guard<'a>,
 }
 
 impl<'a> Planner<'a> {
@@ -179,6 +190,7 @@ impl<'a> Planner<'a> {
             moved: BTreeSet::new(),
             ops: Vec::new(),
             findings: Vec::new(),
+            guard: Guard::new(input.writes),
         }
     }
 
@@ -248,6 +260,7 @@ impl<'a> Planner<'a> {
         let desired_keys = self.desired_keys.clone();
         self.absent(&desired_keys);
         self.orphans();
+        self.guard_findings();
         self.inconsistent_read();
         self.sort_ops();
         let blocked = self.guardrail();
@@ -634,7 +647,13 @@ impl<'a> Planner<'a> {
 
     /// A person matched to target user `user`.
     fn existing(&mut self, person: &DesiredUser, user: &TargetUser) {
-        let changes = diff(&person.attrs, &user.attrs, self.input.managed);
+        let changes = names::compare(
+            self.input.names,
+            &person.attrs,
+            &user.attrs,
+            self.input.managed,
+        );
+        let changes = self.guard_changes(user, changes);
         if !self.existing_held(person, user, &changes) {
             self.bring_in_line(person, user, changes);
         }

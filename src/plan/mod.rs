@@ -3,15 +3,18 @@
 //!
 //! May import: `model`, serde, chrono, sha2. Never `scim`, `store`, `connectors`, `apply`, `cli`.
 
+mod converge;
 mod diff;
 mod digest;
 mod groups;
 pub mod guardrails;
+mod names;
 mod op;
 pub mod policy;
 mod verify;
 
 pub use crate::model::FindingCode;
+pub use converge::{PastOutcome, PastWrite};
 pub use diff::{diff, plan, GroupState, Input, KnownLink, TargetState};
 pub use digest::{attr_hash, plan_digest, source_digest, target_digest};
 pub use guardrails::{empty_source, EmptySource};
@@ -23,6 +26,8 @@ pub use op::{
 pub use policy::{Adopt, DeactivateMode, Policy, Threshold};
 pub use verify::{verify, Check, Violation};
 
+#[cfg(test)]
+mod converge_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -85,6 +85,8 @@ pub struct Policy {
     pub protected_roles: Vec<String>,
     /// Go past the deactivation guardrail (`--force`).
     pub force: bool,
+    /// Send again the changes the target refused on its own in an earlier run (`--retry-refused`).
+    pub retry_refused: bool,
     /// Write to at most this many users (`--limit`), in plan order.
     pub limit: Option<usize>,
     /// Delete pushed groups whose source group is gone (otherwise they are emptied and reported).
@@ -102,6 +104,7 @@ impl Default for Policy {
             token_owner: None,
             protected_roles: vec!["owner".to_owned()],
             force: false,
+            retry_refused: false,
             limit: None,
             delete_groups: false,
             adopt_groups: Vec::new(),

@@ -91,6 +91,7 @@ pub(super) struct Case {
     pub(super) groups: Vec<DesiredGroup>,
     pub(super) target_groups: Option<GroupState>,
     pub(super) group_links: Vec<KnownLink>,
+    pub(super) writes: Vec<PastWrite>,
 }
 
 impl Case {
@@ -105,6 +106,7 @@ impl Case {
             groups: Vec::new(),
             target_groups: None,
             group_links: Vec::new(),
+            writes: Vec::new(),
             policy: Policy {
                 max_deactivations: Threshold::Percent(50.0),
                 ..Policy::default()
@@ -145,6 +147,9 @@ impl Case {
             target_groups: self.target_groups.as_ref(),
             group_links: &self.group_links,
             now: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
+            writes: &self.writes,
+            refusal_advice: "verify the domain",
+            names: crate::model::NameModel::Parts,
         };
         plan(&input)
     }

@@ -283,6 +283,21 @@ impl Error {
         }
     }
 
+    /// The target's own reason when it refused the request for what it asked, as opposed to the
+    /// token, the network or its health: a 403 (a write's caller must first rule out the token,
+    /// as `apply` does) or a 400.
+    pub fn refusal_detail(&self) -> Option<&str> {
+        match self {
+            Error::Forbidden { detail, .. } => Some(detail),
+            Error::Api {
+                status: 400,
+                detail,
+                ..
+            } => Some(detail),
+            _ => None,
+        }
+    }
+
     /// The HTTP status behind the error, if there was one.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -8,7 +8,7 @@
 //! Entra provisions Notion with ("Groups").
 
 use super::wire::{self, ENTERPRISE_URN, GROUP_URN, PATCH_OP_URN, USER_URN};
-use crate::model::{Attr, ScimId, TargetUser, UserAttrs};
+use crate::model::{Attr, NameModel, ScimId, TargetUser, UserAttrs};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -133,6 +133,9 @@ pub struct Profile {
     pub content_type: &'static str,
     /// How a returning person is put back.
     pub readd: Readd,
+    /// How the target keeps names, so they are compared as kept: Notion keeps one name per
+    /// person (docs/notion.md, "Users"), a plain SCIM service every part as sent.
+    pub name_model: NameModel,
 }
 
 impl Profile {
@@ -147,6 +150,7 @@ impl Profile {
             member_removal: MemberRemoval::ValueList,
             content_type: "application/json",
             readd: Readd::Recreate,
+            name_model: NameModel::Single,
         }
     }
 
@@ -161,6 +165,7 @@ impl Profile {
             member_removal: MemberRemoval::PathFilter,
             content_type: "application/scim+json",
             readd: Readd::Reactivate,
+            name_model: NameModel::Parts,
         }
     }
 
@@ -217,6 +222,42 @@ impl Profile {
                 "the target says the user exists but a lookup by userName finds nobody (an account \
                  this token cannot see?)"
             }
+        }
+    }
+
+    /// What to do about changes the target refused on its own, for the plan's `write-refused`
+    /// finding (which then lists the email domains involved and who is in each). Notion changes
+    /// a person's name or email only when the organization has verified that person's email
+    /// domain (docs/notion.md, "Verified domains"); other services get no guess.
+    pub fn refusal_advice(&self) -> &'static str {
+        match self.kind {
+            TargetKind::Notion => {
+                "Notion changes a person's name or email only when the organization has verified that \
+                 person's email domain: verify each domain below in Notion (Manage organization > General > \
+                 Manage email domains), then run with --retry-refused"
+            }
+            TargetKind::Scim => {
+                "Fix what the target objects to (its reasons are listed with each change), then run \
+                 with --retry-refused"
+            }
+        }
+    }
+
+    /// Whether a refusal of a patch that changes `attr` may be the target's rule about that very
+    /// attribute: Notion refuses name and email changes outside verified domains (docs/notion.md,
+    /// "Verified domains"), so when a refused Notion patch holds such attributes only they are
+    /// taken as refused, and the patch's other attributes are sent again on their own next run.
+    pub fn refusal_targets(&self, attr: Attr) -> bool {
+        match self.kind {
+            TargetKind::Notion => matches!(
+                attr,
+                Attr::UserName
+                    | Attr::GivenName
+                    | Attr::FamilyName
+                    | Attr::DisplayName
+                    | Attr::Email
+            ),
+            TargetKind::Scim => false,
         }
     }
 

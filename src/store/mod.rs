@@ -1,5 +1,5 @@
-//! The store: runs, the operation journal, links (source person ↔ SCIM id), attribute snapshots
-//! and the record of journal prunes, in SQLite (default, `sqlite://idbridge.db?mode=rwc`) or
+//! The store: runs, the operation journal, links (source person ↔ SCIM id), attribute snapshots,
+//! the record of journal prunes and the outcomes of patches (`writes`), in SQLite (default, `sqlite://idbridge.db?mode=rwc`) or
 //! PostgreSQL.
 //!
 //! Two handle types carry what a command may do. [`StoreRead`] only reads: links, runs, the
@@ -44,6 +44,7 @@ mod runs;
 mod saml;
 mod snapshots;
 mod urls;
+mod writes;
 
 pub use activity::DailyOps;
 pub use alerts::AlertState;
@@ -59,6 +60,7 @@ pub use runs::{
 pub use saml::{SamlCheckRecord, UserLinkState};
 pub use snapshots::Snapshot;
 pub use urls::resolve_path;
+pub use writes::{WriteOutcome, WriteRecord};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use error::Redactor;

@@ -46,8 +46,14 @@ impl Workspace {
         Self::with_profile(Profile::default().with_notion_traffic()).await
     }
 
-    /// A workspace with an emulator profile.
-    pub async fn with_profile(profile: Profile) -> Self {
+    /// A workspace with an emulator profile. The organization has verified the domain of the
+    /// test people (`acme.test`, the owner's), as a workspace that provisions them would have:
+    /// the emulator refuses name and email changes outside verified domains, as Notion does.
+    pub async fn with_profile(mut profile: Profile) -> Self {
+        let domain = OWNER.rsplit_once('@').map_or("acme.test", |(_, d)| d);
+        if !profile.seed.verified_domains.iter().any(|d| d == domain) {
+            profile.seed.verified_domains.push(domain.to_owned());
+        }
         let emu = Emulator::new(profile, Arc::new(SystemClock));
         emu.seed_user(SeedUser {
             role: Some("owner".into()),

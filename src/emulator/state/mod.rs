@@ -8,13 +8,15 @@
 //! This file holds the workspace's types and what every part shares (ids, list order, `meta`,
 //! PATCH operations); each part lives in its own file: [`seed`] (profile seeding), [`auth`]
 //! (tokens and rate limits), [`faults`], [`forms`] (the PATCH forms a workspace accepts), [`listing`] (paging, filters, list calls),
-//! [`users`], [`groups`] and [`views`] (what tests and `--control` read).
+//! [`users`], [`rewrite`] (the name model and the attributes a workspace rewrites), [`groups`]
+//! and [`views`] (what tests and `--control` read).
 
 mod auth;
 mod faults;
 mod forms;
 mod groups;
 mod listing;
+mod rewrite;
 mod seed;
 mod users;
 mod views;

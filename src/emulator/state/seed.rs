@@ -50,6 +50,7 @@ impl State {
         if let Some(role) = user.role.as_deref().filter(|r| !r.is_empty()) {
             doc.insert(NOTION_SCHEMA.into(), json!({ "role": role }));
         }
+        self.rewrite(&mut doc);
         let status = if user.guest {
             Status::Guest
         } else if user.active {

@@ -84,6 +84,7 @@ impl State {
         }
         normalize_emails(&mut doc, &user_name)?;
         keep_one_phone(&mut doc);
+        self.rewrite(&mut doc);
         self.check_extensions(&mut doc)?;
         normalize_active(&mut doc)?;
         Ok(doc)
