@@ -596,8 +596,13 @@ fn rule_without_ops(
     let Some(person) = found.person else {
         return rule_without_person(found, name);
     };
+    rule_by_lifecycle(person, found.user.is_some_and(|u| u.active), name)
+}
+
+/// The rule for a mapped person no finding and no protection explains: their dates and status
+/// decide. `present`: they are active in the workspace.
+fn rule_by_lifecycle(person: &DesiredUser, present: bool, name: &str) -> (Rule, String, String) {
     let reason = person.reason.clone();
-    let present = found.user.is_some_and(|u| u.active);
     match (&person.lifecycle, &person.leaving) {
         (Lifecycle::Pending, _) => (
             Rule::NotStarted,
