@@ -11,7 +11,7 @@
 use crate::support::company::{Company, Person};
 use crate::support::OWNER;
 use idbridge::emulator::{
-    DuplicateGroup, DuplicatePost, ErrorShape, Fault, FaultKind, Profile, RemovedUser,
+    DuplicateGroup, DuplicatePost, ErrorShape, Fault, FaultKind, NameModel, Profile, RemovedUser,
     RetryAfterForm,
 };
 use std::collections::BTreeMap;
@@ -41,6 +41,8 @@ const ROWS: &[Row] = &[
     ("email eq matches secondary emails", |p| p.switches.email_filter_secondary = true),
     ("group name filter ignores case", |p| p.switches.group_filter_ignores_case = true),
     ("Retry-After as an HTTP date", |p| p.switches.retry_after_form = RetryAfterForm::HttpDate),
+    ("name parts echoed as sent", |p| p.switches.name_model = NameModel::AsSent),
+    ("verified-domain rule off", |p| p.switches.verified_domains_only = false),
 ];
 
 const ADA: Person = Person {
