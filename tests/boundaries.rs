@@ -448,3 +448,30 @@ fn alerts_sit_downstream_of_the_run() {
     }
     assert!(allowed.iter().any(|m| m == "serve") && allowed.iter().any(|m| m == "store"));
 }
+
+/// Each backend's migrations have distinct versions and the two backends have the same ones:
+/// two branches that picked the same timestamp once made every fresh store fail to migrate.
+#[test]
+fn migration_versions_are_unique_and_alike_in_both_backends() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let versions = |backend: &str| {
+        let mut seen = std::collections::BTreeMap::new();
+        for entry in std::fs::read_dir(root.join(backend)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let (version, _) = name
+                .split_once('_')
+                .unwrap_or_else(|| panic!("{backend}/{name}: no VERSION_ prefix"));
+            if let Some(other) = seen.insert(version.to_owned(), name.clone()) {
+                panic!("{backend}: {name} and {other} share the version {version}");
+            }
+        }
+        seen
+    };
+    let sqlite = versions("sqlite");
+    let postgres = versions("postgres");
+    assert_eq!(
+        sqlite.keys().collect::<Vec<_>>(),
+        postgres.keys().collect::<Vec<_>>(),
+        "sqlite and postgres migrations differ"
+    );
+}
