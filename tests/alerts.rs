@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The secret part of the webhook URL: it must never show in a log or an output.
-const HOOK_PATH: &str = "/services/T0CANARY/B0CANARY/hook-secret-9d2e41";
+pub(crate) const HOOK_PATH: &str = "/services/T0CANARY/B0CANARY/hook-secret-9d2e41";
 
 /// Poll an async probe (boundedly, 45 s).
 macro_rules! until {
@@ -29,14 +29,14 @@ macro_rules! until {
 }
 
 /// A local webhook receiver: records every JSON body POSTed to it.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     got: Arc<Mutex<Vec<serde_json::Value>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let got = Arc::new(Mutex::new(Vec::new()));
         let seen = got.clone();
         let app = axum::Router::new().fallback(move |body: axum::Json<serde_json::Value>| {
@@ -54,11 +54,11 @@ impl Receiver {
         Receiver { url, got, task }
     }
 
-    fn bodies(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn bodies(&self) -> Vec<serde_json::Value> {
         self.got.lock().unwrap().clone()
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.got.lock().unwrap().len()
     }
 }
@@ -75,7 +75,7 @@ fn alerts_table(ws: &Workspace, url: &str, extra: &str) -> String {
     format!("[alerts]\nwebhook_url_file = \"hook\"\n{extra}")
 }
 
-fn write_hook(ws: &Workspace, url: &str) {
+pub(crate) fn write_hook(ws: &Workspace, url: &str) {
     let path = ws.path("hook");
     std::fs::write(&path, format!("{url}\n")).unwrap();
     #[cfg(unix)]
@@ -85,7 +85,7 @@ fn write_hook(ws: &Workspace, url: &str) {
     }
 }
 
-async fn runs(serve: &Serve, result: &str) -> f64 {
+pub(crate) async fn runs(serve: &Serve, result: &str) -> f64 {
     value(
         &scrape(serve).await,
         "idbridge_runs_total",
@@ -94,7 +94,7 @@ async fn runs(serve: &Serve, result: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-fn assert_no_hook(text: &str, receiver_url: &str) {
+pub(crate) fn assert_no_hook(text: &str, receiver_url: &str) {
     assert!(!text.contains("hook-secret-9d2e41"), "{text}");
     assert!(!text.contains(receiver_url), "{text}");
 }

@@ -7,6 +7,7 @@
 mod support;
 
 mod alerts;
+mod alerts_notion;
 mod boundaries;
 mod config;
 mod converge;

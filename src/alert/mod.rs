@@ -10,15 +10,19 @@
 //! - [`state`]: the episode of each condition and sink, and the [`Alerter`], the
 //!   [`RunObserver`](crate::serve::RunObserver) `serve` is given.
 //! - [`webhook`]: the webhook sink (Slack-compatible `{"text": ...}` or a generic JSON body).
+//! - [`notion`]: the Notion database sink, one page per episode through the public API client
+//!   the reports' publish uses (`notion_api`), updated in place when the episode clears.
 //!
-//! A Notion database sink (a page per alert through the public API) plugs in as another
-//! [`AlertSink`] once the Notion public API client exists.
+//! Either sink or both: each has its own episode state, so one that is down is retried without
+//! sending again through the other.
 
 pub mod conditions;
+pub mod notion;
 pub mod state;
 pub mod webhook;
 
 pub use conditions::{observe, Seen};
+pub use notion::NotionSink;
 pub use state::Alerter;
 pub use webhook::WebhookSink;
 
@@ -140,7 +144,7 @@ pub struct SinkError {
 /// Where alerts go. A sink delivers one message or says why it could not; it bounds its own
 /// time (the scheduler waits for it) and never puts a secret in its error.
 pub trait AlertSink: Send + Sync {
-    /// The sink's key in the alert state (`webhook`): one episode per condition and sink, so a
+    /// The sink's key in the alert state (`webhook`, `notion`): one episode per condition and sink, so a
     /// sink that is down is retried without sending again through the others.
     fn key(&self) -> &'static str;
     /// Deliver `alert`.

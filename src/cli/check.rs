@@ -3,6 +3,7 @@
 
 use super::output;
 use super::{exit, pipeline, Exit, Format};
+use crate::alert::notion::Unfit;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::connectors::SourceRead;
@@ -20,7 +21,7 @@ const ISSUES_SHOWN: usize = 20;
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Check {
-    /// `config`, `store`, `target` or `source`.
+    /// `config`, `store`, `target`, `source` or `alerts`.
     check: &'static str,
     ok: bool,
     /// The exit code this check alone would give.
@@ -90,6 +91,9 @@ pub async fn run(config: &Path, clock: Arc<dyn Clock>, format: Format) -> Result
             format!("sources: {e:#}"),
         )),
     }
+    if let Some(check) = alerts(&settings, config, clock.clone()).await {
+        checks.push(check);
+    }
     let exit = exit::worst(checks.done.iter().filter_map(|c| c.failed));
     if format == Format::Json {
         output::json(&serde_json::json!({
@@ -143,6 +147,38 @@ async fn target(settings: &Settings, clock: Arc<dyn Clock>) -> Check {
             format!("target {target}: {e:#}"),
         ),
     }
+}
+
+/// The Notion alert database of `[alerts] notion_database` is shared with the integration and
+/// has the properties alert pages need; `None` without one.
+async fn alerts(settings: &Settings, config: &Path, clock: Arc<dyn Clock>) -> Option<Check> {
+    let sink = match super::serve::notion_sink(settings, config, clock) {
+        Ok(sink) => sink?,
+        Err(e) => {
+            return Some(Check::new(
+                "alerts",
+                Some(exit::for_error(&e)),
+                format!("alerts: {e:#}"),
+            ))
+        }
+    };
+    Some(match sink.check().await {
+        Ok(columns) => Check::new(
+            "alerts",
+            None,
+            format!(
+                "alerts: {} takes alert pages (title property `{}`)",
+                sink.describe(),
+                columns.title
+            ),
+        ),
+        // A database not shared or lacking a property is the setup to change (2); Notion or the
+        // network failing, or the token refused, is the environment (3), as for publishing.
+        Err(Unfit::Setup(e)) => Check::new("alerts", Some(Exit::Usage), format!("alerts: {e}")),
+        Err(Unfit::Environment(e)) => {
+            Check::new("alerts", Some(Exit::Environment), format!("alerts: {e}"))
+        }
+    })
 }
 
 /// A source was read: its counts and the first rows it skipped.

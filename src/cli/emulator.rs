@@ -5,7 +5,7 @@
 
 use super::{EmulatorArgs, Exit};
 use crate::clock::Clock;
-use crate::emulator::notion_api::{changes_schema, users_schema, NotionApi};
+use crate::emulator::notion_api::{alerts_schema, changes_schema, users_schema, NotionApi};
 use crate::emulator::{Emulator, Profile, RateLimit};
 use anyhow::{Context, Result};
 use std::sync::Arc;
@@ -65,8 +65,9 @@ pub async fn run(args: EmulatorArgs, clock: Arc<dyn Clock>) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// Notion's public API beside the SCIM emulator: the same token, a `changes` and a `users`
-/// database whose ids are printed (for `[notion] changes_database`, `users_database`), throttled at Notion's documented 3 requests
+/// Notion's public API beside the SCIM emulator: the same token, a `changes`, a `users` and an
+/// alerts database whose ids are printed (for `[notion] changes_database`, `users_database`,
+/// `[alerts] notion_database`), throttled at Notion's documented 3 requests
 /// per second.
 fn notion_api(token: &str, clock: Arc<dyn Clock>) -> NotionApi {
     let api = NotionApi::new(clock);
@@ -77,6 +78,10 @@ fn notion_api(token: &str, clock: Arc<dyn Clock>) -> NotionApi {
     }));
     let changes = api.add_database("idbridge changes", &changes_schema());
     let users = api.add_database("idbridge access review", &users_schema());
-    eprintln!("Notion public API under /v1/; changes database {changes}, users database {users}");
+    let alerts = api.add_database("idbridge alerts", &alerts_schema());
+    eprintln!(
+        "Notion public API under /v1/; changes database {changes}, users database {users}, \
+         alerts database {alerts}"
+    );
     api
 }

@@ -8,7 +8,7 @@ use super::output::errln;
 use super::pipeline::{self, Refused};
 use super::sync::{apply_prepared, make_plan, RunStart};
 use super::Exit;
-use crate::alert::{AlertSink, Alerter, WebhookSink};
+use crate::alert::{AlertSink, Alerter, NotionSink, WebhookSink};
 use crate::clock::Clock;
 use crate::config::{self, secrets, Settings};
 use crate::plan::Plan;
@@ -422,7 +422,7 @@ pub async fn serve(config: &Path, clock: Arc<dyn Clock>, args: ServeArgs) -> Res
         schedule: serve_settings.schedule.clone(),
         jitter: serve_settings.jitter,
     };
-    let observer = observer(&settings, clock.clone())?;
+    let observer = observer(&settings, config, clock.clone())?;
     let (service, triggers) = Service::new(
         backend,
         timing,
@@ -486,7 +486,11 @@ async fn run_until_stopped<B: Backend>(
 }
 
 /// The alerts of `[alerts]`, or no observer when the table is absent.
-fn observer(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Arc<dyn serve::RunObserver>> {
+fn observer(
+    settings: &Settings,
+    config: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn serve::RunObserver>> {
     let Some(alerts) = &settings.alerts else {
         return Ok(Arc::new(NoObserver));
     };
@@ -498,11 +502,43 @@ fn observer(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Arc<dyn serve:
             webhook.url
         );
     }
+    if let Some(sink) = notion_sink(settings, config, clock.clone())? {
+        errln!("idbridge serve: alerts go to {}", sink.describe());
+        sinks.push(Box::new(sink));
+    }
     Ok(Arc::new(Alerter::new(
         settings.target.name.clone(),
         alerts.warn_days,
         sinks,
         settings.store_url.clone(),
+        clock,
+    )))
+}
+
+/// The Notion database sink of `[alerts] notion_database`, with `[notion]`'s settings (its
+/// token must be readable now; it is read again at every delivery), or `None` without one.
+pub(super) fn notion_sink(
+    settings: &Settings,
+    config: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<Option<NotionSink>> {
+    let Some(alerts) = &settings.alerts else {
+        return Ok(None);
+    };
+    let Some(database) = &alerts.notion_database else {
+        return Ok(None);
+    };
+    let notion = config::load_notion(config)?.with_context(|| {
+        format!(
+            "{}: [alerts] notion_database needs the [notion] table's integration token; add \
+             [notion] with token_env or token_file (docs/config.md, [alerts])",
+            config.display()
+        )
+    })?;
+    Ok(Some(NotionSink::new(
+        database.clone(),
+        notion,
+        alerts.timeout,
         clock,
     )))
 }

@@ -5,6 +5,7 @@
 
 use super::raw::RawNotion;
 use super::resolve::Resolver;
+use super::secrets::SecretSource;
 use super::ConfigError;
 use crate::notion_api::client::{check_version, DatabaseId, DEFAULT_URL, DEFAULT_VERSION};
 use secrecy::SecretString;
@@ -22,6 +23,9 @@ pub struct NotionSettings {
     pub token: SecretString,
     /// Where the token is configured ("the environment variable X"), never the token.
     pub token_source: String,
+    /// The same, to read the token again (`serve`'s alert sink does at each delivery, so a
+    /// rotated token needs no restart).
+    pub token_from: SecretSource,
     /// `users_database`.
     pub users_database: Option<DatabaseId>,
     /// `changes_database`.
@@ -66,11 +70,12 @@ impl Resolver<'_> {
                 Err(why) => return self.invalid(v.span().start, "notion.version", why),
             },
         };
-        let (token, token_source) =
+        let (token, token_source, token_from) =
             match self.secret(&n.token_env, &n.token_file, "notion.token")? {
                 Some((source, at)) => (
                     self.read_secret(&source, at, "notion.token")?,
                     source.to_string(),
+                    source,
                 ),
                 None => return self.invalid(
                     self.header_offset("[notion]"),
@@ -84,6 +89,7 @@ impl Resolver<'_> {
             version,
             token,
             token_source,
+            token_from,
             users_database: self.database(&n.users_database, "notion.users_database")?,
             changes_database: self.database(&n.changes_database, "notion.changes_database")?,
             rate_limit: self.notion_rate(&n.rate_limit)?,

@@ -306,7 +306,7 @@ impl Resolver<'_> {
         let mapping = self.mapping(&raw, raw_sources, &sources)?;
         let serve = self.serve(&raw.serve)?;
         let saml = self.saml(&raw.saml)?;
-        let alerts = self.alerts(&raw.alerts)?;
+        let alerts = self.alerts(&raw.alerts, raw.notion.is_some())?;
         Ok(Settings {
             path: self.path.to_owned(),
             store_url,

@@ -1209,3 +1209,56 @@ fn alerts_errors_name_their_line_and_never_echo_a_url() {
     assert!(!err.contains("sEcReTpAtH"), "{err}");
     assert!(err.contains("webhook_url_env"), "{err}");
 }
+
+#[test]
+fn alerts_into_a_notion_database_need_the_notion_table_for_its_token() {
+    let dir = dir_with_token();
+    let db = "0123abcd456789abcdef0123456789ab";
+    // The token of [notion] is not read by this load: a missing variable is no error here.
+    let text = format!(
+        "{MINIMAL}\n[alerts]\nnotion_database = \"{db}\"\n\n[notion]\ntoken_env = \"UNSET_NOTION_TOKEN_FOR_TEST\"\n"
+    );
+    let alerts = parse_in(dir.path(), &text).unwrap().alerts.unwrap();
+    assert!(alerts.webhook.is_none());
+    assert_eq!(
+        alerts.notion_database.unwrap().as_str(),
+        "0123abcd-4567-89ab-cdef-0123456789ab"
+    );
+    // Both sinks at once.
+    let text = format!(
+        "{MINIMAL}\n[alerts]\nwebhook_url_env = \"HOOK\"\nnotion_database = \"{db}\"\n\n[notion]\ntoken_env = \"T\"\n"
+    );
+    let alerts = parse_in(dir.path(), &text).unwrap().alerts.unwrap();
+    assert!(alerts.webhook.is_some() && alerts.notion_database.is_some());
+
+    let base = MINIMAL.lines().count() + 2;
+    for (body, line, says) in [
+        (
+            format!("notion_database = \"{db}\"\n"),
+            base + 1,
+            "this file has none: add [notion] with token_env",
+        ),
+        (
+            "notion_database = \"not-an-id\"\n".to_owned(),
+            base + 1,
+            "is not a Notion database id",
+        ),
+    ] {
+        let err = parse_in(dir.path(), &format!("{MINIMAL}\n[alerts]\n{body}")).unwrap_err();
+        let ConfigError::Invalid {
+            key,
+            line: l,
+            message,
+            ..
+        } = &err
+        else {
+            panic!("{body}: {err}")
+        };
+        assert_eq!(
+            (key.as_str(), *l),
+            ("alerts.notion_database", line),
+            "{err}"
+        );
+        assert!(message.contains(says), "{err}");
+    }
+}

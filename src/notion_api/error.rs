@@ -32,7 +32,7 @@ pub enum Error {
     /// integration has not been given access to it.
     #[error(
         "Notion cannot find the database {database} for this integration (HTTP {status} {code}). \
-         Either the id is wrong ({key} in the [notion] table of the config), or the database has \
+         Either the id is wrong ({key} in the config), or the database has \
          not been shared with the integration: open the database in Notion, click the \"…\" menu \
          at its top right → Connections, and add the integration"
     )]

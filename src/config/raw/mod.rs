@@ -255,4 +255,6 @@ pub struct RawAlerts {
     pub warn_days: Option<Spanned<i64>>,
     /// How long one delivery may take.
     pub timeout: Option<Spanned<String>>,
+    /// The Notion database alerts become pages in (the token is `[notion]`'s).
+    pub notion_database: Option<Spanned<String>>,
 }

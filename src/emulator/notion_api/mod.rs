@@ -148,6 +148,22 @@ pub fn changes_schema() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// A schema `[alerts] notion_database` fills completely: one page per alert episode
+/// (docs/config.md, `[alerts]`).
+pub fn alerts_schema() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("Alert", "title"),
+        ("Condition", "select"),
+        ("Severity", "select"),
+        ("Target", "rich_text"),
+        ("Run", "number"),
+        ("Message", "rich_text"),
+        ("Since", "date"),
+        ("Cleared", "date"),
+        ("Status", "select"),
+    ]
+}
+
 /// A schema for the `users` report (the access review), one page per person.
 pub fn users_schema() -> Vec<(&'static str, &'static str)> {
     vec![
