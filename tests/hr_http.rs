@@ -168,7 +168,7 @@ async fn serve(api: Arc<Api>) -> String {
         .route("/v1/shifted", get(shifted))
         .route("/v1/people", get(paged))
         .route("/v1/pages", get(paged))
-        .route("/reports/custom", get(bamboo))
+        .route("/v1/reports/7", get(bamboo))
         .with_state(api);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -263,13 +263,13 @@ async fn page_number_paging_stops_on_an_empty_page() {
 }
 
 #[tokio::test]
-async fn bamboohr_preset_reads_a_custom_report() {
+async fn bamboohr_preset_reads_a_saved_report_by_get() {
     let base = serve(Arc::new(Api::default())).await;
     let dir = tempfile::tempdir().unwrap();
     let s = source(
         dir.path(),
         &format!(
-            "url = \"{base}/reports/custom\"\npreset = \"bamboohr\"\ntoken_file = \"bamboo\"\n"
+            "url = \"{base}/v1/reports/7?format=JSON\"\npreset = \"bamboohr\"\ntoken_file = \"bamboo\"\n"
         ),
     );
     let read = read_http(&s, &SystemClock).await.unwrap();
@@ -290,7 +290,7 @@ async fn bamboohr_preset_reads_a_custom_report() {
     let s = source(
         dir.path(),
         &format!(
-            "url = \"{base}/reports/custom\"\npreset = \"bamboohr\"\ntoken_file = \"bad-key\"\n"
+            "url = \"{base}/v1/reports/7?format=JSON\"\npreset = \"bamboohr\"\ntoken_file = \"bad-key\"\n"
         ),
     );
     let err = read_http(&s, &SystemClock).await.unwrap_err().to_string();

@@ -8,6 +8,7 @@ mod support;
 
 mod alerts;
 mod alerts_notion;
+mod bamboohr;
 mod boundaries;
 mod config;
 mod converge;

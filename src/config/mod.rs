@@ -41,7 +41,9 @@ pub use serve::{MetadataSource, SamlSettings, ServeSettings};
 pub use source::hr_csv::{
     HrCsvSettings, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_FIELD_LINES, DEFAULT_MAX_FILE_BYTES,
 };
-pub use source::hr_http::{HrHttpSettings, HttpAuth, HttpPaging, DEFAULT_MAX_REPLY_BYTES};
+pub use source::hr_http::{
+    bamboo_fields, HrHttpSettings, HttpAuth, HttpPaging, HttpRequest, DEFAULT_MAX_REPLY_BYTES,
+};
 pub use source::ldap::{
     LdapAttributes, LdapDialect, LdapQuery, LdapScope, LdapSettings, NestedGroups,
 };

@@ -36,6 +36,19 @@ pub enum HttpPaging {
     },
 }
 
+/// How the records are asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpRequest {
+    /// `GET` each page (any API; a BambooHR saved company report, `…/v1/reports/{id}`).
+    Get,
+    /// BambooHR's custom report: one `POST …/v1/reports/custom?format=JSON` whose body lists
+    /// exactly these fields (the columns the row rules read), answered in one reply.
+    BambooCustom {
+        /// The field names, each once, in the columns' order.
+        fields: Vec<String>,
+    },
+}
+
 /// Resolved `kind = "hr-http"` source.
 #[derive(Debug, Clone)]
 pub struct HrHttpSettings {
@@ -53,6 +66,8 @@ pub struct HrHttpSettings {
     pub total: Option<String>,
     /// Paging.
     pub paging: HttpPaging,
+    /// `GET` pages, or BambooHR's custom-report `POST`.
+    pub request: HttpRequest,
     /// Field names (same roles as CSV columns).
     pub columns: Columns,
     /// Status map.
@@ -79,6 +94,29 @@ pub(in crate::config) const AUTHS: [(&str, HttpAuth); 2] =
     [("bearer", HttpAuth::Bearer), ("basic", HttpAuth::Basic)];
 /// `preset`: `true` for BambooHR, the only one so far.
 pub(in crate::config) const PRESETS: [(&str, bool); 1] = [("bamboohr", true)];
+
+/// The fields a BambooHR custom report is asked for: every column the row rules read (the
+/// profile, the status and both dates), each once.
+pub fn bamboo_fields(columns: &Columns) -> Vec<String> {
+    let mut fields: Vec<String> = Vec::new();
+    for field in [
+        &columns.employee_id,
+        &columns.email,
+        &columns.given_name,
+        &columns.family_name,
+        &columns.title,
+        &columns.department,
+        &columns.manager_email,
+        &columns.status,
+        &columns.start_date,
+        &columns.termination_date,
+    ] {
+        if !fields.contains(field) {
+            fields.push(field.clone());
+        }
+    }
+    fields
+}
 
 /// BambooHR custom-report field names (docs/config.md); explicit columns still win.
 fn bamboo_columns(c: &RawColumns) -> Columns {
@@ -128,6 +166,11 @@ impl Resolver<'_> {
         } else {
             Columns::resolve(&s.columns)
         };
+        let (url, request) = if bamboo {
+            self.bamboo_request(url, &columns, &c, s)?
+        } else {
+            (url, HttpRequest::Get)
+        };
         let timezone = self.timezone(&s.timezone, &c.key("timezone"))?;
         let records = match &s.records {
             Some(r) => r.get_ref().clone(),
@@ -142,6 +185,7 @@ impl Resolver<'_> {
             records,
             total: s.total.as_ref().map(|t| t.get_ref().trim().to_owned()),
             paging,
+            request,
             columns,
             status_map: self.status_map(&s.status_map, &format!("sources[{}]", c.i))?,
             timezone,
@@ -156,6 +200,54 @@ impl Resolver<'_> {
             )? as u64,
             join_attr: c.join_attr,
         })))
+    }
+
+    /// With the BambooHR preset, a URL without a report id (the API root `…/v1`, or
+    /// `…/v1/reports/custom`) asks for a custom report of exactly the fields read; one naming a
+    /// report (`…/v1/reports/{id}`) reads that saved report by `GET`, as any API.
+    fn bamboo_request(
+        &self,
+        mut url: url::Url,
+        columns: &Columns,
+        c: &Common<'_>,
+        s: &RawHrHttp,
+    ) -> Result<(url::Url, HttpRequest), ConfigError> {
+        let path = url.path().trim_end_matches('/').to_owned();
+        if path.ends_with("/v1") {
+            url.set_path(&format!("{path}/reports/custom"));
+        } else if !path.ends_with("/reports/custom") {
+            return Ok((url, HttpRequest::Get));
+        }
+        if let Some(key) = s.next.as_ref().or(s.page_param.as_ref()) {
+            return self.invalid(
+                key.span().start,
+                &c.key(if s.next.is_some() {
+                    "next"
+                } else {
+                    "page_param"
+                }),
+                "BambooHR answers a custom report in one reply: remove the paging keys",
+            );
+        }
+        let at = s.url.as_ref().map_or(c.at, |u| u.span().start);
+        match url.query_pairs().find(|(k, _)| k == "format") {
+            Some((_, v)) if !v.eq_ignore_ascii_case("json") => {
+                return self.invalid(
+                    at,
+                    &c.key("url"),
+                    format!(
+                        "the custom report is read as JSON, and the URL asks for format={v}: \
+                         drop `format` from the URL (idbridge adds format=JSON)"
+                    ),
+                )
+            }
+            Some(_) => {}
+            None => {
+                url.query_pairs_mut().append_pair("format", "JSON");
+            }
+        }
+        let fields = bamboo_fields(columns);
+        Ok((url, HttpRequest::BambooCustom { fields }))
     }
 
     /// `next` (next-link paging) or `page_param`/`page_start` (page numbers), not both.

@@ -8,6 +8,13 @@
 //! another never), and, when the API reports its record count (`total`), a count that does not
 //! match the distinct records received.
 //!
+//! With the BambooHR preset and no report id in the URL, the one request is BambooHR's custom
+//! report: `POST …/v1/reports/custom?format=JSON` with a JSON body listing exactly the fields the
+//! row rules read (`HttpRequest::BambooCustom`); a reply whose `fields` and records lack one of
+//! them fails the read, since a status or termination date that silently never came would keep
+//! leavers active. BambooHR's shape needs nothing else: ids as strings, `0000-00-00` for no date,
+//! `Active`/`Inactive` statuses (the default status map).
+//!
 //! Every read is bounded: a reply is read chunk by chunk up to `max_reply_bytes`, the pages up to
 //! `max_pages`, a next link seen before is a loop, and with `total` set the paging stops with an
 //! error once it runs past the count. Each of these fails the whole read. Errors show a page's URL
@@ -17,7 +24,7 @@
 use super::row::{self, RowRules};
 use super::{Error, SourceRead};
 use crate::clock::Clock;
-use crate::config::{HrHttpSettings, HttpAuth, HttpPaging};
+use crate::config::{HrHttpSettings, HttpAuth, HttpPaging, HttpRequest};
 use crate::model::{FindingCode, SourceIssue};
 use crate::retry::{Again, Failed, Policy, Throttle};
 use secrecy::ExposeSecret;
@@ -199,7 +206,14 @@ async fn attempt(
 ) -> Result<Value, Failed<Problem>> {
     let transient = |why: String| Failed::backoff(Problem::Transient(why));
     let fatal = |why: String| Failed::never(Problem::Final(fail(settings, url, why)));
-    let mut request = client.get(url.clone()).header("Accept", "application/json");
+    let mut request = match &settings.request {
+        HttpRequest::Get => client.get(url.clone()),
+        // Asking for a report changes nothing in BambooHR, so the POST is retried like a GET.
+        HttpRequest::BambooCustom { fields } => client
+            .post(url.clone())
+            .json(&serde_json::json!({ "title": "idbridge", "fields": fields })),
+    }
+    .header("Accept", "application/json");
     if let Some(token) = &settings.token {
         request = match settings.auth {
             HttpAuth::Bearer => request.bearer_auth(token.expose_secret()),
@@ -243,7 +257,11 @@ async fn attempt(
         return Err(transient(format!("HTTP {}", status.as_u16())));
     }
     if !status.is_success() {
-        return Err(fatal(format!("HTTP {}", status.as_u16())));
+        return Err(fatal(format!(
+            "HTTP {}{}",
+            status.as_u16(),
+            refusal_hint(settings, status.as_u16())
+        )));
     }
     let bytes = match body(reply, settings.max_reply_bytes).await {
         Body::Read(b) => b,
@@ -257,6 +275,62 @@ async fn attempt(
         }
     };
     serde_json::from_slice(&bytes).map_err(|e| fatal(format!("the reply is not JSON: {e}")))
+}
+
+/// What to check when the API refused the request itself.
+fn refusal_hint(settings: &HrHttpSettings, status: u16) -> &'static str {
+    match (&settings.request, status) {
+        (HttpRequest::BambooCustom { .. }, 404) => {
+            "; BambooHR has no such company or endpoint: check the company domain in `url` \
+             (https://api.bamboohr.com/api/gateway.php/<company>/v1)"
+        }
+        (HttpRequest::BambooCustom { .. }, _) => {
+            "; BambooHR refused the custom report request: check that every field name in \
+             sources.columns is a BambooHR field (its API lists them at /v1/meta/fields)"
+        }
+        (HttpRequest::Get, 404) => "; check `url` (for BambooHR, the report id)",
+        (HttpRequest::Get, _) => "",
+    }
+}
+
+/// A BambooHR custom report must bring back every field it was asked for, in its `fields` list
+/// or in its records: one the API key may not see, or a misspelt one, would otherwise read as
+/// "no status" (everyone active) or "no termination date", and leavers would keep access.
+fn check_fields(settings: &HrHttpSettings, url: &url::Url, body: &Value) -> Result<(), Error> {
+    let HttpRequest::BambooCustom { fields } = &settings.request else {
+        return Ok(());
+    };
+    let mut present: std::collections::BTreeSet<String> = body
+        .get("fields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.get("id").and_then(scalar))
+        .collect();
+    let records = at_path(body, &settings.records).and_then(Value::as_array);
+    for record in records.into_iter().flatten() {
+        if let Some(object) = record.as_object() {
+            present.extend(object.keys().cloned());
+        }
+    }
+    let missing: Vec<&str> = fields
+        .iter()
+        .filter(|f| !present.contains(f.as_str()))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(fail(
+        settings,
+        url,
+        format!(
+            "BambooHR's custom report came back without the field(s) `{}`; nothing from this \
+             source is used this run. Check the names in sources.columns against BambooHR's \
+             fields (/v1/meta/fields) and that the API key's user may see them",
+            missing.join("`, `")
+        ),
+    ))
 }
 
 /// A JSON value as a message quotes it: at most 100 characters, since it is kept per page and
@@ -592,6 +666,7 @@ pub async fn read_http(settings: &HrHttpSettings, clock: &dyn Clock) -> Result<S
             ));
         }
         let body = fetch(&client, settings, &url, clock).await?;
+        check_fields(settings, &url, &body)?;
         let records = gathered.page(&url, &body, page)?;
         match next_page(settings, &url, &body, records, &mut page_number)? {
             Some(next) => {
