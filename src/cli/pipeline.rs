@@ -272,6 +272,8 @@ pub struct Known {
     pub unfinished: BTreeSet<String>,
     /// What the last patch of each user's attributes sent and how it ended.
     pub writes: Vec<plan::PastWrite>,
+    /// Who earlier counted runs found gone from the sources (absence grace).
+    pub absences: Vec<plan::Absence>,
 }
 
 /// Read the links and unfinished creates of `target_name` (none without a store).
@@ -282,6 +284,7 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
             group_links: Vec::new(),
             unfinished: BTreeSet::new(),
             writes: Vec::new(),
+            absences: Vec::new(),
         });
     };
     let stored = store
@@ -319,7 +322,23 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
         group_links: of(LinkKind::Group),
         unfinished,
         writes,
+        absences: absences(store, target_name).await?,
     })
+}
+
+/// The stored absences of `target_name`, as the planner takes them.
+pub async fn absences(store: &StoreRead, target_name: &str) -> Result<Vec<plan::Absence>> {
+    Ok(store
+        .absences(target_name)
+        .await
+        .context("reading the recorded absences from the store")?
+        .into_iter()
+        .map(|a| plan::Absence {
+            key: a.key,
+            since: a.since,
+            runs: a.runs,
+        })
+        .collect())
 }
 
 /// A stored write outcome as the planner takes it; one of an attribute idbridge no longer knows
@@ -471,6 +490,7 @@ pub async fn prepare(
         group_links,
         unfinished: recovered,
         writes,
+        absences,
     } = known(store, &settings.target.name).await?;
 
     for r in reads {
@@ -509,6 +529,7 @@ pub async fn prepare(
         writes: &writes,
         refusal_advice: profile.refusal_advice(),
         names: profile.name_model,
+        absences: &absences,
     };
     let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
     let upcoming = upcoming::collect(&desired, &records, now);

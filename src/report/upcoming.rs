@@ -248,6 +248,7 @@ mod tests {
             lifecycle,
             reason: String::new(),
             leaving,
+            out_of_scope: None,
             provenance: Default::default(),
         }
     }
