@@ -94,6 +94,9 @@ pub struct Input<'a> {
     /// The stored absences (store): who earlier counted runs found gone, since when
     /// (`absence`).
     pub absences: &'a [Absence],
+    /// Linked keys a source read missed because they moved out of its scope, with the scope
+    /// rule they no longer match (a directory entry moved out of `users.base`).
+    pub excluded: &'a BTreeMap<SourceKey, String>,
 }
 
 enum Match<'t> {
@@ -783,10 +786,16 @@ impl<'a> Planner<'a> {
                 held_back.push(name.to_string());
                 continue;
             }
-            let reason = format!(
-                "{}: absent from every source (linked as {})",
-                link.key.source, link.key
-            );
+            let reason = match self.input.excluded.get(&link.key) {
+                Some(rule) => format!(
+                    "out of scope: {}: {rule} (linked as {})",
+                    link.key.source, link.key
+                ),
+                None => format!(
+                    "{}: absent from every source (linked as {})",
+                    link.key.source, link.key
+                ),
+            };
             self.gone(&link.key, user, reason);
         }
         if !held_back.is_empty() {

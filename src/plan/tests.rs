@@ -95,6 +95,7 @@ pub(super) struct Case {
     pub(super) writes: Vec<PastWrite>,
     pub(super) absences: Vec<crate::plan::Absence>,
     pub(super) now: chrono::DateTime<Utc>,
+    pub(super) excluded: std::collections::BTreeMap<SourceKey, String>,
 }
 
 impl Case {
@@ -111,6 +112,7 @@ impl Case {
             group_links: Vec::new(),
             writes: Vec::new(),
             absences: Vec::new(),
+            excluded: Default::default(),
             now: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
             // These cases are about matching, guardrails and holds: a gone person is deactivated
             // by the first run that misses them. The grace has its own tests (`absence_tests`).
@@ -159,6 +161,7 @@ impl Case {
             refusal_advice: "verify the domain",
             names: crate::model::NameModel::Parts,
             absences: &self.absences,
+            excluded: &self.excluded,
         };
         plan(&input)
     }
