@@ -701,7 +701,10 @@ async fn a_blocked_plan_is_held_recorded_and_counted_never_forced() {
     let writes = ws.emu.write_count();
     // Three of ten leave (30% > the default 10%): every run's plan is blocked.
     // The guardrail is the subject: the leavers are due at once (no absence grace).
-    ws.tail = format!("[policy]\n{NO_GRACE}\n{}", serve_table(&ws, "every = \"1s\""));
+    ws.tail = format!(
+        "[policy]\n{NO_GRACE}\n{}",
+        serve_table(&ws, "every = \"1s\"")
+    );
     ws.hr(&rows[3..]);
     let serve = Serve::start(&ws, "idbridge.toml", "serve").await;
     let refused = wait_async!("two refused runs", {

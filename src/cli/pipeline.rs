@@ -506,6 +506,27 @@ async fn scope_exits(
     out
 }
 
+/// What the run records as upcoming: the sources' future starts and terminations, and the
+/// plan's pending deactivations (absence grace), by when they take effect.
+fn scheduled(
+    desired: &[DesiredUser],
+    reads: &[SourceRead],
+    plan: &Plan,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Vec<Upcoming> {
+    let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
+    let mut upcoming = upcoming::collect(desired, &records, now);
+    upcoming.extend(upcoming::pending_deactivations(
+        &plan.absence,
+        policy.absence_grace.runs,
+    ));
+    upcoming.sort_by(|a, b| {
+        (a.effective, &a.user_name, a.kind).cmp(&(b.effective, &b.user_name, b.kind))
+    });
+    upcoming
+}
+
 /// Everything from source reads to the plan. It holds only a [`Reader`] of the target: making a
 /// plan cannot write.
 pub async fn prepare(
@@ -572,16 +593,8 @@ pub async fn prepare(
         absences: &absences,
         excluded: &excluded,
     };
-    let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
-    let mut upcoming = upcoming::collect(&desired, &records, now);
     let plan = plan::plan(&input);
-    upcoming.extend(upcoming::pending_deactivations(
-        &plan.absence,
-        policy.absence_grace.runs,
-    ));
-    upcoming.sort_by(|a, b| {
-        (a.effective, &a.user_name, a.kind).cmp(&(b.effective, &b.user_name, b.kind))
-    });
+    let upcoming = scheduled(&desired, reads, &plan, policy, now);
     Ok(Prepared {
         plan,
         desired,
