@@ -57,6 +57,7 @@ fn main() {
             lifecycle: Lifecycle::Active,
             reason: format!("hr: status=active (hr.csv line {})", i + 2),
             leaving: None,
+            out_of_scope: None,
             provenance: [(
                 Attr::Title,
                 vec![SourceFact {

@@ -5,7 +5,7 @@
 //! down never failing the sync (its alert goes out once it answers).
 
 use crate::serve::{scrape, serve_table, succeeded_runs, value, Serve};
-use crate::support::{row, Workspace, OWNER, TOKEN};
+use crate::support::{row, Workspace, NO_GRACE, OWNER, TOKEN};
 use idbridge::store::Store;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -191,7 +191,7 @@ async fn a_held_plan_alerts_once_in_the_generic_body_and_recovers_when_the_plan_
     ws.idbridge(&["sync", "--yes"]).await.expect(0);
     // Three of ten leave (30% > the default 10%): every run's plan is held.
     ws.tail = format!(
-        "{}\n{}",
+        "[policy]\n{NO_GRACE}\n{}\n{}",
         serve_table(&ws, "every = \"1s\""),
         alerts_table(&ws, &receiver.url, "format = \"generic\"\n")
     );

@@ -19,6 +19,7 @@ mod explain;
 mod hr_http;
 mod ldap;
 mod ldap_sync;
+mod lifecycle;
 mod notion_fidelity;
 mod notion_matrix;
 mod notion_publish;

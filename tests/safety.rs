@@ -1,7 +1,7 @@
 //! "Never remove the wrong person", through the binary and the emulator: re-keyed HR exports,
 //! reused emails, and saved plans edited between review and apply.
 
-use crate::support::{row, Workspace, OWNER, TOKEN};
+use crate::support::{row, Workspace, NO_GRACE, OWNER, TOKEN};
 use idbridge::emulator::SeedUser;
 use idbridge::plan::{plan_digest, Plan};
 use serde_json::Value;
@@ -135,7 +135,7 @@ async fn a_rekeyed_hr_export_moves_links_and_removes_nobody() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reused_email_is_held_instead_of_readding_the_former_account() {
     let mut ws = Workspace::new().await;
-    ws.tail = "[policy]\nmax_deactivations = 5\n".into();
+    ws.tail = format!("[policy]\nmax_deactivations = 5\n{NO_GRACE}");
     hr(&ws, &people(&[("E1", "Ada"), ("E2", "Bob"), ("E3", "Cy")]));
     ws.idbridge(&["sync", "--yes"]).await.expect(0);
     hr(&ws, &people(&[("E1", "Ada"), ("E3", "Cy")]));
@@ -193,7 +193,7 @@ async fn an_edited_plan_is_refused_and_writes_nothing() {
     let mut ws = Workspace::new().await;
     ws.emu
         .seed_user(SeedUser::member("guest@acme.test", "Gus", "Guest"));
-    ws.tail = "[policy]\nmax_deactivations = \"10%\"\n".into();
+    ws.tail = format!("[policy]\nmax_deactivations = \"10%\"\n{NO_GRACE}");
     let ten: Vec<(String, String)> = (1..=10)
         .map(|i| (format!("E{i}"), format!("P{i}")))
         .collect();

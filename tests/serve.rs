@@ -4,7 +4,7 @@
 //! middle of a run, and two replicas on one PostgreSQL store with the leader killed.
 
 use crate::run_lock::{drop_database, scratch_database};
-use crate::support::{row, Run, Workspace, TOKEN};
+use crate::support::{row, Run, Workspace, NO_GRACE, TOKEN};
 use idbridge::emulator::{Fault, FaultKind};
 use idbridge::store::{OperationStatus, RunStatus, RunTrigger, Store};
 use std::net::SocketAddr;
@@ -700,7 +700,11 @@ async fn a_blocked_plan_is_held_recorded_and_counted_never_forced() {
     let before = ws.active_names();
     let writes = ws.emu.write_count();
     // Three of ten leave (30% > the default 10%): every run's plan is blocked.
-    ws.tail = serve_table(&ws, "every = \"1s\"");
+    // The guardrail is the subject: the leavers are due at once (no absence grace).
+    ws.tail = format!(
+        "[policy]\n{NO_GRACE}\n{}",
+        serve_table(&ws, "every = \"1s\"")
+    );
     ws.hr(&rows[3..]);
     let serve = Serve::start(&ws, "idbridge.toml", "serve").await;
     let refused = wait_async!("two refused runs", {

@@ -2,7 +2,7 @@
 //! PostgreSQL) store: create, patch, deactivate, re-add, idempotence, saved plans, guardrails,
 //! bad rows, throttling and faults, lost replies and crashes.
 
-use crate::support::{row, Workspace, OWNER, TOKEN};
+use crate::support::{row, Workspace, NO_GRACE, OWNER, TOKEN};
 use idbridge::emulator::{Fault, FaultKind, Profile, RateLimit, SeedUser, Switches};
 use idbridge::store::{NewOperation, NewRun, RunOrigin, RunTrigger, Store};
 
@@ -255,7 +255,9 @@ async fn saved_plan_is_applied_as_reviewed_and_refused_when_stale() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn guardrail_refuses_mass_deactivation_unless_forced() {
-    let ws = Workspace::notion_like().await;
+    let mut ws = Workspace::notion_like().await;
+    // The guardrail is the subject: the leavers are due at once (no absence grace).
+    ws.tail = format!("[policy]\n{NO_GRACE}");
     let rows: Vec<String> = (1..=10)
         .map(|i| row(&format!("E{i}"), &format!("P{i}"), "Eng", "active"))
         .collect();
@@ -642,7 +644,7 @@ async fn sync_with_a_postgresql_store() {
 async fn an_inconsistent_target_read_deactivates_nobody() {
     let mut ws = Workspace::notion_like().await;
     ws.target_extra = "rate_limit = 0\ntimeout = \"5s\"\npage_size = 2\n".into();
-    ws.tail = "[policy]\nmax_deactivations = 10\n".into();
+    ws.tail = format!("[policy]\nmax_deactivations = 10\n{NO_GRACE}");
     let rows: Vec<String> = (1..=5)
         .map(|i| row(&format!("E{i}"), &format!("P{i}"), "Eng", "active"))
         .collect();

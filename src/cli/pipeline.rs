@@ -6,7 +6,7 @@ use crate::config::{self, Settings, SourceSettings, TargetKind as ConfigKind, Ta
 use crate::connectors::hr;
 use crate::connectors::SourceRead;
 use crate::mapping;
-use crate::model::{Attr, DesiredUser, ScimId, TargetGroup, UserName};
+use crate::model::{Attr, DesiredUser, ScimId, SourceKey, TargetGroup, UserName};
 use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetState};
 use crate::report::upcoming::{self, Upcoming};
 use crate::scim::{ClientSettings, Profile, Reader, TargetKind, TargetRead, Writer};
@@ -17,7 +17,7 @@ use crate::store::{
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -272,6 +272,8 @@ pub struct Known {
     pub unfinished: BTreeSet<String>,
     /// What the last patch of each user's attributes sent and how it ended.
     pub writes: Vec<plan::PastWrite>,
+    /// Who earlier counted runs found gone from the sources (absence grace).
+    pub absences: Vec<plan::Absence>,
 }
 
 /// Read the links and unfinished creates of `target_name` (none without a store).
@@ -282,6 +284,7 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
             group_links: Vec::new(),
             unfinished: BTreeSet::new(),
             writes: Vec::new(),
+            absences: Vec::new(),
         });
     };
     let stored = store
@@ -319,7 +322,23 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
         group_links: of(LinkKind::Group),
         unfinished,
         writes,
+        absences: absences(store, target_name).await?,
     })
+}
+
+/// The stored absences of `target_name`, as the planner takes them.
+pub async fn absences(store: &StoreRead, target_name: &str) -> Result<Vec<plan::Absence>> {
+    Ok(store
+        .absences(target_name)
+        .await
+        .context("reading the recorded absences from the store")?
+        .into_iter()
+        .map(|a| plan::Absence {
+            key: a.key,
+            since: a.since,
+            runs: a.runs,
+        })
+        .collect())
 }
 
 /// A stored write outcome as the planner takes it; one of an attribute idbridge no longer knows
@@ -448,6 +467,66 @@ async fn read_users(reader: &Reader) -> Result<TargetState> {
     })
 }
 
+/// For each directory source, the linked people its read missed and the scope rule each no
+/// longer matches (moved out of `users.base`, or no longer matching `users.filter`), so a mover
+/// out of scope is named as one. A failed lookup only loses the names: it is logged, and those
+/// people read as absent (the same grace applies either way).
+async fn scope_exits(
+    settings: &Settings,
+    reads: &[SourceRead],
+    links: &[KnownLink],
+) -> BTreeMap<SourceKey, String> {
+    let mut out = BTreeMap::new();
+    for source in &settings.sources {
+        let SourceSettings::Ldap(ldap) = source else {
+            continue;
+        };
+        let Some(read) = reads.iter().find(|r| r.source == ldap.name) else {
+            continue;
+        };
+        let present: BTreeSet<&SourceKey> = read.records.iter().map(|r| &r.key).collect();
+        let missing: Vec<String> = links
+            .iter()
+            .filter(|l| l.active && l.key.source == ldap.name && !present.contains(&l.key))
+            .map(|l| l.key.id.clone())
+            .collect();
+        match crate::connectors::ldap::explain_missing(ldap, &missing).await {
+            Ok(found) => out.extend(
+                found
+                    .into_iter()
+                    .map(|(id, rule)| (SourceKey::new(ldap.name.clone(), id), rule)),
+            ),
+            Err(e) => tracing::warn!(
+                source = %ldap.name,
+                error = %e,
+                "could not look up why linked people are missing from the directory read; they are treated as absent"
+            ),
+        }
+    }
+    out
+}
+
+/// What the run records as upcoming: the sources' future starts and terminations, and the
+/// plan's pending deactivations (absence grace), by when they take effect.
+fn scheduled(
+    desired: &[DesiredUser],
+    reads: &[SourceRead],
+    plan: &Plan,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Vec<Upcoming> {
+    let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
+    let mut upcoming = upcoming::collect(desired, &records, now);
+    upcoming.extend(upcoming::pending_deactivations(
+        &plan.absence,
+        policy.absence_grace.runs,
+    ));
+    upcoming.sort_by(|a, b| {
+        (a.effective, &a.user_name, a.kind).cmp(&(b.effective, &b.user_name, b.kind))
+    });
+    upcoming
+}
+
 /// Everything from source reads to the plan. It holds only a [`Reader`] of the target: making a
 /// plan cannot write.
 pub async fn prepare(
@@ -471,11 +550,13 @@ pub async fn prepare(
         group_links,
         unfinished: recovered,
         writes,
+        absences,
     } = known(store, &settings.target.name).await?;
 
     for r in reads {
         tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");
     }
+    let excluded = scope_exits(settings, reads, &links).await;
     let target = read_users(reader).await?;
     let groups_configured = settings
         .sources
@@ -509,10 +590,11 @@ pub async fn prepare(
         writes: &writes,
         refusal_advice: profile.refusal_advice(),
         names: profile.name_model,
+        absences: &absences,
+        excluded: &excluded,
     };
-    let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
-    let upcoming = upcoming::collect(&desired, &records, now);
     let plan = plan::plan(&input);
+    let upcoming = scheduled(&desired, reads, &plan, policy, now);
     Ok(Prepared {
         plan,
         desired,

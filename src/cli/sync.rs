@@ -12,7 +12,8 @@ use crate::plan::{self, Plan, PLAN_VERSION};
 use crate::report::upcoming::Upcoming;
 use crate::scim::{Reader, RequestCounts, TargetRead, Writer};
 use crate::store::{
-    NewRun, PruneReason, PruneRequest, RunLock, RunStatus, RunTrigger, ScimCounts, Store,
+    AbsenceRecord, NewRun, PruneReason, PruneRequest, RunLock, RunStatus, RunTrigger, ScimCounts,
+    Store,
 };
 use anyhow::{Context, Result};
 use std::io::{BufRead, IsTerminal};
@@ -147,6 +148,9 @@ pub async fn execute(
         progress,
     )
     .await;
+    if outcome.is_ok() {
+        record_absences(settings, store, plan, clock.now()).await?;
+    }
     let (status, summary) = match &outcome {
         Ok(o) if o.succeeded() => (RunStatus::Succeeded, serde_json::to_string(&plan.summary)?),
         Ok(_) => (RunStatus::Failed, serde_json::to_string(&plan.summary)?),
@@ -170,6 +174,40 @@ pub async fn execute(
         )
         .await?;
     Ok(outcome?)
+}
+
+/// Record what the plan's absence section says, when the run counts (docs/lifecycle.md): the
+/// store then holds exactly the gone people the plan lists. A run that does not count leaves the
+/// records as they were.
+async fn record_absences(
+    settings: &Settings,
+    store: &Store,
+    plan: &Plan,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let Some(people) = plan::absences::to_record(plan) else {
+        tracing::info!(
+            "this run does not count toward the absence grace: {}",
+            plan.absence.not_counted.join("; ")
+        );
+        return Ok(());
+    };
+    let records: Vec<AbsenceRecord> = people
+        .into_iter()
+        .map(|(p, since)| AbsenceRecord {
+            key: p.source_key,
+            scim_id: p.scim_id,
+            user_name: p.user_name.to_string(),
+            since,
+            runs: p.runs,
+            reason: p.reason,
+        })
+        .collect();
+    store
+        .replace_absences(&settings.target.name, &records, at)
+        .await
+        .context("recording the absences of this run in the store")?;
+    Ok(())
 }
 
 async fn snapshots(
@@ -447,7 +485,7 @@ async fn verify_plan(
     // as reviewed; this only refuses operations whose facts an edit invented or time removed.
     let reads = pipeline::read_sources(settings, clock).await?;
     let now_desired = pipeline::desired(settings, reader.profile(), &reads, clock.now())?;
-    let violations = plan::verify(&plan::Check {
+    let mut violations = plan::verify(&plan::Check {
         plan,
         users: &users,
         groups: &groups,
@@ -457,6 +495,21 @@ async fn verify_plan(
         policy: &policy,
         desired: Some(&now_desired.desired),
     });
+    // The absence grace: the stored absences are those the plan was made from, and each
+    // deactivation of a gone person is one the grace allows.
+    violations.extend(
+        plan::absences::verify(
+            plan,
+            &known.absences,
+            policy.absence_grace,
+            &now_desired.desired,
+        )
+        .into_iter()
+        .map(|message| plan::Violation {
+            position: None,
+            message,
+        }),
+    );
     if violations.is_empty() {
         return Ok(());
     }

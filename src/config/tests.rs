@@ -167,6 +167,39 @@ fn policy_values_parse() {
 }
 
 #[test]
+fn absence_grace_parses_with_defaults_and_bounds() {
+    use crate::plan::AbsenceGrace;
+    let dir = dir_with_token();
+    let s = parse_in(dir.path(), MINIMAL).unwrap();
+    assert_eq!(s.policy.absence_grace, AbsenceGrace::default());
+    let text = format!("{MINIMAL}\n[policy]\nabsence_grace = {{ runs = 0, duration = \"0s\" }}\n");
+    assert_eq!(
+        parse_in(dir.path(), &text).unwrap().policy.absence_grace,
+        AbsenceGrace::NONE
+    );
+    // A key left out keeps its default.
+    let text = format!("{MINIMAL}\n[policy]\nabsence_grace = {{ duration = \"3d\" }}\n");
+    let grace = parse_in(dir.path(), &text).unwrap().policy.absence_grace;
+    assert_eq!(
+        (grace.runs, grace.duration),
+        (2, chrono::TimeDelta::days(3))
+    );
+    for (value, key) in [
+        ("{ runs = -1 }", "policy.absence_grace.runs"),
+        ("{ runs = 5000 }", "policy.absence_grace.runs"),
+        ("{ duration = \"24\" }", "policy.absence_grace.duration"),
+        ("{ duration = \"400d\" }", "policy.absence_grace.duration"),
+    ] {
+        let text = format!("{MINIMAL}\n[policy]\nabsence_grace = {value}\n");
+        let err = parse_in(dir.path(), &text).unwrap_err().to_string();
+        assert!(err.contains(key), "{value}: {err}");
+    }
+    let text = format!("{MINIMAL}\n[policy]\nabsence_grace = {{ days = 2 }}\n");
+    let err = parse_in(dir.path(), &text).unwrap_err().to_string();
+    assert!(err.contains("days"), "{err}");
+}
+
+#[test]
 fn missing_token_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = parse_in(dir.path(), MINIMAL).unwrap_err().to_string();

@@ -321,7 +321,7 @@ fn desired_user(
         provenance.insert(*attr, facts);
     }
     let attrs = checked_identity(attrs).map_err(|why| invalid_identity(person, value, &why))?;
-    let (lifecycle, reason) = decide(person, rules, sources, now);
+    let (lifecycle, reason, out_of_scope) = decide(person, rules, sources, now);
     let leaving = match lifecycle {
         Lifecycle::Inactive => None,
         _ => person
@@ -340,6 +340,7 @@ fn desired_user(
         lifecycle,
         reason,
         leaving,
+        out_of_scope,
         provenance,
     })
 }
@@ -391,13 +392,14 @@ fn managed(sources: &[SourceData<'_>], rules: &MappingRules) -> BTreeSet<Attr> {
         .collect()
 }
 
-/// Lifecycle across sources, then scope.
+/// Lifecycle across sources, then scope: the state, its reason, and the scope rule that no
+/// longer matches when that alone makes the person inactive (a mover out of scope).
 fn decide(
     person: &Person<'_>,
     rules: &MappingRules,
     sources: &[SourceData<'_>],
     now: DateTime<Utc>,
-) -> (Lifecycle, String) {
+) -> (Lifecycle, String, Option<String>) {
     let view = View { person, rules };
     let states: Vec<(Lifecycle, String)> = view
         .ordered("status")
@@ -410,11 +412,15 @@ fn decide(
         .or_else(|| states.first().cloned())
         .unwrap_or((Lifecycle::Active, String::new()));
     if state == Lifecycle::Inactive || rules.scope.is_empty() {
-        return (state, reason);
+        return (state, reason, None);
     }
     match out_of_scope(person, rules, sources, &view) {
-        Some(why) => (Lifecycle::Inactive, format!("out of scope: {why}")),
-        None => (state, reason),
+        Some(why) => (
+            Lifecycle::Inactive,
+            format!("out of scope: {why}"),
+            Some(why),
+        ),
+        None => (state, reason, None),
     }
 }
 
@@ -439,7 +445,10 @@ fn out_of_scope(
                 && g.members.iter().any(|m| keys.contains(m))
         });
         if !member {
-            return Some(format!("not a member of {}", scope.groups.join(" or ")));
+            return Some(format!(
+                "not a member of {} ([scope] groups)",
+                scope.groups.join(" or ")
+            ));
         }
     }
     if !scope.ous.is_empty() {
@@ -448,14 +457,23 @@ fn out_of_scope(
             scope.ous.iter().any(|ou| dn.ends_with(ou.as_str()))
         });
         if !inside {
-            return Some(format!("not under {}", scope.ous.join(" or ")));
+            let at: Vec<&str> = person
+                .records
+                .iter()
+                .map(|(_, r)| r.attrs.get("dn").unwrap_or(&r.location).as_str())
+                .collect();
+            return Some(format!(
+                "not under {} ([scope] ous; now at {})",
+                scope.ous.join(" or "),
+                at.join(", ")
+            ));
         }
     }
     for (attr, allowed) in &scope.attr_in {
         let value = view.attr(attr).map(str::to_lowercase).unwrap_or_default();
         if !allowed.iter().any(|a| a.to_lowercase() == value) {
             return Some(format!(
-                "{attr} is `{value}`, not one of {}",
+                "{attr} is `{value}`, not one of {} ([scope] where)",
                 allowed.join(", ")
             ));
         }

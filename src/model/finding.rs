@@ -64,6 +64,9 @@ pub enum FindingCode {
     GroupRemovalsHeld,
     /// A termination date is still ahead.
     TerminationScheduled,
+    /// A person missing from the sources (or out of scope) is kept through
+    /// `[policy] absence_grace`; the message says when they will be deactivated.
+    PendingDeactivation,
     /// The deactivation guardrail refused the plan.
     MaxDeactivationsExceeded,
     /// The deactivation guardrail was overridden with `--force`.

@@ -130,6 +130,10 @@ pub struct DesiredUser {
     /// A termination a source has recorded that has not taken effect yet (the earliest, when
     /// several sources have one).
     pub leaving: Option<Leaving>,
+    /// Set when the person is inactive only because a `[scope]` rule no longer matches them (a
+    /// mover out of scope): the rule and why, e.g. `[scope] ous: not under ou=people,dc=x`. The
+    /// planner treats them like a leaver absent from the sources, with the same grace.
+    pub out_of_scope: Option<String>,
     /// Where each mapped attribute's value comes from: the source records its template read, with
     /// the values read. A patch's reason cites these for the attributes it changes.
     pub provenance: BTreeMap<Attr, Vec<SourceFact>>,

@@ -1,5 +1,6 @@
 //! The diff: matches desired people to target users and emits operations, findings and digests.
 
+use super::absence::{Absence, Gone};
 use super::converge::{Guard, PastWrite};
 use super::digest::{plan_digest, source_digest, target_digest};
 use super::names;
@@ -90,6 +91,12 @@ pub struct Input<'a> {
     pub refusal_advice: &'a str,
     /// How the target keeps names (the target profile says), so names are compared as kept.
     pub names: NameModel,
+    /// The stored absences (store): who earlier counted runs found gone, since when
+    /// (`absence`).
+    pub absences: &'a [Absence],
+    /// Linked keys a source read missed because they moved out of its scope, with the scope
+    /// rule they no longer match (a directory entry moved out of `users.base`).
+    pub excluded: &'a BTreeMap<SourceKey, String>,
 }
 
 enum Match<'t> {
@@ -152,6 +159,8 @@ pub(super) struct Planner<'a> {
     pub(super) findings: Vec<Finding>,
     /// What earlier patches taught (`converge`).
     pub(super) guard: Guard<'a>,
+    /// Managed people gone from the sources or out of scope (`absence`).
+    pub(super) gone: Vec<Gone>,
 }
 
 impl<'a> Planner<'a> {
@@ -191,6 +200,7 @@ impl<'a> Planner<'a> {
             ops: Vec::new(),
             findings: Vec::new(),
             guard: Guard::new(input.writes),
+            gone: Vec::new(),
         }
     }
 
@@ -267,6 +277,7 @@ impl<'a> Planner<'a> {
         self.limit();
         self.groups();
         self.sort_ops();
+        let absence = self.absence_section(blocked);
         if self.input.invites_on_create && self.ops.iter().any(|o| o.kind() == OpKind::CreateUser) {
             self.finding(
                 Severity::Info,
@@ -277,7 +288,7 @@ impl<'a> Planner<'a> {
                 Vec::new(),
             );
         }
-        self.finish(blocked)
+        self.finish(blocked, absence)
     }
 
     /// Upcoming leavers are announced, as future starters are: the admin sees the date before it
@@ -730,6 +741,7 @@ impl<'a> Planner<'a> {
                     changes: full_changes(&person.attrs, Some(&user.attrs)),
                 }));
             }
+            (Lifecycle::Inactive, true) if self.out_of_scope(person, user) => {}
             (Lifecycle::Inactive, true) => {
                 self.ops.push(Op::DeactivateUser(DeactivateUser {
                     user_name: desired_name(person),
@@ -774,16 +786,17 @@ impl<'a> Planner<'a> {
                 held_back.push(name.to_string());
                 continue;
             }
-            self.ops.push(Op::DeactivateUser(DeactivateUser {
-                user_name: name.clone(),
-                scim_id: user.id.clone(),
-                source_key: link.key.clone(),
-                reason: format!(
+            let reason = match self.input.excluded.get(&link.key) {
+                Some(rule) => format!(
+                    "out of scope: {}: {rule} (linked as {})",
+                    link.key.source, link.key
+                ),
+                None => format!(
                     "{}: absent from every source (linked as {})",
                     link.key.source, link.key
                 ),
-                changes: deactivation(),
-            }));
+            };
+            self.gone(&link.key, user, reason);
         }
         if !held_back.is_empty() {
             self.deactivations_held(&held_back, &bad);
@@ -1060,7 +1073,7 @@ impl<'a> Planner<'a> {
         watch
     }
 
-    fn finish(mut self, blocked: bool) -> Plan {
+    fn finish(mut self, blocked: bool, absence: super::absence::AbsenceSection) -> Plan {
         let input = self.input;
         let watch = self.watch();
         let summary = OpKind::iter()
@@ -1099,6 +1112,7 @@ impl<'a> Planner<'a> {
             summary,
             operations: self.ops,
             findings: self.findings,
+            absence,
         };
         plan.plan_digest = Some(plan_digest(&plan));
         plan
@@ -1116,7 +1130,7 @@ fn readd_reason(person: &DesiredUser, old: &ScimId) -> String {
     )
 }
 
-fn deactivation() -> Vec<Change> {
+pub(super) fn deactivation() -> Vec<Change> {
     vec![Change {
         attr: "active".to_owned(),
         before: Some(Value::Bool(true)),

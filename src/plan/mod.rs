@@ -3,6 +3,7 @@
 //!
 //! May import: `model`, serde, chrono, sha2. Never `scim`, `store`, `connectors`, `apply`, `cli`.
 
+mod absence;
 mod converge;
 mod diff;
 mod digest;
@@ -11,9 +12,14 @@ pub mod guardrails;
 mod names;
 mod op;
 pub mod policy;
+/// The absence rules a saved plan must keep, and what an applying run records.
+pub mod absences {
+    pub use super::absence::{basis, to_record, verify};
+}
 mod verify;
 
 pub use crate::model::FindingCode;
+pub use absence::{Absence, AbsenceGrace, AbsenceSection, GonePerson};
 pub use converge::{PastOutcome, PastWrite};
 pub use diff::{diff, plan, GroupState, Input, KnownLink, TargetState};
 pub use digest::{attr_hash, plan_digest, source_digest, target_digest};
@@ -26,6 +32,8 @@ pub use op::{
 pub use policy::{Adopt, DeactivateMode, Policy, Threshold};
 pub use verify::{verify, Check, Violation};
 
+#[cfg(test)]
+mod absence_tests;
 #[cfg(test)]
 mod converge_tests;
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Plan data: operations, changes, findings and the plan document (serialised as the JSON plan
 //! format of docs/plan-format.md).
 
+use super::absence::AbsenceSection;
 use crate::model::{FindingCode, ScimId, SourceKey, UserName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -73,7 +74,7 @@ pub struct Change {
 }
 
 /// `sourceKey` is written as `source:id` in plans.
-mod key_text {
+pub(super) mod key_text {
     use crate::model::SourceKey;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
@@ -551,6 +552,10 @@ pub struct Plan {
     pub operations: Vec<Op>,
     /// Findings, most severe first.
     pub findings: Vec<Finding>,
+    /// Who is gone from the sources and whether an applying run counts toward
+    /// `[policy] absence_grace` (docs/lifecycle.md); left out when nobody is gone and it counts.
+    #[serde(default, skip_serializing_if = "AbsenceSection::is_default")]
+    pub absence: AbsenceSection,
 }
 
 impl Plan {

@@ -1,5 +1,6 @@
 //! Safety policy: the rails a plan must pass before anything is written.
 
+use super::absence::AbsenceGrace;
 use crate::model::UserName;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -93,6 +94,8 @@ pub struct Policy {
     pub delete_groups: bool,
     /// Existing target groups (lowercased displayNames) that may be adopted.
     pub adopt_groups: Vec<String>,
+    /// How long a managed person gone from the sources (or out of scope) is kept.
+    pub absence_grace: AbsenceGrace,
 }
 
 impl Default for Policy {
@@ -108,6 +111,7 @@ impl Default for Policy {
             limit: None,
             delete_groups: false,
             adopt_groups: Vec::new(),
+            absence_grace: AbsenceGrace::default(),
         }
     }
 }

@@ -32,6 +32,7 @@ pub(super) fn person(
         lifecycle,
         reason: format!("hr: row for {id} (hr.csv line 2)"),
         leaving: None,
+        out_of_scope: None,
         provenance: provenance(&attrs(email, id, title)),
     }
 }
@@ -92,6 +93,9 @@ pub(super) struct Case {
     pub(super) target_groups: Option<GroupState>,
     pub(super) group_links: Vec<KnownLink>,
     pub(super) writes: Vec<PastWrite>,
+    pub(super) absences: Vec<crate::plan::Absence>,
+    pub(super) now: chrono::DateTime<Utc>,
+    pub(super) excluded: std::collections::BTreeMap<SourceKey, String>,
 }
 
 impl Case {
@@ -107,8 +111,14 @@ impl Case {
             target_groups: None,
             group_links: Vec::new(),
             writes: Vec::new(),
+            absences: Vec::new(),
+            excluded: Default::default(),
+            now: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
+            // These cases are about matching, guardrails and holds: a gone person is deactivated
+            // by the first run that misses them. The grace has its own tests (`absence_tests`).
             policy: Policy {
                 max_deactivations: Threshold::Percent(50.0),
+                absence_grace: crate::plan::AbsenceGrace::NONE,
                 ..Policy::default()
             },
         }
@@ -146,10 +156,12 @@ impl Case {
             desired_groups: &self.groups,
             target_groups: self.target_groups.as_ref(),
             group_links: &self.group_links,
-            now: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
+            now: self.now,
             writes: &self.writes,
             refusal_advice: "verify the domain",
             names: crate::model::NameModel::Parts,
+            absences: &self.absences,
+            excluded: &self.excluded,
         };
         plan(&input)
     }

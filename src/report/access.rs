@@ -678,6 +678,7 @@ pub(super) mod tests {
             lifecycle: Lifecycle::Active,
             reason: format!("hr: status=active (hr.csv line {})", &key.id[1..]),
             leaving: None,
+            out_of_scope: None,
             provenance: [(
                 Attr::Title,
                 vec![SourceFact {

@@ -9,6 +9,7 @@
 use super::data::{time_text, Cell, Column, Field, Report};
 use crate::mapping::start_of_day;
 use crate::model::{DesiredUser, Lifecycle, SourceKey, SourceRecord};
+use crate::plan::AbsenceSection;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -36,6 +37,10 @@ pub enum UpcomingKind {
     Start,
     /// A termination that has not taken effect: deactivated at the start of the next day.
     Termination,
+    /// A managed person gone from the sources (or out of scope), kept through the absence grace
+    /// (docs/lifecycle.md): deactivated by the first run after this time, once enough counted runs
+    /// have missed them.
+    PendingDeactivation,
 }
 
 /// One scheduled event, as recorded with a run.
@@ -96,6 +101,33 @@ pub fn collect(
         (a.effective, &a.user_name, a.kind).cmp(&(b.effective, &b.user_name, b.kind))
     });
     out
+}
+
+/// The pending deactivations of a plan's absence section, each at the time the grace's duration
+/// ends (the earliest a run may deactivate them; the run count may still hold them longer).
+pub fn pending_deactivations(section: &AbsenceSection, grace_runs: u32) -> Vec<Upcoming> {
+    section
+        .people
+        .iter()
+        .filter(|p| !p.deactivate)
+        .filter_map(|p| {
+            let effective = DateTime::parse_from_rfc3339(&p.due_at)
+                .ok()?
+                .with_timezone(&Utc);
+            Some(Upcoming {
+                kind: UpcomingKind::PendingDeactivation,
+                user_name: p.user_name.to_string(),
+                source_key: p.source_key.to_string(),
+                day: effective.date_naive(),
+                effective,
+                timezone: "UTC".to_owned(),
+                fact: format!(
+                    "{}; {} of {grace_runs} counted runs so far",
+                    p.reason, p.runs
+                ),
+            })
+        })
+        .collect()
 }
 
 fn latest_start(
@@ -228,7 +260,7 @@ mod tests {
     #[test]
     fn kinds_are_spelled_alike_everywhere() {
         use crate::spellings::*;
-        assert_spellings::<UpcomingKind>(&["start", "termination"]);
+        assert_spellings::<UpcomingKind>(&["start", "termination", "pending-deactivation"]);
         assert_serialized_alike::<UpcomingKind>();
         assert_deserialized_alike::<UpcomingKind>();
     }
@@ -248,6 +280,7 @@ mod tests {
             lifecycle,
             reason: String::new(),
             leaving,
+            out_of_scope: None,
             provenance: Default::default(),
         }
     }

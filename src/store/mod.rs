@@ -33,6 +33,7 @@
 //! `urls`); [`resolve_path`] anchors a relative SQLite path to a folder (config does it with the
 //! config file's folder).
 
+mod absence;
 mod activity;
 mod alerts;
 mod error;
@@ -46,6 +47,7 @@ mod snapshots;
 mod urls;
 mod writes;
 
+pub use absence::AbsenceRecord;
 pub use activity::DailyOps;
 pub use alerts::AlertState;
 pub use error::{Error, Result, ScimIdConflict};

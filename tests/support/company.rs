@@ -104,6 +104,25 @@ impl Company {
         );
     }
 
+    /// Move `p`'s entry out of the people base into `ou={ou}` beside it (created when missing),
+    /// as an admin moves a leaver or a transfer to another OU.
+    pub fn move_out(&self, p: &Person, ou: &str) {
+        let base = self.people.strip_prefix("ou=people,").unwrap();
+        let target = format!("ou={ou},{base}");
+        self.ldap.modify(
+            "ldapmodify",
+            &format!("dn: {target}\nchangetype: add\nobjectClass: organizationalUnit\nou: {ou}\n"),
+        );
+        let rdn = format!("uid={}", p.mail.split('@').next().unwrap());
+        self.ldap.modify(
+            "ldapmodify",
+            &format!(
+                "dn: {}\nchangetype: modrdn\nnewrdn: {rdn}\ndeleteoldrdn: 1\nnewsuperior: {target}\n",
+                self.dn(p)
+            ),
+        );
+    }
+
     /// `p` leaves (disabled in the directory), or comes back.
     pub fn disable(&self, p: &Person, disabled: bool) {
         let change = if disabled {

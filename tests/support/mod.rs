@@ -14,6 +14,10 @@ use std::sync::Arc;
 pub const TOKEN: &str = "canary-token-5f1d2c9e7a";
 /// The owner whose token idbridge holds.
 pub const OWNER: &str = "owner@acme.test";
+/// A `[policy]` line that turns the absence grace off (docs/lifecycle.md), for tests about
+/// something else (guardrails, email reuse, alerts, reports) that expect a person missing from
+/// the sources to be deactivated by the first run that misses them.
+pub const NO_GRACE: &str = "absence_grace = { runs = 0, duration = \"0s\" }\n";
 /// The HR CSV header the default column names read.
 pub const HEADER: &str =
     "employee_id,email,first_name,last_name,title,department,manager_email,status,start_date,termination_date";

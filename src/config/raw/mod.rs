@@ -205,6 +205,18 @@ pub struct RawPolicy {
     pub deactivate: Option<Spanned<String>>,
     /// `match-email` or `none`.
     pub adopt: Option<Spanned<String>>,
+    /// `{ runs = 2, duration = "24h" }`: how long a person gone from the sources is kept.
+    pub absence_grace: Option<Spanned<RawAbsenceGrace>>,
+}
+
+/// `[policy] absence_grace`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAbsenceGrace {
+    /// Consecutive counted runs that must miss a person first.
+    pub runs: Option<Spanned<i64>>,
+    /// Time since the first counted run that missed them, e.g. `"24h"`; `"0s"` for none.
+    pub duration: Option<Spanned<String>>,
 }
 
 /// `[serve]`: read by `idbridge serve` only.

@@ -23,6 +23,7 @@
 mod conn;
 pub mod dn;
 mod groups;
+mod scope;
 pub mod values;
 
 use super::SourceRead;
@@ -32,6 +33,7 @@ use crate::model::{
 };
 use conn::{Conn, Entry};
 use groups::{GroupEntry, People};
+pub use scope::explain_missing;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
@@ -376,7 +378,7 @@ fn user_attribute_names(settings: &LdapSettings) -> Vec<String> {
 
 /// The stable id of an entry: GUID attributes are binary and rendered as GUID strings, others
 /// (`entryUUID`) are text.
-fn stable_id(entry: &Entry, name: &str) -> Option<String> {
+pub(super) fn stable_id(entry: &Entry, name: &str) -> Option<String> {
     let raw = entry.first_raw(name)?;
     if is_guid_attribute(name) {
         return values::guid_string(raw);
@@ -385,7 +387,7 @@ fn stable_id(entry: &Entry, name: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-fn is_guid_attribute(name: &str) -> bool {
+pub(super) fn is_guid_attribute(name: &str) -> bool {
     name.eq_ignore_ascii_case("objectGUID") || name.eq_ignore_ascii_case("mS-DS-ConsistencyGuid")
 }
 

@@ -14,6 +14,23 @@ pub fn guid_string(bytes: &[u8]) -> Option<String> {
     ))
 }
 
+/// The 16 octets of a GUID string [`guid_string`] rendered: the inverse, for a filter that
+/// looks an entry up by its `objectGUID`. `None` when `text` is not a GUID.
+pub fn guid_bytes(text: &str) -> Option<[u8; 16]> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || text.len() != 36 {
+        return None;
+    }
+    let mut p = [0u8; 16];
+    for (i, byte) in p.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some([
+        p[3], p[2], p[1], p[0], p[5], p[4], p[7], p[6], p[8], p[9], p[10], p[11], p[12], p[13],
+        p[14], p[15],
+    ])
+}
+
 /// The range a server returned for one chunk of a multi-valued attribute, from an attribute
 /// description such as `member;range=0-1499` or `member;range=1500-*` (MS-ADTS 3.1.1.3.1.3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
