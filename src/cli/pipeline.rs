@@ -358,6 +358,8 @@ pub struct Prepared {
     pub issues: Vec<crate::model::SourceIssue>,
     /// Attributes the mapping manages on this target.
     pub managed: BTreeSet<Attr>,
+    /// The source health gates' verdict on the reads (the baselines to keep after the run).
+    pub gates: super::gates::Verdict,
 }
 
 /// The people and groups the sources describe, mapped and normalised as the target stores them.
@@ -472,6 +474,7 @@ pub async fn prepare(
         unfinished: recovered,
         writes,
     } = known(store, &settings.target.name).await?;
+    let gates = super::gates::judge(settings, reads, store, policy).await?;
 
     for r in reads {
         tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");
@@ -512,7 +515,8 @@ pub async fn prepare(
     };
     let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
     let upcoming = upcoming::collect(&desired, &records, now);
-    let plan = plan::plan(&input);
+    // Gates are judged before the plan is trusted: a held run keeps no operation at all.
+    let plan = plan::gates::hold(plan::plan(&input), gates.hits.clone());
     Ok(Prepared {
         plan,
         desired,
@@ -521,5 +525,6 @@ pub async fn prepare(
         links,
         issues,
         managed,
+        gates,
     })
 }

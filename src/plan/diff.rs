@@ -1099,6 +1099,7 @@ impl<'a> Planner<'a> {
             summary,
             operations: self.ops,
             findings: self.findings,
+            gates: Vec::new(),
         };
         plan.plan_digest = Some(plan_digest(&plan));
         plan

@@ -6,6 +6,7 @@
 mod converge;
 mod diff;
 mod digest;
+pub mod gates;
 mod groups;
 pub mod guardrails;
 mod names;

@@ -93,6 +93,8 @@ pub struct Policy {
     pub delete_groups: bool,
     /// Existing target groups (lowercased displayNames) that may be adopted.
     pub adopt_groups: Vec<String>,
+    /// Source health gates and this run's `--override`s.
+    pub gates: super::gates::Gates,
 }
 
 impl Default for Policy {
@@ -108,6 +110,7 @@ impl Default for Policy {
             limit: None,
             delete_groups: false,
             adopt_groups: Vec::new(),
+            gates: super::gates::Gates::default(),
         }
     }
 }

@@ -35,6 +35,7 @@
 
 mod activity;
 mod alerts;
+mod baselines;
 mod error;
 mod journal;
 mod links;
@@ -48,6 +49,7 @@ mod writes;
 
 pub use activity::DailyOps;
 pub use alerts::AlertState;
+pub use baselines::{GateOverride, StoredBaseline};
 pub use error::{Error, Result, ScimIdConflict};
 pub use journal::{NewOperation, OperationId, OperationRecord, OperationStatus};
 pub use links::{Link, LinkKind, LinkOrigin, LinkState};
