@@ -542,7 +542,7 @@ pub fn finding(hit: &GateHit) -> Finding {
             Severity::Warning,
             FindingCode::SourceGateOverridden,
             format!(
-                "overridden with `{}`: the run goes on and this read becomes the source's baseline",
+                "Overridden with `{}`: the run goes on and this read becomes the source's baseline",
                 hit.override_flag()
             ),
         )
@@ -551,7 +551,7 @@ pub fn finding(hit: &GateHit) -> Finding {
             Severity::Error,
             FindingCode::SourceGateHeld,
             format!(
-                "the run is held and nothing is written. Check the source; if the change is real, run again with `{}` \
+                "The run is held and nothing is written. Check the source; if the change is real, run again with `{}` \
                  and the read becomes the new baseline",
                 hit.override_flag()
             ),
@@ -561,7 +561,7 @@ pub fn finding(hit: &GateHit) -> Finding {
             Severity::Error,
             FindingCode::GroupGateHeld,
             format!(
-                "the membership changes of this group are held (nothing added or removed); the rest of the run goes on. \
+                "The membership changes of this group are held (nothing added or removed); the rest of the run goes on. \
                  If the change is real, run again with `{}`",
                 hit.override_flag()
             ),
