@@ -14,6 +14,7 @@ mod docs;
 mod emulator;
 mod exit_codes;
 mod explain;
+mod gates;
 mod hr_http;
 mod ldap;
 mod ldap_sync;

@@ -66,7 +66,8 @@ pub struct GateRules {
     /// Smallest share of records, in percent, carrying each `required` attribute.
     pub min_coverage: f64,
     /// A percentage threshold is judged only when the baseline had at least this many people
-    /// (or members): in a team of 5, one leaver is 20%.
+    /// (or members): in a team of 5, one leaver is 20%, and below 20 people the deactivation
+    /// guardrail (`policy.max_deactivations`) already stops a mass removal.
     pub min_baseline: u64,
 }
 
@@ -78,7 +79,7 @@ impl Default for GateRules {
             max_change: Some(Threshold::Percent(50.0)),
             required: Vec::new(),
             min_coverage: 90.0,
-            min_baseline: 10,
+            min_baseline: 20,
         }
     }
 }

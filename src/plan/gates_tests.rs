@@ -106,14 +106,14 @@ fn a_first_run_is_judged_only_by_min_people_and_coverage() {
 #[test]
 fn a_drop_exactly_at_the_percentage_passes_and_one_more_fires() {
     let base = summarize(&people(100, "E"), &[]);
-    let gates = Gates::default(); // max_drop 20%, min_baseline 10
+    let gates = Gates::default(); // max_drop 20%, min_baseline 20
     assert!(judge(summarize(&people(80, "E"), &[]), Some(base.clone()), &gates).is_empty());
     let hits = judge(summarize(&people(79, "E"), &[]), Some(base), &gates);
     assert_eq!(fired(&hits), vec![Gate::SourceDrop]);
     assert_eq!(hits[0].figure, "79 people, 21 fewer (21%)");
     assert_eq!(
         hits[0].threshold,
-        "max_drop = 20% (judged from min_baseline = 10)"
+        "max_drop = 20% (judged from min_baseline = 20)"
     );
     assert_eq!(
         hits[0].baseline,
@@ -124,8 +124,8 @@ fn a_drop_exactly_at_the_percentage_passes_and_one_more_fires() {
 
 #[test]
 fn a_percentage_is_not_judged_below_min_baseline_but_a_count_always_is() {
-    let base = summarize(&people(9, "E"), &[]);
-    let now = summarize(&people(2, "E"), &[]);
+    let base = summarize(&people(19, "E"), &[]);
+    let now = summarize(&people(12, "E"), &[]);
     assert!(judge(now.clone(), Some(base.clone()), &Gates::default()).is_empty());
     let count = gates_of(|r| r.max_drop = Some(Threshold::Count(6)));
     assert_eq!(
@@ -175,24 +175,28 @@ fn a_title_rewritten_for_everyone_fires_the_change_gate() {
 
 #[test]
 fn changes_exactly_at_the_threshold_pass_and_joiners_do_not_count() {
-    let base = summarize(&people(10, "A"), &[]);
-    let mut now = people(10, "A");
-    for p in now.iter_mut().take(5) {
+    let base = summarize(&people(20, "A"), &[]);
+    let mut now = people(20, "A");
+    for p in now.iter_mut().take(10) {
         p.attrs.insert("title".into(), "B".into());
     }
-    // 5 of 10 is exactly 50%: passes. New people are not changes.
-    now.extend((10..40).map(|i| person(&format!("E{i}"), &[("title", "Z")])));
+    // 10 of 20 is exactly 50%: passes. New people are not changes.
+    now.extend((20..40).map(|i| person(&format!("E{i}"), &[("title", "Z")])));
     assert!(judge(summarize(&now, &[]), Some(base.clone()), &Gates::default()).is_empty());
-    now[5].attrs.insert("title".into(), "B".into());
+    now[10].attrs.insert("title".into(), "B".into());
     let hits = judge(summarize(&now, &[]), Some(base), &Gates::default());
     assert_eq!(fired(&hits), vec![Gate::AttributeChange]);
-    assert!(hits[0].figure.contains("6 of the 10"), "{}", hits[0].figure);
+    assert!(
+        hits[0].figure.contains("11 of the 20"),
+        "{}",
+        hits[0].figure
+    );
 }
 
 #[test]
 fn an_attribute_emptied_for_everyone_is_a_change() {
-    let base = summarize(&people(10, "A"), &[]);
-    let now: Vec<_> = people(10, "A")
+    let base = summarize(&people(20, "A"), &[]);
+    let now: Vec<_> = people(20, "A")
         .into_iter()
         .map(|mut p| {
             p.attrs.remove("title");
@@ -347,7 +351,7 @@ fn a_held_run_keeps_no_operation_and_says_how_to_override() {
     assert_eq!(
         f.message,
         "source `hr`, gate `source-drop`: 60 people, 40 fewer (40%); the threshold is max_drop = 20% (judged \
-         from min_baseline = 10); baseline: 100 people in the last good read (run 7, 2026-11-30T02:00:00Z). \
+         from min_baseline = 20); baseline: 100 people in the last good read (run 7, 2026-11-30T02:00:00Z). \
          The run is held and nothing is written. Check the source; if the change is real, run again with \
          `--override source-drop:hr` and the read becomes the new baseline"
     );
