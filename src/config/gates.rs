@@ -107,3 +107,91 @@ impl Resolver<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{parse, ConfigError};
+    use crate::plan::gates::GateRules;
+    use crate::plan::Threshold;
+
+    const BASE: &str = "[target]\nkind = \"notion\"\ntoken_file = \"token\"\n\n\
+        [[sources]]\nname = \"hr\"\nkind = \"hr-csv\"\npath = \"hr.csv\"\n\n\
+        [[sources]]\nname = \"corp\"\nkind = \"hr-csv\"\npath = \"corp.csv\"\n\n";
+
+    fn parsed(tail: &str) -> Result<crate::config::Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("token"), "tok\n").unwrap_or_else(|e| panic!("{e}"));
+        parse(
+            &format!("{BASE}{tail}"),
+            &dir.path().join("idbridge.toml"),
+            dir.path(),
+        )
+    }
+
+    #[test]
+    fn no_table_gives_the_defaults() {
+        let s = parsed("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.policy.gates.default, GateRules::default());
+        assert_eq!(
+            s.policy.gates.rules("hr").max_drop,
+            Some(Threshold::Percent(20.0))
+        );
+        assert_eq!(s.policy.gates.rules("hr").min_baseline, 20);
+    }
+
+    #[test]
+    fn a_source_table_overrides_some_defaults_and_keeps_the_rest() {
+        let s = parsed(
+            "[policy.gates]\nmax_change = \"off\"\nrequired = [\"title\"]\nmin_coverage = \"80%\"\n\n\
+             [policy.gates.sources.corp]\nmax_drop = 25\nmin_people = 400\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let hr = s.policy.gates.rules("hr");
+        assert_eq!(hr.max_change, None);
+        assert_eq!(hr.required, ["title"]);
+        assert_eq!(hr.min_coverage, 80.0);
+        let corp = s.policy.gates.rules("corp");
+        assert_eq!(corp.max_drop, Some(Threshold::Count(25)));
+        assert_eq!(corp.min_people, 400);
+        assert_eq!(
+            corp.max_change, None,
+            "the defaults of the file, not the built-in ones"
+        );
+    }
+
+    #[test]
+    fn mistakes_name_their_line_and_key() {
+        for (tail, key, words) in [
+            (
+                "[policy.gates.sources.hrr]\nmax_drop = 5\n",
+                "policy.gates.sources.hrr",
+                "no source is named `hrr`",
+            ),
+            (
+                "[policy.gates]\nmax_drop = \"lots\"\n",
+                "policy.gates.max_drop",
+                "\"20%\", or \"off\"",
+            ),
+            (
+                "[policy.gates]\nmin_coverage = \"90\"\n",
+                "policy.gates.min_coverage",
+                "a percentage",
+            ),
+            (
+                "[policy.gates]\nmin_people = -1\n",
+                "policy.gates.min_people",
+                "0 or more",
+            ),
+        ] {
+            let err = parsed(tail)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(key) && err.contains(words), "{tail}: {err}");
+        }
+        let err = parsed("[policy.gates]\nmax_dorp = 5\n")
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("max_dorp"));
+    }
+}
