@@ -1,5 +1,5 @@
 //! `[policy.gates]`: the source health gates' thresholds, with a table per source that overrides
-//! some of them (docs/config.md, "[policy.gates]").
+//! some of them (docs/lifecycle.md, "Source health gates").
 
 use super::raw::gates::{RawGateRules, RawGates};
 use super::resolve::Resolver;

@@ -1,5 +1,5 @@
-//! `[policy.gates]` and `[policy.gates.sources.NAME]` as serde reads them (docs/config.md,
-//! "[policy.gates]"): every value keeps its span so an error names its line.
+//! `[policy.gates]` and `[policy.gates.sources.NAME]` as serde reads them (docs/lifecycle.md,
+//! "Source health gates"): every value keeps its span so an error names its line.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
