@@ -16,6 +16,7 @@ mod docs;
 mod emulator;
 mod exit_codes;
 mod explain;
+mod gates;
 mod hr_http;
 mod ldap;
 mod ldap_sync;

@@ -270,6 +270,7 @@ fn plan(operations: Vec<Op>) -> Plan {
         summary: BTreeMap::new(),
         operations,
         findings: Vec::new(),
+        gates: Vec::new(),
         absence: Default::default(),
     }
 }

@@ -11,6 +11,7 @@ mod demo;
 mod emulator;
 pub mod exit;
 mod explain;
+mod gates;
 pub mod logging;
 pub mod output;
 mod pipeline;
@@ -169,6 +170,10 @@ pub struct PlanArgs {
     /// back otherwise, until their source value changes).
     #[arg(long)]
     pub retry_refused: bool,
+    /// Pass one source health gate this run (`GATE` or `GATE:SOURCE`, as its finding says); the
+    /// read becomes the source's new baseline. Repeatable. `--force` never passes a gate.
+    #[arg(long = "override", value_name = "GATE[:SOURCE]", value_parser = crate::plan::gates::Override::parse)]
+    pub overrides: Vec<crate::plan::gates::Override>,
 }
 
 /// `apply`.
@@ -186,6 +191,10 @@ pub struct ApplyArgs {
     /// Apply only if the plan's planDigest is this (the digest an approver signed off).
     #[arg(long, value_name = "HEX")]
     pub expect_digest: Option<String>,
+    /// Not needed: a plan made with `--override` is applied under it. A gate named here that the
+    /// plan did not pass makes the gates' verdict differ from the plan's, which refuses it.
+    #[arg(long = "override", value_name = "GATE[:SOURCE]", value_parser = crate::plan::gates::Override::parse)]
+    pub overrides: Vec<crate::plan::gates::Override>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -207,6 +216,10 @@ pub struct SyncArgs {
     /// back otherwise, until their source value changes).
     #[arg(long)]
     pub retry_refused: bool,
+    /// Pass one source health gate this run (`GATE` or `GATE:SOURCE`, as its finding says); the
+    /// read becomes the source's new baseline. Repeatable. `--force` never passes a gate.
+    #[arg(long = "override", value_name = "GATE[:SOURCE]", value_parser = crate::plan::gates::Override::parse)]
+    pub overrides: Vec<crate::plan::gates::Override>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -377,6 +377,8 @@ pub struct Prepared {
     pub issues: Vec<crate::model::SourceIssue>,
     /// Attributes the mapping manages on this target.
     pub managed: BTreeSet<Attr>,
+    /// The source health gates' verdict on the reads (the baselines to keep after the run).
+    pub gates: super::gates::Verdict,
 }
 
 /// The people and groups the sources describe, mapped and normalised as the target stores them.
@@ -552,6 +554,7 @@ pub async fn prepare(
         writes,
         absences,
     } = known(store, &settings.target.name).await?;
+    let gates = super::gates::judge(settings, reads, store, policy).await?;
 
     for r in reads {
         tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");
@@ -593,7 +596,8 @@ pub async fn prepare(
         absences: &absences,
         excluded: &excluded,
     };
-    let plan = plan::plan(&input);
+    // Gates are judged before the plan is trusted: a held run keeps no operation at all.
+    let plan = plan::gates::hold(plan::plan(&input), gates.hits.clone());
     let upcoming = scheduled(&desired, reads, &plan, policy, now);
     Ok(Prepared {
         plan,
@@ -603,5 +607,6 @@ pub async fn prepare(
         links,
         issues,
         managed,
+        gates,
     })
 }

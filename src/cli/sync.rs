@@ -12,8 +12,8 @@ use crate::plan::{self, Plan, PLAN_VERSION};
 use crate::report::upcoming::Upcoming;
 use crate::scim::{Reader, RequestCounts, TargetRead, Writer};
 use crate::store::{
-    AbsenceRecord, NewRun, PruneReason, PruneRequest, RunLock, RunStatus, RunTrigger, ScimCounts,
-    Store,
+    AbsenceRecord, NewRun, PruneReason, PruneRequest, RunId, RunLock, RunStatus, RunTrigger,
+    ScimCounts, Store,
 };
 use anyhow::{Context, Result};
 use std::io::{BufRead, IsTerminal};
@@ -38,6 +38,7 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
     let store = pipeline::open_store_read_only(&settings).await?;
     let mut policy = pipeline::policy(&settings, args.force, args.limit);
     policy.retry_refused = args.retry_refused;
+    policy.gates.overrides = args.overrides.clone();
     let prepared = pipeline::prepare(
         &settings,
         &reader,
@@ -310,6 +311,14 @@ pub async fn apply_prepared(
         progress,
     )
     .await?;
+    super::gates::keep(
+        store,
+        settings,
+        RunId(outcome.run_id),
+        clock.now(),
+        &prepared.gates,
+    )
+    .await?;
     snapshots(settings, store, clock.as_ref(), &prepared.desired).await?;
     retention(settings, store, lock, clock.as_ref()).await;
     Ok(outcome)
@@ -324,6 +333,7 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
     let requests_before = client.request_counts();
     let mut policy = pipeline::policy(&settings, args.force, args.limit);
     policy.retry_refused = args.retry_refused;
+    policy.gates.overrides = args.overrides.clone();
     let prepared = make_plan(&settings, &store, &client, clock.as_ref(), &policy).await?;
     drop(reading);
     let plan = &prepared.plan;
@@ -332,6 +342,15 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
     }
     if plan.blocked {
         eprint_errors(plan);
+        if plan::gates::holds_run(&plan.gates) {
+            let id =
+                super::gates::record_held(&settings, &store, plan, RunTrigger::Sync, clock.now())
+                    .await?;
+            return Err(Refused(format!(
+                "run {id} is held by a source health gate; nothing was applied"
+            ))
+            .into());
+        }
         return Err(
             Refused("the plan is blocked by a guardrail; nothing was applied".to_owned()).into(),
         );
@@ -367,7 +386,7 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
     let (store, lock) = pipeline::open_store_for_run(&settings, "apply", clock.now()).await?;
     let client = pipeline::writer(&settings.target, clock.clone())?;
     let requests_before = client.request_counts();
-    verify_plan(
+    let verdict = verify_plan(
         &settings,
         client.reader(),
         &store,
@@ -392,6 +411,14 @@ pub async fn apply(config: &Path, clock: Arc<dyn Clock>, args: ApplyArgs) -> Res
             stop: None,
         },
         progress::apply_bar(),
+    )
+    .await?;
+    super::gates::keep(
+        &store,
+        &settings,
+        RunId(outcome.run_id),
+        clock.now(),
+        &verdict,
     )
     .await?;
     retention(&settings, &store, &lock, clock.as_ref()).await;
@@ -459,8 +486,9 @@ fn load_plan(settings: &Settings, args: &ApplyArgs) -> Result<(Plan, String)> {
 }
 
 /// Check a saved plan against the target as it is now (its watched state must not have moved),
-/// the store's links and journal, and the sources as they read now. It holds only a [`Reader`]
-/// of the target: the check cannot write.
+/// the store's links and journal, and the sources as they read now, whose health gates must say
+/// what the plan recorded (the gates' verdict is returned, to keep the baselines after the run).
+/// It holds only a [`Reader`] of the target: the check cannot write.
 async fn verify_plan(
     settings: &Settings,
     reader: &Reader,
@@ -468,7 +496,7 @@ async fn verify_plan(
     plan: &Plan,
     args: &ApplyArgs,
     clock: &dyn Clock,
-) -> Result<()> {
+) -> Result<super::gates::Verdict> {
     let (users, groups) = watched_state(reader, plan).await?;
     let now_digest = plan::target_digest(&users, &groups, &plan.watch);
     if now_digest != plan.target_digest {
@@ -479,11 +507,14 @@ async fn verify_plan(
         .into());
     }
     let known = pipeline::known(Some(store), &settings.target.name).await?;
-    let policy = pipeline::policy(settings, args.force, None);
+    let mut policy = pipeline::policy(settings, args.force, None);
+    policy.gates.overrides = super::gates::plan_overrides(plan, &args.overrides);
     // The sources as they read now: every operation must still rest on what they say (a person to
     // create, adopt or re-add is there; one to deactivate is gone or inactive). The plan is applied
     // as reviewed; this only refuses operations whose facts an edit invented or time removed.
     let reads = pipeline::read_sources(settings, clock).await?;
+    let verdict = super::gates::judge(settings, &reads, Some(store.reader()), &policy).await?;
+    super::gates::check_plan(plan, &verdict)?;
     let now_desired = pipeline::desired(settings, reader.profile(), &reads, clock.now())?;
     let mut violations = plan::verify(&plan::Check {
         plan,
@@ -511,7 +542,7 @@ async fn verify_plan(
         }),
     );
     if violations.is_empty() {
-        return Ok(());
+        return Ok(verdict);
     }
     let shown: Vec<String> = violations
         .iter()

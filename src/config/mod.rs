@@ -7,7 +7,7 @@
 //! file's folder, the store's SQLite path included, durations and thresholds parsed, secrets
 //! read, every attribute name a template reads checked against what the sources provide,
 //! [`names`]). Each section resolves in its own file: [`store`], [`target`], [`source`] (one file
-//! per kind), [`policy`], [`mapping`], [`serve`], [`alerts`], [`notion`] (resolved only by the commands that publish); [`duration`] is the one duration grammar, shared with the
+//! per kind), [`policy`] (and its [`gates`]), [`mapping`], [`serve`], [`alerts`], [`notion`] (resolved only by the commands that publish); [`duration`] is the one duration grammar, shared with the
 //! command line.
 //!
 //! Nothing read is unbounded: the file is read only when it is a regular file of at most
@@ -17,6 +17,7 @@
 
 pub mod alerts;
 pub mod duration;
+pub mod gates;
 mod load;
 pub mod mapping;
 pub mod names;

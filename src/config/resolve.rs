@@ -302,7 +302,8 @@ impl Resolver<'_> {
                 "no [[sources]] configured; add at least one (see docs/config.md)",
             );
         }
-        let policy = self.policy(&raw.policy, &target)?;
+        let mut policy = self.policy(&raw.policy, &target)?;
+        policy.gates = self.gates(raw.policy.gates.as_ref(), &names)?;
         let mapping = self.mapping(&raw, raw_sources, &sources)?;
         let serve = self.serve(&raw.serve)?;
         let saml = self.saml(&raw.saml)?;

@@ -69,6 +69,12 @@ pub enum FindingCode {
     PendingDeactivation,
     /// The deactivation guardrail refused the plan.
     MaxDeactivationsExceeded,
+    /// A source health gate held the run.
+    SourceGateHeld,
+    /// A source health gate was passed with `--override`.
+    SourceGateOverridden,
+    /// A source group's health gate held its membership changes.
+    GroupGateHeld,
     /// The deactivation guardrail was overridden with `--force`.
     MaxDeactivationsForced,
     /// The paged target read did not add up.

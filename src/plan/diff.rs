@@ -1112,6 +1112,7 @@ impl<'a> Planner<'a> {
             summary,
             operations: self.ops,
             findings: self.findings,
+            gates: Vec::new(),
             absence,
         };
         plan.plan_digest = Some(plan_digest(&plan));

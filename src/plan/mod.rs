@@ -7,6 +7,7 @@ mod absence;
 mod converge;
 mod diff;
 mod digest;
+pub mod gates;
 mod groups;
 pub mod guardrails;
 mod names;
@@ -36,6 +37,8 @@ pub use verify::{verify, Check, Violation};
 mod absence_tests;
 #[cfg(test)]
 mod converge_tests;
+#[cfg(test)]
+mod gates_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

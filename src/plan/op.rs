@@ -552,6 +552,11 @@ pub struct Plan {
     pub operations: Vec<Op>,
     /// Findings, most severe first.
     pub findings: Vec<Finding>,
+    /// The source health gates that fired, overridden or not (docs/lifecycle.md, "Source health
+    /// gates"); absent when none did. `apply --plan` refuses a plan whose gates differ from its own
+    /// verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<super::gates::GateHit>,
     /// Who is gone from the sources and whether an applying run counts toward
     /// `[policy] absence_grace` (docs/lifecycle.md); left out when nobody is gone and it counts.
     #[serde(default, skip_serializing_if = "AbsenceSection::is_default")]

@@ -94,6 +94,8 @@ pub struct Policy {
     pub delete_groups: bool,
     /// Existing target groups (lowercased displayNames) that may be adopted.
     pub adopt_groups: Vec<String>,
+    /// Source health gates and this run's `--override`s.
+    pub gates: super::gates::Gates,
     /// How long a managed person gone from the sources (or out of scope) is kept.
     pub absence_grace: AbsenceGrace,
 }
@@ -111,6 +113,7 @@ impl Default for Policy {
             limit: None,
             delete_groups: false,
             adopt_groups: Vec::new(),
+            gates: super::gates::Gates::default(),
             absence_grace: AbsenceGrace::default(),
         }
     }

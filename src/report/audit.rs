@@ -108,6 +108,10 @@ pub fn summary_facts(summary_json: Option<&str>) -> (Vec<(String, i64)>, Option<
     if let Some(error) = value.get("error").and_then(Value::as_str) {
         return (Vec::new(), Some(error.to_owned()));
     }
+    // A held run (a guardrail, a source health gate) says why it wrote nothing.
+    if let Some(refused) = value.get("refused").and_then(Value::as_str) {
+        return (Vec::new(), Some(refused.to_owned()));
+    }
     if value.get("aborted").is_some() {
         return (
             Vec::new(),
@@ -539,6 +543,11 @@ mod tests {
         let (_, problem) = summary_facts(Some(r#"{"error":"journal down"}"#));
         assert_eq!(problem.as_deref(), Some("journal down"));
         assert!(summary_facts(Some(r#"{"aborted":{}}"#)).1.is_some());
+        let held = r#"{"refused":"held by a source health gate; nothing was applied","summary":{"create-user":0}}"#;
+        assert_eq!(
+            summary_facts(Some(held)).1.as_deref(),
+            Some("held by a source health gate; nothing was applied")
+        );
         assert_eq!(summary_facts(None), (Vec::new(), None));
     }
 

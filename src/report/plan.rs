@@ -158,6 +158,7 @@ mod tests {
             summary: Default::default(),
             operations: Vec::new(),
             findings,
+            gates: Vec::new(),
             absence: Default::default(),
         }
     }

@@ -36,6 +36,7 @@
 mod absence;
 mod activity;
 mod alerts;
+mod baselines;
 mod error;
 mod journal;
 mod links;
@@ -50,6 +51,7 @@ mod writes;
 pub use absence::AbsenceRecord;
 pub use activity::DailyOps;
 pub use alerts::AlertState;
+pub use baselines::{GateOverride, StoredBaseline};
 pub use error::{Error, Result, ScimIdConflict};
 pub use journal::{NewOperation, OperationId, OperationRecord, OperationStatus};
 pub use links::{Link, LinkKind, LinkOrigin, LinkState};

@@ -2,6 +2,7 @@
 //! checking after parsing keep their byte span so errors can name the line. `[[sources]]`
 //! entries have one struct per kind ([`source`]).
 
+pub mod gates;
 pub mod source;
 
 pub use source::{RawColumns, RawHrCsv, RawHrHttp, RawLdap, RawQuery, RawSource, SourceKind};
@@ -205,6 +206,8 @@ pub struct RawPolicy {
     pub deactivate: Option<Spanned<String>>,
     /// `match-email` or `none`.
     pub adopt: Option<Spanned<String>>,
+    /// `[policy.gates]`: source health gates.
+    pub gates: Option<gates::RawGates>,
     /// `{ runs = 2, duration = "24h" }`: how long a person gone from the sources is kept.
     pub absence_grace: Option<Spanned<RawAbsenceGrace>>,
 }

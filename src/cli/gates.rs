@@ -1,0 +1,224 @@
+//! The source health gates' I/O (docs/lifecycle.md, "Source health gates"): the baselines read
+//! from the store, the pure verdict (`plan::gates`) on this run's source reads, the baselines and
+//! override audit entries kept after a run that applied, and a held `sync` recorded as a refused
+//! run so `report runs` shows it.
+
+use super::pipeline;
+use crate::config::Settings;
+use crate::connectors::SourceRead;
+use crate::plan::gates::{self, Baseline, GateHit, Override, ReadSummary};
+use crate::plan::{Plan, Policy};
+use crate::store::{
+    GateOverride, NewRun, RunId, RunStatus, RunTrigger, Store, StoreRead, StoredBaseline,
+};
+use anyhow::{Context, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::BTreeMap;
+
+/// What the gates said about one run's source reads.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    /// Each source's read, summarised (the next baseline when the run applies).
+    pub summaries: Vec<(String, ReadSummary)>,
+    /// The baselines judged against, by source.
+    pub baselines: BTreeMap<String, Baseline>,
+    /// The gates that fired.
+    pub hits: Vec<GateHit>,
+}
+
+/// The baselines of `target_name`'s sources (none without a store). A baseline that cannot be
+/// read stops the run: judging without it would pass a bad read.
+pub async fn baselines(
+    store: Option<&StoreRead>,
+    target_name: &str,
+) -> Result<BTreeMap<String, Baseline>> {
+    let Some(store) = store else {
+        return Ok(BTreeMap::new());
+    };
+    let stored = store
+        .baselines(target_name)
+        .await
+        .context("reading the source baselines from the store")?;
+    let mut out = BTreeMap::new();
+    for row in stored {
+        let summary: ReadSummary = serde_json::from_str(&row.summary).with_context(|| {
+            format!(
+                "the stored baseline of source `{}` (run {}) cannot be read, so its health gates cannot \
+                 judge this read; run `idbridge migrate` with this idbridge version, or pass the gates once \
+                 with `--override` to keep a new baseline",
+                row.source, row.run_id
+            )
+        })?;
+        out.insert(
+            row.source.clone(),
+            Baseline {
+                run_id: row.run_id.0,
+                taken_at: row.taken_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                summary,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Judge the reads with the policy's gates and overrides. An override naming a source that is not
+/// configured is refused (a typo must not look like a pass that did nothing).
+pub async fn judge(
+    settings: &Settings,
+    reads: &[SourceRead],
+    store: Option<&StoreRead>,
+    policy: &Policy,
+) -> Result<Verdict> {
+    check_overrides(settings, &policy.gates.overrides)?;
+    let summaries: Vec<(String, ReadSummary)> = reads
+        .iter()
+        .map(|r| (r.source.clone(), gates::summarize(&r.records, &r.groups)))
+        .collect();
+    let baselines = baselines(store, &settings.target.name).await?;
+    let hits = gates::evaluate(&summaries, &baselines, &policy.gates);
+    Ok(Verdict {
+        summaries,
+        baselines,
+        hits,
+    })
+}
+
+fn check_overrides(settings: &Settings, overrides: &[Override]) -> Result<()> {
+    for o in overrides {
+        let Some(source) = &o.source else { continue };
+        if !settings.sources.iter().any(|s| s.name() == source) {
+            let names: Vec<&str> = settings.sources.iter().map(|s| s.name()).collect();
+            return Err(pipeline::Refused(format!(
+                "--override {o} names source `{source}`, which is not configured (the sources are {}); \
+                 nothing was done",
+                names.join(", ")
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// After run `run_id` applied a plan no gate held: keep each source's read as its baseline (a
+/// group whose changes were held keeps its old size) and an audit entry per gate overridden.
+pub async fn keep(
+    store: &Store,
+    settings: &Settings,
+    run_id: RunId,
+    now: DateTime<Utc>,
+    verdict: &Verdict,
+) -> Result<()> {
+    if gates::holds_run(&verdict.hits) {
+        return Ok(());
+    }
+    let target = &settings.target.name;
+    for (source, summary) in &verdict.summaries {
+        let next = gates::next_baseline(
+            source,
+            summary.clone(),
+            verdict.baselines.get(source),
+            &verdict.hits,
+        );
+        let baseline = StoredBaseline {
+            source: source.clone(),
+            run_id,
+            taken_at: now,
+            summary: serde_json::to_string(&next)?,
+        };
+        store.put_baseline(target, &baseline).await?;
+    }
+    for hit in verdict.hits.iter().filter(|h| h.overridden) {
+        let entry = GateOverride {
+            run_id,
+            target_name: target.clone(),
+            gate: hit.gate.to_string(),
+            source: hit.source.clone(),
+            subject: hit.subject.clone(),
+            finding: gates::finding(hit).message,
+            host: pipeline::host_name(),
+            os_user: pipeline::os_user(),
+            recorded_at: now,
+        };
+        store.record_gate_override(&entry).await?;
+        tracing::warn!(
+            run = run_id.0,
+            gate = %hit.gate,
+            source = %hit.source,
+            "gate overridden by {}@{}: {}",
+            entry.os_user,
+            entry.host,
+            entry.finding
+        );
+    }
+    Ok(())
+}
+
+/// A `sync` held by a gate, recorded as a refused run with no journal (as `serve` records a held
+/// plan), so `report runs` and `/runs` show the night that did nothing and why.
+pub async fn record_held(
+    settings: &Settings,
+    store: &Store,
+    plan: &Plan,
+    trigger: RunTrigger,
+    now: DateTime<Utc>,
+) -> Result<RunId> {
+    let id = store
+        .start_run(&NewRun {
+            kind: "sync".to_owned(),
+            target_name: settings.target.name.clone(),
+            started_at: now,
+            plan_sha256: plan.plan_digest.clone(),
+            origin: pipeline::run_origin(trigger),
+            upcoming_json: None,
+        })
+        .await?;
+    let held: Vec<String> = plan
+        .gates
+        .iter()
+        .filter(|h| !h.overridden)
+        .map(|h| gates::finding(h).message)
+        .collect();
+    let summary = serde_json::json!({
+        "refused": format!("held by a source health gate; nothing was applied: {}", held.join("; ")),
+        "gates": plan.gates,
+        "summary": plan.summary,
+    });
+    store
+        .finish_run(id, now, RunStatus::Refused, &summary.to_string())
+        .await?;
+    Ok(id)
+}
+
+/// `apply --plan`: the gates judged now, with the overrides the plan was made under (and any
+/// given again), must say what the plan recorded; otherwise the reviewed plan no longer
+/// describes this read and is refused.
+pub fn check_plan(plan: &Plan, now: &Verdict) -> Result<()> {
+    if gates::holds_run(&plan.gates) {
+        return Err(pipeline::Refused(
+            "the plan was held by a source health gate when it was made, so it has nothing to apply; \
+             `--force` does not pass a gate: make a new plan with `--override GATE:SOURCE` as its findings say"
+                .to_owned(),
+        )
+        .into());
+    }
+    let differences = gates::compare(&plan.gates, &now.hits);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(pipeline::Refused(format!(
+        "the source health gates judge the sources differently now than when the plan was made, so it is not \
+         the plan that was reviewed; nothing was applied. Run `idbridge plan` again (with the `--override` it \
+         needs) and review the new plan:\n  - {}",
+        differences.join("\n  - ")
+    ))
+    .into())
+}
+
+/// The overrides to judge a saved plan with: those it was made under, and those given again.
+pub fn plan_overrides(plan: &Plan, given: &[Override]) -> Vec<Override> {
+    let mut all = gates::overrides_of(plan);
+    all.extend(given.iter().cloned());
+    all.sort();
+    all.dedup();
+    all
+}
