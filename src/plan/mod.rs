@@ -29,6 +29,8 @@ pub use verify::{verify, Check, Violation};
 #[cfg(test)]
 mod converge_tests;
 #[cfg(test)]
+mod laws;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod verify_tests;
