@@ -47,9 +47,10 @@ run_target() {
   log="fuzz/artifacts/$t.log"
   mkdir -p "$work" "$artifacts"
   # New inputs go to the work corpus (kept between runs, not committed); the seeds are read only.
-  # -timeout: an input that takes longer is a hang, reported as a crash.
+  # -timeout: an input that takes longer is a hang, reported as a crash. -use_value_profile: the
+  # operands of comparisons count as coverage, so magic values are found a byte at a time.
   IDBRIDGE_FUZZ_TARGET=$t "$bin" "$work" "fuzz/seeds/$t" \
-    -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
+    -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -use_value_profile=1 -print_final_stats=1 \
     -artifact_prefix="$artifacts/" >"$log" 2>&1 || rc=$?
   local execs cov ft
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
