@@ -16,6 +16,9 @@ pub mod clock;
 pub mod config;
 pub mod connectors;
 pub mod emulator;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mapping;
 pub mod model;
 pub mod notion_api;

@@ -733,12 +733,17 @@ impl<'a> Planner<'a> {
                 }));
             }
             (Lifecycle::Active, false) => {
+                // Every attribute sent (a recreate sends them all), then the managed ones the
+                // person no longer has: a target that switches the kept user back on must drop
+                // them too, or the next run patches them away (found by plan::laws).
+                let mut all = full_changes(&person.attrs, Some(&user.attrs));
+                all.extend(changes.into_iter().filter(|c| c.after.is_none()));
                 self.ops.push(Op::ReaddUser(ReaddUser {
                     user_name: desired_name(person),
                     scim_id: Some(user.id.clone()),
                     source_key: person.key.clone(),
                     reason: readd_reason(person, &user.id),
-                    changes: full_changes(&person.attrs, Some(&user.attrs)),
+                    changes: all,
                 }));
             }
             (Lifecycle::Inactive, true) if self.out_of_scope(person, user) => {}

@@ -40,6 +40,8 @@ mod converge_tests;
 #[cfg(test)]
 mod gates_tests;
 #[cfg(test)]
+mod laws;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod verify_tests;

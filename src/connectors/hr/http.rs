@@ -635,6 +635,32 @@ fn next_page(
     })
 }
 
+/// The pages of a read already fetched, taken in as [`read_http`] takes them in (records, counts,
+/// repeats, the next-page decision), for the fuzz targets: no network. The read stops where
+/// `read_http` would stop: at the first page that names no next one.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn read_pages(settings: &HrHttpSettings, bodies: &[Value]) -> Result<SourceRead, Error> {
+    let mut gathered = Gathered::new(settings);
+    let mut url = settings.url.clone();
+    let mut page_number = match &settings.paging {
+        HttpPaging::PageNumber { start, .. } => *start,
+        _ => 0,
+    };
+    for (page, body) in (1u32..).zip(bodies) {
+        let records = gathered.page(&url, body, page)?;
+        match next_page(settings, &url, body, records, &mut page_number)? {
+            Some(next) => {
+                if let Some(why) = gathered.count.runaway(settings, page) {
+                    return Err(fail(settings, &url, why));
+                }
+                url = next;
+            }
+            None => break,
+        }
+    }
+    Ok(gathered.finish())
+}
+
 /// Read every page of the HR API; `clock` reads an HTTP-date `Retry-After`.
 pub async fn read_http(settings: &HrHttpSettings, clock: &dyn Clock) -> Result<SourceRead, Error> {
     let client = reqwest::Client::builder()

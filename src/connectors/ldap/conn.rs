@@ -466,6 +466,20 @@ fn strings(tag: &StructureTag) -> Vec<String> {
     }
 }
 
+/// Decode one BER message as an entry: an `LDAPMessage` (`SEQUENCE { messageID, protocolOp, ... }`)
+/// or the bare `SearchResultEntry`. For the fuzz targets (`super::read_entries`); the wire path gets
+/// its tags from `ldap3`'s codec, which parses them with the same `parse_tag`.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(super) fn decode_message(tag: StructureTag) -> Option<Entry> {
+    if tag.id == 4 {
+        return decode_entry(tag);
+    }
+    let PL::C(parts) = tag.payload else {
+        return None;
+    };
+    decode_entry(parts.into_iter().nth(1)?)
+}
+
 /// Decode a SearchResultEntry (RFC 4511 §4.5.2): `[APPLICATION 4] SEQUENCE { objectName
 /// LDAPDN, attributes SEQUENCE OF SEQUENCE { type, vals SET OF value } }`.
 fn decode_entry(tag: StructureTag) -> Option<Entry> {

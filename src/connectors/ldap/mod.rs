@@ -261,27 +261,81 @@ async fn read_users(
         &settings.users.filter,
         raw_names,
         |e| {
-            let norm = dn::normalize(&e.dn);
-            match user(settings, raw_names, &e, disabled, &norm) {
-                Ok(p) => {
-                    if let Some(login) = p.record.attrs.get(LOGIN) {
-                        people
-                            .by_login
-                            .insert(login.to_lowercase(), p.record.key.clone());
-                    }
-                    people.by_dn.insert(norm, p.record.key.clone());
-                    pending.push(p);
-                }
-                Err(issue) => {
-                    people.skipped.insert(norm);
-                    issues.push(*issue);
-                }
-            }
+            take_user(
+                settings,
+                raw_names,
+                &e,
+                disabled,
+                &mut pending,
+                &mut issues,
+                &mut people,
+            );
             Ok(())
         },
     )
     .await?;
     Ok((pending, issues, people))
+}
+
+/// One user entry into the read: a person (indexed by login and DN for group members) or an issue.
+fn take_user(
+    settings: &LdapSettings,
+    raw_names: &[String],
+    e: &Entry,
+    disabled: &HashSet<String>,
+    pending: &mut Vec<Pending>,
+    issues: &mut Vec<SourceIssue>,
+    people: &mut People,
+) {
+    let norm = dn::normalize(&e.dn);
+    match user(settings, raw_names, e, disabled, &norm) {
+        Ok(p) => {
+            if let Some(login) = p.record.attrs.get(LOGIN) {
+                people
+                    .by_login
+                    .insert(login.to_lowercase(), p.record.key.clone());
+            }
+            people.by_dn.insert(norm, p.record.key.clone());
+            pending.push(p);
+        }
+        Err(issue) => {
+            people.skipped.insert(norm);
+            issues.push(*issue);
+        }
+    }
+}
+
+/// The records and issues of search result entries, given as consecutive BER messages
+/// (`LDAPMessage`s or bare `SearchResultEntry`s), taken in as [`read`] takes entries in, for the
+/// fuzz targets: no server. A message that does not decode ends the read with the error `read`
+/// gives it.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn read_entries(
+    settings: &LdapSettings,
+    mut bytes: &[u8],
+    disabled: &HashSet<String>,
+) -> Result<(Vec<SourceRecord>, Vec<SourceIssue>), Error> {
+    let raw_names = user_attribute_names(settings);
+    let (mut pending, mut issues, mut people) = (Vec::new(), Vec::new(), People::default());
+    while !bytes.is_empty() {
+        let undecodable = || Error::Protocol {
+            server: settings.url.to_string(),
+            detail: "a search result entry could not be decoded".to_owned(),
+        };
+        let (rest, tag) = ldap3::asn1::parse_tag(bytes).map_err(|_| undecodable())?;
+        let entry = conn::decode_message(tag).ok_or_else(undecodable)?;
+        take_user(
+            settings,
+            &raw_names,
+            &entry,
+            disabled,
+            &mut pending,
+            &mut issues,
+            &mut people,
+        );
+        bytes = rest;
+    }
+    Ok((with_managers(pending, &people), issues))
 }
 
 /// The records, each with its manager's email: the manager attribute holds a DN, mapping wants
