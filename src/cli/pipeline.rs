@@ -11,8 +11,8 @@ use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetSt
 use crate::report::upcoming::{self, Upcoming};
 use crate::scim::{ClientSettings, Profile, Reader, TargetKind, TargetRead, Writer};
 use crate::store::{
-    AbortedRun, LinkKind, LinkState, LockHolder, RunLock, RunOrigin, RunTrigger, Store, StoreRead,
-    WriteOutcome, WriteRecord,
+    AbortedRun, Decision, LinkKind, LinkState, LockHolder, RunLock, RunOrigin, RunTrigger, Store,
+    StoreRead, WriteOutcome, WriteRecord,
 };
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -272,6 +272,8 @@ pub struct Known {
     pub unfinished: BTreeSet<String>,
     /// What the last patch of each user's attributes sent and how it ended.
     pub writes: Vec<plan::PastWrite>,
+    /// Admins' decisions about held email reuses that no run acted on yet.
+    pub confirmations: Vec<plan::Confirmed>,
 }
 
 /// Read the links and unfinished creates of `target_name` (none without a store).
@@ -282,6 +284,7 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
             group_links: Vec::new(),
             unfinished: BTreeSet::new(),
             writes: Vec::new(),
+            confirmations: Vec::new(),
         });
     };
     let stored = store
@@ -319,7 +322,32 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
         group_links: of(LinkKind::Group),
         unfinished,
         writes,
+        confirmations: confirmations(store, target_name).await?,
     })
+}
+
+/// The recorded decisions about email reuses no run acted on yet, as the planner takes them.
+async fn confirmations(store: &StoreRead, target_name: &str) -> Result<Vec<plan::Confirmed>> {
+    let stored = store
+        .confirmations(target_name)
+        .await
+        .context("reading the confirmations from the store")?;
+    Ok(stored
+        .into_iter()
+        .filter(|c| c.consumed_run_id.is_none())
+        .map(|c| plan::Confirmed {
+            id: c.id,
+            user_name: UserName::new(&c.what.user_name),
+            key: c.what.key,
+            former_key: c.what.former_key,
+            decision: match c.what.decision {
+                Decision::Same => plan::Reuse::Same,
+                Decision::New => plan::Reuse::New,
+            },
+            by: format!("{}@{}", c.what.os_user, c.what.host),
+            at: c.what.confirmed_at,
+        })
+        .collect())
 }
 
 /// A stored write outcome as the planner takes it; one of an attribute idbridge no longer knows
@@ -471,6 +499,7 @@ pub async fn prepare(
         group_links,
         unfinished: recovered,
         writes,
+        confirmations,
     } = known(store, &settings.target.name).await?;
 
     for r in reads {
@@ -509,6 +538,7 @@ pub async fn prepare(
         writes: &writes,
         refusal_advice: profile.refusal_advice(),
         names: profile.name_model,
+        confirmations: &confirmations,
     };
     let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
     let upcoming = upcoming::collect(&desired, &records, now);

@@ -11,6 +11,7 @@ pub mod guardrails;
 mod names;
 mod op;
 pub mod policy;
+mod returns;
 mod verify;
 
 pub use crate::model::FindingCode;
@@ -24,10 +25,13 @@ pub use op::{
     Watch, PLAN_VERSION,
 };
 pub use policy::{Adopt, DeactivateMode, Policy, Threshold};
+pub use returns::{Confirmed, Reuse};
 pub use verify::{verify, Check, Violation};
 
 #[cfg(test)]
 mod converge_tests;
+#[cfg(test)]
+mod returns_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

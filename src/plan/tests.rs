@@ -92,6 +92,7 @@ pub(super) struct Case {
     pub(super) target_groups: Option<GroupState>,
     pub(super) group_links: Vec<KnownLink>,
     pub(super) writes: Vec<PastWrite>,
+    pub(super) confirmations: Vec<Confirmed>,
 }
 
 impl Case {
@@ -107,6 +108,7 @@ impl Case {
             target_groups: None,
             group_links: Vec::new(),
             writes: Vec::new(),
+            confirmations: Vec::new(),
             policy: Policy {
                 max_deactivations: Threshold::Percent(50.0),
                 ..Policy::default()
@@ -150,6 +152,7 @@ impl Case {
             writes: &self.writes,
             refusal_advice: "verify the domain",
             names: crate::model::NameModel::Parts,
+            confirmations: &self.confirmations,
         };
         plan(&input)
     }

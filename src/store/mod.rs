@@ -35,7 +35,9 @@
 
 mod activity;
 mod alerts;
+mod confirm;
 mod error;
+mod history;
 mod journal;
 mod links;
 mod lock;
@@ -48,7 +50,9 @@ mod writes;
 
 pub use activity::DailyOps;
 pub use alerts::AlertState;
+pub use confirm::{Confirmation, ConfirmationFacts, Decision, NewConfirmation};
 pub use error::{Error, Result, ScimIdConflict};
+pub use history::{LinkChange, LinkHistoryEntry, LinkSide};
 pub use journal::{NewOperation, OperationId, OperationRecord, OperationStatus};
 pub use links::{Link, LinkKind, LinkOrigin, LinkState};
 pub use lock::{LockHolder, RunLock};
