@@ -25,6 +25,7 @@ mod notion_fidelity;
 mod notion_matrix;
 mod notion_publish;
 mod output;
+mod rehire;
 mod reports;
 mod reports_html;
 mod run_lock;

@@ -191,6 +191,7 @@ suite! {
     saml_checks_keep_certificates_after_the_migration: Fresh,
     alert_state_is_one_row_per_target_condition_and_sink: Migrated,
     write_outcomes_keep_the_last_patch_of_each_attribute: Migrated,
+    link_changes_are_kept_and_confirmations_move_links: Migrated,
 }
 
 // ---- the suite ----
@@ -1855,5 +1856,122 @@ async fn write_outcomes_keep_the_last_patch_of_each_attribute(ctx: Ctx) -> TestR
         ]
     );
     assert_eq!(store.write_outcomes("other").await?, vec![other]);
+    Ok(())
+}
+
+/// Every link change is appended to the history with what it was before, the cause and the run
+/// (nothing when nothing changed); a `same` confirmation moves the former link to the new key in
+/// the same transaction and is marked acted on once; `new` moves nothing. Both decisions' spellings
+/// pass the schema.
+async fn link_changes_are_kept_and_confirmations_move_links(ctx: Ctx) -> TestResult {
+    use idbridge::store::{Decision, LinkChange, NewConfirmation, RunId};
+    let store = &ctx.store;
+    let (e2, n7) = (SourceKey::new("hr", "E2"), SourceKey::new("hr", "N7"));
+    let run = Some(RunId(5));
+    let first = link("t", LinkKind::User, &e2, "u-2", "bob@x", 1);
+    store
+        .save_link(&first, &LinkChange::new("create-user", run))
+        .await?;
+    store
+        .save_link(&first, &LinkChange::new("patch-user", run))
+        .await?;
+    let renamed = link("t", LinkKind::User, &e2, "u-2", "rob@x", 2);
+    store
+        .save_link(&renamed, &LinkChange::new("patch-user", run))
+        .await?;
+    store
+        .set_link_state_logged(
+            ("t", LinkKind::User, &e2),
+            LinkState::Deactivated,
+            at(3),
+            &LinkChange::new("deactivate-user", run),
+        )
+        .await?;
+    let confirmation = |decision| NewConfirmation {
+        target_name: "t".into(),
+        user_name: "rob@x".into(),
+        key: n7.clone(),
+        former_key: e2.clone(),
+        former_scim_id: ScimId::from("u-2"),
+        decision,
+        note: Some("ticket 42".into()),
+        host: "h".into(),
+        os_user: "alice".into(),
+        at: at(4),
+    };
+    let new = store.confirm(&confirmation(Decision::New)).await?;
+    assert_eq!(store.links("t").await?[0].key, e2, "`new` moves nothing");
+    let same = store.confirm(&confirmation(Decision::Same)).await?;
+    let links = store.links("t").await?;
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        (&links[0].key, links[0].state),
+        (&n7, LinkState::Deactivated)
+    );
+    store.consume_confirmation(same, RunId(6), at(5)).await?;
+    store.consume_confirmation(same, RunId(7), at(6)).await?;
+
+    let history = store.link_history("t", LinkKind::User).await?;
+    type Row = (String, String, String, Option<String>, Option<String>);
+    let rows: Vec<Row> = history
+        .iter()
+        .map(|h| {
+            let after = h
+                .after
+                .as_ref()
+                .map(|a| (a.user_name.clone(), a.state.to_string()));
+            let (name, state) = after.unwrap_or_default();
+            (
+                h.cause.clone(),
+                name,
+                state,
+                h.before.as_ref().map(|b| b.user_name.clone()),
+                h.previous_key.as_ref().map(ToString::to_string),
+            )
+        })
+        .collect();
+    let s = |v: &str| v.to_owned();
+    assert_eq!(
+        rows,
+        [
+            (s("create-user"), s("bob@x"), s("active"), None, None),
+            (
+                s("patch-user"),
+                s("rob@x"),
+                s("active"),
+                Some(s("bob@x")),
+                None
+            ),
+            (
+                s("deactivate-user"),
+                s("rob@x"),
+                s("deactivated"),
+                Some(s("rob@x")),
+                None
+            ),
+            (
+                s("confirm"),
+                s("rob@x"),
+                s("deactivated"),
+                Some(s("rob@x")),
+                Some(s("hr:E2"))
+            ),
+        ]
+    );
+    assert_eq!(history[3].key, n7);
+    assert_eq!(history[0].run_id, run);
+    let decisions = store.confirmations("t").await?;
+    assert_eq!(decisions.len(), 2);
+    assert_eq!(
+        (decisions[0].id, decisions[0].what.decision),
+        (new, Decision::New)
+    );
+    assert_eq!(decisions[0].consumed_run_id, None);
+    assert_eq!(
+        decisions[1].consumed_run_id,
+        Some(RunId(6)),
+        "acted on once"
+    );
+    assert_eq!(decisions[1].what.note.as_deref(), Some("ticket 42"));
     Ok(())
 }

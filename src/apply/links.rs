@@ -4,36 +4,73 @@
 use super::ops::Failure;
 use super::Ctx;
 use crate::model::{ScimId, SourceKey, UserName};
-use crate::plan::{LinkUser, Members};
+use crate::plan::{LinkUser, Members, OpKind};
 use crate::scim::{CreateOutcome, TargetRead};
-use crate::store::{self, Link, LinkKind, LinkState};
+use crate::store::{self, Link, LinkChange, LinkKind, LinkState};
 
-/// Link `id` under `key` (a user or group), replacing whatever the key pointed at before. It runs
-/// after the SCIM write succeeded, so it never fails on the one-key-per-id rule: a key that held
-/// the id is moved off it (a re-key moves it on purpose; anything else is logged).
-pub(super) async fn link<W>(
-    ctx: &Ctx<W>,
-    kind: LinkKind,
-    key: &SourceKey,
-    id: &ScimId,
-    user_name: &str,
-    origin: store::LinkOrigin,
-    moving_from: Option<&SourceKey>,
-) -> Result<(), Failure> {
+/// A link an operation leaves behind.
+pub(super) struct LinkTo<'a> {
+    /// User or group.
+    pub kind: LinkKind,
+    /// The source key.
+    pub key: &'a SourceKey,
+    /// The target id.
+    pub id: &'a ScimId,
+    /// The userName (or displayName) written.
+    pub user_name: &'a str,
+    /// How the link came to be.
+    pub origin: store::LinkOrigin,
+    /// The key a re-key moves the link from.
+    pub moving_from: Option<&'a SourceKey>,
+    /// The operation that leaves it (the link history's cause).
+    pub cause: OpKind,
+}
+
+impl<'a> LinkTo<'a> {
+    /// A user link left by `cause`, not moved from another key.
+    pub fn user(
+        key: &'a SourceKey,
+        id: &'a ScimId,
+        user_name: &'a str,
+        origin: store::LinkOrigin,
+        cause: OpKind,
+    ) -> Self {
+        Self {
+            kind: LinkKind::User,
+            key,
+            id,
+            user_name,
+            origin,
+            moving_from: None,
+            cause,
+        }
+    }
+}
+
+/// Link `to.id` under `to.key` (a user or group), replacing whatever the key pointed at before,
+/// and record the change in the link history with this run. It runs after the SCIM write
+/// succeeded, so it never fails on the one-key-per-id rule: a key that held the id is moved off
+/// it (a re-key moves it on purpose; anything else is logged).
+pub(super) async fn link<W>(ctx: &Ctx<W>, to: LinkTo<'_>) -> Result<(), Failure> {
+    let change = LinkChange::new(to.cause.to_string(), Some(ctx.run_id));
     let displaced = ctx
         .store
-        .take_over_link(&Link {
-            target_name: ctx.opts.target_name.clone(),
-            kind,
-            key: key.clone(),
-            scim_id: id.clone(),
-            user_name: user_name.to_owned(),
-            state: LinkState::Active,
-            origin,
-            updated_at: ctx.clock.now(),
-        })
+        .save_link(
+            &Link {
+                target_name: ctx.opts.target_name.clone(),
+                kind: to.kind,
+                key: to.key.clone(),
+                scim_id: to.id.clone(),
+                user_name: to.user_name.to_owned(),
+                state: LinkState::Active,
+                origin: to.origin,
+                updated_at: ctx.clock.now(),
+            },
+            &change,
+        )
         .await?;
-    if let Some(previous) = displaced.filter(|d| Some(d) != moving_from) {
+    if let Some(previous) = displaced.filter(|d| Some(d) != to.moving_from) {
+        let (kind, id, key) = (to.kind, to.id, to.key);
         tracing::warn!(%kind, id = %id, from = %previous, to = %key, "the target id was linked to another source key; the link now follows the write");
     }
     Ok(())
@@ -53,7 +90,8 @@ pub(super) async fn rename_link<W>(
     {
         link.user_name = user_name.to_string();
         link.updated_at = ctx.clock.now();
-        ctx.store.upsert_link(&link).await?;
+        let change = LinkChange::new(OpKind::PatchUser.to_string(), Some(ctx.run_id));
+        ctx.store.save_link(&link, &change).await?;
     }
     Ok(())
 }

@@ -2,15 +2,15 @@
 //! differently (how a returning person is put back, why a group delete is refused) comes from its
 //! profile, never from the kind of target named here.
 
-use super::links::{group_id, link, member_ids, origin_of, previous_origin, rename_link};
+use super::links::{group_id, link, member_ids, origin_of, previous_origin, rename_link, LinkTo};
 use super::Ctx;
-use crate::model::{Attr, ScimId, UserAttrs};
+use crate::model::{Attr, ScimId, UserAttrs, UserName};
 use crate::plan::{
     Change, CreateGroup, CreateUser, DeactivateMode, DeactivateUser, DeleteGroup, GroupOrigin,
-    LinkOrigin, LinkUser, Members, Op, PatchGroup, PatchUser, ReaddUser,
+    LinkOrigin, LinkUser, Members, Op, OpKind, PatchGroup, PatchUser, ReaddUser,
 };
 use crate::scim::{self, Readd, TargetWrite};
-use crate::store::{self, LinkKind, LinkState};
+use crate::store::{self, LinkChange, LinkKind, LinkState};
 
 /// How an operation that did not fail ended.
 pub(super) enum Executed {
@@ -98,18 +98,16 @@ async fn link_user<W>(ctx: &Ctx<W>, o: &LinkUser) -> Outcome {
         // The link keeps how it first came to be.
         LinkOrigin::Rekey => previous_origin(ctx, o).await?,
     };
-    let previous = o.previous_key.as_ref();
-    let name = o.user_name.as_str();
-    link(
-        ctx,
-        LinkKind::User,
-        &o.source_key,
-        &o.scim_id,
-        name,
+    let to = LinkTo {
+        kind: LinkKind::User,
+        key: &o.source_key,
+        id: &o.scim_id,
+        user_name: o.user_name.as_str(),
         origin,
-        previous,
-    )
-    .await?;
+        moving_from: o.previous_key.as_ref(),
+        cause: OpKind::LinkUser,
+    };
+    link(ctx, to).await?;
     done(&o.scim_id)
 }
 
@@ -118,8 +116,14 @@ async fn create_user<W: TargetWrite>(ctx: &Ctx<W>, o: &CreateUser) -> Outcome {
     let (user, outcome) = ctx.target.create_user(&attrs).await?;
     let id = ScimId(user.id);
     let origin = origin_of(outcome, store::LinkOrigin::Created);
-    let name = o.user_name.as_str();
-    link(ctx, LinkKind::User, &o.source_key, &id, name, origin, None).await?;
+    let to = LinkTo::user(
+        &o.source_key,
+        &id,
+        o.user_name.as_str(),
+        origin,
+        OpKind::CreateUser,
+    );
+    link(ctx, to).await?;
     done(&id)
 }
 
@@ -145,15 +149,69 @@ async fn readd_user<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser) -> Outcome {
             }
             existing.clone()
         }
-        // Recreated (the id may change), or no kept user to switch back on.
-        _ => {
-            let attrs = attrs_from_changes(&o.changes);
-            ScimId(target.create_user(&attrs).await?.0.id)
-        }
+        // Re-added by create (the id may change), or no kept user to switch back on.
+        _ => match &o.former_user_name {
+            Some(former) => return readd_renamed(ctx, o, former).await,
+            None => {
+                let attrs = attrs_from_changes(&o.changes);
+                ScimId(target.create_user(&attrs).await?.0.id)
+            }
+        },
     };
-    let (name, origin) = (o.user_name.as_str(), store::LinkOrigin::Created);
-    link(ctx, LinkKind::User, &o.source_key, &id, name, origin, None).await?;
+    let to = LinkTo::user(
+        &o.source_key,
+        &id,
+        o.user_name.as_str(),
+        store::LinkOrigin::Created,
+        OpKind::ReaddUser,
+    );
+    link(ctx, to).await?;
+    consumed(ctx, o).await?;
     done(&id)
+}
+
+/// Re-add by create a person who returns with another userName: the target finds their account
+/// by the one it had (`former`), so the create names that one, the link follows at once, and
+/// the new userName and email are patched right after. A failed patch leaves the account back
+/// and linked under its former name, which the next plan patches like any change.
+async fn readd_renamed<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser, former: &UserName) -> Outcome {
+    let target = &ctx.target;
+    let wanted = attrs_from_changes(&o.changes);
+    let mut first = wanted.clone();
+    let identity = [Attr::UserName, Attr::Email];
+    for attr in identity {
+        if first.contains_key(&attr) {
+            first.insert(attr, former.to_string());
+        }
+    }
+    let id = ScimId(target.create_user(&first).await?.0.id);
+    let origin = store::LinkOrigin::Created;
+    let to = LinkTo::user(
+        &o.source_key,
+        &id,
+        former.as_str(),
+        origin,
+        OpKind::ReaddUser,
+    );
+    link(ctx, to).await?;
+    consumed(ctx, o).await?;
+    let pairs: Vec<(Attr, Option<String>)> = identity
+        .into_iter()
+        .filter_map(|a| wanted.get(&a).map(|v| (a, Some(v.clone()))))
+        .collect();
+    target.patch_user(&id, &pairs).await?;
+    rename_link(ctx, &o.source_key, &o.user_name).await?;
+    done(&id)
+}
+
+/// Record that the run acted on the admin's confirmation the re-add cites.
+async fn consumed<W>(ctx: &Ctx<W>, o: &ReaddUser) -> Result<(), Failure> {
+    if let Some(id) = o.confirmation {
+        ctx.store
+            .consume_confirmation(id, ctx.run_id, ctx.clock.now())
+            .await?;
+    }
+    Ok(())
 }
 
 async fn deactivate_user<W: TargetWrite>(ctx: &Ctx<W>, o: &DeactivateUser) -> Outcome {
@@ -161,14 +219,14 @@ async fn deactivate_user<W: TargetWrite>(ctx: &Ctx<W>, o: &DeactivateUser) -> Ou
         DeactivateMode::ActiveFalse => ctx.target.set_active(&o.scim_id, false).await?,
         DeactivateMode::Delete => ctx.target.delete_user(&o.scim_id).await?,
     }
+    let change = LinkChange::new(OpKind::DeactivateUser.to_string(), Some(ctx.run_id));
     let marked = ctx
         .store
-        .set_link_state(
-            &ctx.opts.target_name,
-            LinkKind::User,
-            &o.source_key,
+        .set_link_state_logged(
+            (&ctx.opts.target_name, LinkKind::User, &o.source_key),
             LinkState::Deactivated,
             ctx.clock.now(),
+            &change,
         )
         .await;
     match marked {
@@ -181,8 +239,17 @@ async fn deactivate_user<W: TargetWrite>(ctx: &Ctx<W>, o: &DeactivateUser) -> Ou
 async fn create_group<W: TargetWrite>(ctx: &Ctx<W>, o: &CreateGroup) -> Outcome {
     let group = ctx.target.create_group(&o.display_name, &[]).await?;
     let id = ScimId(group.id);
-    let (name, origin) = (o.display_name.as_str(), store::LinkOrigin::Created);
-    link(ctx, LinkKind::Group, &o.source_key, &id, name, origin, None).await?;
+    let to = LinkTo {
+        kind: LinkKind::Group,
+        ..LinkTo::user(
+            &o.source_key,
+            &id,
+            &o.display_name,
+            store::LinkOrigin::Created,
+            OpKind::CreateGroup,
+        )
+    };
+    link(ctx, to).await?;
     done(&id)
 }
 
@@ -199,17 +266,17 @@ async fn patch_group<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchGroup) -> Outcome {
         GroupOrigin::Adopt => store::LinkOrigin::Adopted,
         GroupOrigin::Rename => store::LinkOrigin::Created,
     };
-    let name = o.display_name.as_str();
-    link(
-        ctx,
-        LinkKind::Group,
-        &o.source_key,
-        &o.scim_id,
-        name,
-        origin,
-        None,
-    )
-    .await?;
+    let to = LinkTo {
+        kind: LinkKind::Group,
+        ..LinkTo::user(
+            &o.source_key,
+            &o.scim_id,
+            &o.display_name,
+            origin,
+            OpKind::PatchGroup,
+        )
+    };
+    link(ctx, to).await?;
     done(&o.scim_id)
 }
 

@@ -507,6 +507,8 @@ async fn a_readd_follows_the_profile() {
         source_key: key("E4"),
         reason: "hr: rehired".into(),
         changes: vec![change(Attr::UserName, "di@x.test")],
+        former_user_name: None,
+        confirmation: None,
     });
     let scim = Memory::new(Profile::scim());
     let Ran { outcome, .. } = run(&scim, &plan(vec![readd.clone()])).await;
@@ -516,4 +518,53 @@ async fn a_readd_follows_the_profile() {
     let Ran { outcome, .. } = run(&notion, &plan(vec![readd])).await;
     assert!(outcome.succeeded(), "{outcome:?}");
     assert_eq!(notion.calls(), ["create-user di@x.test"]);
+}
+
+/// A person who returns with a new email is re-added by their former one, so a target that
+/// re-adds by create finds their old account; the new email is patched right after, and the link
+/// history keeps both names with the run.
+#[tokio::test]
+async fn a_readd_under_a_new_email_names_the_former_one_then_patches() {
+    let readd = Op::ReaddUser(ReaddUser {
+        user_name: UserName::new("di.new@x.test"),
+        scim_id: None,
+        source_key: key("E4"),
+        reason: "hr: rehired".into(),
+        changes: vec![
+            change(Attr::UserName, "di.new@x.test"),
+            change(Attr::Email, "di.new@x.test"),
+            change(Attr::Title, "Lead"),
+        ],
+        former_user_name: Some(UserName::new("di@x.test")),
+        confirmation: None,
+    });
+    let notion = Memory::new(Profile::notion());
+    let Ran { outcome, store, .. } = run(&notion, &plan(vec![readd])).await;
+    assert!(outcome.succeeded(), "{outcome:?}");
+    let calls = notion.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0], "create-user di@x.test");
+    assert!(calls[1].starts_with("patch-user "), "{calls:?}");
+    let links = store.links("test").await.unwrap();
+    assert_eq!(links[0].user_name, "di.new@x.test");
+    let history = store
+        .link_history("test", crate::store::LinkKind::User)
+        .await
+        .unwrap();
+    let names: Vec<(&str, Option<&str>)> = history
+        .iter()
+        .map(|h| {
+            (
+                h.after.as_ref().unwrap().user_name.as_str(),
+                h.before.as_ref().map(|b| b.user_name.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [("di@x.test", None), ("di.new@x.test", Some("di@x.test"))]
+    );
+    assert!(history
+        .iter()
+        .all(|h| h.run_id == Some(crate::store::RunId(outcome.run_id))));
 }

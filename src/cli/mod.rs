@@ -7,6 +7,7 @@
 //! `exit` classifies errors into that table.
 
 mod check;
+mod confirm;
 mod demo;
 mod emulator;
 pub mod exit;
@@ -137,6 +138,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Serve the Notion SCIM emulator.
     Emulator(EmulatorArgs),
+    /// Record an admin's decision about something the plan holds for one: `confirm reuse EMAIL
+    /// --as same|new` for a reused email; `confirm list` shows the decisions.
+    Confirm(confirm::ConfirmArgs),
     /// Run store migrations and exit (takes the run lock of the configured target).
     Migrate(FormatArgs),
     /// Ask the local `serve` for /readyz: exit 0 ready, 1 not ready, 3 unreachable.
@@ -269,6 +273,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Saml(args) => saml::run(args, clock, &cli.config).await,
         Command::Report(args) => report::run(args, &cli.config, clock).await,
         Command::Explain(args) => explain::run(args, &cli.config, clock).await,
+        Command::Confirm(args) => confirm::run(args, &cli.config, clock).await,
         Command::Serve(args) => serve::serve(&cli.config, clock, args).await,
         Command::Healthcheck(args) => serve::healthcheck(&cli.config, args).await,
     }
@@ -287,6 +292,7 @@ impl Cli {
             Command::Saml(a) => a.format(),
             Command::Report(r) => r.format.json_or_table(),
             Command::Explain(a) => a.format,
+            Command::Confirm(a) => a.format(),
             Command::Serve(_) | Command::Healthcheck(_) | Command::Emulator(_) => Format::Table,
         }
     }

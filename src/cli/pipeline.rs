@@ -11,8 +11,8 @@ use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetSt
 use crate::report::upcoming::{self, Upcoming};
 use crate::scim::{ClientSettings, Profile, Reader, TargetKind, TargetRead, Writer};
 use crate::store::{
-    AbortedRun, LinkKind, LinkState, LockHolder, RunLock, RunOrigin, RunTrigger, Store, StoreRead,
-    WriteOutcome, WriteRecord,
+    AbortedRun, Decision, LinkKind, LinkState, LockHolder, RunLock, RunOrigin, RunTrigger, Store,
+    StoreRead, WriteOutcome, WriteRecord,
 };
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -274,6 +274,8 @@ pub struct Known {
     pub writes: Vec<plan::PastWrite>,
     /// Who earlier counted runs found gone from the sources (absence grace).
     pub absences: Vec<plan::Absence>,
+    /// Admins' decisions about held email reuses that no run acted on yet.
+    pub confirmations: Vec<plan::Confirmed>,
 }
 
 /// Read the links and unfinished creates of `target_name` (none without a store).
@@ -285,6 +287,7 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
             unfinished: BTreeSet::new(),
             writes: Vec::new(),
             absences: Vec::new(),
+            confirmations: Vec::new(),
         });
     };
     let stored = store
@@ -323,6 +326,7 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
         unfinished,
         writes,
         absences: absences(store, target_name).await?,
+        confirmations: confirmations(store, target_name).await?,
     })
 }
 
@@ -337,6 +341,30 @@ pub async fn absences(store: &StoreRead, target_name: &str) -> Result<Vec<plan::
             key: a.key,
             since: a.since,
             runs: a.runs,
+        })
+        .collect())
+}
+
+/// The recorded decisions about email reuses no run acted on yet, as the planner takes them.
+async fn confirmations(store: &StoreRead, target_name: &str) -> Result<Vec<plan::Confirmed>> {
+    let stored = store
+        .confirmations(target_name)
+        .await
+        .context("reading the confirmations from the store")?;
+    Ok(stored
+        .into_iter()
+        .filter(|c| c.consumed_run_id.is_none())
+        .map(|c| plan::Confirmed {
+            id: c.id,
+            user_name: UserName::new(&c.what.user_name),
+            key: c.what.key,
+            former_key: c.what.former_key,
+            decision: match c.what.decision {
+                Decision::Same => plan::Reuse::Same,
+                Decision::New => plan::Reuse::New,
+            },
+            by: format!("{}@{}", c.what.os_user, c.what.host),
+            at: c.what.confirmed_at,
         })
         .collect())
 }
@@ -553,6 +581,7 @@ pub async fn prepare(
         unfinished: recovered,
         writes,
         absences,
+        confirmations,
     } = known(store, &settings.target.name).await?;
     let gates = super::gates::judge(settings, reads, store, policy).await?;
 
@@ -595,6 +624,7 @@ pub async fn prepare(
         names: profile.name_model,
         absences: &absences,
         excluded: &excluded,
+        confirmations: &confirmations,
     };
     // Gates are judged before the plan is trusted: a held run keeps no operation at all.
     let plan = plan::gates::hold(plan::plan(&input), gates.hits.clone());

@@ -6,9 +6,10 @@ use super::digest::{plan_digest, source_digest, target_digest};
 use super::names;
 use super::op::{
     Change, CreateUser, DeactivateUser, Finding, LinkOrigin, LinkUser, Op, OpKind, PatchUser, Plan,
-    ReaddUser, Severity, TargetRef, Watch, PLAN_VERSION,
+    Severity, TargetRef, Watch, PLAN_VERSION,
 };
 use super::policy::{Adopt, Policy};
+use super::returns::{Account, Confirmed};
 use crate::model::{
     cite, Attr, DesiredGroup, DesiredUser, FindingCode, Lifecycle, NameModel, ScimId, SourceIssue,
     SourceKey, TargetGroup, TargetUser, UserAttrs, UserName,
@@ -97,6 +98,8 @@ pub struct Input<'a> {
     /// Linked keys a source read missed because they moved out of its scope, with the scope
     /// rule they no longer match (a directory entry moved out of `users.base`).
     pub excluded: &'a BTreeMap<SourceKey, String>,
+    /// Admins' decisions about held email reuses not acted on yet (`idbridge confirm reuse`).
+    pub confirmations: &'a [Confirmed],
 }
 
 enum Match<'t> {
@@ -144,7 +147,7 @@ pub(super) struct Planner<'a> {
     pub(super) input: &'a Input<'a>,
     pub(super) by_id: BTreeMap<&'a str, &'a TargetUser>,
     by_ext: BTreeMap<String, Vec<&'a TargetUser>>,
-    by_name: BTreeMap<String, Vec<&'a TargetUser>>,
+    pub(super) by_name: BTreeMap<String, Vec<&'a TargetUser>>,
     link_by_key: BTreeMap<&'a SourceKey, &'a KnownLink>,
     pub(super) link_by_id: BTreeMap<&'a str, &'a KnownLink>,
     /// Every key of every desired person.
@@ -456,6 +459,9 @@ impl<'a> Planner<'a> {
     /// whoever holds the new key, so the person is held until an admin decides.
     fn email_reused(&mut self, person: &DesiredUser, former: &KnownLink) {
         self.held.insert(former.scim_id.0.clone());
+        if self.reuse_confirmed_new(person, &former.key).is_some() {
+            return;
+        }
         self.finding(
             Severity::Error,
             FindingCode::EmailReused,
@@ -549,13 +555,11 @@ impl<'a> Planner<'a> {
             return;
         }
         if self.input.target.consistent {
-            self.ops.push(Op::ReaddUser(ReaddUser {
-                user_name: name.clone(),
-                scim_id: None,
-                source_key: person.key.clone(),
-                reason: readd_reason(person, &link.scim_id),
-                changes: full_changes(&person.attrs, None),
-            }));
+            let account = Account::Gone {
+                id: &link.scim_id,
+                user_name: &link.user_name,
+            };
+            self.readd(person, name, account);
         } else {
             self.finding(
                 Severity::Warning,
@@ -733,18 +737,8 @@ impl<'a> Planner<'a> {
                 }));
             }
             (Lifecycle::Active, false) => {
-                // Every attribute sent (a recreate sends them all), then the managed ones the
-                // person no longer has: a target that switches the kept user back on must drop
-                // them too, or the next run patches them away (found by plan::laws).
-                let mut all = full_changes(&person.attrs, Some(&user.attrs));
-                all.extend(changes.into_iter().filter(|c| c.after.is_none()));
-                self.ops.push(Op::ReaddUser(ReaddUser {
-                    user_name: desired_name(person),
-                    scim_id: Some(user.id.clone()),
-                    source_key: person.key.clone(),
-                    reason: readd_reason(person, &user.id),
-                    changes: all,
-                }));
+                let dropped = changes.into_iter().filter(|c| c.after.is_none()).collect();
+                self.readd(person, &desired_name(person), Account::Kept(user, dropped));
             }
             (Lifecycle::Inactive, true) if self.out_of_scope(person, user) => {}
             (Lifecycle::Inactive, true) => {
@@ -1129,7 +1123,7 @@ fn desired_name(person: &DesiredUser) -> UserName {
     person.user_name().unwrap_or_else(|| UserName::new(""))
 }
 
-fn readd_reason(person: &DesiredUser, old: &ScimId) -> String {
+pub(super) fn readd_reason(person: &DesiredUser, old: &ScimId) -> String {
     format!(
         "returned: {} (was removed from the workspace as {old})",
         person.reason
@@ -1189,7 +1183,7 @@ pub fn diff(desired: &UserAttrs, current: &UserAttrs, managed: &BTreeSet<Attr>) 
 }
 
 /// Every desired attribute, as a create or re-add sends it.
-fn full_changes(desired: &UserAttrs, current: Option<&UserAttrs>) -> Vec<Change> {
+pub(super) fn full_changes(desired: &UserAttrs, current: Option<&UserAttrs>) -> Vec<Change> {
     desired
         .iter()
         .map(|(attr, value)| Change {

@@ -89,6 +89,7 @@ pub(super) fn plan_of(world: &World) -> Plan {
         names: NameModel::Parts,
         absences: &[],
         excluded: &Default::default(),
+        confirmations: &[],
     })
 }
 

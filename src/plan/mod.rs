@@ -17,6 +17,7 @@ pub mod policy;
 pub mod absences {
     pub use super::absence::{basis, to_record, verify};
 }
+mod returns;
 mod verify;
 
 pub use crate::model::FindingCode;
@@ -31,6 +32,7 @@ pub use op::{
     Watch, PLAN_VERSION,
 };
 pub use policy::{Adopt, DeactivateMode, Policy, Threshold};
+pub use returns::{Confirmed, Reuse};
 pub use verify::{verify, Check, Violation};
 
 #[cfg(test)]
@@ -41,6 +43,8 @@ mod converge_tests;
 mod gates_tests;
 #[cfg(test)]
 mod laws;
+#[cfg(test)]
+mod returns_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -181,6 +181,14 @@ pub struct ReaddUser {
     /// Every attribute sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
+    /// The userName the account had when it was taken out, when the person returns with another
+    /// one: a target that re-adds by create finds the account by it, and apply sets the new one
+    /// right after (docs/lifecycle.md, "Rehires and returns").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub former_user_name: Option<UserName>,
+    /// The admin's confirmation this re-add acts on (`idbridge confirm reuse … --as same`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<i64>,
 }
 
 /// `deactivate-user`: a leaver.

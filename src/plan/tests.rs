@@ -96,6 +96,7 @@ pub(super) struct Case {
     pub(super) absences: Vec<crate::plan::Absence>,
     pub(super) now: chrono::DateTime<Utc>,
     pub(super) excluded: std::collections::BTreeMap<SourceKey, String>,
+    pub(super) confirmations: Vec<Confirmed>,
 }
 
 impl Case {
@@ -111,6 +112,7 @@ impl Case {
             target_groups: None,
             group_links: Vec::new(),
             writes: Vec::new(),
+            confirmations: Vec::new(),
             absences: Vec::new(),
             excluded: Default::default(),
             now: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
@@ -162,6 +164,7 @@ impl Case {
             names: crate::model::NameModel::Parts,
             absences: &self.absences,
             excluded: &self.excluded,
+            confirmations: &self.confirmations,
         };
         plan(&input)
     }

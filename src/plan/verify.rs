@@ -593,6 +593,9 @@ impl<'a> Verifier<'a> {
             return;
         };
         let current = self.users.get(link.scim_id.0.as_str()).copied();
+        if !self.former_name_is_theirs(o, link, current) {
+            return;
+        }
         match (&o.scim_id, current) {
             (Some(id), Some(user)) if *id == link.scim_id && !user.active => {
                 if let Some(why) = self.protected(user) {
@@ -625,6 +628,28 @@ impl<'a> Verifier<'a> {
         if self.name_free(&o.user_name, o.scim_id.as_ref()) {
             self.plan_new.insert(o.user_name.key());
         }
+    }
+
+    /// A re-add that names a former userName must name the one the person's own account had: the
+    /// target finds an account by it, so another name would bring back someone else's account.
+    fn former_name_is_theirs(
+        &mut self,
+        o: &ReaddUser,
+        link: &KnownLink,
+        current: Option<&TargetUser>,
+    ) -> bool {
+        let Some(former) = &o.former_user_name else {
+            return true;
+        };
+        let known = current.map_or_else(|| link.user_name.clone(), TargetUser::user_name);
+        if *former == known {
+            return true;
+        }
+        self.refuse(format!(
+            "{}: the plan re-adds the account known as {former}, but {}'s account is known as {known}",
+            o.user_name, o.source_key
+        ));
+        false
     }
 
     fn deactivate_user(&mut self, o: &'a DeactivateUser) {

@@ -361,6 +361,27 @@ mod review {
         refused(&c, &forged, "give hr:E5 the userName eve@x.io");
     }
 
+    /// A re-add names the account's former userName only as the person's own link has it: a
+    /// forged one would make the target bring back someone else's account.
+    #[test]
+    fn a_readd_cannot_name_another_persons_former_email() {
+        let mut c = busy();
+        c.target.retain(|u| u.id.0 != "u5");
+        c.desired[4] = person("E5", "eve.new@x.io", None, Lifecycle::Active);
+        let p = c.plan();
+        let i = op_index(&p, "readd-user");
+        assert!(check(&c, &p).is_empty(), "{:?}", check(&c, &p));
+        assert_eq!(p.operations[i].subject(), "eve.new@x.io");
+        let forged = edited(&p, |j| {
+            j["operations"][i]["formerUserName"] = "ada@x.io".into()
+        });
+        refused(
+            &c,
+            &forged,
+            "re-adds the account known as ada@x.io, but hr:E5's account is known as eve@x.io",
+        );
+    }
+
     #[test]
     fn an_address_the_sources_would_refuse_never_reaches_the_target() {
         let c = busy();

@@ -164,6 +164,32 @@ pub struct LinkView {
     pub active: bool,
 }
 
+/// One change of their link, from the store's link history (docs/reports.md, "Link history").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryView {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The run that changed it, if a run did.
+    pub run: Option<i64>,
+    /// What changed it: an operation kind, `confirm`, or `baseline`.
+    pub cause: String,
+    /// The key the link is under after the change.
+    pub key: String,
+    /// The key the SCIM id was linked under before, when it moved.
+    pub previous_key: Option<String>,
+    /// The SCIM id after (and before, when it changed).
+    pub scim_id: Option<String>,
+    /// The SCIM id before.
+    pub previous_scim_id: Option<String>,
+    /// The userName after.
+    pub user_name: Option<String>,
+    /// The userName before.
+    pub previous_user_name: Option<String>,
+    /// `active` or `deactivated` after.
+    pub state: Option<String>,
+}
+
 /// The decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -204,6 +230,9 @@ pub struct Explanation {
     pub management: Option<String>,
     /// The stored link.
     pub link: Option<LinkView>,
+    /// Every recorded change of their link (keys, emails, SCIM ids), oldest first; the CLI
+    /// fills it from the store.
+    pub history: Vec<HistoryView>,
     /// The plan's findings about them.
     pub findings: Vec<crate::plan::Finding>,
     /// Source records about them that could not be read.
@@ -734,6 +763,7 @@ pub fn explain(f: &Facts<'_>, query: &str) -> Result<Explanation, NotFound> {
             user_name: l.user_name.to_string(),
             active: l.active,
         }),
+        history: Vec::new(),
         findings,
         issues: found.issues.into_iter().cloned().collect(),
     })
@@ -792,6 +822,7 @@ pub fn letter(e: &Explanation) -> String {
     sources_part(e, &mut out);
     join_part(e, &mut out);
     workspace_part(e, &mut out);
+    history_part(e, &mut out);
     findings_part(e, &mut out);
     out
 }
@@ -934,6 +965,41 @@ fn workspace_part(e: &Explanation, out: &mut String) {
                 "deactivated by idbridge"
             }
         )),
+    }
+}
+
+fn history_part(e: &Explanation, out: &mut String) {
+    if e.history.is_empty() {
+        return;
+    }
+    out.push_str("\nLink history (oldest first):\n");
+    for h in &e.history {
+        let opt = |v: &Option<String>| v.as_deref().map(safe).unwrap_or_else(|| "-".to_owned());
+        let mut line = format!(
+            "  {} {}{}: {} → {} as {} ({})",
+            h.at,
+            safe(&h.cause),
+            h.run.map(|r| format!(" (run {r})")).unwrap_or_default(),
+            safe(&h.key),
+            opt(&h.scim_id),
+            opt(&h.user_name),
+            opt(&h.state)
+        );
+        let mut was = Vec::new();
+        if let Some(k) = &h.previous_key {
+            was.push(format!("key {}", safe(k)));
+        }
+        if h.previous_scim_id.is_some() && h.previous_scim_id != h.scim_id {
+            was.push(format!("id {}", opt(&h.previous_scim_id)));
+        }
+        if h.previous_user_name.is_some() && h.previous_user_name != h.user_name {
+            was.push(format!("userName {}", opt(&h.previous_user_name)));
+        }
+        if !was.is_empty() {
+            line.push_str(&format!("; was {}", was.join(", ")));
+        }
+        out.push_str(&line);
+        out.push('\n');
     }
 }
 

@@ -106,7 +106,9 @@ pub struct Link {
 }
 
 /// Insert a link or update every other field of the link with the same (target, kind, key).
-fn upsert_query(link: &Link) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+pub(super) fn upsert_query(
+    link: &Link,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
     sqlx::query(
         "INSERT INTO links (target_name, kind, source, source_id, scim_id, user_name, state, \
          origin, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -139,7 +141,7 @@ impl StoreRead {
         rows.iter().map(|row| self.link_from_row(row)).collect()
     }
 
-    fn link_from_row(&self, row: &AnyRow) -> Result<Link> {
+    pub(super) fn link_from_row(&self, row: &AnyRow) -> Result<Link> {
         const T: &str = "links";
         let source: String = self.get(row, T, "source")?;
         let source_id: String = self.get(row, T, "source_id")?;
