@@ -302,8 +302,11 @@ impl Resolver<'_> {
                 "no [[sources]] configured; add at least one (see docs/config.md)",
             );
         }
-        let policy = self.policy(&raw.policy, &target)?;
+        let mut target = target;
+        let mut policy = self.policy(&raw.policy, &target)?;
         let mapping = self.mapping(&raw, raw_sources, &sources)?;
+        let roles = self.roles(raw.roles.as_ref(), &target, &sources, &mut policy)?;
+        target.manage_roles = roles.is_some();
         let serve = self.serve(&raw.serve)?;
         let saml = self.saml(&raw.saml)?;
         let alerts = self.alerts(&raw.alerts)?;
@@ -318,6 +321,7 @@ impl Resolver<'_> {
             serve,
             saml,
             alerts,
+            roles,
         })
     }
 }

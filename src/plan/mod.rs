@@ -11,6 +11,7 @@ pub mod guardrails;
 mod names;
 mod op;
 pub mod policy;
+mod roles;
 mod verify;
 
 pub use crate::model::FindingCode;
@@ -23,7 +24,7 @@ pub use op::{
     LinkUser, Members, Op, OpKind, PatchGroup, PatchUser, Plan, ReaddUser, Severity, TargetRef,
     Watch, PLAN_VERSION,
 };
-pub use policy::{Adopt, DeactivateMode, Policy, Threshold};
+pub use policy::{Adopt, DeactivateMode, Policy, RolePolicy, Threshold};
 pub use verify::{verify, Check, Violation};
 
 #[cfg(test)]

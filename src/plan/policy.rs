@@ -70,6 +70,25 @@ pub enum Adopt {
     None,
 }
 
+/// `[roles]` as the planner applies it (plan::roles).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolePolicy {
+    /// Guardrail on role changes per plan (`roles.max_role_changes`), like the deactivation one.
+    pub max_changes: Threshold,
+    /// The role values the target is known to have (Notion's, docs/notion.md, "Workspace
+    /// roles"); a user read with any other keeps it and is reported. `None`: any value is known.
+    pub known: Option<Vec<String>>,
+}
+
+impl Default for RolePolicy {
+    fn default() -> Self {
+        Self {
+            max_changes: Threshold::Percent(10.0),
+            known: None,
+        }
+    }
+}
+
 /// The policy a plan is made under.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -93,6 +112,8 @@ pub struct Policy {
     pub delete_groups: bool,
     /// Existing target groups (lowercased displayNames) that may be adopted.
     pub adopt_groups: Vec<String>,
+    /// The role guardrail and known role values (`[roles]`).
+    pub roles: RolePolicy,
 }
 
 impl Default for Policy {
@@ -108,6 +129,7 @@ impl Default for Policy {
             limit: None,
             delete_groups: false,
             adopt_groups: Vec::new(),
+            roles: RolePolicy::default(),
         }
     }
 }
