@@ -164,4 +164,6 @@ pub struct Settings {
 }
 
 #[cfg(test)]
+mod roles_tests;
+#[cfg(test)]
 mod tests;

@@ -90,7 +90,8 @@ impl Resolver<'_> {
             return Ok(name.to_owned());
         }
         let why = if name == "owner" {
-            "idbridge never grants or removes `owner`: a workspace owner is made by hand in Notion".to_owned()
+            "idbridge never grants or removes `owner`: a workspace owner is made by hand in Notion"
+                .to_owned()
         } else {
             format!("`{name}` is not a Notion workspace role")
         };
@@ -113,7 +114,11 @@ impl Resolver<'_> {
         let at = rule.span().start;
         let r = rule.get_ref();
         let Some(role) = &r.role else {
-            return self.invalid(at, &format!("{key}.role"), "a rule needs the `role` it grants");
+            return self.invalid(
+                at,
+                &format!("{key}.role"),
+                "a rule needs the `role` it grants",
+            );
         };
         let role = self.role_name(role, &format!("{key}.role"), kind)?;
         let mut groups: Vec<String> = r.group.iter().map(|g| g.get_ref().clone()).collect();

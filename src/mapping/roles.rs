@@ -46,7 +46,12 @@ pub struct RoleRules {
 
 /// Set each person's desired role under `attr` (the target's role attribute), with the fact
 /// behind it as provenance, so a patch's reason names the rule and the record that decided.
-pub fn assign(desired: &mut [DesiredUser], sources: &[SourceData<'_>], rules: &RoleRules, attr: Attr) {
+pub fn assign(
+    desired: &mut [DesiredUser],
+    sources: &[SourceData<'_>],
+    rules: &RoleRules,
+    attr: Attr,
+) {
     for person in desired.iter_mut() {
         let Some((role, fact)) = decide(person, sources, rules) else {
             continue;
@@ -160,7 +165,7 @@ mod tests {
             key: SourceKey::new("corp", dn),
             location: dn.to_owned(),
             attrs: BTreeMap::from([("name".to_owned(), name.to_owned())]),
-            members: members.iter().map(|m| SourceKey::new("corp", m)).collect(),
+            members: members.iter().map(|m| SourceKey::new("corp", *m)).collect(),
         }
     }
 
@@ -273,11 +278,20 @@ mod tests {
         let world = World::new();
         for wanted in ["cn=admins,ou=groups", "admins"] {
             let rules = RoleRules {
-                rules: vec![rule("membership_admin", RoleMatch::Group(vec![wanted.into()]))],
+                rules: vec![rule(
+                    "membership_admin",
+                    RoleMatch::Group(vec![wanted.into()]),
+                )],
                 default: None,
             };
-            assert!(decide(&ada(), &world.sources(), &rules).is_some(), "{wanted}");
-            assert!(decide(&bob(), &world.sources(), &rules).is_none(), "bob is not a member");
+            assert!(
+                decide(&ada(), &world.sources(), &rules).is_some(),
+                "{wanted}"
+            );
+            assert!(
+                decide(&bob(), &world.sources(), &rules).is_none(),
+                "bob is not a member"
+            );
         }
         let sales = RoleRules {
             rules: vec![rule("restricted_member", dept(&["Marketing", "sales"]))],
@@ -294,19 +308,32 @@ mod tests {
     fn the_default_applies_only_when_set() {
         let world = World::new();
         let mut rules = RoleRules {
-            rules: vec![rule("membership_admin", RoleMatch::Group(vec!["admins".into()]))],
+            rules: vec![rule(
+                "membership_admin",
+                RoleMatch::Group(vec!["admins".into()]),
+            )],
             default: None,
         };
         let mut people = vec![ada(), bob()];
         assign(&mut people, &world.sources(), &rules, Attr::NotionRole);
-        assert_eq!(people[0].attrs.get(&Attr::NotionRole).map(String::as_str), Some("membership_admin"));
-        assert_eq!(people[1].attrs.get(&Attr::NotionRole), None, "no rule, no default: keep theirs");
+        assert_eq!(
+            people[0].attrs.get(&Attr::NotionRole).map(String::as_str),
+            Some("membership_admin")
+        );
+        assert_eq!(
+            people[1].attrs.get(&Attr::NotionRole),
+            None,
+            "no rule, no default: keep theirs"
+        );
         assert!(!people[1].provenance.contains_key(&Attr::NotionRole));
 
         rules.default = Some("member".to_owned());
         let mut people = vec![bob()];
         assign(&mut people, &world.sources(), &rules, Attr::Roles);
-        assert_eq!(people[0].attrs.get(&Attr::Roles).map(String::as_str), Some("member"));
+        assert_eq!(
+            people[0].attrs.get(&Attr::Roles).map(String::as_str),
+            Some("member")
+        );
         assert_eq!(
             people[0].provenance[&Attr::Roles][0].to_string(),
             "config: [roles] default = \"member\" (no rule matches)"

@@ -30,6 +30,8 @@ pub use verify::{verify, Check, Violation};
 #[cfg(test)]
 mod converge_tests;
 #[cfg(test)]
+mod roles_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod verify_tests;

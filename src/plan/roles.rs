@@ -94,7 +94,12 @@ impl Planner<'_> {
             changed.len()
         );
         let (severity, code, what, blocked) = if self.input.policy.force {
-            (Severity::Warning, FindingCode::MaxRoleChangesForced, "; allowed by --force", false)
+            (
+                Severity::Warning,
+                FindingCode::MaxRoleChangesForced,
+                "; allowed by --force",
+                false,
+            )
         } else {
             (
                 Severity::Error,

@@ -937,5 +937,78 @@ mod tests {
             TargetKind::Scim
         );
     }
-}
+    #[test]
+    fn roles_are_read_and_sent_only_when_managed_and_in_each_target_form() {
+        let notion_user = user(json!({"id": "1", "userName": "a@x.io",
+            NOTION_URN: {"role": "membership_admin"},
+            "roles": [{"value": "Lead engineer"}]}));
+        let mut notion = Profile::notion();
+        assert!(!notion.manages(Attr::NotionRole));
+        assert_eq!(
+            notion
+                .to_target_user(&notion_user)
+                .attrs
+                .get(&Attr::NotionRole),
+            None
+        );
+        notion.roles = true;
+        let t = notion.to_target_user(&notion_user);
+        assert_eq!(
+            t.attrs.get(&Attr::NotionRole).map(String::as_str),
+            Some("membership_admin")
+        );
+        assert_eq!(
+            t.attrs.get(&Attr::Roles),
+            None,
+            "Notion's `roles` is hover-card text"
+        );
+        // A user without the extension is a member (docs/notion.md, "Users").
+        let bare = notion.to_target_user(&user(json!({"id": "2", "userName": "b@x.io"})));
+        assert_eq!(
+            bare.attrs.get(&Attr::NotionRole).map(String::as_str),
+            Some("member")
+        );
 
+        let mut attrs = UserAttrs::new();
+        attrs.insert(Attr::UserName, "a@x.io".into());
+        attrs.insert(Attr::NotionRole, "restricted_member".into());
+        let body = notion.create_body(&attrs);
+        assert_eq!(body[NOTION_URN], json!({"role": "restricted_member"}));
+        assert!(body["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(NOTION_URN)));
+        let change = [(Attr::NotionRole, Some("member".to_owned()))];
+        assert_eq!(
+            notion.patch_body(&change)["Operations"],
+            json!([{"op": "replace", "path": Attr::NotionRole.path(), "value": "member"}])
+        );
+        assert_eq!(
+            notion.patch_body_in(&change, SetForm::ValueObject)["Operations"],
+            json!([{"op": "replace", "value": {NOTION_URN: {"role": "member"}}}])
+        );
+
+        let mut scim = Profile::scim();
+        scim.roles = true;
+        let scim_user = user(json!({"id": "3", "userName": "c@x.io",
+            "roles": [{"value": "viewer"}, {"value": "editor", "primary": true}]}));
+        let t = scim.to_target_user(&scim_user);
+        assert_eq!(
+            t.attrs.get(&Attr::Roles).map(String::as_str),
+            Some("editor")
+        );
+        assert_eq!(t.attrs.get(&Attr::NotionRole), None);
+        let change = [(Attr::Roles, Some("admin".to_owned()))];
+        assert_eq!(
+            scim.patch_body(&change)["Operations"],
+            json!([{"op": "replace", "path": "roles", "value": [{"value": "admin", "primary": true}]}])
+        );
+        let mut attrs = UserAttrs::new();
+        attrs.insert(Attr::UserName, "c@x.io".into());
+        attrs.insert(Attr::Roles, "admin".into());
+        assert_eq!(
+            scim.create_body(&attrs)["roles"],
+            json!([{"value": "admin", "primary": true}])
+        );
+    }
+}
