@@ -23,6 +23,7 @@ mod notion_publish;
 mod output;
 mod reports;
 mod reports_html;
+mod roles;
 mod run_lock;
 mod safety;
 mod saml;
