@@ -13,7 +13,46 @@
 
 use super::diff::Planner;
 use super::op::{Change, LinkOrigin, Op, Severity};
+use super::policy::Policy;
 use crate::model::{Attr, DesiredUser, FindingCode, TargetUser};
+
+/// The userNames of the `patch-user` operations among `ops` that change a role: what the role
+/// guardrail counts (a joiner's role, sent with the create, is not a change).
+pub(super) fn role_patches(ops: &[Op]) -> Vec<String> {
+    ops.iter()
+        .filter_map(|o| match o {
+            Op::PatchUser(p)
+                if p.changes
+                    .iter()
+                    .any(|c| Attr::from_path(&c.attr).is_some_and(Attr::is_role)) =>
+            {
+                Some(p.user_name.to_string())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Why a saved plan's operation `op` may not run: it grants a protected role (`owner`), which the
+/// planner never plans and `[roles]` refuses, so only an edited plan file can carry it; or it
+/// removes a role, which the planner never does either.
+pub(super) fn forbidden_role(op: &Op, policy: &Policy) -> Option<String> {
+    op.changes()
+        .iter()
+        .filter(|c| Attr::from_path(&c.attr).is_some_and(Attr::is_role))
+        .find_map(|c| match c.after.as_ref().map(|v| v.as_str()) {
+            Some(Some(role)) if !policy.protected_roles.iter().any(|p| p == role) => None,
+            Some(Some(role)) => Some(format!(
+                "{}: the plan grants the role `{role}`, which idbridge never grants; make a new plan",
+                op.subject()
+            )),
+            _ => Some(format!(
+                "{}: the plan removes the role (`{}` after is not a role), which idbridge never does; make a new plan",
+                op.subject(),
+                c.attr
+            )),
+        })
+}
 
 impl Planner<'_> {
     /// The role attribute this plan manages, if any.
@@ -66,19 +105,10 @@ impl Planner<'_> {
     /// The role guardrail: true (blocked) when the plan changes more roles than
     /// `roles.max_role_changes` allows and `--force` was not given.
     pub(super) fn role_guardrail(&mut self) -> bool {
-        let Some(attr) = self.role_attr() else {
+        if self.role_attr().is_none() {
             return false;
-        };
-        let changed: Vec<String> = self
-            .ops
-            .iter()
-            .filter_map(|o| match o {
-                Op::PatchUser(p) if p.changes.iter().any(|c| c.attr == attr.path()) => {
-                    Some(p.user_name.to_string())
-                }
-                _ => None,
-            })
-            .collect();
+        }
+        let changed = role_patches(&self.ops);
         if changed.is_empty() {
             return false;
         }

@@ -265,3 +265,77 @@ fn a_new_user_gets_the_role_at_create_and_it_is_not_capped() {
         "a joiner's role is part of the create, not a change"
     );
 }
+
+/// What `apply --plan` finds wrong with `plan` against the state `plan_roles` made it from.
+fn verify_roles(plan: &Plan, target: &[TargetUser], policy: &Policy) -> Vec<String> {
+    let links: Vec<KnownLink> = target
+        .iter()
+        .map(|u| link(u.id.0.trim_start_matches("u-"), &u.id.0))
+        .collect();
+    verify(&Check {
+        plan,
+        users: target,
+        groups: &[],
+        links: &links,
+        group_links: &[],
+        unfinished: &BTreeSet::new(),
+        policy,
+        desired: None,
+    })
+    .into_iter()
+    .map(|v| v.to_string())
+    .collect()
+}
+
+fn edited(plan: &Plan, edit: impl FnOnce(&mut serde_json::Value)) -> Plan {
+    let mut json = serde_json::to_value(plan).unwrap();
+    edit(&mut json);
+    serde_json::from_value(json).unwrap()
+}
+
+#[test]
+fn a_saved_plan_may_not_grant_owner_remove_a_role_or_skip_the_cap() {
+    let desired = [
+        wants("E1", Some("membership_admin")),
+        wants("E2", Some("membership_admin")),
+    ];
+    let target = [has("E1", "member"), has("E2", "member")];
+    let policy = notion_policy();
+    let p = plan_roles(&desired, &target, &policy);
+    assert_eq!(verify_roles(&p, &target, &policy), Vec::<String>::new());
+
+    let owner = edited(&p, |j| {
+        j["operations"][0]["changes"][0]["after"] = "owner".into()
+    });
+    let refused = verify_roles(&owner, &target, &policy);
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.contains("grants the role `owner`")),
+        "{refused:?}"
+    );
+    let removed = edited(&p, |j| {
+        j["operations"][0]["changes"][0]["after"] = serde_json::Value::Null
+    });
+    let refused = verify_roles(&removed, &target, &policy);
+    assert!(
+        refused.iter().any(|r| r.contains("removes the role")),
+        "{refused:?}"
+    );
+
+    let mut capped = policy.clone();
+    capped.roles.max_changes = Threshold::Count(1);
+    let blocked = plan_roles(&desired, &target, &capped);
+    assert!(blocked.blocked);
+    let unblocked = edited(&blocked, |j| j["blocked"] = false.into());
+    let refused = verify_roles(&unblocked, &target, &capped);
+    assert!(
+        refused.iter().any(|r| r.contains("roles.max_role_changes")),
+        "{refused:?}"
+    );
+    capped.force = true;
+    assert_eq!(
+        verify_roles(&unblocked, &target, &capped),
+        Vec::<String>::new()
+    );
+}
