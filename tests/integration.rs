@@ -28,6 +28,7 @@ mod output;
 mod rehire;
 mod reports;
 mod reports_html;
+mod roles;
 mod run_lock;
 mod safety;
 mod saml;

@@ -190,6 +190,7 @@ fn settings(db: &Path, csv: &HrCsvSettings, base_url: &str, token: String) -> Re
             token_source: "the demo's built-in token".to_owned(),
             token_owner: Some(OWNER.to_owned()),
             external_id: None,
+            manage_roles: false,
             rate_limit: None,
             concurrency: 4,
             timeout: Duration::from_secs(10),
@@ -207,6 +208,7 @@ fn settings(db: &Path, csv: &HrCsvSettings, base_url: &str, token: String) -> Re
         serve: None,
         saml: None,
         alerts: None,
+        roles: None,
     })
 }
 

@@ -164,7 +164,8 @@ pub struct PlanArgs {
     /// Also write the plan as JSON to this file, for `apply --plan`.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Let the plan go past the deactivation guardrail.
+    /// Let the plan go past the deactivation guardrail and the role guardrail
+    /// (`roles.max_role_changes`).
     #[arg(long)]
     pub force: bool,
     /// Write to at most N users.
@@ -210,7 +211,7 @@ pub struct SyncArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
-    /// Go past the deactivation guardrail.
+    /// Go past the deactivation guardrail and the role guardrail (`roles.max_role_changes`).
     #[arg(long)]
     pub force: bool,
     /// Write to at most N users (start small).

@@ -40,6 +40,7 @@ pub fn profile(target: &TargetSettings) -> Profile {
     if let Some(external_id) = target.external_id {
         profile.external_id = external_id;
     }
+    profile.roles = target.manage_roles;
     profile
 }
 
@@ -442,7 +443,14 @@ pub fn desired(
             fields: &r.fields,
         })
         .collect();
-    let mapped = mapping::map(&data, &settings.mapping, now);
+    let mut mapped = mapping::map(&data, &settings.mapping, now);
+    if let Some(rules) = &settings.roles {
+        // The role attribute is managed whenever `[roles]` is configured; who gets which role
+        // is the rules' (a person with none keeps theirs: plan::roles).
+        let attr = profile.role_attr();
+        mapping::roles::assign(&mut mapped.desired, &data, rules, attr);
+        mapped.managed.insert(attr);
+    }
     let mut issues: Vec<_> = reads
         .iter()
         .flat_map(|r| r.issues.iter().cloned())

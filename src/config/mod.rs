@@ -7,7 +7,7 @@
 //! file's folder, the store's SQLite path included, durations and thresholds parsed, secrets
 //! read, every attribute name a template reads checked against what the sources provide,
 //! [`names`]). Each section resolves in its own file: [`store`], [`target`], [`source`] (one file
-//! per kind), [`policy`] (and its [`gates`]), [`mapping`], [`serve`], [`alerts`], [`notion`] (resolved only by the commands that publish); [`duration`] is the one duration grammar, shared with the
+//! per kind), [`policy`] (and its [`gates`]), [`mapping`], [`roles`], [`serve`], [`alerts`], [`notion`] (resolved only by the commands that publish); [`duration`] is the one duration grammar, shared with the
 //! command line.
 //!
 //! Nothing read is unbounded: the file is read only when it is a regular file of at most
@@ -26,6 +26,7 @@ pub mod policy;
 pub mod raw;
 pub mod redact;
 mod resolve;
+pub mod roles;
 pub mod secrets;
 pub mod serve;
 pub mod source;
@@ -161,7 +162,11 @@ pub struct Settings {
     pub saml: Option<SamlSettings>,
     /// `[alerts]`: where `serve` sends alerts.
     pub alerts: Option<AlertSettings>,
+    /// `[roles]`: the role rules (the guardrail and known roles are in `policy.roles`).
+    pub roles: Option<crate::mapping::RoleRules>,
 }
 
+#[cfg(test)]
+mod roles_tests;
 #[cfg(test)]
 mod tests;

@@ -302,9 +302,12 @@ impl Resolver<'_> {
                 "no [[sources]] configured; add at least one (see docs/config.md)",
             );
         }
+        let mut target = target;
         let mut policy = self.policy(&raw.policy, &target)?;
         policy.gates = self.gates(raw.policy.gates.as_ref(), &names)?;
         let mapping = self.mapping(&raw, raw_sources, &sources)?;
+        let roles = self.roles(raw.roles.as_ref(), &target, &sources, &mut policy)?;
+        target.manage_roles = roles.is_some();
         let serve = self.serve(&raw.serve)?;
         let saml = self.saml(&raw.saml)?;
         let alerts = self.alerts(&raw.alerts, raw.notion.is_some())?;
@@ -319,6 +322,7 @@ impl Resolver<'_> {
             serve,
             saml,
             alerts,
+            roles,
         })
     }
 }

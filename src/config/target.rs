@@ -57,6 +57,8 @@ pub struct TargetSettings {
     pub token_owner: Option<String>,
     /// Whether `externalId` is sent and compared; `None` = the target profile's default.
     pub external_id: Option<bool>,
+    /// Whether the role is read, compared and sent: set when `[roles]` is configured.
+    pub manage_roles: bool,
     /// Client-side requests per second; `None` = unlimited.
     pub rate_limit: Option<f64>,
     /// Requests in flight at once.
@@ -120,6 +122,7 @@ impl Resolver<'_> {
             token_source,
             token_owner,
             external_id: t.external_id,
+            manage_roles: false,
             rate_limit,
             concurrency: self.positive(&t.concurrency, "target.concurrency", 4, 64)? as usize,
             timeout: self.duration(&t.timeout, "target.timeout", Duration::from_secs(30))?,

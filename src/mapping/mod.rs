@@ -12,10 +12,12 @@
 //! account), pending when one says so, otherwise active.
 
 pub mod join;
+pub mod roles;
 pub mod rules;
 pub mod template;
 
 pub use join::{map, Mapped, SourceData};
+pub use roles::{RoleMatch, RoleRule, RoleRules};
 pub use rules::{Glob, GroupRules, JoinRules, MappingRules, Scope, SourceJoin, ATTR_KEYS};
 
 use crate::model::{Employment, Leaving, Lifecycle, SourceRecord, StatusKind};

@@ -77,6 +77,12 @@ pub enum FindingCode {
     GroupGateHeld,
     /// The deactivation guardrail was overridden with `--force`.
     MaxDeactivationsForced,
+    /// The role guardrail (`roles.max_role_changes`) refused the plan.
+    MaxRoleChangesExceeded,
+    /// The role guardrail was overridden with `--force`.
+    MaxRoleChangesForced,
+    /// A target user has a role idbridge does not know; it is kept, never "corrected".
+    RoleUnknown,
     /// The paged target read did not add up.
     TargetReadInconsistent,
     /// Several people map to one userName.

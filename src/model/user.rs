@@ -62,6 +62,15 @@ pub enum Attr {
     /// Enterprise `manager` (Notion wants the manager's email in `manager.value`).
     #[strum(serialize = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager")]
     Manager,
+    /// Notion's workspace role, the Notion extension's `role` (docs/notion.md, "Users"): managed
+    /// only when `[roles]` is configured for a Notion target.
+    #[strum(serialize = "urn:ietf:params:scim:schemas:extension:notion:2.0:User:role")]
+    NotionRole,
+    /// The primary value of RFC 7643's multi-valued `roles` (§4.1.2): a generic SCIM target's
+    /// role, managed only when `[roles]` is configured for it. Notion's `roles` is free text
+    /// shown in hover cards, not the workspace role, so it is never this for Notion.
+    #[strum(serialize = "roles")]
+    Roles,
 }
 
 impl Attr {
@@ -78,6 +87,12 @@ impl Attr {
     /// Whether values compare without case (emails do; Notion lowercases them).
     pub fn case_insensitive(self) -> bool {
         matches!(self, Attr::UserName | Attr::Email | Attr::Manager)
+    }
+
+    /// Whether this is a role attribute (`[roles]`), which the planner treats by its own rules
+    /// (plan::roles): never removed, never changed on an unknown value, capped per run.
+    pub fn is_role(self) -> bool {
+        matches!(self, Attr::NotionRole | Attr::Roles)
     }
 }
 
@@ -287,7 +302,7 @@ mod tests {
         assert_eq!(paths.len(), Attr::iter().count());
         // Plan order is declaration order; a path is matched exactly, as a plan spells it.
         assert_eq!(Attr::iter().next(), Some(Attr::UserName));
-        assert_eq!(Attr::iter().next_back(), Some(Attr::Manager));
+        assert_eq!(Attr::iter().next_back(), Some(Attr::Roles));
         assert_eq!(Attr::from_path("username"), None);
         assert_eq!(Attr::from_path("manager"), None);
     }

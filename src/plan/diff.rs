@@ -276,7 +276,8 @@ impl<'a> Planner<'a> {
         self.guard_findings();
         self.inconsistent_read();
         self.sort_ops();
-        let blocked = self.guardrail();
+        // Both guardrails report, even when the first already blocks.
+        let blocked = self.guardrail() | self.role_guardrail();
         self.limit();
         self.groups();
         self.sort_ops();
@@ -669,6 +670,7 @@ impl<'a> Planner<'a> {
             self.input.managed,
         );
         let changes = self.guard_changes(user, changes);
+        let changes = self.role_changes(person, user, changes);
         if !self.existing_held(person, user, &changes) {
             self.bring_in_line(person, user, changes);
         }

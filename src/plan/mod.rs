@@ -18,6 +18,7 @@ pub mod absences {
     pub use super::absence::{basis, to_record, verify};
 }
 mod returns;
+mod roles;
 mod verify;
 
 pub use crate::model::FindingCode;
@@ -31,7 +32,7 @@ pub use op::{
     LinkUser, Members, Op, OpKind, PatchGroup, PatchUser, Plan, ReaddUser, Severity, TargetRef,
     Watch, PLAN_VERSION,
 };
-pub use policy::{Adopt, DeactivateMode, Policy, Threshold};
+pub use policy::{Adopt, DeactivateMode, Policy, RolePolicy, Threshold};
 pub use returns::{Confirmed, Reuse};
 pub use verify::{verify, Check, Violation};
 
@@ -45,6 +46,8 @@ mod gates_tests;
 mod laws;
 #[cfg(test)]
 mod returns_tests;
+#[cfg(test)]
+mod roles_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

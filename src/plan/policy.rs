@@ -71,6 +71,25 @@ pub enum Adopt {
     None,
 }
 
+/// `[roles]` as the planner applies it (plan::roles).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolePolicy {
+    /// Guardrail on role changes per plan (`roles.max_role_changes`), like the deactivation one.
+    pub max_changes: Threshold,
+    /// The role values the target is known to have (Notion's, docs/notion.md, "Workspace
+    /// roles"); a user read with any other keeps it and is reported. `None`: any value is known.
+    pub known: Option<Vec<String>>,
+}
+
+impl Default for RolePolicy {
+    fn default() -> Self {
+        Self {
+            max_changes: Threshold::Percent(10.0),
+            known: None,
+        }
+    }
+}
+
 /// The policy a plan is made under.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -98,6 +117,8 @@ pub struct Policy {
     pub gates: super::gates::Gates,
     /// How long a managed person gone from the sources (or out of scope) is kept.
     pub absence_grace: AbsenceGrace,
+    /// The role guardrail and known role values (`[roles]`).
+    pub roles: RolePolicy,
 }
 
 impl Default for Policy {
@@ -115,6 +136,7 @@ impl Default for Policy {
             adopt_groups: Vec::new(),
             gates: super::gates::Gates::default(),
             absence_grace: AbsenceGrace::default(),
+            roles: RolePolicy::default(),
         }
     }
 }

@@ -69,6 +69,7 @@ pub fn verify(check: &Check<'_>) -> Vec<Violation> {
     }
     verifier.position = None;
     verifier.guardrail();
+    verifier.role_guardrail();
     verifier.violations
 }
 
@@ -170,6 +171,10 @@ impl<'a> Verifier<'a> {
                 op.subject(),
                 op.source_key()
             ));
+            return;
+        }
+        if let Some(why) = super::roles::forbidden_role(op, self.check.policy) {
+            self.refuse(why);
             return;
         }
         match op {
@@ -810,16 +815,8 @@ impl<'a> Verifier<'a> {
 
     /// The deactivation guardrail, recomputed from the operations rather than trusted from the
     /// file's `blocked` flag.
-    fn guardrail(&mut self) {
-        let plan = self.check.plan;
-        let deactivations = plan
-            .operations
-            .iter()
-            .filter(|o| o.kind() == OpKind::DeactivateUser)
-            .count();
-        if deactivations == 0 || self.check.policy.force {
-            return;
-        }
+    /// Users idbridge manages under this plan: linked and active, or adopted by it.
+    fn managed(&self) -> usize {
         let linked_present = self
             .check
             .links
@@ -830,17 +827,50 @@ impl<'a> Verifier<'a> {
                     .is_some_and(|u| u.active)
             })
             .count();
-        let adopted = plan
+        let adopted = self
+            .check
+            .plan
             .operations
             .iter()
             .filter(|o| matches!(o, Op::LinkUser(l) if l.origin != LinkOrigin::Rekey))
             .count();
-        let managed = linked_present + adopted;
+        linked_present + adopted
+    }
+
+    fn guardrail(&mut self) {
+        let plan = self.check.plan;
+        let deactivations = plan
+            .operations
+            .iter()
+            .filter(|o| o.kind() == OpKind::DeactivateUser)
+            .count();
+        if deactivations == 0 || self.check.policy.force {
+            return;
+        }
+        let managed = self.managed();
         let threshold = self.check.policy.max_deactivations;
         let limit = threshold.limit(managed);
         if deactivations as u64 > limit {
             self.refuse(format!(
                 "the plan deactivates {deactivations} of {managed} managed users, above policy.max_deactivations = \
+                 {threshold} (at most {limit}); pass --force only if that is right"
+            ));
+        }
+    }
+
+    /// The role guardrail, recomputed like the deactivation one: a plan unblocked by hand is
+    /// refused all the same.
+    fn role_guardrail(&mut self) {
+        let changed = super::roles::role_patches(&self.check.plan.operations).len();
+        if changed == 0 || self.check.policy.force {
+            return;
+        }
+        let managed = self.managed();
+        let threshold = self.check.policy.roles.max_changes;
+        let limit = threshold.limit(managed);
+        if changed as u64 > limit {
+            self.refuse(format!(
+                "the plan changes the role of {changed} of {managed} managed users, above roles.max_role_changes = \
                  {threshold} (at most {limit}); pass --force only if that is right"
             ));
         }

@@ -7,7 +7,7 @@
 //! lookup filter is `email eq` ("Filters"), and members leave a group in Entra's form, the one
 //! Entra provisions Notion with ("Groups").
 
-use super::wire::{self, ENTERPRISE_URN, GROUP_URN, PATCH_OP_URN, USER_URN};
+use super::wire::{self, ENTERPRISE_URN, GROUP_URN, NOTION_URN, PATCH_OP_URN, USER_URN};
 use crate::model::{Attr, NameModel, ScimId, TargetUser, UserAttrs};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -136,6 +136,9 @@ pub struct Profile {
     /// How the target keeps names, so they are compared as kept: Notion keeps one name per
     /// person (docs/notion.md, "Users"), a plain SCIM service every part as sent.
     pub name_model: NameModel,
+    /// Whether the role is read, compared and sent ([`Profile::role_attr`]): only when `[roles]`
+    /// is configured, so a config without it never reads or writes a role.
+    pub roles: bool,
 }
 
 impl Profile {
@@ -151,6 +154,7 @@ impl Profile {
             content_type: "application/json",
             readd: Readd::Recreate,
             name_model: NameModel::Single,
+            roles: false,
         }
     }
 
@@ -166,6 +170,7 @@ impl Profile {
             content_type: "application/scim+json",
             readd: Readd::Reactivate,
             name_model: NameModel::Parts,
+            roles: false,
         }
     }
 
@@ -275,9 +280,23 @@ impl Profile {
         }
     }
 
-    /// Whether this profile manages `attr` at all.
+    /// Whether this profile manages `attr` at all. Of the role attributes only the target's own
+    /// ([`Profile::role_attr`]) is managed, and only when roles are.
     pub fn manages(&self, attr: Attr) -> bool {
-        attr != Attr::ExternalId || self.external_id
+        match attr {
+            Attr::ExternalId => self.external_id,
+            Attr::NotionRole | Attr::Roles => self.roles && attr == self.role_attr(),
+            _ => true,
+        }
+    }
+
+    /// The attribute that carries this target's role: Notion's extension `role` (its `roles` is
+    /// free text for hover cards, docs/notion.md, "Users"), RFC 7643's `roles` elsewhere.
+    pub fn role_attr(&self) -> Attr {
+        match self.kind {
+            TargetKind::Notion => Attr::NotionRole,
+            TargetKind::Scim => Attr::Roles,
+        }
     }
 
     /// Normalise a user as read from the target into the managed attrs the planner compares.
@@ -322,8 +341,9 @@ impl Profile {
                 .filter(|r| !r.is_empty())
                 .map(str::to_owned)
                 .or_else(|| self.default_role.clone()),
-            TargetKind::Scim => None,
+            TargetKind::Scim => primary_role(user),
         };
+        put(self.role_attr(), role.as_deref());
         TargetUser {
             id: ScimId(user.id.clone()),
             attrs,
@@ -346,6 +366,8 @@ impl Profile {
         match attr {
             Attr::Email => json!([{"value": value, "type": "work", "primary": true}]),
             Attr::Manager => json!({"value": value}),
+            // RFC 7643 §4.1.2: multi-valued; idbridge manages the primary one.
+            Attr::Roles => json!([{"value": value, "primary": true}]),
             _ => Value::String(value.to_owned()),
         }
     }
@@ -356,6 +378,7 @@ impl Profile {
         let mut body = Map::new();
         let mut name = Map::new();
         let mut enterprise = Map::new();
+        let mut notion = Map::new();
         for (attr, value) in &attrs {
             let wire = Self::wire_value(*attr, value);
             match attr {
@@ -373,6 +396,9 @@ impl Profile {
                 }
                 Attr::Manager => {
                     enterprise.insert("manager".into(), wire);
+                }
+                Attr::NotionRole => {
+                    notion.insert("role".into(), wire);
                 }
                 other => {
                     body.insert(other.path().to_owned(), wire);
@@ -393,6 +419,9 @@ impl Profile {
         if !enterprise.is_empty() {
             schemas.push(Value::String(ENTERPRISE_URN.into()));
         }
+        if !notion.is_empty() {
+            schemas.push(Value::String(NOTION_URN.into()));
+        }
         let mut out = Map::new();
         out.insert("schemas".into(), Value::Array(schemas));
         out.extend(body);
@@ -402,6 +431,9 @@ impl Profile {
         out.insert("active".into(), Value::Bool(true));
         if !enterprise.is_empty() {
             out.insert(ENTERPRISE_URN.into(), Value::Object(enterprise));
+        }
+        if !notion.is_empty() {
+            out.insert(NOTION_URN.into(), Value::Object(notion));
         }
         Value::Object(out)
     }
@@ -419,6 +451,11 @@ impl Profile {
         let mut object = Map::new();
         for (attr, value) in changes.iter().filter(|(attr, _)| self.manages(*attr)) {
             match value.as_deref().and_then(|v| self.normalise_value(*attr, v)) {
+                // The value-object form nests the role in its extension object, the form
+                // third-party Notion clients send (docs/notion.md, "Workspace roles").
+                Some(v) if set == SetForm::ValueObject && *attr == Attr::NotionRole => {
+                    object.insert(NOTION_URN.to_owned(), json!({"role": v}));
+                }
                 Some(v) if set == SetForm::ValueObject => {
                     object.insert(attr.path().to_owned(), Self::wire_value(*attr, &v));
                 }
@@ -585,6 +622,25 @@ pub fn quote_filter_value(value: &str) -> String {
 /// `attr eq "value"`.
 pub fn eq_filter(attr: &str, value: &str) -> String {
     format!("{attr} eq {}", quote_filter_value(value))
+}
+
+/// The role of a generic SCIM user: the value of the `roles` entry marked primary, else of the
+/// first entry with a value (RFC 7643 §4.1.2; a role that is a bare string is taken as is).
+fn primary_role(user: &wire::User) -> Option<String> {
+    let roles = user.extra.get("roles")?.as_array()?;
+    let value = |r: &Value| {
+        r.get("value")
+            .and_then(Value::as_str)
+            .or_else(|| r.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    roles
+        .iter()
+        .filter(|r| r.get("primary").and_then(Value::as_bool) == Some(true))
+        .find_map(value)
+        .or_else(|| roles.iter().find_map(value))
 }
 
 #[cfg(test)]
@@ -879,6 +935,80 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<TargetKind>(r#""scim""#).unwrap(),
             TargetKind::Scim
+        );
+    }
+    #[test]
+    fn roles_are_read_and_sent_only_when_managed_and_in_each_target_form() {
+        let notion_user = user(json!({"id": "1", "userName": "a@x.io",
+            NOTION_URN: {"role": "membership_admin"},
+            "roles": [{"value": "Lead engineer"}]}));
+        let mut notion = Profile::notion();
+        assert!(!notion.manages(Attr::NotionRole));
+        assert_eq!(
+            notion
+                .to_target_user(&notion_user)
+                .attrs
+                .get(&Attr::NotionRole),
+            None
+        );
+        notion.roles = true;
+        let t = notion.to_target_user(&notion_user);
+        assert_eq!(
+            t.attrs.get(&Attr::NotionRole).map(String::as_str),
+            Some("membership_admin")
+        );
+        assert_eq!(
+            t.attrs.get(&Attr::Roles),
+            None,
+            "Notion's `roles` is hover-card text"
+        );
+        // A user without the extension is a member (docs/notion.md, "Users").
+        let bare = notion.to_target_user(&user(json!({"id": "2", "userName": "b@x.io"})));
+        assert_eq!(
+            bare.attrs.get(&Attr::NotionRole).map(String::as_str),
+            Some("member")
+        );
+
+        let mut attrs = UserAttrs::new();
+        attrs.insert(Attr::UserName, "a@x.io".into());
+        attrs.insert(Attr::NotionRole, "restricted_member".into());
+        let body = notion.create_body(&attrs);
+        assert_eq!(body[NOTION_URN], json!({"role": "restricted_member"}));
+        assert!(body["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(NOTION_URN)));
+        let change = [(Attr::NotionRole, Some("member".to_owned()))];
+        assert_eq!(
+            notion.patch_body(&change)["Operations"],
+            json!([{"op": "replace", "path": Attr::NotionRole.path(), "value": "member"}])
+        );
+        assert_eq!(
+            notion.patch_body_in(&change, SetForm::ValueObject)["Operations"],
+            json!([{"op": "replace", "value": {NOTION_URN: {"role": "member"}}}])
+        );
+
+        let mut scim = Profile::scim();
+        scim.roles = true;
+        let scim_user = user(json!({"id": "3", "userName": "c@x.io",
+            "roles": [{"value": "viewer"}, {"value": "editor", "primary": true}]}));
+        let t = scim.to_target_user(&scim_user);
+        assert_eq!(
+            t.attrs.get(&Attr::Roles).map(String::as_str),
+            Some("editor")
+        );
+        assert_eq!(t.attrs.get(&Attr::NotionRole), None);
+        let change = [(Attr::Roles, Some("admin".to_owned()))];
+        assert_eq!(
+            scim.patch_body(&change)["Operations"],
+            json!([{"op": "replace", "path": "roles", "value": [{"value": "admin", "primary": true}]}])
+        );
+        let mut attrs = UserAttrs::new();
+        attrs.insert(Attr::UserName, "c@x.io".into());
+        attrs.insert(Attr::Roles, "admin".into());
+        assert_eq!(
+            scim.create_body(&attrs)["roles"],
+            json!([{"value": "admin", "primary": true}])
         );
     }
 }

@@ -36,6 +36,8 @@ pub struct Raw {
     pub scope: Option<RawScope>,
     /// `[groups]`.
     pub groups: Option<RawGroups>,
+    /// `[roles]`: workspace roles from source groups and attributes.
+    pub roles: Option<Spanned<RawRoles>>,
     /// `[serve]`.
     pub serve: Option<Spanned<RawServe>>,
     /// `[saml]`.
@@ -45,6 +47,37 @@ pub struct Raw {
     /// `[notion]`: publishing reports to Notion databases (resolved only by the commands that
     /// publish, so a sync needs no integration token).
     pub notion: Option<RawNotion>,
+}
+
+/// `[roles]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoles {
+    /// The role of a person no rule matches; absent: they keep the role they have.
+    pub default: Option<Spanned<String>>,
+    /// A count such as 5 or a percentage such as "10%".
+    pub max_role_changes: Option<Spanned<toml::Value>>,
+    /// `[[roles.rules]]`, first match wins.
+    #[serde(default)]
+    pub rules: Vec<Spanned<RawRoleRule>>,
+}
+
+/// One `[[roles.rules]]` entry: a role and exactly one of `group`/`groups` or `attribute`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoleRule {
+    /// The role granted.
+    pub role: Option<Spanned<String>>,
+    /// A group DN or name.
+    pub group: Option<Spanned<String>>,
+    /// Several group DNs or names (any of them).
+    pub groups: Option<Spanned<Vec<String>>>,
+    /// A source attribute name.
+    pub attribute: Option<Spanned<String>>,
+    /// The attribute's accepted value.
+    pub value: Option<Spanned<String>>,
+    /// The attribute's accepted values.
+    pub values: Option<Spanned<Vec<String>>>,
 }
 
 /// `[notion]`: Notion's public API, where reports are published.
