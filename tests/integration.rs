@@ -15,6 +15,7 @@ mod emulator;
 mod exit_codes;
 mod explain;
 mod hr_http;
+mod kill9;
 mod ldap;
 mod ldap_sync;
 mod notion_fidelity;
