@@ -6,56 +6,49 @@ use super::Ctx;
 use crate::model::{ScimId, SourceKey, UserName};
 use crate::plan::{LinkUser, Members};
 use crate::scim::{CreateOutcome, TargetRead};
-use crate::store::{self, Link, LinkKind, LinkState};
+use crate::store::{self, Link, LinkKind, LinkState, Outcome};
 
-/// Link `id` under `key` (a user or group), replacing whatever the key pointed at before. It runs
-/// after the SCIM write succeeded, so it never fails on the one-key-per-id rule: a key that held
-/// the id is moved off it (a re-key moves it on purpose; anything else is logged).
-pub(super) async fn link<W>(
+/// The link `id` under `key` (a user or group) is to have, replacing whatever the key pointed
+/// at before. It is recorded after the SCIM write succeeded, so it never fails on the
+/// one-key-per-id rule: a key that held the id is moved off it (a re-key moves it on purpose;
+/// anything else is logged when it is committed, module `commit`).
+pub(super) fn link<W>(
     ctx: &Ctx<W>,
     kind: LinkKind,
     key: &SourceKey,
     id: &ScimId,
     user_name: &str,
     origin: store::LinkOrigin,
-    moving_from: Option<&SourceKey>,
-) -> Result<(), Failure> {
-    let displaced = ctx
-        .store
-        .take_over_link(&Link {
-            target_name: ctx.opts.target_name.clone(),
-            kind,
-            key: key.clone(),
-            scim_id: id.clone(),
-            user_name: user_name.to_owned(),
-            state: LinkState::Active,
-            origin,
-            updated_at: ctx.clock.now(),
-        })
-        .await?;
-    if let Some(previous) = displaced.filter(|d| Some(d) != moving_from) {
-        tracing::warn!(%kind, id = %id, from = %previous, to = %key, "the target id was linked to another source key; the link now follows the write");
-    }
-    Ok(())
+) -> Outcome {
+    Outcome::Link(Link {
+        target_name: ctx.opts.target_name.clone(),
+        kind,
+        key: key.clone(),
+        scim_id: id.clone(),
+        user_name: user_name.to_owned(),
+        state: LinkState::Active,
+        origin,
+        updated_at: ctx.clock.now(),
+    })
 }
 
 /// Keep the link's userName current after a userName change, so later operations of the run
 /// (group memberships) resolve the member by its new name.
-pub(super) async fn rename_link<W>(
-    ctx: &Ctx<W>,
-    key: &SourceKey,
-    user_name: &UserName,
-) -> Result<(), Failure> {
-    let links = ctx.store.links(&ctx.opts.target_name).await?;
-    if let Some(mut link) = links
-        .into_iter()
-        .find(|l| l.kind == LinkKind::User && l.key == *key)
-    {
-        link.user_name = user_name.to_string();
-        link.updated_at = ctx.clock.now();
-        ctx.store.upsert_link(&link).await?;
+pub(super) fn rename_link<W>(ctx: &Ctx<W>, key: &SourceKey, user_name: &UserName) -> Outcome {
+    Outcome::LinkName {
+        target_name: ctx.opts.target_name.clone(),
+        kind: LinkKind::User,
+        key: key.clone(),
+        user_name: user_name.to_string(),
+        at: ctx.clock.now(),
     }
-    Ok(())
+}
+
+/// The links of this target as the run left them so far: what waits for the group commit is
+/// committed first, so a group or member created earlier in the run is found.
+async fn links_now<W>(ctx: &Ctx<W>) -> Result<Vec<Link>, Failure> {
+    ctx.outcomes.flush(&ctx.store).await?;
+    Ok(ctx.store.links(&ctx.opts.target_name).await?)
 }
 
 /// The group's id: from the plan, or (for a group created earlier in this run) from its link.
@@ -63,7 +56,7 @@ pub(super) async fn group_id<W>(ctx: &Ctx<W>, op: &Members) -> Result<ScimId, Fa
     if let Some(id) = &op.scim_id {
         return Ok(id.clone());
     }
-    let links = ctx.store.links(&ctx.opts.target_name).await?;
+    let links = links_now(ctx).await?;
     links
         .into_iter()
         .find(|l| l.kind == LinkKind::Group && l.key == op.source_key)
@@ -82,7 +75,7 @@ pub(super) async fn member_ids<W: TargetRead>(
     ctx: &Ctx<W>,
     members: &[UserName],
 ) -> Result<(Vec<ScimId>, Vec<String>), Failure> {
-    let links = ctx.store.links(&ctx.opts.target_name).await?;
+    let links = links_now(ctx).await?;
     let by_name: std::collections::BTreeMap<String, ScimId> = links
         .into_iter()
         .filter(|l| l.kind == LinkKind::User && l.state == LinkState::Active)
@@ -107,7 +100,7 @@ pub(super) async fn previous_origin<W>(
     ctx: &Ctx<W>,
     op: &LinkUser,
 ) -> Result<store::LinkOrigin, Failure> {
-    let links = ctx.store.links(&ctx.opts.target_name).await?;
+    let links = links_now(ctx).await?;
     Ok(links
         .iter()
         .find(|l| l.kind == LinkKind::User && Some(&l.key) == op.previous_key.as_ref())

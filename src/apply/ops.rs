@@ -4,18 +4,20 @@
 
 use super::links::{group_id, link, member_ids, origin_of, previous_origin, rename_link};
 use super::Ctx;
+use crate::model::SourceKey;
 use crate::model::{Attr, ScimId, UserAttrs};
 use crate::plan::{
     Change, CreateGroup, CreateUser, DeactivateMode, DeactivateUser, DeleteGroup, GroupOrigin,
     LinkOrigin, LinkUser, Members, Op, PatchGroup, PatchUser, ReaddUser,
 };
 use crate::scim::{self, Readd, TargetWrite};
-use crate::store::{self, LinkKind, LinkState};
+use crate::store::{self, LinkKind, LinkState, Outcome};
 
 /// How an operation that did not fail ended.
 pub(super) enum Executed {
-    /// Done; the target id after it.
-    Done(Option<String>),
+    /// Done: the target id after it, and what the store is to record of it (committed with the
+    /// journal entry's outcome, module `commit`).
+    Done(Done),
     /// Not attempted, and why.
     Skipped(String),
 }
@@ -42,7 +44,17 @@ impl From<store::Error> for Failure {
     }
 }
 
-type Outcome = Result<Executed, Failure>;
+/// A done operation.
+pub(super) struct Done {
+    /// The target id after it.
+    pub id: Option<String>,
+    /// The links and write records it leaves.
+    pub writes: Vec<Outcome>,
+    /// A re-key: the link moves its SCIM id from the second key to the first on purpose.
+    pub moving: Option<(SourceKey, SourceKey)>,
+}
+
+type Result = std::result::Result<Executed, Failure>;
 
 /// The attributes a create or re-add sends: the `after` side of every change.
 pub fn attrs_from_changes(changes: &[Change]) -> UserAttrs {
@@ -72,7 +84,7 @@ pub fn patch_pairs(changes: &[Change]) -> Vec<(Attr, Option<String>)> {
 }
 
 /// Carry out `op`.
-pub(super) async fn execute<W: TargetWrite>(ctx: &Ctx<W>, op: &Op) -> Outcome {
+pub(super) async fn execute<W: TargetWrite>(ctx: &Ctx<W>, op: &Op) -> Result {
     match op {
         Op::LinkUser(o) => link_user(ctx, o).await,
         Op::CreateUser(o) => create_user(ctx, o).await,
@@ -87,54 +99,52 @@ pub(super) async fn execute<W: TargetWrite>(ctx: &Ctx<W>, op: &Op) -> Outcome {
     }
 }
 
-fn done(id: &ScimId) -> Outcome {
-    Ok(Executed::Done(Some(id.0.clone())))
+fn done(id: &ScimId, writes: Vec<Outcome>) -> Result {
+    Ok(Executed::Done(Done {
+        id: Some(id.0.clone()),
+        writes,
+        moving: None,
+    }))
 }
 
-async fn link_user<W>(ctx: &Ctx<W>, o: &LinkUser) -> Outcome {
+async fn link_user<W>(ctx: &Ctx<W>, o: &LinkUser) -> Result {
     let origin = match o.origin {
         LinkOrigin::Recover => store::LinkOrigin::Recovered,
         LinkOrigin::Adopt => store::LinkOrigin::Adopted,
         // The link keeps how it first came to be.
         LinkOrigin::Rekey => previous_origin(ctx, o).await?,
     };
-    let previous = o.previous_key.as_ref();
     let name = o.user_name.as_str();
-    link(
-        ctx,
-        LinkKind::User,
-        &o.source_key,
-        &o.scim_id,
-        name,
-        origin,
-        previous,
-    )
-    .await?;
-    done(&o.scim_id)
+    let linked = link(ctx, LinkKind::User, &o.source_key, &o.scim_id, name, origin);
+    Ok(Executed::Done(Done {
+        id: Some(o.scim_id.0.clone()),
+        writes: vec![linked],
+        moving: o.previous_key.clone().map(|p| (o.source_key.clone(), p)),
+    }))
 }
 
-async fn create_user<W: TargetWrite>(ctx: &Ctx<W>, o: &CreateUser) -> Outcome {
+async fn create_user<W: TargetWrite>(ctx: &Ctx<W>, o: &CreateUser) -> Result {
     let attrs = attrs_from_changes(&o.changes);
     let (user, outcome) = ctx.target.create_user(&attrs).await?;
     let id = ScimId(user.id);
     let origin = origin_of(outcome, store::LinkOrigin::Created);
     let name = o.user_name.as_str();
-    link(ctx, LinkKind::User, &o.source_key, &id, name, origin, None).await?;
-    done(&id)
+    let linked = link(ctx, LinkKind::User, &o.source_key, &id, name, origin);
+    done(&id, vec![linked])
 }
 
-async fn patch_user<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchUser) -> Outcome {
+async fn patch_user<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchUser) -> Result {
     let pairs = patch_pairs(&o.changes);
     let reply = ctx.target.patch_user(&o.scim_id, &pairs).await?;
     // What the target kept of the patch, for the next plan's convergence guard.
-    super::learn::applied(ctx, o, &pairs, reply).await?;
+    let mut writes = super::learn::applied(ctx, o, &pairs, reply).await;
     if o.changes.iter().any(|c| c.attr == Attr::UserName.path()) {
-        rename_link(ctx, &o.source_key, &o.user_name).await?;
+        writes.push(rename_link(ctx, &o.source_key, &o.user_name));
     }
-    done(&o.scim_id)
+    done(&o.scim_id, writes)
 }
 
-async fn readd_user<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser) -> Outcome {
+async fn readd_user<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser) -> Result {
     let target = &ctx.target;
     let id = match (target.profile().readd, &o.scim_id) {
         (Readd::Reactivate, Some(existing)) => {
@@ -152,41 +162,36 @@ async fn readd_user<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser) -> Outcome {
         }
     };
     let (name, origin) = (o.user_name.as_str(), store::LinkOrigin::Created);
-    link(ctx, LinkKind::User, &o.source_key, &id, name, origin, None).await?;
-    done(&id)
+    let linked = link(ctx, LinkKind::User, &o.source_key, &id, name, origin);
+    done(&id, vec![linked])
 }
 
-async fn deactivate_user<W: TargetWrite>(ctx: &Ctx<W>, o: &DeactivateUser) -> Outcome {
+async fn deactivate_user<W: TargetWrite>(ctx: &Ctx<W>, o: &DeactivateUser) -> Result {
     match ctx.opts.deactivate {
         DeactivateMode::ActiveFalse => ctx.target.set_active(&o.scim_id, false).await?,
         DeactivateMode::Delete => ctx.target.delete_user(&o.scim_id).await?,
     }
-    let marked = ctx
-        .store
-        .set_link_state(
-            &ctx.opts.target_name,
-            LinkKind::User,
-            &o.source_key,
-            LinkState::Deactivated,
-            ctx.clock.now(),
-        )
-        .await;
-    match marked {
-        // An unlinked user (left alone as an orphan until now) has no link to mark.
-        Ok(()) | Err(store::Error::LinkNotFound { .. }) => done(&o.scim_id),
-        Err(e) => Err(e.into()),
-    }
+    // An unlinked user (left alone as an orphan until now) has no link to mark: the change
+    // leaves it absent.
+    let marked = Outcome::LinkState {
+        target_name: ctx.opts.target_name.clone(),
+        kind: LinkKind::User,
+        key: o.source_key.clone(),
+        state: LinkState::Deactivated,
+        at: ctx.clock.now(),
+    };
+    done(&o.scim_id, vec![marked])
 }
 
-async fn create_group<W: TargetWrite>(ctx: &Ctx<W>, o: &CreateGroup) -> Outcome {
+async fn create_group<W: TargetWrite>(ctx: &Ctx<W>, o: &CreateGroup) -> Result {
     let group = ctx.target.create_group(&o.display_name, &[]).await?;
     let id = ScimId(group.id);
     let (name, origin) = (o.display_name.as_str(), store::LinkOrigin::Created);
-    link(ctx, LinkKind::Group, &o.source_key, &id, name, origin, None).await?;
-    done(&id)
+    let linked = link(ctx, LinkKind::Group, &o.source_key, &id, name, origin);
+    done(&id, vec![linked])
 }
 
-async fn patch_group<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchGroup) -> Outcome {
+async fn patch_group<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchGroup) -> Result {
     if let Some(change) = o.changes.iter().find(|c| c.attr == "displayName") {
         let name = change
             .after
@@ -200,20 +205,18 @@ async fn patch_group<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchGroup) -> Outcome {
         GroupOrigin::Rename => store::LinkOrigin::Created,
     };
     let name = o.display_name.as_str();
-    link(
+    let linked = link(
         ctx,
         LinkKind::Group,
         &o.source_key,
         &o.scim_id,
         name,
         origin,
-        None,
-    )
-    .await?;
-    done(&o.scim_id)
+    );
+    done(&o.scim_id, vec![linked])
 }
 
-async fn members<W: TargetWrite>(ctx: &Ctx<W>, o: &Members, add: bool) -> Outcome {
+async fn members<W: TargetWrite>(ctx: &Ctx<W>, o: &Members, add: bool) -> Result {
     let id = group_id(ctx, o).await?;
     let (ids, missing) = member_ids(ctx, &o.members).await?;
     if ids.is_empty() {
@@ -229,10 +232,10 @@ async fn members<W: TargetWrite>(ctx: &Ctx<W>, o: &Members, add: bool) -> Outcom
     if !missing.is_empty() {
         tracing::warn!(group = %o.display_name, missing = ?missing, "some members were not resolved and were left out");
     }
-    done(&id)
+    done(&id, Vec::new())
 }
 
-async fn delete_group<W: TargetWrite>(ctx: &Ctx<W>, o: &DeleteGroup) -> Outcome {
+async fn delete_group<W: TargetWrite>(ctx: &Ctx<W>, o: &DeleteGroup) -> Result {
     if let Err(e) = ctx.target.delete_group(&o.scim_id).await {
         if !e.is_auth() && matches!(e.status(), Some(400 | 403 | 409)) {
             // Say what the target's refusal likely means, in the profile's words. A 403 stays
@@ -242,8 +245,10 @@ async fn delete_group<W: TargetWrite>(ctx: &Ctx<W>, o: &DeleteGroup) -> Outcome 
         }
         return Err(e.into());
     }
-    ctx.store
-        .delete_link(&ctx.opts.target_name, LinkKind::Group, &o.source_key)
-        .await?;
-    done(&o.scim_id)
+    let unlinked = Outcome::Unlink {
+        target_name: ctx.opts.target_name.clone(),
+        kind: LinkKind::Group,
+        key: o.source_key.clone(),
+    };
+    done(&o.scim_id, vec![unlinked])
 }

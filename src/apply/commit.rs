@@ -1,0 +1,74 @@
+//! Apply's group commit: the outcomes of operations (journal `done`/`failed`/`skipped`, links,
+//! write records) are gathered and committed together, every [`MAX_OPS`] operations or once the
+//! oldest has waited [`MAX_AGE`], at the end of each kind of operation, before apply reads links,
+//! and at the end of the run (docs/architecture.md, "Store write path"). The `pending` entry of
+//! each operation is not part of this: it is committed on its own before the call.
+
+use crate::model::SourceKey;
+use crate::store::{self, Outcome, Store};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Operations whose outcomes share one commit at most.
+pub(super) const MAX_OPS: usize = 256;
+
+/// How long an outcome waits for others before it is committed (checked as operations end).
+pub(super) const MAX_AGE: Duration = Duration::from_millis(200);
+
+/// Outcomes not committed yet.
+#[derive(Default)]
+struct Batch {
+    outcomes: Vec<Outcome>,
+    /// Links that move a SCIM id off another key on purpose (a re-key): key → the key it left.
+    moves: HashMap<SourceKey, SourceKey>,
+    ops: usize,
+    since: Option<Instant>,
+}
+
+/// The outcomes waiting for their commit, and the turn to commit (batches commit in order).
+#[derive(Default)]
+pub(super) struct Committer {
+    batch: Mutex<Batch>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl Committer {
+    /// Add one operation's outcomes (kept together in one commit); commit when the batch is due.
+    /// `moving` is the re-key a link of them makes on purpose (`to`, `from`).
+    pub(super) async fn push(
+        &self,
+        store: &Store,
+        outcomes: Vec<Outcome>,
+        moving: Option<(SourceKey, SourceKey)>,
+    ) -> Result<(), store::Error> {
+        let due = {
+            let mut batch = self.batch.lock().unwrap_or_else(|p| p.into_inner());
+            batch.outcomes.extend(outcomes);
+            batch.moves.extend(moving);
+            batch.ops += 1;
+            let since = *batch.since.get_or_insert_with(Instant::now);
+            batch.ops >= MAX_OPS || since.elapsed() >= MAX_AGE
+        };
+        if due {
+            self.flush(store).await?;
+        }
+        Ok(())
+    }
+
+    /// Commit whatever waits. On an error nothing of the batch is stored: its entries stay
+    /// `pending`, and the next run checks them against the target.
+    pub(super) async fn flush(&self, store: &Store) -> Result<(), store::Error> {
+        let _turn = self.turn.lock().await;
+        let batch = std::mem::take(&mut *self.batch.lock().unwrap_or_else(|p| p.into_inner()));
+        if batch.outcomes.is_empty() {
+            return Ok(());
+        }
+        for moved in store.commit_outcomes(&batch.outcomes).await? {
+            if batch.moves.get(&moved.link.key) != Some(&moved.from) {
+                tracing::warn!(kind = %moved.link.kind, id = %moved.link.scim_id, from = %moved.from, to = %moved.link.key, "the target id was linked to another source key; the link now follows the write");
+            }
+        }
+        Ok(())
+    }
+}
