@@ -9,8 +9,9 @@
 //!
 //! `IDBRIDGE_BENCH_MODE=per-call` records each outcome and each snapshot on its own, the way
 //! apply and `sync` did before issue 14 (four commits per created person, one snapshot upsert per
-//! person per run); the default, `grouped`, is today's path: outcomes group-committed
-//! `IDBRIDGE_BENCH_BATCH` (256, apply's `MAX_OPS`) at a time, snapshots only when they change.
+//! person per run); the default, `grouped`, is today's path: `IDBRIDGE_BENCH_BATCH` (128, apply's
+//! `PENDING_CHUNK`) pending entries to one durable commit, then their outcomes to one commit,
+//! snapshots only when they change.
 //! `IDBRIDGE_BENCH_STORE` picks the store (a SQLite file in a temporary folder by default; a
 //! `postgres://` URL names a database to create and drop).
 //!
@@ -42,7 +43,7 @@ fn main() {
         return;
     }
     let n: usize = env_or("IDBRIDGE_BENCH_USERS", 100_000);
-    let batch: usize = env_or("IDBRIDGE_BENCH_BATCH", 256);
+    let batch: usize = env_or("IDBRIDGE_BENCH_BATCH", 128);
     let grouped = std::env::var("IDBRIDGE_BENCH_MODE").as_deref() != Ok("per-call");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async move {
@@ -141,35 +142,36 @@ fn pending(run: RunId, i: usize) -> NewOperation {
     }
 }
 
-/// Every person created: `pending` first (always its own commit), then the outcome.
+/// Every person created: `pending` first (durable before the call), then the outcome. Grouped:
+/// `batch` pending entries to one commit, then their outcomes to one commit, as apply does.
 async fn first_sync(store: &Store, run: RunId, n: usize, grouped: bool, batch: usize) {
-    let mut waiting: Vec<Outcome> = Vec::new();
-    for i in 0..n {
-        let id: OperationId = store.journal_pending(&pending(run, i)).await.unwrap();
-        let scim = format!("u-{i:07}");
-        if grouped {
-            waiting.push(Outcome::Link(link(i)));
-            waiting.push(Outcome::Journal {
-                id,
-                to: Transition::Done {
-                    scim_id: Some(scim),
-                    http_status: None,
-                },
-                at: at(),
-            });
-            if waiting.len() >= batch * 2 {
-                store.commit_outcomes(&waiting).await.unwrap();
-                waiting.clear();
+    let people: Vec<usize> = (0..n).collect();
+    for chunk in people.chunks(if grouped { batch } else { 1 }) {
+        let entries: Vec<NewOperation> = chunk.iter().map(|&i| pending(run, i)).collect();
+        let ids: Vec<OperationId> = store.journal_pending_many(&entries).await.unwrap();
+        let mut waiting: Vec<Outcome> = Vec::new();
+        for (&i, id) in chunk.iter().zip(ids) {
+            let scim = format!("u-{i:07}");
+            if grouped {
+                waiting.push(Outcome::Link(link(i)));
+                waiting.push(Outcome::Journal {
+                    id,
+                    to: Transition::Done {
+                        scim_id: Some(scim),
+                        http_status: None,
+                    },
+                    at: at(),
+                });
+            } else {
+                store.take_over_link(&link(i)).await.unwrap();
+                store
+                    .journal_done(id, Some(&scim), None, at())
+                    .await
+                    .unwrap();
             }
-        } else {
-            store.take_over_link(&link(i)).await.unwrap();
-            store
-                .journal_done(id, Some(&scim), None, at())
-                .await
-                .unwrap();
         }
+        store.commit_outcomes(&waiting).await.unwrap();
     }
-    store.commit_outcomes(&waiting).await.unwrap();
 }
 
 /// The snapshots of a sync in which `changed` people (the first ones) have new attributes.

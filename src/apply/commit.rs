@@ -1,8 +1,9 @@
 //! Apply's group commit: the outcomes of operations (journal `done`/`failed`/`skipped`, links,
-//! write records) are gathered and committed together, every [`MAX_OPS`] operations or once the
-//! oldest has waited [`MAX_AGE`], at the end of each kind of operation, before apply reads links,
-//! and at the end of the run (docs/architecture.md, "Store write path"). The `pending` entry of
-//! each operation is not part of this: it is committed on its own before the call.
+//! write records) are gathered and committed together: once the oldest has waited [`MAX_AGE`]
+//! (checked as operations end), when the operations journaled together ([`PENDING_CHUNK`]) have
+//! all ended (so also at the end of each kind), before apply reads links, and at the end of the
+//! run (docs/architecture.md, "Store write path"). The `pending` entries are not part of this:
+//! they are committed, [`PENDING_CHUNK`] operations at a time, before the calls.
 
 use crate::model::SourceKey;
 use crate::store::{self, Outcome, Store};
@@ -10,8 +11,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Operations whose outcomes share one commit at most.
-pub(super) const MAX_OPS: usize = 256;
+/// Operations of one kind journaled `pending` together, in one durable commit before any of their
+/// calls; the next ones are journaled once these have ended. A process killed meanwhile leaves
+/// at most this many entries `pending` whose call was never made: the next run reads them as
+/// `unknown` and checks each against the target, as it would a call whose reply was lost.
+pub(super) const PENDING_CHUNK: usize = 128;
 
 /// How long an outcome waits for others before it is committed (checked as operations end).
 pub(super) const MAX_AGE: Duration = Duration::from_millis(200);
@@ -48,7 +52,7 @@ impl Committer {
             batch.moves.extend(moving);
             batch.ops += 1;
             let since = *batch.since.get_or_insert_with(Instant::now);
-            batch.ops >= MAX_OPS || since.elapsed() >= MAX_AGE
+            batch.ops >= PENDING_CHUNK || since.elapsed() >= MAX_AGE
         };
         if due {
             self.flush(store).await?;

@@ -203,22 +203,20 @@ pub async fn apply_with_progress<W: TargetWrite + Clone + 'static>(
         p.start(plan.operations.len());
     }
     for kind in <OpKind as strum::IntoEnumIterator>::iter() {
-        let mut set = JoinSet::new();
-        for (seq, op) in plan
+        let of_kind: Vec<(usize, &Op)> = plan
             .operations
             .iter()
             .enumerate()
             .filter(|(_, o)| o.kind() == kind)
-        {
-            let (ctx, op) = (ctx.clone(), op.clone());
-            set.spawn(async move { run_one(&ctx, seq, &op).await });
+            .collect();
+        for chunk in of_kind.chunks(commit::PENDING_CHUNK) {
+            let ran = run_chunk(&ctx, chunk, &mut results, progress.as_deref()).await;
+            // Later kinds read what this one left (a group's members by their links); an error
+            // still commits what the operations that ended did.
+            let committed = ctx.outcomes.flush(&ctx.store).await;
+            ran?;
+            committed?;
         }
-        let joined = join_kind(&mut set, &mut results, progress.as_deref()).await;
-        // Later kinds read what this one left (a group's members by their links); an error
-        // still commits what the operations that ended did.
-        let committed = ctx.outcomes.flush(&ctx.store).await;
-        joined?;
-        committed?;
     }
     results.sort_by_key(|r| r.seq);
     let halted = ctx.halt_reason.lock().ok().and_then(|g| g.clone());
@@ -229,12 +227,24 @@ pub async fn apply_with_progress<W: TargetWrite + Clone + 'static>(
     })
 }
 
-/// Wait for every operation of one kind, collecting their results.
-async fn join_kind(
-    set: &mut JoinSet<Result<OpResult, Error>>,
+/// Run a few operations of one kind: their `pending` entries in one durable commit before any
+/// call, then the calls concurrently; wait for all of them, collecting their results.
+async fn run_chunk<W: TargetWrite + Clone + 'static>(
+    ctx: &Arc<Ctx<W>>,
+    chunk: &[(usize, &Op)],
     results: &mut Vec<OpResult>,
     progress: Option<&dyn Progress>,
 ) -> Result<(), Error> {
+    let entries: Vec<NewOperation> = chunk
+        .iter()
+        .map(|(seq, op)| pending_entry(ctx, *seq, op))
+        .collect();
+    let ids = ctx.store.journal_pending_many(&entries).await?;
+    let mut set = JoinSet::new();
+    for ((seq, op), journal_id) in chunk.iter().zip(ids) {
+        let (ctx, op, seq) = (ctx.clone(), (*op).clone(), *seq);
+        set.spawn(async move { run_one(&ctx, seq, &op, journal_id).await });
+    }
     while let Some(joined) = set.join_next().await {
         let result = joined.map_err(|e| Error::Worker(e.to_string()))??;
         if let Some(p) = progress {
@@ -252,13 +262,18 @@ const STOPPED: &str =
 /// Why an operation queued behind a rejected token was not attempted.
 const NOT_ATTEMPTED: &str = "not attempted: the SCIM token was rejected earlier in this run";
 
-async fn run_one<W: TargetWrite>(ctx: &Ctx<W>, seq: usize, op: &Op) -> Result<OpResult, Error> {
+/// Carry out one operation whose `pending` entry `journal_id` is committed.
+async fn run_one<W: TargetWrite>(
+    ctx: &Ctx<W>,
+    seq: usize,
+    op: &Op,
+    journal_id: OperationId,
+) -> Result<OpResult, Error> {
     let _permit = ctx
         .permits
         .acquire()
         .await
         .map_err(|e| Error::Worker(e.to_string()))?;
-    let journal_id = journal_pending(ctx, seq, op).await?;
     let executed = {
         let gate = ctx.gate.read().await;
         if ctx.halted.load(Ordering::SeqCst) {
@@ -281,23 +296,20 @@ async fn run_one<W: TargetWrite>(ctx: &Ctx<W>, seq: usize, op: &Op) -> Result<Op
 
 /// The journal entry of `op` before its call: the source fact and the operation exactly as the
 /// plan held it are the evidence.
-async fn journal_pending<W>(ctx: &Ctx<W>, seq: usize, op: &Op) -> Result<OperationId, Error> {
-    Ok(ctx
-        .store
-        .journal_pending(&NewOperation {
-            run_id: ctx.run_id,
-            seq: seq as i64,
-            op: op.kind().to_string(),
-            target_name: ctx.opts.target_name.clone(),
-            user_name: Some(op.subject().to_owned()),
-            scim_id: op.scim_id().map(|id| id.0.clone()),
-            source_key: Some(op.source_key().to_string()),
-            detail_json: serde_json::to_string(op.changes()).unwrap_or_default(),
-            reason: Some(op.reason().to_owned()),
-            planned_json: serde_json::to_string(op).ok(),
-            at: ctx.clock.now(),
-        })
-        .await?)
+fn pending_entry<W>(ctx: &Ctx<W>, seq: usize, op: &Op) -> NewOperation {
+    NewOperation {
+        run_id: ctx.run_id,
+        seq: seq as i64,
+        op: op.kind().to_string(),
+        target_name: ctx.opts.target_name.clone(),
+        user_name: Some(op.subject().to_owned()),
+        scim_id: op.scim_id().map(|id| id.0.clone()),
+        source_key: Some(op.source_key().to_string()),
+        detail_json: serde_json::to_string(op.changes()).unwrap_or_default(),
+        reason: Some(op.reason().to_owned()),
+        planned_json: serde_json::to_string(op).ok(),
+        at: ctx.clock.now(),
+    }
 }
 
 /// Close the journal entry of `op` with how it ended, and say so in its result. The entry's

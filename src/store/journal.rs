@@ -137,50 +137,92 @@ impl Store {
     /// outcomes are group-committed with `NORMAL` (`store::outcomes`). PostgreSQL commits are
     /// durable as the server is configured (`synchronous_commit`, on by default).
     pub async fn journal_pending(&self, entry: &NewOperation) -> Result<OperationId> {
-        const OP: &str = "record a pending operation";
-        // Check the run first: a foreign-key failure would read as a generic driver error.
-        if !self.run_exists(entry.run_id).await? {
-            return Err(Error::RunNotFound {
+        let ids = self
+            .journal_pending_many(std::slice::from_ref(entry))
+            .await?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| Error::OperationNotFound {
                 url: self.redacted_url().to_owned(),
-                id: entry.run_id.0,
-                operation: OP,
-            });
+                id: 0,
+                wanted: OperationStatus::Pending.into(),
+            })
+    }
+
+    /// Record several operations as `pending` in one durable commit (as [`Store::journal_pending`]
+    /// does one), before any of their calls: apply journals the next few operations of a kind
+    /// together, so one fsync covers them. Returns their ids in order.
+    pub async fn journal_pending_many(&self, entries: &[NewOperation]) -> Result<Vec<OperationId>> {
+        const OP: &str = "record a pending operation";
+        let mut ids = Vec::with_capacity(entries.len());
+        // Check the runs first: a foreign-key failure would read as a generic driver error.
+        let mut runs: Vec<RunId> = entries.iter().map(|e| e.run_id).collect();
+        runs.dedup();
+        for run in runs {
+            if !self.run_exists(run).await? {
+                return Err(Error::RunNotFound {
+                    url: self.redacted_url().to_owned(),
+                    id: run.0,
+                    operation: OP,
+                });
+            }
         }
-        let at = fmt_time(entry.at);
+        if entries.is_empty() {
+            return Ok(ids);
+        }
+        let err = |e: &sqlx::Error| self.query_err(OP, "operations", e);
         let mut conn = self.acquire(OP, "operations").await?;
         if self.wal {
             sqlx::query("PRAGMA synchronous = FULL")
                 .execute(&mut *conn)
                 .await
-                .map_err(|e| self.query_err(OP, "operations", &e))?;
+                .map_err(|e| err(&e))?;
         }
-        let row = sqlx::query(
-            "INSERT INTO operations (run_id, seq, op, target_name, user_name, scim_id, \
-             source_key, detail_json, status, created_at, updated_at, reason, planned_json) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING id",
-        )
-        .bind(entry.run_id.0)
-        .bind(entry.seq)
-        .bind(&entry.op)
-        .bind(&entry.target_name)
-        .bind(entry.user_name.as_deref())
-        .bind(entry.scim_id.as_deref())
-        .bind(entry.source_key.as_deref())
-        .bind(&entry.detail_json)
-        .bind(<&str>::from(OperationStatus::Pending))
-        .bind(at)
-        .bind(entry.reason.as_deref())
-        .bind(entry.planned_json.as_deref())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| self.query_err(OP, "operations", &e));
+        let inserted = self.insert_pending(&mut conn, entries, &mut ids).await;
         if self.wal {
             // Back to the pool's level; a connection left at FULL would only be slower.
             let _ = sqlx::query("PRAGMA synchronous = NORMAL")
                 .execute(&mut *conn)
                 .await;
         }
-        Ok(OperationId(self.get(&row?, "operations", "id")?))
+        inserted.map(|()| ids)
+    }
+
+    /// Insert `entries` as `pending` in one transaction on `conn`, pushing their ids.
+    async fn insert_pending(
+        &self,
+        conn: &mut AnyConnection,
+        entries: &[NewOperation],
+        ids: &mut Vec<OperationId>,
+    ) -> Result<()> {
+        let err = |e: &sqlx::Error| self.query_err("record a pending operation", "operations", e);
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(|e| err(&e))?;
+        for entry in entries {
+            let row = sqlx::query(
+                "INSERT INTO operations (run_id, seq, op, target_name, user_name, scim_id, \
+                 source_key, detail_json, status, created_at, updated_at, reason, planned_json) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING id",
+            )
+            .bind(entry.run_id.0)
+            .bind(entry.seq)
+            .bind(&entry.op)
+            .bind(&entry.target_name)
+            .bind(entry.user_name.as_deref())
+            .bind(entry.scim_id.as_deref())
+            .bind(entry.source_key.as_deref())
+            .bind(&entry.detail_json)
+            .bind(<&str>::from(OperationStatus::Pending))
+            .bind(fmt_time(entry.at))
+            .bind(entry.reason.as_deref())
+            .bind(entry.planned_json.as_deref())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| err(&e))?;
+            ids.push(OperationId(self.get(&row, "operations", "id")?));
+        }
+        tx.commit().await.map_err(|e| err(&e))
     }
 
     /// Mark an operation `done`. A `scim_id` (e.g. the id a create returned) replaces the planned
