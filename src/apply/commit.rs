@@ -2,7 +2,7 @@
 //! write records) are gathered and committed together: once the oldest has waited [`MAX_AGE`]
 //! (checked as operations end), when the operations journaled together ([`PENDING_CHUNK`]) have
 //! all ended (so also at the end of each kind), before apply reads links, and at the end of the
-//! run (docs/architecture.md, "Store write path"). The `pending` entries are not part of this:
+//! run (docs/architecture.md, "Decisions worth knowing", the store write path). The `pending` entries are not part of this:
 //! they are committed, [`PENDING_CHUNK`] operations at a time, before the calls.
 
 use crate::model::SourceKey;

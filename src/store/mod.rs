@@ -502,7 +502,7 @@ impl StoreRead {
 }
 
 /// Put a SQLite connection that writes in WAL mode with `synchronous = NORMAL` (docs/architecture.md,
-/// "Store write path"): a commit then costs no fsync, yet survives the process being killed;
+/// "Decisions worth knowing", the store write path): a commit then costs no fsync, yet survives the process being killed;
 /// only what must outlive a power loss (a pending journal entry) is committed with `FULL`.
 /// Switching a database to WAL needs it alone for a moment: when another process holds it, this
 /// connection keeps the database's mode and SQLite's `FULL` default (safe, slower), and a later

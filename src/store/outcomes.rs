@@ -1,6 +1,6 @@
 //! Group commit of what apply records after its SCIM calls: journal outcomes (`done`, `failed`,
 //! `skipped`), the links they leave, and what patches taught (`writes`), many operations to one
-//! transaction (docs/architecture.md, "Store write path").
+//! transaction (docs/architecture.md, "Decisions worth knowing", the store write path).
 //!
 //! The journal's promise does not rest on these commits: each operation's `pending` entry was
 //! committed (durably) before its call. An outcome that never reached a commit (the process was
