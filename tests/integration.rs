@@ -18,6 +18,7 @@ mod exit_codes;
 mod explain;
 mod gates;
 mod hr_http;
+mod kill9;
 mod ldap;
 mod ldap_sync;
 mod lifecycle;

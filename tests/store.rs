@@ -9,9 +9,9 @@
 use chrono::{DateTime, Utc};
 use idbridge::model::{ScimId, SourceKey};
 use idbridge::store::{
-    Backend, Error, Link, LinkKind, LinkOrigin, LinkState, LockHolder, NewOperation, NewRun,
-    OperationStatus, PruneReason, PruneRequest, RunId, RunOrigin, RunStatus, RunTrigger,
-    ScimCounts, Store, Window, WriteOutcome, WriteRecord,
+    Backend, Error, Link, LinkChange, LinkKind, LinkOrigin, LinkState, LockHolder, NewOperation,
+    NewRun, OperationId, OperationStatus, Outcome, PruneReason, PruneRequest, RunId, RunOrigin,
+    RunStatus, RunTrigger, ScimCounts, Store, Transition, Window, WriteOutcome, WriteRecord,
 };
 use std::future::Future;
 
@@ -192,6 +192,8 @@ suite! {
     alert_state_is_one_row_per_target_condition_and_sink: Migrated,
     write_outcomes_keep_the_last_patch_of_each_attribute: Migrated,
     link_changes_are_kept_and_confirmations_move_links: Migrated,
+    snapshots_are_written_only_when_they_change: Migrated,
+    outcomes_commit_together_or_not_at_all: Migrated,
 }
 
 // ---- the suite ----
@@ -609,6 +611,146 @@ async fn snapshots_keep_the_last_hash(ctx: Ctx) -> TestResult {
     assert_eq!(other.len(), 1);
     assert_eq!(other[0].attr_hash, "h-other");
     assert!(store.snapshots("nobody").await?.is_empty());
+    Ok(())
+}
+
+/// A sync that changed nothing writes no snapshot (issue 14: a snapshot upsert per person per run
+/// was the whole cost of a no-change sync): only new or changed hashes are written, and
+/// `seen_at` stays when the hash was first seen.
+async fn snapshots_are_written_only_when_they_change(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let ada = SourceKey::new("hr", "E-1");
+    let bob = SourceKey::new("hr", "E-2");
+    let first = [
+        (ada.clone(), "h-ada".to_owned()),
+        (bob.clone(), "h-bob".to_owned()),
+    ];
+    assert_eq!(store.save_snapshots("notion", &first, at(1)).await?, 2);
+    assert_eq!(store.save_snapshots("notion", &first, at(2)).await?, 0);
+    let snaps = store.snapshots("notion").await?;
+    assert!(snaps.iter().all(|s| s.seen_at == at(1)), "{snaps:?}");
+
+    let changed = [
+        (ada.clone(), "h-ada-2".to_owned()),
+        (bob.clone(), "h-bob".to_owned()),
+    ];
+    assert_eq!(store.save_snapshots("notion", &changed, at(3)).await?, 1);
+    let snaps = store.snapshots("notion").await?;
+    assert_eq!(
+        (snaps[0].attr_hash.as_str(), snaps[0].seen_at),
+        ("h-ada-2", at(3))
+    );
+    assert_eq!(
+        (snaps[1].attr_hash.as_str(), snaps[1].seen_at),
+        ("h-bob", at(1))
+    );
+    // Another target's snapshots are its own.
+    assert_eq!(store.save_snapshots("other", &changed, at(4)).await?, 2);
+    assert_eq!(store.save_snapshots("notion", &[], at(5)).await?, 0);
+    assert_eq!(store.snapshots("notion").await?.len(), 2);
+    Ok(())
+}
+
+/// A group commit of outcomes is one transaction: an entry that cannot move on fails the whole
+/// commit and nothing of it is stored (its entries stay `pending` for the next run to check);
+/// otherwise every outcome lands, a missing link's state change is no error, and a link that
+/// takes another key's SCIM id says so.
+async fn outcomes_commit_together_or_not_at_all(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let run = store.start_run(&new_run("sync", "notion", 0)).await?;
+    let a = store
+        .journal_pending(&new_op(run, 1, "create-user", "notion", "a@x", 1))
+        .await?;
+    let b = store
+        .journal_pending(&new_op(run, 2, "create-user", "notion", "b@x", 1))
+        .await?;
+    let (ka, kb) = (SourceKey::new("hr", "a"), SourceKey::new("hr", "b"));
+    let done = |id, scim: &str| Outcome::Journal {
+        id,
+        to: Transition::Done {
+            scim_id: Some(scim.into()),
+            http_status: None,
+        },
+        at: at(2),
+    };
+    let broken = [
+        Outcome::Link {
+            link: link("notion", LinkKind::User, &ka, "u-a", "a@x", 2),
+            change: LinkChange::new("create-user", None),
+        },
+        done(a, "u-a"),
+        done(OperationId(a.0 + 1000), "u-z"),
+    ];
+    let err = store
+        .commit_outcomes(&broken)
+        .await
+        .err()
+        .ok_or("a missing entry must fail the commit")?;
+    assert!(matches!(err, Error::OperationNotFound { .. }), "{err}");
+    assert!(
+        store.links("notion").await?.is_empty(),
+        "nothing of a failed commit is stored"
+    );
+    assert_eq!(
+        store.operations(run).await?[0].status,
+        OperationStatus::Pending
+    );
+
+    let good = [
+        Outcome::Link {
+            link: link("notion", LinkKind::User, &ka, "u-a", "a@x", 2),
+            change: LinkChange::new("create-user", None),
+        },
+        done(a, "u-a"),
+        Outcome::LinkState {
+            target_name: "notion".into(),
+            kind: LinkKind::User,
+            key: SourceKey::new("hr", "nobody"),
+            state: LinkState::Deactivated,
+            at: at(2),
+            change: LinkChange::new("deactivate-user", None),
+        },
+        // b's create came back with a's id (an existing user): the link follows the write.
+        Outcome::Link {
+            link: link("notion", LinkKind::User, &kb, "u-a", "b@x", 3),
+            change: LinkChange::new("create-user", None),
+        },
+        Outcome::LinkName {
+            target_name: "notion".into(),
+            kind: LinkKind::User,
+            key: kb.clone(),
+            user_name: "b2@x".into(),
+            at: at(3),
+            change: LinkChange::new("patch-user", None),
+        },
+        done(b, "u-a"),
+    ];
+    let moved = store.commit_outcomes(&good).await?;
+    assert_eq!(moved.len(), 1);
+    assert_eq!((&moved[0].from, &moved[0].link.key), (&ka, &kb));
+    let links = store.links("notion").await?;
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        (links[0].key.clone(), links[0].user_name.as_str()),
+        (kb.clone(), "b2@x")
+    );
+    let ops = store.operations(run).await?;
+    assert!(
+        ops.iter().all(|o| o.status == OperationStatus::Done),
+        "{ops:?}"
+    );
+    // Done is final: committing it again fails, and nothing else of that commit lands.
+    let again = [
+        Outcome::Unlink {
+            target_name: "notion".into(),
+            kind: LinkKind::User,
+            key: kb.clone(),
+        },
+        done(a, "u-a"),
+    ];
+    assert!(store.commit_outcomes(&again).await.is_err());
+    assert_eq!(store.links("notion").await?.len(), 1);
+    assert!(store.commit_outcomes(&[]).await?.is_empty());
     Ok(())
 }
 

@@ -9,29 +9,26 @@ use super::Ctx;
 use crate::model::Attr;
 use crate::plan::{Op, PatchUser};
 use crate::scim::{self, wire, TargetRead};
-use crate::store::{self, WriteOutcome, WriteRecord};
+use crate::store::{Outcome, WriteOutcome, WriteRecord};
 use std::sync::atomic::Ordering;
 
 /// Record a refusal of `op` (a patch) as each attribute it refuses: only when the target refused
 /// it for what it asked, never the token (a 403 counts once the token check found the token
 /// working). With Notion, a refused patch that holds name or email changes refuses those (the
 /// verified-domain rule); otherwise every attribute of the patch.
-pub(super) async fn refused<W: TargetRead>(
-    ctx: &Ctx<W>,
-    op: &Op,
-    e: &scim::Error,
-) -> Result<(), store::Error> {
+pub(super) fn refused<W: TargetRead>(ctx: &Ctx<W>, op: &Op, e: &scim::Error) -> Vec<Outcome> {
     let Op::PatchUser(o) = op else {
-        return Ok(());
+        return Vec::new();
     };
     let Some(reason) = e.refusal_detail() else {
-        return Ok(());
+        return Vec::new();
     };
     if ctx.halted.load(Ordering::SeqCst)
         || (e.is_forbidden() && !ctx.token_works.load(Ordering::SeqCst))
     {
-        return Ok(());
+        return Vec::new();
     }
+    let mut records = Vec::new();
     let profile = ctx.target.profile();
     let pairs = super::patch_pairs(&o.changes);
     let targeted = pairs.iter().any(|(a, _)| profile.refusal_targets(*a));
@@ -48,21 +45,22 @@ pub(super) async fn refused<W: TargetRead>(
             http_status: e.status(),
             ..record(ctx, o, attr.path(), sent)
         };
-        ctx.store.record_write(&record).await?;
+        records.push(Outcome::Write(record));
     }
     tracing::info!(user = %o.user_name, "the target refused this patch; it is not sent again unchanged");
-    Ok(())
+    records
 }
 
 /// Record what patch `o` sent (`pairs`) and what the target showed right after: its reply, else
 /// a `GET` of the user. When neither can be read, nothing is recorded (the next plan compares
-/// afresh), and the patch itself still counts as done.
+/// afresh), and the patch itself still counts as done. The records are committed with the
+/// journal entry's outcome (module `commit`).
 pub(super) async fn applied<W: TargetRead>(
     ctx: &Ctx<W>,
     o: &PatchUser,
     pairs: &[(Attr, Option<String>)],
     reply: Option<wire::User>,
-) -> Result<(), store::Error> {
+) -> Vec<Outcome> {
     let user = match reply {
         Some(user) => Some(user),
         None => match ctx.target.get_user(&o.scim_id).await {
@@ -74,10 +72,11 @@ pub(super) async fn applied<W: TargetRead>(
         },
     };
     let Some(user) = user else {
-        return Ok(());
+        return Vec::new();
     };
     let profile = ctx.target.profile();
     let shown = profile.to_target_user(&user).attrs;
+    let mut records = Vec::new();
     for (attr, value) in pairs {
         let sent = value
             .as_deref()
@@ -86,9 +85,9 @@ pub(super) async fn applied<W: TargetRead>(
             read_back: shown.get(attr).cloned(),
             ..record(ctx, o, attr.path(), sent)
         };
-        ctx.store.record_write(&record).await?;
+        records.push(Outcome::Write(record));
     }
-    Ok(())
+    records
 }
 
 /// A record of `attr` for patch `o`, applied with nothing read back until the caller says more.

@@ -6,94 +6,60 @@ use super::Ctx;
 use crate::model::{ScimId, SourceKey, UserName};
 use crate::plan::{LinkUser, Members, OpKind};
 use crate::scim::{CreateOutcome, TargetRead};
-use crate::store::{self, Link, LinkChange, LinkKind, LinkState};
+use crate::store::{self, Link, LinkChange, LinkKind, LinkState, Outcome};
 
-/// A link an operation leaves behind.
-pub(super) struct LinkTo<'a> {
-    /// User or group.
-    pub kind: LinkKind,
-    /// The source key.
-    pub key: &'a SourceKey,
-    /// The target id.
-    pub id: &'a ScimId,
-    /// The userName (or displayName) written.
-    pub user_name: &'a str,
-    /// How the link came to be.
-    pub origin: store::LinkOrigin,
-    /// The key a re-key moves the link from.
-    pub moving_from: Option<&'a SourceKey>,
-    /// The operation that leaves it (the link history's cause).
-    pub cause: OpKind,
-}
-
-impl<'a> LinkTo<'a> {
-    /// A user link left by `cause`, not moved from another key.
-    pub fn user(
-        key: &'a SourceKey,
-        id: &'a ScimId,
-        user_name: &'a str,
-        origin: store::LinkOrigin,
-        cause: OpKind,
-    ) -> Self {
-        Self {
-            kind: LinkKind::User,
-            key,
-            id,
-            user_name,
+/// The link `id` under `key` (a user or group) is to have, replacing whatever the key pointed
+/// at before. It is recorded after the SCIM write succeeded, so it never fails on the
+/// one-key-per-id rule: a key that held the id is moved off it (a re-key moves it on purpose;
+/// anything else is logged when it is committed, module `commit`). The link history cites
+/// `cause` and this run.
+pub(super) fn link<W>(
+    ctx: &Ctx<W>,
+    kind: LinkKind,
+    key: &SourceKey,
+    id: &ScimId,
+    user_name: &str,
+    origin: store::LinkOrigin,
+    cause: OpKind,
+) -> Outcome {
+    Outcome::Link {
+        link: Link {
+            target_name: ctx.opts.target_name.clone(),
+            kind,
+            key: key.clone(),
+            scim_id: id.clone(),
+            user_name: user_name.to_owned(),
+            state: LinkState::Active,
             origin,
-            moving_from: None,
-            cause,
-        }
+            updated_at: ctx.clock.now(),
+        },
+        change: change(ctx, cause),
     }
 }
 
-/// Link `to.id` under `to.key` (a user or group), replacing whatever the key pointed at before,
-/// and record the change in the link history with this run. It runs after the SCIM write
-/// succeeded, so it never fails on the one-key-per-id rule: a key that held the id is moved off
-/// it (a re-key moves it on purpose; anything else is logged).
-pub(super) async fn link<W>(ctx: &Ctx<W>, to: LinkTo<'_>) -> Result<(), Failure> {
-    let change = LinkChange::new(to.cause.to_string(), Some(ctx.run_id));
-    let displaced = ctx
-        .store
-        .save_link(
-            &Link {
-                target_name: ctx.opts.target_name.clone(),
-                kind: to.kind,
-                key: to.key.clone(),
-                scim_id: to.id.clone(),
-                user_name: to.user_name.to_owned(),
-                state: LinkState::Active,
-                origin: to.origin,
-                updated_at: ctx.clock.now(),
-            },
-            &change,
-        )
-        .await?;
-    if let Some(previous) = displaced.filter(|d| Some(d) != to.moving_from) {
-        let (kind, id, key) = (to.kind, to.id, to.key);
-        tracing::warn!(%kind, id = %id, from = %previous, to = %key, "the target id was linked to another source key; the link now follows the write");
-    }
-    Ok(())
+/// Why a link changes in this run, for the link history.
+pub(super) fn change<W>(ctx: &Ctx<W>, cause: OpKind) -> LinkChange {
+    LinkChange::new(cause.to_string(), Some(ctx.run_id))
 }
 
 /// Keep the link's userName current after a userName change, so later operations of the run
 /// (group memberships) resolve the member by its new name.
-pub(super) async fn rename_link<W>(
-    ctx: &Ctx<W>,
-    key: &SourceKey,
-    user_name: &UserName,
-) -> Result<(), Failure> {
-    let links = ctx.store.links(&ctx.opts.target_name).await?;
-    if let Some(mut link) = links
-        .into_iter()
-        .find(|l| l.kind == LinkKind::User && l.key == *key)
-    {
-        link.user_name = user_name.to_string();
-        link.updated_at = ctx.clock.now();
-        let change = LinkChange::new(OpKind::PatchUser.to_string(), Some(ctx.run_id));
-        ctx.store.save_link(&link, &change).await?;
+pub(super) fn rename_link<W>(ctx: &Ctx<W>, key: &SourceKey, user_name: &UserName) -> Outcome {
+    Outcome::LinkName {
+        target_name: ctx.opts.target_name.clone(),
+        kind: LinkKind::User,
+        key: key.clone(),
+        user_name: user_name.to_string(),
+        at: ctx.clock.now(),
+        change: change(ctx, OpKind::PatchUser),
     }
-    Ok(())
+}
+
+/// The links of this target as the run left them so far: what waits for the group commit is
+/// committed first, so a group or member created earlier in the run is found.
+async fn links_now<W>(ctx: &Ctx<W>) -> Result<Vec<Link>, Failure> {
+    ctx.outcomes.flush(&ctx.store).await?;
+    Ok(ctx.store.links(&ctx.opts.target_name).await?)
 }
 
 /// The group's id: from the plan, or (for a group created earlier in this run) from its link.
@@ -101,7 +67,7 @@ pub(super) async fn group_id<W>(ctx: &Ctx<W>, op: &Members) -> Result<ScimId, Fa
     if let Some(id) = &op.scim_id {
         return Ok(id.clone());
     }
-    let links = ctx.store.links(&ctx.opts.target_name).await?;
+    let links = links_now(ctx).await?;
     links
         .into_iter()
         .find(|l| l.kind == LinkKind::Group && l.key == op.source_key)
@@ -120,7 +86,7 @@ pub(super) async fn member_ids<W: TargetRead>(
     ctx: &Ctx<W>,
     members: &[UserName],
 ) -> Result<(Vec<ScimId>, Vec<String>), Failure> {
-    let links = ctx.store.links(&ctx.opts.target_name).await?;
+    let links = links_now(ctx).await?;
     let by_name: std::collections::BTreeMap<String, ScimId> = links
         .into_iter()
         .filter(|l| l.kind == LinkKind::User && l.state == LinkState::Active)
@@ -145,7 +111,7 @@ pub(super) async fn previous_origin<W>(
     ctx: &Ctx<W>,
     op: &LinkUser,
 ) -> Result<store::LinkOrigin, Failure> {
-    let links = ctx.store.links(&ctx.opts.target_name).await?;
+    let links = links_now(ctx).await?;
     Ok(links
         .iter()
         .find(|l| l.kind == LinkKind::User && Some(&l.key) == op.previous_key.as_ref())

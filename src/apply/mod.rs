@@ -1,6 +1,9 @@
 //! Apply: runs a plan against the SCIM target, journaling every operation in the store (`pending`
 //! before the call, `done`/`failed`/`skipped` after, with the plan's reason and the whole planned
-//! operation as evidence) and keeping links in step.
+//! operation as evidence) and keeping links in step. The `pending` entry is committed on its own
+//! before the call; what follows the call (the entry's outcome, links, write records) is
+//! group-committed (`commit`), and an outcome the process died before committing reads as
+//! `unknown` to the next run, which checks it against the target.
 //!
 //! Kinds run in plan order, one kind after the other; operations of one kind run concurrently
 //! (bounded by the SCIM client). A failed operation does not stop the others, except that a rejected
@@ -12,10 +15,11 @@
 //!
 //! Apply takes any [`TargetWrite`]: the SCIM [`crate::scim::Writer`] in a run, an in-memory
 //! target in the unit tests (`tests`). The calls per kind are in `ops`, the links they leave in
-//! `links`.
+//! `links`, the group commit in `commit`.
 //!
 //! May import: plan, scim, store, clock, model.
 
+mod commit;
 mod learn;
 mod links;
 mod ops;
@@ -28,7 +32,9 @@ pub use ops::{attrs_from_changes, patch_pairs};
 use crate::clock::Clock;
 use crate::plan::{Op, OpKind, Plan};
 use crate::scim::TargetWrite;
-use crate::store::{self, NewOperation, OperationId, RunId, Store};
+use crate::store::{
+    self, NewOperation, OperationId, Outcome as Recorded, RunId, Store, Transition,
+};
 use ops::{Executed, Failure};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -144,6 +150,8 @@ struct Ctx<W> {
     /// A token check found the token working: every later refusal of this run is that operation's
     /// own, with no further check (one check per run, however many writes are refused).
     token_works: AtomicBool,
+    /// Outcomes waiting for their group commit.
+    outcomes: commit::Committer,
 }
 
 /// Told how apply advances, for a progress display; the library itself draws nothing.
@@ -188,28 +196,26 @@ pub async fn apply_with_progress<W: TargetWrite + Clone + 'static>(
         permits,
         gate: tokio::sync::RwLock::new(()),
         token_works: AtomicBool::new(false),
+        outcomes: commit::Committer::default(),
     });
     let mut results = Vec::with_capacity(plan.operations.len());
     if let Some(p) = &progress {
         p.start(plan.operations.len());
     }
     for kind in <OpKind as strum::IntoEnumIterator>::iter() {
-        let mut set = JoinSet::new();
-        for (seq, op) in plan
+        let of_kind: Vec<(usize, &Op)> = plan
             .operations
             .iter()
             .enumerate()
             .filter(|(_, o)| o.kind() == kind)
-        {
-            let (ctx, op) = (ctx.clone(), op.clone());
-            set.spawn(async move { run_one(&ctx, seq, &op).await });
-        }
-        while let Some(joined) = set.join_next().await {
-            let result = joined.map_err(|e| Error::Worker(e.to_string()))??;
-            if let Some(p) = &progress {
-                p.finished(result.op, result.status);
-            }
-            results.push(result);
+            .collect();
+        for chunk in of_kind.chunks(commit::PENDING_CHUNK) {
+            let ran = run_chunk(&ctx, chunk, &mut results, progress.as_deref()).await;
+            // Later kinds read what this one left (a group's members by their links); an error
+            // still commits what the operations that ended did.
+            let committed = ctx.outcomes.flush(&ctx.store).await;
+            ran?;
+            committed?;
         }
     }
     results.sort_by_key(|r| r.seq);
@@ -221,6 +227,34 @@ pub async fn apply_with_progress<W: TargetWrite + Clone + 'static>(
     })
 }
 
+/// Run a few operations of one kind: their `pending` entries in one durable commit before any
+/// call, then the calls concurrently; wait for all of them, collecting their results.
+async fn run_chunk<W: TargetWrite + Clone + 'static>(
+    ctx: &Arc<Ctx<W>>,
+    chunk: &[(usize, &Op)],
+    results: &mut Vec<OpResult>,
+    progress: Option<&dyn Progress>,
+) -> Result<(), Error> {
+    let entries: Vec<NewOperation> = chunk
+        .iter()
+        .map(|(seq, op)| pending_entry(ctx, *seq, op))
+        .collect();
+    let ids = ctx.store.journal_pending_many(&entries).await?;
+    let mut set = JoinSet::new();
+    for ((seq, op), journal_id) in chunk.iter().zip(ids) {
+        let (ctx, op, seq) = (ctx.clone(), (*op).clone(), *seq);
+        set.spawn(async move { run_one(&ctx, seq, &op, journal_id).await });
+    }
+    while let Some(joined) = set.join_next().await {
+        let result = joined.map_err(|e| Error::Worker(e.to_string()))??;
+        if let Some(p) = progress {
+            p.finished(result.op, result.status);
+        }
+        results.push(result);
+    }
+    Ok(())
+}
+
 /// Why an operation was not attempted after the process was asked to stop.
 const STOPPED: &str =
     "not attempted: idbridge was asked to stop (SIGTERM) before this operation; the next run plans it again";
@@ -228,13 +262,18 @@ const STOPPED: &str =
 /// Why an operation queued behind a rejected token was not attempted.
 const NOT_ATTEMPTED: &str = "not attempted: the SCIM token was rejected earlier in this run";
 
-async fn run_one<W: TargetWrite>(ctx: &Ctx<W>, seq: usize, op: &Op) -> Result<OpResult, Error> {
+/// Carry out one operation whose `pending` entry `journal_id` is committed.
+async fn run_one<W: TargetWrite>(
+    ctx: &Ctx<W>,
+    seq: usize,
+    op: &Op,
+    journal_id: OperationId,
+) -> Result<OpResult, Error> {
     let _permit = ctx
         .permits
         .acquire()
         .await
         .map_err(|e| Error::Worker(e.to_string()))?;
-    let journal_id = journal_pending(ctx, seq, op).await?;
     let executed = {
         let gate = ctx.gate.read().await;
         if ctx.halted.load(Ordering::SeqCst) {
@@ -257,26 +296,24 @@ async fn run_one<W: TargetWrite>(ctx: &Ctx<W>, seq: usize, op: &Op) -> Result<Op
 
 /// The journal entry of `op` before its call: the source fact and the operation exactly as the
 /// plan held it are the evidence.
-async fn journal_pending<W>(ctx: &Ctx<W>, seq: usize, op: &Op) -> Result<OperationId, Error> {
-    Ok(ctx
-        .store
-        .journal_pending(&NewOperation {
-            run_id: ctx.run_id,
-            seq: seq as i64,
-            op: op.kind().to_string(),
-            target_name: ctx.opts.target_name.clone(),
-            user_name: Some(op.subject().to_owned()),
-            scim_id: op.scim_id().map(|id| id.0.clone()),
-            source_key: Some(op.source_key().to_string()),
-            detail_json: serde_json::to_string(op.changes()).unwrap_or_default(),
-            reason: Some(op.reason().to_owned()),
-            planned_json: serde_json::to_string(op).ok(),
-            at: ctx.clock.now(),
-        })
-        .await?)
+fn pending_entry<W>(ctx: &Ctx<W>, seq: usize, op: &Op) -> NewOperation {
+    NewOperation {
+        run_id: ctx.run_id,
+        seq: seq as i64,
+        op: op.kind().to_string(),
+        target_name: ctx.opts.target_name.clone(),
+        user_name: Some(op.subject().to_owned()),
+        scim_id: op.scim_id().map(|id| id.0.clone()),
+        source_key: Some(op.source_key().to_string()),
+        detail_json: serde_json::to_string(op.changes()).unwrap_or_default(),
+        reason: Some(op.reason().to_owned()),
+        planned_json: serde_json::to_string(op).ok(),
+        at: ctx.clock.now(),
+    }
 }
 
-/// Close the journal entry of `op` with how it ended, and say so in its result.
+/// Close the journal entry of `op` with how it ended, and say so in its result. The entry's
+/// outcome and what the operation leaves (links, write records) go to the group commit together.
 async fn record<W: TargetWrite>(
     ctx: &Ctx<W>,
     journal_id: OperationId,
@@ -294,25 +331,39 @@ async fn record<W: TargetWrite>(
         environment: false,
     };
     let planned_id = || op.scim_id().map(|id| id.0.clone());
-    let now = ctx.clock.now();
+    let entry = |to: Transition| Recorded::Journal {
+        id: journal_id,
+        to,
+        at: ctx.clock.now(),
+    };
+    let failed = |http_status, error: &str| {
+        entry(Transition::Failed {
+            http_status,
+            error: error.to_owned(),
+        })
+    };
     match executed {
-        Ok(Executed::Done(scim_id)) => {
+        Ok(Executed::Done(done)) => {
+            let scim_id = done.id;
             tracing::info!(op = %op.kind(), user = %op.subject(), scim_id = scim_id.as_deref().unwrap_or("-"), "applied");
-            ctx.store
-                .journal_done(journal_id, scim_id.as_deref(), None, now)
-                .await?;
+            let mut writes = done.writes;
+            writes.push(entry(Transition::Done {
+                scim_id: scim_id.clone(),
+                http_status: None,
+            }));
+            ctx.outcomes.push(&ctx.store, writes, done.moving).await?;
             Ok(result(Status::Done, scim_id, None))
         }
         Ok(Executed::Skipped(why)) => {
-            ctx.store.journal_skipped(journal_id, &why, now).await?;
+            let skipped = entry(Transition::Skipped { why: why.clone() });
+            ctx.outcomes.push(&ctx.store, vec![skipped], None).await?;
             Ok(result(Status::Skipped, planned_id(), Some(why)))
         }
         Err(Failure::Scim(e)) => {
             let message = token::judge_failure(ctx, &e).await;
-            learn::refused(ctx, op, &e).await?;
-            ctx.store
-                .journal_failed(journal_id, e.status(), &message, ctx.clock.now())
-                .await?;
+            let mut writes = learn::refused(ctx, op, &e);
+            writes.push(failed(e.status(), &message));
+            ctx.outcomes.push(&ctx.store, writes, None).await?;
             tracing::warn!(op = %op.kind(), user = %op.subject(), error = %message, "operation failed");
             Ok(OpResult {
                 environment: e.is_environment(),
@@ -322,14 +373,15 @@ async fn record<W: TargetWrite>(
         Err(Failure::Store(e)) => {
             // The SCIM call may have succeeded: say so in the journal and stop, rather than guess.
             let message = format!("the SCIM call ran but its link could not be stored: {e}");
-            ctx.store
-                .journal_failed(journal_id, None, &message, now)
+            ctx.outcomes
+                .push(&ctx.store, vec![failed(None, &message)], None)
                 .await?;
+            ctx.outcomes.flush(&ctx.store).await?;
             Err(Error::Journal(e))
         }
         Err(Failure::Plan(message)) => {
-            ctx.store
-                .journal_failed(journal_id, None, &message, now)
+            ctx.outcomes
+                .push(&ctx.store, vec![failed(None, &message)], None)
                 .await?;
             Ok(result(Status::Failed, planned_id(), Some(message)))
         }

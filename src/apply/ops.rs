@@ -2,20 +2,22 @@
 //! differently (how a returning person is put back, why a group delete is refused) comes from its
 //! profile, never from the kind of target named here.
 
-use super::links::{group_id, link, member_ids, origin_of, previous_origin, rename_link, LinkTo};
+use super::links::{change, group_id, link, member_ids, origin_of, previous_origin, rename_link};
 use super::Ctx;
+use crate::model::SourceKey;
 use crate::model::{Attr, ScimId, UserAttrs, UserName};
 use crate::plan::{
     Change, CreateGroup, CreateUser, DeactivateMode, DeactivateUser, DeleteGroup, GroupOrigin,
     LinkOrigin, LinkUser, Members, Op, OpKind, PatchGroup, PatchUser, ReaddUser,
 };
 use crate::scim::{self, Readd, TargetWrite};
-use crate::store::{self, LinkChange, LinkKind, LinkState};
+use crate::store::{self, LinkKind, LinkState, Outcome};
 
 /// How an operation that did not fail ended.
 pub(super) enum Executed {
-    /// Done; the target id after it.
-    Done(Option<String>),
+    /// Done: the target id after it, and what the store is to record of it (committed with the
+    /// journal entry's outcome, module `commit`).
+    Done(Done),
     /// Not attempted, and why.
     Skipped(String),
 }
@@ -42,7 +44,17 @@ impl From<store::Error> for Failure {
     }
 }
 
-type Outcome = Result<Executed, Failure>;
+/// A done operation.
+pub(super) struct Done {
+    /// The target id after it.
+    pub id: Option<String>,
+    /// The links and write records it leaves.
+    pub writes: Vec<Outcome>,
+    /// A re-key: the link moves its SCIM id from the second key to the first on purpose.
+    pub moving: Option<(SourceKey, SourceKey)>,
+}
+
+type Result = std::result::Result<Executed, Failure>;
 
 /// The attributes a create or re-add sends: the `after` side of every change.
 pub fn attrs_from_changes(changes: &[Change]) -> UserAttrs {
@@ -72,7 +84,7 @@ pub fn patch_pairs(changes: &[Change]) -> Vec<(Attr, Option<String>)> {
 }
 
 /// Carry out `op`.
-pub(super) async fn execute<W: TargetWrite>(ctx: &Ctx<W>, op: &Op) -> Outcome {
+pub(super) async fn execute<W: TargetWrite>(ctx: &Ctx<W>, op: &Op) -> Result {
     match op {
         Op::LinkUser(o) => link_user(ctx, o).await,
         Op::CreateUser(o) => create_user(ctx, o).await,
@@ -87,58 +99,61 @@ pub(super) async fn execute<W: TargetWrite>(ctx: &Ctx<W>, op: &Op) -> Outcome {
     }
 }
 
-fn done(id: &ScimId) -> Outcome {
-    Ok(Executed::Done(Some(id.0.clone())))
+fn done(id: &ScimId, writes: Vec<Outcome>) -> Result {
+    Ok(Executed::Done(Done {
+        id: Some(id.0.clone()),
+        writes,
+        moving: None,
+    }))
 }
 
-async fn link_user<W>(ctx: &Ctx<W>, o: &LinkUser) -> Outcome {
+async fn link_user<W>(ctx: &Ctx<W>, o: &LinkUser) -> Result {
     let origin = match o.origin {
         LinkOrigin::Recover => store::LinkOrigin::Recovered,
         LinkOrigin::Adopt => store::LinkOrigin::Adopted,
         // The link keeps how it first came to be.
         LinkOrigin::Rekey => previous_origin(ctx, o).await?,
     };
-    let to = LinkTo {
-        kind: LinkKind::User,
-        key: &o.source_key,
-        id: &o.scim_id,
-        user_name: o.user_name.as_str(),
+    let name = o.user_name.as_str();
+    let linked = link(
+        ctx,
+        LinkKind::User,
+        &o.source_key,
+        &o.scim_id,
+        name,
         origin,
-        moving_from: o.previous_key.as_ref(),
-        cause: OpKind::LinkUser,
-    };
-    link(ctx, to).await?;
-    done(&o.scim_id)
+        OpKind::LinkUser,
+    );
+    Ok(Executed::Done(Done {
+        id: Some(o.scim_id.0.clone()),
+        writes: vec![linked],
+        moving: o.previous_key.clone().map(|p| (o.source_key.clone(), p)),
+    }))
 }
 
-async fn create_user<W: TargetWrite>(ctx: &Ctx<W>, o: &CreateUser) -> Outcome {
+async fn create_user<W: TargetWrite>(ctx: &Ctx<W>, o: &CreateUser) -> Result {
     let attrs = attrs_from_changes(&o.changes);
     let (user, outcome) = ctx.target.create_user(&attrs).await?;
     let id = ScimId(user.id);
     let origin = origin_of(outcome, store::LinkOrigin::Created);
-    let to = LinkTo::user(
-        &o.source_key,
-        &id,
-        o.user_name.as_str(),
-        origin,
-        OpKind::CreateUser,
-    );
-    link(ctx, to).await?;
-    done(&id)
+    let name = o.user_name.as_str();
+    let cause = OpKind::CreateUser;
+    let linked = link(ctx, LinkKind::User, &o.source_key, &id, name, origin, cause);
+    done(&id, vec![linked])
 }
 
-async fn patch_user<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchUser) -> Outcome {
+async fn patch_user<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchUser) -> Result {
     let pairs = patch_pairs(&o.changes);
     let reply = ctx.target.patch_user(&o.scim_id, &pairs).await?;
     // What the target kept of the patch, for the next plan's convergence guard.
-    super::learn::applied(ctx, o, &pairs, reply).await?;
+    let mut writes = super::learn::applied(ctx, o, &pairs, reply).await;
     if o.changes.iter().any(|c| c.attr == Attr::UserName.path()) {
-        rename_link(ctx, &o.source_key, &o.user_name).await?;
+        writes.push(rename_link(ctx, &o.source_key, &o.user_name));
     }
-    done(&o.scim_id)
+    done(&o.scim_id, writes)
 }
 
-async fn readd_user<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser) -> Outcome {
+async fn readd_user<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser) -> Result {
     let target = &ctx.target;
     let id = match (target.profile().readd, &o.scim_id) {
         (Readd::Reactivate, Some(existing)) => {
@@ -158,23 +173,27 @@ async fn readd_user<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser) -> Outcome {
             }
         },
     };
-    let to = LinkTo::user(
+    let (name, origin) = (o.user_name.as_str(), store::LinkOrigin::Created);
+    let cause = OpKind::ReaddUser;
+    let mut writes = vec![link(
+        ctx,
+        LinkKind::User,
         &o.source_key,
         &id,
-        o.user_name.as_str(),
-        store::LinkOrigin::Created,
-        OpKind::ReaddUser,
-    );
-    link(ctx, to).await?;
-    consumed(ctx, o).await?;
-    done(&id)
+        name,
+        origin,
+        cause,
+    )];
+    writes.extend(consumed(ctx, o));
+    done(&id, writes)
 }
 
 /// Re-add by create a person who returns with another userName: the target finds their account
 /// by the one it had (`former`), so the create names that one, the link follows at once, and
 /// the new userName and email are patched right after. A failed patch leaves the account back
-/// and linked under its former name, which the next plan patches like any change.
-async fn readd_renamed<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser, former: &UserName) -> Outcome {
+/// and linked under its former name (committed before the error is returned, as the account is
+/// back whatever the patch did), which the next plan patches like any change.
+async fn readd_renamed<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser, former: &UserName) -> Result {
     let target = &ctx.target;
     let wanted = attrs_from_changes(&o.changes);
     let mut first = wanted.clone();
@@ -185,75 +204,75 @@ async fn readd_renamed<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser, former: &Use
         }
     }
     let id = ScimId(target.create_user(&first).await?.0.id);
-    let origin = store::LinkOrigin::Created;
-    let to = LinkTo::user(
+    let (origin, cause) = (store::LinkOrigin::Created, OpKind::ReaddUser);
+    let mut writes = vec![link(
+        ctx,
+        LinkKind::User,
         &o.source_key,
         &id,
         former.as_str(),
         origin,
-        OpKind::ReaddUser,
-    );
-    link(ctx, to).await?;
-    consumed(ctx, o).await?;
+        cause,
+    )];
+    writes.extend(consumed(ctx, o));
     let pairs: Vec<(Attr, Option<String>)> = identity
         .into_iter()
         .filter_map(|a| wanted.get(&a).map(|v| (a, Some(v.clone()))))
         .collect();
-    target.patch_user(&id, &pairs).await?;
-    rename_link(ctx, &o.source_key, &o.user_name).await?;
-    done(&id)
-}
-
-/// Record that the run acted on the admin's confirmation the re-add cites.
-async fn consumed<W>(ctx: &Ctx<W>, o: &ReaddUser) -> Result<(), Failure> {
-    if let Some(id) = o.confirmation {
-        ctx.store
-            .consume_confirmation(id, ctx.run_id, ctx.clock.now())
-            .await?;
+    if let Err(e) = target.patch_user(&id, &pairs).await {
+        ctx.outcomes.push(&ctx.store, writes, None).await?;
+        ctx.outcomes.flush(&ctx.store).await?;
+        return Err(e.into());
     }
-    Ok(())
+    writes.push(rename_link(ctx, &o.source_key, &o.user_name));
+    done(&id, writes)
 }
 
-async fn deactivate_user<W: TargetWrite>(ctx: &Ctx<W>, o: &DeactivateUser) -> Outcome {
+/// That the run acted on the admin's confirmation the re-add cites.
+fn consumed<W>(ctx: &Ctx<W>, o: &ReaddUser) -> Option<Outcome> {
+    o.confirmation.map(|id| Outcome::Consumed {
+        id,
+        run_id: ctx.run_id,
+        at: ctx.clock.now(),
+    })
+}
+
+async fn deactivate_user<W: TargetWrite>(ctx: &Ctx<W>, o: &DeactivateUser) -> Result {
     match ctx.opts.deactivate {
         DeactivateMode::ActiveFalse => ctx.target.set_active(&o.scim_id, false).await?,
         DeactivateMode::Delete => ctx.target.delete_user(&o.scim_id).await?,
     }
-    let change = LinkChange::new(OpKind::DeactivateUser.to_string(), Some(ctx.run_id));
-    let marked = ctx
-        .store
-        .set_link_state_logged(
-            (&ctx.opts.target_name, LinkKind::User, &o.source_key),
-            LinkState::Deactivated,
-            ctx.clock.now(),
-            &change,
-        )
-        .await;
-    match marked {
-        // An unlinked user (left alone as an orphan until now) has no link to mark.
-        Ok(()) | Err(store::Error::LinkNotFound { .. }) => done(&o.scim_id),
-        Err(e) => Err(e.into()),
-    }
+    // An unlinked user (left alone as an orphan until now) has no link to mark: the change
+    // leaves it absent.
+    let marked = Outcome::LinkState {
+        target_name: ctx.opts.target_name.clone(),
+        kind: LinkKind::User,
+        key: o.source_key.clone(),
+        state: LinkState::Deactivated,
+        at: ctx.clock.now(),
+        change: change(ctx, OpKind::DeactivateUser),
+    };
+    done(&o.scim_id, vec![marked])
 }
 
-async fn create_group<W: TargetWrite>(ctx: &Ctx<W>, o: &CreateGroup) -> Outcome {
+async fn create_group<W: TargetWrite>(ctx: &Ctx<W>, o: &CreateGroup) -> Result {
     let group = ctx.target.create_group(&o.display_name, &[]).await?;
     let id = ScimId(group.id);
-    let to = LinkTo {
-        kind: LinkKind::Group,
-        ..LinkTo::user(
-            &o.source_key,
-            &id,
-            &o.display_name,
-            store::LinkOrigin::Created,
-            OpKind::CreateGroup,
-        )
-    };
-    link(ctx, to).await?;
-    done(&id)
+    let (name, origin) = (o.display_name.as_str(), store::LinkOrigin::Created);
+    let cause = OpKind::CreateGroup;
+    let linked = link(
+        ctx,
+        LinkKind::Group,
+        &o.source_key,
+        &id,
+        name,
+        origin,
+        cause,
+    );
+    done(&id, vec![linked])
 }
 
-async fn patch_group<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchGroup) -> Outcome {
+async fn patch_group<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchGroup) -> Result {
     if let Some(change) = o.changes.iter().find(|c| c.attr == "displayName") {
         let name = change
             .after
@@ -266,21 +285,20 @@ async fn patch_group<W: TargetWrite>(ctx: &Ctx<W>, o: &PatchGroup) -> Outcome {
         GroupOrigin::Adopt => store::LinkOrigin::Adopted,
         GroupOrigin::Rename => store::LinkOrigin::Created,
     };
-    let to = LinkTo {
-        kind: LinkKind::Group,
-        ..LinkTo::user(
-            &o.source_key,
-            &o.scim_id,
-            &o.display_name,
-            origin,
-            OpKind::PatchGroup,
-        )
-    };
-    link(ctx, to).await?;
-    done(&o.scim_id)
+    let name = o.display_name.as_str();
+    let linked = link(
+        ctx,
+        LinkKind::Group,
+        &o.source_key,
+        &o.scim_id,
+        name,
+        origin,
+        OpKind::PatchGroup,
+    );
+    done(&o.scim_id, vec![linked])
 }
 
-async fn members<W: TargetWrite>(ctx: &Ctx<W>, o: &Members, add: bool) -> Outcome {
+async fn members<W: TargetWrite>(ctx: &Ctx<W>, o: &Members, add: bool) -> Result {
     let id = group_id(ctx, o).await?;
     let (ids, missing) = member_ids(ctx, &o.members).await?;
     if ids.is_empty() {
@@ -296,10 +314,10 @@ async fn members<W: TargetWrite>(ctx: &Ctx<W>, o: &Members, add: bool) -> Outcom
     if !missing.is_empty() {
         tracing::warn!(group = %o.display_name, missing = ?missing, "some members were not resolved and were left out");
     }
-    done(&id)
+    done(&id, Vec::new())
 }
 
-async fn delete_group<W: TargetWrite>(ctx: &Ctx<W>, o: &DeleteGroup) -> Outcome {
+async fn delete_group<W: TargetWrite>(ctx: &Ctx<W>, o: &DeleteGroup) -> Result {
     if let Err(e) = ctx.target.delete_group(&o.scim_id).await {
         if !e.is_auth() && matches!(e.status(), Some(400 | 403 | 409)) {
             // Say what the target's refusal likely means, in the profile's words. A 403 stays
@@ -309,8 +327,10 @@ async fn delete_group<W: TargetWrite>(ctx: &Ctx<W>, o: &DeleteGroup) -> Outcome 
         }
         return Err(e.into());
     }
-    ctx.store
-        .delete_link(&ctx.opts.target_name, LinkKind::Group, &o.source_key)
-        .await?;
-    done(&o.scim_id)
+    let unlinked = Outcome::Unlink {
+        target_name: ctx.opts.target_name.clone(),
+        kind: LinkKind::Group,
+        key: o.source_key.clone(),
+    };
+    done(&o.scim_id, vec![unlinked])
 }

@@ -211,18 +211,22 @@ async fn record_absences(
     Ok(())
 }
 
+/// Keep each person's snapshot: only those whose attributes changed are written (in one
+/// transaction), so a sync that changed nothing writes none.
 async fn snapshots(
     settings: &Settings,
     store: &Store,
     clock: &dyn Clock,
     desired: &[crate::model::DesiredUser],
 ) -> Result<()> {
-    for person in desired {
-        let hash = plan::attr_hash(&person.attrs);
-        store
-            .put_snapshot(&settings.target.name, &person.key, &hash, clock.now())
-            .await?;
-    }
+    let current: Vec<_> = desired
+        .iter()
+        .map(|person| (person.key.clone(), plan::attr_hash(&person.attrs)))
+        .collect();
+    let written = store
+        .save_snapshots(&settings.target.name, &current, clock.now())
+        .await?;
+    tracing::debug!(written, people = current.len(), "snapshots saved");
     Ok(())
 }
 

@@ -108,6 +108,8 @@ fn as_text<S: serde::Serializer>(key: &SourceKey, s: S) -> std::result::Result<S
     s.collect_str(key)
 }
 
+const CONSUME: &str = "mark a confirmation as acted on";
+
 impl Store {
     /// Record a decision and return its number. For `same`, the former person's link moves to
     /// the new key in the same transaction (kept deactivated until the next run re-adds the
@@ -157,6 +159,20 @@ impl Store {
 
     /// Mark confirmation `id` as acted on by run `run`.
     pub async fn consume_confirmation(&self, id: i64, run: RunId, at: DateTime<Utc>) -> Result<()> {
+        let err = |e: &sqlx::Error| self.query_err(CONSUME, "confirmations", e);
+        let mut tx = self.pool.begin().await.map_err(|e| err(&e))?;
+        self.consume_confirmation_in(&mut tx, id, run, at).await?;
+        tx.commit().await.map_err(|e| err(&e))
+    }
+
+    /// [`Store::consume_confirmation`] inside the caller's transaction (apply's group commit).
+    pub(super) async fn consume_confirmation_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: i64,
+        run: RunId,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE confirmations SET consumed_run_id = $1, consumed_at = $2 \
              WHERE id = $3 AND consumed_run_id IS NULL",
@@ -164,9 +180,9 @@ impl Store {
         .bind(run.0)
         .bind(fmt_time(at))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await
-        .map_err(|e| self.query_err("mark a confirmation as acted on", "confirmations", &e))?;
+        .map_err(|e| self.query_err(CONSUME, "confirmations", &e))?;
         Ok(())
     }
 }

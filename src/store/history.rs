@@ -83,13 +83,26 @@ impl Store {
     pub async fn save_link(&self, link: &Link, change: &LinkChange) -> Result<Option<SourceKey>> {
         let err = |e: &sqlx::Error| self.query_err("save a link", "links", e);
         let mut tx = self.pool.begin().await.map_err(|e| err(&e))?;
+        let displaced = self.save_link_in(&mut tx, link, change).await?;
+        tx.commit().await.map_err(|e| err(&e))?;
+        Ok(displaced)
+    }
+
+    /// [`Store::save_link`] inside the caller's transaction (apply's group commit).
+    pub(super) async fn save_link_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        link: &Link,
+        change: &LinkChange,
+    ) -> Result<Option<SourceKey>> {
+        let err = |e: &sqlx::Error| self.query_err("save a link", "links", e);
         // A write first, so SQLite takes its write lock at once (see `take_over_link`).
-        let displaced = self.displace(&mut tx, link).await?;
+        let displaced = self.displace(tx, link).await?;
         let before = self
-            .side(&mut tx, &link.target_name, link.kind, &link.key)
+            .side(tx, &link.target_name, link.kind, &link.key)
             .await?;
         upsert_query(link)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(|e| err(&e))?;
         let changed = before.as_ref().is_none_or(|b| {
@@ -103,10 +116,28 @@ impl Store {
                 previous_key,
                 change,
             };
-            self.append(&mut tx, &row).await?;
+            self.append(tx, &row).await?;
         }
-        tx.commit().await.map_err(|e| err(&e))?;
         Ok(displaced)
+    }
+
+    /// Change the userName (or displayName) of `key`'s link, if it has one, and record it; inside
+    /// the caller's transaction (apply's group commit).
+    pub(super) async fn rename_link_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        link: (&str, LinkKind, &SourceKey),
+        user_name: &str,
+        at: DateTime<Utc>,
+        change: &LinkChange,
+    ) -> Result<()> {
+        let (target_name, kind, key) = link;
+        if let Some(mut row) = self.current(tx, target_name, kind, key).await? {
+            row.user_name = user_name.to_owned();
+            row.updated_at = at;
+            self.save_link_in(tx, &row, change).await?;
+        }
+        Ok(())
     }
 
     /// Change the state of an existing link and record it; [`Error::LinkNotFound`] when there is
@@ -118,10 +149,25 @@ impl Store {
         at: DateTime<Utc>,
         change: &LinkChange,
     ) -> Result<()> {
+        let err = |e: &sqlx::Error| self.query_err("change the state of a link", "links", e);
+        let mut tx = self.pool.begin().await.map_err(|e| err(&e))?;
+        self.set_link_state_in(&mut tx, link, state, at, change)
+            .await?;
+        tx.commit().await.map_err(|e| err(&e))
+    }
+
+    /// [`Store::set_link_state_logged`] inside the caller's transaction (apply's group commit).
+    pub(super) async fn set_link_state_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        link: (&str, LinkKind, &SourceKey),
+        state: LinkState,
+        at: DateTime<Utc>,
+        change: &LinkChange,
+    ) -> Result<()> {
         const OP: &str = "change the state of a link";
         let (target_name, kind, key) = link;
         let err = |e: &sqlx::Error| self.query_err(OP, "links", e);
-        let mut tx = self.pool.begin().await.map_err(|e| err(&e))?;
         // A write first, so SQLite takes its write lock at once (see `take_over_link`).
         sqlx::query(
             "UPDATE links SET updated_at = updated_at \
@@ -131,10 +177,10 @@ impl Store {
         .bind(<&str>::from(kind))
         .bind(&key.source)
         .bind(&key.id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| err(&e))?;
-        let Some(row) = self.current(&mut tx, target_name, kind, key).await? else {
+        let Some(row) = self.current(tx, target_name, kind, key).await? else {
             return Err(Error::LinkNotFound {
                 url: self.redacted_url().to_owned(),
                 target_name: target_name.to_owned(),
@@ -154,7 +200,7 @@ impl Store {
             ..row
         };
         upsert_query(&link)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(|e| err(&e))?;
         if before.state != state {
@@ -164,9 +210,9 @@ impl Store {
                 previous_key: None,
                 change,
             };
-            self.append(&mut tx, &row).await?;
+            self.append(tx, &row).await?;
         }
-        tx.commit().await.map_err(|e| err(&e))
+        Ok(())
     }
 
     /// Move the link of `from` to `link.key` (same SCIM id), recorded with `change`: what a

@@ -11,6 +11,7 @@ use super::{fmt_time, Error, Result, Store, StoreRead};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 use std::fmt;
 
 /// The id of a journal entry (the `operations.id` column).
@@ -130,39 +131,98 @@ macro_rules! operation_columns {
 }
 
 impl Store {
-    /// Record an operation as `pending`, before the call is made.
+    /// Record an operation as `pending`, before the call is made. The entry is durable when this
+    /// returns, power loss included: on a SQLite store in WAL mode its commit is made with
+    /// `synchronous = FULL` (which also hardens every earlier commit in the log), whereas
+    /// outcomes are group-committed with `NORMAL` (`store::outcomes`). PostgreSQL commits are
+    /// durable as the server is configured (`synchronous_commit`, on by default).
     pub async fn journal_pending(&self, entry: &NewOperation) -> Result<OperationId> {
-        const OP: &str = "record a pending operation";
-        // Check the run first: a foreign-key failure would read as a generic driver error.
-        if !self.run_exists(entry.run_id).await? {
-            return Err(Error::RunNotFound {
+        let ids = self
+            .journal_pending_many(std::slice::from_ref(entry))
+            .await?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| Error::OperationNotFound {
                 url: self.redacted_url().to_owned(),
-                id: entry.run_id.0,
-                operation: OP,
-            });
+                id: 0,
+                wanted: OperationStatus::Pending.into(),
+            })
+    }
+
+    /// Record several operations as `pending` in one durable commit (as [`Store::journal_pending`]
+    /// does one), before any of their calls: apply journals the next few operations of a kind
+    /// together, so one fsync covers them. Returns their ids in order.
+    pub async fn journal_pending_many(&self, entries: &[NewOperation]) -> Result<Vec<OperationId>> {
+        const OP: &str = "record a pending operation";
+        let mut ids = Vec::with_capacity(entries.len());
+        // Check the runs first: a foreign-key failure would read as a generic driver error.
+        let mut runs: Vec<RunId> = entries.iter().map(|e| e.run_id).collect();
+        runs.dedup();
+        for run in runs {
+            if !self.run_exists(run).await? {
+                return Err(Error::RunNotFound {
+                    url: self.redacted_url().to_owned(),
+                    id: run.0,
+                    operation: OP,
+                });
+            }
         }
-        let at = fmt_time(entry.at);
-        let row = sqlx::query(
-            "INSERT INTO operations (run_id, seq, op, target_name, user_name, scim_id, \
-             source_key, detail_json, status, created_at, updated_at, reason, planned_json) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING id",
-        )
-        .bind(entry.run_id.0)
-        .bind(entry.seq)
-        .bind(&entry.op)
-        .bind(&entry.target_name)
-        .bind(entry.user_name.as_deref())
-        .bind(entry.scim_id.as_deref())
-        .bind(entry.source_key.as_deref())
-        .bind(&entry.detail_json)
-        .bind(<&str>::from(OperationStatus::Pending))
-        .bind(at)
-        .bind(entry.reason.as_deref())
-        .bind(entry.planned_json.as_deref())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.query_err(OP, "operations", &e))?;
-        Ok(OperationId(self.get(&row, "operations", "id")?))
+        if entries.is_empty() {
+            return Ok(ids);
+        }
+        let err = |e: &sqlx::Error| self.query_err(OP, "operations", e);
+        let mut conn = self.acquire(OP, "operations").await?;
+        if self.wal {
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| err(&e))?;
+        }
+        let inserted = self.insert_pending(&mut conn, entries, &mut ids).await;
+        if self.wal {
+            // Back to the pool's level; a connection left at FULL would only be slower.
+            let _ = sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
+                .await;
+        }
+        inserted.map(|()| ids)
+    }
+
+    /// Insert `entries` as `pending` in one transaction on `conn`, pushing their ids.
+    async fn insert_pending(
+        &self,
+        conn: &mut AnyConnection,
+        entries: &[NewOperation],
+        ids: &mut Vec<OperationId>,
+    ) -> Result<()> {
+        let err = |e: &sqlx::Error| self.query_err("record a pending operation", "operations", e);
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(|e| err(&e))?;
+        for entry in entries {
+            let row = sqlx::query(
+                "INSERT INTO operations (run_id, seq, op, target_name, user_name, scim_id, \
+                 source_key, detail_json, status, created_at, updated_at, reason, planned_json) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING id",
+            )
+            .bind(entry.run_id.0)
+            .bind(entry.seq)
+            .bind(&entry.op)
+            .bind(&entry.target_name)
+            .bind(entry.user_name.as_deref())
+            .bind(entry.scim_id.as_deref())
+            .bind(entry.source_key.as_deref())
+            .bind(&entry.detail_json)
+            .bind(<&str>::from(OperationStatus::Pending))
+            .bind(fmt_time(entry.at))
+            .bind(entry.reason.as_deref())
+            .bind(entry.planned_json.as_deref())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| err(&e))?;
+            ids.push(OperationId(self.get(&row, "operations", "id")?));
+        }
+        tx.commit().await.map_err(|e| err(&e))
     }
 
     /// Mark an operation `done`. A `scim_id` (e.g. the id a create returned) replaces the planned
@@ -174,22 +234,12 @@ impl Store {
         http_status: Option<u16>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        const OP: &str = "mark an operation done";
-        let result = sqlx::query(
-            "UPDATE operations SET status = $1, scim_id = COALESCE($2, scim_id), \
-             http_status = $3, error = NULL, updated_at = $4 \
-             WHERE id = $5 AND status IN ('pending', 'failed', 'unknown')",
-        )
-        .bind(<&str>::from(OperationStatus::Done))
-        .bind(scim_id)
-        .bind(http_status.map(i64::from))
-        .bind(fmt_time(at))
-        .bind(id.0)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.query_err(OP, "operations", &e))?;
-        self.check_transition(id, result.rows_affected(), OperationStatus::Done)
-            .await
+        let mut conn = self.acquire("mark an operation done", "operations").await?;
+        let done = Transition::Done {
+            scim_id: scim_id.map(str::to_owned),
+            http_status,
+        };
+        self.transition(&mut conn, id, &done, at).await
     }
 
     /// Mark an operation `failed`, with the target's HTTP status (if it answered) and why.
@@ -200,21 +250,14 @@ impl Store {
         error: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        const OP: &str = "mark an operation failed";
-        let result = sqlx::query(
-            "UPDATE operations SET status = $1, http_status = $2, error = $3, updated_at = $4 \
-             WHERE id = $5 AND status IN ('pending', 'failed', 'unknown')",
-        )
-        .bind(<&str>::from(OperationStatus::Failed))
-        .bind(http_status.map(i64::from))
-        .bind(error)
-        .bind(fmt_time(at))
-        .bind(id.0)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.query_err(OP, "operations", &e))?;
-        self.check_transition(id, result.rows_affected(), OperationStatus::Failed)
-            .await
+        let mut conn = self
+            .acquire("mark an operation failed", "operations")
+            .await?;
+        let failed = Transition::Failed {
+            http_status,
+            error: error.to_owned(),
+        };
+        self.transition(&mut conn, id, &failed, at).await
     }
 
     /// Mark an operation `skipped` (not attempted), with why.
@@ -224,49 +267,139 @@ impl Store {
         why: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        const OP: &str = "mark an operation skipped";
-        let result = sqlx::query(
-            "UPDATE operations SET status = $1, skip_reason = $2, updated_at = $3 \
-             WHERE id = $4 AND status IN ('pending', 'failed', 'unknown')",
-        )
-        .bind(<&str>::from(OperationStatus::Skipped))
-        .bind(why)
-        .bind(fmt_time(at))
-        .bind(id.0)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.query_err(OP, "operations", &e))?;
-        self.check_transition(id, result.rows_affected(), OperationStatus::Skipped)
+        let mut conn = self
+            .acquire("mark an operation skipped", "operations")
+            .await?;
+        let skipped = Transition::Skipped {
+            why: why.to_owned(),
+        };
+        self.transition(&mut conn, id, &skipped, at).await
+    }
+
+    /// Move entry `id` on as `to` says, on `conn` (a pooled connection, or a group commit's
+    /// transaction). Only `pending`, `failed` and `unknown` entries move: `done` and `skipped`
+    /// are final, and trying reads as [`Error::OperationFinal`].
+    pub(super) async fn transition(
+        &self,
+        conn: &mut AnyConnection,
+        id: OperationId,
+        to: &Transition,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let (at, id_value) = (fmt_time(at), id.0);
+        let query = match to {
+            Transition::Done {
+                scim_id,
+                http_status,
+            } => sqlx::query(
+                "UPDATE operations SET status = $1, scim_id = COALESCE($2, scim_id), \
+                 http_status = $3, error = NULL, updated_at = $4 \
+                 WHERE id = $5 AND status IN ('pending', 'failed', 'unknown')",
+            )
+            .bind(<&str>::from(OperationStatus::Done))
+            .bind(scim_id.clone())
+            .bind(http_status.map(i64::from))
+            .bind(at)
+            .bind(id_value),
+            Transition::Failed { http_status, error } => sqlx::query(
+                "UPDATE operations SET status = $1, http_status = $2, error = $3, updated_at = $4 \
+                 WHERE id = $5 AND status IN ('pending', 'failed', 'unknown')",
+            )
+            .bind(<&str>::from(OperationStatus::Failed))
+            .bind(http_status.map(i64::from))
+            .bind(error.clone())
+            .bind(at)
+            .bind(id_value),
+            Transition::Skipped { why } => sqlx::query(
+                "UPDATE operations SET status = $1, skip_reason = $2, updated_at = $3 \
+                 WHERE id = $4 AND status IN ('pending', 'failed', 'unknown')",
+            )
+            .bind(<&str>::from(OperationStatus::Skipped))
+            .bind(why.clone())
+            .bind(at)
+            .bind(id_value),
+        };
+        let result = query
+            .execute(&mut *conn)
             .await
+            .map_err(|e| self.query_err(to.operation(), "operations", &e))?;
+        if result.rows_affected() > 0 {
+            return Ok(());
+        }
+        Err(self.transition_refused(conn, id, to.status()).await)
     }
 
     /// After a guarded UPDATE changed nothing: say whether the entry is missing or already final.
-    async fn check_transition(
+    async fn transition_refused(
         &self,
+        conn: &mut AnyConnection,
         id: OperationId,
-        rows_affected: u64,
         wanted: OperationStatus,
-    ) -> Result<()> {
-        if rows_affected > 0 {
-            return Ok(());
-        }
+    ) -> Error {
         let row = sqlx::query("SELECT status FROM operations WHERE id = $1")
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await
-            .map_err(|e| self.query_err("look up an operation", "operations", &e))?;
+            .map_err(|e| self.query_err("look up an operation", "operations", &e));
         match row {
-            None => Err(Error::OperationNotFound {
+            Err(e) => e,
+            Ok(None) => Error::OperationNotFound {
                 url: self.redacted_url().to_owned(),
                 id: id.0,
                 wanted: wanted.into(),
-            }),
-            Some(row) => Err(Error::OperationFinal {
-                url: self.redacted_url().to_owned(),
-                id: id.0,
-                status: self.get(&row, "operations", "status")?,
-                wanted: wanted.into(),
-            }),
+            },
+            Ok(Some(row)) => match self.get(&row, "operations", "status") {
+                Ok(status) => Error::OperationFinal {
+                    url: self.redacted_url().to_owned(),
+                    id: id.0,
+                    status,
+                    wanted: wanted.into(),
+                },
+                Err(e) => e,
+            },
+        }
+    }
+}
+
+/// How a journal entry ends (the `pending` → outcome step), for [`Store::journal_done`] and its
+/// siblings and for a group commit (`store::outcomes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// The call succeeded; a `scim_id` (the id a create returned) replaces the planned one.
+    Done {
+        /// The id the target returned, if any.
+        scim_id: Option<String>,
+        /// The HTTP status of the reply, if kept.
+        http_status: Option<u16>,
+    },
+    /// The call failed.
+    Failed {
+        /// The HTTP status of the target's reply, if there was one.
+        http_status: Option<u16>,
+        /// Why.
+        error: String,
+    },
+    /// Not attempted.
+    Skipped {
+        /// Why.
+        why: String,
+    },
+}
+
+impl Transition {
+    fn status(&self) -> OperationStatus {
+        match self {
+            Transition::Done { .. } => OperationStatus::Done,
+            Transition::Failed { .. } => OperationStatus::Failed,
+            Transition::Skipped { .. } => OperationStatus::Skipped,
+        }
+    }
+
+    fn operation(&self) -> &'static str {
+        match self {
+            Transition::Done { .. } => "mark an operation done",
+            Transition::Failed { .. } => "mark an operation failed",
+            Transition::Skipped { .. } => "mark an operation skipped",
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::model::{ScimId, SourceKey};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 
 /// What a link points at. Stored as `user`, `group`.
 #[derive(
@@ -127,6 +128,44 @@ pub(super) fn upsert_query(
     .bind(fmt_time(link.updated_at))
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Set the state of the link of (target, kind, key), if there is one.
+pub(super) fn state_query<'q>(
+    target_name: &'q str,
+    kind: LinkKind,
+    key: &'q SourceKey,
+    state: LinkState,
+    at: DateTime<Utc>,
+) -> AnyQuery<'q> {
+    sqlx::query(
+        "UPDATE links SET state = $1, updated_at = $2 \
+         WHERE target_name = $3 AND kind = $4 AND source = $5 AND source_id = $6",
+    )
+    .bind(<&str>::from(state))
+    .bind(fmt_time(at))
+    .bind(target_name)
+    .bind(<&str>::from(kind))
+    .bind(&key.source)
+    .bind(&key.id)
+}
+
+/// Remove the link of (target, kind, key), if there is one.
+pub(super) fn delete_query<'q>(
+    target_name: &'q str,
+    kind: LinkKind,
+    key: &'q SourceKey,
+) -> AnyQuery<'q> {
+    sqlx::query(
+        "DELETE FROM links \
+         WHERE target_name = $1 AND kind = $2 AND source = $3 AND source_id = $4",
+    )
+    .bind(target_name)
+    .bind(<&str>::from(kind))
+    .bind(&key.source)
+    .bind(&key.id)
+}
+
 impl StoreRead {
     /// Every link on this target, users then groups, each by source key.
     pub async fn links(&self, target_name: &str) -> Result<Vec<Link>> {
@@ -182,6 +221,18 @@ impl Store {
         const OP: &str = "save a link";
         let err = |e: &sqlx::Error| self.query_err(OP, "links", e);
         let mut tx = self.pool.begin().await.map_err(|e| err(&e))?;
+        let displaced = self.take_over_in(&mut tx, link).await?;
+        tx.commit().await.map_err(|e| err(&e))?;
+        Ok(displaced)
+    }
+
+    /// [`Store::take_over_link`]'s statements on `conn`, inside the caller's transaction.
+    pub(super) async fn take_over_in(
+        &self,
+        conn: &mut AnyConnection,
+        link: &Link,
+    ) -> Result<Option<SourceKey>> {
+        let err = |e: &sqlx::Error| self.query_err("save a link", "links", e);
         // The transaction starts with a write, so SQLite takes its write lock at once (waiting
         // out other writers) instead of failing to upgrade a read lock under concurrent workers.
         let holder = sqlx::query(
@@ -193,7 +244,7 @@ impl Store {
         .bind(&link.scim_id.0)
         .bind(&link.key.source)
         .bind(&link.key.id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(|e| err(&e))?;
         let displaced = match holder {
@@ -204,10 +255,9 @@ impl Store {
             None => None,
         };
         upsert_query(link)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(|e| err(&e))?;
-        tx.commit().await.map_err(|e| err(&e))?;
         Ok(displaced)
     }
 
@@ -250,19 +300,10 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<()> {
         const OP: &str = "change the state of a link";
-        let result = sqlx::query(
-            "UPDATE links SET state = $1, updated_at = $2 \
-             WHERE target_name = $3 AND kind = $4 AND source = $5 AND source_id = $6",
-        )
-        .bind(<&str>::from(state))
-        .bind(fmt_time(at))
-        .bind(target_name)
-        .bind(<&str>::from(kind))
-        .bind(&key.source)
-        .bind(&key.id)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.query_err(OP, "links", &e))?;
+        let result = state_query(target_name, kind, key, state, at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.query_err(OP, "links", &e))?;
         if result.rows_affected() == 0 {
             return Err(Error::LinkNotFound {
                 url: self.redacted_url().to_owned(),
@@ -284,17 +325,10 @@ impl Store {
         key: &SourceKey,
     ) -> Result<()> {
         const OP: &str = "delete a link";
-        sqlx::query(
-            "DELETE FROM links \
-             WHERE target_name = $1 AND kind = $2 AND source = $3 AND source_id = $4",
-        )
-        .bind(target_name)
-        .bind(<&str>::from(kind))
-        .bind(&key.source)
-        .bind(&key.id)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.query_err(OP, "links", &e))?;
+        delete_query(target_name, kind, key)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.query_err(OP, "links", &e))?;
         Ok(())
     }
 }

@@ -43,6 +43,7 @@ mod history;
 mod journal;
 mod links;
 mod lock;
+mod outcomes;
 mod prune;
 mod runs;
 mod saml;
@@ -57,9 +58,11 @@ pub use baselines::{GateOverride, StoredBaseline};
 pub use confirm::{Confirmation, ConfirmationFacts, Decision, NewConfirmation};
 pub use error::{Error, Result, ScimIdConflict};
 pub use history::{LinkChange, LinkHistoryEntry, LinkSide};
+pub use journal::Transition;
 pub use journal::{NewOperation, OperationId, OperationRecord, OperationStatus};
 pub use links::{Link, LinkKind, LinkOrigin, LinkState};
 pub use lock::{LockHolder, RunLock};
+pub use outcomes::{Displaced, Outcome};
 pub use prune::{PruneReason, PruneRecord, PruneRequest};
 pub use runs::{
     AbortedRun, JournalCounts, NewRun, RunId, RunOrigin, RunRecord, RunStatus, RunTrigger,
@@ -123,6 +126,9 @@ pub struct StoreRead {
     read_only: bool,
     /// The SQLite database file (lock files live beside it); `None` for PostgreSQL and in-memory.
     sqlite_file: Option<PathBuf>,
+    /// A SQLite store written in WAL mode with `synchronous = NORMAL`: a pending journal entry
+    /// is committed with `FULL` (see [`Store::journal_pending`]).
+    wal: bool,
 }
 
 /// A handle that reads and writes the store; it derefs to [`StoreRead`] for every read. Only
@@ -308,16 +314,23 @@ impl StoreRead {
                 })
             });
         }
+        let sqlite_writer = !read_only && target.backend == Backend::Sqlite && !target.in_memory;
+        if sqlite_writer {
+            pool_options = pool_options
+                .after_connect(|conn, _meta| Box::pin(async move { write_ahead(conn).await }));
+        }
         let pool = pool_options
             .connect_with(target.options)
             .await
             .map_err(|e| connect_err(redactor.detail(&e)))?;
+        let wal = sqlite_writer && journal_mode(&pool).await.is_some_and(|m| m == "wal");
         Ok(Connected::Open(StoreRead {
             pool,
             backend: target.backend,
             redactor,
             read_only,
             sqlite_file: target.sqlite_file,
+            wal,
         }))
     }
 
@@ -367,6 +380,19 @@ impl StoreRead {
         };
         let mut conn = self.pool.acquire().await.map_err(connect_err)?;
         conn.ping().await.map_err(connect_err)
+    }
+
+    /// A connection of the pool, for statements that must share one (a transaction, or a
+    /// per-connection setting around a statement).
+    async fn acquire(
+        &self,
+        operation: &'static str,
+        table: &'static str,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(|e| self.query_err(operation, table, &e))
     }
 
     /// Close every connection; later calls fail. Useful before deleting the database.
@@ -483,6 +509,39 @@ impl StoreRead {
     }
 }
 
+/// Put a SQLite connection that writes in WAL mode with `synchronous = NORMAL` (docs/architecture.md,
+/// "Decisions worth knowing", the store write path): a commit then costs no fsync, yet survives the process being killed;
+/// only what must outlive a power loss (a pending journal entry) is committed with `FULL`.
+/// Switching a database to WAL needs it alone for a moment: when another process holds it, this
+/// connection keeps the database's mode and SQLite's `FULL` default (safe, slower), and a later
+/// open switches it.
+async fn write_ahead(conn: &mut sqlx::AnyConnection) -> sqlx::Result<()> {
+    if let Err(e) = sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&mut *conn)
+        .await
+    {
+        tracing::debug!(error = %e, "the SQLite store stays in its journal mode for now");
+    }
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await?;
+    if mode.eq_ignore_ascii_case("wal") {
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The SQLite journal mode of the pool's database, lowercased; `None` when it cannot be read.
+async fn journal_mode(pool: &AnyPool) -> Option<String> {
+    let mode: Option<String> = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(pool)
+        .await
+        .ok();
+    mode.map(|m| m.to_ascii_lowercase())
+}
+
 /// `url` with any password masked, for messages about a store that was not opened.
 pub fn redact_url(url: &str) -> String {
     Redactor::new(url).url().to_owned()
@@ -584,6 +643,74 @@ mod tests {
         assert_serialized_alike::<RunTrigger>();
         assert_serialized_alike::<OperationStatus>();
         assert_serialized_alike::<PruneReason>();
+    }
+
+    /// A SQLite store opened for writing is in WAL mode with `synchronous = NORMAL` on every
+    /// connection (1 is NORMAL, 2 FULL), and a pending entry's commit leaves its connection back
+    /// at NORMAL; a read-only open of that database still reads.
+    #[tokio::test]
+    async fn sqlite_writes_ahead_with_normal_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let rw = Store::open(&url).await.unwrap();
+        rw.migrate().await.unwrap();
+        assert!(rw.wal);
+        let run = rw
+            .start_run(&NewRun {
+                kind: "sync".into(),
+                target_name: "t".into(),
+                started_at: DateTime::from_timestamp(0, 0).unwrap(),
+                plan_sha256: None,
+                origin: RunOrigin {
+                    trigger: RunTrigger::Sync,
+                    host: "h".into(),
+                    os_user: "u".into(),
+                },
+                upcoming_json: None,
+            })
+            .await
+            .unwrap();
+        for seq in 0..6 {
+            rw.journal_pending(&NewOperation {
+                run_id: run,
+                seq,
+                op: "create-user".into(),
+                target_name: "t".into(),
+                user_name: None,
+                scim_id: None,
+                source_key: None,
+                detail_json: "[]".into(),
+                reason: None,
+                planned_json: None,
+                at: DateTime::from_timestamp(0, 0).unwrap(),
+            })
+            .await
+            .unwrap();
+        }
+        // Every pooled connection (the pool keeps up to 4) is at NORMAL again.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut conn = rw.pool.acquire().await.unwrap();
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!((mode.as_str(), sync), ("wal", 1));
+            held.push(conn);
+        }
+        drop(held);
+        let ro = Store::open_read_only(&url).await.unwrap().unwrap();
+        assert_eq!(ro.operations(run).await.unwrap().len(), 6);
+        ro.close().await;
+        rw.close().await;
+        // After the last writer closed (SQLite checkpoints and removes the log), it still reads.
+        let ro = Store::open_read_only(&url).await.unwrap().unwrap();
+        assert_eq!(ro.operations(run).await.unwrap().len(), 6);
+        ro.close().await;
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::{fmt_time, Result, Store, StoreRead};
 use crate::model::SourceKey;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// The last seen attribute hash of one source person on one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,22 +31,69 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<()> {
         const OP: &str = "save a snapshot";
-        sqlx::query(
-            "INSERT INTO snapshots (target_name, source, source_id, attr_hash, seen_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (target_name, source, source_id) DO UPDATE SET \
-             attr_hash = excluded.attr_hash, seen_at = excluded.seen_at",
-        )
-        .bind(target_name)
-        .bind(&key.source)
-        .bind(&key.id)
-        .bind(attr_hash)
-        .bind(fmt_time(at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.query_err(OP, "snapshots", &e))?;
+        upsert_query(target_name, key, attr_hash, at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.query_err(OP, "snapshots", &e))?;
         Ok(())
     }
+
+    /// Keep the snapshots of this target in step with `current` (each person's key and hash),
+    /// writing only the rows whose hash changed or that are new, all in one transaction, and
+    /// return how many were written. A person whose attributes did not change costs no write, so
+    /// a sync that changed nothing writes no snapshot at all; `seen_at` is therefore when the
+    /// hash was first seen as it is. People not in `current` keep their last snapshot.
+    pub async fn save_snapshots(
+        &self,
+        target_name: &str,
+        current: &[(SourceKey, String)],
+        at: DateTime<Utc>,
+    ) -> Result<usize> {
+        const OP: &str = "save snapshots";
+        let known: HashMap<SourceKey, String> = self
+            .snapshots(target_name)
+            .await?
+            .into_iter()
+            .map(|s| (s.key, s.attr_hash))
+            .collect();
+        let changed: Vec<&(SourceKey, String)> = current
+            .iter()
+            .filter(|(key, hash)| known.get(key) != Some(hash))
+            .collect();
+        if changed.is_empty() {
+            return Ok(0);
+        }
+        let err = |e: &sqlx::Error| self.query_err(OP, "snapshots", e);
+        let mut tx = self.pool.begin().await.map_err(|e| err(&e))?;
+        for (key, hash) in &changed {
+            upsert_query(target_name, key, hash, at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| err(&e))?;
+        }
+        tx.commit().await.map_err(|e| err(&e))?;
+        Ok(changed.len())
+    }
+}
+
+/// Insert or replace the snapshot of `key` on `target_name`.
+fn upsert_query<'q>(
+    target_name: &'q str,
+    key: &'q SourceKey,
+    attr_hash: &'q str,
+    at: DateTime<Utc>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO snapshots (target_name, source, source_id, attr_hash, seen_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (target_name, source, source_id) DO UPDATE SET \
+         attr_hash = excluded.attr_hash, seen_at = excluded.seen_at",
+    )
+    .bind(target_name)
+    .bind(&key.source)
+    .bind(&key.id)
+    .bind(attr_hash)
+    .bind(fmt_time(at))
 }
 
 impl StoreRead {

@@ -69,6 +69,18 @@ impl Store {
         const T: &str = "write_outcomes";
         let err = |e: &sqlx::Error| self.query_err("record a write outcome", T, e);
         let mut tx = self.pool.begin().await.map_err(|e| err(&e))?;
+        self.record_write_in(&mut tx, record).await?;
+        tx.commit().await.map_err(|e| err(&e))
+    }
+
+    /// [`Store::record_write`]'s statements on `conn`, inside the caller's transaction.
+    pub(super) async fn record_write_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        record: &WriteRecord,
+    ) -> Result<()> {
+        const T: &str = "write_outcomes";
+        let err = |e: &sqlx::Error| self.query_err("record a write outcome", T, e);
         // A write first, so SQLite takes its write lock at once (see `take_over_link`).
         sqlx::query(
             "DELETE FROM write_outcomes WHERE target_name = $1 AND scim_id = $2 AND attr = $3",
@@ -76,7 +88,7 @@ impl Store {
         .bind(&record.target_name)
         .bind(&record.scim_id.0)
         .bind(&record.attr)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(|e| err(&e))?;
         sqlx::query(
@@ -96,10 +108,10 @@ impl Store {
         .bind(record.source_key.clone())
         .bind(record.run_id.map(|r| r.0))
         .bind(fmt_time(record.recorded_at))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(|e| err(&e))?;
-        tx.commit().await.map_err(|e| err(&e))
+        Ok(())
     }
 }
 
