@@ -58,6 +58,7 @@ fn main() {
             reason: format!("hr: status=active (hr.csv line {})", i + 2),
             leaving: None,
             out_of_scope: None,
+            disabled: None,
             provenance: [(
                 Attr::Title,
                 vec![SourceFact {

@@ -2,7 +2,8 @@
 //! absence grace (a person absent one night then back, absent past the grace, a source that
 //! loses 40% of its people one night, a held run), saved plans and the grace, and movers (a
 //! department change is a patch; a move out of a `[scope]` rule or out of an LDAP base is a
-//! leaver with the grace, the rule named). docs/lifecycle.md tells the same timelines.
+//! leaver with the grace, the rule named), and a disabled directory account (at once, or with the
+//! grace under `disabled_accounts = "grace"`). docs/lifecycle.md tells the same timelines.
 
 use crate::support::company::{Company, Person};
 use crate::support::{row, Workspace, OWNER};
@@ -290,4 +291,59 @@ async fn an_ldap_person_moved_out_of_the_base_is_pending_with_the_rule_then_deac
     assert_eq!(co.ws.active_names().len(), 3);
     night(&co.ws, 3, &[]).await;
     assert_eq!(co.ws.active_names(), ["ada@acme.test", OWNER]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_directory_account_goes_at_once_or_after_the_grace_as_configured() {
+    let Some(co) = Company::new(Profile::default()).await else {
+        return;
+    };
+    co.hire(&ADA);
+    co.hire(&BOB);
+    night(&co.ws, 0, &[]).await;
+    // The default: disabled in the directory means out at the next run.
+    co.disable(&BOB, true);
+    let out = night(&co.ws, 1, &[]).await;
+    assert_eq!(
+        ops(&out),
+        [("deactivate-user".to_owned(), BOB.mail.to_owned())],
+        "{out:#}"
+    );
+    assert_eq!(co.ws.active_names(), ["ada@acme.test", OWNER]);
+
+    // With `disabled_accounts = "grace"`, Ada's account disabled for a day (a leave, a reset)
+    // removes nobody, and one disabled past the grace is deactivated once.
+    let path = co.ws.path("idbridge.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    // The company's config ends with its `[policy]` table.
+    assert!(
+        config.trim_end().ends_with("max_deactivations = 2"),
+        "{config}"
+    );
+    std::fs::write(&path, config + "disabled_accounts = \"grace\"\n").unwrap();
+    co.disable(&ADA, true);
+    let first = night(&co.ws, 2, &[]).await;
+    assert!(ops(&first).is_empty(), "{first:#}");
+    let why = pending(&first);
+    assert!(
+        why.len() == 1 && why[0].contains("directory account disabled"),
+        "{why:?}"
+    );
+    co.disable(&ADA, false);
+    let writes = co.ws.emu.write_count();
+    let back = night(&co.ws, 3, &[]).await;
+    assert!(ops(&back).is_empty(), "{back:#}");
+    assert_eq!(co.ws.emu.write_count(), writes);
+    co.disable(&ADA, true);
+    for n in 4..6 {
+        let kept = night(&co.ws, n, &[]).await;
+        assert!(ops(&kept).is_empty(), "night {n}: {kept:#}");
+    }
+    let gone = night(&co.ws, 6, &[]).await;
+    assert_eq!(
+        ops(&gone),
+        [("deactivate-user".to_owned(), ADA.mail.to_owned())],
+        "{gone:#}"
+    );
+    assert_eq!(co.ws.active_names(), [OWNER]);
 }

@@ -430,4 +430,43 @@ async fn a_directory_group_grants_the_role_and_leaving_it_revokes_it() {
     let writes = co.ws.emu.write_count();
     co.ws.idbridge(&["sync", "--yes"]).await.expect(0);
     assert_eq!(co.ws.emu.write_count(), writes);
+
+    // Day 4: the admin group reads empty (a broken group export). The group gate holds its read,
+    // and with it every role change the rules would make: Bob stays an admin, nothing is written.
+    co.vacate("notion-admins");
+    let plan = co
+        .ws
+        .idbridge(&["plan", "--format", "json"])
+        .await
+        .expect(1)
+        .json();
+    assert!(
+        changes_of(&plan, ROLE_PATH).is_empty(),
+        "no role change while the group is held: {plan:#}"
+    );
+    let held: Vec<&str> = plan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "group-gate-held")
+        .filter_map(|f| f["message"].as_str())
+        .collect();
+    assert!(
+        held.iter()
+            .any(|m| m.contains("every role change of this run is held")),
+        "{held:#?}"
+    );
+    co.ws.idbridge(&["sync", "--yes"]).await.expect(1);
+    assert_eq!(co.ws.emu.write_count(), writes);
+    assert_eq!(
+        role_of(&co.ws, BOB.mail).as_deref(),
+        Some("membership_admin")
+    );
+    // The admin confirms the group really is empty now: Bob is demoted to the default.
+    co.ws
+        .idbridge(&["sync", "--yes", "--override", "group-drop"])
+        .await
+        .expect(0);
+    assert_eq!(role_of(&co.ws, BOB.mail).as_deref(), Some("member"));
+    assert_eq!(role_of(&co.ws, OLGA.mail).as_deref(), Some("owner"));
 }

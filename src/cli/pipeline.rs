@@ -424,10 +424,13 @@ pub struct Desired {
 
 /// Map the source reads at `now`. A source that yielded nobody stops here
 /// ([`plan::empty_source`]): an empty or broken export must never look like everybody left.
+/// `gates` are the source health gates' hits on these reads: a held group that `[roles]` reads
+/// holds every role change of the run.
 pub fn desired(
     settings: &Settings,
     profile: &Profile,
     reads: &[SourceRead],
+    gates: &[plan::gates::GateHit],
     now: DateTime<Utc>,
 ) -> Result<Desired> {
     for read in reads {
@@ -446,9 +449,15 @@ pub fn desired(
     let mut mapped = mapping::map(&data, &settings.mapping, now);
     if let Some(rules) = &settings.roles {
         // The role attribute is managed whenever `[roles]` is configured; who gets which role
-        // is the rules' (a person with none keeps theirs: plan::roles).
+        // is the rules' (a person with none keeps theirs: plan::roles). While a group the rules
+        // read is held, nobody gets a desired role, so everyone keeps theirs.
         let attr = profile.role_attr();
-        mapping::roles::assign(&mut mapped.desired, &data, rules, attr);
+        let held = held_role_groups(reads, gates, rules);
+        if held.is_empty() {
+            mapping::roles::assign(&mut mapped.desired, &data, rules, attr);
+        } else {
+            mapped.issues.extend(held);
+        }
         mapped.managed.insert(attr);
     }
     let mut issues: Vec<_> = reads
@@ -565,6 +574,53 @@ fn scheduled(
     upcoming
 }
 
+/// One issue per group a `group-drop` gate holds (not overridden) that a `[roles]` rule reads.
+/// A group the read no longer has is matched by the name and id its baseline recorded.
+fn held_role_groups(
+    reads: &[SourceRead],
+    gates: &[plan::gates::GateHit],
+    rules: &mapping::RoleRules,
+) -> Vec<crate::model::SourceIssue> {
+    let mut out = Vec::new();
+    for hit in gates.iter().filter(|h| !h.overridden) {
+        let Some(id) = &hit.group_id else { continue };
+        let read = reads
+            .iter()
+            .filter(|r| r.source == hit.source)
+            .flat_map(|r| r.groups.iter())
+            .find(|g| g.key.id == *id);
+        let name = hit.subject.clone().unwrap_or_else(|| id.clone());
+        let reads_it = match read {
+            Some(group) => mapping::roles::reads_group(rules, group),
+            None => {
+                let vanished = crate::model::SourceGroup {
+                    key: SourceKey::new(hit.source.clone(), id.clone()),
+                    location: id.clone(),
+                    attrs: BTreeMap::from([("name".to_owned(), name.clone())]),
+                    members: Vec::new(),
+                };
+                mapping::roles::reads_group(rules, &vanished)
+            }
+        };
+        if reads_it {
+            out.push(crate::model::SourceIssue {
+                source: hit.source.clone(),
+                location: read.map_or_else(|| id.clone(), |g| g.location.clone()),
+                code: crate::model::FindingCode::GroupGateHeld,
+                message: format!(
+                    "group `{name}` is held by the group-drop gate and [roles] reads it, so every role change of \
+                     this run is held: everyone keeps the role they have. If the change is real, run again with \
+                     `--override group-drop:{}`",
+                    hit.source
+                ),
+                hints: Vec::new(),
+                skipped_person: false,
+            });
+        }
+    }
+    out
+}
+
 /// Everything from source reads to the plan. It holds only a [`Reader`] of the target: making a
 /// plan cannot write.
 pub async fn prepare(
@@ -576,12 +632,13 @@ pub async fn prepare(
     now: DateTime<Utc>,
 ) -> Result<Prepared> {
     let profile = reader.profile();
+    let gates = super::gates::judge(settings, reads, store, policy).await?;
     let Desired {
         desired,
         managed,
         issues,
         groups: desired_groups,
-    } = desired(settings, profile, reads, now)?;
+    } = desired(settings, profile, reads, &gates.hits, now)?;
 
     let Known {
         links,
@@ -591,7 +648,6 @@ pub async fn prepare(
         absences,
         confirmations,
     } = known(store, &settings.target.name).await?;
-    let gates = super::gates::judge(settings, reads, store, policy).await?;
 
     for r in reads {
         tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");

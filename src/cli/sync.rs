@@ -519,7 +519,13 @@ async fn verify_plan(
     let reads = pipeline::read_sources(settings, clock).await?;
     let verdict = super::gates::judge(settings, &reads, Some(store.reader()), &policy).await?;
     super::gates::check_plan(plan, &verdict)?;
-    let now_desired = pipeline::desired(settings, reader.profile(), &reads, clock.now())?;
+    let now_desired = pipeline::desired(
+        settings,
+        reader.profile(),
+        &reads,
+        &verdict.hits,
+        clock.now(),
+    )?;
     let mut violations = plan::verify(&plan::Check {
         plan,
         users: &users,
@@ -537,6 +543,7 @@ async fn verify_plan(
             plan,
             &known.absences,
             policy.absence_grace,
+            policy.disabled_accounts,
             &now_desired.desired,
         )
         .into_iter()

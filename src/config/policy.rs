@@ -6,11 +6,15 @@ use super::raw::{RawAbsenceGrace, RawPolicy};
 use super::resolve::Resolver;
 use super::target::{TargetKind, TargetSettings};
 use super::ConfigError;
-use crate::plan::{AbsenceGrace, Adopt, DeactivateMode, Policy, Threshold};
+use crate::plan::{AbsenceGrace, Adopt, DeactivateMode, DisabledAccounts, Policy, Threshold};
 
 pub(in crate::config) const DEACTIVATE_MODES: [(&str, DeactivateMode); 2] = [
     ("active-false", DeactivateMode::ActiveFalse),
     ("delete", DeactivateMode::Delete),
+];
+pub(in crate::config) const DISABLED_MODES: [(&str, DisabledAccounts); 2] = [
+    ("deactivate", DisabledAccounts::Deactivate),
+    ("grace", DisabledAccounts::Grace),
 ];
 pub(in crate::config) const ADOPT_MODES: [(&str, Adopt); 2] =
     [("match-email", Adopt::MatchEmail), ("none", Adopt::None)];
@@ -49,6 +53,12 @@ impl Resolver<'_> {
         if let Some(grace) = &p.absence_grace {
             policy.absence_grace = self.absence_grace(grace.get_ref())?;
         }
+        policy.disabled_accounts = self.choice(
+            &p.disabled_accounts,
+            "policy.disabled_accounts",
+            &DISABLED_MODES,
+            policy.disabled_accounts,
+        )?;
         policy.token_owner = target
             .token_owner
             .as_deref()

@@ -1,13 +1,13 @@
 //! Config parsing and validation tests.
 
-use super::policy::{ADOPT_MODES, DEACTIVATE_MODES};
+use super::policy::{ADOPT_MODES, DEACTIVATE_MODES, DISABLED_MODES};
 use super::raw::SourceKind;
 use super::source::hr_http::{AUTHS, PRESETS};
 use super::source::ldap::{DIALECTS, LDAP_ROLES, NESTED, SCOPES};
 use super::source::STATUS_CLASSES;
 use super::*;
 use crate::model::StatusKind;
-use crate::plan::{Adopt, DeactivateMode, Threshold};
+use crate::plan::{Adopt, DeactivateMode, DisabledAccounts, Threshold};
 use secrecy::ExposeSecret;
 use std::path::Path;
 use strum::IntoEnumIterator;
@@ -998,9 +998,16 @@ fn every_choice_lists_every_variant() {
         Adopt::MatchEmail | Adopt::None => {}
     });
     assert_covers("policy.adopt", &ADOPT_MODES, &adopt);
+    let disabled = [DisabledAccounts::Deactivate, DisabledAccounts::Grace];
+    disabled.iter().for_each(|d| match d {
+        DisabledAccounts::Deactivate | DisabledAccounts::Grace => {}
+    });
+    assert_covers("policy.disabled_accounts", &DISABLED_MODES, &disabled);
     let classes = [Some(StatusKind::Active), Some(StatusKind::Inactive), None];
     classes.iter().flatten().for_each(|c| match c {
         StatusKind::Active | StatusKind::Inactive => {}
+        // Only the directory says "disabled" (an account flag), never a `status_map`.
+        StatusKind::Disabled => unreachable!(),
     });
     assert_covers("status_map", &STATUS_CLASSES, &classes);
     assert_covers("preset", &PRESETS, &[true]);

@@ -58,7 +58,6 @@ kind = "hr-http"
 url = "https://api.bamboohr.example/reports/custom"
 token_file = "token"
 preset = "bamboohr"
-page_param = "page"
 "#;
 
 /// The shared fixture.

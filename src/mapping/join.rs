@@ -7,7 +7,7 @@ use super::{lifecycle, scheduled_end};
 use crate::model::email::check_plain;
 use crate::model::{
     parse_email, Attr, DesiredGroup, DesiredUser, FindingCode, Lifecycle, SourceGroup, SourceIssue,
-    SourceKey, SourceRecord, UserAttrs, UserName,
+    SourceKey, SourceRecord, StatusKind, UserAttrs, UserName,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -321,7 +321,12 @@ fn desired_user(
         provenance.insert(*attr, facts);
     }
     let attrs = checked_identity(attrs).map_err(|why| invalid_identity(person, value, &why))?;
-    let (lifecycle, reason, out_of_scope) = decide(person, rules, sources, now);
+    let Decision {
+        lifecycle,
+        reason,
+        out_of_scope,
+        disabled,
+    } = decide(person, rules, sources, now);
     let leaving = match lifecycle {
         Lifecycle::Inactive => None,
         _ => person
@@ -341,6 +346,7 @@ fn desired_user(
         reason,
         leaving,
         out_of_scope,
+        disabled,
         provenance,
     })
 }
@@ -392,36 +398,80 @@ fn managed(sources: &[SourceData<'_>], rules: &MappingRules) -> BTreeSet<Attr> {
         .collect()
 }
 
-/// Lifecycle across sources, then scope: the state, its reason, and the scope rule that no
-/// longer matches when that alone makes the person inactive (a mover out of scope).
+/// What [`decide`] concludes about one person.
+struct Decision {
+    lifecycle: Lifecycle,
+    reason: String,
+    /// The scope rule that no longer matches, when that alone makes the person inactive.
+    out_of_scope: Option<String>,
+    /// The fact, when a disabled directory account alone makes the person inactive.
+    disabled: Option<String>,
+}
+
+/// Lifecycle across sources, then scope: the state, its reason, the scope rule that no longer
+/// matches when that alone makes the person inactive (a mover out of scope), and whether only a
+/// disabled directory account does (no source records a termination).
 fn decide(
     person: &Person<'_>,
     rules: &MappingRules,
     sources: &[SourceData<'_>],
     now: DateTime<Utc>,
-) -> (Lifecycle, String, Option<String>) {
+) -> Decision {
     let view = View { person, rules };
-    let states: Vec<(Lifecycle, String)> = view
+    let states: Vec<(Lifecycle, String, bool)> = view
         .ordered("status")
         .into_iter()
-        .map(|r| lifecycle(r, now))
+        .map(|r| {
+            let (state, reason) = lifecycle(r, now);
+            (state, reason, account_disabled(r))
+        })
         .collect();
-    let pick = |want: Lifecycle| states.iter().find(|(l, _)| *l == want).cloned();
+    let pick = |want: Lifecycle| {
+        states
+            .iter()
+            .find(|(l, _, _)| *l == want)
+            .map(|(l, r, _)| (l.clone(), r.clone()))
+    };
     let (state, reason) = pick(Lifecycle::Inactive)
         .or_else(|| pick(Lifecycle::Pending))
-        .or_else(|| states.first().cloned())
+        .or_else(|| states.first().map(|(l, r, _)| (l.clone(), r.clone())))
         .unwrap_or((Lifecycle::Active, String::new()));
-    if state == Lifecycle::Inactive || rules.scope.is_empty() {
-        return (state, reason, None);
+    let decision = |lifecycle, reason, out_of_scope| Decision {
+        lifecycle,
+        reason,
+        out_of_scope,
+        disabled: None,
+    };
+    if state == Lifecycle::Inactive {
+        let only_disabled = states
+            .iter()
+            .filter(|(l, _, _)| *l == Lifecycle::Inactive)
+            .all(|(_, _, disabled)| *disabled);
+        return Decision {
+            disabled: only_disabled.then(|| reason.clone()),
+            ..decision(state, reason, None)
+        };
+    }
+    if rules.scope.is_empty() {
+        return decision(state, reason, None);
     }
     match out_of_scope(person, rules, sources, &view) {
-        Some(why) => (
+        Some(why) => decision(
             Lifecycle::Inactive,
             format!("out of scope: {why}"),
             Some(why),
         ),
-        None => (state, reason, None),
+        None => decision(state, reason, None),
     }
+}
+
+/// Whether `record` is a disabled directory account with no termination date: inactive, but not
+/// a recorded termination.
+fn account_disabled(record: &SourceRecord) -> bool {
+    record
+        .employment
+        .as_ref()
+        .is_some_and(|e| e.kind == StatusKind::Disabled && e.end.is_none())
 }
 
 fn out_of_scope(

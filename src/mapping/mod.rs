@@ -109,7 +109,7 @@ pub fn lifecycle(record: &SourceRecord, now: DateTime<Utc>) -> (Lifecycle, Strin
         return (Lifecycle::Active, format!("{source}: present ({at})"));
     };
     let status_text = status.as_deref().unwrap_or("active");
-    let inactive = *kind == StatusKind::Inactive;
+    let inactive = *kind != StatusKind::Active;
     // The status is cited with the date only when it is what says "leaving".
     let cited = inactive.then_some(status_text);
     match end {
@@ -151,7 +151,7 @@ pub fn scheduled_end(record: &SourceRecord, now: DateTime<Utc>) -> Option<Leavin
     let end = employment.end?;
     let effective = effective_end(end, employment.timezone);
     let status = match employment.kind {
-        StatusKind::Inactive => employment.status.as_deref(),
+        StatusKind::Inactive | StatusKind::Disabled => employment.status.as_deref(),
         StatusKind::Active => None,
     };
     (now < effective).then(|| Leaving {

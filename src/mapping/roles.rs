@@ -5,7 +5,7 @@
 //! the records and groups from the sources.
 
 use super::join::SourceData;
-use crate::model::{Attr, DesiredUser, SourceFact, SourceKey, SourceRecord};
+use crate::model::{Attr, DesiredUser, SourceFact, SourceGroup, SourceKey, SourceRecord};
 use std::collections::BTreeSet;
 
 /// What a rule looks at.
@@ -61,6 +61,25 @@ pub fn assign(
     }
 }
 
+/// Whether any rule reads membership of `group` (by DN or name, as [`decide`] compares them).
+/// When a source health gate holds a group's read, the role changes such a rule would make are
+/// held with it (docs/lifecycle.md, "Source health gates").
+pub fn reads_group(rules: &RoleRules, group: &SourceGroup) -> bool {
+    rules.rules.iter().any(|rule| match &rule.when {
+        RoleMatch::Group(wanted) => named(wanted, group),
+        RoleMatch::Attribute { .. } => false,
+    })
+}
+
+/// Whether `group` is one of `wanted` (lowercased DNs or names).
+fn named(wanted: &[String], group: &SourceGroup) -> bool {
+    let name = group.attrs.get("name").map(|n| n.to_lowercase());
+    let location = group.location.to_lowercase();
+    wanted
+        .iter()
+        .any(|w| *w == location || Some(w) == name.as_ref())
+}
+
 /// The role `rules` give `person`, and why; `None` when no rule matches and there is no default.
 pub fn decide(
     person: &DesiredUser,
@@ -94,15 +113,12 @@ fn matches(
     match &rule.when {
         RoleMatch::Group(wanted) => sources.iter().find_map(|source| {
             source.groups.iter().find_map(|g| {
-                let name = g.attrs.get("name").map(|n| n.to_lowercase());
-                let location = g.location.to_lowercase();
-                let named = wanted
-                    .iter()
-                    .any(|w| *w == location || Some(w) == name.as_ref());
-                (named && g.members.iter().any(|m| keys.contains(m))).then(|| SourceFact {
-                    source: source.name.to_owned(),
-                    location: format!("{} ({})", g.location, rule.label),
-                    values: vec![("memberOf".to_owned(), g.location.clone())],
+                (named(wanted, g) && g.members.iter().any(|m| keys.contains(m))).then(|| {
+                    SourceFact {
+                        source: source.name.to_owned(),
+                        location: format!("{} ({})", g.location, rule.label),
+                        values: vec![("memberOf".to_owned(), g.location.clone())],
+                    }
                 })
             })
         }),
@@ -145,7 +161,7 @@ fn first_value<'s>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Lifecycle, SourceGroup};
+    use crate::model::Lifecycle;
     use std::collections::BTreeMap;
 
     fn record(source: &str, id: &str, attrs: &[(&str, &str)]) -> SourceRecord {
@@ -179,6 +195,7 @@ mod tests {
             leaving: None,
             provenance: Default::default(),
             out_of_scope: None,
+            disabled: None,
         }
     }
 
@@ -272,6 +289,28 @@ mod tests {
             [("department".to_owned(), "IT ".to_owned())],
             "the value as the source has it; compared trimmed and without case"
         );
+    }
+
+    #[test]
+    fn a_rule_reads_a_group_by_dn_or_name_and_an_attribute_rule_reads_none() {
+        let admins = group("cn=Admins,ou=groups", "Admins", &["ada"]);
+        let other = group("cn=staff,ou=groups", "staff", &["ada"]);
+        for wanted in ["cn=admins,ou=groups", "admins"] {
+            let rules = RoleRules {
+                rules: vec![
+                    rule("restricted_member", dept(&["sales"])),
+                    rule("membership_admin", RoleMatch::Group(vec![wanted.into()])),
+                ],
+                default: None,
+            };
+            assert!(reads_group(&rules, &admins), "{wanted}");
+            assert!(!reads_group(&rules, &other), "{wanted}");
+        }
+        let by_attribute = RoleRules {
+            rules: vec![rule("restricted_member", dept(&["admins"]))],
+            default: Some("member".into()),
+        };
+        assert!(!reads_group(&by_attribute, &admins));
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub enum StatusKind {
     Active,
     /// Not employed.
     Inactive,
+    /// A directory account that is disabled. Inactive, like [`StatusKind::Inactive`], but not a
+    /// termination: an account is also locked for a leave or an investigation, so `[policy]
+    /// disabled_accounts` chooses whether it is deactivated at once or given the absence grace.
+    Disabled,
 }
 
 /// Employment facts from an HR source.

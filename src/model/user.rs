@@ -149,6 +149,11 @@ pub struct DesiredUser {
     /// mover out of scope): the rule and why, e.g. `[scope] ous: not under ou=people,dc=x`. The
     /// planner treats them like a leaver absent from the sources, with the same grace.
     pub out_of_scope: Option<String>,
+    /// Set when the person is inactive only because a directory account is disabled (no source
+    /// records a termination): the fact, e.g. `corp: status=disabled (cn=ada,ou=people)`. By
+    /// default they are deactivated at once; `[policy] disabled_accounts = "grace"` gives them the
+    /// absence grace instead.
+    pub disabled: Option<String>,
     /// Where each mapped attribute's value comes from: the source records its template read, with
     /// the values read. A patch's reason cites these for the attributes it changes.
     pub provenance: BTreeMap<Attr, Vec<SourceFact>>,

@@ -11,6 +11,7 @@
 
 use super::diff::Planner;
 use super::op::{key_text, DeactivateUser, Finding, Op, Plan, Severity};
+use super::policy::DisabledAccounts;
 use crate::model::{DesiredUser, FindingCode, Lifecycle, ScimId, SourceKey, TargetUser, UserName};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -179,16 +180,23 @@ impl<'a> Planner<'a> {
         });
     }
 
-    /// A person the sources still have but who no longer matches a scope rule: a mover out of
-    /// scope, treated like a leaver (with the same grace). False when `person` is not one.
-    pub(super) fn out_of_scope(&mut self, person: &DesiredUser, user: &TargetUser) -> bool {
-        let Some(rule) = &person.out_of_scope else {
-            return false;
-        };
+    /// A person the sources still have but who is inactive only for a reason the grace covers:
+    /// a mover out of scope, or (with `disabled_accounts = "grace"`) a disabled directory
+    /// account. Treated like a leaver gone from the sources. False when `person` is not one.
+    pub(super) fn graced_leaver(&mut self, person: &DesiredUser, user: &TargetUser) -> bool {
         if person.lifecycle != Lifecycle::Inactive {
             return false;
         }
-        self.gone(&person.key, user, format!("out of scope: {rule}"));
+        let reason = match (&person.out_of_scope, &person.disabled) {
+            (Some(rule), _) => format!("out of scope: {rule}"),
+            (None, Some(fact))
+                if self.input.policy.disabled_accounts == DisabledAccounts::Grace =>
+            {
+                format!("directory account disabled ({fact}; policy.disabled_accounts = \"grace\")")
+            }
+            _ => return false,
+        };
+        self.gone(&person.key, user, reason);
         true
     }
 
@@ -358,11 +366,13 @@ pub fn to_record(plan: &Plan) -> Option<Vec<(GonePerson, DateTime<Utc>)>> {
 
 /// The rules a saved plan's absences must keep when `apply --plan` runs it: the stored absences
 /// are those it was made from, and every deactivation of a gone person is one the grace allows
-/// (`grace` as configured now, at the plan's own time). `desired` is what the sources say now.
+/// (`grace` and `disabled` as configured now, at the plan's own time). `desired` is what the
+/// sources say now.
 pub fn verify(
     plan: &Plan,
     absences: &[Absence],
     grace: AbsenceGrace,
+    disabled: DisabledAccounts,
     desired: &[DesiredUser],
 ) -> Vec<String> {
     let mut out = Vec::new();
@@ -386,6 +396,7 @@ pub fn verify(
             (d.key == *key || d.other_keys.contains(key))
                 && d.lifecycle == Lifecycle::Inactive
                 && d.out_of_scope.is_none()
+                && (d.disabled.is_none() || disabled == DisabledAccounts::Deactivate)
         })
     };
     for (i, op) in plan.operations.iter().enumerate() {

@@ -264,6 +264,64 @@ fn a_mover_out_of_scope_gets_the_grace_with_the_rule_named() {
 }
 
 #[test]
+fn a_disabled_directory_account_is_deactivated_at_once_unless_the_policy_gives_it_the_grace() {
+    let disable = |c: &mut Case| {
+        c.desired[1].lifecycle = Lifecycle::Inactive;
+        c.desired[1].reason = "corp: status=disabled (cn=bob,ou=people)".into();
+        c.desired[1].disabled = Some(c.desired[1].reason.clone());
+    };
+    // The default: the directory's word is taken at once, whatever the grace.
+    let mut c = case();
+    disable(&mut c);
+    let p = run(&mut c, day(1));
+    assert_eq!(deactivated(&p), vec!["bob@x.io".to_owned()]);
+    assert!(p.absence.people.is_empty());
+    // `disabled_accounts = "grace"`: pending through the grace, named, then deactivated once.
+    let mut c = case();
+    c.policy.disabled_accounts = DisabledAccounts::Grace;
+    disable(&mut c);
+    let first = run(&mut c, day(1));
+    assert!(deactivated(&first).is_empty());
+    assert!(
+        pending(&first)[0].contains("directory account disabled (corp: status=disabled"),
+        "{:?}",
+        pending(&first)
+    );
+    run(&mut c, day(2));
+    let third = run(&mut c, day(3));
+    assert_eq!(deactivated(&third), vec!["bob@x.io".to_owned()]);
+    // Enabled again within the grace: nothing written, the absence dropped.
+    let mut c = case();
+    c.policy.disabled_accounts = DisabledAccounts::Grace;
+    disable(&mut c);
+    run(&mut c, day(1));
+    c.desired[1] = person("E2", "bob@x.io", None, Lifecycle::Active);
+    let back = run(&mut c, day(2));
+    assert!(back.operations.is_empty(), "{:?}", ops(&back));
+    assert!(c.absences.is_empty());
+    // A saved plan's deactivation of a disabled account is checked against the mode too.
+    let mut c = case();
+    disable(&mut c);
+    let at_once = c.plan();
+    assert!(absences::verify(
+        &at_once,
+        &[],
+        c.policy.absence_grace,
+        DisabledAccounts::Deactivate,
+        &c.desired
+    )
+    .is_empty());
+    let v = absences::verify(
+        &at_once,
+        &[],
+        c.policy.absence_grace,
+        DisabledAccounts::Grace,
+        &c.desired,
+    );
+    assert!(v.iter().any(|m| m.contains("has not run out")), "{v:?}");
+}
+
+#[test]
 fn the_plan_file_keeps_the_section_and_round_trips() {
     let mut c = case();
     c.desired.retain(|d| d.key.id != "E2");
@@ -292,26 +350,58 @@ fn a_saved_plan_is_checked_against_the_stored_absences_and_the_grace() {
     let due = c.plan();
     assert_eq!(deactivated(&due), vec!["bob@x.io".to_owned()]);
     let grace = AbsenceGrace::default();
-    assert!(absences::verify(&due, &stored, grace, &c.desired).is_empty());
+    assert!(absences::verify(
+        &due,
+        &stored,
+        grace,
+        DisabledAccounts::Deactivate,
+        &c.desired
+    )
+    .is_empty());
     // Another run recorded in between: the plan no longer rests on what is stored.
     let mut moved = stored.clone();
     moved[0].runs += 1;
-    assert!(
-        absences::verify(&due, &moved, grace, &c.desired)[0].contains("stored absences changed")
-    );
+    assert!(absences::verify(
+        &due,
+        &moved,
+        grace,
+        DisabledAccounts::Deactivate,
+        &c.desired
+    )[0]
+    .contains("stored absences changed"));
     // A longer grace configured since: the deactivation is no longer allowed.
     let longer = AbsenceGrace { runs: 3, ..grace };
-    assert!(absences::verify(&due, &stored, longer, &c.desired)[0].contains("has not run out"));
+    assert!(absences::verify(
+        &due,
+        &stored,
+        longer,
+        DisabledAccounts::Deactivate,
+        &c.desired
+    )[0]
+    .contains("has not run out"));
     // A deactivation of a gone person edited into a first-night plan is refused.
     let mut c = case();
     c.desired.retain(|d| d.key.id != "E2");
     c.now = day(1);
     let mut forged = c.plan();
     forged.operations = due.operations.clone();
-    let v = absences::verify(&forged, &[], grace, &c.desired);
+    let v = absences::verify(
+        &forged,
+        &[],
+        grace,
+        DisabledAccounts::Deactivate,
+        &c.desired,
+    );
     assert!(v.iter().any(|m| m.contains("has not run out")), "{v:?}");
     // A termination is not the grace's business.
     let mut terminated = c.desired.clone();
     terminated.push(person("E2", "bob@x.io", None, Lifecycle::Inactive));
-    assert!(absences::verify(&forged, &[], grace, &terminated).is_empty());
+    assert!(absences::verify(
+        &forged,
+        &[],
+        grace,
+        DisabledAccounts::Deactivate,
+        &terminated
+    )
+    .is_empty());
 }

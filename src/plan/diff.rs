@@ -742,7 +742,7 @@ impl<'a> Planner<'a> {
                 let dropped = changes.into_iter().filter(|c| c.after.is_none()).collect();
                 self.readd(person, &desired_name(person), Account::Kept(user, dropped));
             }
-            (Lifecycle::Inactive, true) if self.out_of_scope(person, user) => {}
+            (Lifecycle::Inactive, true) if self.graced_leaver(person, user) => {}
             (Lifecycle::Inactive, true) => {
                 self.ops.push(Op::DeactivateUser(DeactivateUser {
                     user_name: desired_name(person),

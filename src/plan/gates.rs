@@ -496,10 +496,14 @@ fn group_drop(
     base: &Baseline,
 ) -> Vec<GateHit> {
     let mut hits = Vec::new();
-    for (id, now) in &summary.groups {
-        let Some(before) = base.summary.groups.get(id) else {
-            continue;
+    for (id, before) in &base.summary.groups {
+        // A group the read no longer has at all (a broken group filter, a renamed base DN) is
+        // judged as one that reads empty: it is the same mistake.
+        let vanished = GroupSize {
+            name: before.name.clone(),
+            members: 0,
         };
+        let now = summary.groups.get(id).unwrap_or(&vanished);
         let lost = before.members.saturating_sub(now.members);
         let emptied = now.members == 0 && before.members >= EMPTY_GROUP_FLOOR;
         let dropped = rules

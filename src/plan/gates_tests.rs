@@ -242,6 +242,16 @@ fn a_group_that_reads_empty_fires_unless_it_had_one_member() {
 }
 
 #[test]
+fn a_group_the_read_no_longer_has_fires_like_an_empty_one() {
+    let gone = summarize(&people(20, "A"), &[]);
+    let hits = judge(gone.clone(), Some(with_group(3)), &Gates::default());
+    assert_eq!(fired(&hits), vec![Gate::GroupDrop]);
+    assert_eq!(hits[0].group_id.as_deref(), Some("eng"));
+    assert_eq!(hits[0].subject.as_deref(), Some("eng"));
+    assert!(judge(gone, Some(with_group(1)), &Gates::default()).is_empty());
+}
+
+#[test]
 fn a_group_drop_is_judged_like_a_source_drop() {
     assert!(judge(with_group(16), Some(with_group(20)), &Gates::default()).is_empty());
     let hits = judge(with_group(15), Some(with_group(20)), &Gates::default());

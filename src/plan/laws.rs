@@ -114,6 +114,7 @@ fn desired(id: &str, email: &str, given: &str, title: Option<&str>, lc: Lifecycl
         leaving: None,
         provenance: Default::default(),
         out_of_scope: None,
+        disabled: None,
     }
 }
 

@@ -32,7 +32,7 @@ pub use op::{
     LinkUser, Members, Op, OpKind, PatchGroup, PatchUser, Plan, ReaddUser, Severity, TargetRef,
     Watch, PLAN_VERSION,
 };
-pub use policy::{Adopt, DeactivateMode, Policy, RolePolicy, Threshold};
+pub use policy::{Adopt, DeactivateMode, DisabledAccounts, Policy, RolePolicy, Threshold};
 pub use returns::{Confirmed, Reuse};
 pub use verify::{verify, Check, Violation};
 

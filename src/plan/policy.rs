@@ -61,6 +61,20 @@ pub enum DeactivateMode {
     Delete,
 }
 
+/// What happens to a person whose directory account is disabled while no source records a
+/// termination (`[policy] disabled_accounts`, docs/lifecycle.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DisabledAccounts {
+    /// Deactivated by the first run that reads the account disabled (the directory's word is
+    /// taken as a leaver's: an admin disabling an account means "out now").
+    #[default]
+    Deactivate,
+    /// Kept through `absence_grace`, like a person gone from the sources: an account disabled
+    /// for a few hours (a password reset, a leave) removes nobody.
+    Grace,
+}
+
 /// What to do with a target user that has no link but matches a desired person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -117,6 +131,8 @@ pub struct Policy {
     pub gates: super::gates::Gates,
     /// How long a managed person gone from the sources (or out of scope) is kept.
     pub absence_grace: AbsenceGrace,
+    /// Whether a disabled directory account is deactivated at once or given the grace.
+    pub disabled_accounts: DisabledAccounts,
     /// The role guardrail and known role values (`[roles]`).
     pub roles: RolePolicy,
 }
@@ -136,6 +152,7 @@ impl Default for Policy {
             adopt_groups: Vec::new(),
             gates: super::gates::Gates::default(),
             absence_grace: AbsenceGrace::default(),
+            disabled_accounts: DisabledAccounts::Deactivate,
             roles: RolePolicy::default(),
         }
     }

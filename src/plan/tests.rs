@@ -33,6 +33,7 @@ pub(super) fn person(
         reason: format!("hr: row for {id} (hr.csv line 2)"),
         leaving: None,
         out_of_scope: None,
+        disabled: None,
         provenance: provenance(&attrs(email, id, title)),
     }
 }

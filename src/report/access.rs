@@ -679,6 +679,7 @@ pub(super) mod tests {
             reason: format!("hr: status=active (hr.csv line {})", &key.id[1..]),
             leaving: None,
             out_of_scope: None,
+            disabled: None,
             provenance: [(
                 Attr::Title,
                 vec![SourceFact {

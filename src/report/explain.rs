@@ -458,6 +458,7 @@ fn record_view(r: &SourceRecord) -> RecordView {
         status_means: e.map(|e| match e.kind {
             StatusKind::Active => "active",
             StatusKind::Inactive => "inactive",
+            StatusKind::Disabled => "disabled",
         }),
         start_date: e.and_then(|e| e.start).map(|d| d.to_string()),
         termination_date: e.and_then(|e| e.end).map(|d| d.to_string()),

@@ -281,6 +281,7 @@ mod tests {
             reason: String::new(),
             leaving,
             out_of_scope: None,
+            disabled: None,
             provenance: Default::default(),
         }
     }

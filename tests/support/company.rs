@@ -149,6 +149,17 @@ impl Company {
         );
     }
 
+    /// Make group `name` read empty: its one member now names no user entry (`groupOfNames`
+    /// needs a member, so this is how a broken export or a bad edit looks in a directory).
+    pub fn vacate(&self, name: &str) {
+        let dn = format!("cn={name},{}", self.groups);
+        let ghost = format!("cn=ghost,{}", self.groups);
+        self.ldap.modify(
+            "ldapmodify",
+            &format!("dn: {dn}\nchangetype: modify\nreplace: member\nmember: {ghost}\n"),
+        );
+    }
+
     /// Replace the members of group `name`.
     pub fn members(&self, name: &str, members: &[&Person]) {
         let dn = format!("cn={name},{}", self.groups);

@@ -243,6 +243,8 @@ pub struct RawPolicy {
     pub gates: Option<gates::RawGates>,
     /// `{ runs = 2, duration = "24h" }`: how long a person gone from the sources is kept.
     pub absence_grace: Option<Spanned<RawAbsenceGrace>>,
+    /// `deactivate` or `grace`: a disabled directory account.
+    pub disabled_accounts: Option<Spanned<String>>,
 }
 
 /// `[policy] absence_grace`.

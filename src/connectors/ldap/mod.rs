@@ -476,7 +476,7 @@ fn user(
             employment: Some(Employment {
                 status: Some(if is_disabled { "disabled" } else { "enabled" }.to_owned()),
                 kind: if is_disabled {
-                    StatusKind::Inactive
+                    StatusKind::Disabled
                 } else {
                     StatusKind::Active
                 },
