@@ -7,7 +7,7 @@
 
 use crate::alerts::{assert_no_hook, runs, write_hook, Receiver};
 use crate::serve::{serve_table, succeeded_runs, Serve};
-use crate::support::{row, Workspace};
+use crate::support::{row, Workspace, NO_GRACE};
 use idbridge::clock::SystemClock;
 use idbridge::emulator::notion_api::{alerts_schema, NotionApi, PageView};
 use idbridge::emulator::Running;
@@ -102,8 +102,9 @@ async fn a_held_plan_is_one_page_updated_in_place_when_it_clears_and_the_webhook
     ws.hr(&rows);
     ws.idbridge(&["sync", "--yes"]).await.expect(0);
     write_hook(&ws, &receiver.url);
+    // Leavers go at once (no absence grace), so the guardrail holds every run's plan.
     ws.tail = format!(
-        "{}\n{}",
+        "[policy]\n{NO_GRACE}\n{}\n{}",
         serve_table(&ws, "every = \"1s\""),
         tables(
             &ws,

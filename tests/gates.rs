@@ -6,7 +6,7 @@
 //! group that reads empty has its member removals held while the rest of the run goes on.
 
 use crate::support::slapd::{slapd, READER_DN, READER_PW};
-use crate::support::{row, Workspace, OWNER};
+use crate::support::{row, Workspace, NO_GRACE, OWNER};
 use idbridge::store::Store;
 
 fn staff(n: usize, title: &str) -> Vec<String> {
@@ -110,7 +110,8 @@ async fn a_night_that_loses_40_percent_is_held_and_the_next_night_removes_nobody
 #[tokio::test(flavor = "multi_thread")]
 async fn an_override_applies_from_a_saved_plan_keeps_an_audit_entry_and_becomes_the_baseline() {
     let mut ws = Workspace::new().await;
-    ws.tail = "[policy]\nmax_deactivations = 25\n".into();
+    // The gates are under test here, not the absence grace: leavers go at once.
+    ws.tail = format!("[policy]\nmax_deactivations = 25\n{NO_GRACE}");
     let all = staff(50, "Engineer");
     write(&ws, &all);
     ws.idbridge(&["sync", "--yes"]).await.expect(0);

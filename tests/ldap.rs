@@ -304,7 +304,7 @@ async fn openldap_directory_is_read_completely() {
     let gone = by_login(&read, "gone").employment.clone().unwrap();
     assert_eq!(
         (gone.kind, gone.status.as_deref()),
-        (StatusKind::Inactive, Some("disabled"))
+        (StatusKind::Disabled, Some("disabled"))
     );
     let active = by_login(&read, "u0001").employment.clone().unwrap();
     assert_eq!(
@@ -974,7 +974,7 @@ mod fake_ad {
                 .unwrap();
             r.employment.as_ref().unwrap().kind
         };
-        assert_eq!(kind("user0007"), StatusKind::Inactive);
+        assert_eq!(kind("user0007"), StatusKind::Disabled);
         assert_eq!(kind("user0008"), StatusKind::Active);
         // 3,000 members across two ranged chunks, none lost.
         let everyone = ad_group(&read, "Everyone");

@@ -305,7 +305,7 @@ async fn a_disabled_directory_account_goes_at_once_or_after_the_grace_as_configu
     co.disable(&BOB, true);
     let out = night(&co.ws, 1, &[]).await;
     assert_eq!(
-        ops(&out),
+        ops(&out["plan"]),
         [("deactivate-user".to_owned(), BOB.mail.to_owned())],
         "{out:#}"
     );
@@ -323,8 +323,8 @@ async fn a_disabled_directory_account_goes_at_once_or_after_the_grace_as_configu
     std::fs::write(&path, config + "disabled_accounts = \"grace\"\n").unwrap();
     co.disable(&ADA, true);
     let first = night(&co.ws, 2, &[]).await;
-    assert!(ops(&first).is_empty(), "{first:#}");
-    let why = pending(&first);
+    assert!(ops(&first["plan"]).is_empty(), "{first:#}");
+    let why = pending(&first["plan"]);
     assert!(
         why.len() == 1 && why[0].contains("directory account disabled"),
         "{why:?}"
@@ -332,16 +332,16 @@ async fn a_disabled_directory_account_goes_at_once_or_after_the_grace_as_configu
     co.disable(&ADA, false);
     let writes = co.ws.emu.write_count();
     let back = night(&co.ws, 3, &[]).await;
-    assert!(ops(&back).is_empty(), "{back:#}");
+    assert!(ops(&back["plan"]).is_empty(), "{back:#}");
     assert_eq!(co.ws.emu.write_count(), writes);
     co.disable(&ADA, true);
     for n in 4..6 {
         let kept = night(&co.ws, n, &[]).await;
-        assert!(ops(&kept).is_empty(), "night {n}: {kept:#}");
+        assert!(ops(&kept["plan"]).is_empty(), "night {n}: {kept:#}");
     }
     let gone = night(&co.ws, 6, &[]).await;
     assert_eq!(
-        ops(&gone),
+        ops(&gone["plan"]),
         [("deactivate-user".to_owned(), ADA.mail.to_owned())],
         "{gone:#}"
     );

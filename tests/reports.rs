@@ -603,7 +603,12 @@ async fn reports_never_write_the_store() {
     }
     assert!(
         before == state(),
-        "a report changed the store or its folder"
+        "a report changed the store or its folder: {:?} -> {:?}",
+        (before.1, &before.2),
+        {
+            let s = state();
+            (s.1, s.2)
+        }
     );
 }
 

@@ -621,6 +621,24 @@ fn held_role_groups(
     out
 }
 
+/// The target's groups, when a source reads groups or groups were pushed before (their links):
+/// otherwise nothing to plan for groups, and no read.
+async fn read_groups_if_needed(
+    settings: &Settings,
+    reader: &Reader,
+    group_links: &[KnownLink],
+) -> Result<Option<GroupState>> {
+    let groups_configured = settings
+        .sources
+        .iter()
+        .any(|s| matches!(s, SourceSettings::Ldap(l) if l.groups.is_some()));
+    if groups_configured || !group_links.is_empty() {
+        Ok(Some(read_groups(reader).await?))
+    } else {
+        Ok(None)
+    }
+}
+
 /// Everything from source reads to the plan. It holds only a [`Reader`] of the target: making a
 /// plan cannot write.
 pub async fn prepare(
@@ -654,15 +672,7 @@ pub async fn prepare(
     }
     let excluded = scope_exits(settings, reads, &links).await;
     let target = read_users(reader).await?;
-    let groups_configured = settings
-        .sources
-        .iter()
-        .any(|s| matches!(s, SourceSettings::Ldap(l) if l.groups.is_some()));
-    let group_state = if groups_configured || !group_links.is_empty() {
-        Some(read_groups(reader).await?)
-    } else {
-        None
-    };
+    let group_state = read_groups_if_needed(settings, reader, &group_links).await?;
     let sources: Vec<String> = settings
         .sources
         .iter()
