@@ -136,9 +136,9 @@ impl Store {
         outcome: &Outcome,
     ) -> Result<Option<SourceKey>> {
         match outcome {
-            Outcome::Journal { id, to, at } => self.transition(&mut **tx, *id, to, *at).await?,
+            Outcome::Journal { id, to, at } => self.transition(tx, *id, to, *at).await?,
             Outcome::Link { link, change } => return self.save_link_in(tx, link, change).await,
-            Outcome::Write(record) => self.record_write_in(&mut **tx, record).await?,
+            Outcome::Write(record) => self.record_write_in(tx, record).await?,
             Outcome::LinkState {
                 target_name,
                 kind,
