@@ -528,11 +528,16 @@ async fn reports_never_write_the_store() {
         .await
         .expect(0);
     let db = ws.path("idbridge.db");
+    // SQLite reads a WAL database only through its `-shm` and `-wal` files, and a read-only
+    // connection creates them when the last writer removed them: they may appear, but the `-wal`
+    // must not change (no page was written) and nothing else may.
+    let wal = ws.path("idbridge.db-wal");
     let listing = || {
         let mut names: Vec<String> = std::fs::read_dir(ws.dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with("idbridge.db"))
+            .filter(|n| !n.ends_with("-shm") && !n.ends_with("-wal"))
             .collect();
         names.sort();
         names
@@ -545,6 +550,13 @@ async fn reports_never_write_the_store() {
         )
     };
     let before = state();
+    // An applying run checkpoints its log (Store::checkpoint): the file alone holds the store.
+    let wal_before = std::fs::read(&wal).unwrap_or_default();
+    assert!(
+        wal_before.is_empty(),
+        "the sync left {} bytes of log",
+        wal_before.len()
+    );
     let reports: [&[&str]; 10] = [
         &["runs"],
         &["run", "1"],
@@ -609,6 +621,11 @@ async fn reports_never_write_the_store() {
             let s = state();
             (s.1, s.2)
         }
+    );
+    assert_eq!(
+        std::fs::read(&wal).unwrap_or_default(),
+        wal_before,
+        "a report wrote to the write-ahead log"
     );
 }
 

@@ -325,6 +325,7 @@ pub async fn apply_prepared(
     .await?;
     snapshots(settings, store, clock.as_ref(), &prepared.desired).await?;
     retention(settings, store, lock, clock.as_ref()).await;
+    store.checkpoint().await;
     Ok(outcome)
 }
 
