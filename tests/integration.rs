@@ -8,6 +8,7 @@ mod support;
 
 mod alerts;
 mod boundaries;
+mod concurrent_reads;
 mod config;
 mod converge;
 mod docs;

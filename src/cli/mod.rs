@@ -13,7 +13,7 @@ pub mod exit;
 mod explain;
 pub mod logging;
 pub mod output;
-mod pipeline;
+pub mod pipeline;
 pub mod progress;
 mod publish;
 mod report;
