@@ -8,7 +8,7 @@
 //! account's id, documents' emails, status or list position goes through [`State::edit_account`]
 //! (or [`State::push_account`] for a new one); `index_is_current` checks this in the tests.
 
-use super::{emails_of, Account, State, Status};
+use super::{emails_of, Account, State};
 use crate::emulator::profile::RemovedUser;
 use std::collections::HashMap;
 
@@ -140,9 +140,9 @@ impl State {
             Some((mode, positions)) => {
                 let mut want: Vec<usize> = (0..self.accounts.len())
                     .filter(|at| match self.accounts[*at].status {
-                        Status::Member => true,
-                        Status::Removed => *mode == RemovedUser::Inactive,
-                        Status::Guest => false,
+                        super::Status::Member => true,
+                        super::Status::Removed => *mode == RemovedUser::Inactive,
+                        super::Status::Guest => false,
                     })
                     .collect();
                 want.sort_by_key(|at| self.accounts[*at].seq);
