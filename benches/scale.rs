@@ -275,7 +275,7 @@ fn links(people: usize, groups: usize) -> (Vec<KnownLink>, Vec<KnownLink>) {
         .collect();
     let groups = (0..groups)
         .map(|g| KnownLink {
-            key: SourceKey::new("corp", &format!("group-{g}")),
+            key: SourceKey::new("corp", format!("group-{g}")),
             scim_id: ScimId(group_id(g)),
             user_name: UserName::new(format!("Group {g:04}")),
             active: true,
@@ -289,7 +289,7 @@ fn desired_groups(members: &[Vec<usize>]) -> Vec<DesiredGroup> {
         .iter()
         .enumerate()
         .map(|(g, list)| DesiredGroup {
-            key: SourceKey::new("corp", &format!("group-{g}")),
+            key: SourceKey::new("corp", format!("group-{g}")),
             location: format!("cn=group {g},ou=groups,dc=bench"),
             display_name: format!("Group {g:04}"),
             members: list

@@ -231,11 +231,11 @@ mod tests {
         assert!(s.index_is_current());
         assert_eq!(
             ids(&list(&mut s, Some("email eq \"bob2@X.IO\""), 1)),
-            [bob_id.clone()]
+            [bob_id.as_str()]
         );
         assert_eq!(
             ids(&list(&mut s, Some("email eq \"ada.l@x.io\""), 1)),
-            [seeded.clone()]
+            [seeded.as_str()]
         );
         // Removed (hidden by default), then added back under a new id.
         let off = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
