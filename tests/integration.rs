@@ -10,6 +10,7 @@ mod alerts;
 mod alerts_notion;
 mod bamboohr;
 mod boundaries;
+mod concurrent_reads;
 mod config;
 mod converge;
 mod docs;

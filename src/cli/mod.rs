@@ -15,7 +15,7 @@ mod explain;
 mod gates;
 pub mod logging;
 pub mod output;
-mod pipeline;
+pub mod pipeline;
 pub mod progress;
 mod publish;
 mod report;

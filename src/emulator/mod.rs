@@ -59,6 +59,9 @@ pub struct Emulator {
     state: Arc<Mutex<state::State>>,
     /// SCIM requests being served (outside the state lock: it counts across awaits).
     in_flight: Arc<AtomicUsize>,
+    /// The most SCIM requests served at once since the start or the last `clear_requests`
+    /// (tests check that a client overlaps its reads, or does not).
+    peak_in_flight: Arc<AtomicUsize>,
     /// Bytes of generated bodies (`huge-body`) handed to the server so far.
     streamed: Arc<AtomicU64>,
 }
@@ -75,6 +78,7 @@ impl Emulator {
         Self {
             state: Arc::new(Mutex::new(state::State::new(profile, clock))),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            peak_in_flight: Arc::new(AtomicUsize::new(0)),
             streamed: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -177,9 +181,17 @@ impl Emulator {
         self.streamed.load(Ordering::SeqCst)
     }
 
-    /// Forget the request log.
+    /// Forget the request log (and the peak of requests in flight).
     pub fn clear_requests(&self) {
         self.lock().requests.clear();
+        self.peak_in_flight
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The most SCIM requests served at once since the start or the last `clear_requests`.
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Accounts as stored (members and removed members; guests left out).

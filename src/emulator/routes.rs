@@ -142,6 +142,8 @@ async fn serve(
     let content_type = answer.content_type.as_str();
     // Held to the end of the request, so the count covers the latency below.
     let in_flight = InFlight::enter(&emu.in_flight);
+    emu.peak_in_flight
+        .fetch_max(in_flight.now, std::sync::atomic::Ordering::SeqCst);
     if answer.max_in_flight.is_some_and(|max| in_flight.now > max) {
         let err = ApiError {
             retry_after: Some(1),

@@ -70,6 +70,11 @@ impl Pager {
         self.start
     }
 
+    /// `totalResults` as the first page said it, once a page said it.
+    pub fn first_total(&self) -> Option<u64> {
+        self.first_total
+    }
+
     /// Pages read so far.
     pub fn pages(&self) -> u64 {
         self.pages

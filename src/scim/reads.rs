@@ -14,6 +14,7 @@ use super::target::{GroupRead, TargetRead, UserRead};
 use super::transport::Core;
 use super::wire;
 use crate::model::ScimId;
+use futures_util::StreamExt;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -199,43 +200,131 @@ impl Core {
 
     /// One full paged read: items de-duplicated by id, the reasons it does not add up, and
     /// whether it stopped for lack of progress.
+    ///
+    /// Pages 1 and 2 are read one after the other: page 1 tells `totalResults`, page 2 shows
+    /// that the target honours `startIndex` (a target that ignores it stalls there, after two
+    /// requests, as a sequential read would). The pages the first one implies are then fetched
+    /// up to the concurrency bound at once (the rate budget and the bound still apply to every
+    /// request) and handed to the pager strictly in `startIndex` order, so its checks see
+    /// exactly the pages a sequential read would. A page that ends somewhere other than where
+    /// the next fetched one starts (a short page, a server serving fewer than asked) drops the
+    /// fetched pages and the read goes on one page at a time.
     async fn read_pages<T: DeserializeOwned>(
         &self,
         resource: &str,
         id_of: fn(&T) -> &String,
     ) -> Result<Pass<T>> {
-        let path = format!("/{resource}");
-        let mut items = Vec::new();
-        let mut pager = Pager::new(resource, self.page_size);
-        let stalled = loop {
-            let query = [
-                ("startIndex", pager.start().to_string()),
-                ("count", self.page_size.to_string()),
-            ];
-            let reply = self.send(Method::GET, &[resource], &query, None).await?;
-            self.expect_ok("GET", &path, &reply)?;
-            let page: wire::ListResponse<T> = self.parse("GET", &path, &reply.body)?;
-            let got = page.resources.len() as u64;
-            let mut new = 0;
-            for item in page.resources {
-                if pager.accept(id_of(&item)) {
-                    new += 1;
-                    items.push(item);
-                }
+        let mut read = PagedRead {
+            items: Vec::new(),
+            pager: Pager::new(resource, self.page_size),
+            id_of,
+        };
+        let mut step = read.take(self.fetch_page(resource, 1).await?);
+        if let Step::Next(start) = step {
+            step = read.take(self.fetch_page(resource, start).await?);
+        }
+        if let Step::Next(start) = step {
+            let window = self.permits.limit();
+            let starts = read.planned_starts(start, u64::from(self.page_size));
+            if window > 1 && starts.len() > 1 {
+                step = self
+                    .take_concurrently(resource, &mut read, starts, window)
+                    .await?;
             }
-            match pager.end_page(page.total_results, got, new) {
-                Step::Next(_) => {}
+        }
+        let stalled = loop {
+            match step {
+                Step::Next(start) => step = read.take(self.fetch_page(resource, start).await?),
                 Step::Done => break None,
                 Step::Stalled(why) => break Some(why),
             }
         };
-        let problems = pager.problems(items.len());
+        let problems = read.pager.problems(read.items.len());
         Ok(Pass {
-            items,
+            items: read.items,
             problems,
             stalled,
-            pages: pager.pages(),
+            pages: read.pager.pages(),
         })
+    }
+
+    /// Fetch the pages at `starts`, up to `window` at once, and feed them to the pager in order
+    /// while each starts where the pager expects the next page. Returns the pager's last step;
+    /// pages fetched past a mismatch, a stall or the end are dropped (reads only, so dropping
+    /// one in flight changes nothing on the target).
+    async fn take_concurrently<T: DeserializeOwned>(
+        &self,
+        resource: &str,
+        read: &mut PagedRead<T>,
+        starts: Vec<u64>,
+        window: usize,
+    ) -> Result<Step> {
+        let mut pages = std::pin::pin!(futures_util::stream::iter(starts)
+            .map(|start| async move { (start, self.fetch_page::<T>(resource, start).await) })
+            .buffered(window));
+        let mut step = Step::Next(read.pager.start());
+        while let Some((start, page)) = pages.next().await {
+            if step != Step::Next(start) {
+                break;
+            }
+            step = read.take(page?);
+        }
+        Ok(step)
+    }
+
+    /// One page of `resource` from `start`.
+    async fn fetch_page<T: DeserializeOwned>(
+        &self,
+        resource: &str,
+        start: u64,
+    ) -> Result<wire::ListResponse<T>> {
+        let path = format!("/{resource}");
+        let query = [
+            ("startIndex", start.to_string()),
+            ("count", self.page_size.to_string()),
+        ];
+        let reply = self.send(Method::GET, &[resource], &query, None).await?;
+        self.expect_ok("GET", &path, &reply)?;
+        self.parse("GET", &path, &reply.body)
+    }
+}
+
+/// A full read in progress: what it kept and the pager checking it.
+struct PagedRead<T> {
+    items: Vec<T>,
+    pager: Pager,
+    id_of: fn(&T) -> &String,
+}
+
+impl<T> PagedRead<T> {
+    /// Keep the new items of a page and close it in the pager.
+    fn take(&mut self, page: wire::ListResponse<T>) -> Step {
+        let got = page.resources.len() as u64;
+        let mut new = 0;
+        for item in page.resources {
+            if self.pager.accept((self.id_of)(&item)) {
+                new += 1;
+                self.items.push(item);
+            }
+        }
+        self.pager.end_page(page.total_results, got, new)
+    }
+
+    /// Where the remaining pages start if every page is full, from `next` up to the first
+    /// `totalResults`; empty unless the pages so far were full (a server that serves fewer
+    /// than asked is read one page at a time).
+    fn planned_starts(&self, next: u64, page_size: u64) -> Vec<u64> {
+        let Some(total) = self.pager.first_total() else {
+            return Vec::new();
+        };
+        if next != 1 + self.pager.pages() * page_size {
+            return Vec::new();
+        }
+        let last = total.min(super::paging::MAX_PAGES * page_size);
+        (0..)
+            .map(|k| next + k * page_size)
+            .take_while(|start| *start <= last)
+            .collect()
     }
 }
 
@@ -286,5 +375,38 @@ mod tests {
         assert!(err.to_string().contains("GET /Users/x"));
         assert!(!err.to_string().contains(CANARY));
         assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 4);
+    }
+
+    fn ids_page(total: u64, ids: std::ops::Range<u32>) -> wire::ListResponse<wire::User> {
+        serde_json::from_value(serde_json::json!({
+            "totalResults": total,
+            "Resources": ids.map(|i| serde_json::json!({"id": format!("u{i}"), "userName": format!("u{i}@x.io")})).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    fn paged_read() -> PagedRead<wire::User> {
+        PagedRead {
+            items: Vec::new(),
+            pager: Pager::new("Users", 100),
+            id_of: |u: &wire::User| &u.id,
+        }
+    }
+
+    #[test]
+    fn pages_are_planned_ahead_only_after_full_pages() {
+        // Two full pages of 100 out of 450: pages at 201, 301 and 401 remain.
+        let mut read = paged_read();
+        assert_eq!(read.take(ids_page(450, 0..100)), Step::Next(101));
+        assert_eq!(read.take(ids_page(450, 100..200)), Step::Next(201));
+        assert_eq!(read.planned_starts(201, 100), vec![201, 301, 401]);
+        // A target that serves 40 when asked 100: nothing is planned, pages go one by one.
+        let mut read = paged_read();
+        assert_eq!(read.take(ids_page(450, 0..40)), Step::Next(41));
+        assert_eq!(read.take(ids_page(450, 40..80)), Step::Next(81));
+        assert!(read.planned_starts(81, 100).is_empty());
+        // Nothing said totalResults: nothing is planned.
+        let read = paged_read();
+        assert!(read.planned_starts(1, 100).is_empty());
     }
 }

@@ -113,7 +113,7 @@ pub(super) struct Core {
     pub(super) max_reply_bytes: u64,
     connect_timeout: Duration,
     limiter: Option<DefaultDirectRateLimiter>,
-    permits: Limiter,
+    pub(super) permits: Limiter,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) profile: Profile,
     pub(super) stats: Stats,

@@ -64,18 +64,14 @@ impl WorkspaceWindow {
 impl State {
     pub fn add_token(&mut self, token: &str, owner: &str) {
         let owner_lower = owner.trim().to_ascii_lowercase();
-        let owner_id = match self
-            .accounts
-            .iter_mut()
-            .find(|a| a.owns_email(&owner_lower))
-        {
-            Some(account) => {
+        let owner_id = match self.owners_of(&owner_lower).first().copied() {
+            Some(at) => self.edit_account(at, |account| {
                 account.status = Status::Member;
                 account
                     .doc
                     .insert(NOTION_SCHEMA.into(), json!({"role": "owner"}));
                 account.id.clone()
-            }
+            }),
             None => self.seed_user(&SeedUser {
                 user_name: owner_lower,
                 role: Some("owner".into()),

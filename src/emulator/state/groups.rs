@@ -14,11 +14,7 @@ impl State {
             .members
             .iter()
             .map(|m| {
-                let display = self
-                    .accounts
-                    .iter()
-                    .find(|a| a.id == *m)
-                    .map(|a| a.user_name().to_owned());
+                let display = self.account(m).map(|a| a.user_name().to_owned());
                 json!({"value": m, "display": display})
             })
             .collect();
@@ -64,6 +60,8 @@ impl State {
             .ok_or_else(|| ApiError::typed(400, "invalidValue", "displayName is required."))?
             .to_owned();
         let mut members: Vec<String> = Vec::new();
+        // A large group repeats no member without a quadratic `contains`.
+        let mut seen = std::collections::HashSet::new();
         match doc.get("members") {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => {
@@ -71,10 +69,9 @@ impl State {
                     let value = item.get("value").and_then(Value::as_str).ok_or_else(|| {
                         ApiError::typed(400, "invalidValue", "Each member needs a value.")
                     })?;
-                    let account = self.accounts.iter().find(|a| a.id == value);
-                    match account {
+                    match self.account(value) {
                         Some(a) if a.status == Status::Member => {
-                            if !members.contains(&a.id) {
+                            if seen.insert(a.id.as_str()) {
                                 members.push(a.id.clone());
                             }
                         }

@@ -111,6 +111,7 @@ impl State {
         })
     }
 
+    /// Groups in list order (few enough to sort per page); users use the maintained order.
     fn order<T>(&mut self, items: &mut [T], seq: impl Fn(&T) -> i64) {
         items.sort_by_key(seq);
         if self.switches.unstable_order {
@@ -127,26 +128,36 @@ impl State {
     }
 
     pub fn list_users(&mut self, query: &ListQuery) -> Reply {
-        let matcher = match &query.filter {
+        let (matcher, key) = match &query.filter {
             Some(text) => self.user_filter(text)?,
-            None => None,
+            None => (None, None),
         };
-        let mut found: Vec<(i64, String)> = self
-            .accounts
-            .iter()
-            .filter(|a| self.visible(a))
-            .filter(|a| matcher.as_ref().is_none_or(|m| m(a)))
-            .map(|a| (a.seq, a.id.clone()))
-            .collect();
-        self.order(&mut found, |(seq, _)| *seq);
+        // Only the accounts an index hands over are looked at: the list order for a full list,
+        // the owners of one email for an email lookup. Both come in list order (by `seq`).
+        let mut found: Vec<usize> = match &key {
+            Some(key) => {
+                let mut found = self.email_candidates(key).to_vec();
+                found.sort_by_key(|at| self.accounts[*at].seq);
+                found
+            }
+            None => self.listed().to_vec(),
+        };
+        if let Some(matcher) = &matcher {
+            found.retain(|at| {
+                let a = &self.accounts[*at];
+                self.visible(a) && matcher(a)
+            });
+        }
+        if self.switches.unstable_order {
+            found.shuffle(&mut self.rng);
+        }
         let total = found.len();
         let (start, count) = self.page(query)?;
         let resources: Vec<Value> = found
             .iter()
             .skip(start - 1)
             .take(count)
-            .filter_map(|(_, id)| self.accounts.iter().find(|a| a.id == *id))
-            .map(|a| self.user_json(a))
+            .map(|at| self.user_json(&self.accounts[*at]))
             .collect();
         let body = Self::envelope(resources, self.reported_total(query, total), start);
         if self.switches.insert_during_read && query.filter.is_none() && start == 1 {
@@ -173,18 +184,23 @@ impl State {
         let id = self.seed_user(&user);
         self.first_seq -= 1;
         let seq = self.first_seq;
-        for a in self.accounts.iter_mut().filter(|a| a.id == id) {
-            a.seq = seq;
+        if let Some(at) = self.account_at(&id) {
+            self.edit_account(at, |a| a.seq = seq);
         }
     }
 
+    /// The matcher of a user filter (`None`: the filter is ignored and everyone listed), and the
+    /// email every match is found under, when there is one (the index then narrows the search).
     #[allow(clippy::type_complexity)]
-    fn user_filter(&self, text: &str) -> Result<Option<Box<dyn Fn(&Account) -> bool>>, ApiError> {
+    fn user_filter(
+        &self,
+        text: &str,
+    ) -> Result<(Option<Box<dyn Fn(&Account) -> bool>>, Option<String>), ApiError> {
         let invalid = |detail: String| ApiError::typed(400, "invalidFilter", detail);
         let parsed = match filter::parse(text) {
             Ok(parsed) => parsed,
             Err(e) if self.switches.reject_unknown_filter => return Err(invalid(e.0)),
-            Err(_) => return Ok(None),
+            Err(_) => return Ok((None, None)),
         };
         let value = parsed.value.clone();
         let attr = parsed.attr.to_ascii_lowercase();
@@ -197,30 +213,37 @@ impl State {
                     == Some(value.as_str())
             })
         };
-        Ok(Some(match attr.as_str() {
+        // Every email and userName match is found under the value's email key (`index`).
+        let key = Some(value.to_ascii_lowercase());
+        let (matcher, key): (Box<dyn Fn(&Account) -> bool>, _) = match attr.as_str() {
             // Notion lowercases emails, so email lookups ignore case (docs/notion.md, "Filters").
             // Whether secondary emails match is unconfirmed: by default only the primary one
             // (the userName) does (docs/notion.md, "Filters").
             "email" if self.switches.email_filter_secondary => {
                 let value = value.to_ascii_lowercase();
-                Box::new(move |a: &Account| a.owns_email(&value))
+                (Box::new(move |a: &Account| a.owns_email(&value)), key)
             }
-            "email" => Box::new(move |a: &Account| a.user_name().eq_ignore_ascii_case(&value)),
-            "username" if self.switches.user_name_filter => {
-                Box::new(move |a: &Account| a.user_name().eq_ignore_ascii_case(&value))
-            }
+            "email" => (
+                Box::new(move |a: &Account| a.user_name().eq_ignore_ascii_case(&value)),
+                key,
+            ),
+            "username" if self.switches.user_name_filter => (
+                Box::new(move |a: &Account| a.user_name().eq_ignore_ascii_case(&value)),
+                key,
+            ),
             // The snake_case names are Notion's own and match case-sensitively
             // (docs/notion.md, "Filters").
-            "given_name" if parsed.attr == "given_name" => name_part("givenName", value),
-            "family_name" if parsed.attr == "family_name" => name_part("familyName", value),
+            "given_name" if parsed.attr == "given_name" => (name_part("givenName", value), None),
+            "family_name" if parsed.attr == "family_name" => (name_part("familyName", value), None),
             _ if self.switches.reject_unknown_filter => {
                 return Err(invalid(format!(
                     "Filtering on {:?} is not supported; use email, given_name or family_name.",
                     parsed.attr
                 )))
             }
-            _ => return Ok(None),
-        }))
+            _ => return Ok((None, None)),
+        };
+        Ok((Some(matcher), key))
     }
 
     pub fn list_groups(&mut self, query: &ListQuery) -> Reply {

@@ -7,7 +7,8 @@
 //!
 //! This file holds the workspace's types and what every part shares (ids, list order, `meta`,
 //! PATCH operations); each part lives in its own file: [`seed`] (profile seeding), [`auth`]
-//! (tokens and rate limits), [`faults`], [`forms`] (the PATCH forms a workspace accepts), [`listing`] (paging, filters, list calls),
+//! (tokens and rate limits), [`faults`], [`forms`] (the PATCH forms a workspace accepts),
+//! [`index`] (accounts by id and email, the list order), [`listing`] (paging, filters, list calls),
 //! [`users`], [`rewrite`] (the name model and the attributes a workspace rewrites), [`groups`]
 //! and [`views`] (what tests and `--control` read).
 
@@ -15,6 +16,7 @@ mod auth;
 mod faults;
 mod forms;
 mod groups;
+mod index;
 mod listing;
 mod rewrite;
 mod seed;
@@ -179,7 +181,10 @@ pub(crate) struct State {
     pub switches: Switches,
     pub rate_limit: Option<RateLimit>,
     pub verified_domains: Vec<String>,
+    /// Every account, in creation order; changed only through `index` (`push_account`,
+    /// `edit_account`) so the indexes stay complete.
     pub accounts: Vec<Account>,
+    index: index::Index,
     pub groups: Vec<Group>,
     pub tokens: Vec<Token>,
     buckets: HashMap<String, Bucket>,
@@ -206,6 +211,7 @@ impl State {
                 .map(|d| d.to_ascii_lowercase())
                 .collect(),
             accounts: Vec::new(),
+            index: index::Index::default(),
             groups: Vec::new(),
             tokens: Vec::new(),
             buckets: HashMap::new(),

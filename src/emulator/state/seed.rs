@@ -59,18 +59,20 @@ impl State {
             Status::Removed
         };
         let now = self.now_ms();
-        if let Some(existing) = self.accounts.iter_mut().find(|a| a.owns_email(&user_name)) {
-            existing.doc = doc;
-            existing.status = status;
-            existing.modified_ms = now;
-            return existing.id.clone();
+        if let Some(at) = self.owners_of(&user_name).first().copied() {
+            return self.edit_account(at, |existing| {
+                existing.doc = doc;
+                existing.status = status;
+                existing.modified_ms = now;
+                existing.id.clone()
+            });
         }
         let id = match &user.id {
             Some(id) => id.clone(),
             None => self.new_id(),
         };
         let seq = self.seq();
-        self.accounts.push(Account {
+        self.push_account(Account {
             id: id.clone(),
             seq,
             status,
@@ -86,9 +88,17 @@ impl State {
             .members
             .iter()
             .filter_map(|m| {
-                self.accounts
+                // The first account, in creation order, with this id or userName.
+                let named = self
+                    .email_candidates(m)
                     .iter()
-                    .find(|a| a.id == *m || a.user_name().eq_ignore_ascii_case(m))
+                    .copied()
+                    .find(|at| self.accounts[*at].user_name().eq_ignore_ascii_case(m));
+                [self.account_at(m), named]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(|at| &self.accounts[at])
                     .filter(|a| a.status == Status::Member)
                     .map(|a| a.id.clone())
             })

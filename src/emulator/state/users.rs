@@ -56,9 +56,8 @@ impl State {
     }
 
     fn user_index(&self, id: &str) -> Result<usize, ApiError> {
-        self.accounts
-            .iter()
-            .position(|a| a.id == id && self.visible(a))
+        self.account_at(id)
+            .filter(|at| self.visible(&self.accounts[*at]))
             .ok_or_else(|| ApiError::not_found("User", id))
     }
 
@@ -143,9 +142,9 @@ impl State {
             claimed.push(u.to_owned());
         }
         claimed.into_iter().find(|email| {
-            self.accounts
+            self.owners_of(email)
                 .iter()
-                .any(|a| Some(a.id.as_str()) != except && a.owns_email(email))
+                .any(|at| Some(self.accounts[*at].id.as_str()) != except)
         })
     }
 
@@ -167,7 +166,7 @@ impl State {
         }
         let create_status = self.switches.create_status;
         let now = self.now_ms();
-        let existing = self.accounts.iter().position(|a| a.owns_email(&user_name));
+        let existing = self.owners_of(&user_name).first().copied();
         if let Some(at) = existing {
             if self.accounts[at].status == Status::Member {
                 return match self.switches.duplicate_post {
@@ -222,18 +221,19 @@ impl State {
                     self.new_id()
                 };
                 let seq = self.seq();
-                let account = &mut self.accounts[at];
-                account.id = id.clone();
-                account.seq = seq;
-                account.status = status;
-                account.doc = doc;
-                account.modified_ms = now;
+                self.edit_account(at, |account| {
+                    account.id = id.clone();
+                    account.seq = seq;
+                    account.status = status;
+                    account.doc = doc;
+                    account.modified_ms = now;
+                });
                 id
             }
             None => {
                 let id = self.new_id();
                 let seq = self.seq();
-                self.accounts.push(Account {
+                self.push_account(Account {
                     id: id.clone(),
                     seq,
                     status,
@@ -247,9 +247,7 @@ impl State {
     }
 
     fn user_index_any(&self, id: &str) -> Result<usize, ApiError> {
-        self.accounts
-            .iter()
-            .position(|a| a.id == id)
+        self.account_at(id)
             .ok_or_else(|| ApiError::not_found("User", id))
     }
 
@@ -357,12 +355,13 @@ impl State {
             ));
         }
         let now = self.now_ms();
-        let account = &mut self.accounts[at];
-        account.doc = doc;
-        account.modified_ms = now;
-        if active && !was_member {
-            account.status = Status::Member;
-        }
+        self.edit_account(at, |account| {
+            account.doc = doc;
+            account.modified_ms = now;
+            if active && !was_member {
+                account.status = Status::Member;
+            }
+        });
         if role_changed {
             // A token dies when its creator's role changes (docs/notion.md, "Tokens").
             self.revoke_tokens_of(&id);
@@ -392,9 +391,11 @@ impl State {
     /// are revoked (docs/notion.md, "Creating, removing and re-adding"). The account itself lives on, so a POST can add it back.
     fn remove_member(&mut self, id: &str) {
         let now = self.now_ms();
-        for a in self.accounts.iter_mut().filter(|a| a.id == id) {
-            a.status = Status::Removed;
-            a.modified_ms = now;
+        if let Some(at) = self.account_at(id) {
+            self.edit_account(at, |a| {
+                a.status = Status::Removed;
+                a.modified_ms = now;
+            });
         }
         self.revoke_tokens_of(id);
         for g in self.groups.iter_mut() {
@@ -408,9 +409,8 @@ impl State {
 
     pub fn delete_user(&mut self, id: &str, token: &str) -> Reply {
         let at = self
-            .accounts
-            .iter()
-            .position(|a| a.id == id && a.status == Status::Member)
+            .account_at(id)
+            .filter(|at| self.accounts[*at].status == Status::Member)
             .ok_or_else(|| ApiError::not_found("User", id))?;
         let id = self.accounts[at].id.clone();
         self.check_removable(&id, token)?;
