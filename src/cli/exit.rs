@@ -144,6 +144,7 @@ pub fn ldap_class(e: &ldap::Error) -> Exit {
         ldap::Error::Incomplete { rc: 32, .. } => Exit::Usage,
         ldap::Error::Tls { .. }
         | ldap::Error::StartTls { .. }
+        | ldap::Error::StartTlsUnanswered { .. }
         | ldap::Error::Connection { .. }
         | ldap::Error::Timeout { .. }
         | ldap::Error::Bind { .. }

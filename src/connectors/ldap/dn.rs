@@ -15,6 +15,12 @@ pub fn normalize(dn: &str) -> String {
     parse(dn).unwrap_or_else(|| dn.trim().to_lowercase())
 }
 
+/// Whether entry `entry` is `base` or below it, compared in normal form.
+pub fn within(entry: &str, base: &str) -> bool {
+    let (entry, base) = (normalize(entry), normalize(base));
+    base.is_empty() || entry == base || entry.ends_with(&format!(",{base}"))
+}
+
 /// Parse and render in normal form; `None` when `dn` is not an RFC 4514 string.
 fn parse(dn: &str) -> Option<String> {
     let bytes = dn.as_bytes();
