@@ -19,6 +19,12 @@
 //! - **Invalid entries** (no id, no mail, or a mail that is not a usable address under
 //!   [`crate::model::parse_email`]) are reported as `source-entry-invalid` issues with whatever
 //!   identifiers could be read (the id among them), never dropped silently.
+//! - **Tombstones** (AD's `isDeleted`/`isRecycled`, asked for with `deleted_objects`) are leavers:
+//!   inactive at once. One that cannot be a record, or that is the former account of someone
+//!   present, is counted in [`SourceRead::deleted_skipped`], not reported (docs/config.md,
+//!   "Deleted objects").
+//! - **TLS or nothing**: a StartTLS the server does not offer and a certificate that does not
+//!   verify end the read before the bind, with what was wrong ([`TlsProblem`]).
 
 mod conn;
 pub mod dn;
