@@ -1391,4 +1391,96 @@ mod fake_ad {
             "the recycled one and the former account"
         );
     }
+
+    /// `n` users and nothing else, for syncs through the binary.
+    fn staff(n: u32) -> Dir {
+        let mut dir = directory(Fault::None);
+        dir.entries = (0..n)
+            .map(|i| user(i, &format!("user{i:04}"), 512))
+            .collect();
+        dir
+    }
+
+    /// The whole path through the binary: a user deleted from AD is deactivated by the next
+    /// sync, with the tombstone as the reason, only when `deleted_objects` asks for tombstones;
+    /// without it the person is merely absent, and the absence grace keeps them.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_user_deleted_from_ad_is_deactivated_through_the_binary() {
+        use crate::support::{Workspace, OWNER};
+        let ws = Workspace::new().await;
+        std::fs::write(ws.path("ad-pw"), format!("{BIND_PW}\n")).unwrap();
+        let config = |url: &str, deleted: bool| {
+            let text = format!(
+                "[store]\nurl = \"{store}\"\n\n[target]\nname = \"test\"\nkind = \"notion\"\nurl = \"{scim}\"\n\
+                 token_file = \"token\"\ntoken_owner = \"{OWNER}\"\nrate_limit = 0\ntimeout = \"5s\"\n\n\
+                 [[sources]]\nname = \"ad\"\nkind = \"ldap\"\nurl = \"{url}\"\ndialect = \"ad\"\nbind_dn = \"{BIND_DN}\"\n\
+                 password_file = \"ad-pw\"\nusers = {{ base = \"{USERS}\" }}\ndeleted_objects = {deleted}\n\n\
+                 [policy]\nmax_deactivations = 5\n",
+                store = ws.store_url,
+                scim = ws.running.base_url(),
+            );
+            std::fs::write(ws.path("idbridge.toml"), text).unwrap();
+        };
+        let before = serve(Arc::new(staff(4))).await;
+        config(&before, true);
+        ws.idbridge(&["sync"]).await.expect(0);
+        assert!(ws.active_names().contains(&"user0001@ad.test".to_owned()));
+
+        // user0001 is deleted: gone from the OU, a tombstone in Deleted Objects; an older,
+        // recycled tombstone has no mail left.
+        let mut after = staff(4);
+        after.entries.retain(|e| !e.dn.starts_with("CN=user0001,"));
+        after.deleted = vec![
+            tombstone(1, "user0001", USERS, Some("user0001@ad.test"), false),
+            tombstone(90, "old", USERS, None, true),
+        ];
+        let after = serve(Arc::new(after)).await;
+        let deactivations = |plan: &serde_json::Value| -> Vec<(String, String)> {
+            plan["operations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|o| o["op"] == "deactivate-user")
+                .map(|o| {
+                    let field = |k: &str| o[k].as_str().unwrap_or_default().to_owned();
+                    (field("userName"), field("reason"))
+                })
+                .collect()
+        };
+
+        config(&after, false);
+        let plan = ws
+            .idbridge(&["plan", "--format", "json"])
+            .await
+            .expect(0)
+            .json();
+        assert!(deactivations(&plan).is_empty(), "absent only: {plan:#}");
+        let pending = plan["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "pending-deactivation");
+        assert!(pending, "the absence grace holds them: {plan:#}");
+
+        config(&after, true);
+        let plan = ws
+            .idbridge(&["plan", "--format", "json"])
+            .await
+            .expect(0)
+            .json();
+        let found = deactivations(&plan);
+        assert_eq!(found.len(), 1, "{plan:#}");
+        assert_eq!(found[0].0, "user0001@ad.test");
+        assert!(found[0].1.contains("isDeleted=TRUE"), "{}", found[0].1);
+        ws.idbridge(&["sync"]).await.expect(0);
+        let active = ws.active_names();
+        assert!(
+            !active.contains(&"user0001@ad.test".to_owned()),
+            "{active:?}"
+        );
+        assert!(
+            active.contains(&"user0002@ad.test".to_owned()),
+            "{active:?}"
+        );
+    }
 }
