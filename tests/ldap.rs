@@ -618,6 +618,9 @@ mod fake_ad {
         Silent,
         /// The ranged retrieval loses a chunk (answers from a wrong offset).
         RangeGap,
+        /// The Show Deleted control is unknown: searches with it are refused, as a critical
+        /// control must be (unavailableCriticalExtension).
+        NoShowDeleted,
     }
 
     #[derive(Clone)]
@@ -905,6 +908,10 @@ mod fake_ad {
                     .ctrl
                     .iter()
                     .any(|c| matches!(c, LdapControl::ShowDeleted { .. }));
+                if show && dir.fault == Fault::NoShowDeleted {
+                    let code = LdapResultCode::UnavailableCriticalExtension;
+                    return Some(vec![done(id, code, Vec::new())]);
+                }
                 if show {
                     dir.show_deleted.fetch_add(1, Ordering::SeqCst);
                 } else if under(&req.base, DELETED) {
@@ -1390,6 +1397,28 @@ mod fake_ad {
             read.deleted_skipped, 2,
             "the recycled one and the former account"
         );
+
+        // A server that does not know the control refuses the search: the read fails whole.
+        let mut refusing = directory(Fault::NoShowDeleted);
+        refusing.deleted = vec![tombstone(20_001, "leaver", USERS, Some("l@ad.test"), false)];
+        let url = serve(Arc::new(refusing)).await;
+        let mut cfg = ad_settings(&url);
+        cfg.deleted_base = Some(DELETED.into());
+        let err = ldap::read(&cfg).await.unwrap_err();
+        assert!(
+            matches!(err, Error::DeletedObjects { rc: 12, .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        for needle in [
+            url.as_str(),
+            DELETED,
+            "nothing is used",
+            "deleted_objects = false",
+        ] {
+            assert!(text.contains(needle), "`{needle}` in {text}");
+        }
+        no_password(&err);
     }
 
     /// `n` users and nothing else, for syncs through the binary.
@@ -1463,6 +1492,14 @@ mod fake_ad {
         assert!(pending, "the absence grace holds them: {plan:#}");
 
         config(&after, true);
+        let check = ws.idbridge(&["check-config"]).await.expect(0);
+        assert!(
+            check
+                .stdout
+                .contains("source ad: 4 valid people, 0 rows skipped, 1 deleted entries (tombstones) left out"),
+            "{}",
+            check.stdout
+        );
         let plan = ws
             .idbridge(&["plan", "--format", "json"])
             .await

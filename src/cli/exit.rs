@@ -149,6 +149,7 @@ pub fn ldap_class(e: &ldap::Error) -> Exit {
         | ldap::Error::Timeout { .. }
         | ldap::Error::Bind { .. }
         | ldap::Error::Incomplete { .. }
+        | ldap::Error::DeletedObjects { .. }
         | ldap::Error::Referral { .. }
         | ldap::Error::Protocol { .. }
         | ldap::Error::Range { .. } => Exit::Environment,

@@ -141,6 +141,19 @@ pub enum Error {
         /// The server's diagnostic message.
         text: String,
     },
+    /// The deleted objects (`deleted_objects = true`) could not be listed.
+    #[error("LDAP server {server} would not list the deleted objects under `{base}` (result code {rc}: {text}), so who was deleted cannot be told and nothing is used. That container exists only in Active Directory and is read with the Show Deleted control: check `dialect`, that `users.base` is in the domain whose deleted users to read, and that the bind account may list the container; or set `deleted_objects = false`.")]
+    DeletedObjects {
+        /// Server URL.
+        server: String,
+        /// The Deleted Objects container.
+        base: String,
+        /// LDAP result code (12 unavailableCriticalExtension: the control is unknown; 32
+        /// noSuchObject: no such container).
+        rc: u32,
+        /// The server's diagnostic message.
+        text: String,
+    },
     /// The server answered with a referral or continuation references.
     #[error("LDAP server {server} referred the search under `{base}` to other servers ({}); referrals are not followed because that would send the bind password elsewhere, so the result is incomplete. Point the source at the server that holds the entries, or narrow the base to exclude the referral.", .refs.join(", "))]
     Referral {
@@ -429,6 +442,21 @@ async fn read_deleted(
         Ok(())
     })
     .await
+    .map_err(|e| match e {
+        Error::Incomplete {
+            server,
+            base,
+            rc,
+            text,
+            ..
+        } => Error::DeletedObjects {
+            server,
+            base,
+            rc,
+            text,
+        },
+        other => other,
+    })
 }
 
 /// The filter for deleted users in the Deleted Objects container (computers are users too).
