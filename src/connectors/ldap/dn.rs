@@ -184,7 +184,19 @@ fn escape(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{normalize, within};
+
+    /// A tombstone's `lastKnownParent` is matched against `users.base` this way: in normal form,
+    /// on whole RDNs (`OU=Staff2` is not below `OU=Staff`).
+    #[test]
+    fn within_compares_whole_rdns_in_normal_form() {
+        let base = "OU=Staff,DC=ad,DC=test";
+        assert!(within("ou=staff, dc=AD,dc=test", base));
+        assert!(within("OU=Paris,OU=Staff,DC=ad,DC=test", base));
+        assert!(!within("OU=Staff2,DC=ad,DC=test", base));
+        assert!(!within("OU=Contractors,DC=ad,DC=test", base));
+        assert!(!within("DC=ad,DC=test", base));
+    }
 
     #[test]
     fn equal_forms() {
