@@ -165,6 +165,7 @@ access to * by * read
         attributes: LdapAttributes::defaults(LdapDialect::OpenLdap),
         extra_attributes: Vec::new(),
         join_attr: "email".into(),
+        deleted_base: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -10,7 +10,7 @@ use crate::support::slapd::{self, line, Seeded, Slapd, READER_DN, READER_PW, SIZ
 use idbridge::config::{
     LdapAttributes, LdapDialect, LdapQuery, LdapScope, LdapSettings, NestedGroups,
 };
-use idbridge::connectors::ldap::{self, values, Error};
+use idbridge::connectors::ldap::{self, values, Error, TlsProblem};
 use idbridge::connectors::SourceRead;
 use idbridge::model::{FindingCode, SourceKey, SourceRecord, StatusKind};
 use secrecy::SecretString;
@@ -45,6 +45,7 @@ fn settings(url: &str, ou: &str) -> LdapSettings {
         attributes: LdapAttributes::defaults(LdapDialect::OpenLdap),
         extra_attributes: vec!["uid".into(), "mail".into(), "cn".into()],
         join_attr: "email".into(),
+        deleted_base: None,
     }
 }
 
@@ -578,23 +579,31 @@ async fn unreachable_server_and_missing_base_are_errors() {
 
 /// Active Directory behaviour against a fake AD server: an in-test LDAP server on `ldap3_proto`
 /// that serves a generated directory with binary `objectGUID`s, `userAccountControl`, paged
-/// results, ranged `member` retrieval, the in-chain matching rule, and injected faults.
+/// results, ranged `member` retrieval, the in-chain matching rule, tombstones behind the Show
+/// Deleted control, over plain TCP or TLS with a chosen certificate, and injected faults
+/// (including a StartTLS it does not offer). It counts the binds it receives.
 mod fake_ad {
     use super::*;
     use futures::{SinkExt, StreamExt};
     use ldap3_proto::control::LdapControl;
     use ldap3_proto::proto::{
-        LdapBindCred, LdapBindResponse, LdapFilter, LdapMsg, LdapOp, LdapPartialAttribute,
-        LdapResult, LdapResultCode, LdapSearchResultEntry, LdapSearchScope,
+        LdapBindCred, LdapBindResponse, LdapExtendedResponse, LdapFilter, LdapMsg, LdapOp,
+        LdapPartialAttribute, LdapResult, LdapResultCode, LdapSearchResultEntry, LdapSearchScope,
     };
     use ldap3_proto::LdapCodec;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncRead, AsyncWrite};
     use tokio_util::codec::{FramedRead, FramedWrite};
 
     const BIND_DN: &str = "CN=svc,OU=Service,DC=ad,DC=test";
     const BIND_PW: &str = "canary-ad-pw-3f9a";
     const USERS: &str = "OU=Staff,DC=ad,DC=test";
     const GROUPS: &str = "OU=Groups,DC=ad,DC=test";
+    /// Where AD keeps tombstones; the container is hidden without the Show Deleted control.
+    const DELETED: &str = "CN=Deleted Objects,DC=ad,DC=test";
+    /// RFC 4511 §4.14.1.
+    const STARTTLS_OID: &str = "1.3.6.1.4.1.1466.20037";
     /// Values per ranged chunk (AD's MaxValRange is 1500).
     const RANGE: usize = 1500;
 
@@ -609,6 +618,9 @@ mod fake_ad {
         Silent,
         /// The ranged retrieval loses a chunk (answers from a wrong offset).
         RangeGap,
+        /// The Show Deleted control is unknown: searches with it are refused, as a critical
+        /// control must be (unavailableCriticalExtension).
+        NoShowDeleted,
     }
 
     #[derive(Clone)]
@@ -617,11 +629,29 @@ mod fake_ad {
         attrs: Vec<(String, Vec<Vec<u8>>)>,
     }
 
+    /// How the server meets a StartTLS request.
+    #[derive(Clone, Debug)]
+    enum StartTls {
+        /// With an ExtendedResponse carrying this result code.
+        Refuse(LdapResultCode),
+        /// By closing the connection.
+        HangUp,
+        /// Not at all (the default, as for any extended operation).
+        Ignore,
+    }
+
     struct Dir {
         entries: Vec<Entry>,
+        /// Tombstones under `DELETED`, returned only to searches with the Show Deleted control.
+        deleted: Vec<Entry>,
         fault: Fault,
+        starttls: StartTls,
         /// Filters of in-chain searches, as the server decoded them.
         chain_values: Mutex<Vec<String>>,
+        /// Bind requests received, whatever their credentials.
+        binds: AtomicUsize,
+        /// Searches that carried the Show Deleted control.
+        show_deleted: AtomicUsize,
     }
 
     fn guid(i: u32) -> Vec<u8> {
@@ -686,8 +716,38 @@ mod fake_ad {
         ));
         Dir {
             entries,
+            deleted: Vec::new(),
             fault,
+            starttls: StartTls::Ignore,
             chain_values: Mutex::new(Vec::new()),
+            binds: AtomicUsize::new(0),
+            show_deleted: AtomicUsize::new(0),
+        }
+    }
+
+    /// A tombstone of user `name` (MS-ADTS 3.1.1.5.5): the DN mangled into the Deleted Objects
+    /// container, `isDeleted`, `lastKnownParent`; once recycled, `isRecycled` and no mail or
+    /// `sAMAccountName` any more.
+    fn tombstone(i: u32, name: &str, parent: &str, mail: Option<&str>, recycled: bool) -> Entry {
+        let t = |s: &str| vec![s.as_bytes().to_vec()];
+        let mut attrs = vec![
+            ("objectGUID".into(), vec![guid(i)]),
+            ("isDeleted".into(), t("TRUE")),
+            ("lastKnownParent".into(), t(parent)),
+            ("givenName".into(), t(name)),
+            ("sn".into(), t("Tester")),
+        ];
+        if let Some(mail) = mail {
+            attrs.push(("mail".into(), t(mail)));
+        }
+        if recycled {
+            attrs.push(("isRecycled".into(), t("TRUE")));
+        } else {
+            attrs.push(("sAMAccountName".into(), t(name)));
+        }
+        Entry {
+            dn: format!("CN={name}\\0ADEL:{i:08x},{DELETED}"),
+            attrs,
         }
     }
 
@@ -740,26 +800,33 @@ mod fake_ad {
         }
     }
 
-    /// Start the server; returns its URL.
+    /// Start the server on plain TCP; returns its `ldap://` URL.
     async fn serve(dir: Arc<Dir>) -> String {
+        serve_on(dir, None).await
+    }
+
+    /// Start the server, behind TLS with `tls` (`ldaps://`) or on plain TCP (`ldap://`); returns
+    /// its URL. A handshake the client gives up on ends the connection before any LDAP message.
+    async fn serve_on(dir: Arc<Dir>, tls: Option<Arc<rustls::ServerConfig>>) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("ldap://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
+        let url = match tls {
+            Some(_) => format!("ldaps://{addr}"),
+            None => format!("ldap://{addr}"),
+        };
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let dir = dir.clone();
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let (r, w) = stream.into_split();
-                    let mut reader = FramedRead::new(r, LdapCodec::default());
-                    let mut writer = FramedWrite::new(w, LdapCodec::default());
-                    let mut pages = 0;
-                    while let Some(Ok(msg)) = reader.next().await {
-                        let replies = answer(&dir, msg, &mut pages);
-                        let Some(replies) = replies else { return };
-                        for reply in replies {
-                            if writer.send(reply).await.is_err() {
-                                return;
+                    match acceptor {
+                        Some(a) => {
+                            if let Ok(tls) = a.accept(stream).await {
+                                talk(dir, tls).await;
                             }
                         }
+                        None => talk(dir, stream).await,
                     }
                 });
             }
@@ -767,11 +834,52 @@ mod fake_ad {
         url
     }
 
+    /// One connection: answer each request until the client leaves or `answer` hangs up.
+    async fn talk(dir: Arc<Dir>, stream: impl AsyncRead + AsyncWrite + Unpin) {
+        let (r, w) = tokio::io::split(stream);
+        let mut reader = FramedRead::new(r, LdapCodec::default());
+        let mut writer = FramedWrite::new(w, LdapCodec::default());
+        let mut pages = 0;
+        while let Some(Ok(msg)) = reader.next().await {
+            let replies = answer(&dir, msg, &mut pages);
+            let Some(replies) = replies else { return };
+            for reply in replies {
+                if writer.send(reply).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The answer to a StartTLS request, per the directory's setting.
+    fn starttls(dir: &Dir, id: i32) -> Option<Vec<LdapMsg>> {
+        match &dir.starttls {
+            StartTls::Refuse(code) => Some(vec![LdapMsg {
+                msgid: id,
+                op: LdapOp::ExtendedResponse(LdapExtendedResponse {
+                    res: LdapResult {
+                        code: code.clone(),
+                        matcheddn: String::new(),
+                        message: "TLS not available".into(),
+                        referral: Vec::new(),
+                    },
+                    name: None,
+                    value: None,
+                }),
+                ctrl: Vec::new(),
+            }]),
+            StartTls::HangUp => None,
+            StartTls::Ignore => Some(Vec::new()),
+        }
+    }
+
     /// The replies to one request; `None` closes the connection.
     fn answer(dir: &Dir, msg: LdapMsg, pages: &mut usize) -> Option<Vec<LdapMsg>> {
         let id = msg.msgid;
         match msg.op {
+            LdapOp::ExtendedRequest(x) if x.name == STARTTLS_OID => starttls(dir, id),
             LdapOp::BindRequest(b) => {
+                dir.binds.fetch_add(1, Ordering::SeqCst);
                 let ok =
                     matches!(&b.cred, LdapBindCred::Simple(pw) if pw == BIND_PW) && b.dn == BIND_DN;
                 Some(vec![LdapMsg {
@@ -795,6 +903,19 @@ mod fake_ad {
             LdapOp::SearchRequest(req) => {
                 if matches!(dir.fault, Fault::Silent) {
                     return Some(Vec::new());
+                }
+                let show = msg
+                    .ctrl
+                    .iter()
+                    .any(|c| matches!(c, LdapControl::ShowDeleted { .. }));
+                if show && dir.fault == Fault::NoShowDeleted {
+                    let code = LdapResultCode::UnavailableCriticalExtension;
+                    return Some(vec![done(id, code, Vec::new())]);
+                }
+                if show {
+                    dir.show_deleted.fetch_add(1, Ordering::SeqCst);
+                } else if under(&req.base, DELETED) {
+                    return Some(vec![done(id, LdapResultCode::NoSuchObject, Vec::new())]);
                 }
                 // Ranged read of one group: `member;range=L-*`.
                 if req.scope == LdapSearchScope::Base {
@@ -857,6 +978,7 @@ mod fake_ad {
                     None => dir
                         .entries
                         .iter()
+                        .chain(dir.deleted.iter().filter(|_| show))
                         .filter(|e| under(&e.dn, &req.base))
                         .cloned()
                         .collect(),
@@ -1051,5 +1173,351 @@ mod fake_ad {
         let err = ldap::read(&cfg).await.unwrap_err();
         assert!(matches!(err, Error::Bind { rc: 49, .. }), "{err:?}");
         assert!(!format!("{err} {err:?} {cfg:?}").contains("canary-nope-55"));
+    }
+
+    /// Neither the error nor its Debug form shows the bind password.
+    fn no_password(err: &Error) {
+        assert!(!format!("{err} {err:?}").contains(BIND_PW), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_starttls_the_server_does_not_offer_fails_before_any_bind() {
+        for (answer, rc) in [
+            (StartTls::Refuse(LdapResultCode::ProtocolError), 2),
+            (StartTls::Refuse(LdapResultCode::Unavailable), 52),
+        ] {
+            let mut dir = directory(Fault::None);
+            dir.starttls = answer.clone();
+            let dir = Arc::new(dir);
+            let url = serve(dir.clone()).await;
+            let mut cfg = ad_settings(&url);
+            cfg.starttls = true;
+            let err = ldap::read(&cfg).await.unwrap_err();
+            assert!(
+                matches!(&err, Error::StartTls { rc: r, .. } if *r == rc),
+                "{answer:?}: {err:?}"
+            );
+            let text = err.to_string();
+            for needle in [
+                url.as_str(),
+                "does not offer StartTLS",
+                "no fallback to clear text",
+                "ldaps://",
+                "configure TLS on the server",
+            ] {
+                assert!(text.contains(needle), "{answer:?}: `{needle}` in {text}");
+            }
+            assert_eq!(
+                dir.binds.load(Ordering::SeqCst),
+                0,
+                "{answer:?}: a bind arrived"
+            );
+            no_password(&err);
+        }
+        // A server that hangs up on the request, and one that never answers it: the client
+        // library sees both as no answer within `connect_timeout`. Still no bind.
+        for answer in [StartTls::HangUp, StartTls::Ignore] {
+            let mut dir = directory(Fault::None);
+            dir.starttls = answer.clone();
+            let dir = Arc::new(dir);
+            let url = serve(dir.clone()).await;
+            let mut cfg = ad_settings(&url);
+            cfg.starttls = true;
+            cfg.connect_timeout = Duration::from_millis(400);
+            let err = ldap::read(&cfg).await.unwrap_err();
+            assert!(
+                matches!(err, Error::StartTlsUnanswered { .. }),
+                "{answer:?}: {err:?}"
+            );
+            let text = err.to_string();
+            for needle in [
+                url.as_str(),
+                "does not offer StartTLS",
+                "no fallback to clear text",
+                "ldaps://",
+                "connect_timeout",
+            ] {
+                assert!(text.contains(needle), "{answer:?}: `{needle}` in {text}");
+            }
+            assert_eq!(
+                dir.binds.load(Ordering::SeqCst),
+                0,
+                "{answer:?}: a bind arrived"
+            );
+            no_password(&err);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_certificate_for_another_host_or_expired_is_a_clear_tls_error() {
+        let certs = crate::support::certs::make();
+        let tls = |pair| Some(crate::support::certs::server_config(pair));
+
+        // The control: the same listener with a right certificate is read in full.
+        let dir = Arc::new(directory(Fault::None));
+        let url = serve_on(dir.clone(), tls(&certs.good)).await;
+        let mut cfg = ad_settings(&url);
+        cfg.ca_file = Some(certs.ca_file.clone());
+        assert_eq!(ldap::read(&cfg).await.unwrap().records.len(), 3000);
+        assert!(dir.binds.load(Ordering::SeqCst) > 0);
+
+        for (pair, what) in [
+            (&certs.wrong_host, "wrong host"),
+            (&certs.expired, "expired"),
+        ] {
+            let dir = Arc::new(directory(Fault::None));
+            let url = serve_on(dir.clone(), tls(pair)).await;
+            let mut cfg = ad_settings(&url);
+            cfg.ca_file = Some(certs.ca_file.clone());
+            let err = ldap::read(&cfg).await.unwrap_err();
+            let Error::Tls { problem, .. } = &err else {
+                panic!("{what}: expected a TLS error, got {err:?}");
+            };
+            let text = err.to_string();
+            let expected: &[&str] = match problem {
+                TlsProblem::WrongHost { host, presented } => {
+                    assert_eq!(what, "wrong host", "{err:?}");
+                    assert_eq!(host, "127.0.0.1");
+                    assert_eq!(presented, &["elsewhere.idb.test".to_owned()]);
+                    &[
+                        "not valid for the host name `127.0.0.1`",
+                        "it names elsewhere.idb.test",
+                        "subjectAltName",
+                    ]
+                }
+                TlsProblem::Expired { not_after } => {
+                    assert_eq!(what, "expired", "{err:?}");
+                    assert_eq!(not_after.as_deref(), Some("2020-12-31T23:59:59Z"));
+                    &["expired at 2020-12-31T23:59:59Z", "renewed"]
+                }
+                other => panic!("{what}: {other:?}: {text}"),
+            };
+            for needle in
+                expected
+                    .iter()
+                    .chain(&[url.as_str(), "TLS handshake", "insecure_skip_verify"])
+            {
+                assert!(text.contains(needle), "{what}: `{needle}` in {text}");
+            }
+            assert_eq!(
+                dir.binds.load(Ordering::SeqCst),
+                0,
+                "{what}: a bind arrived"
+            );
+            no_password(&err);
+
+            // Only `insecure_skip_verify` gets past it, on purpose.
+            cfg.insecure_skip_verify = true;
+            assert_eq!(
+                ldap::read(&cfg).await.unwrap().records.len(),
+                3000,
+                "{what}"
+            );
+        }
+    }
+
+    fn record<'a>(read: &'a SourceRead, mail: &str) -> Vec<&'a SourceRecord> {
+        read.records
+            .iter()
+            .filter(|r| r.attrs["email"] == mail)
+            .collect()
+    }
+
+    /// Some reads see tombstones without asking (a base at the domain root with the control set
+    /// elsewhere, a proxy): `isDeleted`/`isRecycled` make a leaver, or nothing, never an issue.
+    #[tokio::test]
+    async fn a_tombstone_in_a_read_is_a_leaver_never_an_issue() {
+        let mut dir = directory(Fault::None);
+        let mut gone = tombstone(20_001, "gone", USERS, Some("gone@ad.test"), false);
+        gone.dn = format!("CN=gone,{USERS}");
+        let mut recycled = tombstone(20_002, "recycled", USERS, None, true);
+        recycled.dn = format!("CN=recycled,{USERS}");
+        dir.entries.extend([gone, recycled]);
+        let url = serve(Arc::new(dir)).await;
+        let read = ldap::read(&ad_settings(&url)).await.unwrap();
+        assert!(read.issues.is_empty(), "{:?}", read.issues);
+        assert_eq!(read.records.len(), 3001);
+        assert_eq!(read.deleted_skipped, 1, "the recycled one, counted");
+        let gone = record(&read, "gone@ad.test")[0];
+        let employment = gone.employment.as_ref().unwrap();
+        assert_eq!(employment.kind, StatusKind::Inactive);
+        let (life, reason) =
+            idbridge::mapping::lifecycle(gone, "2026-01-01T00:00:00Z".parse().unwrap());
+        assert_eq!(life, idbridge::model::Lifecycle::Inactive);
+        assert!(reason.contains("isDeleted=TRUE"), "{reason}");
+        assert!(!gone.attrs.contains_key("isDeleted"));
+    }
+
+    #[tokio::test]
+    async fn deleted_objects_are_read_with_the_show_deleted_control_only_when_asked() {
+        let mut dir = directory(Fault::None);
+        dir.deleted = vec![
+            tombstone(20_001, "leaver", USERS, Some("leaver@ad.test"), false),
+            tombstone(20_002, "recycled", USERS, None, true),
+            // Deleted from another OU: never one of this source's people.
+            tombstone(
+                20_003,
+                "contractor",
+                "OU=Contractors,DC=ad,DC=test",
+                Some("c@ad.test"),
+                false,
+            ),
+            // The former account of user0005, who was deleted and created again.
+            tombstone(20_004, "user0005", USERS, Some("user0005@ad.test"), false),
+        ];
+        let dir = Arc::new(dir);
+        let url = serve(dir.clone()).await;
+
+        let plain = ldap::read(&ad_settings(&url)).await.unwrap();
+        assert_eq!(dir.show_deleted.load(Ordering::SeqCst), 0, "not asked for");
+        assert_eq!((plain.records.len(), plain.deleted_skipped), (3000, 0));
+
+        let mut cfg = ad_settings(&url);
+        cfg.deleted_base = Some(DELETED.into());
+        let read = ldap::read(&cfg).await.unwrap();
+        assert!(dir.show_deleted.load(Ordering::SeqCst) > 0);
+        assert!(read.issues.is_empty(), "{:?}", read.issues);
+        assert_eq!(read.records.len(), 3001, "the leaver only");
+        let leaver = record(&read, "leaver@ad.test")[0];
+        assert_eq!(leaver.key.id, "00004e21-1234-5678-9abc-def001020304");
+        let employment = leaver.employment.as_ref().unwrap();
+        assert_eq!(employment.kind, StatusKind::Inactive);
+        assert_eq!(
+            employment.status.as_deref(),
+            Some("deleted (isDeleted=TRUE)")
+        );
+        assert!(record(&read, "c@ad.test").is_empty());
+        let again = record(&read, "user0005@ad.test");
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            again[0].employment.as_ref().unwrap().kind,
+            StatusKind::Active
+        );
+        assert_eq!(
+            read.deleted_skipped, 2,
+            "the recycled one and the former account"
+        );
+
+        // A server that does not know the control refuses the search: the read fails whole.
+        let mut refusing = directory(Fault::NoShowDeleted);
+        refusing.deleted = vec![tombstone(20_001, "leaver", USERS, Some("l@ad.test"), false)];
+        let url = serve(Arc::new(refusing)).await;
+        let mut cfg = ad_settings(&url);
+        cfg.deleted_base = Some(DELETED.into());
+        let err = ldap::read(&cfg).await.unwrap_err();
+        assert!(
+            matches!(err, Error::DeletedObjects { rc: 12, .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        for needle in [
+            url.as_str(),
+            DELETED,
+            "nothing is used",
+            "deleted_objects = false",
+        ] {
+            assert!(text.contains(needle), "`{needle}` in {text}");
+        }
+        no_password(&err);
+    }
+
+    /// `n` users and nothing else, for syncs through the binary.
+    fn staff(n: u32) -> Dir {
+        let mut dir = directory(Fault::None);
+        dir.entries = (0..n)
+            .map(|i| user(i, &format!("user{i:04}"), 512))
+            .collect();
+        dir
+    }
+
+    /// The whole path through the binary: a user deleted from AD is deactivated by the next
+    /// sync, with the tombstone as the reason, only when `deleted_objects` asks for tombstones;
+    /// without it the person is merely absent, and the absence grace keeps them.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_user_deleted_from_ad_is_deactivated_through_the_binary() {
+        use crate::support::{Workspace, OWNER};
+        let ws = Workspace::new().await;
+        std::fs::write(ws.path("ad-pw"), format!("{BIND_PW}\n")).unwrap();
+        let config = |url: &str, deleted: bool| {
+            let text = format!(
+                "[store]\nurl = \"{store}\"\n\n[target]\nname = \"test\"\nkind = \"notion\"\nurl = \"{scim}\"\n\
+                 token_file = \"token\"\ntoken_owner = \"{OWNER}\"\nrate_limit = 0\ntimeout = \"5s\"\n\n\
+                 [[sources]]\nname = \"ad\"\nkind = \"ldap\"\nurl = \"{url}\"\ndialect = \"ad\"\nbind_dn = \"{BIND_DN}\"\n\
+                 password_file = \"ad-pw\"\nusers = {{ base = \"{USERS}\" }}\ndeleted_objects = {deleted}\n\n\
+                 [policy]\nmax_deactivations = 5\n",
+                store = ws.store_url,
+                scim = ws.running.base_url(),
+            );
+            std::fs::write(ws.path("idbridge.toml"), text).unwrap();
+        };
+        let before = serve(Arc::new(staff(4))).await;
+        config(&before, true);
+        ws.idbridge(&["sync"]).await.expect(0);
+        assert!(ws.active_names().contains(&"user0001@ad.test".to_owned()));
+
+        // user0001 is deleted: gone from the OU, a tombstone in Deleted Objects; an older,
+        // recycled tombstone has no mail left.
+        let mut after = staff(4);
+        after.entries.retain(|e| !e.dn.starts_with("CN=user0001,"));
+        after.deleted = vec![
+            tombstone(1, "user0001", USERS, Some("user0001@ad.test"), false),
+            tombstone(90, "old", USERS, None, true),
+        ];
+        let after = serve(Arc::new(after)).await;
+        let deactivations = |plan: &serde_json::Value| -> Vec<(String, String)> {
+            plan["operations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|o| o["op"] == "deactivate-user")
+                .map(|o| {
+                    let field = |k: &str| o[k].as_str().unwrap_or_default().to_owned();
+                    (field("userName"), field("reason"))
+                })
+                .collect()
+        };
+
+        config(&after, false);
+        let plan = ws
+            .idbridge(&["plan", "--format", "json"])
+            .await
+            .expect(0)
+            .json();
+        assert!(deactivations(&plan).is_empty(), "absent only: {plan:#}");
+        let pending = plan["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "pending-deactivation");
+        assert!(pending, "the absence grace holds them: {plan:#}");
+
+        config(&after, true);
+        let check = ws.idbridge(&["check-config"]).await.expect(0);
+        assert!(
+            check
+                .stdout
+                .contains("source ad: 4 valid people, 0 rows skipped, 1 deleted entries (tombstones) left out"),
+            "{}",
+            check.stdout
+        );
+        let plan = ws
+            .idbridge(&["plan", "--format", "json"])
+            .await
+            .expect(0)
+            .json();
+        let found = deactivations(&plan);
+        assert_eq!(found.len(), 1, "{plan:#}");
+        assert_eq!(found[0].0, "user0001@ad.test");
+        assert!(found[0].1.contains("isDeleted=TRUE"), "{}", found[0].1);
+        ws.idbridge(&["sync"]).await.expect(0);
+        let active = ws.active_names();
+        assert!(
+            !active.contains(&"user0001@ad.test".to_owned()),
+            "{active:?}"
+        );
+        assert!(
+            active.contains(&"user0002@ad.test".to_owned()),
+            "{active:?}"
+        );
     }
 }

@@ -184,15 +184,22 @@ async fn alerts(settings: &Settings, config: &Path, clock: Arc<dyn Clock>) -> Op
 /// A source was read: its counts and the first rows it skipped.
 fn source(read: &SourceRead) -> Check {
     // The same guardrail as `sync`: a source that yields nobody is refused (1).
+    let mut message = format!(
+        "source {}: {} valid people, {} rows skipped",
+        read.source,
+        read.records.len(),
+        read.issues.len()
+    );
+    if read.deleted_skipped > 0 {
+        message += &format!(
+            ", {} deleted entries (tombstones) left out",
+            read.deleted_skipped
+        );
+    }
     let mut check = Check::new(
         "source",
         read.records.is_empty().then_some(Exit::Blocked),
-        format!(
-            "source {}: {} valid people, {} rows skipped",
-            read.source,
-            read.records.len(),
-            read.issues.len()
-        ),
+        message,
     );
     check.issues = read
         .issues

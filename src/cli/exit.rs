@@ -144,10 +144,12 @@ pub fn ldap_class(e: &ldap::Error) -> Exit {
         ldap::Error::Incomplete { rc: 32, .. } => Exit::Usage,
         ldap::Error::Tls { .. }
         | ldap::Error::StartTls { .. }
+        | ldap::Error::StartTlsUnanswered { .. }
         | ldap::Error::Connection { .. }
         | ldap::Error::Timeout { .. }
         | ldap::Error::Bind { .. }
         | ldap::Error::Incomplete { .. }
+        | ldap::Error::DeletedObjects { .. }
         | ldap::Error::Referral { .. }
         | ldap::Error::Protocol { .. }
         | ldap::Error::Range { .. } => Exit::Environment,

@@ -1302,3 +1302,46 @@ fn alerts_into_a_notion_database_need_the_notion_table_for_its_token() {
         assert!(message.contains(says), "{err}");
     }
 }
+
+/// `deleted_objects = true` asks Active Directory for tombstones in the Deleted Objects container
+/// of the domain `users.base` is in; off by default, and refused for a directory that has none.
+#[test]
+fn deleted_objects_name_the_domain_container_and_need_ad() {
+    let dir = dir_with_token();
+    let ldap = |text: &str| match parse_in(dir.path(), text).map(|s| s.sources[0].clone()) {
+        Ok(SourceSettings::Ldap(l)) => Ok(l.deleted_base),
+        Ok(_) => panic!("expected an ldap source"),
+        Err(e) => Err(e.to_string()),
+    };
+    let ad = LDAP_HR.replace("kind = \"ldap\"", "kind = \"ldap\"\ndialect = \"ad\"");
+    assert_eq!(ldap(&ad), Ok(None), "off by default");
+    let on = |base: &str| {
+        ad.replace(
+            "users = { base = \"ou=people,dc=x\" }",
+            &format!("users = {{ base = '{base}' }}\ndeleted_objects = true"),
+        )
+    };
+    assert_eq!(
+        ldap(&on("OU=Staff,OU=Paris\\, FR,DC=ad,DC=example,DC=com")),
+        Ok(Some(
+            "CN=Deleted Objects,DC=ad,DC=example,DC=com".to_owned()
+        ))
+    );
+    assert_eq!(
+        ldap(&on("dc=ad, dc=test")),
+        Ok(Some("CN=Deleted Objects,dc=ad,dc=test".to_owned()))
+    );
+    let err = ldap(&on("OU=Staff,O=Acme")).unwrap_err();
+    assert!(
+        err.contains("sources[0].deleted_objects") && err.contains("`DC=`"),
+        "{err}"
+    );
+    let openldap = on("ou=people,dc=x").replace("dialect = \"ad\"\n", "");
+    let err = ldap(&openldap).unwrap_err();
+    assert!(
+        err.contains("dialect = \\\"ad\\\"") || err.contains("dialect = \"ad\""),
+        "{err}"
+    );
+    let off = on("ou=people,dc=x").replace("deleted_objects = true", "deleted_objects = false");
+    assert_eq!(ldap(&off), Ok(None));
+}

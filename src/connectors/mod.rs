@@ -21,4 +21,8 @@ pub struct SourceRead {
     /// Attribute names the source provides at all (its columns or fetched attributes), so an
     /// attribute the source lacks is never "removed" from the target.
     pub fields: BTreeSet<String>,
+    /// Deleted directory entries left out on purpose, without an issue (Active Directory
+    /// tombstones that name no one idbridge could tie them to, or the former account of someone
+    /// still present; docs/config.md, "Deleted objects").
+    pub deleted_skipped: usize,
 }

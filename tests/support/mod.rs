@@ -2,6 +2,7 @@
 //! folder with a config, a token file and HR CSVs, and a runner for the real `idbridge` binary.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod company;
 pub mod slapd;
 use idbridge::clock::SystemClock;

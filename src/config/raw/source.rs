@@ -205,6 +205,8 @@ pub struct RawLdap {
     pub disabled_filter: Option<Spanned<String>>,
     /// Nested groups: `resolve` (client side, cycle-safe), `in-chain` (AD matching rule) or `off`.
     pub nested: Option<Spanned<String>>,
+    /// Active Directory: also read deleted users (tombstones) with the Show Deleted control.
+    pub deleted_objects: Option<Spanned<bool>>,
     /// Attribute names, per role, overriding the dialect's defaults.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,

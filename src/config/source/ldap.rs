@@ -145,6 +145,10 @@ pub struct LdapSettings {
     pub extra_attributes: Vec<String>,
     /// Join attribute (canonical name), default `email`.
     pub join_attr: String,
+    /// Active Directory with `deleted_objects = true`: the Deleted Objects container of the
+    /// users' domain (`CN=Deleted Objects,DC=…`), read with the Show Deleted control so people
+    /// deleted from the directory are read as leavers. `None`: deleted objects are not asked for.
+    pub deleted_base: Option<String>,
 }
 
 pub(in crate::config) const DIALECTS: [(&str, LdapDialect); 4] = [
@@ -200,6 +204,27 @@ impl LdapAttributes {
             _ => return None,
         })
     }
+}
+
+/// The trailing `DC=` components of `dn` (`DC=ad,DC=example,DC=com`), as written. RDNs are split
+/// at commas that are not escaped with a backslash (RFC 4514 §2.4).
+fn domain_of(dn: &str) -> Option<String> {
+    let mut rdns: Vec<&str> = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, ch) in dn.char_indices() {
+        match ch {
+            '\\' if !escaped => escaped = true,
+            ',' if !escaped => {
+                rdns.push(dn[start..i].trim());
+                start = i + 1;
+            }
+            _ => escaped = false,
+        }
+    }
+    rdns.push(dn[start..].trim());
+    let is_dc = |r: &&str| r.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("dc="));
+    let first = rdns.iter().rposition(|r| !is_dc(r)).map_or(0, |i| i + 1);
+    (first < rdns.len()).then(|| rdns[first..].join(","))
 }
 
 /// Whether a filter is parenthesised and balanced (a cheap sanity check; the server parses it).
@@ -265,6 +290,7 @@ impl Resolver<'_> {
         };
         let nested = self.nested(&c, s, dialect)?;
         let attributes = self.ldap_attributes(&c, s, dialect)?;
+        let deleted_base = self.deleted_base(&c, s, dialect, &users.base)?;
         Ok(SourceSettings::Ldap(Box::new(LdapSettings {
             name: c.name.to_owned(),
             url,
@@ -292,7 +318,41 @@ impl Resolver<'_> {
             attributes,
             extra_attributes: s.extra_attributes.clone(),
             join_attr: c.join_attr,
+            deleted_base,
         })))
+    }
+
+    /// `deleted_objects = true`: the Deleted Objects container of the domain `users.base` is in
+    /// (its trailing `DC=` components). Only Active Directory keeps tombstones there.
+    fn deleted_base(
+        &self,
+        c: &Common<'_>,
+        s: &RawLdap,
+        dialect: LdapDialect,
+        users_base: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(flag) = &s.deleted_objects else {
+            return Ok(None);
+        };
+        if !*flag.get_ref() {
+            return Ok(None);
+        }
+        let at = flag.span().start;
+        if dialect != LdapDialect::ActiveDirectory {
+            return self.invalid(
+                at,
+                &c.key("deleted_objects"),
+                "deleted objects (tombstones) are Active Directory's; set `dialect = \"ad\"` or remove `deleted_objects`",
+            );
+        }
+        match domain_of(users_base) {
+            Some(domain) => Ok(Some(format!("CN=Deleted Objects,{domain}"))),
+            None => self.invalid(
+                at,
+                &c.key("deleted_objects"),
+                "`users.base` has no `DC=` components, so the domain whose `CN=Deleted Objects` holds the tombstones is unknown",
+            ),
+        }
     }
 
     /// The URL (no credential in it), and StartTLS only on `ldap://`.

@@ -3,7 +3,7 @@
 //! (`objectGUID`) stay bytes even when they happen to be valid UTF-8, and so a malformed
 //! message is an error instead of a panic.
 
-use super::Error;
+use super::{Error, TlsProblem};
 use crate::config::{LdapScope, LdapSettings};
 use ldap3::asn1::{parse_tag, StructureTag, PL};
 use ldap3::controls::{MakeCritical, PagedResults, RawControl};
@@ -14,6 +14,8 @@ use std::time::Duration;
 
 /// RFC 2696 paged-results control.
 const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
+/// Active Directory's Show Deleted control (MS-ADTS 3.1.1.3.4.1.14): tombstones are returned.
+const SHOW_DELETED_OID: &str = "1.2.840.113556.1.4.417";
 
 /// One search result entry: its DN and every attribute description with its raw values, in the
 /// order the server sent them.
@@ -81,7 +83,7 @@ impl Conn {
             .set_config(tls);
         let (conn, ldap) = LdapConnAsync::from_url_with_settings(conn_settings, &settings.url)
             .await
-            .map_err(|e| connect_error(&server, settings.starttls, settings.connect_timeout, e))?;
+            .map_err(|e| connect_error(settings, &server, e))?;
         let driver = tokio::spawn(async move {
             if let Err(e) = conn.drive().await {
                 tracing::debug!(error = %e, "LDAP connection ended");
@@ -138,9 +140,42 @@ impl Conn {
         scope: LdapScope,
         filter: &str,
         attrs: &[String],
-        mut each: impl FnMut(Entry) -> Result<(), Error>,
+        each: impl FnMut(Entry) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let target = Target { base, filter };
+        self.paged(&target, scope, attrs, None, each).await
+    }
+
+    /// [`Conn::search_paged`] one level under `base` with Active Directory's Show Deleted
+    /// control, which makes it return tombstones. Critical: a server that does not know it must
+    /// refuse the search (unavailableCriticalExtension, an error) rather than answer as if no
+    /// one had been deleted.
+    pub async fn search_deleted(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[String],
+        each: impl FnMut(Entry) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let target = Target { base, filter };
+        let show_deleted = RawControl {
+            ctype: SHOW_DELETED_OID.to_owned(),
+            crit: true,
+            val: None,
+        };
+        self.paged(&target, LdapScope::One, attrs, Some(show_deleted), each)
+            .await
+    }
+
+    async fn paged(
+        &mut self,
+        target: &Target<'_>,
+        scope: LdapScope,
+        attrs: &[String],
+        extra: Option<RawControl>,
+        mut each: impl FnMut(Entry) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let base = target.base;
         let mut cookie: Vec<u8> = Vec::new();
         loop {
             // Critical (RFC 2696 §3 allows either): a server without paging must refuse with
@@ -151,9 +186,9 @@ impl Conn {
             }
             .critical()
             .into();
-            let ctrls = self
-                .run(&target, scope, attrs, vec![control], &mut each)
-                .await?;
+            let mut controls = vec![control];
+            controls.extend(extra.clone());
+            let ctrls = self.run(target, scope, attrs, controls, &mut each).await?;
             match paged_cookie(&ctrls) {
                 Some(Ok(next)) if !next.is_empty() => cookie = next,
                 Some(Ok(_)) | None => return Ok(()),
@@ -285,26 +320,35 @@ fn server_label(settings: &LdapSettings) -> String {
     }
 }
 
-fn connect_error(server: &str, starttls: bool, after: Duration, e: LdapError) -> Error {
+fn connect_error(settings: &LdapSettings, server: &str, e: LdapError) -> Error {
+    let starttls = settings.starttls;
     if let LdapError::Timeout { .. } = e {
-        return Error::Timeout {
-            server: server.to_owned(),
-            what: "connecting".to_owned(),
-            after,
+        return match starttls {
+            true => Error::StartTlsUnanswered {
+                server: server.to_owned(),
+                after: settings.connect_timeout,
+            },
+            false => Error::Timeout {
+                server: server.to_owned(),
+                what: "connecting".to_owned(),
+                after: settings.connect_timeout,
+            },
         };
     }
+    let host = settings.url.host_str().unwrap_or("");
     let tls = match &e {
-        LdapError::Rustls { source } => Some(source.to_string()),
-        LdapError::DNSName { source } => Some(source.to_string()),
+        LdapError::Rustls { source } => Some((tls_problem(source, host), source.to_string())),
+        LdapError::DNSName { source } => Some((TlsProblem::Other, source.to_string())),
         LdapError::Io { source } => source
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .map(ToString::to_string),
+            .map(|r| (tls_problem(r, host), r.to_string())),
         _ => None,
     };
-    if let Some(detail) = tls {
+    if let Some((problem, detail)) = tls {
         return Error::Tls {
             server: server.to_owned(),
+            problem,
             detail,
         };
     }
@@ -328,6 +372,51 @@ fn connect_error(server: &str, starttls: bool, after: Duration, e: LdapError) ->
     }
 }
 
+/// What a failed handshake says about the certificate. rustls reports the faults it found in
+/// the certificate itself; the `…Context` forms carry the names and dates to show.
+fn tls_problem(e: &rustls::Error, host: &str) -> TlsProblem {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(cert) = e else {
+        return TlsProblem::Other;
+    };
+    let time = |t: &rustls::pki_types::UnixTime| {
+        i64::try_from(t.as_secs())
+            .ok()
+            .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    };
+    match cert {
+        C::UnknownIssuer => TlsProblem::UnknownIssuer,
+        C::NotValidForName => TlsProblem::WrongHost {
+            host: host.to_owned(),
+            presented: Vec::new(),
+        },
+        C::NotValidForNameContext { presented, .. } => TlsProblem::WrongHost {
+            host: host.to_owned(),
+            presented: presented.iter().map(|n| presented_name(n)).collect(),
+        },
+        C::Expired => TlsProblem::Expired { not_after: None },
+        C::ExpiredContext { not_after, .. } => TlsProblem::Expired {
+            not_after: time(not_after),
+        },
+        C::NotValidYet => TlsProblem::NotYetValid { not_before: None },
+        C::NotValidYetContext { not_before, .. } => TlsProblem::NotYetValid {
+            not_before: time(not_before),
+        },
+        _ => TlsProblem::Other,
+    }
+}
+
+/// A subject name as rustls presents it (`DnsName("a.example")`, `IpAddress(…)`) without the
+/// wrapper, for people.
+fn presented_name(name: &str) -> String {
+    let inner = ["DnsName(", "IpAddress("]
+        .iter()
+        .find_map(|p| name.strip_prefix(p).and_then(|r| r.strip_suffix(')')))
+        .unwrap_or(name);
+    inner.trim_matches('"').to_owned()
+}
+
 /// The rustls configuration: trust the configured CA file, else the system roots; with
 /// `insecure_skip_verify`, accept any certificate (still checking the handshake signatures).
 /// The crypto provider is named explicitly so a second provider elsewhere in the build cannot
@@ -338,6 +427,7 @@ fn tls_config(settings: &LdapSettings, server: &str) -> Result<Arc<rustls::Clien
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Tls {
             server: server.to_owned(),
+            problem: TlsProblem::Other,
             detail: e.to_string(),
         })?;
     if settings.insecure_skip_verify {

@@ -15,6 +15,12 @@ pub fn normalize(dn: &str) -> String {
     parse(dn).unwrap_or_else(|| dn.trim().to_lowercase())
 }
 
+/// Whether entry `entry` is `base` or below it, compared in normal form.
+pub fn within(entry: &str, base: &str) -> bool {
+    let (entry, base) = (normalize(entry), normalize(base));
+    base.is_empty() || entry == base || entry.ends_with(&format!(",{base}"))
+}
+
 /// Parse and render in normal form; `None` when `dn` is not an RFC 4514 string.
 fn parse(dn: &str) -> Option<String> {
     let bytes = dn.as_bytes();
@@ -178,7 +184,19 @@ fn escape(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{normalize, within};
+
+    /// A tombstone's `lastKnownParent` is matched against `users.base` this way: in normal form,
+    /// on whole RDNs (`OU=Staff2` is not below `OU=Staff`).
+    #[test]
+    fn within_compares_whole_rdns_in_normal_form() {
+        let base = "OU=Staff,DC=ad,DC=test";
+        assert!(within("ou=staff, dc=AD,dc=test", base));
+        assert!(within("OU=Paris,OU=Staff,DC=ad,DC=test", base));
+        assert!(!within("OU=Staff2,DC=ad,DC=test", base));
+        assert!(!within("OU=Contractors,DC=ad,DC=test", base));
+        assert!(!within("DC=ad,DC=test", base));
+    }
 
     #[test]
     fn equal_forms() {

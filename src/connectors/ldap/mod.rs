@@ -19,6 +19,12 @@
 //! - **Invalid entries** (no id, no mail, or a mail that is not a usable address under
 //!   [`crate::model::parse_email`]) are reported as `source-entry-invalid` issues with whatever
 //!   identifiers could be read (the id among them), never dropped silently.
+//! - **Tombstones** (AD's `isDeleted`/`isRecycled`, asked for with `deleted_objects`) are leavers:
+//!   inactive at once. One that cannot be a record, or that is the former account of someone
+//!   present, is counted in [`SourceRead::deleted_skipped`], not reported (docs/config.md,
+//!   "Deleted objects").
+//! - **TLS or nothing**: a StartTLS the server does not offer and a certificate that does not
+//!   verify end the read before the bind, with what was wrong ([`TlsProblem`]).
 
 mod conn;
 pub mod dn;
@@ -58,16 +64,20 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
-    /// The TLS handshake failed (unknown CA, wrong host name, expired certificate…).
-    #[error("The TLS handshake with LDAP server {server} failed: {detail}. Set `ca_file` to the CA that issued the server's certificate and make sure the URL's host name is in the certificate; `insecure_skip_verify` is for experiments only.")]
+    /// The TLS handshake failed (unknown CA, wrong host name, expired certificate…). Nothing,
+    /// the bind least of all, was sent to the server.
+    #[error("The TLS handshake with LDAP server {server} failed: {problem} ({detail}). {} `insecure_skip_verify` turns every certificate check off and is for experiments only; nothing was sent to the server.", problem.advice())]
     Tls {
         /// Server URL.
         server: String,
+        /// What was wrong with the certificate, when the handshake failed on it.
+        problem: TlsProblem,
         /// The TLS library's reason.
         detail: String,
     },
-    /// The server refused StartTLS; nothing is sent in clear text instead.
-    #[error("LDAP server {server} refused StartTLS (result code {rc}: {text}). Nothing was sent in clear text. Enable TLS on the server, or use an ldaps:// URL.")]
+    /// The server does not offer StartTLS (it refused or does not implement the extended
+    /// operation); nothing is sent in clear text instead.
+    #[error("LDAP server {server} does not offer StartTLS: it answered the StartTLS request with result code {rc}{} ({text}). Nothing else was sent, the bind password least of all: there is no fallback to clear text. Use an ldaps:// URL (port 636) or configure TLS on the server.", rc_name(*.rc))]
     StartTls {
         /// Server URL.
         server: String,
@@ -75,6 +85,15 @@ pub enum Error {
         rc: u32,
         /// The server's diagnostic message.
         text: String,
+    },
+    /// Connecting with StartTLS did not finish in time. The client library cannot tell a server
+    /// that ignores the StartTLS request, or closes the connection on it, from a slow one.
+    #[error("LDAP server {server} did not finish connecting and starting TLS within {after:?}: it is unreachable or slow, or it does not offer StartTLS and ignored the request or hung up on it. Nothing else was sent, the bind password least of all: there is no fallback to clear text. Check that the server answers at this URL; if it has no StartTLS, use an ldaps:// URL (port 636) or configure TLS on the server; if it is only slow, raise `connect_timeout`.")]
+    StartTlsUnanswered {
+        /// Server URL.
+        server: String,
+        /// `connect_timeout`.
+        after: Duration,
     },
     /// The connection failed or broke.
     #[error("The connection to LDAP server {server} failed during {during}: {detail}. Check that the server is reachable and the URL and port are right, then run again; nothing was changed.")]
@@ -122,6 +141,19 @@ pub enum Error {
         /// The server's diagnostic message.
         text: String,
     },
+    /// The deleted objects (`deleted_objects = true`) could not be listed.
+    #[error("LDAP server {server} would not list the deleted objects under `{base}` (result code {rc}: {text}), so who was deleted cannot be told and nothing is used. That container exists only in Active Directory and is read with the Show Deleted control: check `dialect`, that `users.base` is in the domain whose deleted users to read, and that the bind account may list the container; or set `deleted_objects = false`.")]
+    DeletedObjects {
+        /// Server URL.
+        server: String,
+        /// The Deleted Objects container.
+        base: String,
+        /// LDAP result code (12 unavailableCriticalExtension: the control is unknown; 32
+        /// noSuchObject: no such container).
+        rc: u32,
+        /// The server's diagnostic message.
+        text: String,
+    },
     /// The server answered with a referral or continuation references.
     #[error("LDAP server {server} referred the search under `{base}` to other servers ({}); referrals are not followed because that would send the bind password elsewhere, so the result is incomplete. Point the source at the server that holds the entries, or narrow the base to exclude the referral.", .refs.join(", "))]
     Referral {
@@ -158,6 +190,92 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
+}
+
+/// What was wrong with the server's certificate, as far as the handshake says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsProblem {
+    /// Not issued by a CA this source trusts (`ca_file`, else the system's roots).
+    UnknownIssuer,
+    /// The certificate does not name the host of the URL.
+    WrongHost {
+        /// The host name or address of `url`.
+        host: String,
+        /// The names the certificate holds (DNS names and addresses), when the library said.
+        presented: Vec<String>,
+    },
+    /// The certificate's validity has ended.
+    Expired {
+        /// Its `notAfter`, as an RFC 3339 UTC time, when the library said.
+        not_after: Option<String>,
+    },
+    /// The certificate is not valid yet.
+    NotYetValid {
+        /// Its `notBefore`, as an RFC 3339 UTC time, when the library said.
+        not_before: Option<String>,
+    },
+    /// Anything else: another certificate fault, or a handshake that failed before one was seen.
+    Other,
+}
+
+impl std::fmt::Display for TlsProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownIssuer => {
+                f.write_str("the server's certificate was not issued by a CA this source trusts")
+            }
+            Self::WrongHost { host, presented } if presented.is_empty() => {
+                write!(
+                    f,
+                    "the server's certificate is not valid for the host name `{host}`"
+                )
+            }
+            Self::WrongHost { host, presented } => write!(
+                f,
+                "the server's certificate is not valid for the host name `{host}`; it names {}",
+                presented.join(", ")
+            ),
+            Self::Expired { not_after: Some(t) } => {
+                write!(f, "the server's certificate expired at {t}")
+            }
+            Self::Expired { not_after: None } => {
+                f.write_str("the server's certificate has expired")
+            }
+            Self::NotYetValid {
+                not_before: Some(t),
+            } => {
+                write!(f, "the server's certificate is not valid before {t}")
+            }
+            Self::NotYetValid { not_before: None } => {
+                f.write_str("the server's certificate is not valid yet")
+            }
+            Self::Other => f.write_str("the handshake did not complete"),
+        }
+    }
+}
+
+impl TlsProblem {
+    /// What the operator can do about it.
+    fn advice(&self) -> String {
+        match self {
+            Self::UnknownIssuer => "Set `ca_file` to the PEM file of the CA that issued the server's certificate (without it the system's roots are trusted).".to_owned(),
+            Self::WrongHost { host, .. } => format!("Use a host name the certificate holds in `url`, or have the directory's certificate reissued with `{host}` in its subjectAltName; `ca_file` does not change this."),
+            Self::Expired { .. } => "Have the directory's certificate renewed (and check this machine's clock if the certificate is current).".to_owned(),
+            Self::NotYetValid { .. } => "Check this machine's clock, and the certificate's dates on the server.".to_owned(),
+            Self::Other => "Check that `url` points at the directory's TLS port (ldaps:// is usually 636; StartTLS is on 389) and the server's TLS setup, and set `ca_file` to the CA that issued its certificate.".to_owned(),
+        }
+    }
+}
+
+/// The RFC 4511 name of the result codes a StartTLS refusal is met with.
+fn rc_name(rc: u32) -> &'static str {
+    match rc {
+        1 => ", operationsError",
+        2 => ", protocolError: the server does not know the extended operation",
+        52 => ", unavailable: TLS is not configured on the server",
+        53 => ", unwillingToPerform",
+        _ => "",
+    }
 }
 
 fn advice(rc: u32) -> &'static str {
@@ -197,12 +315,42 @@ pub async fn read(settings: &LdapSettings) -> Result<SourceRead, Error> {
 struct Pending {
     record: SourceRecord,
     manager: Option<String>,
+    /// A tombstone (`isDeleted`/`isRecycled`): a leaver, dropped when a live entry has its mail.
+    deleted: bool,
+}
+
+/// The user entries taken in so far: people, issues, the index groups resolve members in, and
+/// the tombstones left out quietly.
+#[derive(Default)]
+struct Users {
+    pending: Vec<Pending>,
+    issues: Vec<SourceIssue>,
+    people: People,
+    deleted_skipped: usize,
 }
 
 async fn read_with(conn: &mut Conn, settings: &LdapSettings) -> Result<SourceRead, Error> {
     let disabled = disabled_dns(conn, settings).await?;
     let raw_names = user_attribute_names(settings);
-    let (pending, mut issues, people) = read_users(conn, settings, &raw_names, &disabled).await?;
+    let mut users = read_users(conn, settings, &raw_names, &disabled).await?;
+    if let Some(base) = &settings.deleted_base {
+        read_deleted(conn, settings, base, &raw_names, &mut users).await?;
+    }
+    drop_former_accounts(&mut users);
+    let Users {
+        pending,
+        mut issues,
+        people,
+        deleted_skipped,
+    } = users;
+    if deleted_skipped > 0 {
+        tracing::info!(
+            source = %settings.name,
+            deleted_skipped,
+            "LDAP source `{}`: {deleted_skipped} deleted entries (tombstones) left out: no id or mail, or the former account of someone present",
+            settings.name
+        );
+    }
     let records = with_managers(pending, &people);
     let mut group_list = Vec::new();
     if let Some(q) = &settings.groups {
@@ -218,6 +366,7 @@ async fn read_with(conn: &mut Conn, settings: &LdapSettings) -> Result<SourceRea
         groups: group_list,
         issues,
         fields: fields(settings, &raw_names),
+        deleted_skipped,
     })
 }
 
@@ -251,56 +400,137 @@ async fn read_users(
     settings: &LdapSettings,
     raw_names: &[String],
     disabled: &HashSet<String>,
-) -> Result<(Vec<Pending>, Vec<SourceIssue>, People), Error> {
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut issues: Vec<SourceIssue> = Vec::new();
-    let mut people = People::default();
+) -> Result<Users, Error> {
+    let mut users = Users::default();
     conn.search_paged(
         &settings.users.base,
         settings.users.scope,
         &settings.users.filter,
         raw_names,
         |e| {
-            take_user(
-                settings,
-                raw_names,
-                &e,
-                disabled,
-                &mut pending,
-                &mut issues,
-                &mut people,
-            );
+            take_user(settings, raw_names, &e, disabled, &mut users);
             Ok(())
         },
     )
     .await?;
-    Ok((pending, issues, people))
+    Ok(users)
 }
 
-/// One user entry into the read: a person (indexed by login and DN for group members) or an issue.
+/// The tombstones of users deleted from under `users.base`: one level of the Deleted Objects
+/// container `base`, read with the Show Deleted control. A tombstone keeps its `objectGUID` (the
+/// key of its links) and `lastKnownParent`; its other attributes survive only while the Recycle
+/// Bin holds it. `users.filter` is not used: `objectCategory` is stripped from tombstones.
+async fn read_deleted(
+    conn: &mut Conn,
+    settings: &LdapSettings,
+    base: &str,
+    raw_names: &[String],
+    users: &mut Users,
+) -> Result<(), Error> {
+    let mut names = raw_names.to_vec();
+    names.push(LAST_KNOWN_PARENT.to_owned());
+    let none = HashSet::new();
+    conn.search_deleted(base, DELETED_USERS, &names, |e| {
+        // Someone deleted from elsewhere in the domain (another OU, a computer's parent) was
+        // never read from this source; they are not its people.
+        let from_here = e
+            .first_text(LAST_KNOWN_PARENT)
+            .is_some_and(|p| dn::within(p, &settings.users.base));
+        if from_here && tombstone(&e).is_some() {
+            take_user(settings, raw_names, &e, &none, users);
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| match e {
+        Error::Incomplete {
+            server,
+            base,
+            rc,
+            text,
+            ..
+        } => Error::DeletedObjects {
+            server,
+            base,
+            rc,
+            text,
+        },
+        other => other,
+    })
+}
+
+/// The filter for deleted users in the Deleted Objects container (computers are users too).
+const DELETED_USERS: &str = "(&(isDeleted=TRUE)(objectClass=user)(!(objectClass=computer)))";
+/// The DN of the container a deleted entry was in.
+const LAST_KNOWN_PARENT: &str = "lastKnownParent";
+
+/// The former accounts of people still present: a tombstone whose mail a live entry of the read
+/// has is someone deleted and created again, and a second tombstone with one mail is an account
+/// deleted twice. Keeping them would make two records with one mail (a join conflict that holds
+/// the person), so only the live entry, else the first tombstone, is kept.
+fn drop_former_accounts(users: &mut Users) {
+    let mut seen: HashSet<String> = users
+        .pending
+        .iter()
+        .filter(|p| !p.deleted)
+        .filter_map(|p| p.record.attrs.get(attr::EMAIL).map(|m| m.to_lowercase()))
+        .collect();
+    let before = users.pending.len();
+    users.pending.retain(|p| {
+        !p.deleted
+            || p.record
+                .attrs
+                .get(attr::EMAIL)
+                .is_none_or(|m| seen.insert(m.to_lowercase()))
+    });
+    users.deleted_skipped += before - users.pending.len();
+}
+
+/// Active Directory's tombstone marks (MS-ADTS 3.1.1.5.5): `isRecycled` once the Recycle Bin let
+/// it go, else `isDeleted`; the status a leaver's reason cites.
+fn tombstone(e: &Entry) -> Option<&'static str> {
+    let set = |name: &str| {
+        e.first_text(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"))
+    };
+    if set("isRecycled") {
+        Some("recycled (isRecycled=TRUE)")
+    } else if set("isDeleted") {
+        Some("deleted (isDeleted=TRUE)")
+    } else {
+        None
+    }
+}
+
+/// One user entry into the read: a person (indexed by login and DN for group members) or an
+/// issue. A tombstone that cannot be a record (no id or mail, a mail mangled) is counted, not
+/// reported: it names someone who left, not a record to fix, and an issue without an id would
+/// hold every deactivation of the run.
 fn take_user(
     settings: &LdapSettings,
     raw_names: &[String],
     e: &Entry,
     disabled: &HashSet<String>,
-    pending: &mut Vec<Pending>,
-    issues: &mut Vec<SourceIssue>,
-    people: &mut People,
+    users: &mut Users,
 ) {
     let norm = dn::normalize(&e.dn);
     match user(settings, raw_names, e, disabled, &norm) {
         Ok(p) => {
-            if let Some(login) = p.record.attrs.get(LOGIN) {
-                people
-                    .by_login
-                    .insert(login.to_lowercase(), p.record.key.clone());
+            if !p.deleted {
+                if let Some(login) = p.record.attrs.get(LOGIN) {
+                    users
+                        .people
+                        .by_login
+                        .insert(login.to_lowercase(), p.record.key.clone());
+                }
             }
-            people.by_dn.insert(norm, p.record.key.clone());
-            pending.push(p);
+            users.people.by_dn.insert(norm, p.record.key.clone());
+            users.pending.push(p);
         }
+        Err(_) if tombstone(e).is_some() => users.deleted_skipped += 1,
         Err(issue) => {
-            people.skipped.insert(norm);
-            issues.push(*issue);
+            users.people.skipped.insert(norm);
+            users.issues.push(*issue);
         }
     }
 }
@@ -316,7 +546,7 @@ pub(crate) fn read_entries(
     disabled: &HashSet<String>,
 ) -> Result<(Vec<SourceRecord>, Vec<SourceIssue>), Error> {
     let raw_names = user_attribute_names(settings);
-    let (mut pending, mut issues, mut people) = (Vec::new(), Vec::new(), People::default());
+    let mut users = Users::default();
     while !bytes.is_empty() {
         let undecodable = || Error::Protocol {
             server: settings.url.to_string(),
@@ -324,18 +554,11 @@ pub(crate) fn read_entries(
         };
         let (rest, tag) = ldap3::asn1::parse_tag(bytes).map_err(|_| undecodable())?;
         let entry = conn::decode_message(tag).ok_or_else(undecodable)?;
-        take_user(
-            settings,
-            &raw_names,
-            &entry,
-            disabled,
-            &mut pending,
-            &mut issues,
-            &mut people,
-        );
+        take_user(settings, &raw_names, &entry, disabled, &mut users);
         bytes = rest;
     }
-    Ok((with_managers(pending, &people), issues))
+    drop_former_accounts(&mut users);
+    Ok((with_managers(users.pending, &users.people), users.issues))
 }
 
 /// The records, each with its manager's email: the manager attribute holds a DN, mapping wants
@@ -399,9 +622,12 @@ fn fields(settings: &LdapSettings, raw_names: &[String]) -> BTreeSet<String> {
     fields
 }
 
-/// `userAccountControl` is fetched to read the disabled bit, not offered as data.
+/// `userAccountControl` is fetched to read the disabled bit, `isDeleted` and `isRecycled` to
+/// know a tombstone; they are not offered as data.
 fn is_operational_helper(name: &str, _a: &crate::config::LdapAttributes) -> bool {
-    name.eq_ignore_ascii_case("userAccountControl")
+    ["userAccountControl", "isDeleted", "isRecycled"]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
 }
 
 /// The attributes requested for users: every role's attribute, then `extra_attributes`, without
@@ -423,6 +649,8 @@ fn user_attribute_names(settings: &LdapSettings) -> Vec<String> {
     if settings.dialect == LdapDialect::ActiveDirectory {
         names.push(a.upn.clone());
         names.push("userAccountControl".to_owned());
+        names.push("isDeleted".to_owned());
+        names.push("isRecycled".to_owned());
     }
     names.extend(settings.extra_attributes.iter().cloned());
     let mut seen = HashSet::new();
@@ -460,6 +688,10 @@ fn user(
         return Err(no_id_or_mail(settings, e));
     };
     let mail = parse_email(mail).map_err(|why| bad_mail(settings, e, &id, mail, &why))?;
+    let deleted = match settings.dialect {
+        LdapDialect::ActiveDirectory => tombstone(e),
+        LdapDialect::OpenLdap => None,
+    };
     let is_disabled = match settings.dialect {
         // MS-ADTS 2.2.16: ADS_UF_ACCOUNTDISABLE = 0x2. The value is a signed 32-bit integer.
         LdapDialect::ActiveDirectory => e
@@ -474,11 +706,17 @@ fn user(
             location: e.dn.clone(),
             attrs: user_attrs(settings, raw_names, e, &mail),
             employment: Some(Employment {
-                status: Some(if is_disabled { "disabled" } else { "enabled" }.to_owned()),
-                kind: if is_disabled {
-                    StatusKind::Disabled
-                } else {
-                    StatusKind::Active
+                status: Some(
+                    deleted
+                        .unwrap_or(if is_disabled { "disabled" } else { "enabled" })
+                        .to_owned(),
+                ),
+                // A tombstone is a leaver, deactivated at once like an HR termination; a
+                // disabled account is Disabled, which `[policy] disabled_accounts` decides on.
+                kind: match (deleted, is_disabled) {
+                    (Some(_), _) => StatusKind::Inactive,
+                    (None, true) => StatusKind::Disabled,
+                    (None, false) => StatusKind::Active,
                 },
                 start: None,
                 end: None,
@@ -486,6 +724,7 @@ fn user(
             }),
         },
         manager: e.first_text(&a.manager).map(dn::normalize),
+        deleted: deleted.is_some(),
     })
 }
 
