@@ -42,8 +42,11 @@ fn parse(dn: &str) -> Option<String> {
             }
             pos += 1;
             skip_spaces(bytes, &mut pos);
-            let value = attribute_value(bytes, &mut pos)?;
-            avas.push(format!("{ty}={}", escape(&fold(&value))));
+            let value = match attribute_value(bytes, &mut pos)? {
+                Value::Text(text) => escape(&fold(&text)),
+                Value::Hex(hex) => hex,
+            };
+            avas.push(format!("{ty}={value}"));
             match bytes.get(pos) {
                 Some(b'+') => pos += 1,
                 _ => break,
@@ -91,25 +94,19 @@ fn attribute_type(bytes: &[u8], pos: &mut usize) -> Option<String> {
     })
 }
 
+/// An attribute value as written: a string (decoded), or RFC 4514's `#` + hex form.
+enum Value {
+    Text(String),
+    /// `#` and the hex pairs, lowercased: the BER encoding, compared as its hex text.
+    Hex(String),
+}
+
 /// One attribute value up to the next unescaped `,`, `;`, `+` or the end, decoded. Trailing
 /// unescaped spaces are dropped (RFC 4514 §2.4 requires a significant trailing space to be
 /// escaped).
-fn attribute_value(bytes: &[u8], pos: &mut usize) -> Option<String> {
+fn attribute_value(bytes: &[u8], pos: &mut usize) -> Option<Value> {
     if bytes.get(*pos) == Some(&b'#') {
-        // RFC 4514 §2.4: `#` + hex is the BER encoding of the value. Compare it as its hex text.
-        let start = *pos;
-        while let Some(c) = bytes.get(*pos) {
-            if matches!(c, b',' | b';' | b'+') {
-                break;
-            }
-            *pos += 1;
-        }
-        return Some(
-            std::str::from_utf8(&bytes[start..*pos])
-                .ok()?
-                .trim_end()
-                .to_ascii_lowercase(),
-        );
+        return hex_value(bytes, pos).map(Value::Hex);
     }
     let mut out: Vec<u8> = Vec::new();
     // Length of `out` up to the last byte that must be kept (escaped or non-space).
@@ -140,7 +137,30 @@ fn attribute_value(bytes: &[u8], pos: &mut usize) -> Option<String> {
         }
     }
     out.truncate(keep);
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Value::Text)
+}
+
+/// RFC 4514 §2.4 `hexstring`: `#` and one or more hex pairs, then only spaces before the next
+/// separator. Anything else is not a DN (`None`): rendering a malformed `#` value as it is would
+/// make the normal form change each time it is normalised again.
+fn hex_value(bytes: &[u8], pos: &mut usize) -> Option<String> {
+    let start = *pos;
+    *pos += 1;
+    while bytes.get(*pos).is_some_and(u8::is_ascii_hexdigit) {
+        *pos += 1;
+    }
+    let digits = *pos - start - 1;
+    if digits == 0 || digits % 2 != 0 {
+        return None;
+    }
+    let hex = std::str::from_utf8(&bytes[start..*pos])
+        .ok()?
+        .to_ascii_lowercase();
+    skip_spaces(bytes, pos);
+    match bytes.get(*pos) {
+        None | Some(b',' | b';' | b'+') => Some(hex),
+        Some(_) => None,
+    }
 }
 
 fn hex_val(c: u8) -> Option<u8> {
@@ -170,9 +190,13 @@ fn fold(value: &str) -> String {
     out
 }
 
-/// Escape the characters that would make the rendered normal form ambiguous.
+/// Escape the characters that would make the rendered normal form ambiguous, and a leading `#`,
+/// which would otherwise read back as the hex form.
 fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+    let mut out = String::with_capacity(value.len() + 1);
+    if value.starts_with('#') {
+        out.push('\\');
+    }
     for c in value.chars() {
         if matches!(c, ',' | '+' | ';' | '\\' | '=' | '"' | '<' | '>') {
             out.push('\\');
@@ -233,6 +257,28 @@ mod tests {
         for (a, b) in cases {
             assert_ne!(normalize(a), normalize(b), "{a} vs {b}");
         }
+    }
+
+    /// Found by the `ldap_entry` fuzz target: a `#` value that is not hex was kept as written
+    /// and its backslashes escaped again at each normalisation.
+    #[test]
+    fn the_normal_form_is_its_own_normal_form() {
+        for dn in [
+            "de0-0tqn=A\\+B + sn=C  ( Of = x\\=A\\+B + sn=C ,  Of =# x\\11 ;dn=COe",
+            "cn=#x\\11,dc=x",
+            "cn=#0411 ,dc=x",
+            "cn=\\#0411,dc=x",
+            "cn=#,dc=x",
+            "cn=#041,dc=x",
+            "cn=\\23ab,dc=x",
+        ] {
+            let once = normalize(dn);
+            assert_eq!(normalize(&once), once, "{dn}");
+        }
+        // The hex form and an escaped `#` string are different values.
+        assert_eq!(normalize("CN=#04AB , DC=x"), "cn=#04ab,dc=x");
+        assert_eq!(normalize("cn=\\#04ab,dc=x"), "cn=\\#04ab,dc=x");
+        assert_ne!(normalize("cn=#04ab,dc=x"), normalize("cn=\\#04ab,dc=x"));
     }
 
     #[test]
