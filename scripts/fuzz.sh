@@ -7,6 +7,9 @@
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     default 60 s, every target
 #   FUZZ_JOBS=2 scripts/fuzz.sh 600           two targets at a time (one core each)
+#   FUZZ_SEED=1 scripts/fuzz.sh 30            libFuzzer's random seed fixed (CI: the same inputs
+#                                             in the same order each run, so a red CI is a bug
+#                                             that is still there, not a new draw)
 #   scripts/fuzz.sh --list                    the target names
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +26,11 @@ if [ $# -gt 0 ]; then
 fi
 case $seconds in '' | *[!0-9]*) echo "fuzz: SECONDS must be a whole number, got '$seconds'" >&2; exit 2 ;; esac
 jobs=${FUZZ_JOBS:-1}
+seed_flag=()
+if [ -n "${FUZZ_SEED:-}" ]; then
+  case $FUZZ_SEED in *[!0-9]*) echo "fuzz: FUZZ_SEED must be a whole number, got '$FUZZ_SEED'" >&2; exit 2 ;; esac
+  seed_flag=(-seed="$FUZZ_SEED")
+fi
 
 # The flags cargo-fuzz would pass, all stable: SanitizerCoverage with 8-bit counters, the PC
 # table and comparison tracing (what libFuzzer's coverage and value profile read), and
@@ -51,6 +59,7 @@ run_target() {
   # operands of comparisons count as coverage, so magic values are found a byte at a time.
   IDBRIDGE_FUZZ_TARGET=$t "$bin" "$work" "fuzz/seeds/$t" \
     -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -use_value_profile=1 -print_final_stats=1 \
+    "${seed_flag[@]}" \
     -artifact_prefix="$artifacts/" >"$log" 2>&1 || rc=$?
   local execs cov ft
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
