@@ -71,8 +71,8 @@ fn skip_spaces(bytes: &[u8], pos: &mut usize) {
     }
 }
 
-/// `descr` (letters, digits, hyphens) or a numeric OID, lowercased; an `oid.` prefix (RFC 1779)
-/// is dropped.
+/// `descr` (a letter, then letters, digits, hyphens) or a numeric OID, lowercased; an `oid.`
+/// prefix before a numeric OID (RFC 1779) is dropped. Anything else is not an attribute type.
 fn attribute_type(bytes: &[u8], pos: &mut usize) -> Option<String> {
     let start = *pos;
     while let Some(c) = bytes.get(*pos) {
@@ -88,10 +88,19 @@ fn attribute_type(bytes: &[u8], pos: &mut usize) -> Option<String> {
     let text = std::str::from_utf8(&bytes[start..*pos])
         .ok()?
         .to_ascii_lowercase();
-    Some(match text.strip_prefix("oid.") {
-        Some(rest) => rest.to_owned(),
-        None => text,
-    })
+    let numeric = |t: &str| {
+        t.split('.')
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let descr = |t: &str| {
+        t.starts_with(|c: char| c.is_ascii_alphabetic())
+            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    match text.strip_prefix("oid.") {
+        Some(rest) if numeric(rest) => Some(rest.to_owned()),
+        _ if descr(&text) || numeric(&text) => Some(text),
+        _ => None,
+    }
 }
 
 /// An attribute value as written: a string (decoded), or RFC 4514's `#` + hex form.
@@ -271,10 +280,14 @@ mod tests {
             "cn=#,dc=x",
             "cn=#041,dc=x",
             "cn=\\23ab,dc=x",
+            "oid.oid.0tqncn=a=A\\+B \\10 zz=COe",
+            "OID.2.5.4.3=Ada,dc=x",
+            "oid.cn=a,dc=x",
         ] {
             let once = normalize(dn);
             assert_eq!(normalize(&once), once, "{dn}");
         }
+        assert_eq!(normalize("OID.2.5.4.3=Ada, DC=x"), "2.5.4.3=ada,dc=x");
         // The hex form and an escaped `#` string are different values.
         assert_eq!(normalize("CN=#04AB , DC=x"), "cn=#04ab,dc=x");
         assert_eq!(normalize("cn=\\#04ab,dc=x"), "cn=\\#04ab,dc=x");
