@@ -10,9 +10,12 @@
 //! meaning, RFC 4512 §2.3.1).
 
 /// The normal form of `dn`, suitable as a map key. A DN that does not parse as RFC 4514 falls
-/// back to its trimmed, lowercased text so that identical strings still compare equal.
+/// back to its text without the spaces around it and in ASCII lower case, so that identical
+/// strings still compare equal. Only what the parser itself ignores is changed: a wider trim
+/// (tabs, vertical tabs) or Unicode case folding (the Kelvin sign becomes `k`) could turn text
+/// that does not parse into a DN that does, and the normal form would change when taken again.
 pub fn normalize(dn: &str) -> String {
-    parse(dn).unwrap_or_else(|| dn.trim().to_lowercase())
+    parse(dn).unwrap_or_else(|| dn.trim_matches(' ').to_ascii_lowercase())
 }
 
 /// Whether entry `entry` is `base` or below it, compared in normal form.
@@ -283,6 +286,8 @@ mod tests {
             "oid.oid.0tqncn=a=A\\+B \\10 zz=COe",
             "OID.2.5.4.3=Ada,dc=x",
             "oid.cn=a,dc=x",
+            "\u{b}\u{b}cn=A\\+B # sn=CC ,U =\u{19}x\\ ;dc=example",
+            "\u{212a}n=a,dc=x",
         ] {
             let once = normalize(dn);
             assert_eq!(normalize(&once), once, "{dn}");
