@@ -114,7 +114,7 @@ impl State {
     /// Groups in list order (few enough to sort per page); users use the maintained order.
     fn order<T>(&mut self, items: &mut [T], seq: impl Fn(&T) -> i64) {
         items.sort_by_key(seq);
-        if self.switches.unstable_order {
+        if self.shuffles() {
             items.shuffle(&mut self.rng);
         }
     }
@@ -148,7 +148,7 @@ impl State {
                 self.visible(a) && matcher(a)
             });
         }
-        if self.switches.unstable_order {
+        if self.shuffles() {
             found.shuffle(&mut self.rng);
         }
         let total = found.len();
