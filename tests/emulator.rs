@@ -1337,3 +1337,41 @@ async fn chaos_counts_exactly_the_writes_it_executed() {
         .collect();
     assert_eq!(removed, ["leaver.a@example.com", "leaver.b@example.com"]);
 }
+
+/// A client that gives up on a slow reply closes its connection while the emulator still waits
+/// to answer, and the server then drops the request: the write it already carried out must still
+/// be in the log, or `executed_writes` would miss it (it did, in the crash soak: one create short
+/// of the workspace's count).
+#[tokio::test]
+async fn a_write_is_logged_when_the_client_gives_up_on_its_slow_reply() {
+    let env = start().await;
+    env.emu.push_fault(Fault {
+        nth: 1,
+        method: Some("POST".into()),
+        path_prefix: Some("/Users".into()),
+        kind: FaultKind::Stall { millis: 1_500 },
+    });
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let sent = impatient
+        .post(env.url("/Users"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"userName": "gave.up@example.com"}))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the client timed out: {sent:?}");
+    drop(impatient);
+    tokio::time::sleep(Duration::from_millis(1_800)).await;
+    assert!(env
+        .emu
+        .members()
+        .iter()
+        .any(|m| m.user_name == "gave.up@example.com"));
+    let log = env.emu.requests();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!((log[0].status, log[0].executed), (201, true));
+    assert_eq!(log[0].injected, ["stall"]);
+    assert_eq!(env.emu.executed_writes(), 1);
+}

@@ -530,7 +530,9 @@ pub struct SeedGroup {
 /// A request is refused with 429 (`throttle`), else with a 5xx (`server_error`: 500, 503 or 529,
 /// without doing the work), else served; a served request may then lose its reply
 /// (`commit_then_drop`: the work is done and the reply breaks off) and, on its own draw, answer
-/// late (`slow`). `unstable_order` reshuffles every list, as the switch of that name does.
+/// late (`slow`). `reorder` is the share of list calls that see the users in a new order, which
+/// the calls after it keep until the next change: a paged read that spans a change skips some
+/// users and sees others twice, while every page still adds up on its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Chaos {
@@ -548,8 +550,8 @@ pub struct Chaos {
     pub slow: f64,
     /// How late a slow reply is.
     pub slow_millis: u64,
-    /// Reshuffle every list call.
-    pub unstable_order: bool,
+    /// Share of list calls that come with a new order.
+    pub reorder: f64,
 }
 
 impl Default for Chaos {
@@ -562,7 +564,7 @@ impl Default for Chaos {
             commit_then_drop: 0.0,
             slow: 0.0,
             slow_millis: 200,
-            unstable_order: false,
+            reorder: 0.0,
         }
     }
 }
@@ -570,7 +572,7 @@ impl Default for Chaos {
 impl Chaos {
     /// The misbehaving target of the crash soak (docs/reliability.md, "Crash soak"): half the
     /// requests throttled with `Retry-After: 1`, a tenth refused with a 5xx, one in twenty served
-    /// replies lost, one in twenty slow by 300 ms, and every list in a new order.
+    /// replies lost, one in twenty slow by 300 ms, and one list call in fifty in a new order.
     pub fn soak(seed: u64) -> Self {
         Self {
             seed,
@@ -580,7 +582,7 @@ impl Chaos {
             commit_then_drop: 0.05,
             slow: 0.05,
             slow_millis: 300,
-            unstable_order: true,
+            reorder: 0.02,
         }
     }
 
@@ -591,6 +593,7 @@ impl Chaos {
             ("server_error", self.server_error),
             ("commit_then_drop", self.commit_then_drop),
             ("slow", self.slow),
+            ("reorder", self.reorder),
         ];
         for (name, share) in shares {
             if !(0.0..=1.0).contains(&share) {
@@ -804,7 +807,7 @@ kind = { type = "echo-auth", status = 400, json = true }
     #[test]
     fn reads_chaos_and_refuses_shares_that_are_not_probabilities() {
         let text = "[chaos]\nseed = 3\nthrottle = 0.5\nserver_error = 0.1\n\
-                    commit_then_drop = 0.05\nslow = 0.05\nslow_millis = 300\nunstable_order = true\n";
+                    commit_then_drop = 0.05\nslow = 0.05\nslow_millis = 300\nreorder = 0.02\n";
         let p = Profile::from_toml_str(text).unwrap();
         assert_eq!(p.chaos, Some(Chaos::soak(3)));
         let partial = Profile::from_toml_str("[chaos]\nthrottle = 0.2").unwrap();

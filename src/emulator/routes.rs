@@ -194,6 +194,14 @@ async fn serve(
                 st.revoke_token(&token);
             }
         }
+        // Logged now, with the status it will be answered with, not once the reply is sent: a
+        // client that gives up during a stall closes the connection and the server drops this
+        // request at its next await, and a write already carried out must still be counted.
+        record.status = match &outcome {
+            Ok((status, _)) => *status,
+            Err(err) => err.status,
+        };
+        st.requests.push(record);
         outcome
     };
     if let Some(pause) = stall {
@@ -211,7 +219,7 @@ async fn serve(
         Ok((status, None)) => empty_response(status),
         Err(err) => answer.error(&err),
     };
-    finish(emu, record, response)
+    response
 }
 
 /// What a fault changes about a request that the workspace still serves.

@@ -3,6 +3,7 @@
 //! and chaos, which draws faults for every request from its own seeded RNG.
 
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::State;
@@ -22,6 +23,7 @@ impl State {
 
     /// Turn chaos on (its RNG restarts from its seed) or off.
     pub fn set_chaos(&mut self, chaos: Option<Chaos>) {
+        self.order_epoch = 0;
         self.chaos = chaos.map(|c| {
             let rng = StdRng::seed_from_u64(c.seed);
             (c, rng)
@@ -32,9 +34,25 @@ impl State {
         self.chaos.as_ref().map(|(c, _)| c.clone())
     }
 
-    /// Whether lists are reshuffled on every call, by the switch or by chaos.
-    pub(super) fn shuffles(&self) -> bool {
-        self.switches.unstable_order || self.chaos.as_ref().is_some_and(|(c, _)| c.unstable_order)
+    /// Put one list call's items (in list order) in the order it sees: reshuffled on every
+    /// call by the `unstable_order` switch, or in chaos's current order, which changes on a
+    /// share of calls. That order is a permutation drawn from a seed that only changes with
+    /// it, so calls between two changes see the same order (of the same set of items).
+    pub(super) fn arrange<T>(&mut self, items: &mut [T]) {
+        if self.switches.unstable_order {
+            items.shuffle(&mut self.rng);
+            return;
+        }
+        let Some((chaos, rng)) = self.chaos.as_mut() else {
+            return;
+        };
+        let change: f64 = rng.random();
+        if change < chaos.reorder {
+            self.order_epoch = rng.random::<u64>().max(1);
+        }
+        if self.order_epoch != 0 {
+            items.shuffle(&mut StdRng::seed_from_u64(self.order_epoch));
+        }
     }
 
     /// The faults for this request: a queued fault that is due (it alone), else chaos's draws.
@@ -173,6 +191,37 @@ mod tests {
         assert_ne!(draws(&mut st, 50), first[..50].to_vec());
         st.set_chaos(None);
         assert!(draws(&mut st, 100).iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn chaos_changes_the_list_order_on_a_share_of_calls_and_keeps_it_between() {
+        let list = |st: &mut State| {
+            let mut items: Vec<u32> = (0..50).collect();
+            st.arrange(&mut items);
+            items
+        };
+        let mut st = state_with(Chaos::default());
+        let natural: Vec<u32> = (0..50).collect();
+        assert!(
+            (0..20).all(|_| list(&mut st) == natural),
+            "reorder 0 keeps list order"
+        );
+        st.set_chaos(Some(Chaos {
+            reorder: 0.1,
+            ..Chaos::default()
+        }));
+        let seen: Vec<Vec<u32>> = (0..400).map(|_| list(&mut st)).collect();
+        let changes = seen.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!(
+            (20..=60).contains(&changes),
+            "{changes} changes in 400 calls"
+        );
+        let mut sorted = seen[399].clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted, natural,
+            "every order is a permutation of the same items"
+        );
     }
 
     #[test]

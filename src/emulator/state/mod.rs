@@ -211,6 +211,8 @@ pub(crate) struct State {
     faults: Vec<PendingFault>,
     /// Random faults, with their own RNG so turning chaos on leaves ids and shuffles as they were.
     chaos: Option<(Chaos, StdRng)>,
+    /// Seed of chaos's current list order; 0 is list order itself.
+    order_epoch: u64,
     pub requests: Vec<RequestRecord>,
     pub removals: Vec<Removal>,
     rng: StdRng,
@@ -240,6 +242,7 @@ impl State {
             workspace_window: WorkspaceWindow::new(profile.workspace_budget),
             faults: Vec::new(),
             chaos: None,
+            order_epoch: 0,
             requests: Vec::new(),
             removals: Vec::new(),
             rng: StdRng::seed_from_u64(profile.rng_seed),
