@@ -209,7 +209,7 @@ async fn serve(
         // waits, which is the case a retrying client must survive (find before re-create).
         tokio::time::sleep(pause).await;
     }
-    let response = match outcome {
+    match outcome {
         Ok((status, Some(mut value))) => {
             if truncate {
                 truncate_page(&mut value);
@@ -218,8 +218,7 @@ async fn serve(
         }
         Ok((status, None)) => empty_response(status),
         Err(err) => answer.error(&err),
-    };
-    response
+    }
 }
 
 /// What a fault changes about a request that the workspace still serves.
