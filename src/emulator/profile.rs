@@ -524,7 +524,8 @@ pub struct SeedGroup {
 }
 
 /// Faults drawn at random, each SCIM request on its own, from an RNG seeded with `seed`: a
-/// target that misbehaves all the time rather than once. The draws are replayable in the order
+/// target that misbehaves all the time rather than once (docs/notion.md, "The emulator's faults
+/// and chaos"). The draws are replayable in the order
 /// requests arrive; requests sent concurrently may arrive in another order from run to run.
 ///
 /// A request is refused with 429 (`throttle`), else with a 5xx (`server_error`: 500, 503 or 529,

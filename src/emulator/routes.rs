@@ -176,34 +176,7 @@ async fn serve(
         return finish(emu, record, answer.error(&err));
     };
 
-    let outcome = {
-        let mut st = emu.lock();
-        let auth = call.auth.as_deref();
-        let (outcome, handled) = route(
-            &mut st,
-            &call.method,
-            &call.rest,
-            call.query.as_deref(),
-            auth,
-            body,
-        );
-        record.handled = handled;
-        record.executed = handled && record.is_write && outcome.is_ok();
-        if revoke {
-            if let Ok(token) = st.authenticate(auth) {
-                st.revoke_token(&token);
-            }
-        }
-        // Logged now, with the status it will be answered with, not once the reply is sent: a
-        // client that gives up during a stall closes the connection and the server drops this
-        // request at its next await, and a write already carried out must still be counted.
-        record.status = match &outcome {
-            Ok((status, _)) => *status,
-            Err(err) => err.status,
-        };
-        st.requests.push(record);
-        outcome
-    };
+    let outcome = work(emu, &call, body, record, revoke);
     if let Some(pause) = stall {
         // The work is already done: a stalled write is committed whether or not the client
         // waits, which is the case a retrying client must survive (find before re-create).
@@ -219,6 +192,43 @@ async fn serve(
         Ok((status, None)) => empty_response(status),
         Err(err) => answer.error(&err),
     }
+}
+
+/// Do the request's work in the workspace under its lock, revoke the caller's token if a fault
+/// says so, and log the request with the status it will be answered with.
+fn work(
+    emu: &Emulator,
+    call: &Call,
+    body: &Bytes,
+    mut record: RequestRecord,
+    revoke: bool,
+) -> Result<(u16, Option<Value>), ApiError> {
+    let mut st = emu.lock();
+    let auth = call.auth.as_deref();
+    let (outcome, handled) = route(
+        &mut st,
+        &call.method,
+        &call.rest,
+        call.query.as_deref(),
+        auth,
+        body,
+    );
+    record.handled = handled;
+    record.executed = handled && record.is_write && outcome.is_ok();
+    if revoke {
+        if let Ok(token) = st.authenticate(auth) {
+            st.revoke_token(&token);
+        }
+    }
+    // Logged now, not once the reply is sent: a client that gives up during a stall closes the
+    // connection and the server drops the request at its next await, and a write already
+    // carried out must still be counted.
+    record.status = match &outcome {
+        Ok((status, _)) => *status,
+        Err(err) => err.status,
+    };
+    st.requests.push(record);
+    outcome
 }
 
 /// What a fault changes about a request that the workspace still serves.
