@@ -2,12 +2,12 @@
 //! describes it, shipped by `idbridge emulator` and `idbridge demo`, used by every integration test
 //! of the SCIM client and of sync.
 //!
-//! `profile` holds the switches for UNCONFIRMED behaviours, the seed and the faults; `state` the
-//! workspace and every SCIM operation; `routes` the HTTP dispatcher and control routes; `hostile`
-//! the replies of a hostile or overloaded target; `filter` and `patch` the pure parsers;
-//! `notion_api` the public REST API endpoints that reports are published through. The emulator may import `clock` and nothing else of the crate.
-//! Time for `meta` comes from the injected [`Clock`]; ids come from a seeded RNG, so runs are
-//! reproducible.
+//! `profile` holds the switches for UNCONFIRMED behaviours, the seed, the faults and chaos;
+//! `state` the workspace and every SCIM operation; `routes` the HTTP dispatcher and control
+//! routes; `hostile` the replies of a hostile or overloaded target; `filter` and `patch` the pure
+//! parsers; `notion_api` the public REST API endpoints that reports are published through. The
+//! emulator may import `clock` and nothing else of the crate. Time for `meta` comes from the
+//! injected [`Clock`]; ids come from a seeded RNG, so runs are reproducible.
 
 mod filter;
 mod hostile;

@@ -1,5 +1,6 @@
 //! The emulator's workspace: accounts (members, removed members, guests), groups, tokens, the
-//! rate-limit buckets, pending faults and chaos draws, the request log and the removals, with every SCIM operation on them.
+//! rate-limit buckets, pending faults and chaos draws, the request log and the removals, with
+//! every SCIM operation on them.
 //!
 //! Everything here is synchronous and runs under the emulator's one mutex; `routes` does the
 //! HTTP. Users and groups are kept as JSON documents so PATCH (`patch`) works on them directly;
@@ -7,10 +8,10 @@
 //!
 //! This file holds the workspace's types and what every part shares (ids, list order, `meta`,
 //! PATCH operations); each part lives in its own file: [`seed`] (profile seeding), [`auth`]
-//! (tokens and rate limits), [`faults`] (one-shot and drawn at random), [`forms`] (the PATCH forms a workspace accepts),
-//! [`index`] (accounts by id and email, the list order), [`listing`] (paging, filters, list calls),
-//! [`users`], [`rewrite`] (the name model and the attributes a workspace rewrites), [`groups`]
-//! and [`views`] (what tests and `--control` read).
+//! (tokens and rate limits), [`faults`] (one-shot, and drawn at random by chaos), [`forms`] (the
+//! PATCH forms a workspace accepts), [`index`] (accounts by id and email, the list order),
+//! [`listing`] (paging, filters, list calls), [`users`], [`rewrite`] (the name model and the
+//! attributes a workspace rewrites), [`groups`] and [`views`] (what tests and `--control` read).
 
 mod auth;
 mod faults;
@@ -177,7 +178,7 @@ pub struct RequestRecord {
     /// reached the client); a write it refused (404, 409, 400) or that never reached it (429,
     /// an injected 5xx) is not.
     pub executed: bool,
-    /// The fault injected into this request, by its kebab-case kind (`status429`,
+    /// The faults injected into this request, by their kebab-case kind (`status429`,
     /// `commit-then-drop`, ...; `stall` for a slow reply), one-shot or drawn by chaos.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub injected: Vec<&'static str>,
