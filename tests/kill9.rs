@@ -434,7 +434,7 @@ async fn killed_syncs_converge_sqlite_long() {
 /// The soak against a misbehaving target, short enough for every `cargo test`.
 #[tokio::test(flavor = "multi_thread")]
 async fn chaotic_syncs_converge_sqlite() {
-    let people = env_number("IDBRIDGE_CHAOS_PEOPLE", 400);
+    let people = env_number("IDBRIDGE_CHAOS_PEOPLE", 300);
     let kills = env_number("IDBRIDGE_CHAOS_KILLS", 3);
     chaotic_syncs_converge(Workspace::new().await, people, kills).await;
 }
