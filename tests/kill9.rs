@@ -10,6 +10,13 @@
 //!
 //! The normal form is 2,000 people and 4 kills; `IDBRIDGE_KILL9_PEOPLE` and `IDBRIDGE_KILL9_KILLS`
 //! make it larger, and the `#[ignore]`d long form runs 10,000 people and 12 kills.
+//!
+//! The chaos variant runs the same story against a misbehaving target (throttling, 5xx, lost and
+//! slow replies, a changing list order), with as many final runs as a schedule would need (up to
+//! three), and also checks that nobody was ever deactivated and that the writes the emulator
+//! executed stay within 5% of one create per person: 300 people and 3 kills normally
+//! (`IDBRIDGE_CHAOS_PEOPLE`, `IDBRIDGE_CHAOS_KILLS`), 2,000 and 20 in its long form
+//! (docs/reliability.md, "Crash soak").
 
 use crate::run_lock::{drop_database, scratch_database};
 use crate::support::{row, Workspace};
