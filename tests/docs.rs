@@ -188,3 +188,17 @@ fn notion_md_lists_every_emulator_switch_and_no_other() {
     listed.sort();
     assert_eq!(listed, code, "docs/notion.md, \"The emulator's switches\"");
 }
+
+#[test]
+fn notion_md_lists_every_chaos_key_and_no_other() {
+    let chaos = serde_json::to_value(idbridge::emulator::Chaos::default()).unwrap();
+    let mut code: Vec<String> = chaos.as_object().unwrap().keys().cloned().collect();
+    code.sort();
+    let doc = read("docs/notion.md");
+    let mut listed = first_cells(&section(&doc, "## The emulator's faults and chaos"));
+    listed.sort();
+    assert_eq!(
+        listed, code,
+        "docs/notion.md, \"The emulator's faults and chaos\""
+    );
+}

@@ -1233,3 +1233,145 @@ async fn ids_are_reproducible_from_the_rng_seed() {
     };
     assert_eq!(make(), make());
 }
+
+/// Chaos over HTTP, set through the control route: what the workspace holds afterwards is the
+/// ground truth, and `executed_writes` must count exactly the writes that made it so, none of
+/// the refused ones (429, 5xx, 409, 404). Removals are logged whichever way they came.
+#[tokio::test]
+async fn chaos_counts_exactly_the_writes_it_executed() {
+    let env = start().await;
+    let root = env.run.root_url();
+    let chaos = json!({"seed": 11, "throttle": 0.4, "server_error": 0.2,
+                       "commit_then_drop": 0.3, "slow": 0.1, "slow_millis": 5});
+    let resp = env
+        .http
+        .put(format!("{root}/_emulator/chaos"))
+        .json(&chaos)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(env.emu.chaos().unwrap().throttle, 0.4);
+    let bad = json!({"throttle": 0.8, "server_error": 0.3});
+    let resp = env
+        .http
+        .put(format!("{root}/_emulator/chaos"))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        400,
+        "the shares add up to more than 1"
+    );
+
+    for i in 0..80 {
+        let body = json!({"schemas": [USER_SCHEMA], "userName": format!("c{i}@example.com")});
+        // A lost reply is an error here; the log and the workspace say what happened.
+        let _ = env
+            .http
+            .post(env.url("/Users"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await;
+    }
+    let created = env.emu.members().len() - 1;
+    let log = env.emu.requests();
+    let count = |name: &str| log.iter().filter(|r| r.injected.contains(&name)).count();
+    assert!(
+        count("status429") > 20 && count("commit-then-drop") > 5,
+        "{log:?}"
+    );
+    assert!(count("stall") > 0);
+    assert!(log
+        .iter()
+        .filter(|r| r.injected.contains(&"status429"))
+        .all(|r| r.status == 429 && !r.executed));
+    assert!(created > 10 && created < 60, "{created} of 80 got through");
+    assert_eq!(env.emu.executed_writes(), created);
+
+    env.emu.set_chaos(None);
+    env.emu.clear_requests();
+    let existed = env
+        .emu
+        .members()
+        .iter()
+        .any(|m| m.user_name == "c0@example.com");
+    let (status, _) = env
+        .send(
+            "POST",
+            "/Users",
+            Some(json!({"userName": "c0@example.com"})),
+        )
+        .await;
+    assert_eq!(status, if existed { 409 } else { 201 });
+    let a = env.seed("leaver.a@example.com", "A", "Leaver");
+    let b = env.seed("leaver.b@example.com", "B", "Leaver");
+    let off = patch(json!([{"op": "replace", "path": "active", "value": false}]));
+    assert_eq!(
+        env.send("PATCH", &format!("/Users/{a}"), Some(off)).await.0,
+        200
+    );
+    assert_eq!(
+        env.send("DELETE", &format!("/Users/{b}"), None).await.0,
+        204
+    );
+    assert_eq!(
+        env.send("DELETE", &format!("/Users/{b}"), None).await.0,
+        404
+    );
+    let executed = 2 + usize::from(!existed);
+    assert_eq!(env.emu.executed_writes(), executed);
+    assert_eq!(
+        env.emu.write_count(),
+        4,
+        "the 409 or 404 reached the handler"
+    );
+    let removed: Vec<String> = env
+        .emu
+        .removals()
+        .into_iter()
+        .map(|r| r.user_name)
+        .collect();
+    assert_eq!(removed, ["leaver.a@example.com", "leaver.b@example.com"]);
+}
+
+/// A client that gives up on a slow reply closes its connection while the emulator still waits
+/// to answer, and the server then drops the request: the write it already carried out must still
+/// be in the log, or `executed_writes` would miss it (it did, in the crash soak: one create short
+/// of the workspace's count).
+#[tokio::test]
+async fn a_write_is_logged_when_the_client_gives_up_on_its_slow_reply() {
+    let env = start().await;
+    env.emu.push_fault(Fault {
+        nth: 1,
+        method: Some("POST".into()),
+        path_prefix: Some("/Users".into()),
+        kind: FaultKind::Stall { millis: 1_500 },
+    });
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let sent = impatient
+        .post(env.url("/Users"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"userName": "gave.up@example.com"}))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the client timed out: {sent:?}");
+    drop(impatient);
+    tokio::time::sleep(Duration::from_millis(1_800)).await;
+    assert!(env
+        .emu
+        .members()
+        .iter()
+        .any(|m| m.user_name == "gave.up@example.com"));
+    let log = env.emu.requests();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!((log[0].status, log[0].executed), (201, true));
+    assert_eq!(log[0].injected, ["stall"]);
+    assert_eq!(env.emu.executed_writes(), 1);
+}

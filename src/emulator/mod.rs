@@ -2,12 +2,12 @@
 //! describes it, shipped by `idbridge emulator` and `idbridge demo`, used by every integration test
 //! of the SCIM client and of sync.
 //!
-//! `profile` holds the switches for UNCONFIRMED behaviours, the seed and the faults; `state` the
-//! workspace and every SCIM operation; `routes` the HTTP dispatcher and control routes; `hostile`
-//! the replies of a hostile or overloaded target; `filter` and `patch` the pure parsers;
-//! `notion_api` the public REST API endpoints that reports are published through. The emulator may import `clock` and nothing else of the crate.
-//! Time for `meta` comes from the injected [`Clock`]; ids come from a seeded RNG, so runs are
-//! reproducible.
+//! `profile` holds the switches for UNCONFIRMED behaviours, the seed, the faults and chaos;
+//! `state` the workspace and every SCIM operation; `routes` the HTTP dispatcher and control
+//! routes; `hostile` the replies of a hostile or overloaded target; `filter` and `patch` the pure
+//! parsers; `notion_api` the public REST API endpoints that reports are published through. The
+//! emulator may import `clock` and nothing else of the crate. Time for `meta` comes from the
+//! injected [`Clock`]; ids come from a seeded RNG, so runs are reproducible.
 
 mod filter;
 mod hostile;
@@ -22,12 +22,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use profile::{
-    DuplicateGroup, DuplicatePost, ErrorShape, Fault, FaultKind, MaxCount, Profile, RateLimit,
-    RemovedUser, RetryAfterForm, Seed, SeedGroup, SeedToken, SeedUser, Switches, WorkspaceBudget,
-    NOTION_BURST, ROLES,
+    Chaos, DuplicateGroup, DuplicatePost, ErrorShape, Fault, FaultKind, MaxCount, Profile,
+    RateLimit, RemovedUser, RetryAfterForm, Seed, SeedGroup, SeedToken, SeedUser, Switches,
+    WorkspaceBudget, NOTION_BURST, ROLES,
 };
 pub use profile::{NameModel, DEFAULT_VERIFIED_DOMAIN};
-pub use state::{GroupView, MemberView, RequestRecord};
+pub use state::{GroupView, MemberView, Removal, RequestRecord};
 
 use crate::clock::Clock;
 
@@ -151,6 +151,16 @@ impl Emulator {
         self.lock().push_fault(fault);
     }
 
+    /// Turn random faults on (their draws start again from the seed) or off.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        self.lock().set_chaos(chaos);
+    }
+
+    /// The random faults in force, if any.
+    pub fn chaos(&self) -> Option<Chaos> {
+        self.lock().chaos()
+    }
+
     /// Set or clear the per-token rate limit (buckets start full).
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
         self.lock().set_rate_limit(limit);
@@ -166,13 +176,26 @@ impl Emulator {
         self.lock().requests.clone()
     }
 
-    /// Writes that reached a resource handler (past auth, rate limit and faults).
+    /// Writes that reached a resource handler (past auth, rate limit and faults), whether it
+    /// carried them out or refused them (a 409, a 404).
     pub fn write_count(&self) -> usize {
         self.lock()
             .requests
             .iter()
             .filter(|r| r.is_write && r.handled)
             .count()
+    }
+
+    /// Writes the workspace carried out ([`RequestRecord::executed`]): each one counts, a
+    /// repeat of the same PATCH too, and none refused (429, 5xx, 4xx) does.
+    pub fn executed_writes(&self) -> usize {
+        self.lock().requests.iter().filter(|r| r.executed).count()
+    }
+
+    /// Every member taken out of the workspace since the start, in order (not cleared by
+    /// `clear_requests`).
+    pub fn removals(&self) -> Vec<Removal> {
+        self.lock().removals.clone()
     }
 
     /// Bytes of `huge-body` replies produced so far. Production follows the client's reading

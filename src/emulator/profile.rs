@@ -31,6 +31,8 @@ pub struct Profile {
     pub seed: Seed,
     /// Faults to inject, in order.
     pub faults: Vec<Fault>,
+    /// Faults drawn at random on every SCIM request (`[chaos]`); off when absent.
+    pub chaos: Option<Chaos>,
     /// Seed of the RNG that makes ids and shuffles reproducible.
     pub rng_seed: u64,
 }
@@ -44,6 +46,7 @@ impl Default for Profile {
             workspace_budget: None,
             seed: Seed::default(),
             faults: Vec::new(),
+            chaos: None,
             rng_seed: 0x1d_b1d6e,
         }
     }
@@ -132,6 +135,9 @@ impl Profile {
                     )));
                 }
             }
+        }
+        if let Some(chaos) = &self.chaos {
+            chaos.validate()?;
         }
         if let Some(budget) = &self.workspace_budget {
             if budget.requests == 0 || budget.window_secs == 0 {
@@ -517,6 +523,97 @@ pub struct SeedGroup {
     pub id: Option<String>,
 }
 
+/// Faults drawn at random, each SCIM request on its own, from an RNG seeded with `seed`: a
+/// target that misbehaves all the time rather than once (docs/notion.md, "The emulator's faults
+/// and chaos"). The draws are replayable in the order
+/// requests arrive; requests sent concurrently may arrive in another order from run to run.
+///
+/// A request is refused with 429 (`throttle`), else with a 5xx (`server_error`: 500, 503 or 529,
+/// without doing the work), else served; a served request may then lose its reply
+/// (`commit_then_drop`: the work is done and the reply breaks off) and, on its own draw, answer
+/// late (`slow`). `reorder` is the share of list calls that see the users in a new order, which
+/// the calls after it keep until the next change: a paged read that spans a change skips some
+/// users and sees others twice, while every page still adds up on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Chaos {
+    /// Seed of the draws.
+    pub seed: u64,
+    /// Share of requests refused with 429 and `Retry-After`.
+    pub throttle: f64,
+    /// The 429's `Retry-After`, in seconds (0 asks the client for its own backoff).
+    pub retry_after_secs: u64,
+    /// Share of requests refused with 500, 503 or 529, without doing the work.
+    pub server_error: f64,
+    /// Share of served requests whose reply is lost after the work is done.
+    pub commit_then_drop: f64,
+    /// Share of served requests answered `slow_millis` late.
+    pub slow: f64,
+    /// How late a slow reply is.
+    pub slow_millis: u64,
+    /// Share of list calls that come with a new order.
+    pub reorder: f64,
+}
+
+impl Default for Chaos {
+    fn default() -> Self {
+        Self {
+            seed: 0xc4a0_5eed,
+            throttle: 0.0,
+            retry_after_secs: 1,
+            server_error: 0.0,
+            commit_then_drop: 0.0,
+            slow: 0.0,
+            slow_millis: 200,
+            reorder: 0.0,
+        }
+    }
+}
+
+impl Chaos {
+    /// The misbehaving target of the crash soak (docs/reliability.md, "Crash soak"): half the
+    /// requests throttled with `Retry-After: 1`, a tenth refused with a 5xx, one in twenty served
+    /// replies lost, one in twenty slow by 300 ms, and one list call in fifty in a new order.
+    pub fn soak(seed: u64) -> Self {
+        Self {
+            seed,
+            throttle: 0.5,
+            retry_after_secs: 1,
+            server_error: 0.1,
+            commit_then_drop: 0.05,
+            slow: 0.05,
+            slow_millis: 300,
+            reorder: 0.02,
+        }
+    }
+
+    /// Shares are probabilities, and the two refusals share one draw.
+    pub fn validate(&self) -> Result<(), Error> {
+        let shares = [
+            ("throttle", self.throttle),
+            ("server_error", self.server_error),
+            ("commit_then_drop", self.commit_then_drop),
+            ("slow", self.slow),
+            ("reorder", self.reorder),
+        ];
+        for (name, share) in shares {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(Error::Invalid(format!(
+                    "chaos.{name} is a probability between 0 and 1, not {share}."
+                )));
+            }
+        }
+        if self.throttle + self.server_error > 1.0 {
+            return Err(Error::Invalid(format!(
+                "chaos.throttle + chaos.server_error is {}: a request is refused one way at \
+                 most, so they must add up to 1 or less.",
+                self.throttle + self.server_error
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A fault that fires once, on the `nth` request matching `method` and `path_prefix`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -589,6 +686,22 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// The kind's name as a profile spells it (`status429`, `commit-then-drop`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Status500 => "status500",
+            FaultKind::Status503 => "status503",
+            FaultKind::Status529 => "status529",
+            FaultKind::Status429 { .. } => "status429",
+            FaultKind::CommitThenDrop => "commit-then-drop",
+            FaultKind::Stall { .. } => "stall",
+            FaultKind::TruncatedPage => "truncated-page",
+            FaultKind::CommitThenRevoke { .. } => "commit-then-revoke",
+            FaultKind::HugeBody { .. } => "huge-body",
+            FaultKind::EchoAuth { .. } => "echo-auth",
+        }
+    }
+
     /// The status of a fault that sets one.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -690,6 +803,23 @@ kind = { type = "echo-auth", status = 400, json = true }
         let bad = "[[faults]]\nnth = 1\nkind = { type = \"echo-auth\", status = 99 }";
         assert!(Profile::from_toml_str(bad).is_err());
         assert!(Profile::from_toml_str("[switches]\nmax_in_flight = 0").is_err());
+    }
+
+    #[test]
+    fn reads_chaos_and_refuses_shares_that_are_not_probabilities() {
+        let text = "[chaos]\nseed = 3\nthrottle = 0.5\nserver_error = 0.1\n\
+                    commit_then_drop = 0.05\nslow = 0.05\nslow_millis = 300\nreorder = 0.02\n";
+        let p = Profile::from_toml_str(text).unwrap();
+        assert_eq!(p.chaos, Some(Chaos::soak(3)));
+        let partial = Profile::from_toml_str("[chaos]\nthrottle = 0.2").unwrap();
+        let chaos = partial.chaos.unwrap();
+        assert_eq!((chaos.throttle, chaos.retry_after_secs), (0.2, 1));
+        assert_eq!(chaos.server_error, 0.0);
+        assert!(Profile::from_toml_str("[chaos]\nslow = 1.5").is_err());
+        assert!(Profile::from_toml_str("[chaos]\nthrottle = -0.1").is_err());
+        assert!(Profile::from_toml_str("[chaos]\nthrottle = 0.7\nserver_error = 0.4").is_err());
+        assert!(Profile::from_toml_str("[chaos]\nnope = 1").is_err());
+        assert_eq!(Profile::default().chaos, None);
     }
 
     #[test]

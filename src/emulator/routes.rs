@@ -71,6 +71,8 @@ pub(crate) async fn dispatch(State(emu): State<(Emulator, bool)>, req: Request) 
         status: 0,
         is_write,
         handled: false,
+        executed: false,
+        injected: Vec::new(),
     };
     let Some(rest) = rest else {
         let err = ApiError::new(404, format!("{path} is not a SCIM endpoint."));
@@ -155,15 +157,16 @@ async fn serve(
         tokio::time::sleep(Duration::from_millis(answer.latency)).await;
     }
 
-    let fault = emu
+    let faults = emu
         .lock()
-        .take_fault(call.method.as_str(), &call.path, &call.rest);
+        .due_faults(call.method.as_str(), &call.path, &call.rest);
+    record.injected = faults.iter().map(FaultKind::name).collect();
     let Effects {
         drop_reply,
         truncate,
         stall,
         revoke,
-    } = match effects(emu, fault, answer, call.auth.as_deref()) {
+    } = match effects(emu, faults, answer, call.auth.as_deref()) {
         Faulted::Serve(effects) => effects,
         Faulted::Answer(answer) => return finish(emu, record, answer),
     };
@@ -173,31 +176,13 @@ async fn serve(
         return finish(emu, record, answer.error(&err));
     };
 
-    let outcome = {
-        let mut st = emu.lock();
-        let auth = call.auth.as_deref();
-        let (outcome, handled) = route(
-            &mut st,
-            &call.method,
-            &call.rest,
-            call.query.as_deref(),
-            auth,
-            body,
-        );
-        record.handled = handled;
-        if revoke {
-            if let Ok(token) = st.authenticate(auth) {
-                st.revoke_token(&token);
-            }
-        }
-        outcome
-    };
+    let outcome = work(emu, &call, body, record, revoke);
     if let Some(pause) = stall {
         // The work is already done: a stalled write is committed whether or not the client
         // waits, which is the case a retrying client must survive (find before re-create).
         tokio::time::sleep(pause).await;
     }
-    let response = match outcome {
+    match outcome {
         Ok((status, Some(mut value))) => {
             if truncate {
                 truncate_page(&mut value);
@@ -206,8 +191,44 @@ async fn serve(
         }
         Ok((status, None)) => empty_response(status),
         Err(err) => answer.error(&err),
+    }
+}
+
+/// Do the request's work in the workspace under its lock, revoke the caller's token if a fault
+/// says so, and log the request with the status it will be answered with.
+fn work(
+    emu: &Emulator,
+    call: &Call,
+    body: &Bytes,
+    mut record: RequestRecord,
+    revoke: bool,
+) -> Result<(u16, Option<Value>), ApiError> {
+    let mut st = emu.lock();
+    let auth = call.auth.as_deref();
+    let (outcome, handled) = route(
+        &mut st,
+        &call.method,
+        &call.rest,
+        call.query.as_deref(),
+        auth,
+        body,
+    );
+    record.handled = handled;
+    record.executed = handled && record.is_write && outcome.is_ok();
+    if revoke {
+        if let Ok(token) = st.authenticate(auth) {
+            st.revoke_token(&token);
+        }
+    }
+    // Logged now, not once the reply is sent: a client that gives up during a stall closes the
+    // connection and the server drops the request at its next await, and a write already
+    // carried out must still be counted.
+    record.status = match &outcome {
+        Ok((status, _)) => *status,
+        Err(err) => err.status,
     };
-    finish(emu, record, response)
+    st.requests.push(record);
+    outcome
 }
 
 /// What a fault changes about a request that the workspace still serves.
@@ -231,52 +252,75 @@ enum Faulted {
     Answer(Response),
 }
 
-/// The effects of `fault`, or the answer it gives instead of the workspace.
+/// The effects of `faults`, or the answer the first that answers gives instead of the workspace.
 fn effects(
     emu: &Emulator,
-    fault: Option<FaultKind>,
+    faults: Vec<FaultKind>,
     answer: &Answering,
     auth: Option<&str>,
 ) -> Faulted {
-    let refuse = |err: ApiError| Faulted::Answer(answer.error(&err));
     let mut effects = Effects::default();
+    for fault in faults {
+        if let Some(answered) = effect(emu, fault, answer, auth, &mut effects) {
+            return answered;
+        }
+    }
+    Faulted::Serve(effects)
+}
+
+/// Add one fault's effect to `effects`, or the answer it gives instead of the workspace.
+fn effect(
+    emu: &Emulator,
+    fault: FaultKind,
+    answer: &Answering,
+    auth: Option<&str>,
+    effects: &mut Effects,
+) -> Option<Faulted> {
+    let refuse = |err: ApiError| Some(Faulted::Answer(answer.error(&err)));
     match fault {
-        Some(FaultKind::Status500) => {
-            return refuse(ApiError::new(500, "Injected fault: internal server error."))
+        FaultKind::Status500 => {
+            refuse(ApiError::new(500, "Injected fault: internal server error."))
         }
-        Some(FaultKind::Status503) => {
-            return refuse(ApiError::new(503, "Injected fault: service unavailable."))
-        }
-        Some(FaultKind::Status529) => {
-            return refuse(ApiError::new(529, "Injected fault: service overloaded."))
-        }
-        Some(FaultKind::Status429 { retry_after_secs }) => {
-            return refuse(ApiError {
-                retry_after: Some(retry_after_secs),
-                ..ApiError::typed(429, "tooMany", "Injected fault: rate limited.")
-            })
-        }
-        Some(FaultKind::HugeBody {
+        FaultKind::Status503 => refuse(ApiError::new(503, "Injected fault: service unavailable.")),
+        FaultKind::Status529 => refuse(ApiError::new(529, "Injected fault: service overloaded.")),
+        FaultKind::Status429 { retry_after_secs } => refuse(ApiError {
+            retry_after: Some(retry_after_secs),
+            ..ApiError::typed(429, "tooMany", "Injected fault: rate limited.")
+        }),
+        FaultKind::HugeBody {
             status,
             bytes,
             content_length,
-        }) => {
+        } => {
             let streamed = emu.streamed.clone();
-            return Faulted::Answer(hostile::huge_body(status, bytes, content_length, streamed));
+            Some(Faulted::Answer(hostile::huge_body(
+                status,
+                bytes,
+                content_length,
+                streamed,
+            )))
         }
-        Some(FaultKind::EchoAuth { status, json }) => {
-            return Faulted::Answer(hostile::echo_auth(status, json, auth))
+        FaultKind::EchoAuth { status, json } => {
+            Some(Faulted::Answer(hostile::echo_auth(status, json, auth)))
         }
-        Some(FaultKind::Stall { millis }) => effects.stall = Some(Duration::from_millis(millis)),
-        Some(FaultKind::CommitThenDrop) => effects.drop_reply = true,
-        Some(FaultKind::TruncatedPage) => effects.truncate = true,
-        Some(FaultKind::CommitThenRevoke { stall_millis }) => {
+        FaultKind::Stall { millis } => {
+            effects.stall = Some(Duration::from_millis(millis));
+            None
+        }
+        FaultKind::CommitThenDrop => {
+            effects.drop_reply = true;
+            None
+        }
+        FaultKind::TruncatedPage => {
+            effects.truncate = true;
+            None
+        }
+        FaultKind::CommitThenRevoke { stall_millis } => {
             effects.revoke = true;
             effects.stall = Some(Duration::from_millis(stall_millis));
+            None
         }
-        None => {}
     }
-    Faulted::Serve(effects)
 }
 
 fn finish(emu: &Emulator, mut record: RequestRecord, response: Response) -> Response {
@@ -610,6 +654,16 @@ fn control_route(emu: &Emulator, method: &Method, rest: &str, body: Option<Bytes
                 emu.push_fault(fault);
                 Ok(empty_response(204))
             }
+            ("PUT", "/chaos") => {
+                let chaos: Option<super::Chaos> =
+                    serde_json::from_value(parse(&body)?).map_err(|e| (400, e.to_string()))?;
+                if let Some(chaos) = &chaos {
+                    chaos.validate().map_err(|e| (400, e.to_string()))?;
+                }
+                emu.set_chaos(chaos);
+                Ok(empty_response(204))
+            }
+            ("GET", "/chaos") => Ok(json_response(200, &json!(emu.chaos()), ct, false)),
             ("PUT", "/rate-limit") => {
                 let limit: Option<RateLimit> =
                     serde_json::from_value(parse(&body)?).map_err(|e| (400, e.to_string()))?;

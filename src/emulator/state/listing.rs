@@ -6,7 +6,6 @@ use super::{Account, ApiError, Reply, State, Status};
 use crate::emulator::filter;
 use crate::emulator::profile::{MaxCount, RemovedUser, SeedUser};
 use crate::emulator::LIST_SCHEMA;
-use rand::seq::SliceRandom;
 use serde_json::{json, Value};
 
 /// Notion's page size cap (docs/notion.md, "Paging").
@@ -114,9 +113,7 @@ impl State {
     /// Groups in list order (few enough to sort per page); users use the maintained order.
     fn order<T>(&mut self, items: &mut [T], seq: impl Fn(&T) -> i64) {
         items.sort_by_key(seq);
-        if self.switches.unstable_order {
-            items.shuffle(&mut self.rng);
-        }
+        self.arrange(items);
     }
 
     pub(super) fn visible(&self, a: &Account) -> bool {
@@ -148,9 +145,7 @@ impl State {
                 self.visible(a) && matcher(a)
             });
         }
-        if self.switches.unstable_order {
-            found.shuffle(&mut self.rng);
-        }
+        self.arrange(&mut found);
         let total = found.len();
         let (start, count) = self.page(query)?;
         let resources: Vec<Value> = found

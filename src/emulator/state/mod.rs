@@ -1,5 +1,6 @@
 //! The emulator's workspace: accounts (members, removed members, guests), groups, tokens, the
-//! rate-limit buckets, pending faults and the request log, with every SCIM operation on them.
+//! rate-limit buckets, pending faults and chaos draws, the request log and the removals, with
+//! every SCIM operation on them.
 //!
 //! Everything here is synchronous and runs under the emulator's one mutex; `routes` does the
 //! HTTP. Users and groups are kept as JSON documents so PATCH (`patch`) works on them directly;
@@ -7,10 +8,10 @@
 //!
 //! This file holds the workspace's types and what every part shares (ids, list order, `meta`,
 //! PATCH operations); each part lives in its own file: [`seed`] (profile seeding), [`auth`]
-//! (tokens and rate limits), [`faults`], [`forms`] (the PATCH forms a workspace accepts),
-//! [`index`] (accounts by id and email, the list order), [`listing`] (paging, filters, list calls),
-//! [`users`], [`rewrite`] (the name model and the attributes a workspace rewrites), [`groups`]
-//! and [`views`] (what tests and `--control` read).
+//! (tokens and rate limits), [`faults`] (one-shot, and drawn at random by chaos), [`forms`] (the
+//! PATCH forms a workspace accepts), [`index`] (accounts by id and email, the list order),
+//! [`listing`] (paging, filters, list calls), [`users`], [`rewrite`] (the name model and the
+//! attributes a workspace rewrites), [`groups`] and [`views`] (what tests and `--control` read).
 
 mod auth;
 mod faults;
@@ -35,7 +36,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::patch::{self, Op};
-use super::profile::{Profile, RateLimit, Switches};
+use super::profile::{Chaos, Profile, RateLimit, Switches};
 use super::NOTION_SCHEMA;
 use crate::clock::Clock;
 use auth::{Bucket, Token, WorkspaceWindow};
@@ -173,6 +174,25 @@ pub struct RequestRecord {
     pub is_write: bool,
     /// Got past auth, rate limit and faults into a resource handler.
     pub handled: bool,
+    /// A write the resource handler carried out (answered 2xx, whether or not the reply then
+    /// reached the client); a write it refused (404, 409, 400) or that never reached it (429,
+    /// an injected 5xx) is not.
+    pub executed: bool,
+    /// The faults injected into this request, by their kebab-case kind (`status429`,
+    /// `commit-then-drop`, ...; `stall` for a slow reply), one-shot or drawn by chaos.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub injected: Vec<&'static str>,
+}
+
+/// A member taken out of the workspace (by `DELETE` or `active: false`), in the order it
+/// happened: what a test checks to say nobody was deactivated by mistake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Removal {
+    /// The account's id.
+    pub id: String,
+    /// Its userName when it was removed.
+    pub user_name: String,
 }
 
 /// The workspace.
@@ -190,7 +210,12 @@ pub(crate) struct State {
     buckets: HashMap<String, Bucket>,
     workspace_window: WorkspaceWindow,
     faults: Vec<PendingFault>,
+    /// Random faults, with their own RNG so turning chaos on leaves ids and shuffles as they were.
+    chaos: Option<(Chaos, StdRng)>,
+    /// Seed of chaos's current list order; 0 is list order itself.
+    order_epoch: u64,
     pub requests: Vec<RequestRecord>,
+    pub removals: Vec<Removal>,
     rng: StdRng,
     next_seq: i64,
     first_seq: i64,
@@ -217,7 +242,10 @@ impl State {
             buckets: HashMap::new(),
             workspace_window: WorkspaceWindow::new(profile.workspace_budget),
             faults: Vec::new(),
+            chaos: None,
+            order_epoch: 0,
             requests: Vec::new(),
+            removals: Vec::new(),
             rng: StdRng::seed_from_u64(profile.rng_seed),
             next_seq: 0,
             first_seq: 0,
@@ -236,6 +264,7 @@ impl State {
         for fault in profile.faults {
             state.push_fault(fault);
         }
+        state.set_chaos(profile.chaos);
         state
     }
 

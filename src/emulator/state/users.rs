@@ -392,6 +392,11 @@ impl State {
     fn remove_member(&mut self, id: &str) {
         let now = self.now_ms();
         if let Some(at) = self.account_at(id) {
+            let user_name = self.accounts[at].user_name().to_owned();
+            self.removals.push(super::Removal {
+                id: id.to_owned(),
+                user_name,
+            });
             self.edit_account(at, |a| {
                 a.status = Status::Removed;
                 a.modified_ms = now;
