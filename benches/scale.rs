@@ -199,7 +199,7 @@ fn write_config(dir: &Path, name: &str, csv: &str, url: &str) -> PathBuf {
     let text = format!(
         "[store]\nurl = \"sqlite://{name}.db?mode=rwc\"\n\n[target]\nname = \"bench\"\n\
          kind = \"notion\"\nurl = \"{url}\"\ntoken_file = \"token\"\n\
-         token_owner = \"owner@{DOMAIN}\"\nrate_limit = 0\n\n[[sources]]\nname = \"hr\"\n\
+         token_owner = \"owner@{DOMAIN}\"\nrate_limit = 0\nmax_reply_bytes = 1073741824\n\n[[sources]]\nname = \"hr\"\n\
          kind = \"hr-csv\"\npath = \"{csv}\"\n\n[mapping]\ndepartment = \"\"\nmanager = \"\"\n\
          employeeNumber = \"\"\n\n[policy]\nmax_deactivations = \"100%\"\n"
     );

@@ -162,7 +162,7 @@ fn hex_value(bytes: &[u8], pos: &mut usize) -> Option<String> {
         *pos += 1;
     }
     let digits = *pos - start - 1;
-    if digits == 0 || digits % 2 != 0 {
+    if digits == 0 || !digits.is_multiple_of(2) {
         return None;
     }
     let hex = std::str::from_utf8(&bytes[start..*pos])
