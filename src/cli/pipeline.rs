@@ -590,22 +590,15 @@ fn held_role_groups(
             .flat_map(|r| r.groups.iter())
             .find(|g| g.key.id == *id);
         let name = hit.subject.clone().unwrap_or_else(|| id.clone());
-        let reads_it = match read {
-            Some(group) => mapping::roles::reads_group(rules, group),
-            None => {
-                let vanished = crate::model::SourceGroup {
-                    key: SourceKey::new(hit.source.clone(), id.clone()),
-                    location: id.clone(),
-                    attrs: BTreeMap::from([("name".to_owned(), name.clone())]),
-                    members: Vec::new(),
-                };
-                mapping::roles::reads_group(rules, &vanished)
-            }
+        // A group the read no longer has is matched by the id and name its baseline recorded.
+        let (location, read_name) = match read {
+            Some(g) => (g.location.as_str(), g.attrs.get("name").map(String::as_str)),
+            None => (id.as_str(), Some(name.as_str())),
         };
-        if reads_it {
+        if mapping::roles::reads_group(rules, location, read_name) {
             out.push(crate::model::SourceIssue {
                 source: hit.source.clone(),
-                location: read.map_or_else(|| id.clone(), |g| g.location.clone()),
+                location: location.to_owned(),
                 code: crate::model::FindingCode::GroupGateHeld,
                 message: format!(
                     "group `{name}` is held by the group-drop gate and [roles] reads it, so every role change of \

@@ -61,23 +61,30 @@ pub fn assign(
     }
 }
 
-/// Whether any rule reads membership of `group` (by DN or name, as [`decide`] compares them).
-/// When a source health gate holds a group's read, the role changes such a rule would make are
-/// held with it (docs/lifecycle.md, "Source health gates").
-pub fn reads_group(rules: &RoleRules, group: &SourceGroup) -> bool {
+/// Whether any rule reads membership of the group at `location` (its DN) with `name` (by DN or
+/// name, as [`decide`] compares them). When a source health gate holds a group's read, the role
+/// changes such a rule would make are held with it (docs/lifecycle.md, "Source health gates").
+/// Takes the two texts rather than a [`SourceGroup`]: a group the read no longer has is known
+/// only by what its baseline recorded.
+pub fn reads_group(rules: &RoleRules, location: &str, name: Option<&str>) -> bool {
     rules.rules.iter().any(|rule| match &rule.when {
-        RoleMatch::Group(wanted) => named(wanted, group),
+        RoleMatch::Group(wanted) => named(wanted, location, name),
         RoleMatch::Attribute { .. } => false,
     })
 }
 
-/// Whether `group` is one of `wanted` (lowercased DNs or names).
-fn named(wanted: &[String], group: &SourceGroup) -> bool {
-    let name = group.attrs.get("name").map(|n| n.to_lowercase());
-    let location = group.location.to_lowercase();
+/// Whether the group at `location` with `name` is one of `wanted` (lowercased DNs or names).
+fn named(wanted: &[String], location: &str, name: Option<&str>) -> bool {
+    let name = name.map(str::to_lowercase);
+    let location = location.to_lowercase();
     wanted
         .iter()
         .any(|w| *w == location || Some(w) == name.as_ref())
+}
+
+/// A source group's DN and name, as [`named`] compares them.
+fn group_names(group: &SourceGroup) -> (&str, Option<&str>) {
+    (&group.location, group.attrs.get("name").map(String::as_str))
 }
 
 /// The role `rules` give `person`, and why; `None` when no rule matches and there is no default.
@@ -113,13 +120,14 @@ fn matches(
     match &rule.when {
         RoleMatch::Group(wanted) => sources.iter().find_map(|source| {
             source.groups.iter().find_map(|g| {
-                (named(wanted, g) && g.members.iter().any(|m| keys.contains(m))).then(|| {
-                    SourceFact {
+                let (location, name) = group_names(g);
+                (named(wanted, location, name) && g.members.iter().any(|m| keys.contains(m))).then(
+                    || SourceFact {
                         source: source.name.to_owned(),
                         location: format!("{} ({})", g.location, rule.label),
                         values: vec![("memberOf".to_owned(), g.location.clone())],
-                    }
-                })
+                    },
+                )
             })
         }),
         RoleMatch::Attribute { name, values } => {
@@ -303,14 +311,22 @@ mod tests {
                 ],
                 default: None,
             };
-            assert!(reads_group(&rules, &admins), "{wanted}");
-            assert!(!reads_group(&rules, &other), "{wanted}");
+            let (location, name) = group_names(&admins);
+            assert!(reads_group(&rules, location, name), "{wanted}");
+            let (location, name) = group_names(&other);
+            assert!(!reads_group(&rules, location, name), "{wanted}");
+            // A group known only by its baseline: its id and recorded name.
+            assert!(
+                reads_group(&rules, "cn=admins,ou=groups", Some("Admins")),
+                "{wanted}"
+            );
         }
         let by_attribute = RoleRules {
             rules: vec![rule("restricted_member", dept(&["admins"]))],
             default: Some("member".into()),
         };
-        assert!(!reads_group(&by_attribute, &admins));
+        let (location, name) = group_names(&admins);
+        assert!(!reads_group(&by_attribute, location, name));
     }
 
     #[test]
