@@ -63,7 +63,7 @@ fn main() {
                 Attr::Title,
                 vec![SourceFact {
                     source: "hr".into(),
-                    location: format!("hr.csv line {}", i + 2),
+                    location: format!("hr.csv line {}", i + 2).into(),
                     values: vec![("title".into(), "Engineer".into())],
                 }],
             )]

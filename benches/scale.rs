@@ -32,7 +32,7 @@
 use idbridge::cli::pipeline;
 use idbridge::clock::{Clock, SystemClock};
 use idbridge::model::{DesiredGroup, ScimId, SourceKey, UserName};
-use idbridge::plan::{self, Input, KnownLink, TargetState};
+use idbridge::plan::{self, Input, KnownLink};
 use idbridge::scim::TargetRead;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -41,6 +41,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+// The allocator the binary uses (src/main.rs), so the in-process figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TOKEN: &str = "bench-token-not-a-secret";
 const DOMAIN: &str = "bench.example";
@@ -311,25 +315,18 @@ async fn run_plan(config: &Path, people: usize, members: &[Vec<usize>]) -> PlanR
     let reads = pipeline::read_sources(&settings, clock.as_ref())
         .await
         .unwrap();
+    let rss_read_sources = status_kib("VmRSS:") as f64 / 1024.0;
     let now = clock.now();
     let desired = pipeline::desired(&settings, reader.profile(), &reads, &[], now).unwrap();
     let (user_links, group_links) = links(people, members.len());
     let desired_groups = desired_groups(members);
     let sources = started.elapsed();
+    let rss_sources = status_kib("VmRSS:") as f64 / 1024.0;
     let started = Instant::now();
-    let read = reader.read_users().await.unwrap();
-    let target = TargetState {
-        users: read
-            .users
-            .iter()
-            .map(|u| reader.profile().to_target_user(u))
-            .collect(),
-        consistent: read.consistent,
-        problems: read.problems,
-    };
-    drop(read.users);
+    let target = pipeline::read_users(&reader).await.unwrap();
     let groups = pipeline::read_groups(&reader).await.unwrap();
     let read = started.elapsed();
+    let rss_read = status_kib("VmRSS:") as f64 / 1024.0;
     let policy = pipeline::policy(&settings, false, None);
     let source_names = vec!["hr".to_owned(), "corp".to_owned()];
     let input = Input {
@@ -357,12 +354,16 @@ async fn run_plan(config: &Path, people: usize, members: &[Vec<usize>]) -> PlanR
     let started = Instant::now();
     let plan = plan::plan(&input);
     let plan_time = started.elapsed();
-    let summary = plan
-        .summary_in_order()
-        .iter()
-        .map(|(kind, n)| format!("{kind:?} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let summary = format!(
+        "RSS after the source read {rss_read_sources:.0} MiB, after mapping and links {rss_sources:.0} MiB, after the target read {rss_read:.0} MiB, after the plan {:.0} MiB; {}",
+        status_kib("VmRSS:") as f64 / 1024.0,
+        plan.summary_in_order()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| format!("{kind:?} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     PlanRun {
         sources,
         read,

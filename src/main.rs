@@ -6,6 +6,12 @@ use idbridge::cli::{self, progress, Cli};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+// glibc's allocator spent about a third of a 100,000-person plan's CPU in malloc and free, and
+// kept the freed memory of one phase from the next (docs/performance.md, "Scale");
+// docs/architecture.md says why this dependency is here.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

@@ -29,12 +29,16 @@ static JSON_WRITTEN: AtomicBool = AtomicBool::new(false);
 
 /// Write `text` to stdout, as described in the module doc.
 pub fn out(text: &str) {
+    out_bytes(text.as_bytes());
+}
+
+fn out_bytes(bytes: &[u8]) {
     if STDOUT_GONE.load(Ordering::SeqCst) || STDOUT_FAILED.get().is_some() {
         return;
     }
     let written = progress::suspend(|| {
         let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
+        stdout.write_all(bytes)?;
         stdout.flush()
     });
     match written {
@@ -76,11 +80,29 @@ macro_rules! errln {
 }
 pub(crate) use errln;
 
-/// Write `doc` as the command's one JSON document.
+/// stdout through [`out_bytes`], for writers: its errors are [`out`]'s to remember, never the
+/// writer's.
+struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        out_bytes(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Write `doc` as the command's one JSON document, as it is serialised: a plan of 100,000
+/// operations is never held as one string (docs/performance.md, "Scale").
 pub fn json(doc: &impl Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(doc)?;
     JSON_WRITTEN.store(true, Ordering::SeqCst);
-    out(&format!("{text}\n"));
+    let mut writer = std::io::BufWriter::with_capacity(1 << 16, Stdout);
+    serde_json::to_writer_pretty(&mut writer, doc)?;
+    writer.write_all(b"\n")?;
+    writer.flush()?;
     Ok(())
 }
 
@@ -129,7 +151,15 @@ pub fn error_document(message: &str, exit: Exit) -> serde_json::Value {
 pub fn print_plan(plan: &Plan, format: Format) -> Result<()> {
     match format {
         Format::Json => json(plan)?,
-        Format::Table => out(&report::plan_text(plan)),
+        Format::Table => {
+            // On a terminal a huge plan shows its first rows and its summary; piped or
+            // redirected, every row, as the file or log that keeps it expects.
+            use std::io::IsTerminal;
+            let rows = std::io::stdout()
+                .is_terminal()
+                .then_some(report::TERMINAL_ROWS);
+            report::write_plan_text(plan, rows, out);
+        }
     }
     Ok(())
 }

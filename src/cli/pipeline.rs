@@ -488,8 +488,8 @@ pub fn desired(
 }
 
 /// The target's users, read for a plan and normalised by its profile.
-async fn read_users(reader: &Reader) -> Result<TargetState> {
-    let read = reader.read_users().await?;
+pub async fn read_users(reader: &Reader) -> Result<TargetState> {
+    let read = reader.read_target_users().await?;
     tracing::info!(
         users = read.users.len(),
         consistent = read.consistent,
@@ -504,11 +504,7 @@ async fn read_users(reader: &Reader) -> Result<TargetState> {
         );
     }
     Ok(TargetState {
-        users: read
-            .users
-            .iter()
-            .map(|u| reader.profile().to_target_user(u))
-            .collect(),
+        users: read.users,
         consistent: read.consistent,
         problems: read.problems,
     })

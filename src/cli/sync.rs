@@ -579,7 +579,7 @@ async fn watched_state(
     plan: &Plan,
 ) -> Result<(Vec<TargetUser>, Vec<TargetGroup>)> {
     let reading = progress::spinner("reading the target");
-    let read = reader.read_users().await?;
+    let read = reader.read_target_users().await?;
     drop(reading);
     if !read.consistent {
         return Err(Refused(format!(
@@ -588,11 +588,7 @@ async fn watched_state(
         ))
         .into());
     }
-    let users: Vec<_> = read
-        .users
-        .iter()
-        .map(|u| reader.profile().to_target_user(u))
-        .collect();
+    let users = read.users;
     if plan.watch.group_ids.is_empty() && plan.watch.group_names.is_empty() {
         return Ok((users, Vec::new()));
     }

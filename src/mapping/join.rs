@@ -313,8 +313,9 @@ fn desired_user(
     let view = View { person, rules };
     let mut attrs = UserAttrs::new();
     let mut provenance = BTreeMap::new();
+    let places = provenance::Places::of(&view);
     for (attr, template) in &rules.attrs {
-        let (value, facts) = provenance::render(&view, *attr, template);
+        let (value, facts) = provenance::render(&view, &places, *attr, template);
         if let Some(value) = value {
             attrs.insert(*attr, value);
         }

@@ -103,8 +103,8 @@ pub fn decide(
     }
     rules.default.as_ref().map(|role| {
         let fact = SourceFact {
-            source: "config".to_owned(),
-            location: format!("[roles] default = \"{role}\" (no rule matches)"),
+            source: "config".into(),
+            location: format!("[roles] default = \"{role}\" (no rule matches)").into(),
             values: Vec::new(),
         };
         (role.clone(), fact)
@@ -123,8 +123,8 @@ fn matches(
                 let (location, name) = group_names(g);
                 (named(wanted, location, name) && g.members.iter().any(|m| keys.contains(m))).then(
                     || SourceFact {
-                        source: source.name.to_owned(),
-                        location: format!("{} ({})", g.location, rule.label),
+                        source: source.name.into(),
+                        location: format!("{} ({})", g.location, rule.label).into(),
                         values: vec![("memberOf".to_owned(), g.location.clone())],
                     },
                 )
@@ -137,8 +137,8 @@ fn matches(
                 .iter()
                 .any(|v| v.trim().to_lowercase() == value_key)
                 .then(|| SourceFact {
-                    source: source.to_owned(),
-                    location: format!("{} ({})", record.location, rule.label),
+                    source: source.into(),
+                    location: format!("{} ({})", record.location, rule.label).into(),
                     values: vec![(name.clone(), value.to_owned())],
                 })
         }

@@ -163,7 +163,7 @@ pub fn parse_email(text: &str) -> Result<String, EmailError> {
     if local.len() > 64 {
         return Err(EmailError::LocalTooLong(local.len()));
     }
-    let domain = ascii_domain(domain)?;
+    let domain = checked_domain(domain)?;
     let address = format!("{local}@{domain}");
     if address.len() > MAX_ADDRESS {
         return Err(EmailError::TooLong(address.len()));
@@ -175,6 +175,40 @@ pub fn parse_email(text: &str) -> Result<String, EmailError> {
     email_address::EmailAddress::parse_with_options(&address, options)
         .map_err(|e| EmailError::Syntax(syntax_message(&e)))?;
     Ok(address)
+}
+
+/// How many domains' verdicts [`checked_domain`] keeps a thread.
+const DOMAIN_MEMO: usize = 16;
+
+thread_local! {
+    /// The last domains checked and their verdicts, newest last.
+    static DOMAINS: std::cell::RefCell<Vec<(String, Result<String, EmailError>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`ascii_domain`], remembered for the last few domains: a workforce uses a handful of domains,
+/// and checking one (UTS 46 both ways, a script check per label) is most of an address check's
+/// cost. The verdict is a function of the text alone,
+/// so remembering it changes nothing but the time.
+fn checked_domain(domain: &str) -> Result<String, EmailError> {
+    let known = DOMAINS.with(|memo| {
+        memo.borrow()
+            .iter()
+            .find(|(d, _)| d == domain)
+            .map(|(_, verdict)| verdict.clone())
+    });
+    if let Some(verdict) = known {
+        return verdict;
+    }
+    let verdict = ascii_domain(domain);
+    DOMAINS.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.len() == DOMAIN_MEMO {
+            drop(memo.remove(0));
+        }
+        memo.push((domain.to_owned(), verdict.clone()));
+    });
+    verdict
 }
 
 /// The domain as ASCII. An ASCII domain is kept as written (only checked); a non-ASCII one must
@@ -301,6 +335,27 @@ fn syntax_message(e: &email_address::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Remembered verdicts are the verdicts: the same answers in any order, for good and bad
+    /// domains, and after more domains than the memo holds have pushed the first ones out.
+    #[test]
+    fn remembered_domain_verdicts_are_the_checked_ones() {
+        let texts: Vec<String> = (0..40)
+            .map(|i| match i % 4 {
+                0 => format!("ada@d{i}.example.com"),
+                1 => format!("ada@D{i}.Example.COM"),
+                2 => "ada@exa mple.com".to_owned(),
+                _ => "ada@xn--80ak6aa92e.com".to_owned(),
+            })
+            .collect();
+        let first: Vec<_> = texts.iter().map(|t| parse_email(t)).collect();
+        for (text, verdict) in texts.iter().zip(&first).rev() {
+            assert_eq!(&parse_email(text), verdict, "{text}");
+            let domain = text.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+            assert_eq!(checked_domain(domain), ascii_domain(domain), "{domain}");
+        }
+        assert!(first[0].is_ok() && first[2].is_err());
+    }
 
     #[test]
     fn plain_addresses_pass_unchanged() {

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// SCIM enterprise extension schema URN (RFC 7643 §4.3).
 pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -163,9 +164,11 @@ pub struct DesiredUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFact {
     /// The source's name, or `config` for a value the `[mapping]` template itself supplies.
-    pub source: String,
+    /// Shared: every attribute of a person read from one record names the same source and place,
+    /// and a large read holds eight or more facts a person.
+    pub source: Arc<str>,
     /// Where: the record's location (`hr.csv line 4`, a DN), or the template for `config`.
-    pub location: String,
+    pub location: Arc<str>,
     /// (attribute name as the template reads it, the value as the source has it; empty when the
     /// record has no value there).
     pub values: Vec<(String, String)>,

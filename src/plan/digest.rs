@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+#[cfg(test)]
 fn hex_digest(lines: &[String]) -> String {
     let mut hasher = Sha256::new();
     for line in lines {
@@ -17,10 +18,38 @@ fn hex_digest(lines: &[String]) -> String {
     hex::encode(hasher.finalize())
 }
 
-fn attrs_line(attrs: &crate::model::UserAttrs) -> String {
-    // serde_json escapes separators inside values, so the line is unambiguous.
-    let map: BTreeMap<&str, &str> = attrs.iter().map(|(a, v)| (a.path(), v.as_str())).collect();
-    serde_json::to_string(&map).unwrap_or_default()
+/// Every attribute, in the order of its path: the order a JSON object with sorted keys lists
+/// them in.
+fn attrs_by_path() -> &'static [crate::model::Attr] {
+    static ORDER: std::sync::OnceLock<Vec<crate::model::Attr>> = std::sync::OnceLock::new();
+    ORDER.get_or_init(|| {
+        use strum::IntoEnumIterator;
+        let mut all: Vec<_> = crate::model::Attr::iter().collect();
+        all.sort_by_key(|a| a.path());
+        all
+    })
+}
+
+/// The attributes as a JSON object keyed by path, keys sorted, appended to `out`. serde_json
+/// escapes separators inside values, so the line is unambiguous. Written straight into the line
+/// (no map, no string per value): both digests write one for every person.
+fn write_attrs_line(out: &mut Vec<u8>, attrs: &crate::model::UserAttrs) {
+    out.push(b'{');
+    let mut first = true;
+    for attr in attrs_by_path() {
+        let Some(value) = attrs.get(attr) else {
+            continue;
+        };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, attr.path());
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
+    out.push(b'}');
 }
 
 /// The snapshot hash of one person's managed attributes: hex sha256 of `path=value` lines in
@@ -36,24 +65,33 @@ pub fn attr_hash(attrs: &crate::model::UserAttrs) -> String {
 
 /// sha256 of the desired people and the skipped source records.
 pub fn source_digest(desired: &[DesiredUser], issues: &[SourceIssue]) -> String {
-    let mut lines: Vec<String> = desired
-        .iter()
-        .map(|d| {
-            let state = match d.lifecycle {
-                Lifecycle::Active => "active",
-                Lifecycle::Inactive => "inactive",
-                Lifecycle::Pending => "pending",
-            };
-            format!("person {} {state} {}", d.key, attrs_line(&d.attrs))
-        })
-        .collect();
+    use std::io::Write as _;
+    let mut lines: Vec<Vec<u8>> = Vec::with_capacity(desired.len() + issues.len());
+    for d in desired {
+        let state = match d.lifecycle {
+            Lifecycle::Active => "active",
+            Lifecycle::Inactive => "inactive",
+            Lifecycle::Pending => "pending",
+        };
+        let mut line = Vec::with_capacity(160);
+        // Writing into a Vec cannot fail.
+        let _ = write!(line, "person {} {state} ", d.key);
+        write_attrs_line(&mut line, &d.attrs);
+        lines.push(line);
+    }
     lines.extend(
         issues
             .iter()
-            .map(|i| format!("issue {} {} {}", i.source, i.location, i.message)),
+            .map(|i| format!("issue {} {} {}", i.source, i.location, i.message).into_bytes()),
     );
-    lines.sort();
-    hex_digest(&lines)
+    // Byte order is the order of the lines as text: UTF-8 keeps code point order.
+    lines.sort_unstable();
+    let mut hasher = Sha256::new();
+    for line in &lines {
+        hasher.update(line);
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// The ids holding each watched key, sorted, keyed by the watched key. Objects whose key nobody
@@ -81,18 +119,33 @@ fn holders_by_key<'a>(
 /// sha256 of the watched target objects: managed fields, `active` and role of each watched id
 /// (or `absent`), and who holds each watched userName. List order and `meta` never count.
 pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch) -> String {
-    let by_id: BTreeMap<&str, &TargetUser> = users.iter().map(|u| (u.id.0.as_str(), u)).collect();
-    let mut lines = Vec::new();
+    use std::io::Write as _;
+    let by_id: HashMap<&str, &TargetUser> = users.iter().map(|u| (u.id.0.as_str(), u)).collect();
+    // Each line is hashed as it is made (one buffer for all), as `hex_digest` would hash it.
+    let mut hasher = Sha256::new();
+    let mut line: Vec<u8> = Vec::with_capacity(256);
+    let mut emit = |line: &mut Vec<u8>| {
+        line.push(b'\n');
+        hasher.update(&line[..]);
+        line.clear();
+    };
+    // Writing into a Vec cannot fail.
     for id in &watch.scim_ids {
-        lines.push(match by_id.get(id.as_str()) {
-            Some(u) => format!(
-                "id {id} active={} role={} {}",
-                u.active,
-                u.role.as_deref().unwrap_or("-"),
-                attrs_line(&u.attrs)
-            ),
-            None => format!("id {id} absent"),
-        });
+        match by_id.get(id.as_str()) {
+            Some(u) => {
+                let _ = write!(
+                    line,
+                    "id {id} active={} role={} ",
+                    u.active,
+                    u.role.as_deref().unwrap_or("-"),
+                );
+                write_attrs_line(&mut line, &u.attrs);
+            }
+            None => {
+                let _ = write!(line, "id {id} absent");
+            }
+        }
+        emit(&mut line);
     }
     // One pass builds the holders of every watched name; scanning all users per watched name was
     // quadratic (1,000 hires on a 100k workspace doubled the plan's time).
@@ -102,26 +155,28 @@ pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch
     );
     for name in &watch.user_names {
         let holders = name_holders.get(name.as_str()).map(|ids| ids.join(","));
-        lines.push(format!(
-            "name {name} held-by {}",
-            holders.unwrap_or_default()
-        ));
+        let _ = write!(line, "name {name} held-by {}", holders.unwrap_or_default());
+        emit(&mut line);
     }
     let groups_by_id: BTreeMap<&str, &TargetGroup> =
         groups.iter().map(|g| (g.id.0.as_str(), g)).collect();
     for id in &watch.group_ids {
-        lines.push(match groups_by_id.get(id.as_str()) {
+        match groups_by_id.get(id.as_str()) {
             Some(g) => {
                 let mut members: Vec<&str> = g.members.iter().map(|m| m.0.as_str()).collect();
                 members.sort_unstable();
-                format!(
+                let _ = write!(
+                    line,
                     "group {id} name={} members={}",
                     serde_json::to_string(&g.display_name).unwrap_or_default(),
                     members.join(",")
-                )
+                );
             }
-            None => format!("group {id} absent"),
-        });
+            None => {
+                let _ = write!(line, "group {id} absent");
+            }
+        }
+        emit(&mut line);
     }
     let group_holders = holders_by_key(
         &watch.group_names,
@@ -131,12 +186,14 @@ pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch
     );
     for name in &watch.group_names {
         let holders = group_holders.get(name.as_str()).map(|ids| ids.join(","));
-        lines.push(format!(
+        let _ = write!(
+            line,
             "group-name {name} held-by {}",
             holders.unwrap_or_default()
-        ));
+        );
+        emit(&mut line);
     }
-    hex_digest(&lines)
+    hex::encode(hasher.finalize())
 }
 
 /// Object keys sorted at every level, so the digest depends on the plan's content only, never on
@@ -153,15 +210,121 @@ fn canonical(value: Value) -> Value {
     }
 }
 
+/// The plan's fields but its operations and its own digest, as the plan document spells them.
+/// Built by destructuring the whole plan, so a field added to [`Plan`] does not compile until it
+/// is placed here (or named as left out).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Head<'p> {
+    version: u32,
+    generated_at: &'p str,
+    target: &'p super::op::TargetRef,
+    source_digest: &'p str,
+    target_digest: &'p str,
+    watch: &'p Watch,
+    blocked: bool,
+    summary: &'p BTreeMap<String, usize>,
+    findings: &'p [super::op::Finding],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    gates: &'p [super::gates::GateHit],
+    #[serde(skip_serializing_if = "absence_is_default")]
+    absence: &'p super::absence::AbsenceSection,
+}
+
+fn absence_is_default(section: &&super::absence::AbsenceSection) -> bool {
+    section.is_default()
+}
+
+impl<'p> Head<'p> {
+    fn of(plan: &'p Plan) -> Self {
+        let Plan {
+            version,
+            generated_at,
+            target,
+            source_digest,
+            target_digest,
+            plan_digest: _,
+            watch,
+            blocked,
+            summary,
+            operations: _,
+            findings,
+            gates,
+            absence,
+        } = plan;
+        Head {
+            version: *version,
+            generated_at,
+            target,
+            source_digest,
+            target_digest,
+            watch,
+            blocked: *blocked,
+            summary,
+            findings,
+            gates,
+            absence,
+        }
+    }
+}
+
+/// Feeds what is written into a sha256.
+struct Hashing(Sha256);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// `planDigest`: sha256 of the plan document in canonical JSON (keys sorted, no whitespace)
 /// without the `planDigest` field itself.
+///
+/// The document is hashed as it is written, one operation at a time: a plan of 100,000 creates
+/// made as one JSON tree, then sorted, then as text, held all three at once.
 pub fn plan_digest(plan: &Plan) -> String {
-    let mut doc = serde_json::to_value(plan).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut doc {
-        map.remove("planDigest");
+    let mut out = Hashing(Sha256::new());
+    // Writing into a hash cannot fail, nor can serialising these types (string keys only).
+    let _ = write_canonical_plan(plan, &mut out);
+    hex::encode(out.0.finalize())
+}
+
+fn write_canonical_plan(plan: &Plan, out: &mut Hashing) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let Value::Object(head) = serde_json::to_value(Head::of(plan))? else {
+        return Ok(());
+    };
+    let mut fields: Vec<(String, Option<Value>)> =
+        head.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    fields.push(("operations".to_owned(), None));
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    out.write_all(b"{")?;
+    for (i, (key, value)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, &key)?;
+        out.write_all(b":")?;
+        match value {
+            Some(value) => serde_json::to_writer(&mut *out, &canonical(value))?,
+            None => {
+                out.write_all(b"[")?;
+                for (n, op) in plan.operations.iter().enumerate() {
+                    if n > 0 {
+                        out.write_all(b",")?;
+                    }
+                    serde_json::to_writer(&mut *out, &canonical(serde_json::to_value(op)?))?;
+                }
+                out.write_all(b"]")?;
+            }
+        }
     }
-    let text = serde_json::to_string(&canonical(doc)).unwrap_or_default();
-    hex::encode(Sha256::digest(text.as_bytes()))
+    out.write_all(b"}")
 }
 
 #[cfg(test)]
@@ -191,6 +354,123 @@ mod tests {
         );
     }
 
+    /// The attributes line as it was made before it was written in place: a map sorted by path,
+    /// serialised by serde_json. The reference `write_attrs_line` must match byte for byte.
+    fn attrs_line_by_map(attrs: &UserAttrs) -> String {
+        let map: BTreeMap<&str, &str> = attrs.iter().map(|(a, v)| (a.path(), v.as_str())).collect();
+        serde_json::to_string(&map).unwrap()
+    }
+
+    /// `source_digest` as it was before: a line per person made by `format!`, sorted as text.
+    fn source_digest_by_lines(desired: &[DesiredUser], issues: &[SourceIssue]) -> String {
+        let mut lines: Vec<String> = desired
+            .iter()
+            .map(|d| {
+                let state = match d.lifecycle {
+                    Lifecycle::Active => "active",
+                    Lifecycle::Inactive => "inactive",
+                    Lifecycle::Pending => "pending",
+                };
+                format!("person {} {state} {}", d.key, attrs_line_by_map(&d.attrs))
+            })
+            .collect();
+        lines.extend(
+            issues
+                .iter()
+                .map(|i| format!("issue {} {} {}", i.source, i.location, i.message)),
+        );
+        lines.sort();
+        hex_digest(&lines)
+    }
+
+    /// Values with quotes, backslashes, control characters, separators and non-ASCII text, every
+    /// attribute set or some missing, keys that sort differently as text than as tuples
+    /// (`hr:E1` before `hr:E1x`, `hr:E1 `-prefixed lines), and issues: the written lines hash
+    /// as the formatted ones did.
+    #[test]
+    fn written_lines_hash_as_the_formatted_ones_did() {
+        use strum::IntoEnumIterator;
+        let values = [
+            "plain",
+            "a \"quote\"",
+            "back\\slash",
+            "tab\tnl\n",
+            "Zoë ΟΔΟΣ 東京",
+            ",:{}",
+            "",
+        ];
+        let mut people = Vec::new();
+        for (n, id) in ["E1", "E1x", "E1 x", "E10", "e1", "É1"].iter().enumerate() {
+            let mut attrs = UserAttrs::new();
+            for (i, attr) in Attr::iter().enumerate() {
+                if (i + n) % 3 != 0 {
+                    attrs.insert(attr, values[(i * 7 + n) % values.len()].to_owned());
+                }
+            }
+            assert_eq!(
+                {
+                    let mut out = Vec::new();
+                    write_attrs_line(&mut out, &attrs);
+                    String::from_utf8(out).unwrap()
+                },
+                attrs_line_by_map(&attrs)
+            );
+            let mut person = crate::plan::tests::person(id, "a@x.io", None, Lifecycle::Active);
+            person.attrs = attrs;
+            person.lifecycle = match n % 3 {
+                0 => Lifecycle::Active,
+                1 => Lifecycle::Inactive,
+                _ => Lifecycle::Pending,
+            };
+            people.push(person);
+        }
+        let issues = vec![SourceIssue {
+            source: "hr".to_owned(),
+            location: "hr.csv line 7".to_owned(),
+            code: crate::model::FindingCode::SourceRowInvalid,
+            message: "bad \"row\"".to_owned(),
+            skipped_person: true,
+            hints: Vec::new(),
+        }];
+        assert_eq!(
+            source_digest(&people, &issues),
+            source_digest_by_lines(&people, &issues)
+        );
+        people.reverse();
+        assert_eq!(
+            source_digest(&people, &[]),
+            source_digest_by_lines(&people, &[])
+        );
+        assert_eq!(source_digest(&[], &[]), source_digest_by_lines(&[], &[]));
+    }
+
+    /// `plan_digest` as it was before it streamed: the whole document as one JSON tree, sorted,
+    /// then hashed. Kept as the reference the streamed digest must match byte for byte.
+    fn plan_digest_whole(plan: &Plan) -> String {
+        let mut doc = serde_json::to_value(plan).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut doc {
+            map.remove("planDigest");
+        }
+        let text = serde_json::to_string(&canonical(doc)).unwrap_or_default();
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    /// Every kind of plan the planner's own tests make, with and without operations, gates,
+    /// findings and an absence section: the streamed digest is the whole-document one.
+    #[test]
+    fn the_streamed_plan_digest_is_the_whole_documents() {
+        let plans = crate::plan::tests::sample_plans();
+        assert!(plans.len() >= 3);
+        assert!(plans.iter().any(|p| p.operations.len() > 1));
+        assert!(plans.iter().any(|p| p.operations.is_empty()));
+        for plan in &plans {
+            assert_eq!(plan_digest(plan), plan_digest_whole(plan));
+            let mut digested = plan.clone();
+            digested.plan_digest = Some("ignored".to_owned());
+            assert_eq!(plan_digest(&digested), plan_digest_whole(plan));
+        }
+    }
+
     /// `target_digest` as it was before the name index: every watched name scans every object and
     /// lowercases per comparison. Kept here as the reference the indexed version must match.
     fn target_digest_by_scan(
@@ -207,7 +487,7 @@ mod tests {
                     "id {id} active={} role={} {}",
                     u.active,
                     u.role.as_deref().unwrap_or("-"),
-                    attrs_line(&u.attrs)
+                    attrs_line_by_map(&u.attrs)
                 ),
                 None => format!("id {id} absent"),
             });

@@ -146,6 +146,13 @@ impl<'a> Planner<'a> {
         let Some(state) = self.input.target_groups else {
             return;
         };
+        let nothing = state.groups.is_empty()
+            && self.input.desired_groups.is_empty()
+            && self.input.group_links.is_empty();
+        if nothing && state.consistent {
+            // No group anywhere: the index (every user's name, twice) would serve nothing.
+            return;
+        }
         let index = self.group_index(state);
         let mut desired: Vec<&DesiredGroup> = self.input.desired_groups.iter().collect();
         desired.sort_by(|a, b| a.key.cmp(&b.key));

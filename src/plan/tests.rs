@@ -51,8 +51,8 @@ pub(super) fn provenance(
                 _ => attr.path(),
             };
             let fact = crate::model::SourceFact {
-                source: "hr".to_owned(),
-                location: "hr.csv line 2".to_owned(),
+                source: "hr".into(),
+                location: "hr.csv line 2".into(),
                 values: vec![(name.to_owned(), value.clone())],
             };
             (*attr, vec![fact])
@@ -1116,4 +1116,49 @@ fn kinds_and_severities_are_spelled_alike_everywhere() {
     assert_spellings::<Severity>(&["error", "warning", "info"]);
     assert_serialized_alike::<Severity>();
     assert_deserialized_alike::<Severity>();
+}
+
+/// Plans of every shape the plan document has, for tests of what is computed from a whole plan
+/// (the digest): operations of several kinds with findings, none at all, the stored fixture, a
+/// held plan with gate hits, and one whose absence section is not the default.
+pub(crate) fn sample_plans() -> Vec<Plan> {
+    let mut c = Case::new();
+    c.desired = vec![
+        person("E1", "a@x.io", Some("T"), Lifecycle::Active),
+        person("E2", "b@x.io", None, Lifecycle::Active),
+        person("E4", "d@x.io", None, Lifecycle::Inactive),
+    ];
+    c.target = vec![
+        tuser("u1", "a@x.io", "E1", None),
+        tuser("u3", "c@x.io", "C", None),
+        tuser("u4", "d@x.io", "D", None),
+    ];
+    c.links = vec![link("E1", "u1"), link("E3", "u3"), link("E4", "u4")];
+    let busy = c.plan();
+    let mut quiet = Case::new();
+    quiet.desired = vec![person("E1", "a@x.io", Some("T"), Lifecycle::Active)];
+    quiet.target = vec![tuser("u1", "a@x.io", "E1", Some("T"))];
+    quiet.links = vec![link("E1", "u1")];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let stored: Plan = serde_json::from_str(
+        &std::fs::read_to_string(root.join("tests/fixtures/plans/basic.json")).unwrap(),
+    )
+    .unwrap();
+    let mut held = busy.clone();
+    held.gates = vec![super::gates::GateHit {
+        gate: super::gates::Gate::GroupDrop,
+        source: "corp".to_owned(),
+        subject: Some("Engineering \"core\"".to_owned()),
+        group_id: Some("g-1".to_owned()),
+        figure: "0 members".to_owned(),
+        threshold: "50%".to_owned(),
+        baseline: "12 members".to_owned(),
+        baseline_run: Some(7),
+        overridden: false,
+    }];
+    let mut absent = quiet.plan();
+    absent.absence.counted = false;
+    absent.absence.not_counted = vec!["hr: hr.csv line 7 could not be read".to_owned()];
+    absent.absence.basis = Some("ab".repeat(32));
+    vec![busy, quiet.plan(), stored, held, absent]
 }

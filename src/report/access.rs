@@ -684,7 +684,7 @@ pub(super) mod tests {
                 Attr::Title,
                 vec![SourceFact {
                     source: "hr".into(),
-                    location: format!("hr.csv line {}", &key.id[1..]),
+                    location: format!("hr.csv line {}", &key.id[1..]).into(),
                     values: vec![("title".into(), title.into())],
                 }],
             )]
@@ -696,7 +696,7 @@ pub(super) mod tests {
     pub fn record(key: &str, email: &str) -> SourceRecord {
         let key = SourceKey::parse(key).unwrap();
         SourceRecord {
-            location: format!("hr.csv line {}", &key.id[1..]),
+            location: format!("hr.csv line {}", &key.id[1..]).into(),
             attrs: BTreeMap::from([
                 ("employeeId".to_owned(), key.id.clone()),
                 ("email".to_owned(), email.to_owned()),

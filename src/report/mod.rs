@@ -32,7 +32,7 @@ pub mod workspace;
 pub use check::{check_text, safe_lines};
 pub use data::{AttrChange, Cell, Column, Field, Report};
 pub use outcome::{outcome_text, OpLine, OpStatus, OutcomeView};
-pub use plan::{errors_text, plan_text};
+pub use plan::{errors_text, plan_text, write_plan_text, TERMINAL_ROWS};
 pub use render::{render, render_page, Format};
 pub use workspace::{workspace_table, Member};
 

@@ -50,30 +50,64 @@ fn changes_text(changes: &[Change], full: bool) -> String {
         .join("\n")
 }
 
+/// Rows a table of operations holds before the next one starts: each is laid out on its own, so
+/// a plan of 100,000 operations never becomes one table in memory.
+const TABLE_ROWS: usize = 500;
+
+/// How many operations a terminal is shown before the rest is summed up.
+pub const TERMINAL_ROWS: usize = 1000;
+
 /// The plan as a table, its findings and its summary.
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
+    write_plan_text(plan, None, |part| out.push_str(part));
+    out
+}
+
+/// The plan as text, handed to `emit` a part at a time: the operations in tables of at most
+/// [`TABLE_ROWS`] rows, then the findings and the summary. With `rows`, only the first that many
+/// operations are listed, followed by a line saying how many more there are and where to see
+/// them.
+pub fn write_plan_text(plan: &Plan, rows: Option<usize>, mut emit: impl FnMut(&str)) {
     if plan.operations.is_empty() {
-        out.push_str("No changes: the target already matches the sources.\n");
-    } else {
-        let mut table = Table::new();
-        table
-            .load_preset(UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_width(140)
-            .set_header(["#", "operation", "userName", "changes", "reason"]);
-        for (i, op) in plan.operations.iter().enumerate() {
-            let full = matches!(op, Op::CreateUser(_) | Op::ReaddUser(_));
-            table.add_row([
-                (i + 1).to_string(),
-                op.kind().to_string(),
-                terminal_safe(op.subject(), MAX_CELL_CHARS),
-                changes_text(op.changes(), full),
-                terminal_safe(op.reason(), MAX_CELL_CHARS * 2),
-            ]);
-        }
-        out.push_str(&format!("{table}\n"));
+        emit("No changes: the target already matches the sources.\n");
     }
+    let shown = rows.map_or(plan.operations.len(), |r| r.min(plan.operations.len()));
+    let listed = plan.operations[..shown].iter().enumerate();
+    let mut table: Option<Table> = None;
+    for (i, op) in listed {
+        let t = table.get_or_insert_with(|| {
+            let mut t = Table::new();
+            t.load_preset(UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(140)
+                .set_header(["#", "operation", "userName", "changes", "reason"]);
+            t
+        });
+        let full = matches!(op, Op::CreateUser(_) | Op::ReaddUser(_));
+        t.add_row([
+            (i + 1).to_string(),
+            op.kind().to_string(),
+            terminal_safe(op.subject(), MAX_CELL_CHARS),
+            changes_text(op.changes(), full),
+            terminal_safe(op.reason(), MAX_CELL_CHARS * 2),
+        ]);
+        if t.row_count() == TABLE_ROWS {
+            emit(&format!("{t}\n"));
+            table = None;
+        }
+    }
+    if let Some(t) = table {
+        emit(&format!("{t}\n"));
+    }
+    if shown < plan.operations.len() {
+        emit(&format!(
+            "… and {} more operations, not shown here; `--format json` lists every one, as does this \
+             output piped or redirected to a file\n",
+            plan.operations.len() - shown
+        ));
+    }
+    let mut out = String::new();
     for f in &plan.findings {
         let tag = match f.severity {
             Severity::Error => "error",
@@ -116,7 +150,7 @@ pub fn plan_text(plan: &Plan) -> String {
     if let Some(digest) = &plan.plan_digest {
         out.push_str(&format!("planDigest: {digest}\n"));
     }
-    out
+    emit(&out);
 }
 
 /// The plan's error findings, one line each (`error [code]: message`).
@@ -161,6 +195,57 @@ mod tests {
             gates: Vec::new(),
             absence: Default::default(),
         }
+    }
+
+    fn deactivations(n: usize) -> Plan {
+        let mut p = plan(Vec::new());
+        p.operations = (0..n)
+            .map(|i| {
+                Op::DeactivateUser(crate::plan::DeactivateUser {
+                    user_name: crate::model::UserName::new(format!("p{i:05}@x.io")),
+                    scim_id: crate::model::ScimId(format!("u{i}")),
+                    source_key: crate::model::SourceKey::new("hr", format!("E{i}")),
+                    reason: "hr: status=terminated".to_owned(),
+                    changes: Vec::new(),
+                })
+            })
+            .collect();
+        p
+    }
+
+    /// A large plan is laid out in tables of [`TABLE_ROWS`], every row there, in order, once; a
+    /// terminal sees the first rows and how many more there are.
+    #[test]
+    fn a_large_plan_is_written_in_parts_and_a_terminal_sees_a_page() {
+        let p = deactivations(TABLE_ROWS * 2 + 7);
+        let mut parts = Vec::new();
+        write_plan_text(&p, None, |part| parts.push(part.to_owned()));
+        // Three tables, then findings and summary.
+        assert_eq!(parts.len(), 4);
+        let whole = parts.concat();
+        assert_eq!(whole, plan_text(&p));
+        let mut at = 0;
+        for i in 0..p.operations.len() {
+            let name = format!("p{i:05}@x.io");
+            let found = whole[at..]
+                .find(&name)
+                .unwrap_or_else(|| panic!("{name} missing or out of order"));
+            at += found + name.len();
+            assert_eq!(whole.matches(&name).count(), 1);
+        }
+        assert!(!whole.contains("more operations"));
+
+        let mut page = String::new();
+        write_plan_text(&p, Some(10), |part| page.push_str(part));
+        assert!(page.contains("p00009@x.io") && !page.contains("p00010@x.io"));
+        assert!(page.contains(&format!(
+            "… and {} more operations",
+            p.operations.len() - 10
+        )));
+        assert!(page.contains("Plan for acme"));
+        let mut small = String::new();
+        write_plan_text(&deactivations(3), Some(10), |part| small.push_str(part));
+        assert_eq!(small, plan_text(&deactivations(3)));
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub use client::{Reader, Writer};
 pub use error::{Error, Result};
 pub use profile::{Lookup, MemberRemoval, OpCase, PatchForm, Profile, Readd, SetForm, TargetKind};
 pub use stats::{Observer, RequestCounts, RequestObserver};
-pub use target::{CreateOutcome, GroupRead, TargetRead, TargetWrite, UserRead};
+pub use target::{CreateOutcome, GroupRead, TargetRead, TargetUserRead, TargetWrite, UserRead};
 pub use transport::{ClientSettings, DEFAULT_MAX_REPLY_BYTES};
 
 /// Helpers of the client's unit tests: a token canary, quick settings, and ports that refuse or

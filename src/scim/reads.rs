@@ -10,7 +10,7 @@ use super::client::Reader;
 use super::error::{Error, Result};
 use super::paging::{Pager, Step};
 use super::profile::{eq_filter, Profile};
-use super::target::{GroupRead, TargetRead, UserRead};
+use super::target::{GroupRead, TargetRead, TargetUserRead, UserRead};
 use super::transport::Core;
 use super::wire;
 use crate::model::ScimId;
@@ -60,7 +60,7 @@ impl TargetRead for Reader {
     async fn read_users(&self) -> Result<UserRead> {
         let listing = self
             .core
-            .read_consistent::<wire::User>("Users", |u| &u.id)
+            .read_consistent::<wire::User, _>("Users", |u| &u.id, &|u| u)
             .await?;
         Ok(UserRead {
             users: listing.items,
@@ -73,7 +73,7 @@ impl TargetRead for Reader {
     async fn read_groups(&self) -> Result<GroupRead> {
         let listing = self
             .core
-            .read_consistent::<wire::Group>("Groups", |g| &g.id)
+            .read_consistent::<wire::Group, _>("Groups", |g| &g.id, &|g| g)
             .await?;
         Ok(GroupRead {
             groups: listing.items,
@@ -127,6 +127,26 @@ impl TargetRead for Reader {
     }
 }
 
+impl Reader {
+    /// A full read of `/Users` (as [`TargetRead::read_users`]) with each user normalised by the
+    /// profile as its page arrives: the wire form of a page is dropped once read, so a large
+    /// workspace is never held twice (its wire form is several times the size of the
+    /// normalised one).
+    pub async fn read_target_users(&self) -> Result<TargetUserRead> {
+        let profile = &self.core.profile;
+        let listing = self
+            .core
+            .read_consistent::<wire::User, _>("Users", |u| &u.id, &|u| profile.to_target_user(&u))
+            .await?;
+        Ok(TargetUserRead {
+            users: listing.items,
+            consistent: listing.consistent,
+            problems: listing.problems,
+            attempts: listing.attempts,
+        })
+    }
+}
+
 impl Core {
     /// The first page of `resource` matching `filter`.
     async fn filtered<T: DeserializeOwned>(&self, resource: &str, filter: String) -> Result<T> {
@@ -144,16 +164,17 @@ impl Core {
     /// Read every page, up to `1 + READ_RETRIES` times until a read adds up. A listing that
     /// makes no progress in every attempt is an error ([`Error::Paging`]): nothing it returned
     /// can be trusted, not even for creates.
-    async fn read_consistent<T: DeserializeOwned>(
+    async fn read_consistent<T: DeserializeOwned, U>(
         &self,
         resource: &str,
         id_of: fn(&T) -> &String,
-    ) -> Result<Listing<T>> {
+        keep: &(dyn Fn(T) -> U + Sync),
+    ) -> Result<Listing<U>> {
         let mut attempts = 0;
         let mut requests = 0;
         loop {
             attempts += 1;
-            let pass = self.read_pages(resource, id_of).await?;
+            let pass = self.read_pages(resource, id_of, keep).await?;
             requests += pass.pages;
             let retry = attempts <= READ_RETRIES;
             if let Some(detail) = pass.stalled {
@@ -209,15 +230,17 @@ impl Core {
     /// exactly the pages a sequential read would. A page that ends somewhere other than where
     /// the next fetched one starts (a short page, a server serving fewer than asked) drops the
     /// fetched pages and the read goes on one page at a time.
-    async fn read_pages<T: DeserializeOwned>(
+    async fn read_pages<T: DeserializeOwned, U>(
         &self,
         resource: &str,
         id_of: fn(&T) -> &String,
-    ) -> Result<Pass<T>> {
+        keep: &(dyn Fn(T) -> U + Sync),
+    ) -> Result<Pass<U>> {
         let mut read = PagedRead {
             items: Vec::new(),
             pager: Pager::new(resource, self.page_size),
             id_of,
+            keep,
         };
         let mut step = read.take(self.fetch_page(resource, 1).await?);
         if let Step::Next(start) = step {
@@ -252,10 +275,10 @@ impl Core {
     /// while each starts where the pager expects the next page. Returns the pager's last step;
     /// pages fetched past a mismatch, a stall or the end are dropped (reads only, so dropping
     /// one in flight changes nothing on the target).
-    async fn take_concurrently<T: DeserializeOwned>(
+    async fn take_concurrently<T: DeserializeOwned, U>(
         &self,
         resource: &str,
-        read: &mut PagedRead<T>,
+        read: &mut PagedRead<'_, T, U>,
         starts: Vec<u64>,
         window: usize,
     ) -> Result<Step> {
@@ -289,14 +312,16 @@ impl Core {
     }
 }
 
-/// A full read in progress: what it kept and the pager checking it.
-struct PagedRead<T> {
-    items: Vec<T>,
+/// A full read in progress: what it kept (each new item turned into what the caller keeps) and
+/// the pager checking it.
+struct PagedRead<'k, T, U> {
+    items: Vec<U>,
     pager: Pager,
     id_of: fn(&T) -> &String,
+    keep: &'k (dyn Fn(T) -> U + Sync),
 }
 
-impl<T> PagedRead<T> {
+impl<T, U> PagedRead<'_, T, U> {
     /// Keep the new items of a page and close it in the pager.
     fn take(&mut self, page: wire::ListResponse<T>) -> Step {
         let got = page.resources.len() as u64;
@@ -304,7 +329,7 @@ impl<T> PagedRead<T> {
         for item in page.resources {
             if self.pager.accept((self.id_of)(&item)) {
                 new += 1;
-                self.items.push(item);
+                self.items.push((self.keep)(item));
             }
         }
         self.pager.end_page(page.total_results, got, new)
@@ -385,11 +410,12 @@ mod tests {
         .unwrap()
     }
 
-    fn paged_read() -> PagedRead<wire::User> {
+    fn paged_read() -> PagedRead<'static, wire::User, wire::User> {
         PagedRead {
             items: Vec::new(),
             pager: Pager::new("Users", 100),
             id_of: |u: &wire::User| &u.id,
+            keep: &|u| u,
         }
     }
 

@@ -9,7 +9,7 @@
 use super::error::Result;
 use super::profile::Profile;
 use super::wire;
-use crate::model::{Attr, ScimId, UserAttrs};
+use crate::model::{Attr, ScimId, TargetUser, UserAttrs};
 use std::future::Future;
 
 /// What `create_user` did.
@@ -23,6 +23,19 @@ pub enum CreateOutcome {
     /// A reply was lost (timeout, transport error, 5xx) and the lookup found the user: the lost
     /// write had committed.
     RecoveredAfterLostReply,
+}
+
+/// A full read of `/Users` normalised by the profile ([`super::Reader::read_target_users`]).
+#[derive(Debug, Clone)]
+pub struct TargetUserRead {
+    /// Users, de-duplicated by id (of the last read when inconsistent).
+    pub users: Vec<TargetUser>,
+    /// Whether the read added up (see [`UserRead::consistent`]).
+    pub consistent: bool,
+    /// Why the last read did not add up (empty when consistent).
+    pub problems: Vec<String>,
+    /// Full reads made (1 when the first one added up).
+    pub attempts: u32,
 }
 
 /// The result of a full read of `/Users`.

@@ -8,6 +8,7 @@ use crate::mapping::rules::ATTR_KEYS;
 use crate::mapping::template::{Lookup, Template};
 use crate::model::{Attr, SourceFact, SourceRecord};
 use std::cell::RefCell;
+use std::sync::Arc;
 
 /// The view, plus the (record, attribute name) of every read it answered.
 struct Traced<'v, 'a, 'r> {
@@ -51,11 +52,51 @@ fn value<'r>(record: &'r SourceRecord, name: &str) -> Option<&'r str> {
         .filter(|v| !v.trim().is_empty())
 }
 
+/// The source name and location of each of a person's records, made once a person and shared by
+/// the facts of all their attributes.
+pub(super) struct Places<'r> {
+    places: Vec<(&'r SourceRecord, Arc<str>, Arc<str>)>,
+}
+
+impl<'r> Places<'r> {
+    pub(super) fn of(view: &View<'_, 'r>) -> Self {
+        Places {
+            places: view
+                .person
+                .records
+                .iter()
+                .map(|(_, r)| {
+                    (
+                        *r,
+                        Arc::from(r.key.source.as_str()),
+                        Arc::from(r.location.as_str()),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn of_record(&self, record: &SourceRecord) -> (Arc<str>, Arc<str>) {
+        match self
+            .places
+            .iter()
+            .find(|(r, _, _)| std::ptr::eq(*r, record))
+        {
+            Some((_, source, location)) => (source.clone(), location.clone()),
+            None => (
+                Arc::from(record.key.source.as_str()),
+                Arc::from(record.location.as_str()),
+            ),
+        }
+    }
+}
+
 /// Render `template` (the one of `attr`) for the person in `view`, with the facts behind the
 /// value: the records read that had a value, or, when none had, the records read (their values
 /// cited as empty), or, for a template that reads nothing, the template itself.
 pub(super) fn render(
     view: &View<'_, '_>,
+    places: &Places<'_>,
     attr: Attr,
     template: &Template,
 ) -> (Option<String>, Vec<SourceFact>) {
@@ -82,15 +123,18 @@ pub(super) fn render(
         );
         let same = facts
             .iter_mut()
-            .find(|f| f.source == record.key.source && f.location == record.location);
+            .find(|f| *f.source == *record.key.source && *f.location == *record.location);
         match same {
             Some(fact) if fact.values.iter().any(|(n, _)| n == name) => {}
             Some(fact) => fact.values.push(read),
-            None => facts.push(SourceFact {
-                source: record.key.source.clone(),
-                location: record.location.clone(),
-                values: vec![read],
-            }),
+            None => {
+                let (source, location) = places.of_record(record);
+                facts.push(SourceFact {
+                    source,
+                    location,
+                    values: vec![read],
+                });
+            }
         }
     }
     if facts.is_empty() {
@@ -99,8 +143,8 @@ pub(super) fn render(
             .find(|(_, a, _)| *a == attr)
             .map_or(attr.path(), |(key, _, _)| key);
         facts.push(SourceFact {
-            source: "config".to_owned(),
-            location: format!("[mapping] {key} = {:?}", template.as_str()),
+            source: Arc::from("config"),
+            location: Arc::from(format!("[mapping] {key} = {:?}", template.as_str())),
             values: Vec::new(),
         });
     }
