@@ -187,7 +187,7 @@ impl Core {
             return Err(config("the SCIM concurrency must be at least 1"));
         }
         let auth = auth_header(&settings)?;
-        let limiter = rate_limiter(settings.rate_limit)?;
+        let limiter = rate_limiter(settings.rate_limit, settings.concurrency)?;
         let connect_timeout = settings.timeout.min(CONNECT_TIMEOUT);
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
@@ -459,15 +459,30 @@ fn auth_header(settings: &ClientSettings) -> Result<HeaderValue> {
     Ok(auth)
 }
 
-/// The client-side rate budget: `rate` requests per second, no burst.
-fn rate_limiter(rate: Option<f64>) -> Result<Option<DefaultDirectRateLimiter>> {
+/// The client-side rate budget: `rate` requests per second on average, with a burst of at most
+/// `concurrency` (never more are in flight anyway).
+///
+/// Without the burst a slot that no request was ready to take (all of them in flight, or a
+/// waiter woken a little late) was lost for good, and a run at `rate_limit = 500` made 371
+/// requests a second (docs/performance.md, "Scale"). With it, a late request takes the slot it
+/// missed, so the average holds at `rate`; in any one second at most `rate + concurrency` go out.
+fn rate_limiter(rate: Option<f64>, concurrency: usize) -> Result<Option<DefaultDirectRateLimiter>> {
+    Ok(quota(rate, concurrency)?.map(RateLimiter::direct))
+}
+
+/// The quota of [`rate_limiter`].
+fn quota(rate: Option<f64>, concurrency: usize) -> Result<Option<Quota>> {
     match rate {
         None => Ok(None),
         Some(rate) if rate.is_finite() && rate > 0.0 => {
+            let burst = u32::try_from(concurrency)
+                .ok()
+                .and_then(NonZeroU32::new)
+                .unwrap_or(NonZeroU32::MIN);
             let quota = Quota::with_period(Duration::from_secs_f64(1.0 / rate))
                 .ok_or_else(|| config("the SCIM rate limit is too high"))?
-                .allow_burst(NonZeroU32::MIN);
-            Ok(Some(RateLimiter::direct(quota)))
+                .allow_burst(burst);
+            Ok(Some(quota))
         }
         Some(_) => Err(config(
             "the SCIM rate limit must be a positive number of requests per second",
@@ -505,4 +520,40 @@ pub(super) fn path_of(segments: &[&str]) -> String {
         path.push_str(segment);
     }
     path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    /// At 500 a second with `concurrency` 4: at most 4 at once, then one per 2 ms; a slot nobody
+    /// took while all requests were in flight is taken late rather than lost (up to 4 of them);
+    /// over a second of steady demand, never more than `rate + concurrency`.
+    #[test]
+    fn the_rate_budget_averages_its_rate_and_catches_up_missed_slots() {
+        let clock = FakeRelativeClock::default();
+        let quota = quota(Some(500.0), 4).unwrap().unwrap();
+        let limiter = RateLimiter::direct_with_clock(quota, clock.clone());
+        let granted = |n: usize| (0..n).filter(|_| limiter.check().is_ok()).count();
+        assert_eq!(granted(10), 4);
+        clock.advance(Duration::from_millis(2));
+        assert_eq!(granted(10), 1);
+        // 9 ms with nobody asking (every request in flight): 4 slots wait, not 1.
+        clock.advance(Duration::from_millis(9));
+        assert_eq!(granted(10), 4);
+        let mut sent = 0;
+        for _ in 0..1000 {
+            clock.advance(Duration::from_millis(1));
+            sent += granted(10);
+        }
+        assert!((500..=504).contains(&sent), "{sent} in one second");
+        assert!(quota_is_none_when_off());
+    }
+
+    fn quota_is_none_when_off() -> bool {
+        matches!(quota(None, 4), Ok(None))
+            && quota(Some(0.0), 4).is_err()
+            && quota(Some(f64::NAN), 4).is_err()
+    }
 }
