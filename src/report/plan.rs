@@ -107,6 +107,11 @@ pub fn write_plan_text(plan: &Plan, rows: Option<usize>, mut emit: impl FnMut(&s
             plan.operations.len() - shown
         ));
     }
+    emit(&findings_and_summary(plan));
+}
+
+/// The plan's findings (ten sources each at most), its summary line and its digest.
+fn findings_and_summary(plan: &Plan) -> String {
     let mut out = String::new();
     for f in &plan.findings {
         let tag = match f.severity {
@@ -150,7 +155,7 @@ pub fn write_plan_text(plan: &Plan, rows: Option<usize>, mut emit: impl FnMut(&s
     if let Some(digest) = &plan.plan_digest {
         out.push_str(&format!("planDigest: {digest}\n"));
     }
-    emit(&out);
+    out
 }
 
 /// The plan's error findings, one line each (`error [code]: message`).
