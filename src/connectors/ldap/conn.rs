@@ -44,6 +44,32 @@ impl Entry {
             .find(|v| !v.is_empty())
     }
 
+    /// [`Entry::first_text`], moved out of the entry (the value is left empty): a value
+    /// without surrounding spaces becomes the `String` without a copy. For a reader that is the
+    /// only one of the value.
+    pub fn take_text(&mut self, name: &str) -> Option<String> {
+        let values = self
+            .attrs
+            .iter_mut()
+            .filter(|(d, _)| d.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.iter_mut());
+        for v in values {
+            let Ok(text) = std::str::from_utf8(v) else {
+                continue;
+            };
+            let trimmed = text.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            if trimmed.len() < text.len() {
+                return Some(trimmed.to_owned());
+            }
+            // Valid UTF-8, as checked just above.
+            return String::from_utf8(std::mem::take(v)).ok();
+        }
+        None
+    }
+
     /// The first raw value of `name`.
     pub fn first_raw(&self, name: &str) -> Option<&[u8]> {
         self.values(name).next()
