@@ -272,7 +272,7 @@ fn record_names(r: &SourceRecord, q: &str) -> bool {
             "login",
         ]
         .iter()
-        .any(|a| r.attrs.get(*a).is_some_and(|v| eq(v, q)))
+        .any(|a| r.attrs.get(a).is_some_and(|v| eq(v, q)))
 }
 
 fn find<'a>(f: &Facts<'a>, q: &str) -> Found<'a> {
