@@ -46,6 +46,7 @@ fn settings(url: &str, ou: &str) -> LdapSettings {
         extra_attributes: vec!["uid".into(), "mail".into(), "cn".into()],
         join_attr: "email".into(),
         deleted_base: None,
+        keep: None,
     }
 }
 
@@ -554,6 +555,96 @@ async fn an_entry_whose_mail_is_not_a_usable_address_is_skipped_with_its_id() {
         issue.message.contains("not a usable address"),
         "{}",
         issue.message
+    );
+}
+
+/// The LDAP source of a config file whose `[mapping]` title is `title_template`, over the
+/// people of `ou`.
+fn configured(s: &Slapd, ou: &str, title_template: &str) -> (LdapSettings, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "tok\n").unwrap();
+    std::fs::write(dir.path().join("bind"), format!("{READER_PW}\n")).unwrap();
+    let text = format!(
+        "[target]\nkind = \"notion\"\ntoken_file = \"token\"\n\n\
+         [[sources]]\nname = \"corp\"\nkind = \"ldap\"\nurl = \"{}\"\n\
+         bind_dn = \"{READER_DN}\"\npassword_file = \"bind\"\n\
+         users = {{ base = \"ou=people,{ou}\" }}\n\n[mapping]\ntitle = \"{title_template}\"\n",
+        s.url
+    );
+    let settings = idbridge::config::parse(&text, &dir.path().join("idbridge.toml"), dir.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(idbridge::config::SourceSettings::Ldap(l)) = settings.sources.into_iter().next()
+    else {
+        panic!("no LDAP source");
+    };
+    (*l, dir)
+}
+
+/// Issue 14: an attribute nothing in the config reads (`title` and the raw copies of the role
+/// attributes here, with `[mapping] title` reading `sn`) is neither asked of the server nor kept
+/// in the records; the one the template names is both.
+#[tokio::test]
+async fn only_the_attributes_the_config_reads_are_asked_for_and_kept() {
+    let Some(s) = slapd::slapd() else { return };
+    let ou = tree(s, "kept");
+    let people = format!("ou=people,{ou}");
+    s.add(&person(
+        &format!("uid=kim,{people}"),
+        "kim",
+        "Kim",
+        "Park",
+        Some("kim@idb.test"),
+        "title: Engineer\nemployeeNumber: E7\n",
+    ));
+    let (settings, _dir) = configured(s, &ou, "{corp.sn}");
+    let asked = ldap::requested_attributes(&settings);
+    assert!(!asked.iter().any(|a| a == "title"), "{asked:?}");
+    assert!(asked.iter().any(|a| a == "sn"), "{asked:?}");
+    let read = ldap::read(&settings).await.unwrap();
+    let kim = by_login(&read, "kim");
+    let names: Vec<&str> = kim.attrs.keys().map(String::as_str).collect();
+    // The raw copies (`uid`, `mail`, `entryUUID`, …) and the unread canonical title are gone; the
+    // default templates still read the canonical names.
+    assert_eq!(
+        names,
+        [
+            "displayName",
+            "dn",
+            "email",
+            "employeeId",
+            "familyName",
+            "givenName",
+            "login",
+            "sn"
+        ]
+    );
+    assert_eq!(kim.attrs.get("sn").map(String::as_str), Some("Park"));
+    assert_eq!(kim.attrs.get("employeeId").map(String::as_str), Some("E7"));
+    assert!(read.fields.contains("sn") && !read.fields.contains("title"));
+}
+
+/// With a template that reads the title, it is asked for and kept as before.
+#[tokio::test]
+async fn an_attribute_a_template_reads_is_still_asked_for_and_kept() {
+    let Some(s) = slapd::slapd() else { return };
+    let ou = tree(s, "kept-title");
+    s.add(&person(
+        &format!("uid=lee,ou=people,{ou}"),
+        "lee",
+        "Lee",
+        "Chan",
+        Some("lee@idb.test"),
+        "title: Designer\n",
+    ));
+    let (settings, _dir) = configured(s, &ou, "{upper(corp.title)} {corp.mail}");
+    let asked = ldap::requested_attributes(&settings);
+    assert!(asked.iter().any(|a| a == "title"), "{asked:?}");
+    let read = ldap::read(&settings).await.unwrap();
+    let lee = by_login(&read, "lee");
+    assert_eq!(lee.attrs.get("title").map(String::as_str), Some("Designer"));
+    assert_eq!(
+        lee.attrs.get("mail").map(String::as_str),
+        Some("lee@idb.test")
     );
 }
 

@@ -4,7 +4,7 @@
 //! run so `report runs` shows it.
 
 use super::pipeline;
-use crate::config::Settings;
+use crate::config::{Settings, SourceSettings};
 use crate::connectors::SourceRead;
 use crate::plan::gates::{self, Baseline, GateHit, Override, ReadSummary};
 use crate::plan::{Plan, Policy};
@@ -13,7 +13,7 @@ use crate::store::{
 };
 use anyhow::{Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the gates said about one run's source reads.
 #[derive(Debug, Clone, Default)]
@@ -74,13 +74,32 @@ pub async fn judge(
         .iter()
         .map(|r| (r.source.clone(), gates::summarize(&r.records, &r.groups)))
         .collect();
-    let baselines = baselines(store, &settings.target.name).await?;
+    let mut baselines = baselines(store, &settings.target.name).await?;
+    for source in &settings.sources {
+        if let SourceSettings::Ldap(l) = source {
+            if let (Some(keep), Some(base)) = (&l.keep, baselines.get_mut(&l.name)) {
+                forget_unread(base, keep);
+            }
+        }
+    }
     let hits = gates::evaluate(&summaries, &baselines, &policy.gates);
     Ok(Verdict {
         summaries,
         baselines,
         hits,
     })
+}
+
+/// An LDAP source's records carry only the attributes its config reads (`config::names::
+/// ldap_kept`), so an attribute the config no longer reads, or one that every record carried
+/// before issue 14 trimmed them (`uid`, `sn`, `entryUUID`, … beside their canonical names), is
+/// not in this read. Compared with a baseline that has it, it would look lost for everyone and
+/// hold the run; it is a change of config, not of the directory, so the baseline forgets it.
+fn forget_unread(base: &mut Baseline, keep: &BTreeSet<String>) {
+    base.summary.present.retain(|attr, _| keep.contains(attr));
+    for prints in base.summary.fingerprints.values_mut() {
+        prints.retain(|attr, _| keep.contains(attr));
+    }
 }
 
 fn check_overrides(settings: &Settings, overrides: &[Override]) -> Result<()> {
@@ -221,4 +240,58 @@ pub fn plan_overrides(plan: &Plan, given: &[Override]) -> Vec<Override> {
     all.sort();
     all.dedup();
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Attrs, SourceKey, SourceRecord};
+    use crate::plan::gates::{Gate, Gates};
+
+    fn people(attrs: &[&str]) -> Vec<SourceRecord> {
+        (0..40)
+            .map(|i| SourceRecord {
+                key: SourceKey::new("corp", format!("u{i}")),
+                location: format!("uid=u{i},ou=p"),
+                attrs: attrs
+                    .iter()
+                    .map(|a| ((*a).to_owned(), format!("{a}-{i}")))
+                    .collect::<Attrs>(),
+                employment: None,
+            })
+            .collect()
+    }
+
+    /// A baseline taken when every LDAP record also carried its raw `uid` and `sn` does not
+    /// hold the first run whose config reads neither: only the attributes still read are
+    /// compared, and a change among those still holds it.
+    #[test]
+    fn attributes_the_config_no_longer_reads_are_not_changes() {
+        let before = gates::summarize(&people(&["email", "uid", "sn"]), &[]);
+        let mut base = Baseline {
+            run_id: 1,
+            taken_at: "2026-12-01T00:00:00Z".to_owned(),
+            summary: before,
+        };
+        let now = vec![(
+            "corp".to_owned(),
+            gates::summarize(&people(&["email"]), &[]),
+        )];
+        let held = |base: &Baseline| {
+            let baselines = BTreeMap::from([("corp".to_owned(), base.clone())]);
+            gates::evaluate(&now, &baselines, &Gates::default())
+                .iter()
+                .any(|h| h.gate == Gate::AttributeChange)
+        };
+        assert!(held(&base), "without forgetting, uid and sn look lost");
+        let keep: BTreeSet<String> = ["email", "dn"].iter().map(|a| (*a).to_owned()).collect();
+        forget_unread(&mut base, &keep);
+        assert!(!held(&base));
+        assert!(base.summary.present.keys().all(|a| a == "email"));
+        let changed = vec![("corp".to_owned(), gates::summarize(&people(&["dn"]), &[]))];
+        let baselines = BTreeMap::from([("corp".to_owned(), base)]);
+        assert!(gates::evaluate(&changed, &baselines, &Gates::default())
+            .iter()
+            .any(|h| h.gate == Gate::AttributeChange));
+    }
 }

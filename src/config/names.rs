@@ -3,9 +3,11 @@
 //! did-you-mean. A typo there (`{upper(titel)}`) would otherwise render empty forever and silently
 //! stop idbridge managing that attribute, or put everyone out of scope.
 
-use super::{LdapDialect, SourceSettings};
+use super::{LdapDialect, LdapSettings, SourceSettings};
 use crate::mapping::template::{Reference, Template};
+use crate::mapping::{MappingRules, RoleMatch, RoleRules};
 use crate::model::attr;
+use crate::plan::gates::Gates;
 use std::collections::BTreeSet;
 
 /// What every HR record carries (CSV and HTTP alike): the canonical names, whatever the columns
@@ -54,36 +56,105 @@ pub fn provided(source: &SourceSettings) -> BTreeSet<String> {
         SourceSettings::HrCsv(_) | SourceSettings::HrHttp(_) => {
             owned(&HR_NAMES).into_iter().collect()
         }
-        SourceSettings::Ldap(l) => {
-            let a = &l.attributes;
-            let mut names: BTreeSet<String> = owned(&LDAP_NAMES).into_iter().collect();
-            names.extend(
-                [
-                    &a.id,
-                    &a.login,
-                    &a.mail,
-                    &a.given_name,
-                    &a.family_name,
-                    &a.display_name,
-                    &a.title,
-                    &a.department,
-                    &a.employee_number,
-                    &a.manager,
-                ]
-                .into_iter()
-                .cloned(),
-            );
-            if l.dialect == LdapDialect::ActiveDirectory {
-                names.extend(owned(&LDAP_AD_NAMES));
-                names.insert(a.upn.clone());
+        SourceSettings::Ldap(l) => ldap_provided(l),
+    }
+}
+
+/// What an LDAP source's records can carry: [`provided`] for one LDAP source.
+fn ldap_provided(l: &LdapSettings) -> BTreeSet<String> {
+    let a = &l.attributes;
+    let mut names: BTreeSet<String> = LDAP_NAMES.iter().map(|n| (*n).to_owned()).collect();
+    names.extend(
+        [
+            &a.id,
+            &a.login,
+            &a.mail,
+            &a.given_name,
+            &a.family_name,
+            &a.display_name,
+            &a.title,
+            &a.department,
+            &a.employee_number,
+            &a.manager,
+        ]
+        .into_iter()
+        .cloned(),
+    );
+    if l.dialect == LdapDialect::ActiveDirectory {
+        names.extend(LDAP_AD_NAMES.iter().map(|n| (*n).to_owned()));
+        names.insert(a.upn.clone());
+    }
+    names.extend(l.extra_attributes.iter().cloned());
+    // Fetched to read the disabled bit, not offered as data (connectors::ldap).
+    names.remove("userAccountControl");
+    names.retain(|n| !n.is_empty());
+    names
+}
+
+/// Canonical names every LDAP record keeps whatever the config reads: `email` (the identity,
+/// the manager lookup, the tombstone check), and `employeeId`, `login` and `dn`, which the join's
+/// hints (they keep a linked person whose record cannot be used from being deactivated),
+/// `explain`'s lookup, group `memberUid` resolution and the access review read.
+pub const LDAP_ALWAYS_KEPT: [&str; 4] = [attr::EMAIL, attr::EMPLOYEE_ID, "login", "dn"];
+
+/// The attributes of LDAP source `source`'s records that something after the read uses, so the
+/// connector asks the server for those only and keeps nothing else in memory (issue 14: with
+/// every fetched attribute kept twice, raw and canonical, 100,000 entries held 360 MiB). Read
+/// here: the `[mapping]` templates (`{title}` from any source, `{corp.costCenter}` from this
+/// one), the join attribute, `[scope] where`, `[roles]` attribute rules, the health gates'
+/// `required` attributes, `extra_attributes` (asked for by name) and [`LDAP_ALWAYS_KEPT`]. Names
+/// the source cannot provide are left out. `[scope] ous` reads the DN, which is always kept;
+/// group rules read groups, not records. Precedence only orders sources for a name some template
+/// reads.
+pub fn ldap_kept(
+    source: &LdapSettings,
+    mapping: &MappingRules,
+    roles: Option<&RoleRules>,
+    gates: &Gates,
+) -> BTreeSet<String> {
+    let mut wanted: BTreeSet<&str> = LDAP_ALWAYS_KEPT.into_iter().collect();
+    wanted.insert(&source.join_attr);
+    wanted.extend(
+        mapping
+            .join
+            .sources
+            .iter()
+            .filter(|j| j.name == source.name)
+            .map(|j| j.join_attr.as_str()),
+    );
+    wanted.extend(source.extra_attributes.iter().map(String::as_str));
+    for template in mapping.attrs.values() {
+        for reference in template.references() {
+            match reference {
+                Reference::Attr(name) => {
+                    wanted.insert(name);
+                }
+                Reference::SourceAttr(from, name) if from == source.name => {
+                    wanted.insert(name);
+                }
+                Reference::SourceAttr(..) => {}
             }
-            names.extend(l.extra_attributes.iter().cloned());
-            // Fetched to read the disabled bit, not offered as data (connectors::ldap).
-            names.remove("userAccountControl");
-            names.retain(|n| !n.is_empty());
-            names
         }
     }
+    wanted.extend(mapping.scope.attr_in.keys().map(String::as_str));
+    for rule in roles.map(|r| r.rules.as_slice()).unwrap_or_default() {
+        if let RoleMatch::Attribute { name, .. } = &rule.when {
+            wanted.insert(name);
+        }
+    }
+    wanted.extend(
+        gates
+            .rules(&source.name)
+            .required
+            .iter()
+            .map(String::as_str),
+    );
+    let provided = ldap_provided(source);
+    wanted
+        .into_iter()
+        .filter(|n| provided.contains(*n))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Levenshtein distance, in characters.
@@ -294,5 +365,89 @@ mod tests {
             assert!(LDAP_NAMES.contains(&name), "{name}");
         }
         assert_eq!(LDAP_AD_NAMES, [UPN]);
+    }
+    /// `text` parsed, and what its LDAP source `corp` keeps.
+    fn kept_by(text: &str) -> BTreeSet<String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "tok\n").unwrap();
+        let settings = crate::config::parse(text, &dir.path().join("idbridge.toml"), dir.path())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let corp = settings.sources.iter().find_map(|s| match s {
+            SourceSettings::Ldap(l) => Some(l),
+            _ => None,
+        });
+        corp.and_then(|l| l.keep.clone()).unwrap()
+    }
+
+    const LDAP_HR: &str = "[target]\nkind = \"notion\"\ntoken_file = \"token\"\n\n\
+        [[sources]]\nname = \"corp\"\nkind = \"ldap\"\nurl = \"ldap://127.0.0.1:389\"\n\
+        users = { base = \"ou=people,dc=x\" }\nextra_attributes = [\"costCenter\"]\n\n\
+        [[sources]]\nname = \"hr\"\nkind = \"hr-csv\"\npath = \"hr.csv\"\n";
+
+    /// The default mapping reads canonical names only: the raw copies (`uid`, `sn`, `mail`,
+    /// `entryUUID`, …) and `upn` are neither kept nor, so, asked for.
+    #[test]
+    fn the_default_mapping_keeps_canonical_names_and_the_extras() {
+        let kept = kept_by(LDAP_HR);
+        let want = [
+            "costCenter",
+            "department",
+            "displayName",
+            "dn",
+            "email",
+            "employeeId",
+            "familyName",
+            "givenName",
+            "login",
+            "manager",
+            "title",
+        ];
+        assert_eq!(kept, want.iter().map(|n| (*n).to_owned()).collect());
+    }
+
+    /// A raw attribute is kept when a template of this source, a template without a prefix, a
+    /// `[scope] where`, a `[roles]` attribute rule or a gate's `required` names it; one named for
+    /// another source is not, nor a canonical name nothing reads.
+    #[test]
+    fn every_reader_of_records_adds_what_it_names() {
+        let text = format!(
+            "{LDAP_HR}\n[mapping]\ntitle = \"{{corp.uid}}\"\ndisplayName = \"{{sn}}\"\n\
+             department = \"{{hr.title}}\"\nmanager = \"\"\n\
+             [scope]\nwhere = {{ employeeNumber = [\"E1\"] }}\n\
+             [roles]\n[[roles.rules]]\nrole = \"member\"\nattribute = \"departmentNumber\"\nvalue = \"x\"\n\
+             [policy.gates.sources.corp]\nrequired = [\"mail\"]\n"
+        );
+        let kept = kept_by(&text);
+        for name in [
+            "uid",
+            "sn",
+            "employeeNumber",
+            "departmentNumber",
+            "mail",
+            "costCenter",
+        ] {
+            assert!(kept.contains(name), "{name} in {kept:?}");
+        }
+        // `{hr.title}` is HR's; no template reads the canonical title, department or manager.
+        for name in [
+            "title",
+            "department",
+            "manager",
+            "displayName",
+            "entryUUID",
+            "upn",
+        ] {
+            assert!(!kept.contains(name), "{name} in {kept:?}");
+        }
+        for name in LDAP_ALWAYS_KEPT {
+            assert!(kept.contains(name), "{name} in {kept:?}");
+        }
+    }
+
+    /// A join attribute other than `email` is kept.
+    #[test]
+    fn the_join_attribute_is_kept() {
+        let text = LDAP_HR.replace("extra_attributes", "join_attr = \"uid\"\nextra_attributes");
+        assert!(kept_by(&text).contains("uid"));
     }
 }

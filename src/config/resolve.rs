@@ -5,7 +5,7 @@
 
 use super::raw::{Raw, RawSource};
 use super::secrets::{self, SecretSource};
-use super::{duration, redact, ConfigError, Settings};
+use super::{duration, redact, ConfigError, Settings, SourceSettings};
 use crate::mapping::template::Template;
 use secrecy::SecretString;
 use std::collections::BTreeSet;
@@ -308,6 +308,12 @@ impl Resolver<'_> {
         let mapping = self.mapping(&raw, raw_sources, &sources)?;
         let roles = self.roles(raw.roles.as_ref(), &target, &sources, &mut policy)?;
         target.manage_roles = roles.is_some();
+        for source in &mut sources {
+            if let SourceSettings::Ldap(l) = source {
+                let keep = super::names::ldap_kept(l, &mapping, roles.as_ref(), &policy.gates);
+                l.keep = Some(keep);
+            }
+        }
         let serve = self.serve(&raw.serve)?;
         let saml = self.saml(&raw.saml)?;
         let alerts = self.alerts(&raw.alerts, raw.notion.is_some())?;

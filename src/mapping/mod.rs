@@ -182,7 +182,7 @@ mod tests {
         SourceRecord {
             key: SourceKey::new("hr", "E1"),
             location: "hr.csv line 2".into(),
-            attrs,
+            attrs: attrs.into(),
             employment: Some(Employment {
                 status: Some(
                     if kind == StatusKind::Active {

@@ -4,12 +4,14 @@
 //! May import: std, serde, chrono, and `email_address`/`idna` for the address rule. Nothing from
 //! the edges (`connectors`, `scim`, `store`, ...).
 
+mod attrs;
 pub mod email;
 mod finding;
 mod ids;
 mod record;
 mod user;
 
+pub use attrs::{AttrNames, Attrs};
 pub use email::{parse_email, EmailError};
 pub use finding::FindingCode;
 pub use ids::{ScimId, SourceKey, UserName};

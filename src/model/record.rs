@@ -1,7 +1,7 @@
 //! What a connector yields: one record per person per source, with the facts that decide
 //! whether the person is employed. Connectors fill it; `mapping` decides.
 
-use super::SourceKey;
+use super::{Attrs, SourceKey};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
@@ -60,7 +60,7 @@ pub struct SourceRecord {
     /// Where it was read, e.g. `hr.csv line 4`.
     pub location: String,
     /// Attributes under the canonical names of [`attr`]; empty values are left out.
-    pub attrs: BTreeMap<String, String>,
+    pub attrs: Attrs,
     /// Employment facts, when the source has them.
     pub employment: Option<Employment>,
 }

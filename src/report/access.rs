@@ -700,7 +700,8 @@ pub(super) mod tests {
             attrs: BTreeMap::from([
                 ("employeeId".to_owned(), key.id.clone()),
                 ("email".to_owned(), email.to_owned()),
-            ]),
+            ])
+            .into(),
             key,
             employment: None,
         }
@@ -739,7 +740,7 @@ pub(super) mod tests {
         let directory = SourceRecord {
             key: SourceKey::new("corp", "u1"),
             location: dn.to_owned(),
-            attrs: BTreeMap::from([("dn".to_owned(), dn.to_owned())]),
+            attrs: BTreeMap::from([("dn".to_owned(), dn.to_owned())]).into(),
             employment: None,
         };
         let records = [record("hr:E1", "ada@acme.test"), directory];

@@ -272,7 +272,7 @@ fn record_names(r: &SourceRecord, q: &str) -> bool {
             "login",
         ]
         .iter()
-        .any(|a| r.attrs.get(*a).is_some_and(|v| eq(v, q)))
+        .any(|a| r.attrs.get(a).is_some_and(|v| eq(v, q)))
 }
 
 fn find<'a>(f: &Facts<'a>, q: &str) -> Found<'a> {
@@ -453,7 +453,7 @@ fn record_view(r: &SourceRecord) -> RecordView {
         source: r.key.source.clone(),
         key: r.key.to_string(),
         location: r.location.clone(),
-        attrs: r.attrs.clone(),
+        attrs: r.attrs.to_map(),
         status: e.and_then(|e| e.status.clone()),
         status_means: e.map(|e| match e.kind {
             StatusKind::Active => "active",

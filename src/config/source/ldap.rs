@@ -149,6 +149,10 @@ pub struct LdapSettings {
     /// users' domain (`CN=Deleted Objects,DC=…`), read with the Show Deleted control so people
     /// deleted from the directory are read as leavers. `None`: deleted objects are not asked for.
     pub deleted_base: Option<String>,
+    /// The record attributes something after the read uses (`config::names::ldap_kept`, filled
+    /// when the whole config is resolved): only these are asked for and kept. `None` keeps every
+    /// attribute fetched (settings built by hand, as tests do).
+    pub keep: Option<std::collections::BTreeSet<String>>,
 }
 
 pub(in crate::config) const DIALECTS: [(&str, LdapDialect); 4] = [
@@ -319,6 +323,8 @@ impl Resolver<'_> {
             extra_attributes: s.extra_attributes.clone(),
             join_attr: c.join_attr,
             deleted_base,
+            // Needs the mapping, roles and gates: set by `Resolver::resolve` at the end.
+            keep: None,
         })))
     }
 

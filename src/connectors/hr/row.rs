@@ -116,7 +116,7 @@ pub fn record(
     Ok(SourceRecord {
         key: SourceKey::new(rules.source, id),
         location,
-        attrs,
+        attrs: attrs.into(),
         employment: Some(Employment {
             status,
             kind,

@@ -15,7 +15,29 @@
 /// (tabs, vertical tabs) or Unicode case folding (the Kelvin sign becomes `k`) could turn text
 /// that does not parse into a DN that does, and the normal form would change when taken again.
 pub fn normalize(dn: &str) -> String {
+    if plain(dn) {
+        return dn.to_ascii_lowercase();
+    }
     parse(dn).unwrap_or_else(|| dn.trim_matches(' ').to_ascii_lowercase())
+}
+
+/// Whether `dn` is `descr=value` RDNs joined by `,` with nothing to decode, fold beyond ASCII
+/// case, escape, sort or trim: letters, digits, `-`, `.`, `_` and `@` in the values. Its normal
+/// form is then its ASCII lower case, as [`parse`] would render it, without the allocations of
+/// parsing: a directory read normalises two DNs per person (issue 14's profile).
+fn plain(dn: &str) -> bool {
+    !dn.is_empty()
+        && dn.split(',').all(|rdn| {
+            let Some((ty, value)) = rdn.split_once('=') else {
+                return false;
+            };
+            let mut ty = ty.bytes();
+            ty.next().is_some_and(|b| b.is_ascii_alphabetic())
+                && ty.all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'@'))
+        })
 }
 
 /// Whether entry `entry` is `base` or below it, compared in normal form.
@@ -220,7 +242,44 @@ fn escape(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{normalize, within};
+    use super::{normalize, parse, plain, within};
+
+    /// The shortcut for plain DNs renders what the parser renders, and leaves everything else
+    /// (spaces, escapes, `+`, `#`, `;`, `oid.`, other characters, a missing `=`) to it.
+    #[test]
+    fn the_plain_shortcut_agrees_with_the_parser() {
+        let plain_dns = [
+            "uid=User000123,ou=People,dc=bench,dc=test",
+            "CN=Ada-Lovelace,OU=Staff.EU,DC=ad,DC=test",
+            "mail=a_b@x.io,o=X",
+            "uid=,dc=x",
+            "x=y",
+        ];
+        for dn in plain_dns {
+            assert!(plain(dn), "{dn}");
+            assert_eq!(Some(dn.to_ascii_lowercase()), parse(dn), "{dn}");
+            assert_eq!(normalize(dn), dn.to_ascii_lowercase());
+        }
+        let others = [
+            "",
+            "uid=a, dc=x",
+            "uid=a\\,b,dc=x",
+            "cn=a+sn=b,dc=x",
+            "cn=#04,dc=x",
+            "cn=a;dc=x",
+            "oid.2.5.4.3=a,dc=x",
+            "2.5.4.3=a,dc=x",
+            "cn=a=b,dc=x",
+            "cn=Ä,dc=x",
+            "cn=a,,dc=x",
+            "dc=x,",
+            "=a",
+            "1cn=a",
+        ];
+        for dn in others {
+            assert!(!plain(dn), "{dn}");
+        }
+    }
 
     /// A tombstone's `lastKnownParent` is matched against `users.base` this way: in normal form,
     /// on whole RDNs (`OU=Staff2` is not below `OU=Staff`).

@@ -3,19 +3,88 @@
 
 use super::dn;
 use crate::config::NestedGroups;
-use crate::model::{FindingCode, SourceGroup, SourceIssue, SourceKey};
+use crate::model::{FindingCode, SourceGroup, SourceIssue, SourceKey, SourceRecord};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-/// The people of the source, indexed the ways groups refer to them.
+/// The people of the source, indexed the ways groups and managers refer to them: by position
+/// in the read's records, so the index holds no copy of anyone's key (at 100,000 people, two
+/// maps of key copies were a fifth of the read's memory).
 #[derive(Debug, Default)]
 pub struct People {
-    /// Normalised DN → person.
-    pub by_dn: HashMap<String, SourceKey>,
-    /// Lowercased login (`uid`) → person, for `posixGroup`'s `memberUid`.
-    pub by_login: HashMap<String, SourceKey>,
+    /// Normalised DN → its number: the DNs of people and the DNs their `manager` names, each
+    /// once.
+    dns: HashMap<String, u32>,
+    /// DN number → the position of the person at that DN.
+    at_dn: Vec<Option<u32>>,
+    /// Lowercased login (`uid`) → position, for `posixGroup`'s `memberUid`.
+    by_login: HashMap<String, u32>,
     /// Normalised DNs of user entries that were reported as invalid: already reported, so a
     /// group naming them is not reported again.
     pub skipped: HashSet<String>,
+}
+
+impl People {
+    /// The number of normalised DN `norm`, given a new one the first time.
+    pub fn dn_number(&mut self, norm: String) -> u32 {
+        let next = u32::try_from(self.at_dn.len()).unwrap_or(u32::MAX);
+        let n = *self.dns.entry(norm).or_insert(next);
+        if n == next {
+            self.at_dn.push(None);
+        }
+        n
+    }
+
+    /// The person at position `person` has DN number `dn`.
+    pub fn person_at(&mut self, dn: u32, person: u32) {
+        if let Some(slot) = self.at_dn.get_mut(dn as usize) {
+            *slot = Some(person);
+        }
+    }
+
+    /// The person at position `person` logs in as `login` (lowercased).
+    pub fn add_login(&mut self, login: String, person: u32) {
+        self.by_login.insert(login, person);
+    }
+
+    /// The position of the person at DN number `dn`.
+    pub fn at(&self, dn: u32) -> Option<usize> {
+        self.at_dn
+            .get(dn as usize)
+            .copied()
+            .flatten()
+            .map(|p| p as usize)
+    }
+
+    fn by_dn(&self, norm: &str) -> Option<usize> {
+        self.dns.get(norm).and_then(|&n| self.at(n))
+    }
+
+    fn by_login(&self, login: &str) -> Option<usize> {
+        self.by_login.get(login).map(|&p| p as usize)
+    }
+}
+
+/// [`People`] with the records their positions point into: what groups resolve members in.
+#[derive(Clone, Copy)]
+pub struct Members<'a> {
+    /// The index.
+    pub people: &'a People,
+    /// The read's records, in the order they were taken in.
+    pub records: &'a [SourceRecord],
+}
+
+impl<'a> Members<'a> {
+    fn key(&self, position: Option<usize>) -> Option<&'a SourceKey> {
+        Some(&self.records.get(position?)?.key)
+    }
+
+    fn by_dn(&self, norm: &str) -> Option<&'a SourceKey> {
+        self.key(self.people.by_dn(norm))
+    }
+
+    fn by_login(&self, login: &str) -> Option<&'a SourceKey> {
+        self.key(self.people.by_login(login))
+    }
 }
 
 /// One group entry as read.
@@ -41,7 +110,7 @@ pub struct GroupEntry {
 pub fn resolve(
     source: &str,
     entries: Vec<GroupEntry>,
-    people: &People,
+    people: Members<'_>,
     nested: NestedGroups,
 ) -> (Vec<SourceGroup>, Vec<SourceIssue>) {
     let mut issues = Vec::new();
@@ -82,7 +151,7 @@ fn direct_members(
     source: &str,
     g: &GroupEntry,
     index: &HashMap<String, usize>,
-    people: &People,
+    people: Members<'_>,
     issues: &mut Vec<SourceIssue>,
 ) -> (BTreeSet<SourceKey>, Vec<usize>) {
     let mut users = BTreeSet::new();
@@ -90,16 +159,16 @@ fn direct_members(
     let mut reported = HashSet::new();
     for member in &g.member_dns {
         let norm = dn::normalize(member);
-        if let Some(key) = people.by_dn.get(&norm) {
+        if let Some(key) = people.by_dn(&norm) {
             users.insert(key.clone());
         } else if let Some(&child) = index.get(&norm) {
             kids.push(child);
-        } else if !people.skipped.contains(&norm) && reported.insert(norm) {
+        } else if !people.people.skipped.contains(&norm) && reported.insert(norm) {
             issues.push(outside(source, g, &format!("member `{member}`")));
         }
     }
     for uid in &g.member_uids {
-        match people.by_login.get(&uid.trim().to_lowercase()) {
+        match people.by_login(&uid.trim().to_lowercase()) {
             Some(key) => {
                 users.insert(key.clone());
             }
@@ -147,7 +216,7 @@ impl Graph {
         &self,
         i: usize,
         g: &GroupEntry,
-        people: &People,
+        people: Members<'_>,
         nested: NestedGroups,
     ) -> BTreeSet<SourceKey> {
         let mut members = self.direct[i].clone();
@@ -172,7 +241,7 @@ impl Graph {
             }
             NestedGroups::InChain => {
                 for member in g.chain_members.iter().flatten() {
-                    if let Some(key) = people.by_dn.get(&dn::normalize(member)) {
+                    if let Some(key) = people.by_dn(&dn::normalize(member)) {
                         members.insert(key.clone());
                     }
                 }
@@ -275,14 +344,26 @@ mod tests {
         }
     }
 
-    fn people() -> People {
+    /// People `a`, `b` and `c` at `uid=…,ou=p`, and their records.
+    fn people() -> (People, Vec<SourceRecord>) {
         let mut p = People::default();
-        for u in ["a", "b", "c"] {
-            p.by_dn
-                .insert(dn::normalize(&format!("uid={u},ou=p")), key(u));
-            p.by_login.insert(u.to_owned(), key(u));
+        let mut records = Vec::new();
+        for (i, u) in (0u32..).zip(["a", "b", "c"]) {
+            let dn = p.dn_number(dn::normalize(&format!("uid={u},ou=p")));
+            p.person_at(dn, i);
+            p.add_login(u.to_owned(), i);
+            records.push(SourceRecord {
+                key: key(u),
+                location: format!("uid={u},ou=p"),
+                attrs: crate::model::Attrs::new(),
+                employment: None,
+            });
         }
-        p
+        (p, records)
+    }
+
+    fn members((people, records): &(People, Vec<SourceRecord>)) -> Members<'_> {
+        Members { people, records }
     }
 
     #[test]
@@ -296,7 +377,7 @@ mod tests {
             ),
             group("cn=solo,ou=g", &["cn=solo,ou=g", "uid=a,ou=p"]),
         ];
-        let (groups, issues) = resolve("corp", entries, &people(), NestedGroups::Resolve);
+        let (groups, issues) = resolve("corp", entries, members(&people()), NestedGroups::Resolve);
         for g in &groups[..3] {
             assert_eq!(
                 g.members,
@@ -323,7 +404,7 @@ mod tests {
             group("cn=g1,ou=g", &["uid=a,ou=p", "cn=g2,ou=g"]),
             group("cn=g2,ou=g", &["uid=b,ou=p"]),
         ];
-        let (groups, issues) = resolve("corp", entries, &people(), NestedGroups::Off);
+        let (groups, issues) = resolve("corp", entries, members(&people()), NestedGroups::Off);
         assert_eq!(groups[0].members, vec![key("a")]);
         assert!(issues.is_empty());
     }
@@ -332,7 +413,7 @@ mod tests {
     fn member_uid_resolves_by_login() {
         let mut g = group("cn=posix,ou=g", &[]);
         g.member_uids = vec!["A".into(), "nobody".into()];
-        let (groups, issues) = resolve("corp", vec![g], &people(), NestedGroups::Resolve);
+        let (groups, issues) = resolve("corp", vec![g], members(&people()), NestedGroups::Resolve);
         assert_eq!(groups[0].members, vec![key("a")]);
         assert_eq!(issues.len(), 1);
         assert!(issues[0].message.contains("nobody"));

@@ -35,7 +35,8 @@ pub mod values;
 use super::SourceRead;
 use crate::config::{LdapDialect, LdapSettings, NestedGroups};
 use crate::model::{
-    attr, parse_email, Employment, FindingCode, SourceIssue, SourceKey, SourceRecord, StatusKind,
+    attr, parse_email, AttrNames, Attrs, Employment, FindingCode, SourceIssue, SourceKey,
+    SourceRecord, StatusKind,
 };
 use conn::{Conn, Entry};
 use groups::{GroupEntry, People};
@@ -311,12 +312,80 @@ pub async fn read(settings: &LdapSettings) -> Result<SourceRead, Error> {
     result
 }
 
+/// What a read asks for on each user entry (`raw`), the names its records can carry (shared by
+/// every record), and where each kept name is read from: worked out once, not per entry.
+struct Wanted {
+    raw: Vec<String>,
+    names: AttrNames,
+    /// Directory attributes kept under their own names.
+    kept_raw: Vec<String>,
+    /// Kept canonical names (but `email` and `dn`), the attribute each is read from, and whether
+    /// it is the only one of them reading that attribute (then its value is moved out of the
+    /// entry).
+    canonical: Vec<(&'static str, String, bool)>,
+    /// Whether the config reads `manager`, so managers' DNs are resolved.
+    manager: bool,
+}
+
+impl Wanted {
+    fn new(settings: &LdapSettings) -> Self {
+        let raw = user_attribute_names(settings);
+        let names = AttrNames::new(fields(settings, &raw));
+        let a = &settings.attributes;
+        // A raw name that equals a canonical one is left to the canonical value (e.g. `manager`
+        // is an email here, not the DN).
+        let kept_raw = raw
+            .iter()
+            .filter(|n| {
+                !is_operational_helper(n, a)
+                    && !CANONICAL.contains(&n.as_str())
+                    && kept(settings, n)
+            })
+            .cloned()
+            .collect();
+        let mut roles = vec![
+            (attr::GIVEN_NAME, &a.given_name),
+            (attr::FAMILY_NAME, &a.family_name),
+            (DISPLAY_NAME, &a.display_name),
+            (attr::TITLE, &a.title),
+            (attr::DEPARTMENT, &a.department),
+            (attr::EMPLOYEE_ID, &a.employee_number),
+            (LOGIN, &a.login),
+        ];
+        if settings.dialect == LdapDialect::ActiveDirectory {
+            roles.push((UPN, &a.upn));
+        }
+        roles.retain(|(key, _)| kept(settings, key));
+        let canonical = roles
+            .iter()
+            .map(|(key, from)| {
+                let readers = roles
+                    .iter()
+                    .filter(|(_, f)| f.eq_ignore_ascii_case(from))
+                    .count();
+                (*key, (*from).clone(), readers == 1)
+            })
+            .collect();
+        Self {
+            raw,
+            names,
+            kept_raw,
+            canonical,
+            manager: kept(settings, attr::MANAGER),
+        }
+    }
+}
+
 /// A valid user entry, before the manager is resolved.
 struct Pending {
     record: SourceRecord,
-    manager: Option<String>,
+    /// The number of its manager's DN in [`People`]; set by [`take_user`].
+    manager: Option<u32>,
     /// A tombstone (`isDeleted`/`isRecycled`): a leaver, dropped when a live entry has its mail.
     deleted: bool,
+    /// The former account of someone present ([`drop_former_accounts`]): left out of the read.
+    /// Kept in place until the end so positions in [`People`] stay valid.
+    dropped: bool,
 }
 
 /// The user entries taken in so far: people, issues, the index groups resolve members in, and
@@ -331,10 +400,10 @@ struct Users {
 
 async fn read_with(conn: &mut Conn, settings: &LdapSettings) -> Result<SourceRead, Error> {
     let disabled = disabled_dns(conn, settings).await?;
-    let raw_names = user_attribute_names(settings);
-    let mut users = read_users(conn, settings, &raw_names, &disabled).await?;
+    let want = Wanted::new(settings);
+    let mut users = read_users(conn, settings, &want, &disabled).await?;
     if let Some(base) = &settings.deleted_base {
-        read_deleted(conn, settings, base, &raw_names, &mut users).await?;
+        read_deleted(conn, settings, base, &want, &mut users).await?;
     }
     drop_former_accounts(&mut users);
     let Users {
@@ -351,21 +420,27 @@ async fn read_with(conn: &mut Conn, settings: &LdapSettings) -> Result<SourceRea
             settings.name
         );
     }
-    let records = with_managers(pending, &people);
+    let (records, dropped) = with_managers(pending, &people);
     let mut group_list = Vec::new();
     if let Some(q) = &settings.groups {
         let (entries, bad) = read_groups(conn, settings, q).await?;
         issues.extend(bad);
-        let (groups, notices) = groups::resolve(&settings.name, entries, &people, settings.nested);
+        let members = groups::Members {
+            people: &people,
+            records: &records,
+        };
+        let (groups, notices) = groups::resolve(&settings.name, entries, members, settings.nested);
         issues.extend(notices);
         group_list = groups;
     }
+    drop(people);
+    let records = without_dropped(records, &dropped);
     Ok(SourceRead {
         source: settings.name.clone(),
         records,
         groups: group_list,
         issues,
-        fields: fields(settings, &raw_names),
+        fields: fields(settings, &want.raw),
         deleted_skipped,
     })
 }
@@ -398,7 +473,7 @@ async fn disabled_dns(conn: &mut Conn, settings: &LdapSettings) -> Result<HashSe
 async fn read_users(
     conn: &mut Conn,
     settings: &LdapSettings,
-    raw_names: &[String],
+    want: &Wanted,
     disabled: &HashSet<String>,
 ) -> Result<Users, Error> {
     let mut users = Users::default();
@@ -406,9 +481,9 @@ async fn read_users(
         &settings.users.base,
         settings.users.scope,
         &settings.users.filter,
-        raw_names,
-        |e| {
-            take_user(settings, raw_names, &e, disabled, &mut users);
+        &want.raw,
+        |mut e| {
+            take_user(settings, want, &mut e, disabled, &mut users);
             Ok(())
         },
     )
@@ -424,20 +499,20 @@ async fn read_deleted(
     conn: &mut Conn,
     settings: &LdapSettings,
     base: &str,
-    raw_names: &[String],
+    want: &Wanted,
     users: &mut Users,
 ) -> Result<(), Error> {
-    let mut names = raw_names.to_vec();
+    let mut names = want.raw.clone();
     names.push(LAST_KNOWN_PARENT.to_owned());
     let none = HashSet::new();
-    conn.search_deleted(base, DELETED_USERS, &names, |e| {
+    conn.search_deleted(base, DELETED_USERS, &names, |mut e| {
         // Someone deleted from elsewhere in the domain (another OU, a computer's parent) was
         // never read from this source; they are not its people.
         let from_here = e
             .first_text(LAST_KNOWN_PARENT)
             .is_some_and(|p| dn::within(p, &settings.users.base));
         if from_here && tombstone(&e).is_some() {
-            take_user(settings, raw_names, &e, &none, users);
+            take_user(settings, want, &mut e, &none, users);
         }
         Ok(())
     })
@@ -469,21 +544,23 @@ const LAST_KNOWN_PARENT: &str = "lastKnownParent";
 /// deleted twice. Keeping them would make two records with one mail (a join conflict that holds
 /// the person), so only the live entry, else the first tombstone, is kept.
 fn drop_former_accounts(users: &mut Users) {
+    if !users.pending.iter().any(|p| p.deleted) {
+        return;
+    }
     let mut seen: HashSet<String> = users
         .pending
         .iter()
         .filter(|p| !p.deleted)
         .filter_map(|p| p.record.attrs.get(attr::EMAIL).map(|m| m.to_lowercase()))
         .collect();
-    let before = users.pending.len();
-    users.pending.retain(|p| {
-        !p.deleted
-            || p.record
-                .attrs
-                .get(attr::EMAIL)
-                .is_none_or(|m| seen.insert(m.to_lowercase()))
-    });
-    users.deleted_skipped += before - users.pending.len();
+    for p in users.pending.iter_mut().filter(|p| p.deleted) {
+        p.dropped = p
+            .record
+            .attrs
+            .get(attr::EMAIL)
+            .is_some_and(|m| !seen.insert(m.to_lowercase()));
+        users.deleted_skipped += usize::from(p.dropped);
+    }
 }
 
 /// Active Directory's tombstone marks (MS-ADTS 3.1.1.5.5): `isRecycled` once the Recycle Bin let
@@ -508,28 +585,39 @@ fn tombstone(e: &Entry) -> Option<&'static str> {
 /// hold every deactivation of the run.
 fn take_user(
     settings: &LdapSettings,
-    raw_names: &[String],
-    e: &Entry,
+    want: &Wanted,
+    e: &mut Entry,
     disabled: &HashSet<String>,
     users: &mut Users,
 ) {
-    let norm = dn::normalize(&e.dn);
-    match user(settings, raw_names, e, disabled, &norm) {
-        Ok(p) => {
-            if !p.deleted {
+    // DNs are indexed only for what reads them: group members, and managers.
+    let groups = settings.groups.is_some();
+    let index = groups || want.manager;
+    let norm = if index || !disabled.is_empty() {
+        dn::normalize(&e.dn)
+    } else {
+        String::new()
+    };
+    match user(settings, want, e, disabled, &norm) {
+        Ok((mut p, manager_dn)) => {
+            let at = u32::try_from(users.pending.len()).unwrap_or(u32::MAX);
+            if groups && !p.deleted {
                 if let Some(login) = p.record.attrs.get(LOGIN) {
-                    users
-                        .people
-                        .by_login
-                        .insert(login.to_lowercase(), p.record.key.clone());
+                    users.people.add_login(login.to_lowercase(), at);
                 }
             }
-            users.people.by_dn.insert(norm, p.record.key.clone());
+            if index {
+                let dn = users.people.dn_number(norm);
+                users.people.person_at(dn, at);
+                p.manager = manager_dn.map(|m| users.people.dn_number(m));
+            }
             users.pending.push(p);
         }
         Err(_) if tombstone(e).is_some() => users.deleted_skipped += 1,
         Err(issue) => {
-            users.people.skipped.insert(norm);
+            if groups {
+                users.people.skipped.insert(norm);
+            }
             users.issues.push(*issue);
         }
     }
@@ -545,7 +633,7 @@ pub(crate) fn read_entries(
     mut bytes: &[u8],
     disabled: &HashSet<String>,
 ) -> Result<(Vec<SourceRecord>, Vec<SourceIssue>), Error> {
-    let raw_names = user_attribute_names(settings);
+    let want = Wanted::new(settings);
     let mut users = Users::default();
     while !bytes.is_empty() {
         let undecodable = || Error::Protocol {
@@ -553,44 +641,52 @@ pub(crate) fn read_entries(
             detail: "a search result entry could not be decoded".to_owned(),
         };
         let (rest, tag) = ldap3::asn1::parse_tag(bytes).map_err(|_| undecodable())?;
-        let entry = conn::decode_message(tag).ok_or_else(undecodable)?;
-        take_user(settings, &raw_names, &entry, disabled, &mut users);
+        let mut entry = conn::decode_message(tag).ok_or_else(undecodable)?;
+        take_user(settings, &want, &mut entry, disabled, &mut users);
         bytes = rest;
     }
     drop_former_accounts(&mut users);
-    Ok((with_managers(users.pending, &users.people), users.issues))
+    let (records, dropped) = with_managers(users.pending, &users.people);
+    Ok((without_dropped(records, &dropped), users.issues))
 }
 
-/// The records, each with its manager's email: the manager attribute holds a DN, mapping wants
-/// the email (model::attr::MANAGER).
-fn with_managers(pending: Vec<Pending>, people: &People) -> Vec<SourceRecord> {
-    let email_by_dn: std::collections::HashMap<&SourceKey, &str> = pending
-        .iter()
-        .filter_map(|p| Some((&p.record.key, p.record.attrs.get(attr::EMAIL)?.as_str())))
-        .collect();
-    let managers: Vec<Option<String>> = pending
-        .iter()
-        .map(|p| {
-            p.manager
-                .as_ref()
-                .and_then(|m| people.by_dn.get(m))
-                .and_then(|k| email_by_dn.get(k))
-                .map(|e| (*e).to_owned())
-        })
-        .collect();
-    pending
-        .into_iter()
-        .zip(managers)
-        .map(|(mut p, manager)| {
-            if let Some(m) = manager {
-                p.record.attrs.insert(attr::MANAGER.to_owned(), m);
-            }
-            p.record
-        })
-        .collect()
+/// The records, each with its manager's email (the manager attribute holds a DN, mapping wants
+/// the email, model::attr::MANAGER), in the order taken in (the positions [`People`] holds), and
+/// the positions of those dropped.
+fn with_managers(mut pending: Vec<Pending>, people: &People) -> (Vec<SourceRecord>, Vec<usize>) {
+    for i in 0..pending.len() {
+        let manager = pending[i]
+            .manager
+            .and_then(|dn| people.at(dn))
+            .and_then(|at| pending.get(at))
+            .filter(|m| !m.dropped)
+            .and_then(|m| m.record.attrs.get(attr::EMAIL))
+            .cloned();
+        if let Some(m) = manager {
+            pending[i].record.attrs.set(attr::MANAGER, m);
+        }
+    }
+    let dropped = (0..pending.len()).filter(|&i| pending[i].dropped).collect();
+    (pending.into_iter().map(|p| p.record).collect(), dropped)
 }
 
-/// The attribute names this source provides: the canonical ones, then the raw ones requested.
+/// `records` without those at the positions `dropped` (ascending), in a vector no larger than
+/// they need: the people are held for the rest of the run.
+fn without_dropped(mut records: Vec<SourceRecord>, dropped: &[usize]) -> Vec<SourceRecord> {
+    if !dropped.is_empty() {
+        let mut at = 0;
+        records.retain(|_| {
+            let keep = dropped.binary_search(&at).is_err();
+            at += 1;
+            keep
+        });
+    }
+    records.shrink_to_fit();
+    records
+}
+
+/// The attribute names this source provides: the canonical ones, then the raw ones requested;
+/// of both, only those its records keep.
 fn fields(settings: &LdapSettings, raw_names: &[String]) -> BTreeSet<String> {
     let mut fields: BTreeSet<String> = [
         attr::EMAIL,
@@ -619,6 +715,7 @@ fn fields(settings: &LdapSettings, raw_names: &[String]) -> BTreeSet<String> {
             })
             .cloned(),
     );
+    fields.retain(|n| kept(settings, n));
     fields
 }
 
@@ -630,28 +727,44 @@ fn is_operational_helper(name: &str, _a: &crate::config::LdapAttributes) -> bool
         .any(|h| name.eq_ignore_ascii_case(h))
 }
 
-/// The attributes requested for users: every role's attribute, then `extra_attributes`, without
-/// duplicates (types compare without case).
+/// The attributes a read of `settings` asks the server for on each user entry (the benchmark
+/// hands the same list to `ldapsearch`).
+pub fn requested_attributes(settings: &LdapSettings) -> Vec<String> {
+    user_attribute_names(settings)
+}
+
+/// The attributes requested for users: the id, the attributes of the canonical names always
+/// kept (login, mail, employee number: they also name an invalid entry in its issue), each other
+/// role's attribute when its canonical or raw name is kept, Active Directory's status
+/// attributes, then `extra_attributes`; without duplicates (types compare without case).
 fn user_attribute_names(settings: &LdapSettings) -> Vec<String> {
     let a = &settings.attributes;
-    let mut names: Vec<String> = vec![
-        a.id.clone(),
-        a.login.clone(),
-        a.mail.clone(),
-        a.given_name.clone(),
-        a.family_name.clone(),
-        a.display_name.clone(),
-        a.title.clone(),
-        a.department.clone(),
-        a.employee_number.clone(),
-        a.manager.clone(),
+    let mut names: Vec<String> = vec![a.id.clone(), a.login.clone(), a.mail.clone()];
+    let optional = [
+        (attr::GIVEN_NAME, &a.given_name),
+        (attr::FAMILY_NAME, &a.family_name),
+        (DISPLAY_NAME, &a.display_name),
+        (attr::TITLE, &a.title),
+        (attr::DEPARTMENT, &a.department),
+        (attr::EMPLOYEE_ID, &a.employee_number),
+        // The manager DN is read to resolve it to the manager's email.
+        (attr::MANAGER, &a.manager),
     ];
+    for (canonical, raw) in optional {
+        if kept(settings, canonical) || kept(settings, raw) {
+            names.push(raw.clone());
+        }
+    }
     if settings.dialect == LdapDialect::ActiveDirectory {
-        names.push(a.upn.clone());
+        if kept(settings, UPN) || kept(settings, &a.upn) {
+            names.push(a.upn.clone());
+        }
         names.push("userAccountControl".to_owned());
         names.push("isDeleted".to_owned());
         names.push("isRecycled".to_owned());
     }
+    // Extras are asked for by name, and the id is the record's key: both are read whether kept
+    // or not (`user_attrs` keeps what is kept).
     names.extend(settings.extra_attributes.iter().cloned());
     let mut seen = HashSet::new();
     names.retain(|n| !n.is_empty() && seen.insert(n.to_ascii_lowercase()));
@@ -676,11 +789,11 @@ pub(super) fn is_guid_attribute(name: &str) -> bool {
 /// Build one person from a user entry, or the issue that says why it cannot be one.
 fn user(
     settings: &LdapSettings,
-    raw_names: &[String],
-    e: &Entry,
+    want: &Wanted,
+    e: &mut Entry,
     disabled: &HashSet<String>,
     norm: &str,
-) -> Result<Pending, Box<SourceIssue>> {
+) -> Result<(Pending, Option<String>), Box<SourceIssue>> {
     let a = &settings.attributes;
     let id = stable_id(e, &a.id);
     let mail = e.first_text(&a.mail);
@@ -700,11 +813,17 @@ fn user(
             .is_some_and(|v| v & 0x2 != 0),
         LdapDialect::OpenLdap => disabled.contains(norm),
     };
-    Ok(Pending {
+    // Resolved only for a config that reads `manager`: the DN index costs memory per entry.
+    let manager_dn = want
+        .manager
+        .then(|| e.first_text(&a.manager).map(dn::normalize))
+        .flatten();
+    let attrs = user_attrs(want, e, mail);
+    let pending = Pending {
         record: SourceRecord {
             key: SourceKey::new(settings.name.clone(), id),
-            location: e.dn.clone(),
-            attrs: user_attrs(settings, raw_names, e, &mail),
+            location: std::mem::take(&mut e.dn),
+            attrs,
             employment: Some(Employment {
                 status: Some(
                     deleted
@@ -723,54 +842,50 @@ fn user(
                 timezone: chrono_tz::UTC,
             }),
         },
-        manager: e.first_text(&a.manager).map(dn::normalize),
+        manager: None,
         deleted: deleted.is_some(),
-    })
+        dropped: false,
+    };
+    Ok((pending, manager_dn))
 }
 
-/// A user entry's attributes: the raw ones under their configured names, then the canonical ones.
-fn user_attrs(
-    settings: &LdapSettings,
-    raw_names: &[String],
-    e: &Entry,
-    mail: &str,
-) -> BTreeMap<String, String> {
-    let a = &settings.attributes;
-    let mut attrs: BTreeMap<String, String> = BTreeMap::new();
-    // Raw attributes under their configured names, for `{corp.mail}`-style templates. A raw name
-    // that equals a canonical one is left to the canonical value (e.g. `manager` is an email
-    // here, not the DN).
-    for name in raw_names {
-        if is_operational_helper(name, a) || CANONICAL.contains(&name.as_str()) {
-            continue;
-        }
+/// A user entry's attributes: the raw ones under their configured names, then the canonical ones;
+/// of both, only those the settings keep. Values the entry holds once are moved out of it, not
+/// copied.
+fn user_attrs(want: &Wanted, e: &mut Entry, mail: String) -> Attrs {
+    let mut attrs = Attrs::with_names(&want.names);
+    // Raw attributes under their configured names, for `{corp.mail}`-style templates. Copied: a
+    // canonical name below may read the same attribute.
+    for name in &want.kept_raw {
         let value = if is_guid_attribute(name) {
             e.first_raw(name).and_then(values::guid_string)
         } else {
             e.first_text(name).map(str::to_owned)
         };
         if let Some(v) = value {
-            attrs.insert(name.clone(), v);
+            attrs.set(name, v);
         }
     }
-    let mut put = |key: &str, value: Option<&str>| {
+    attrs.set(attr::EMAIL, mail);
+    for (key, from, only_reader) in &want.canonical {
+        let value = if *only_reader {
+            e.take_text(from)
+        } else {
+            e.first_text(from).map(str::to_owned)
+        };
         if let Some(v) = value {
-            attrs.insert(key.to_owned(), v.to_owned());
+            attrs.set(key, v);
         }
-    };
-    put(attr::EMAIL, Some(mail));
-    put(attr::GIVEN_NAME, e.first_text(&a.given_name));
-    put(attr::FAMILY_NAME, e.first_text(&a.family_name));
-    put(DISPLAY_NAME, e.first_text(&a.display_name));
-    put(attr::TITLE, e.first_text(&a.title));
-    put(attr::DEPARTMENT, e.first_text(&a.department));
-    put(attr::EMPLOYEE_ID, e.first_text(&a.employee_number));
-    put(LOGIN, e.first_text(&a.login));
-    if settings.dialect == LdapDialect::ActiveDirectory {
-        put(UPN, e.first_text(&a.upn));
     }
-    put(DN, Some(&e.dn));
+    attrs.set(DN, e.dn.clone());
     attrs
+}
+
+/// Whether records keep attribute `name` (raw or canonical): what `settings.keep` names, and the
+/// canonical names the connector and every report rely on whatever the config reads.
+fn kept(settings: &LdapSettings, name: &str) -> bool {
+    crate::config::names::LDAP_ALWAYS_KEPT.contains(&name)
+        || settings.keep.as_ref().is_none_or(|k| k.contains(name))
 }
 
 /// The issue for a user entry without an id or a mail, with whatever identifiers it has as hints.
