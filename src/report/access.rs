@@ -696,7 +696,7 @@ pub(super) mod tests {
     pub fn record(key: &str, email: &str) -> SourceRecord {
         let key = SourceKey::parse(key).unwrap();
         SourceRecord {
-            location: format!("hr.csv line {}", &key.id[1..]).into(),
+            location: format!("hr.csv line {}", &key.id[1..]),
             attrs: BTreeMap::from([
                 ("employeeId".to_owned(), key.id.clone()),
                 ("email".to_owned(), email.to_owned()),
