@@ -343,15 +343,8 @@ impl Wanted {
             })
             .cloned()
             .collect();
-        let mut roles = vec![
-            (attr::GIVEN_NAME, &a.given_name),
-            (attr::FAMILY_NAME, &a.family_name),
-            (DISPLAY_NAME, &a.display_name),
-            (attr::TITLE, &a.title),
-            (attr::DEPARTMENT, &a.department),
-            (attr::EMPLOYEE_ID, &a.employee_number),
-            (LOGIN, &a.login),
-        ];
+        let mut roles = person_roles(a).to_vec();
+        roles.push((LOGIN, &a.login));
         if settings.dialect == LdapDialect::ActiveDirectory {
             roles.push((UPN, &a.upn));
         }
@@ -740,16 +733,10 @@ pub fn requested_attributes(settings: &LdapSettings) -> Vec<String> {
 fn user_attribute_names(settings: &LdapSettings) -> Vec<String> {
     let a = &settings.attributes;
     let mut names: Vec<String> = vec![a.id.clone(), a.login.clone(), a.mail.clone()];
-    let optional = [
-        (attr::GIVEN_NAME, &a.given_name),
-        (attr::FAMILY_NAME, &a.family_name),
-        (DISPLAY_NAME, &a.display_name),
-        (attr::TITLE, &a.title),
-        (attr::DEPARTMENT, &a.department),
-        (attr::EMPLOYEE_ID, &a.employee_number),
-        // The manager DN is read to resolve it to the manager's email.
-        (attr::MANAGER, &a.manager),
-    ];
+    // The manager DN is read to resolve it to the manager's email.
+    let optional = person_roles(a)
+        .into_iter()
+        .chain([(attr::MANAGER, &a.manager)]);
     for (canonical, raw) in optional {
         if kept(settings, canonical) || kept(settings, raw) {
             names.push(raw.clone());
@@ -769,6 +756,19 @@ fn user_attribute_names(settings: &LdapSettings) -> Vec<String> {
     let mut seen = HashSet::new();
     names.retain(|n| !n.is_empty() && seen.insert(n.to_ascii_lowercase()));
     names
+}
+
+/// The canonical attributes of a person that the config maps from a directory attribute of its
+/// choosing (`attributes.*`), with that attribute.
+fn person_roles(a: &crate::config::LdapAttributes) -> [(&'static str, &String); 6] {
+    [
+        (attr::GIVEN_NAME, &a.given_name),
+        (attr::FAMILY_NAME, &a.family_name),
+        (DISPLAY_NAME, &a.display_name),
+        (attr::TITLE, &a.title),
+        (attr::DEPARTMENT, &a.department),
+        (attr::EMPLOYEE_ID, &a.employee_number),
+    ]
 }
 
 /// The stable id of an entry: GUID attributes are binary and rendered as GUID strings, others
