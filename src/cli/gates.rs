@@ -72,7 +72,11 @@ pub async fn judge(
     check_overrides(settings, &policy.gates.overrides)?;
     let summaries: Vec<(String, ReadSummary)> = reads
         .iter()
-        .map(|r| (r.source.clone(), gates::summarize(&r.records, &r.groups)))
+        .map(|r| {
+            let mut summary = gates::summarize(&r.records, &r.groups);
+            summary.kept = ldap_kept(settings, &r.source).cloned();
+            (r.source.clone(), summary)
+        })
         .collect();
     let mut baselines = baselines(store, &settings.target.name).await?;
     for source in &settings.sources {
@@ -87,6 +91,14 @@ pub async fn judge(
         summaries,
         baselines,
         hits,
+    })
+}
+
+/// The attributes an LDAP source's config keeps (`None`: another kind of source, or all).
+fn ldap_kept<'s>(settings: &'s Settings, source: &str) -> Option<&'s BTreeSet<String>> {
+    settings.sources.iter().find_map(|s| match s {
+        SourceSettings::Ldap(l) if l.name == source => l.keep.as_ref(),
+        _ => None,
     })
 }
 
@@ -293,5 +305,43 @@ mod tests {
         assert!(gates::evaluate(&changed, &baselines, &Gates::default())
             .iter()
             .any(|h| h.gate == Gate::AttributeChange));
+    }
+
+    /// The config starts reading `title` (a template, a role rule, a scope rule): every record
+    /// now carries it and the baseline, kept when the config did not read it, has none. That is
+    /// the config's change, not the directory's: no hold. A baseline that did read `title`
+    /// still compares it, and one kept before reads were trimmed (no kept set) compares all.
+    #[test]
+    fn an_attribute_the_config_newly_reads_is_not_a_change() {
+        let read = |attrs: &[&str], kept: Option<&[&str]>| {
+            let mut s = gates::summarize(&people(attrs), &[]);
+            s.kept = kept.map(|k| k.iter().map(|a| (*a).to_owned()).collect());
+            s
+        };
+        let held = |now: ReadSummary, before: ReadSummary| {
+            let baselines = BTreeMap::from([(
+                "corp".to_owned(),
+                Baseline {
+                    run_id: 1,
+                    taken_at: "2026-12-01T00:00:00Z".to_owned(),
+                    summary: before,
+                },
+            )]);
+            gates::evaluate(&[("corp".to_owned(), now)], &baselines, &Gates::default())
+                .iter()
+                .any(|h| h.gate == Gate::AttributeChange)
+        };
+        let now = || read(&["email", "title"], Some(&["email", "title"]));
+        assert!(!held(now(), read(&["email"], Some(&["email"]))));
+        // The baseline read titles and had none: they appeared for everyone.
+        assert!(held(now(), read(&["email"], Some(&["email", "title"]))));
+        assert!(held(now(), read(&["email"], None)));
+        // Stored and read back, the kept set survives; a stored summary without one reads as None.
+        let stored = serde_json::to_string(&read(&["email"], Some(&["email"]))).unwrap();
+        let back: ReadSummary = serde_json::from_str(&stored).unwrap();
+        assert!(back.kept.is_some());
+        let old: ReadSummary =
+            serde_json::from_str(&stored.replace(",\"kept\":[\"email\"]", "")).unwrap();
+        assert_eq!(old.kept, None);
     }
 }

@@ -159,6 +159,19 @@ pub struct ReadSummary {
     pub fingerprints: BTreeMap<String, BTreeMap<String, String>>,
     /// Per source group id: its name and member count.
     pub groups: BTreeMap<String, GroupSize>,
+    /// The attributes the source's config read at the time (LDAP sources keep only those:
+    /// `config::names::ldap_kept`); absent for other sources and for baselines kept before
+    /// the LDAP read was trimmed, meaning "every attribute". An attribute one read kept and the
+    /// other did not is a change of config, not of the people, and is not compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<BTreeSet<String>>,
+}
+
+impl ReadSummary {
+    /// Whether this read kept `attr` (see [`ReadSummary::kept`]).
+    fn keeps(&self, attr: &str) -> bool {
+        self.kept.as_ref().is_none_or(|k| k.contains(attr))
+    }
 }
 
 /// A source group's size in a read.
@@ -415,7 +428,10 @@ fn changes(now: &ReadSummary, before: &ReadSummary) -> (u64, BTreeMap<String, u6
         };
         common += 1;
         let attrs: BTreeSet<&String> = prints.keys().chain(old.keys()).collect();
-        for attr in attrs {
+        for attr in attrs
+            .into_iter()
+            .filter(|a| now.keeps(a) && before.keeps(a))
+        {
             if prints.get(attr) != old.get(attr) {
                 *changed.entry(attr.clone()).or_default() += 1;
             }

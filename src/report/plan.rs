@@ -2,7 +2,7 @@
 //! summary, and the error findings alone (for stderr, when stdout carries something else).
 
 use super::{terminal_safe, MAX_CELL_CHARS};
-use crate::plan::{Change, Op, Plan, Severity};
+use crate::plan::{Change, Op, OpKind, Plan, Severity};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde_json::Value;
 
@@ -72,10 +72,18 @@ pub fn write_plan_text(plan: &Plan, rows: Option<usize>, mut emit: impl FnMut(&s
     if plan.operations.is_empty() {
         emit("No changes: the target already matches the sources.\n");
     }
-    let shown = rows.map_or(plan.operations.len(), |r| r.min(plan.operations.len()));
-    let listed = plan.operations[..shown].iter().enumerate();
+    // Past the page, removals are still listed: an admin asked to confirm must see everyone
+    // the run deactivates and every member and group it removes (they sort last, so a page of
+    // patches would otherwise hide them all).
+    let listed = plan
+        .operations
+        .iter()
+        .enumerate()
+        .filter(|(i, op)| rows.is_none_or(|r| *i < r) || removes(op));
+    let mut shown = 0;
     let mut table: Option<Table> = None;
     for (i, op) in listed {
+        shown += 1;
         let t = table.get_or_insert_with(|| {
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED)
@@ -102,12 +110,21 @@ pub fn write_plan_text(plan: &Plan, rows: Option<usize>, mut emit: impl FnMut(&s
     }
     if shown < plan.operations.len() {
         emit(&format!(
-            "… and {} more operations, not shown here; `--format json` lists every one, as does this \
-             output piped or redirected to a file\n",
+            "… and {} more operations, not shown here, none of them a removal (every deactivation, \
+             member removal and group deletion is listed above); `--format json` lists every one, as \
+             does this output piped or redirected to a file\n",
             plan.operations.len() - shown
         ));
     }
     emit(&findings_and_summary(plan));
+}
+
+/// Whether `op` takes someone or something out of the workspace.
+fn removes(op: &Op) -> bool {
+    matches!(
+        op.kind(),
+        OpKind::DeactivateUser | OpKind::RemoveMembers | OpKind::DeleteGroup
+    )
 }
 
 /// The plan's findings (ten sources each at most), its summary line and its digest.
@@ -240,13 +257,32 @@ mod tests {
         }
         assert!(!whole.contains("more operations"));
 
+        // A terminal page: the first rows, then every removal however far down, then the rest
+        // counted. Here: 30 links, then 1,007 deactivations; a page of 10.
+        let mut mixed = deactivations(TABLE_ROWS * 2 + 7);
+        let links: Vec<Op> = (0..30)
+            .map(|i| {
+                Op::LinkUser(crate::plan::LinkUser {
+                    user_name: crate::model::UserName::new(format!("l{i:05}@x.io")),
+                    scim_id: crate::model::ScimId(format!("v{i}")),
+                    source_key: crate::model::SourceKey::new("hr", format!("L{i}")),
+                    reason: "hr: joined".to_owned(),
+                    origin: Default::default(),
+                    previous_key: None,
+                })
+            })
+            .collect();
+        mixed.operations.splice(0..0, links);
         let mut page = String::new();
-        write_plan_text(&p, Some(10), |part| page.push_str(part));
-        assert!(page.contains("p00009@x.io") && !page.contains("p00010@x.io"));
-        assert!(page.contains(&format!(
-            "… and {} more operations",
-            p.operations.len() - 10
-        )));
+        write_plan_text(&mixed, Some(10), |part| page.push_str(part));
+        assert!(page.contains("l00009@x.io") && !page.contains("l00010@x.io"));
+        for i in 0..(TABLE_ROWS * 2 + 7) {
+            assert!(
+                page.contains(&format!("p{i:05}@x.io")),
+                "deactivation {i} hidden"
+            );
+        }
+        assert!(page.contains("… and 20 more operations, not shown here, none of them a removal"));
         assert!(page.contains("Plan for acme"));
         let mut small = String::new();
         write_plan_text(&deactivations(3), Some(10), |part| small.push_str(part));
