@@ -21,9 +21,12 @@
 //! first sync of `IDBRIDGE_BENCH_SYNC_PEOPLE` people into an empty emulator, then a no-change
 //! sync; the emulator's CPU time is read from `/proc/<pid>/stat`.
 //!
+//! Throughput: a first sync of `IDBRIDGE_BENCH_RATE_PEOPLE` people at `rate_limit = 500`, its
+//! requests over the run's duration as `report runs` records it, against the rate.
+//!
 //! Run: `cargo bench --bench scale`. Environment: `IDBRIDGE_BENCH_PEOPLE` (100000),
 //! `IDBRIDGE_BENCH_HIRES` (1000), `IDBRIDGE_BENCH_GROUPS` (2000), `IDBRIDGE_BENCH_SYNC_PEOPLE`
-//! (10000; 0 skips the syncs). Without `--bench` on the command line (e.g. `cargo test
+//! (10000; 0 skips the syncs), `IDBRIDGE_BENCH_RATE_PEOPLE` (10000; 0 skips the throughput). Without `--bench` on the command line (e.g. `cargo test
 //! --all-targets`) it does nothing.
 
 // A benchmark stops at the first thing that goes wrong.
@@ -199,11 +202,16 @@ fn write_profile(path: &Path, people: usize, members: &[Vec<usize>]) {
 }
 
 fn write_config(dir: &Path, name: &str, csv: &str, url: &str) -> PathBuf {
+    write_config_at(dir, name, csv, url, 0)
+}
+
+/// A config whose target is paced at `rate` requests a second (`0`: unpaced).
+fn write_config_at(dir: &Path, name: &str, csv: &str, url: &str, rate: u32) -> PathBuf {
     let path = dir.join(name);
     let text = format!(
         "[store]\nurl = \"sqlite://{name}.db?mode=rwc\"\n\n[target]\nname = \"bench\"\n\
          kind = \"notion\"\nurl = \"{url}\"\ntoken_file = \"token\"\n\
-         token_owner = \"owner@{DOMAIN}\"\nrate_limit = 0\nmax_reply_bytes = 1073741824\n\n[[sources]]\nname = \"hr\"\n\
+         token_owner = \"owner@{DOMAIN}\"\nrate_limit = {rate}\nmax_reply_bytes = 1073741824\n\n[[sources]]\nname = \"hr\"\n\
          kind = \"hr-csv\"\npath = \"{csv}\"\n\n[mapping]\ndepartment = \"\"\nmanager = \"\"\n\
          employeeNumber = \"\"\n\n[policy]\nmax_deactivations = \"100%\"\n"
     );
@@ -439,6 +447,36 @@ fn syncs(dir: &Path, people: usize) {
     emu.wait().unwrap();
 }
 
+/// Write throughput against the rate budget: a first sync of `people` into an empty emulator at
+/// `rate_limit = RATE`, its requests over the run's own duration (`report runs`, which starts at
+/// the apply, so the read and the plan before it are not counted).
+fn throughput(dir: &Path, people: usize) {
+    const RATE: u32 = 500;
+    write_csv(&dir.join("rate.csv"), 0..people);
+    let (mut emu, url) = spawn_emulator(dir, None);
+    let config = write_config_at(dir, "rate.toml", "rate.csv", &url, RATE);
+    let (secs, _, said) = timed_cli(dir, &config, &["sync", "--yes"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_idbridge"))
+        .current_dir(dir)
+        .arg("--config")
+        .arg(&config)
+        .args(["report", "runs", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &doc["rows"][0];
+    let took = run["durationMs"].as_f64().unwrap() / 1000.0;
+    let requests = run["scimRequests"].as_f64().unwrap();
+    let per_second = requests / took;
+    println!(
+        "throughput at rate_limit = {RATE}: {requests} requests in {took:.1} s (the run; {secs:.1} s \
+         wall for the command): {per_second:.0}/s = {:.2} R ({said})",
+        per_second / f64::from(RATE)
+    );
+    emu.kill().unwrap();
+    emu.wait().unwrap();
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
@@ -479,5 +517,9 @@ fn main() {
     emu.wait().unwrap();
     if sync_people > 0 {
         syncs(dir, sync_people);
+    }
+    let rate_people = env_num("IDBRIDGE_BENCH_RATE_PEOPLE", 10_000);
+    if rate_people > 0 {
+        throughput(dir, rate_people);
     }
 }
