@@ -1271,71 +1271,59 @@ mod fake_ad {
         assert!(!format!("{err} {err:?}").contains(BIND_PW), "{err:?}");
     }
 
+    /// Read through a fake AD that answers StartTLS with `answer`: the error, which must say
+    /// where and that there is no fallback, must name `hint`, and no bind may have arrived.
+    async fn starttls_refused(answer: StartTls, timeout: Option<Duration>, hint: &str) -> Error {
+        let mut dir = directory(Fault::None);
+        dir.starttls = answer.clone();
+        let dir = Arc::new(dir);
+        let url = serve(dir.clone()).await;
+        let mut cfg = ad_settings(&url);
+        cfg.starttls = true;
+        if let Some(timeout) = timeout {
+            cfg.connect_timeout = timeout;
+        }
+        let err = ldap::read(&cfg).await.unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            url.as_str(),
+            "does not offer StartTLS",
+            "no fallback to clear text",
+            "ldaps://",
+            hint,
+        ] {
+            assert!(text.contains(needle), "{answer:?}: `{needle}` in {text}");
+        }
+        assert_eq!(
+            dir.binds.load(Ordering::SeqCst),
+            0,
+            "{answer:?}: a bind arrived"
+        );
+        no_password(&err);
+        err
+    }
+
     #[tokio::test]
     async fn a_starttls_the_server_does_not_offer_fails_before_any_bind() {
         for (answer, rc) in [
             (StartTls::Refuse(LdapResultCode::ProtocolError), 2),
             (StartTls::Refuse(LdapResultCode::Unavailable), 52),
         ] {
-            let mut dir = directory(Fault::None);
-            dir.starttls = answer.clone();
-            let dir = Arc::new(dir);
-            let url = serve(dir.clone()).await;
-            let mut cfg = ad_settings(&url);
-            cfg.starttls = true;
-            let err = ldap::read(&cfg).await.unwrap_err();
+            let err = starttls_refused(answer.clone(), None, "configure TLS on the server").await;
             assert!(
                 matches!(&err, Error::StartTls { rc: r, .. } if *r == rc),
                 "{answer:?}: {err:?}"
             );
-            let text = err.to_string();
-            for needle in [
-                url.as_str(),
-                "does not offer StartTLS",
-                "no fallback to clear text",
-                "ldaps://",
-                "configure TLS on the server",
-            ] {
-                assert!(text.contains(needle), "{answer:?}: `{needle}` in {text}");
-            }
-            assert_eq!(
-                dir.binds.load(Ordering::SeqCst),
-                0,
-                "{answer:?}: a bind arrived"
-            );
-            no_password(&err);
         }
         // A server that hangs up on the request, and one that never answers it: the client
         // library sees both as no answer within `connect_timeout`. Still no bind.
         for answer in [StartTls::HangUp, StartTls::Ignore] {
-            let mut dir = directory(Fault::None);
-            dir.starttls = answer.clone();
-            let dir = Arc::new(dir);
-            let url = serve(dir.clone()).await;
-            let mut cfg = ad_settings(&url);
-            cfg.starttls = true;
-            cfg.connect_timeout = Duration::from_millis(400);
-            let err = ldap::read(&cfg).await.unwrap_err();
+            let timeout = Some(Duration::from_millis(400));
+            let err = starttls_refused(answer.clone(), timeout, "connect_timeout").await;
             assert!(
                 matches!(err, Error::StartTlsUnanswered { .. }),
                 "{answer:?}: {err:?}"
             );
-            let text = err.to_string();
-            for needle in [
-                url.as_str(),
-                "does not offer StartTLS",
-                "no fallback to clear text",
-                "ldaps://",
-                "connect_timeout",
-            ] {
-                assert!(text.contains(needle), "{answer:?}: `{needle}` in {text}");
-            }
-            assert_eq!(
-                dir.binds.load(Ordering::SeqCst),
-                0,
-                "{answer:?}: a bind arrived"
-            );
-            no_password(&err);
         }
     }
 

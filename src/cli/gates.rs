@@ -79,11 +79,9 @@ pub async fn judge(
         })
         .collect();
     let mut baselines = baselines(store, &settings.target.name).await?;
-    for source in &settings.sources {
-        if let SourceSettings::Ldap(l) = source {
-            if let (Some(keep), Some(base)) = (&l.keep, baselines.get_mut(&l.name)) {
-                forget_unread(base, keep);
-            }
+    for (source, base) in &mut baselines {
+        if let Some(keep) = ldap_kept(settings, source) {
+            forget_unread(base, keep);
         }
     }
     let hits = gates::evaluate(&summaries, &baselines, &policy.gates);

@@ -268,33 +268,20 @@ impl<'p> Head<'p> {
     }
 }
 
-/// Feeds what is written into a sha256.
-struct Hashing(Sha256);
-
-impl std::io::Write for Hashing {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `planDigest`: sha256 of the plan document in canonical JSON (keys sorted, no whitespace)
 /// without the `planDigest` field itself.
 ///
 /// The document is hashed as it is written, one operation at a time: a plan of 100,000 creates
 /// made as one JSON tree, then sorted, then as text, held all three at once.
 pub fn plan_digest(plan: &Plan) -> String {
-    let mut out = Hashing(Sha256::new());
-    // Writing into a hash cannot fail, nor can serialising these types (string keys only).
+    // Sha256 is an `io::Write` that hashes what is written into it. Writing into a hash cannot
+    // fail, nor can serialising these types (string keys only).
+    let mut out = Sha256::new();
     let _ = write_canonical_plan(plan, &mut out);
-    hex::encode(out.0.finalize())
+    hex::encode(out.finalize())
 }
 
-fn write_canonical_plan(plan: &Plan, out: &mut Hashing) -> std::io::Result<()> {
+fn write_canonical_plan(plan: &Plan, out: &mut Sha256) -> std::io::Result<()> {
     use std::io::Write as _;
     let Value::Object(head) = serde_json::to_value(Head::of(plan))? else {
         return Ok(());

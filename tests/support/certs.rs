@@ -23,7 +23,8 @@ pub struct Certs {
     _dir: tempfile::TempDir,
 }
 
-const EC: [&str; 5] = [
+/// `openssl req` arguments for a new EC P-256 key, unencrypted.
+pub const EC: [&str; 5] = [
     "-newkey",
     "ec",
     "-pkeyopt",
@@ -31,7 +32,8 @@ const EC: [&str; 5] = [
     "-nodes",
 ];
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Run `openssl ARGS` in `dir`; panic with its stderr unless it succeeds.
+pub fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)

@@ -11,6 +11,7 @@
 //! Without slapd on the machine the tests skip with a notice; with `CI` or
 //! `IDBRIDGE_REQUIRE_SERVICES` set they fail instead.
 
+use super::certs::{openssl, EC};
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -173,42 +174,22 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A CA, a server certificate for 127.0.0.1 signed by it, and a second, unrelated CA. EC P-256
 /// keys: RSA key generation would slow every run down.
 fn make_certs(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
     for (name, cn) in [("ca", "idbridge test CA"), ("wrong-ca", "unrelated CA")] {
         let key = format!("{name}.key");
         let crt = format!("{name}.crt");
         let subj = format!("/CN={cn}");
         let mut args = vec!["req", "-x509"];
-        args.extend(ec);
+        args.extend(EC);
         args.extend([
             "-days", "3650", "-subj", &subj, "-keyout", &key, "-out", &crt,
         ]);
         openssl(dir, &args);
     }
     let mut args = vec!["req"];
-    args.extend(ec);
+    args.extend(EC);
     args.extend([
         "-subj",
         "/CN=localhost",
