@@ -326,6 +326,8 @@ async fn run_plan(config: &Path, people: usize, members: &[Vec<usize>]) -> PlanR
     let rss_read_sources = status_kib("VmRSS:") as f64 / 1024.0;
     let now = clock.now();
     let desired = pipeline::desired(&settings, reader.profile(), &reads, &[], now).unwrap();
+    // As `prepare` does: the records are not held past the mapping.
+    drop(reads);
     let (user_links, group_links) = links(people, members.len());
     let desired_groups = desired_groups(members);
     let sources = started.elapsed();

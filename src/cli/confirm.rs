@@ -105,15 +105,8 @@ async fn reuse(settings: &Settings, args: ReuseArgs, clock: Arc<dyn Clock>) -> R
     let reader = pipeline::reader(&settings.target, clock.clone())?;
     let reads = pipeline::read_sources(settings, clock.as_ref()).await?;
     let policy = pipeline::policy(settings, false, None);
-    let prepared = pipeline::prepare(
-        settings,
-        &reader,
-        &reads,
-        Some(store.reader()),
-        &policy,
-        now,
-    )
-    .await?;
+    let prepared =
+        pipeline::prepare(settings, &reader, reads, Some(store.reader()), &policy, now).await?;
     let email = UserName::new(args.email.trim());
     let held = held(&prepared.plan, &prepared.links, &email)?;
     let decision = match args.decision {

@@ -222,7 +222,7 @@ impl Demo {
         let prepared = pipeline::prepare(
             &self.settings,
             self.client.reader(),
-            &[read],
+            vec![read],
             Some(self.store.reader()),
             &self.settings.policy,
             self.clock.now(),

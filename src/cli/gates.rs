@@ -107,9 +107,7 @@ fn ldap_kept<'s>(settings: &'s Settings, source: &str) -> Option<&'s BTreeSet<St
 /// hold the run; it is a change of config, not of the directory, so the baseline forgets it.
 fn forget_unread(base: &mut Baseline, keep: &BTreeSet<String>) {
     base.summary.present.retain(|attr, _| keep.contains(attr));
-    for prints in base.summary.fingerprints.values_mut() {
-        prints.retain(|attr, _| keep.contains(attr));
-    }
+    base.summary.fingerprints.retain(keep);
 }
 
 fn check_overrides(settings: &Settings, overrides: &[Override]) -> Result<()> {

@@ -6,7 +6,7 @@ use crate::config::{self, Settings, SourceSettings, TargetKind as ConfigKind, Ta
 use crate::connectors::hr;
 use crate::connectors::SourceRead;
 use crate::mapping;
-use crate::model::{Attr, DesiredUser, ScimId, SourceKey, TargetGroup, UserName};
+use crate::model::{Attr, DesiredUser, ScimId, SourceKey, SourceRecord, TargetGroup, UserName};
 use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetState};
 use crate::report::upcoming::{self, Upcoming};
 use crate::scim::{ClientSettings, Profile, Reader, TargetKind, TargetRead, Writer};
@@ -549,17 +549,19 @@ async fn scope_exits(
     out
 }
 
-/// What the run records as upcoming: the sources' future starts and terminations, and the
-/// plan's pending deactivations (absence grace), by when they take effect.
-fn scheduled(
+/// The sources' future starts and terminations (before the plan: they need the records).
+fn upcoming_in_sources(
     desired: &[DesiredUser],
     reads: &[SourceRead],
-    plan: &Plan,
-    policy: &Policy,
     now: DateTime<Utc>,
 ) -> Vec<Upcoming> {
     let records: Vec<_> = reads.iter().flat_map(|r| r.records.iter()).collect();
-    let mut upcoming = upcoming::collect(desired, &records, now);
+    upcoming::collect(desired, &records, now)
+}
+
+/// What the run records as upcoming: the sources' future starts and terminations, and the
+/// plan's pending deactivations (absence grace), by when they take effect.
+fn scheduled(mut upcoming: Vec<Upcoming>, plan: &Plan, policy: &Policy) -> Vec<Upcoming> {
     upcoming.extend(upcoming::pending_deactivations(
         &plan.absence,
         policy.absence_grace.runs,
@@ -628,38 +630,105 @@ async fn read_groups_if_needed(
     }
 }
 
-/// Everything from source reads to the plan. It holds only a [`Reader`] of the target: making a
-/// plan cannot write.
-pub async fn prepare(
+/// What a plan takes from the source reads, made before the target is read.
+struct FromSources {
+    desired: Desired,
+    gates: super::gates::Verdict,
+    known: Known,
+    excluded: BTreeMap<SourceKey, String>,
+    upcoming: Vec<Upcoming>,
+}
+
+async fn from_sources(
     settings: &Settings,
-    reader: &Reader,
+    profile: &Profile,
     reads: &[SourceRead],
     store: Option<&StoreRead>,
     policy: &Policy,
     now: DateTime<Utc>,
-) -> Result<Prepared> {
-    let profile = reader.profile();
+) -> Result<FromSources> {
     let gates = super::gates::judge(settings, reads, store, policy).await?;
-    let Desired {
-        desired,
-        managed,
-        issues,
-        groups: desired_groups,
-    } = desired(settings, profile, reads, &gates.hits, now)?;
-
-    let Known {
-        links,
-        group_links,
-        unfinished: recovered,
-        writes,
-        absences,
-        confirmations,
-    } = known(store, &settings.target.name).await?;
-
+    let desired = desired(settings, profile, reads, &gates.hits, now)?;
+    let known = known(store, &settings.target.name).await?;
     for r in reads {
         tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");
     }
-    let excluded = scope_exits(settings, reads, &links).await;
+    let excluded = scope_exits(settings, reads, &known.links).await;
+    let upcoming = upcoming_in_sources(&desired.desired, reads, now);
+    Ok(FromSources {
+        desired,
+        gates,
+        known,
+        excluded,
+        upcoming,
+    })
+}
+
+/// Everything from source reads to the plan. It holds only a [`Reader`] of the target: making a
+/// plan cannot write. The reads are consumed: once mapped, their records are dropped before the
+/// target is read, so a large run never holds the records, the mapped people and the target at
+/// once ([`prepare_keeping`] keeps them for the reports that cite them).
+pub async fn prepare(
+    settings: &Settings,
+    reader: &Reader,
+    reads: Vec<SourceRead>,
+    store: Option<&StoreRead>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<Prepared> {
+    let (prepared, _) = prepare_from(settings, reader, reads, false, store, policy, now).await?;
+    Ok(prepared)
+}
+
+/// [`prepare`], keeping the source records (the access reports and `explain` cite them).
+pub async fn prepare_keeping(
+    settings: &Settings,
+    reader: &Reader,
+    reads: Vec<SourceRead>,
+    store: Option<&StoreRead>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<(Prepared, Vec<SourceRecord>)> {
+    prepare_from(settings, reader, reads, true, store, policy, now).await
+}
+
+async fn prepare_from(
+    settings: &Settings,
+    reader: &Reader,
+    reads: Vec<SourceRead>,
+    keep_records: bool,
+    store: Option<&StoreRead>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<(Prepared, Vec<SourceRecord>)> {
+    let profile = reader.profile();
+    let FromSources {
+        desired:
+            Desired {
+                desired,
+                managed,
+                issues,
+                groups: desired_groups,
+            },
+        gates,
+        known:
+            Known {
+                links,
+                group_links,
+                unfinished: recovered,
+                writes,
+                absences,
+                confirmations,
+            },
+        excluded,
+        upcoming,
+    } = from_sources(settings, profile, &reads, store, policy, now).await?;
+    let records: Vec<SourceRecord> = if keep_records {
+        reads.into_iter().flat_map(|r| r.records).collect()
+    } else {
+        drop(reads);
+        Vec::new()
+    };
     let target = read_users(reader).await?;
     let group_state = read_groups_if_needed(settings, reader, &group_links).await?;
     let sources: Vec<String> = settings
@@ -691,8 +760,8 @@ pub async fn prepare(
     };
     // Gates are judged before the plan is trusted: a held run keeps no operation at all.
     let plan = plan::gates::hold(plan::plan(&input), gates.hits.clone());
-    let upcoming = scheduled(&desired, reads, &plan, policy, now);
-    Ok(Prepared {
+    let upcoming = scheduled(upcoming, &plan, policy);
+    let prepared = Prepared {
         plan,
         desired,
         upcoming,
@@ -701,5 +770,6 @@ pub async fn prepare(
         issues,
         managed,
         gates,
-    })
+    };
+    Ok((prepared, records))
 }

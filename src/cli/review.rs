@@ -68,9 +68,8 @@ pub async fn read(
     let reader = pipeline::reader(&settings.target, clock.clone())?;
     let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let policy = pipeline::policy(&settings, false, None);
-    let prepared =
-        pipeline::prepare(&settings, &reader, &reads, store, &policy, clock.now()).await?;
-    let records = reads.into_iter().flat_map(|r| r.records).collect();
+    let (prepared, records) =
+        pipeline::prepare_keeping(&settings, &reader, reads, store, &policy, clock.now()).await?;
     let (journal, sso) = match store {
         Some(store) => (
             journal(store, &settings.target.name).await?,

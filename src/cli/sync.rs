@@ -42,7 +42,7 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
     let prepared = pipeline::prepare(
         &settings,
         &reader,
-        &reads,
+        reads,
         store.as_ref(),
         &policy,
         clock.now(),
@@ -284,7 +284,7 @@ pub async fn make_plan(
     pipeline::prepare(
         settings,
         client.reader(),
-        &reads,
+        reads,
         Some(store.reader()),
         policy,
         clock.now(),

@@ -179,9 +179,11 @@ fn place(source: &str, r: &SourceRecord) -> String {
 pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>) -> Mapped {
     let mut issues = Vec::new();
     let persons = join(sources, rules, &mut issues);
-    let mut desired = Vec::new();
+    let mut desired = Vec::with_capacity(persons.len());
     let mut key_to_user: BTreeMap<&SourceKey, UserName> = BTreeMap::new();
     let mut active_keys: BTreeSet<&SourceKey> = BTreeSet::new();
+    // The index below is only for naming group members: a read without groups skips it.
+    let has_groups = sources.iter().any(|s| !s.groups.is_empty());
     for (value, person) in &persons {
         let d = match desired_user(value, person, rules, sources, now) {
             Ok(d) => d,
@@ -190,7 +192,7 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
                 continue;
             }
         };
-        if let Some(name) = d.user_name() {
+        if let Some(name) = d.user_name().filter(|_| has_groups) {
             for (_, r) in &person.records {
                 key_to_user.insert(&r.key, name.clone());
                 if d.lifecycle == Lifecycle::Active {

@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+mod prints;
+pub use prints::Fingerprints;
+
 /// One gate, named as `--override` and the plan spell it.
 #[derive(
     Debug,
@@ -156,7 +159,7 @@ pub struct ReadSummary {
     /// Records carrying each attribute.
     pub present: BTreeMap<String, u64>,
     /// Per person (source id), per attribute: a fingerprint of the value.
-    pub fingerprints: BTreeMap<String, BTreeMap<String, String>>,
+    pub fingerprints: Fingerprints,
     /// Per source group id: its name and member count.
     pub groups: BTreeMap<String, GroupSize>,
     /// The attributes the source's config read at the time (LDAP sources keep only those:
@@ -183,16 +186,18 @@ pub struct GroupSize {
     pub members: u64,
 }
 
-/// Hex characters kept of each fingerprint: enough that two values of one attribute colliding is
-/// negligible, short enough for 10,000 people in one row.
-const FINGERPRINT_HEX: usize = 16;
-
-fn fingerprint(attr: &str, value: &str) -> String {
+/// A value's fingerprint: the first 8 bytes of SHA-256 over the attribute and the value (stored
+/// as 16 hex digits): enough that two values of one attribute colliding is negligible, short
+/// enough for 10,000 people in one row.
+fn fingerprint(attr: &str, value: &str) -> u64 {
     let mut hasher = Sha256::new();
     hasher.update(attr.as_bytes());
     hasher.update([0]);
     hasher.update(value.as_bytes());
-    hex::encode(hasher.finalize())[..FINGERPRINT_HEX].to_owned()
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
 }
 
 /// The summary of one source read.
@@ -201,14 +206,25 @@ pub fn summarize(records: &[SourceRecord], groups: &[SourceGroup]) -> ReadSummar
         people: records.len() as u64,
         ..ReadSummary::default()
     };
+    let mut prints = prints::Builder::default();
     for record in records {
-        let mut prints = BTreeMap::new();
-        for (attr, value) in &record.attrs {
-            *summary.present.entry(attr.clone()).or_default() += 1;
-            prints.insert(attr.clone(), fingerprint(attr, value));
+        for (attr, _) in &record.attrs {
+            match summary.present.get_mut(attr) {
+                Some(n) => *n += 1,
+                None => {
+                    summary.present.insert(attr.clone(), 1);
+                }
+            }
         }
-        summary.fingerprints.insert(record.key.id.clone(), prints);
+        prints.person(
+            &record.key.id,
+            record
+                .attrs
+                .iter()
+                .map(|(attr, value)| (attr.as_str(), fingerprint(attr, value))),
+        );
     }
+    summary.fingerprints = prints.finish();
     for group in groups {
         let name = ["cn", "displayName", "name"]
             .iter()
@@ -422,18 +438,27 @@ fn threshold_text(key: &str, limit: Threshold, min_baseline: u64) -> String {
 fn changes(now: &ReadSummary, before: &ReadSummary) -> (u64, BTreeMap<String, u64>) {
     let mut common = 0;
     let mut changed: BTreeMap<String, u64> = BTreeMap::new();
-    for (id, prints) in &now.fingerprints {
+    let mut count = |attr: &str| match changed.get_mut(attr) {
+        Some(n) => *n += 1,
+        None => {
+            changed.insert(attr.to_owned(), 1);
+        }
+    };
+    for (id, prints) in now.fingerprints.iter() {
         let Some(old) = before.fingerprints.get(id) else {
             continue;
         };
         common += 1;
-        let attrs: BTreeSet<&String> = prints.keys().chain(old.keys()).collect();
-        for attr in attrs
-            .into_iter()
-            .filter(|a| now.keeps(a) && before.keeps(a))
-        {
-            if prints.get(attr) != old.get(attr) {
-                *changed.entry(attr.clone()).or_default() += 1;
+        let compared = |a: &str| now.keeps(a) && before.keeps(a);
+        // Changed or gained, then lost: every attribute either read has, once.
+        for (attr, print) in prints.iter().filter(|(a, _)| compared(a)) {
+            if old.get(attr) != Some(print) {
+                count(attr);
+            }
+        }
+        for (attr, _) in old.iter().filter(|(a, _)| compared(a)) {
+            if prints.get(attr).is_none() {
+                count(attr);
             }
         }
     }
