@@ -292,7 +292,7 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
         });
     };
     let stored = store
-        .links(target_name)
+        .plan_links(target_name)
         .await
         .context("reading links from the store")?;
     let unfinished = store
@@ -302,18 +302,20 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
         .into_iter()
         .filter_map(|op| op.user_name.map(|n| n.to_lowercase()))
         .collect();
-    let of = |kind: LinkKind| -> Vec<KnownLink> {
-        stored
-            .iter()
-            .filter(|l| l.kind == kind)
-            .map(|l| KnownLink {
-                key: l.key.clone(),
-                scim_id: l.scim_id.clone(),
-                user_name: UserName::new(&l.user_name),
-                active: l.state == LinkState::Active,
-            })
-            .collect()
-    };
+    // Moved, not copied: a large store's links were held twice here.
+    let (mut links, mut group_links) = (Vec::new(), Vec::new());
+    for l in stored {
+        let link = KnownLink {
+            user_name: UserName::new(l.user_name),
+            key: l.key,
+            scim_id: l.scim_id,
+            active: l.state == LinkState::Active,
+        };
+        match l.kind {
+            LinkKind::User => links.push(link),
+            LinkKind::Group => group_links.push(link),
+        }
+    }
     let writes = store
         .write_outcomes(target_name)
         .await
@@ -322,8 +324,8 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
         .filter_map(past_write)
         .collect();
     Ok(Known {
-        links: of(LinkKind::User),
-        group_links: of(LinkKind::Group),
+        links,
+        group_links,
         unfinished,
         writes,
         absences: absences(store, target_name).await?,
@@ -644,12 +646,13 @@ async fn from_sources(
     profile: &Profile,
     reads: &[SourceRead],
     store: Option<&StoreRead>,
+    known: Background<Known>,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<FromSources> {
     let gates = super::gates::judge(settings, reads, store, policy).await?;
     let desired = desired(settings, profile, reads, &gates.hits, now)?;
-    let known = known(store, &settings.target.name).await?;
+    let known = known.join().await?;
     for r in reads {
         tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");
     }
@@ -662,6 +665,30 @@ async fn from_sources(
         excluded,
         upcoming,
     })
+}
+
+/// A read on a task of its own, stopped if dropped (an error elsewhere abandons it).
+struct Background<T>(tokio::task::JoinHandle<Result<T>>);
+
+impl<T: Send + 'static> Background<T> {
+    fn spawn(read: impl std::future::Future<Output = Result<T>> + Send + 'static) -> Self {
+        use tracing::Instrument;
+        Self(tokio::spawn(read.instrument(tracing::Span::current())))
+    }
+
+    async fn join(mut self) -> Result<T> {
+        match (&mut self.0).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(anyhow::anyhow!("a read was stopped before it ended: {e}")),
+        }
+    }
+}
+
+impl<T> Drop for Background<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Everything from source reads to the plan. It holds only a [`Reader`] of the target: making a
@@ -702,6 +729,17 @@ async fn prepare_from(
     now: DateTime<Utc>,
 ) -> Result<(Prepared, Vec<SourceRecord>)> {
     let profile = reader.profile();
+    // The store's links and the target's users are read on tasks of their own while the sources
+    // are judged and mapped on this one: the reads wait on I/O and other threads, the mapping
+    // is CPU, and a large run overlaps them (docs/performance.md, "Scale").
+    let known_read = Background::spawn({
+        let (store, name) = (store.cloned(), settings.target.name.clone());
+        async move { known(store.as_ref(), &name).await }
+    });
+    let users_read = Background::spawn({
+        let reader = reader.clone();
+        async move { read_users(&reader).await }
+    });
     let FromSources {
         desired:
             Desired {
@@ -722,14 +760,14 @@ async fn prepare_from(
             },
         excluded,
         upcoming,
-    } = from_sources(settings, profile, &reads, store, policy, now).await?;
+    } = from_sources(settings, profile, &reads, store, known_read, policy, now).await?;
     let records: Vec<SourceRecord> = if keep_records {
         reads.into_iter().flat_map(|r| r.records).collect()
     } else {
         drop(reads);
         Vec::new()
     };
-    let target = read_users(reader).await?;
+    let target = users_read.join().await?;
     let group_state = read_groups_if_needed(settings, reader, &group_links).await?;
     let sources: Vec<String> = settings
         .sources

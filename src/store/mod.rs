@@ -60,7 +60,7 @@ pub use error::{Error, Result, ScimIdConflict};
 pub use history::{LinkChange, LinkHistoryEntry, LinkSide};
 pub use journal::Transition;
 pub use journal::{NewOperation, OperationId, OperationRecord, OperationStatus};
-pub use links::{Link, LinkKind, LinkOrigin, LinkState};
+pub use links::{Link, LinkKind, LinkOrigin, LinkState, PlanLink};
 pub use lock::{LockHolder, RunLock};
 pub use outcomes::{Displaced, Outcome};
 pub use prune::{PruneReason, PruneRecord, PruneRequest};
@@ -454,8 +454,8 @@ impl StoreRead {
     where
         E: std::str::FromStr + strum::IntoEnumIterator + Into<&'static str>,
     {
-        let text: String = self.get(row, table, column)?;
-        self.parse_enum(&text, table, column)
+        let text: &str = self.get(row, table, column)?;
+        self.parse_enum(text, table, column)
     }
 
     /// `text` as a stored spelling of `E`, or [`Error::Corrupt`] listing the spellings.
