@@ -691,10 +691,43 @@ impl<T> Drop for Background<T> {
     }
 }
 
+/// The store's links and the target's users, being read on tasks of their own ([`start_reads`]).
+pub struct Reading {
+    known: Background<Known>,
+    users: Background<TargetState>,
+    keep_records: bool,
+}
+
+impl Reading {
+    /// Keep the source records past the mapping ([`prepare_reading`] returns them): the access
+    /// reports and `explain` cite them.
+    pub fn keeping_records(mut self) -> Self {
+        self.keep_records = true;
+        self
+    }
+}
+
+/// Start reading the store's links and the target's users, each on a task of its own, so the
+/// reads overlap the source reads and the mapping: they wait on I/O and other threads, the
+/// mapping is CPU (docs/performance.md, "Scale"). Dropped, the reads stop.
+pub fn start_reads(settings: &Settings, reader: &Reader, store: Option<&StoreRead>) -> Reading {
+    let known = Background::spawn({
+        let (store, name) = (store.cloned(), settings.target.name.clone());
+        async move { known(store.as_ref(), &name).await }
+    });
+    let users = Background::spawn({
+        let reader = reader.clone();
+        async move { read_users(&reader).await }
+    });
+    Reading {
+        known,
+        users,
+        keep_records: false,
+    }
+}
+
 /// Everything from source reads to the plan. It holds only a [`Reader`] of the target: making a
-/// plan cannot write. The reads are consumed: once mapped, their records are dropped before the
-/// target is read, so a large run never holds the records, the mapped people and the target at
-/// once ([`prepare_keeping`] keeps them for the reports that cite them).
+/// plan cannot write. See [`prepare_reading`].
 pub async fn prepare(
     settings: &Settings,
     reader: &Reader,
@@ -703,111 +736,102 @@ pub async fn prepare(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Prepared> {
-    let (prepared, _) = prepare_from(settings, reader, reads, false, store, policy, now).await?;
+    let reading = start_reads(settings, reader, store);
+    let (prepared, _) =
+        prepare_reading(settings, reader, reads, reading, store, policy, now).await?;
     Ok(prepared)
 }
 
-/// [`prepare`], keeping the source records (the access reports and `explain` cite them).
-pub async fn prepare_keeping(
+/// [`prepare`] with the store's links and the target's users already being read (started
+/// before the sources were read). The reads are consumed: once mapped, their records are
+/// dropped before the plan is made, so a large run never holds the records and the plan at
+/// once, unless `reading` keeps them ([`Reading::keeping_records`]); they are returned then.
+pub async fn prepare_reading(
     settings: &Settings,
     reader: &Reader,
     reads: Vec<SourceRead>,
-    store: Option<&StoreRead>,
-    policy: &Policy,
-    now: DateTime<Utc>,
-) -> Result<(Prepared, Vec<SourceRecord>)> {
-    prepare_from(settings, reader, reads, true, store, policy, now).await
-}
-
-async fn prepare_from(
-    settings: &Settings,
-    reader: &Reader,
-    reads: Vec<SourceRead>,
-    keep_records: bool,
+    reading: Reading,
     store: Option<&StoreRead>,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<(Prepared, Vec<SourceRecord>)> {
     let profile = reader.profile();
-    // The store's links and the target's users are read on tasks of their own while the sources
-    // are judged and mapped on this one: the reads wait on I/O and other threads, the mapping
-    // is CPU, and a large run overlaps them (docs/performance.md, "Scale").
-    let known_read = Background::spawn({
-        let (store, name) = (store.cloned(), settings.target.name.clone());
-        async move { known(store.as_ref(), &name).await }
-    });
-    let users_read = Background::spawn({
-        let reader = reader.clone();
-        async move { read_users(&reader).await }
-    });
-    let FromSources {
-        desired:
-            Desired {
-                desired,
-                managed,
-                issues,
-                groups: desired_groups,
-            },
-        gates,
-        known:
-            Known {
-                links,
-                group_links,
-                unfinished: recovered,
-                writes,
-                absences,
-                confirmations,
-            },
-        excluded,
-        upcoming,
-    } = from_sources(settings, profile, &reads, store, known_read, policy, now).await?;
-    let records: Vec<SourceRecord> = if keep_records {
+    let from = from_sources(settings, profile, &reads, store, reading.known, policy, now).await?;
+    let records: Vec<SourceRecord> = if reading.keep_records {
         reads.into_iter().flat_map(|r| r.records).collect()
     } else {
         drop(reads);
         Vec::new()
     };
-    let target = users_read.join().await?;
-    let group_state = read_groups_if_needed(settings, reader, &group_links).await?;
+    let target = reading.users.join().await?;
+    let group_state = read_groups_if_needed(settings, reader, &from.known.group_links).await?;
+    let plan = plan_of(
+        settings,
+        profile,
+        policy,
+        now,
+        &from,
+        &target,
+        group_state.as_ref(),
+    );
+    let FromSources {
+        desired,
+        gates,
+        known,
+        upcoming,
+        ..
+    } = from;
+    let prepared = Prepared {
+        upcoming: scheduled(upcoming, &plan, policy),
+        plan,
+        desired: desired.desired,
+        target,
+        links: known.links,
+        issues: desired.issues,
+        managed: desired.managed,
+        gates,
+    };
+    Ok((prepared, records))
+}
+
+/// The plan of what the sources and the target's read say, held as a whole when a gate holds
+/// the run: gates are judged before the plan is trusted, and a held run keeps no operation.
+fn plan_of(
+    settings: &Settings,
+    profile: &Profile,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    from: &FromSources,
+    target: &TargetState,
+    target_groups: Option<&GroupState>,
+) -> Plan {
     let sources: Vec<String> = settings
         .sources
         .iter()
         .map(|s| s.name().to_owned())
         .collect();
+    let (desired, known) = (&from.desired, &from.known);
     let input = plan::Input {
-        desired: &desired,
-        managed: &managed,
+        desired: &desired.desired,
+        managed: &desired.managed,
         sources: &sources,
-        issues: &issues,
-        target: &target,
-        links: &links,
-        recovered: &recovered,
+        issues: &desired.issues,
+        target,
+        links: &known.links,
+        recovered: &known.unfinished,
         policy,
         target_ref: target_ref(&settings.target),
         invites_on_create: profile.kind == TargetKind::Notion,
-        desired_groups: &desired_groups,
-        target_groups: group_state.as_ref(),
-        group_links: &group_links,
+        desired_groups: &desired.groups,
+        target_groups,
+        group_links: &known.group_links,
         now,
-        writes: &writes,
+        writes: &known.writes,
         refusal_advice: profile.refusal_advice(),
         names: profile.name_model,
-        absences: &absences,
-        excluded: &excluded,
-        confirmations: &confirmations,
+        absences: &known.absences,
+        excluded: &from.excluded,
+        confirmations: &known.confirmations,
     };
-    // Gates are judged before the plan is trusted: a held run keeps no operation at all.
-    let plan = plan::gates::hold(plan::plan(&input), gates.hits.clone());
-    let upcoming = scheduled(upcoming, &plan, policy);
-    let prepared = Prepared {
-        plan,
-        desired,
-        upcoming,
-        target,
-        links,
-        issues,
-        managed,
-        gates,
-    };
-    Ok((prepared, records))
+    plan::gates::hold(plan::plan(&input), from.gates.hits.clone())
 }

@@ -66,10 +66,19 @@ pub async fn read(
     clock: Arc<dyn Clock>,
 ) -> Result<Live> {
     let reader = pipeline::reader(&settings.target, clock.clone())?;
+    let reading = pipeline::start_reads(&settings, &reader, store).keeping_records();
     let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let policy = pipeline::policy(&settings, false, None);
-    let (prepared, records) =
-        pipeline::prepare_keeping(&settings, &reader, reads, store, &policy, clock.now()).await?;
+    let (prepared, records) = pipeline::prepare_reading(
+        &settings,
+        &reader,
+        reads,
+        reading,
+        store,
+        &policy,
+        clock.now(),
+    )
+    .await?;
     let (journal, sso) = match store {
         Some(store) => (
             journal(store, &settings.target.name).await?,

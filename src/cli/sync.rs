@@ -33,22 +33,24 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
     let settings = pipeline::load(config)?;
     // A reader: a plan is made without any value that could write to the target.
     let reader = pipeline::reader(&settings.target, clock.clone())?;
-    let reading = progress::spinner(READING);
-    let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
+    let spinner = progress::spinner(READING);
     let store = pipeline::open_store_read_only(&settings).await?;
+    let reading = pipeline::start_reads(&settings, &reader, store.as_ref());
+    let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let mut policy = pipeline::policy(&settings, args.force, args.limit);
     policy.retry_refused = args.retry_refused;
     policy.gates.overrides = args.overrides.clone();
-    let prepared = pipeline::prepare(
+    let (prepared, _) = pipeline::prepare_reading(
         &settings,
         &reader,
         reads,
+        reading,
         store.as_ref(),
         &policy,
         clock.now(),
     )
     .await?;
-    drop(reading);
+    drop(spinner);
     if let Some(out) = &args.out {
         let json = serde_json::to_string_pretty(&prepared.plan)?;
         std::fs::write(out, format!("{json}\n"))
@@ -280,16 +282,19 @@ pub async fn make_plan(
     clock: &dyn Clock,
     policy: &plan::Policy,
 ) -> Result<pipeline::Prepared> {
+    let reading = pipeline::start_reads(settings, client.reader(), Some(store.reader()));
     let reads = pipeline::read_sources(settings, clock).await?;
-    pipeline::prepare(
+    let (prepared, _) = pipeline::prepare_reading(
         settings,
         client.reader(),
         reads,
+        reading,
         Some(store.reader()),
         policy,
         clock.now(),
     )
-    .await
+    .await?;
+    Ok(prepared)
 }
 
 /// The back half of a sync: apply a plan no guardrail blocked in a new journaled run, then keep

@@ -4,6 +4,7 @@
 use super::{fmt_time, Result, Store, StoreRead};
 use crate::model::SourceKey;
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -50,12 +51,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<usize> {
         const OP: &str = "save snapshots";
-        let known: HashMap<SourceKey, String> = self
-            .snapshots(target_name)
-            .await?
-            .into_iter()
-            .map(|s| (s.key, s.attr_hash))
-            .collect();
+        let known = self.snapshot_hashes(target_name).await?;
         let changed: Vec<&(SourceKey, String)> = current
             .iter()
             .filter(|(key, hash)| known.get(key) != Some(hash))
@@ -97,6 +93,31 @@ fn upsert_query<'q>(
 }
 
 impl StoreRead {
+    /// Each person's last seen hash on this target: read row by row, only the columns compared,
+    /// since every sync compares every person.
+    async fn snapshot_hashes(&self, target_name: &str) -> Result<HashMap<SourceKey, String>> {
+        const T: &str = "snapshots";
+        let rows = sqlx::query(
+            "SELECT source, source_id, attr_hash FROM snapshots WHERE target_name = $1",
+        )
+        .bind(target_name)
+        .fetch(&self.pool);
+        let mut rows = std::pin::pin!(rows);
+        let mut known = HashMap::new();
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(|e| self.query_err("list snapshots", T, &e))?
+        {
+            let key = SourceKey::new(
+                self.get::<&str>(&row, T, "source")?,
+                self.get::<&str>(&row, T, "source_id")?,
+            );
+            known.insert(key, self.get(&row, T, "attr_hash")?);
+        }
+        Ok(known)
+    }
+
     /// Every snapshot on this target, by source key.
     pub async fn snapshots(&self, target_name: &str) -> Result<Vec<Snapshot>> {
         const T: &str = "snapshots";

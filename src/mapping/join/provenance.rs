@@ -24,16 +24,14 @@ impl<'v> Traced<'v, '_, '_> {
 
 impl Lookup for Traced<'_, '_, '_> {
     fn attr(&self, name: &str) -> Option<&str> {
-        // The record the view takes the value from; when none has one, the record that would.
+        // The view's answer (the first record in precedence order with a value), found once:
+        // the record it comes from is noted; when none has one, the record that would.
         let ordered = self.view.ordered(name);
-        let answer = ordered
-            .iter()
-            .find(|r| value(r, name).is_some())
-            .or(ordered.first());
-        if let Some(record) = answer {
+        let valued = ordered.iter().find_map(|r| value(r, name).map(|v| (*r, v)));
+        if let Some(record) = valued.map(|(r, _)| r).or(ordered.first().copied()) {
             self.note(record, name);
         }
-        self.view.attr(name)
+        valued.map(|(_, v)| v)
     }
 
     fn source_attr(&self, source: &str, name: &str) -> Option<&str> {

@@ -10,13 +10,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+/// One person's row: their source id, and (attribute position, fingerprint) pairs.
+type Row = (Box<str>, Box<[(u16, u64)]>);
+
 /// Every person's fingerprints: source id → (attribute, fingerprint) pairs.
 #[derive(Debug, Clone, Default)]
 pub struct Fingerprints {
     /// Attribute names, each once; a person's prints refer to them by position.
     names: Vec<String>,
     /// Sorted by id, ids unique; each person's prints sorted by attribute name.
-    people: Vec<(Box<str>, Box<[(u16, u64)]>)>,
+    people: Vec<Row>,
 }
 
 /// One person's prints, by attribute name.
@@ -46,7 +49,7 @@ impl<'f> Person<'f> {
 pub struct Builder {
     names: Vec<String>,
     index: BTreeMap<String, u16>,
-    people: Vec<(Box<str>, Box<[(u16, u64)]>)>,
+    people: Vec<Row>,
 }
 
 impl Builder {
@@ -165,8 +168,8 @@ impl fmt::Display for Hex {
 
 impl Serialize for Fingerprints {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Row<'f>(Person<'f>);
-        impl Serialize for Row<'_> {
+        struct Prints<'f>(Person<'f>);
+        impl Serialize for Prints<'_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let mut map = serializer.serialize_map(Some(self.0.prints.len()))?;
                 for (attr, print) in self.0.iter() {
@@ -177,7 +180,7 @@ impl Serialize for Fingerprints {
         }
         let mut map = serializer.serialize_map(Some(self.people.len()))?;
         for (id, person) in self.iter() {
-            map.serialize_entry(id, &Row(person))?;
+            map.serialize_entry(id, &Prints(person))?;
         }
         map.end()
     }
