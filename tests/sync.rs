@@ -299,6 +299,7 @@ async fn an_empty_export_aborts_and_bad_rows_never_deactivate() {
     let writes = ws.emu.write_count();
 
     ws.hr(&[]);
+    let requests = ws.emu.requests().len();
     let run = ws.idbridge(&["sync", "--yes"]).await.expect(1);
     assert!(
         run.stderr.contains("yielded no valid person"),
@@ -306,6 +307,14 @@ async fn an_empty_export_aborts_and_bad_rows_never_deactivate() {
         run.stderr
     );
     assert_eq!(ws.emu.write_count(), writes);
+    // The target's read starts only once every source has yielded someone: a broken export
+    // sends the target nothing at all (the sync's token probe comes before the sources).
+    let lists: Vec<String> = ws.emu.requests()[requests..]
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/Users"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(lists.is_empty(), "{lists:?}");
 
     // Bob's row is broken (unknown status): reported with its line, Bob stays, and the held
     // deactivation is an error (exit 1) until the row is fixed.

@@ -1,5 +1,7 @@
 //! The shared front half of `plan`, `sync`, `apply` and `demo`: config, sources, mapping, target
-//! read, links, and the call to the pure planner.
+//! read, links, and the call to the pure planner. Once the sources are read (and none is empty),
+//! the store's links and the target's users are read on tasks of their own while the sources are
+//! judged and mapped ([`start_reads`]).
 
 use crate::clock::Clock;
 use crate::config::{self, Settings, SourceSettings, TargetKind as ConfigKind, TargetSettings};
@@ -303,7 +305,9 @@ pub async fn known(store: Option<&StoreRead>, target_name: &str) -> Result<Known
         .filter_map(|op| op.user_name.map(|n| n.to_lowercase()))
         .collect();
     // Moved, not copied: a large store's links were held twice here.
-    let (mut links, mut group_links) = (Vec::new(), Vec::new());
+    let users = stored.iter().filter(|l| l.kind == LinkKind::User).count();
+    let mut links = Vec::with_capacity(users);
+    let mut group_links = Vec::with_capacity(stored.len() - users);
     for l in stored {
         let link = KnownLink {
             user_name: UserName::new(l.user_name),
@@ -435,10 +439,7 @@ pub fn desired(
     gates: &[plan::gates::GateHit],
     now: DateTime<Utc>,
 ) -> Result<Desired> {
-    for read in reads {
-        plan::empty_source(&read.source, read.records.len(), &read.issues)
-            .map_err(|refusal| Refused(refusal.to_string()))?;
-    }
+    refuse_empty(reads)?;
     let data: Vec<mapping::SourceData<'_>> = reads
         .iter()
         .map(|r| mapping::SourceData {
@@ -708,9 +709,19 @@ impl Reading {
 }
 
 /// Start reading the store's links and the target's users, each on a task of its own, so the
-/// reads overlap the source reads and the mapping: they wait on I/O and other threads, the
-/// mapping is CPU (docs/performance.md, "Scale"). Dropped, the reads stop.
-pub fn start_reads(settings: &Settings, reader: &Reader, store: Option<&StoreRead>) -> Reading {
+/// reads overlap the gates and the mapping: they wait on I/O and other threads, the mapping is
+/// CPU (docs/performance.md, "Scale"). Started after the source read, not before it: the target
+/// is read as close to the plan as before the overlap (a slow directory read must not leave the
+/// plan working from an older copy of the workspace), and a source that failed or yielded
+/// nobody ([`plan::empty_source`], checked here first) never reaches the target. Dropped, the
+/// reads stop.
+pub fn start_reads(
+    settings: &Settings,
+    reader: &Reader,
+    store: Option<&StoreRead>,
+    reads: &[SourceRead],
+) -> Result<Reading> {
+    refuse_empty(reads)?;
     let known = Background::spawn({
         let (store, name) = (store.cloned(), settings.target.name.clone());
         async move { known(store.as_ref(), &name).await }
@@ -719,11 +730,21 @@ pub fn start_reads(settings: &Settings, reader: &Reader, store: Option<&StoreRea
         let reader = reader.clone();
         async move { read_users(&reader).await }
     });
-    Reading {
+    Ok(Reading {
         known,
         users,
         keep_records: false,
+    })
+}
+
+/// A source that yielded nobody stops the run ([`plan::empty_source`]): an empty or broken
+/// export must never look like everybody left.
+fn refuse_empty(reads: &[SourceRead]) -> Result<()> {
+    for read in reads {
+        plan::empty_source(&read.source, read.records.len(), &read.issues)
+            .map_err(|refusal| Refused(refusal.to_string()))?;
     }
+    Ok(())
 }
 
 /// Everything from source reads to the plan. It holds only a [`Reader`] of the target: making a
@@ -736,14 +757,14 @@ pub async fn prepare(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Prepared> {
-    let reading = start_reads(settings, reader, store);
+    let reading = start_reads(settings, reader, store, &reads)?;
     let (prepared, _) =
         prepare_reading(settings, reader, reads, reading, store, policy, now).await?;
     Ok(prepared)
 }
 
-/// [`prepare`] with the store's links and the target's users already being read (started
-/// before the sources were read). The reads are consumed: once mapped, their records are
+/// [`prepare`] with the store's links and the target's users already being read ([`start_reads`]
+/// on these reads). The reads are consumed: once mapped, their records are
 /// dropped before the plan is made, so a large run never holds the records and the plan at
 /// once, unless `reading` keeps them ([`Reading::keeping_records`]); they are returned then.
 pub async fn prepare_reading(

@@ -66,8 +66,8 @@ pub async fn read(
     clock: Arc<dyn Clock>,
 ) -> Result<Live> {
     let reader = pipeline::reader(&settings.target, clock.clone())?;
-    let reading = pipeline::start_reads(&settings, &reader, store).keeping_records();
     let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
+    let reading = pipeline::start_reads(&settings, &reader, store, &reads)?.keeping_records();
     let policy = pipeline::policy(&settings, false, None);
     let (prepared, records) = pipeline::prepare_reading(
         &settings,

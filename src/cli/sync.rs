@@ -34,9 +34,9 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
     // A reader: a plan is made without any value that could write to the target.
     let reader = pipeline::reader(&settings.target, clock.clone())?;
     let spinner = progress::spinner(READING);
-    let store = pipeline::open_store_read_only(&settings).await?;
-    let reading = pipeline::start_reads(&settings, &reader, store.as_ref());
     let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
+    let store = pipeline::open_store_read_only(&settings).await?;
+    let reading = pipeline::start_reads(&settings, &reader, store.as_ref(), &reads)?;
     let mut policy = pipeline::policy(&settings, args.force, args.limit);
     policy.retry_refused = args.retry_refused;
     policy.gates.overrides = args.overrides.clone();
@@ -282,8 +282,8 @@ pub async fn make_plan(
     clock: &dyn Clock,
     policy: &plan::Policy,
 ) -> Result<pipeline::Prepared> {
-    let reading = pipeline::start_reads(settings, client.reader(), Some(store.reader()));
     let reads = pipeline::read_sources(settings, clock).await?;
+    let reading = pipeline::start_reads(settings, client.reader(), Some(store.reader()), &reads)?;
     let (prepared, _) = pipeline::prepare_reading(
         settings,
         client.reader(),

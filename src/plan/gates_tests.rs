@@ -91,6 +91,20 @@ fn the_summary_keeps_counts_and_fingerprints_never_values() {
 }
 
 #[test]
+fn fingerprints_are_stored_as_every_earlier_baseline_has_them() {
+    // The first 16 hex digits of SHA-256("attr" NUL "value"), ids and attributes in order: what
+    // the baselines kept before the prints were held compactly (computed apart with sha256sum).
+    let s = summarize(&people(1, "Engineer"), &[]);
+    let text = serde_json::to_string(&s.fingerprints).unwrap_or_default();
+    assert_eq!(
+        text,
+        r#"{"E0":{"email":"b9744c5ce24bc5b5","title":"912d3ffe6847c53e"}}"#
+    );
+    let back: Fingerprints = serde_json::from_str(&text).unwrap_or_default();
+    assert_eq!(back, s.fingerprints);
+}
+
+#[test]
 fn a_first_run_is_judged_only_by_min_people_and_coverage() {
     let now = summarize(&people(3, "Engineer"), &[]);
     assert!(judge(now.clone(), None, &Gates::default()).is_empty());

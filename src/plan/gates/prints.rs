@@ -1,17 +1,19 @@
 //! The per-person attribute fingerprints of a read summary, held compactly. A run holds two sets
 //! (this read's and the baseline's): as maps of strings they were about 1.2 KB a person, the
-//! largest part of a 100k run's gates. Here an attribute name is kept once per set and a
-//! fingerprint is its 8 bytes; stored baselines keep their JSON form (`{id: {attr: hex}}`, 16
-//! hex digits a fingerprint), so older baselines read unchanged.
+//! largest part of a 100k run's gates. Here an attribute name is kept once per set and each
+//! print is 16 bytes (the name's position and the 8 bytes of the fingerprint); stored baselines
+//! keep their JSON form (`{id: {attr: hex}}`, 16 lowercase hex digits a fingerprint), so older
+//! baselines read unchanged.
 
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// One person's row: their source id, and (attribute position, fingerprint) pairs.
-type Row = (Box<str>, Box<[(u16, u64)]>);
+type Row = (Box<str>, Box<[(u32, u64)]>);
 
 /// Every person's fingerprints: source id → (attribute, fingerprint) pairs.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +28,7 @@ pub struct Fingerprints {
 #[derive(Clone, Copy)]
 pub struct Person<'f> {
     names: &'f [String],
-    prints: &'f [(u16, u64)],
+    prints: &'f [(u32, u64)],
 }
 
 impl<'f> Person<'f> {
@@ -35,7 +37,7 @@ impl<'f> Person<'f> {
         let names = self.names;
         self.prints
             .iter()
-            .map(move |(i, print)| (names[usize::from(*i)].as_str(), *print))
+            .map(move |(i, print)| (names[*i as usize].as_str(), *print))
     }
 
     /// The fingerprint of `attr`.
@@ -48,7 +50,7 @@ impl<'f> Person<'f> {
 #[derive(Default)]
 pub struct Builder {
     names: Vec<String>,
-    index: BTreeMap<String, u16>,
+    index: BTreeMap<String, u32>,
     people: Vec<Row>,
 }
 
@@ -56,11 +58,11 @@ impl Builder {
     /// Add `id`'s prints; a later entry for the same id replaces an earlier one (as a map's
     /// insert did).
     pub fn person<'a>(&mut self, id: &str, prints: impl IntoIterator<Item = (&'a str, u64)>) {
-        let mut row: Vec<(u16, u64)> = prints
+        let mut row: Vec<(u32, u64)> = prints
             .into_iter()
             .map(|(attr, print)| (self.name(attr), print))
             .collect();
-        row.sort_by(|a, b| self.names[usize::from(a.0)].cmp(&self.names[usize::from(b.0)]));
+        row.sort_by(|a, b| self.names[a.0 as usize].cmp(&self.names[b.0 as usize]));
         // One print an attribute, the last given (as a map's insert kept).
         row.reverse();
         row.dedup_by_key(|(i, _)| *i);
@@ -68,17 +70,15 @@ impl Builder {
         self.people.push((id.into(), row.into_boxed_slice()));
     }
 
-    fn name(&mut self, attr: &str) -> u16 {
+    fn name(&mut self, attr: &str) -> u32 {
         if let Some(i) = self.index.get(attr) {
             return *i;
         }
-        // A source with more than 65,535 attribute names is not a directory an admin has;
-        // the names past that share the last slot rather than failing the read.
-        let i = u16::try_from(self.names.len()).unwrap_or(u16::MAX);
-        if usize::from(i) == self.names.len() {
-            self.names.push(attr.to_owned());
-            self.index.insert(attr.to_owned(), i);
-        }
+        // Bounded reads cannot hold four billion distinct names; were it ever reached, the
+        // saturated position would still name a real (the last) attribute, never panic.
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(attr.to_owned());
+        self.index.insert(attr.to_owned(), i);
         i
     }
 
@@ -130,13 +130,13 @@ impl Fingerprints {
         for (_, prints) in &mut self.people {
             if prints
                 .iter()
-                .all(|(i, _)| keep.contains(&names[usize::from(*i)]))
+                .all(|(i, _)| keep.contains(&names[*i as usize]))
             {
                 continue;
             }
             *prints = prints
                 .iter()
-                .filter(|(i, _)| keep.contains(&names[usize::from(*i)]))
+                .filter(|(i, _)| keep.contains(&names[*i as usize]))
                 .copied()
                 .collect();
         }
@@ -166,6 +166,15 @@ impl fmt::Display for Hex {
     }
 }
 
+/// [`Hex`] as a string value, written without an intermediate `String`.
+struct HexValue(u64);
+
+impl Serialize for HexValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&Hex(self.0))
+    }
+}
+
 impl Serialize for Fingerprints {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         struct Prints<'f>(Person<'f>);
@@ -173,7 +182,8 @@ impl Serialize for Fingerprints {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let mut map = serializer.serialize_map(Some(self.0.prints.len()))?;
                 for (attr, print) in self.0.iter() {
-                    map.serialize_entry(attr, &Hex(print).to_string())?;
+                    map.serialize_key(attr)?;
+                    map.serialize_value(&HexValue(print))?;
                 }
                 map.end()
             }
@@ -186,16 +196,25 @@ impl Serialize for Fingerprints {
     }
 }
 
-/// A stored fingerprint's value: exactly 16 hex digits (what every baseline has held).
-fn parse_hex<E: de::Error>(text: &str) -> Result<u64, E> {
-    if text.len() != 16 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(E::custom(format!(
-            "a fingerprint is 16 hex digits, not {:?} (the stored baseline is damaged; \
-             `idbridge` keeps a new one after the next run that applies)",
-            text.chars().take(40).collect::<String>()
-        )));
+/// A stored fingerprint: 16 lowercase hex digits, what every baseline has held. Anything else
+/// (a damaged or hand-edited row) is read as a print no real value has, derived from the text:
+/// compared with this read it counts as changed, exactly as the old string comparison did, and
+/// never stops the run (a baseline that could not be read would hold every run, and no
+/// `--override` gets past a read that fails). The next run that applies keeps a sound one.
+fn parse_hex(text: &str) -> u64 {
+    let sound = text.len() == 16 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    match u64::from_str_radix(text, 16) {
+        Ok(print) if sound => print,
+        _ => {
+            let mut hasher = Sha256::new();
+            hasher.update(b"idbridge: not a fingerprint\0");
+            hasher.update(text.as_bytes());
+            let digest = hasher.finalize();
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            u64::from_be_bytes(first)
+        }
     }
-    u64::from_str_radix(text, 16).map_err(E::custom)
 }
 
 impl<'de> Deserialize<'de> for Fingerprints {
@@ -212,7 +231,7 @@ impl<'de> Deserialize<'de> for Fingerprints {
                 while let Some(id) = map.next_key::<String>()? {
                     row.clear();
                     for (attr, hex) in map.next_value::<BTreeMap<String, String>>()? {
-                        row.push((attr, parse_hex(&hex)?));
+                        row.push((attr, parse_hex(&hex)));
                     }
                     builder.person(&id, row.iter().map(|(a, p)| (a.as_str(), *p)));
                 }
@@ -268,16 +287,26 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_fingerprint_is_refused_with_what_to_do() {
+    fn a_damaged_fingerprint_reads_as_changed_and_never_fails() {
+        let sound = r#"{"e1":{"mail":"0000000000000001"}}"#;
+        let sound: Fingerprints = serde_json::from_str(sound).unwrap_or_default();
         for bad in [
             r#"{"e1":{"mail":"xyz"}}"#,
             r#"{"e1":{"mail":"00000000000000001"}}"#,
+            r#"{"e1":{"mail":""}}"#,
+            // Upper case was never written: as a string it compared unequal, and still does.
+            r#"{"e1":{"mail":"000000000000000A"}}"#,
         ] {
-            let err = serde_json::from_str::<Fingerprints>(bad)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(err.contains("16 hex digits"), "{err}");
+            let read = serde_json::from_str::<Fingerprints>(bad);
+            let read = read.as_ref().map_err(ToString::to_string);
+            let print = read.map(|f| f.get("e1").and_then(|p| p.get("mail")));
+            assert!(matches!(print, Ok(Some(_))), "{bad}: {print:?}");
+            assert_ne!(print, Ok(Some(1)), "{bad}");
+        }
+        assert_eq!(sound.get("e1").and_then(|p| p.get("mail")), Some(1));
+        // What is not a map of maps of strings is still refused (the row is not a summary).
+        for bad in [r#"{"e1":"x"}"#, r#"{"e1":{"mail":1}}"#, r#"[]"#] {
+            assert!(serde_json::from_str::<Fingerprints>(bad).is_err(), "{bad}");
         }
     }
 
