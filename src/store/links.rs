@@ -4,10 +4,9 @@
 //! A SCIM id belongs to at most one key per (target name, kind); the database enforces it with a
 //! unique constraint and [`Store::upsert_link`] turns a violation into [`Error::ScimIdTaken`].
 
-use super::{fmt_time, Error, Result, ScimIdConflict, Store, StoreRead};
+use super::{fmt_time, AnyQuery, Error, Result, ScimIdConflict, Store, StoreRead};
 use crate::model::{ScimId, SourceKey};
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
@@ -129,8 +128,6 @@ pub(super) fn upsert_query(
     .bind(fmt_time(link.updated_at))
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
-
 /// Set the state of the link of (target, kind, key), if there is one.
 pub(super) fn state_query<'q>(
     target_name: &'q str,
@@ -189,18 +186,13 @@ impl StoreRead {
             "SELECT target_name, kind, source, source_id, scim_id, user_name, state, origin, \
              updated_at FROM links WHERE target_name = $1 ORDER BY kind DESC, source, source_id",
         )
-        .bind(target_name)
-        .fetch(&self.pool);
-        // Row by row: 100,000 rows held whole before conversion were twice the links' own size.
-        let mut rows = std::pin::pin!(rows);
+        .bind(target_name);
         let mut links = Vec::new();
-        while let Some(row) = rows
-            .try_next()
-            .await
-            .map_err(|e| self.query_err("list links", "links", &e))?
-        {
-            links.push(self.link_from_row(&row)?);
-        }
+        self.each_row(rows, "list links", "links", |row| {
+            links.push(self.link_from_row(row)?);
+            Ok(())
+        })
+        .await?;
         Ok(links)
     }
 
@@ -212,40 +204,29 @@ impl StoreRead {
             "SELECT kind, source, source_id, scim_id, user_name, state FROM links \
              WHERE target_name = $1 ORDER BY kind DESC, source, source_id",
         )
-        .bind(target_name)
-        .fetch(&self.pool);
-        let mut rows = std::pin::pin!(rows);
+        .bind(target_name);
         let mut links = Vec::new();
-        while let Some(row) = rows
-            .try_next()
-            .await
-            .map_err(|e| self.query_err("list links", T, &e))?
-        {
-            let key = SourceKey::new(
-                self.get::<&str>(&row, T, "source")?,
-                self.get::<&str>(&row, T, "source_id")?,
-            );
+        self.each_row(rows, "list links", T, |row| {
             links.push(PlanLink {
-                kind: self.get_enum(&row, T, "kind")?,
-                key,
-                scim_id: ScimId(self.get(&row, T, "scim_id")?),
-                user_name: self.get(&row, T, "user_name")?,
-                state: self.get_enum(&row, T, "state")?,
+                kind: self.get_enum(row, T, "kind")?,
+                key: self.source_key(row, T)?,
+                scim_id: ScimId(self.get(row, T, "scim_id")?),
+                user_name: self.get(row, T, "user_name")?,
+                state: self.get_enum(row, T, "state")?,
             });
-        }
+            Ok(())
+        })
+        .await?;
         Ok(links)
     }
 
     pub(super) fn link_from_row(&self, row: &AnyRow) -> Result<Link> {
         const T: &str = "links";
-        let source: String = self.get(row, T, "source")?;
-        let source_id: String = self.get(row, T, "source_id")?;
-        let scim_id: String = self.get(row, T, "scim_id")?;
         Ok(Link {
             target_name: self.get(row, T, "target_name")?,
             kind: self.get_enum(row, T, "kind")?,
-            key: SourceKey::new(source, source_id),
-            scim_id: ScimId(scim_id),
+            key: self.source_key(row, T)?,
+            scim_id: ScimId(self.get(row, T, "scim_id")?),
             user_name: self.get(row, T, "user_name")?,
             state: self.get_enum(row, T, "state")?,
             origin: self.get_enum(row, T, "origin")?,

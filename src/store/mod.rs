@@ -73,8 +73,10 @@ pub use snapshots::Snapshot;
 pub use urls::resolve_path;
 pub use writes::{WriteOutcome, WriteRecord};
 
+use crate::model::SourceKey;
 use chrono::{DateTime, SecondsFormat, Utc};
 use error::Redactor;
+use futures_util::TryStreamExt;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, ConnectOptions, Connection, Row};
 use std::fmt;
@@ -82,6 +84,9 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::time::Duration;
 use urls::{Mode, Target};
+
+/// A query with its bound arguments, as every store query is built.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// The default store URL: a SQLite file in the working directory, created on first use.
 pub const DEFAULT_URL: &str = "sqlite://idbridge.db?mode=rwc";
@@ -438,6 +443,34 @@ impl StoreRead {
             table,
             detail: self.redactor.detail(err),
         }
+    }
+
+    /// Run `query` and hand its rows to `each` one at a time: every run reads every link and
+    /// snapshot, and 100,000 rows held whole before conversion were twice their converted size.
+    async fn each_row(
+        &self,
+        query: AnyQuery<'_>,
+        operation: &'static str,
+        table: &'static str,
+        mut each: impl FnMut(&AnyRow) -> Result<()>,
+    ) -> Result<()> {
+        let mut rows = std::pin::pin!(query.fetch(&self.pool));
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(|e| self.query_err(operation, table, &e))?
+        {
+            each(&row)?;
+        }
+        Ok(())
+    }
+
+    /// The source key in the `source` and `source_id` columns of `row`.
+    fn source_key(&self, row: &AnyRow, table: &'static str) -> Result<SourceKey> {
+        Ok(SourceKey::new(
+            self.get::<&str>(row, table, "source")?,
+            self.get::<&str>(row, table, "source_id")?,
+        ))
     }
 
     /// Read column `column` of `row`.

@@ -1,10 +1,9 @@
 //! Snapshots: the last seen attribute hash per source person and target, so later runs can tell
 //! what drifted and sync only the delta.
 
-use super::{fmt_time, Result, Store, StoreRead};
+use super::{fmt_time, AnyQuery, Result, Store, StoreRead};
 use crate::model::SourceKey;
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -78,7 +77,7 @@ fn upsert_query<'q>(
     key: &'q SourceKey,
     attr_hash: &'q str,
     at: DateTime<Utc>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+) -> AnyQuery<'q> {
     sqlx::query(
         "INSERT INTO snapshots (target_name, source, source_id, attr_hash, seen_at) \
          VALUES ($1, $2, $3, $4, $5) \
@@ -100,21 +99,13 @@ impl StoreRead {
         let rows = sqlx::query(
             "SELECT source, source_id, attr_hash FROM snapshots WHERE target_name = $1",
         )
-        .bind(target_name)
-        .fetch(&self.pool);
-        let mut rows = std::pin::pin!(rows);
+        .bind(target_name);
         let mut known = HashMap::new();
-        while let Some(row) = rows
-            .try_next()
-            .await
-            .map_err(|e| self.query_err("list snapshots", T, &e))?
-        {
-            let key = SourceKey::new(
-                self.get::<&str>(&row, T, "source")?,
-                self.get::<&str>(&row, T, "source_id")?,
-            );
-            known.insert(key, self.get(&row, T, "attr_hash")?);
-        }
+        self.each_row(rows, "list snapshots", T, |row| {
+            known.insert(self.source_key(row, T)?, self.get(row, T, "attr_hash")?);
+            Ok(())
+        })
+        .await?;
         Ok(known)
     }
 
@@ -131,11 +122,9 @@ impl StoreRead {
         .map_err(|e| self.query_err("list snapshots", T, &e))?;
         rows.iter()
             .map(|row| {
-                let source: String = self.get(row, T, "source")?;
-                let id: String = self.get(row, T, "source_id")?;
                 Ok(Snapshot {
                     target_name: self.get(row, T, "target_name")?,
-                    key: SourceKey::new(source, id),
+                    key: self.source_key(row, T)?,
                     attr_hash: self.get(row, T, "attr_hash")?,
                     seen_at: self.get_time(row, T, "seen_at")?,
                 })
