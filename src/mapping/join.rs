@@ -314,14 +314,14 @@ fn desired_user(
     }
     let view = View { person, rules };
     let mut attrs = UserAttrs::new();
-    let mut provenance = BTreeMap::new();
+    let mut provenance = Vec::with_capacity(rules.attrs.len());
     let places = provenance::Places::of(&view);
     for (attr, template) in &rules.attrs {
         let (value, facts) = provenance::render(&view, &places, *attr, template);
         if let Some(value) = value {
             attrs.insert(*attr, value);
         }
-        provenance.insert(*attr, facts);
+        provenance.push((*attr, facts));
     }
     let attrs = checked_identity(attrs).map_err(|why| invalid_identity(person, value, &why))?;
     let Decision {
@@ -350,7 +350,7 @@ fn desired_user(
         leaving,
         out_of_scope,
         disabled,
-        provenance,
+        provenance: provenance.into_iter().collect(),
     })
 }
 

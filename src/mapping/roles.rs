@@ -391,7 +391,7 @@ mod tests {
             Some("member")
         );
         assert_eq!(
-            people[0].provenance[&Attr::Roles][0].to_string(),
+            people[0].provenance.get(&Attr::Roles).unwrap()[0].to_string(),
             "config: [roles] default = \"member\" (no rule matches)"
         );
     }

@@ -8,6 +8,7 @@ mod attrs;
 pub mod email;
 mod finding;
 mod ids;
+mod provenance;
 mod record;
 mod user;
 
@@ -15,8 +16,9 @@ pub use attrs::{AttrNames, Attrs};
 pub use email::{parse_email, EmailError};
 pub use finding::FindingCode;
 pub use ids::{ScimId, SourceKey, UserName};
+pub use provenance::{cite, Provenance, SourceFact};
 pub use record::{attr, Employment, SourceGroup, SourceRecord, StatusKind};
 pub use user::{
-    cite, Attr, DesiredGroup, DesiredUser, Leaving, Lifecycle, NameModel, SourceFact, SourceIssue,
-    TargetGroup, TargetUser, UserAttrs, ENTERPRISE_URN,
+    Attr, DesiredGroup, DesiredUser, Leaving, Lifecycle, NameModel, SourceIssue, TargetGroup,
+    TargetUser, UserAttrs, ENTERPRISE_URN,
 };

@@ -1,12 +1,11 @@
 //! Users as idbridge reasons about them: the managed attributes, what the sources want, what the
 //! target holds.
 
-use super::{FindingCode, ScimId, SourceKey, UserName};
+use super::{FindingCode, Provenance, ScimId, SourceKey, UserName};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// SCIM enterprise extension schema URN (RFC 7643 §4.3).
 pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -157,74 +156,7 @@ pub struct DesiredUser {
     pub disabled: Option<String>,
     /// Where each mapped attribute's value comes from: the source records its template read, with
     /// the values read. A patch's reason cites these for the attributes it changes.
-    pub provenance: BTreeMap<Attr, Vec<SourceFact>>,
-}
-
-/// What one source record contributed to a mapped attribute: the values its template read there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceFact {
-    /// The source's name, or `config` for a value the `[mapping]` template itself supplies.
-    /// Shared: every attribute of a person read from one record names the same source and place,
-    /// and a large read holds eight or more facts a person.
-    pub source: Arc<str>,
-    /// Where: the record's location (`hr.csv line 4`, a DN), or the template for `config`.
-    pub location: Arc<str>,
-    /// (attribute name as the template reads it, the value as the source has it; empty when the
-    /// record has no value there).
-    pub values: Vec<(String, String)>,
-}
-
-impl std::fmt::Display for SourceFact {
-    /// `hr: title=Lead Engineer (hr.csv line 4)`; an empty value shows as `title=""`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.values.is_empty() {
-            return write!(f, "{}: {}", self.source, self.location);
-        }
-        let values: Vec<String> = self
-            .values
-            .iter()
-            .map(|(name, value)| {
-                if value.is_empty() {
-                    format!("{name}=\"\"")
-                } else {
-                    format!("{name}={value}")
-                }
-            })
-            .collect();
-        write!(
-            f,
-            "{}: {} ({})",
-            self.source,
-            values.join(", "),
-            self.location
-        )
-    }
-}
-
-/// The facts as one reason: facts of one record are merged (each value named once), records
-/// keep their first-seen order and are separated by `; `.
-pub fn cite<'a>(facts: impl IntoIterator<Item = &'a SourceFact>) -> String {
-    let mut merged: Vec<SourceFact> = Vec::new();
-    for fact in facts {
-        let same = merged
-            .iter_mut()
-            .find(|m| m.source == fact.source && m.location == fact.location);
-        match same {
-            Some(m) => {
-                for value in &fact.values {
-                    if !m.values.iter().any(|(name, _)| *name == value.0) {
-                        m.values.push(value.clone());
-                    }
-                }
-            }
-            None => merged.push(fact.clone()),
-        }
-    }
-    merged
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    pub provenance: Provenance,
 }
 
 /// A termination that takes effect later: the person is kept until `effective`.
@@ -313,40 +245,6 @@ mod tests {
         assert_eq!(Attr::iter().next_back(), Some(Attr::Roles));
         assert_eq!(Attr::from_path("username"), None);
         assert_eq!(Attr::from_path("manager"), None);
-    }
-
-    fn fact(source: &str, location: &str, values: &[(&str, &str)]) -> SourceFact {
-        SourceFact {
-            source: source.into(),
-            location: location.into(),
-            values: values
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn facts_of_one_record_are_cited_once() {
-        let title = fact("hr", "hr.csv line 4", &[("title", "Lead Engineer")]);
-        assert_eq!(cite([&title]), "hr: title=Lead Engineer (hr.csv line 4)");
-        let given = fact("hr", "hr.csv line 4", &[("givenName", "Ada")]);
-        let display = fact(
-            "hr",
-            "hr.csv line 4",
-            &[("givenName", "Ada"), ("familyName", "Lovelace")],
-        );
-        let dept = fact(
-            "corp",
-            "uid=ada,ou=people,dc=example,dc=com",
-            &[("department", "")],
-        );
-        let constant = fact("config", "[mapping] title = \"Staff\"", &[]);
-        assert_eq!(
-            cite([&given, &dept, &display, &constant]),
-            "hr: givenName=Ada, familyName=Lovelace (hr.csv line 4); \
-             corp: department=\"\" (uid=ada,ou=people,dc=example,dc=com); config: [mapping] title = \"Staff\""
-        );
     }
 
     #[test]

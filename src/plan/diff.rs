@@ -11,8 +11,8 @@ use super::op::{
 use super::policy::{Adopt, Policy};
 use super::returns::{Account, Confirmed};
 use crate::model::{
-    cite, Attr, DesiredGroup, DesiredUser, FindingCode, Lifecycle, NameModel, ScimId, SourceIssue,
-    SourceKey, TargetGroup, TargetUser, UserAttrs, UserName,
+    cite, Attr, DesiredGroup, DesiredUser, FindingCode, Lifecycle, NameModel, ScimId, SourceFact,
+    SourceIssue, SourceKey, TargetGroup, TargetUser, UserAttrs, UserName,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -1218,18 +1218,18 @@ pub(super) fn full_changes(desired: &UserAttrs, current: Option<&UserAttrs>) -> 
 /// against the file. An attribute without recorded provenance falls back to the person's
 /// lifecycle fact.
 fn patch_reason(person: &DesiredUser, changes: &[Change]) -> String {
-    let sourced = |c: &&Change| {
+    let facts_of = |c: &Change| {
         Attr::from_path(&c.attr)
             .and_then(|a| person.provenance.get(&a))
-            .is_some_and(|facts| !facts.is_empty())
+            .filter(|facts| !facts.is_empty())
     };
-    let facts = changes
+    let facts: Vec<SourceFact> = changes.iter().filter_map(facts_of).flatten().collect();
+    let mut parts = vec![cite(&facts)];
+    let unsourced: Vec<Change> = changes
         .iter()
-        .filter(sourced)
-        .filter_map(|c| Attr::from_path(&c.attr).and_then(|a| person.provenance.get(&a)))
-        .flatten();
-    let mut parts = vec![cite(facts)];
-    let unsourced: Vec<Change> = changes.iter().filter(|c| !sourced(c)).cloned().collect();
+        .filter(|c| facts_of(c).is_none())
+        .cloned()
+        .collect();
     if !unsourced.is_empty() {
         parts.push(format!(
             "{} differs in the target; {}",

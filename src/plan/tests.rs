@@ -39,9 +39,7 @@ pub(super) fn person(
 }
 
 /// What mapping records for a person of [`person`]: each attribute read from the HR row.
-pub(super) fn provenance(
-    attrs: &UserAttrs,
-) -> std::collections::BTreeMap<Attr, Vec<crate::model::SourceFact>> {
+pub(super) fn provenance(attrs: &UserAttrs) -> crate::model::Provenance {
     attrs
         .iter()
         .map(|(attr, value)| {

@@ -146,11 +146,5 @@ pub(super) fn render(
             values: Vec::new(),
         });
     }
-    // Held for every person of the run: a pushed Vec keeps room for four facts (and a second
-    // value room for four), most of a large read's provenance before this.
-    for fact in &mut facts {
-        fact.values.shrink_to_fit();
-    }
-    facts.shrink_to_fit();
     (rendered, facts)
 }

@@ -353,7 +353,7 @@ fn each_attribute_cites_the_record_and_values_it_was_mapped_from() {
         .insert(Attr::Department, Template::compile("Staff").unwrap());
     let m = data().run(&r);
     let ada = &m.desired[0];
-    let cited = |attr: Attr| cite(&ada.provenance[&attr]);
+    let cited = |attr: Attr| cite(&ada.provenance.get(&attr).unwrap());
     // Precedence gives hr the title over the directory's.
     assert_eq!(cited(Attr::Title), "hr: title=Lead (hr-loc-E1)");
     // `default(displayName, join(" ", givenName, familyName))`: the values it used.
@@ -374,7 +374,7 @@ fn each_attribute_cites_the_record_and_values_it_was_mapped_from() {
     let bob = &m.desired[1];
     assert!(!bob.attrs.contains_key(&Attr::Title));
     assert_eq!(
-        cite(&bob.provenance[&Attr::Title]),
+        cite(&bob.provenance.get(&Attr::Title).unwrap()),
         "hr: title=\"\" (hr-loc-E2)"
     );
 }
