@@ -194,6 +194,7 @@ suite! {
     link_changes_are_kept_and_confirmations_move_links: Migrated,
     snapshots_are_written_only_when_they_change: Migrated,
     outcomes_commit_together_or_not_at_all: Migrated,
+    whole_table_reads_cross_their_chunks_and_keep_every_key: Migrated,
 }
 
 // ---- the suite ----
@@ -648,6 +649,86 @@ async fn snapshots_are_written_only_when_they_change(ctx: Ctx) -> TestResult {
     assert_eq!(store.save_snapshots("other", &changed, at(4)).await?, 2);
     assert_eq!(store.save_snapshots("notion", &[], at(5)).await?, 0);
     assert_eq!(store.snapshots("notion").await?.len(), 2);
+    Ok(())
+}
+
+/// The links and snapshots every run reads whole come from the database in chunks of 10,000 rows
+/// (issue 14): more than two chunks of keys that a careless pager would lose or repeat (quotes,
+/// backslashes, commas, a control character, case that differs only, text past the BMP) all come
+/// back once, in the order the row-by-row read gives, and nothing of another target's.
+async fn whole_table_reads_cross_their_chunks_and_keep_every_key(ctx: Ctx) -> TestResult {
+    let store = &ctx.store;
+    let odd = [
+        "E-\"quoted\"",
+        "E-'single'",
+        "E-back\\slash",
+        "E-a,b",
+        "E-\u{1}ctl",
+        "e-lower",
+        "E-LOWER",
+        "E-😀",
+        "",
+        " E-space",
+    ];
+    let mut keys: Vec<SourceKey> = (0..20_500)
+        .map(|i| SourceKey::new(if i % 3 == 0 { "ldap" } else { "hr" }, format!("E-{i}")))
+        .collect();
+    keys.extend(odd.iter().map(|id| SourceKey::new("hr", *id)));
+    for (i, key) in keys.iter().enumerate() {
+        let name = format!("p{i}@x");
+        let user = link("notion", LinkKind::User, key, &format!("u-{i}"), &name, 1);
+        store.upsert_link(&user).await?;
+    }
+    let groups = [
+        SourceKey::new("ldap", "cn=b"),
+        SourceKey::new("ldap", "cn=a"),
+    ];
+    for (i, key) in groups.iter().enumerate() {
+        let group = link("notion", LinkKind::Group, key, &format!("g-{i}"), "G", 1);
+        store.upsert_link(&group).await?;
+    }
+    let elsewhere = link("other", LinkKind::User, &keys[0], "u-other", "o@x", 1);
+    store.upsert_link(&elsewhere).await?;
+
+    let packed = store.plan_links("notion").await?;
+    let whole = store.links("notion").await?;
+    assert_eq!(packed.len(), keys.len() + groups.len());
+    let seen = |kind, key: &SourceKey, scim: &str, name: &str| {
+        (
+            format!("{kind:?}"),
+            key.clone(),
+            scim.to_owned(),
+            name.to_owned(),
+        )
+    };
+    let from_packed: Vec<_> = packed
+        .iter()
+        .map(|l| seen(l.kind, &l.key, &l.scim_id.0, &l.user_name))
+        .collect();
+    let from_whole: Vec<_> = whole
+        .iter()
+        .map(|l| seen(l.kind, &l.key, &l.scim_id.0, &l.user_name))
+        .collect();
+    assert_eq!(from_packed, from_whole);
+    assert_eq!(packed.last().map(|l| l.kind), Some(LinkKind::Group));
+    let odd_back = packed.iter().filter(|l| odd.contains(&l.key.id.as_str()));
+    assert_eq!(odd_back.count(), odd.len());
+
+    let hashes: Vec<(SourceKey, String)> =
+        keys.iter().map(|k| (k.clone(), format!("h-{k}"))).collect();
+    assert_eq!(
+        store.save_snapshots("notion", &hashes, at(1)).await?,
+        keys.len()
+    );
+    // Compared against every stored hash: unchanged writes nothing, one change writes one.
+    assert_eq!(store.save_snapshots("notion", &hashes, at(2)).await?, 0);
+    let mut changed = hashes.clone();
+    changed[12_345].1 = "h-new".to_owned();
+    assert_eq!(store.save_snapshots("notion", &changed, at(3)).await?, 1);
+    assert_eq!(
+        store.save_snapshots("other", &changed[..3], at(4)).await?,
+        3
+    );
     Ok(())
 }
 

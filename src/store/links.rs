@@ -4,6 +4,7 @@
 //! A SCIM id belongs to at most one key per (target name, kind); the database enforces it with a
 //! unique constraint and [`Store::upsert_link`] turns a violation into [`Error::ScimIdTaken`].
 
+use super::packed::Packed;
 use super::{fmt_time, AnyQuery, Error, Result, ScimIdConflict, Store, StoreRead};
 use crate::model::{ScimId, SourceKey};
 use chrono::{DateTime, Utc};
@@ -200,19 +201,22 @@ impl StoreRead {
     /// only the columns the planner uses, since every run reads every link.
     pub async fn plan_links(&self, target_name: &str) -> Result<Vec<PlanLink>> {
         const T: &str = "links";
-        let rows = sqlx::query(
-            "SELECT kind, source, source_id, scim_id, user_name, state FROM links \
-             WHERE target_name = $1 ORDER BY kind DESC, source, source_id",
-        )
-        .bind(target_name);
+        let spec = Packed {
+            table: T,
+            operation: "list links",
+            columns: &["kind", "scim_id", "user_name", "state"],
+            kinds: &["user", "group"],
+        };
         let mut links = Vec::new();
-        self.each_row(rows, "list links", T, |row| {
+        self.each_packed(&spec, target_name, |key, values| {
+            let [kind, scim_id, user_name, state] = <[String; 4]>::try_from(values)
+                .map_err(|_| self.corrupt(T, "kind", "", "four columns expected".to_owned()))?;
             links.push(PlanLink {
-                kind: self.get_enum(row, T, "kind")?,
-                key: self.source_key(row, T)?,
-                scim_id: ScimId(self.get(row, T, "scim_id")?),
-                user_name: self.get(row, T, "user_name")?,
-                state: self.get_enum(row, T, "state")?,
+                kind: self.parse_enum(&kind, T, "kind")?,
+                key,
+                scim_id: ScimId(scim_id),
+                user_name,
+                state: self.parse_enum(&state, T, "state")?,
             });
             Ok(())
         })

@@ -44,6 +44,7 @@ mod journal;
 mod links;
 mod lock;
 mod outcomes;
+mod packed;
 mod prune;
 mod runs;
 mod saml;

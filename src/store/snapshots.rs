@@ -1,6 +1,7 @@
 //! Snapshots: the last seen attribute hash per source person and target, so later runs can tell
 //! what drifted and sync only the delta.
 
+use super::packed::Packed;
 use super::{fmt_time, AnyQuery, Result, Store, StoreRead};
 use crate::model::SourceKey;
 use chrono::{DateTime, Utc};
@@ -95,14 +96,15 @@ impl StoreRead {
     /// Each person's last seen hash on this target: read row by row, only the columns compared,
     /// since every sync compares every person.
     async fn snapshot_hashes(&self, target_name: &str) -> Result<HashMap<SourceKey, String>> {
-        const T: &str = "snapshots";
-        let rows = sqlx::query(
-            "SELECT source, source_id, attr_hash FROM snapshots WHERE target_name = $1",
-        )
-        .bind(target_name);
+        let spec = Packed {
+            table: "snapshots",
+            operation: "list snapshots",
+            columns: &["attr_hash"],
+            kinds: &[],
+        };
         let mut known = HashMap::new();
-        self.each_row(rows, "list snapshots", T, |row| {
-            known.insert(self.source_key(row, T)?, self.get(row, T, "attr_hash")?);
+        self.each_packed(&spec, target_name, |key, values| {
+            known.insert(key, values.into_iter().next().unwrap_or_default());
             Ok(())
         })
         .await?;
