@@ -97,6 +97,18 @@ impl UserName {
             std::borrow::Cow::Owned(self.name.to_lowercase())
         }
     }
+
+    /// The comparison key of `text` taken as a userName (what `UserName::new(text).key()`
+    /// gives), borrowed from `text` when it needs no change: an index of every target user by
+    /// name then holds no copy of the names.
+    pub fn key_of(text: &str) -> std::borrow::Cow<'_, str> {
+        let name = text.trim();
+        if is_own_lowercase(name) {
+            std::borrow::Cow::Borrowed(name)
+        } else {
+            std::borrow::Cow::Owned(name.to_lowercase())
+        }
+    }
 }
 
 /// Whether `text` is its own lowercase form. ASCII is checked byte by byte; other text is
@@ -211,6 +223,13 @@ mod tests {
                     assert_eq!(hasher.hash_one(&x), hasher.hash_one(&y), "{a:?} hash {b:?}");
                 }
                 assert_eq!(hasher.hash_one(&x), hasher.hash_one(kx.as_str()));
+            }
+            for padded in [a.to_owned(), format!("  {a}\t")] {
+                assert_eq!(
+                    UserName::key_of(&padded),
+                    UserName::new(&padded).key(),
+                    "{a:?}"
+                );
             }
         }
         let read: UserName = serde_json::from_str("\"Ada@Example.com\"").unwrap();

@@ -196,12 +196,19 @@ pub struct TargetUser {
 impl TargetUser {
     /// The target's `userName`.
     pub fn user_name(&self) -> UserName {
-        UserName::new(
-            self.attrs
-                .get(&Attr::UserName)
-                .map(String::as_str)
-                .unwrap_or(""),
-        )
+        UserName::new(self.user_name_text())
+    }
+
+    /// The comparison key of the target's `userName` ([`UserName::key_of`]).
+    pub fn user_name_key(&self) -> std::borrow::Cow<'_, str> {
+        UserName::key_of(self.user_name_text())
+    }
+
+    fn user_name_text(&self) -> &str {
+        self.attrs
+            .get(&Attr::UserName)
+            .map(String::as_str)
+            .unwrap_or("")
     }
 }
 

@@ -3,6 +3,7 @@
 use super::absence::{Absence, Gone};
 use super::converge::{Guard, PastWrite};
 use super::digest::{plan_digest, source_digest, target_digest};
+use super::index::ByKey;
 use super::names;
 use super::op::{
     Change, CreateUser, DeactivateUser, Finding, LinkOrigin, LinkUser, Op, OpKind, PatchUser, Plan,
@@ -16,6 +17,7 @@ use crate::model::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use strum::IntoEnumIterator;
 
@@ -146,16 +148,16 @@ pub fn plan(input: &Input<'_>) -> Plan {
 pub(super) struct Planner<'a> {
     pub(super) input: &'a Input<'a>,
     pub(super) by_id: BTreeMap<&'a str, &'a TargetUser>,
-    by_ext: BTreeMap<String, Vec<&'a TargetUser>>,
-    pub(super) by_name: BTreeMap<String, Vec<&'a TargetUser>>,
+    by_ext: ByKey<'a, TargetUser>,
+    pub(super) by_name: ByKey<'a, TargetUser>,
     link_by_key: BTreeMap<&'a SourceKey, &'a KnownLink>,
     pub(super) link_by_id: BTreeMap<&'a str, &'a KnownLink>,
     /// Links by userName key, in input order; built at the first unmatched person, so a plan
     /// with no joiner never pays for it.
-    link_by_name: std::cell::OnceCell<BTreeMap<String, Vec<&'a KnownLink>>>,
+    link_by_name: std::cell::OnceCell<ByKey<'a, KnownLink>>,
     /// Every key of every desired person.
     desired_keys: BTreeSet<&'a SourceKey>,
-    pub(super) claimed: BTreeSet<String>,
+    pub(super) claimed: BTreeSet<&'a str>,
     /// Target ids that a desired person matches although they are linked to another key: the
     /// person is still there under another identity, so the user is never deactivated as absent.
     held: BTreeSet<String>,
@@ -171,19 +173,13 @@ pub(super) struct Planner<'a> {
 
 impl<'a> Planner<'a> {
     fn new(input: &'a Input<'a>) -> Self {
-        let mut by_id = BTreeMap::new();
-        let mut by_ext: BTreeMap<String, Vec<&TargetUser>> = BTreeMap::new();
-        let mut by_name: BTreeMap<String, Vec<&TargetUser>> = BTreeMap::new();
-        for user in &input.target.users {
-            by_id.insert(user.id.0.as_str(), user);
-            if let Some(ext) = user.attrs.get(&Attr::ExternalId) {
-                by_ext.entry(ext.clone()).or_default().push(user);
-            }
-            by_name
-                .entry(user.user_name().key())
-                .or_default()
-                .push(user);
-        }
+        let users = &input.target.users;
+        let by_id = users.iter().map(|u| (u.id.0.as_str(), u)).collect();
+        let by_ext = ByKey::new(users.iter().filter_map(|u| {
+            let ext = u.attrs.get(&Attr::ExternalId)?;
+            Some((Cow::Borrowed(ext.as_str()), u))
+        }));
+        let by_name = ByKey::new(users.iter().map(|u| (u.user_name_key(), u)));
         Self {
             input,
             by_id,
@@ -342,14 +338,12 @@ impl<'a> Planner<'a> {
     }
 
     fn duplicate_user_names(&mut self, desired: &[&DesiredUser]) -> BTreeSet<SourceKey> {
-        let mut by_name: BTreeMap<String, Vec<&DesiredUser>> = BTreeMap::new();
-        for d in desired {
-            if let Some(name) = d.user_name() {
-                by_name.entry(name.key()).or_default().push(d);
-            }
-        }
+        let named = desired
+            .iter()
+            .filter_map(|d| Some((Cow::Owned(d.user_name()?.key()), *d)));
+        let by_name = ByKey::new(named);
         let mut out = BTreeSet::new();
-        for (name, people) in by_name.into_iter().filter(|(_, p)| p.len() > 1) {
+        for (name, people) in by_name.shared() {
             let sources = people.iter().map(|p| p.key.to_string()).collect();
             self.finding(
                 Severity::Error,
@@ -369,17 +363,16 @@ impl<'a> Planner<'a> {
                 None => Match::LinkedGone(link),
             };
         }
-        let by_ext = person
+        let by_ext: Vec<&'a TargetUser> = person
             .attrs
             .get(&Attr::ExternalId)
             .filter(|_| self.input.managed.contains(&Attr::ExternalId))
-            .and_then(|ext| self.by_ext.get(ext));
-        let (candidates, how) = match by_ext {
-            Some(found) => (found.clone(), "externalId"),
-            None => (
-                self.by_name.get(name_key).cloned().unwrap_or_default(),
-                "userName",
-            ),
+            .map(|ext| self.by_ext.get(ext).collect())
+            .unwrap_or_default();
+        let (candidates, how) = if by_ext.is_empty() {
+            (self.by_name.get(name_key).collect(), "userName")
+        } else {
+            (by_ext, "externalId")
         };
         match candidates.as_slice() {
             [] => Match::None,
@@ -491,17 +484,11 @@ impl<'a> Planner<'a> {
     /// workspace 16 times slower than a plan with none (docs/performance.md).
     fn former_holder(&self, person: &DesiredUser, name: &UserName) -> Option<&'a KnownLink> {
         let links: &'a [KnownLink] = self.input.links;
-        let index = self.link_by_name.get_or_init(|| {
-            let mut index: BTreeMap<String, Vec<&'a KnownLink>> = BTreeMap::new();
-            for link in links {
-                index.entry(link.user_name.key()).or_default().push(link);
-            }
-            index
-        });
+        let index = self
+            .link_by_name
+            .get_or_init(|| ByKey::new(links.iter().map(|l| (l.user_name.key_ref(), l))));
         index
-            .get(&name.key())?
-            .iter()
-            .copied()
+            .get(&name.key_ref())
             .find(|l| l.key != person.key && !person.other_keys.contains(&l.key))
     }
 
@@ -518,11 +505,11 @@ impl<'a> Planner<'a> {
             );
             return;
         };
-        match self.find(person, &name.key()) {
+        match self.find(person, &name.key_ref()) {
             Match::Conflict => {}
             Match::Rekeyed(user, old) => self.rekey(person, &name, user, old),
             Match::Linked(user) => {
-                self.claimed.insert(user.id.0.clone());
+                self.claimed.insert(user.id.0.as_str());
                 self.existing(person, user);
             }
             Match::LinkedGone(link) => self.returning(person, &name, link),
@@ -536,10 +523,10 @@ impl<'a> Planner<'a> {
         &mut self,
         person: &DesiredUser,
         name: &UserName,
-        user: &TargetUser,
+        user: &'a TargetUser,
         old: &'a KnownLink,
     ) {
-        self.claimed.insert(user.id.0.clone());
+        self.claimed.insert(user.id.0.as_str());
         self.moved.insert(&old.key);
         self.ops.push(Op::LinkUser(LinkUser {
             user_name: name.clone(),
@@ -588,8 +575,8 @@ impl<'a> Planner<'a> {
 
     /// An unlinked person matching target user `user` (by `how`): linked (adopted, or recovered
     /// from the journal) when policy allows, then planned as an existing user.
-    fn found(&mut self, person: &DesiredUser, name: &UserName, user: &TargetUser, how: &str) {
-        self.claimed.insert(user.id.0.clone());
+    fn found(&mut self, person: &DesiredUser, name: &UserName, user: &'a TargetUser, how: &str) {
+        self.claimed.insert(user.id.0.as_str());
         if let Some(why) = self.protected(user) {
             self.finding(
                 Severity::Info,
@@ -670,8 +657,7 @@ impl<'a> Planner<'a> {
         }
         let name = person.user_name()?;
         self.by_name
-            .get(&name.key())?
-            .iter()
+            .get(&name.key_ref())
             .find(|other| other.id != user.id)
             .map(|other| other.id.clone())
     }
@@ -827,7 +813,7 @@ impl<'a> Planner<'a> {
             return None;
         }
         let user = self.by_id.get(link.scim_id.0.as_str()).copied()?;
-        self.claimed.insert(user.id.0.clone());
+        self.claimed.insert(user.id.0.as_str());
         user.active.then_some(user)
     }
 
@@ -906,7 +892,7 @@ impl<'a> Planner<'a> {
             .iter()
             .filter(|u| {
                 u.active
-                    && !self.claimed.contains(&u.id.0)
+                    && !self.claimed.contains(u.id.0.as_str())
                     && !self.link_by_id.contains_key(u.id.0.as_str())
             })
             .map(|u| u.user_name().to_string())
@@ -1049,10 +1035,11 @@ impl<'a> Planner<'a> {
             scim_ids: self
                 .claimed
                 .iter()
-                .cloned()
-                .chain(input.links.iter().map(|l| l.scim_id.0.clone()))
+                .copied()
+                .chain(input.links.iter().map(|l| l.scim_id.0.as_str()))
                 .collect::<BTreeSet<_>>()
                 .into_iter()
+                .map(str::to_owned)
                 .collect(),
             user_names: self
                 .ops

@@ -81,9 +81,9 @@ impl<'a> Planner<'a> {
         }
         let mut out: BTreeMap<String, Option<String>> = BTreeMap::new();
         for id in &self.claimed {
-            if let (Some(user), Some(name)) = (self.by_id.get(id.as_str()), names.get(id)) {
-                if user.active && !leaving.contains(id) {
-                    out.insert(name.clone(), Some(id.clone()));
+            if let (Some(user), Some(name)) = (self.by_id.get(id), names.get(*id)) {
+                if user.active && !leaving.contains(*id) {
+                    out.insert(name.clone(), Some((*id).to_owned()));
                 }
             }
         }

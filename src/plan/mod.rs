@@ -10,6 +10,7 @@ mod digest;
 pub mod gates;
 mod groups;
 pub mod guardrails;
+mod index;
 mod names;
 mod op;
 pub mod policy;

@@ -119,11 +119,7 @@ impl<'a> Planner<'a> {
     /// Whether another target user holds `name`, the userName a returning person's account
     /// `id` would take: reported, and the person is left out until it is sorted out.
     fn name_taken(&mut self, person: &DesiredUser, name: &UserName, id: &ScimId) -> bool {
-        let Some(holder) = self
-            .by_name
-            .get(&name.key())
-            .and_then(|users| users.iter().find(|u| u.id != *id))
-        else {
+        let Some(holder) = self.by_name.get(&name.key_ref()).find(|u| u.id != *id) else {
             return false;
         };
         let holder = holder.id.clone();

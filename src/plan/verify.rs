@@ -6,6 +6,7 @@
 //! own operations. Pure: the caller reads everything first.
 
 use super::diff::{same, KnownLink};
+use super::index::ByKey;
 use super::op::{
     CreateGroup, CreateUser, DeactivateUser, DeleteGroup, GroupOrigin, LinkOrigin, LinkUser,
     Members, Op, OpKind, PatchGroup, PatchUser, Plan, ReaddUser,
@@ -76,7 +77,7 @@ pub fn verify(check: &Check<'_>) -> Vec<Violation> {
 struct Verifier<'a> {
     check: &'a Check<'a>,
     users: BTreeMap<&'a str, &'a TargetUser>,
-    users_by_name: BTreeMap<String, Vec<&'a TargetUser>>,
+    users_by_name: ByKey<'a, TargetUser>,
     groups: BTreeMap<&'a str, &'a TargetGroup>,
     link_by_key: BTreeMap<&'a SourceKey, &'a KnownLink>,
     linked_ids: BTreeSet<&'a str>,
@@ -102,17 +103,10 @@ struct Verifier<'a> {
 
 impl<'a> Verifier<'a> {
     fn new(check: &'a Check<'a>) -> Self {
-        let mut users_by_name: BTreeMap<String, Vec<&TargetUser>> = BTreeMap::new();
-        for user in check.users {
-            users_by_name
-                .entry(user.user_name().key())
-                .or_default()
-                .push(user);
-        }
         Self {
             check,
             users: check.users.iter().map(|u| (u.id.0.as_str(), u)).collect(),
-            users_by_name,
+            users_by_name: ByKey::new(check.users.iter().map(|u| (u.user_name_key(), u))),
             groups: check.groups.iter().map(|g| (g.id.0.as_str(), g)).collect(),
             link_by_key: check.links.iter().map(|l| (&l.key, l)).collect(),
             linked_ids: check.links.iter().map(|l| l.scim_id.0.as_str()).collect(),
@@ -447,14 +441,9 @@ impl<'a> Verifier<'a> {
     fn name_free(&mut self, name: &UserName, allowed: Option<&ScimId>) -> bool {
         let holders: Vec<&TargetUser> = self
             .users_by_name
-            .get(&name.key())
-            .map(|v| {
-                v.iter()
-                    .copied()
-                    .filter(|u| Some(&u.id) != allowed)
-                    .collect()
-            })
-            .unwrap_or_default();
+            .get(&name.key_ref())
+            .filter(|u| Some(&u.id) != allowed)
+            .collect();
         if let Some(user) = holders.first() {
             self.refuse(format!(
                 "{name} is already held by target id {}; a create would take over that account",
@@ -778,13 +767,9 @@ impl<'a> Verifier<'a> {
             return true;
         }
         let plan_ids: BTreeSet<&str> = self.plan_links.values().map(|id| id.0.as_str()).collect();
-        self.users_by_name
-            .get(&name.key())
-            .into_iter()
-            .flatten()
-            .any(|u| {
-                self.linked_ids.contains(u.id.0.as_str()) || plan_ids.contains(u.id.0.as_str())
-            })
+        self.users_by_name.get(&name.key_ref()).any(|u| {
+            self.linked_ids.contains(u.id.0.as_str()) || plan_ids.contains(u.id.0.as_str())
+        })
     }
 
     fn members(&mut self, o: &'a Members, add: bool) {
