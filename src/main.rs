@@ -14,6 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    small_pages();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
@@ -26,4 +27,14 @@ async fn main() -> ExitCode {
     }
     let exit = cli::finish(cli::run(cli).await, format);
     ExitCode::from(exit.code())
+}
+
+/// Transparent huge pages off for this process. mimalloc asks for them on its arenas, and the
+/// kernel then zeroes, and counts as resident, whole 2 MiB pages that a run's many small objects
+/// fill only in part: a 100,000-person plan spent 0.9-1.0 s of system time zeroing pages and
+/// peaked 20-30 MB higher (docs/performance.md, "Scale"). A kernel that refuses leaves things as
+/// they were, which is only slower.
+fn small_pages() {
+    #[cfg(target_os = "linux")]
+    let _refused = rustix::thread::disable_transparent_huge_pages(true);
 }

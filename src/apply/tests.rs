@@ -218,7 +218,7 @@ fn key(id: &str) -> SourceKey {
 
 fn change(attr: Attr, after: &str) -> Change {
     Change {
-        attr: attr.path().to_owned(),
+        attr: attr.path().into(),
         before: None,
         after: Some(after.into()),
     }

@@ -135,7 +135,7 @@ impl SyncBackend {
         let policy = pipeline::policy(settings, false, None);
         let planned = make_plan(settings, store, &client, self.clock.as_ref(), &policy).await;
         report.scim = client.request_counts().since(requests_before);
-        let prepared = match planned {
+        let mut prepared = match planned {
             Ok(p) => p,
             Err(e) => {
                 if e.downcast_ref::<crate::scim::Error>()
@@ -174,7 +174,7 @@ impl SyncBackend {
             store,
             lock,
             self.clock.clone(),
-            &prepared,
+            &mut prepared,
             start,
             None,
         )

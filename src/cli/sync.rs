@@ -7,8 +7,8 @@ use super::{progress, ApplyArgs, Exit, Format, PlanArgs, SyncArgs};
 use crate::apply::{self, Outcome};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::model::{TargetGroup, TargetUser};
-use crate::plan::{self, Plan, PLAN_VERSION};
+use crate::model::{SourceKey, TargetGroup, TargetUser};
+use crate::plan::{self, Plan, TargetState, PLAN_VERSION};
 use crate::report::upcoming::Upcoming;
 use crate::scim::{Reader, RequestCounts, TargetRead, Writer};
 use crate::store::{
@@ -213,20 +213,24 @@ async fn record_absences(
     Ok(())
 }
 
+/// Each person's snapshot: their key and the hash of their attributes.
+fn snapshot_hashes(desired: &[crate::model::DesiredUser]) -> Vec<(SourceKey, String)> {
+    desired
+        .iter()
+        .map(|person| (person.key.clone(), plan::attr_hash(&person.attrs)))
+        .collect()
+}
+
 /// Keep each person's snapshot: only those whose attributes changed are written (in one
 /// transaction), so a sync that changed nothing writes none.
 async fn snapshots(
     settings: &Settings,
     store: &Store,
     clock: &dyn Clock,
-    desired: &[crate::model::DesiredUser],
+    current: &[(SourceKey, String)],
 ) -> Result<()> {
-    let current: Vec<_> = desired
-        .iter()
-        .map(|person| (person.key.clone(), plan::attr_hash(&person.attrs)))
-        .collect();
     let written = store
-        .save_snapshots(&settings.target.name, &current, clock.now())
+        .save_snapshots(&settings.target.name, current, clock.now())
         .await?;
     tracing::debug!(written, people = current.len(), "snapshots saved");
     Ok(())
@@ -306,10 +310,17 @@ pub async fn apply_prepared(
     store: &Store,
     lock: &RunLock,
     clock: Arc<dyn Clock>,
-    prepared: &pipeline::Prepared,
+    prepared: &mut pipeline::Prepared,
     start: RunStart,
     progress: Option<Arc<dyn apply::Progress>>,
 ) -> Result<Outcome> {
+    // The people, the target's users and the links are not read again once the plan is made:
+    // let go of them before the writes, which a first 100,000-person sync spends most of its
+    // time in (docs/performance.md, "Scale"). Only the snapshots need the people, as hashes.
+    let hashes = snapshot_hashes(&prepared.desired);
+    prepared.desired = Vec::new();
+    prepared.target = TargetState::default();
+    prepared.links = Vec::new();
     let outcome = execute(
         settings,
         client,
@@ -328,7 +339,7 @@ pub async fn apply_prepared(
         &prepared.gates,
     )
     .await?;
-    snapshots(settings, store, clock.as_ref(), &prepared.desired).await?;
+    snapshots(settings, store, clock.as_ref(), &hashes).await?;
     retention(settings, store, lock, clock.as_ref()).await;
     store.checkpoint().await;
     Ok(outcome)
@@ -344,7 +355,7 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
     let mut policy = pipeline::policy(&settings, args.force, args.limit);
     policy.retry_refused = args.retry_refused;
     policy.gates.overrides = args.overrides.clone();
-    let prepared = make_plan(&settings, &store, &client, clock.as_ref(), &policy).await?;
+    let mut prepared = make_plan(&settings, &store, &client, clock.as_ref(), &policy).await?;
     drop(reading);
     let plan = &prepared.plan;
     if args.format == Format::Table {
@@ -366,26 +377,27 @@ pub async fn sync(config: &Path, clock: Arc<dyn Clock>, args: SyncArgs) -> Resul
         );
     }
     confirm(plan, args.yes)?;
+    let start = RunStart {
+        kind: "sync",
+        trigger: RunTrigger::Sync,
+        plan_digest: plan.plan_digest.clone(),
+        upcoming: Some(prepared.upcoming.clone()),
+        requests_before,
+        stop: None,
+    };
     let outcome = apply_prepared(
         &settings,
         &client,
         &store,
         &lock,
         clock.clone(),
-        &prepared,
-        RunStart {
-            kind: "sync",
-            trigger: RunTrigger::Sync,
-            plan_digest: plan.plan_digest.clone(),
-            upcoming: Some(prepared.upcoming.clone()),
-            requests_before,
-            stop: None,
-        },
+        &mut prepared,
+        start,
         progress::apply_bar(),
     )
     .await?;
-    print_outcome(plan, &outcome, args.format)?;
-    Ok(outcome_exit(plan, &outcome))
+    print_outcome(&prepared.plan, &outcome, args.format)?;
+    Ok(outcome_exit(&prepared.plan, &outcome))
 }
 
 /// `idbridge apply --plan FILE`.

@@ -34,7 +34,7 @@ fn a_refused_change_is_held_with_one_finding_and_the_rest_goes_on() {
     let attrs: Vec<&str> = p.operations[0]
         .changes()
         .iter()
-        .map(|c| c.attr.as_str())
+        .map(|c| c.attr.as_ref())
         .collect();
     assert_eq!(attrs, ["title"], "only the refused attribute is held");
     assert_eq!(codes(&p), ["write-refused"]);

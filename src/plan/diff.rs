@@ -1136,7 +1136,7 @@ pub(super) fn readd_reason(person: &DesiredUser, old: &ScimId) -> String {
 
 pub(super) fn deactivation() -> Vec<Change> {
     vec![Change {
-        attr: "active".to_owned(),
+        attr: "active".into(),
         before: Some(Value::Bool(true)),
         after: Some(Value::Bool(false)),
     }]
@@ -1178,7 +1178,7 @@ pub fn diff(desired: &UserAttrs, current: &UserAttrs, managed: &BTreeSet<Attr>) 
                 _ => false,
             };
             (!equal).then(|| Change {
-                attr: attr.path().to_owned(),
+                attr: attr.path().into(),
                 before: have.map(|v| Value::String(v.clone())),
                 after: want.map(|v| Value::String(v.clone())),
             })
@@ -1191,7 +1191,7 @@ pub(super) fn full_changes(desired: &UserAttrs, current: Option<&UserAttrs>) -> 
     desired
         .iter()
         .map(|(attr, value)| Change {
-            attr: attr.path().to_owned(),
+            attr: attr.path().into(),
             before: current
                 .and_then(|c| c.get(attr))
                 .map(|v| Value::String(v.clone())),

@@ -288,7 +288,7 @@ impl<'a> Planner<'a> {
         let mut changes = Vec::new();
         if target.display_name != group.display_name {
             changes.push(Change {
-                attr: "displayName".to_owned(),
+                attr: "displayName".into(),
                 before: Some(Value::String(target.display_name.clone())),
                 after: Some(Value::String(group.display_name.clone())),
             });

@@ -124,7 +124,7 @@ mod tests {
             (Attr::DisplayName, "Mary Ann Smith"),
         ]);
         let changes = compare(NameModel::Single, &want, &have, &managed());
-        let attrs: Vec<&str> = changes.iter().map(|c| c.attr.as_str()).collect();
+        let attrs: Vec<&str> = changes.iter().map(|c| c.attr.as_ref()).collect();
         assert_eq!(attrs, ["name.givenName", "name.familyName", "displayName"]);
         assert_eq!(changes[0].after, Some("Mary Ann".into()));
         // No part in the sources: nothing Notion would take as a name is sent.

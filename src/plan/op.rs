@@ -5,6 +5,7 @@ use super::absence::AbsenceSection;
 use crate::model::{FindingCode, ScimId, SourceKey, UserName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use strum::IntoEnumIterator;
 
@@ -66,7 +67,7 @@ impl OpKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     /// SCIM PATCH path.
-    pub attr: String,
+    pub attr: Cow<'static, str>,
     /// Value before (`null` when absent or for a new user).
     pub before: Option<Value>,
     /// Value after (`null` when removed).

@@ -141,7 +141,7 @@ pub fn planned_parts(
         .unwrap_or_default()
         .into_iter()
         .map(|c| AttrChange {
-            attr: c.attr,
+            attr: c.attr.into_owned(),
             before: text(c.before),
             after: text(c.after),
         })

@@ -23,7 +23,7 @@ fn short_attr(attr: &str) -> &str {
 /// already shows (the userName column and `displayName`), so the table leaves them out.
 fn redundant(change: &Change, changes: &[Change]) -> bool {
     let has_display = changes.iter().any(|c| c.attr == "displayName");
-    match change.attr.as_str() {
+    match change.attr.as_ref() {
         "userName" | "emails" => true,
         "name.givenName" | "name.familyName" => has_display,
         _ => false,
