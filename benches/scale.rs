@@ -483,6 +483,9 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    // As the binary runs (src/main.rs): small pages only, so the peaks compare.
+    #[cfg(target_os = "linux")]
+    let _refused = rustix::thread::disable_transparent_huge_pages(true);
     let people = env_num("IDBRIDGE_BENCH_PEOPLE", 100_000);
     let hires = env_num("IDBRIDGE_BENCH_HIRES", 1_000);
     let group_count = env_num("IDBRIDGE_BENCH_GROUPS", 2_000);

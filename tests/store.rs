@@ -732,6 +732,45 @@ async fn whole_table_reads_cross_their_chunks_and_keep_every_key(ctx: Ctx) -> Te
     Ok(())
 }
 
+/// A link row of a kind idbridge does not know (a SQLite file edited past its CHECK constraint)
+/// fails the read that every plan makes, naming the table and column, as it did when links were
+/// read row by row; it is never left out, which would make its person look unlinked.
+#[tokio::test]
+async fn sqlite_a_link_of_an_unknown_kind_fails_the_read() {
+    let test = |ctx: Ctx| async move {
+        let ada = SourceKey::new("hr", "E-1");
+        let user = link("notion", LinkKind::User, &ada, "u-1", "ada@x", 1);
+        ctx.store.upsert_link(&user).await?;
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&ctx.url).await?;
+        sqlx::raw_sql(
+            "PRAGMA ignore_check_constraints = ON; \
+             INSERT INTO links (target_name, kind, source, source_id, scim_id, user_name, state, \
+             origin, updated_at) VALUES ('notion', 'User', 'hr', 'E-2', 'u-2', 'bob@x', 'active', \
+             'created', '2026-01-01T00:00:00Z')",
+        )
+        .execute(&mut conn)
+        .await?;
+        conn.close().await?;
+        match ctx.store.plan_links("notion").await {
+            Err(Error::Corrupt {
+                table,
+                column,
+                value,
+                ..
+            }) => {
+                assert_eq!((table, column, value.as_str()), ("links", "kind", "User"));
+            }
+            other => panic!("expected a corrupt kind, got {other:?}"),
+        }
+        Ok(())
+    };
+    if let Err(e) = on_sqlite(Setup::Migrated, test).await {
+        panic!("{e}");
+    }
+}
+
 /// A group commit of outcomes is one transaction: an entry that cannot move on fails the whole
 /// commit and nothing of it is stored (its entries stay `pending` for the next run to check);
 /// otherwise every outcome lands, a missing link's state change is no error, and a link that

@@ -1113,7 +1113,11 @@ impl<'a> Planner<'a> {
             watch,
             blocked,
             summary,
-            operations: self.ops,
+            // Held through a whole apply: 100,000 creates grown by doubling kept 6 MB spare.
+            operations: {
+                self.ops.shrink_to_fit();
+                self.ops
+            },
             findings: self.findings,
             gates: Vec::new(),
             absence,

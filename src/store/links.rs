@@ -204,23 +204,27 @@ impl StoreRead {
         let spec = Packed {
             table: T,
             operation: "list links",
-            columns: &["kind", "scim_id", "user_name", "state"],
-            kinds: &["user", "group"],
+            key: &["kind", "source", "source_id"],
+            columns: &["scim_id", "user_name", "state"],
         };
         let mut links = Vec::new();
-        self.each_packed(&spec, target_name, |key, values| {
-            let [kind, scim_id, user_name, state] = <[String; 4]>::try_from(values)
-                .map_err(|_| self.corrupt(T, "kind", "", "four columns expected".to_owned()))?;
+        self.each_packed(&spec, target_name, |row| {
+            let mut row = row.into_iter();
+            let mut next = || row.next().unwrap_or_default();
+            let kind = next();
             links.push(PlanLink {
                 kind: self.parse_enum(&kind, T, "kind")?,
-                key,
-                scim_id: ScimId(scim_id),
-                user_name,
-                state: self.parse_enum(&state, T, "state")?,
+                key: SourceKey::new(next(), next()),
+                scim_id: ScimId(next()),
+                user_name: next(),
+                state: self.parse_enum(&next(), T, "state")?,
             });
             Ok(())
         })
         .await?;
+        // Read in key order, kind first (`group` before `user`); a plan reads users first. Stable,
+        // so each kind stays in key order.
+        links.sort_by_key(|l| l.kind != LinkKind::User);
         Ok(links)
     }
 

@@ -1,17 +1,17 @@
 //! Whole-table reads of a target's links and snapshots, packed by the database. Every run reads
 //! every link, and every sync every snapshot: handed over row by row, 100,000 rows took about a
 //! second on SQLite (each row a message from sqlx's database thread, a wake-up and a dozen
-//! allocations: docs/performance.md, "Scale"), where the database builds the same rows as one
-//! JSON text in a few dozen milliseconds. Rows come in chunks of [`CHUNK`], keyset-paged on
-//! `(source, source_id)` (the tables' key), all in one read transaction, so the read is one
-//! consistent view of the table as the single statement it replaces was.
+//! allocations: docs/performance.md, "Scale"), where the database builds the same rows as JSON
+//! text in a few dozen milliseconds. Rows come in chunks of [`CHUNK`], keyset-paged on the
+//! table's primary key, all in one read transaction, so the read is one consistent view of the
+//! table as the single statement it replaces was.
 
 use super::{Backend, Result, StoreRead};
-use crate::model::SourceKey;
 use std::sync::Arc;
 
-/// Rows a chunk: the JSON text of one is about a megabyte, so a read holds little beyond its rows.
-const CHUNK: usize = 10_000;
+/// Rows a chunk. A chunk's JSON must fit one text value (1 GB in SQLite and PostgreSQL): rows
+/// of 1 MB each would still fit, far beyond any key, id or name a source or target gives.
+const CHUNK: usize = 1_000;
 
 /// What to read: text columns (none null) of one target's rows of `table`.
 pub(super) struct Packed {
@@ -19,20 +19,26 @@ pub(super) struct Packed {
     pub table: &'static str,
     /// What the read is for, for its errors (`list links`).
     pub operation: &'static str,
-    /// The columns handed on after the key (`source`, `source_id`), in this order.
+    /// The primary key after `target_name`: the rows' order and where each chunk resumes.
+    pub key: &'static [&'static str],
+    /// The columns handed on after the key's, in this order.
     pub columns: &'static [&'static str],
-    /// For links: the kinds to read, one after the other (`user` then `group`); empty reads every
-    /// row of the target.
-    pub kinds: &'static [&'static str],
+}
+
+impl Packed {
+    /// Every column read: the key's, then the others.
+    fn all(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.key.iter().chain(self.columns).copied()
+    }
 }
 
 impl StoreRead {
-    /// Hand each row's key and columns to `each`, kind by kind and in key order within a kind.
+    /// Hand each row's values (the key's columns, then the others) to `each`, in key order.
     pub(super) async fn each_packed(
         &self,
         spec: &Packed,
         target_name: &str,
-        mut each: impl FnMut(SourceKey, Vec<String>) -> Result<()>,
+        mut each: impl FnMut(Vec<String>) -> Result<()>,
     ) -> Result<()> {
         let err = |e: &sqlx::Error| self.query_err(spec.operation, spec.table, e);
         let mut tx = self.pool.begin().await.map_err(|e| err(&e))?;
@@ -44,120 +50,89 @@ impl StoreRead {
                 .await
                 .map_err(|e| err(&e))?;
         }
-        let kinds: Vec<Option<&str>> = match spec.kinds {
-            [] => vec![None],
-            kinds => kinds.iter().copied().map(Some).collect(),
-        };
         // Built from this module's table and column names only; every value is bound.
         let (first, next): (Arc<str>, Arc<str>) = (
             chunk_sql(self.backend, spec, false).into(),
             chunk_sql(self.backend, spec, true).into(),
         );
-        for kind in kinds {
-            let mut after: Option<SourceKey> = None;
-            loop {
-                let sql = match after {
-                    None => first.clone(),
-                    Some(_) => next.clone(),
-                };
-                let mut query =
-                    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(target_name);
-                if let Some(kind) = kind {
-                    query = query.bind(kind);
+        let mut after: Option<Vec<String>> = None;
+        loop {
+            let sql = match after {
+                None => first.clone(),
+                Some(_) => next.clone(),
+            };
+            let mut query =
+                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(target_name);
+            for value in after.iter().flatten() {
+                query = query.bind(value.clone());
+            }
+            let text = query.fetch_one(&mut *tx).await.map_err(|e| err(&e))?;
+            let rows = self.unpack(spec, &text)?;
+            let full = rows.len() == CHUNK;
+            after = None;
+            for row in rows {
+                if full {
+                    after = Some(row[..spec.key.len()].to_vec());
                 }
-                if let Some(key) = &after {
-                    query = query.bind(key.source.clone()).bind(key.id.clone());
-                }
-                let text = query.fetch_one(&mut *tx).await.map_err(|e| err(&e))?;
-                let rows = self.unpack(spec, &text)?;
-                let full = rows.len() == CHUNK;
-                after = None;
-                for (key, values) in rows {
-                    if full {
-                        after = Some(key.clone());
-                    }
-                    each(key, values)?;
-                }
-                if after.is_none() {
-                    break;
-                }
+                each(row)?;
+            }
+            if after.is_none() {
+                break;
             }
         }
         tx.commit().await.map_err(|e| err(&e))
     }
 
-    /// One chunk's JSON (`[[source, source_id, column…], …]`) as keys and values.
-    fn unpack(&self, spec: &Packed, text: &str) -> Result<Vec<(SourceKey, Vec<String>)>> {
+    /// One chunk's JSON (`[[key…, column…], …]`) as rows of values.
+    fn unpack(&self, spec: &Packed, text: &str) -> Result<Vec<Vec<String>>> {
+        const WHOLE: &str = "(rows read as JSON)";
+        // The text holds names and ids: an error gives where it broke, never the text.
         let rows: Vec<Vec<Option<String>>> = serde_json::from_str(text).map_err(|e| {
-            let start: String = text.chars().take(120).collect();
-            self.corrupt(
-                spec.table,
-                "(rows read as JSON)",
-                &start,
-                format!("the database's JSON of the rows cannot be read: {e}"),
-            )
+            let at = format!("{} bytes", text.len());
+            let reason = format!("the database's JSON of the rows cannot be read: {e}");
+            self.corrupt(spec.table, WHOLE, &at, reason)
         })?;
-        let names = ["source", "source_id"].iter().chain(spec.columns);
-        let names: Vec<&'static str> = names.copied().collect();
+        let names: Vec<&'static str> = spec.all().collect();
         rows.into_iter()
             .map(|row| {
                 if row.len() != names.len() {
-                    return Err(self.corrupt(
-                        spec.table,
-                        "(rows read as JSON)",
-                        &format!("{row:?}"),
-                        format!("expected {} columns", names.len()),
-                    ));
+                    let at = format!("{} values", row.len());
+                    let reason = format!("expected {} columns", names.len());
+                    return Err(self.corrupt(spec.table, WHOLE, &at, reason));
                 }
-                let mut values = Vec::with_capacity(row.len());
-                for (value, name) in row.into_iter().zip(&names) {
-                    let value = value.ok_or_else(|| {
-                        self.corrupt(spec.table, name, "NULL", "a value is required".to_owned())
-                    })?;
-                    values.push(value);
-                }
-                let mut values = values.into_iter();
-                let (source, id) = (values.next(), values.next());
-                let key = SourceKey::new(source.unwrap_or_default(), id.unwrap_or_default());
-                Ok((key, values.collect()))
+                row.into_iter()
+                    .zip(&names)
+                    .map(|(value, name)| {
+                        value.ok_or_else(|| {
+                            self.corrupt(spec.table, name, "NULL", "a value is required".into())
+                        })
+                    })
+                    .collect()
             })
             .collect()
     }
 }
 
-/// The statement that reads one chunk as one JSON text: `$1` the target, then the kind when
-/// `spec` has kinds, then (with `after`) the last key of the chunk before.
+/// The statement that reads one chunk as one JSON text: `$1` the target, then (with `after`)
+/// the key of the last row of the chunk before.
 fn chunk_sql(backend: Backend, spec: &Packed, after: bool) -> String {
-    let columns: Vec<&str> = ["source", "source_id"]
-        .iter()
-        .chain(spec.columns)
-        .copied()
-        .collect();
-    let columns = columns.join(", ");
+    let columns = spec.all().collect::<Vec<_>>().join(", ");
+    let key = spec.key.join(", ");
     let mut filter = "target_name = $1".to_owned();
-    let mut next = 2;
-    if !spec.kinds.is_empty() {
-        filter.push_str(" AND kind = $2");
-        next = 3;
-    }
     if after {
-        filter.push_str(&format!(
-            " AND (source, source_id) > (${next}, ${})",
-            next + 1
-        ));
+        let params: Vec<String> = (2..2 + spec.key.len()).map(|n| format!("${n}")).collect();
+        filter.push_str(&format!(" AND ({key}) > ({})", params.join(", ")));
     }
     let table = spec.table;
-    let chunk = format!(
-        "SELECT {columns} FROM {table} WHERE {filter} ORDER BY source, source_id LIMIT {CHUNK}"
-    );
+    let chunk =
+        format!("SELECT {columns} FROM {table} WHERE {filter} ORDER BY {key} LIMIT {CHUNK}");
     match backend {
-        Backend::Sqlite => format!(
-            "SELECT json_group_array(json_array({columns}) ORDER BY source, source_id) \
-             FROM ({chunk})"
-        ),
+        Backend::Sqlite => {
+            format!("SELECT json_group_array(json_array({columns}) ORDER BY {key}) FROM ({chunk})")
+        }
         Backend::Postgres => format!(
-            "SELECT coalesce(json_agg(json_build_array({columns}) ORDER BY source, source_id), \
-             '[]')::text FROM ({chunk}) AS chunk"
+            "SELECT coalesce(json_agg(json_build_array({columns}) ORDER BY {key}), '[]')::text \
+             FROM ({chunk}) AS chunk"
         ),
     }
 }
@@ -171,26 +146,27 @@ mod tests {
         let links = Packed {
             table: "links",
             operation: "list links",
+            key: &["kind", "source", "source_id"],
             columns: &["scim_id"],
-            kinds: &["user", "group"],
         };
         assert_eq!(
             chunk_sql(Backend::Sqlite, &links, true),
-            "SELECT json_group_array(json_array(source, source_id, scim_id) ORDER BY source, \
-             source_id) FROM (SELECT source, source_id, scim_id FROM links WHERE target_name = $1 \
-             AND kind = $2 AND (source, source_id) > ($3, $4) ORDER BY source, source_id LIMIT 10000)"
+            "SELECT json_group_array(json_array(kind, source, source_id, scim_id) ORDER BY kind, \
+             source, source_id) FROM (SELECT kind, source, source_id, scim_id FROM links WHERE \
+             target_name = $1 AND (kind, source, source_id) > ($2, $3, $4) ORDER BY kind, source, \
+             source_id LIMIT 1000)"
         );
         let snapshots = Packed {
             table: "snapshots",
             operation: "list snapshots",
+            key: &["source", "source_id"],
             columns: &["attr_hash"],
-            kinds: &[],
         };
         assert_eq!(
             chunk_sql(Backend::Postgres, &snapshots, false),
             "SELECT coalesce(json_agg(json_build_array(source, source_id, attr_hash) ORDER BY \
              source, source_id), '[]')::text FROM (SELECT source, source_id, attr_hash FROM \
-             snapshots WHERE target_name = $1 ORDER BY source, source_id LIMIT 10000) AS chunk"
+             snapshots WHERE target_name = $1 ORDER BY source, source_id LIMIT 1000) AS chunk"
         );
     }
 }

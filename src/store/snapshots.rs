@@ -99,12 +99,14 @@ impl StoreRead {
         let spec = Packed {
             table: "snapshots",
             operation: "list snapshots",
+            key: &["source", "source_id"],
             columns: &["attr_hash"],
-            kinds: &[],
         };
         let mut known = HashMap::new();
-        self.each_packed(&spec, target_name, |key, values| {
-            known.insert(key, values.into_iter().next().unwrap_or_default());
+        self.each_packed(&spec, target_name, |row| {
+            let mut row = row.into_iter();
+            let mut next = || row.next().unwrap_or_default();
+            known.insert(SourceKey::new(next(), next()), next());
             Ok(())
         })
         .await?;
