@@ -652,7 +652,7 @@ async fn snapshots_are_written_only_when_they_change(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
-/// The links and snapshots every run reads whole come from the database in chunks of 10,000 rows
+/// The links and snapshots every run reads whole come from the database in chunks of 5,000 rows
 /// (issue 14): more than two chunks of keys that a careless pager would lose or repeat (quotes,
 /// backslashes, commas, a control character, case that differs only, text past the BMP) all come
 /// back once, in the order the row-by-row read gives, and nothing of another target's.

@@ -10,8 +10,10 @@ use super::{Backend, Result, StoreRead};
 use std::sync::Arc;
 
 /// Rows a chunk. A chunk's JSON must fit one text value (1 GB in SQLite and PostgreSQL): rows
-/// of 1 MB each would still fit, far beyond any key, id or name a source or target gives.
-const CHUNK: usize = 1_000;
+/// of 200 KB each would still fit, far beyond any key, id or name a source or target gives.
+/// Smaller chunks cost a query each: 100,000 links took 0.9 s in chunks of 1,000 against
+/// 0.3 s in chunks of 10,000, read beside the mapping.
+const CHUNK: usize = 5_000;
 
 /// What to read: text columns (none null) of one target's rows of `table`.
 pub(super) struct Packed {
@@ -154,7 +156,7 @@ mod tests {
             "SELECT json_group_array(json_array(kind, source, source_id, scim_id) ORDER BY kind, \
              source, source_id) FROM (SELECT kind, source, source_id, scim_id FROM links WHERE \
              target_name = $1 AND (kind, source, source_id) > ($2, $3, $4) ORDER BY kind, source, \
-             source_id LIMIT 1000)"
+             source_id LIMIT 5000)"
         );
         let snapshots = Packed {
             table: "snapshots",
@@ -166,7 +168,7 @@ mod tests {
             chunk_sql(Backend::Postgres, &snapshots, false),
             "SELECT coalesce(json_agg(json_build_array(source, source_id, attr_hash) ORDER BY \
              source, source_id), '[]')::text FROM (SELECT source, source_id, attr_hash FROM \
-             snapshots WHERE target_name = $1 ORDER BY source, source_id LIMIT 1000) AS chunk"
+             snapshots WHERE target_name = $1 ORDER BY source, source_id LIMIT 5000) AS chunk"
         );
     }
 }
