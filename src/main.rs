@@ -31,8 +31,8 @@ async fn main() -> ExitCode {
 
 /// Transparent huge pages off for this process. mimalloc asks for them on its arenas, and the
 /// kernel then zeroes, and counts as resident, whole 2 MiB pages that a run's many small objects
-/// fill only in part: a 100,000-person plan spent 0.9-1.0 s of system time zeroing pages and
-/// peaked 20-30 MB higher (docs/performance.md, "Scale"). A kernel that refuses leaves things as
+/// fill only in part: a 100,000-person plan spent 0.6-1.2 s of system time, mostly zeroing
+/// pages, against 0.3 s without, and peaked 20-30 MB higher (docs/performance.md, "Scale"). A kernel that refuses leaves things as
 /// they were, which is only slower.
 fn small_pages() {
     #[cfg(target_os = "linux")]
