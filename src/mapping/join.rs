@@ -184,8 +184,11 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
     let mut active_keys: BTreeSet<&SourceKey> = BTreeSet::new();
     // The index below is only for naming group members: a read without groups skips it.
     let has_groups = sources.iter().any(|s| !s.groups.is_empty());
-    for (value, person) in &persons {
-        let d = match desired_user(value, person, rules, sources, now) {
+    // Each joined person (their join value and record list) goes once mapped: the mapping's end
+    // is a run's peak, with every record and every mapped person alive (docs/performance.md,
+    // "Scale").
+    for (value, person) in persons {
+        let d = match desired_user(&value, &person, rules, sources, now) {
             Ok(d) => d,
             Err(issue) => {
                 issues.push(issue);
@@ -193,7 +196,7 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
             }
         };
         if let Some(name) = d.user_name().filter(|_| has_groups) {
-            for (_, r) in &person.records {
+            for &(_, r) in &person.records {
                 key_to_user.insert(&r.key, name.clone());
                 if d.lifecycle == Lifecycle::Active {
                     active_keys.insert(&r.key);
@@ -243,12 +246,8 @@ fn join<'r>(
                 conflicted.insert(value.clone());
                 issues.push(join_conflict(source.name, attr, &value, &records));
             }
-            for r in records {
-                people
-                    .entry(value.clone())
-                    .or_default()
-                    .push((source.name, r));
-            }
+            let person = people.entry(value).or_default();
+            person.extend(records.into_iter().map(|r| (source.name, r)));
         }
     }
     people

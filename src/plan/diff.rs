@@ -340,7 +340,7 @@ impl<'a> Planner<'a> {
     fn duplicate_user_names(&mut self, desired: &[&DesiredUser]) -> BTreeSet<SourceKey> {
         let named = desired
             .iter()
-            .filter_map(|d| Some((Cow::Owned(d.user_name()?.key()), *d)));
+            .filter_map(|d| Some((UserName::key_of(d.attrs.get(&Attr::UserName)?), *d)));
         let by_name = ByKey::new(named);
         let mut out = BTreeSet::new();
         for (name, people) in by_name.shared() {
