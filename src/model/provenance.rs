@@ -162,13 +162,105 @@ impl Provenance {
 
     /// Record `facts` for `attr`, replacing what was there.
     pub fn insert(&mut self, attr: Attr, facts: Vec<SourceFact>) {
-        let others = self.iter().filter(|(a, _)| *a != attr);
-        *self = others.chain([(attr, facts)]).collect();
+        // The role rules set one attribute for every person of a run: the other attributes'
+        // reads are copied as they are, not rebuilt as facts and encoded again.
+        let mut out = Builder::default();
+        let mut pending = Some(facts);
+        self.each_read(|read, name, value| {
+            if read.attr > attr {
+                if let Some(facts) = pending.take() {
+                    out.facts(attr, facts);
+                }
+            }
+            if read.attr != attr {
+                out.copy(self, read, name, value);
+            }
+        });
+        if let Some(facts) = pending {
+            out.facts(attr, facts);
+        }
+        *self = out.finish();
     }
 
     /// Forget what was recorded for `attr`.
     pub fn remove(&mut self, attr: &Attr) {
-        *self = self.iter().filter(|(a, _)| a != attr).collect();
+        let mut out = Builder::default();
+        self.each_read(|read, name, value| {
+            if read.attr != *attr {
+                out.copy(self, read, name, value);
+            }
+        });
+        *self = out.finish();
+    }
+
+    /// Each read in order, with its name and value.
+    fn each_read(&self, mut each: impl FnMut(&Read, &str, &str)) {
+        let mut at = 0;
+        for read in self.reads.iter() {
+            let (name_end, end) = read.ends(at);
+            each(read, &self.text[at..name_end], &self.text[name_end..end]);
+            at = end;
+        }
+    }
+}
+
+/// A provenance being written: reads in attribute order, each record's place once.
+#[derive(Default)]
+struct Builder {
+    places: Vec<(Arc<str>, Arc<str>)>,
+    reads: Vec<Read>,
+    text: String,
+}
+
+impl Builder {
+    fn read(&mut self, attr: Attr, kind: Kind, place: u32, name: &str, value: &str) {
+        let (name_len, name) = clipped(name);
+        let (value_len, value) = clipped(value);
+        self.text.push_str(name);
+        self.text.push_str(value);
+        self.reads.push(Read {
+            attr,
+            kind,
+            place,
+            name_len,
+            value_len,
+        });
+    }
+
+    /// `facts` as the reads of `attr`, which must come after every attribute written so far.
+    fn facts(&mut self, attr: Attr, facts: Vec<SourceFact>) {
+        if facts.is_empty() {
+            self.read(attr, Kind::Empty, 0, "", "");
+        }
+        for fact in facts {
+            let place = place_of(&mut self.places, fact.source, fact.location);
+            if fact.values.is_empty() {
+                self.read(attr, Kind::Bare, place, "", "");
+            }
+            for (i, (name, value)) in fact.values.iter().enumerate() {
+                let kind = if i == 0 { Kind::Opens } else { Kind::More };
+                self.read(attr, kind, place, name, value);
+            }
+        }
+    }
+
+    /// `read` of `from` (with its name and value) as it is.
+    fn copy(&mut self, from: &Provenance, read: &Read, name: &str, value: &str) {
+        let place = match (read.kind, from.places.get(read.place as usize)) {
+            (Kind::Empty, _) | (_, None) => 0,
+            (_, Some((source, location))) => {
+                place_of(&mut self.places, source.clone(), location.clone())
+            }
+        };
+        self.read(read.attr, read.kind, place, name, value);
+    }
+
+    fn finish(self) -> Provenance {
+        Provenance {
+            places: self.places.into_boxed_slice(),
+            reads: self.reads.into_boxed_slice(),
+            text: self.text.into_boxed_str(),
+        }
     }
 }
 
@@ -198,42 +290,11 @@ impl FromIterator<(Attr, Vec<SourceFact>)> for Provenance {
         // Stable: of an attribute's entries, the last given now comes first and is kept.
         entries.sort_by_key(|(attr, _)| *attr);
         entries.dedup_by_key(|(attr, _)| *attr);
-        let mut places: Vec<(Arc<str>, Arc<str>)> = Vec::new();
-        let mut reads = Vec::new();
-        let mut text = String::new();
+        let mut out = Builder::default();
         for (attr, facts) in entries {
-            let mut read = |kind, place, name: &str, value: &str| {
-                let (name_len, name) = clipped(name);
-                let (value_len, value) = clipped(value);
-                text.push_str(name);
-                text.push_str(value);
-                reads.push(Read {
-                    attr,
-                    kind,
-                    place,
-                    name_len,
-                    value_len,
-                });
-            };
-            if facts.is_empty() {
-                read(Kind::Empty, 0, "", "");
-            }
-            for fact in facts {
-                let place = place_of(&mut places, fact.source, fact.location);
-                if fact.values.is_empty() {
-                    read(Kind::Bare, place, "", "");
-                }
-                for (i, (name, value)) in fact.values.iter().enumerate() {
-                    let kind = if i == 0 { Kind::Opens } else { Kind::More };
-                    read(kind, place, name, value);
-                }
-            }
+            out.facts(attr, facts);
         }
-        Provenance {
-            places: places.into_boxed_slice(),
-            reads: reads.into_boxed_slice(),
-            text: text.into_boxed_str(),
-        }
+        out.finish()
     }
 }
 
@@ -381,6 +442,50 @@ mod tests {
             twice.get(&Attr::Title),
             Some(vec![fact("b", "2", &[("t", "y")])])
         );
+    }
+
+    #[test]
+    fn inserts_and_removes_read_as_a_map_would() {
+        use std::collections::BTreeMap;
+        let mut model: BTreeMap<Attr, Vec<SourceFact>> = sample().into_iter().collect();
+        let mut provenance: Provenance = sample().into_iter().collect();
+        let role = fact("roles", "[[roles]] 1", &[("department", "Eng")]);
+        let steps: Vec<(Attr, Option<Vec<SourceFact>>)> = vec![
+            (Attr::Roles, Some(vec![role.clone()])),
+            (Attr::UserName, Some(Vec::new())),
+            (
+                Attr::Email,
+                Some(vec![fact("config", "[mapping] email", &[])]),
+            ),
+            (Attr::Manager, None),
+            (Attr::DisplayName, Some(vec![role.clone(), role])),
+            (Attr::Department, None),
+            (Attr::GivenName, None),
+        ];
+        for (attr, facts) in steps {
+            match facts {
+                Some(facts) => {
+                    model.insert(attr, facts.clone());
+                    provenance.insert(attr, facts);
+                }
+                None => {
+                    model.remove(&attr);
+                    provenance.remove(&attr);
+                }
+            }
+            let read: Vec<_> = provenance.iter().collect();
+            let want: Vec<_> = model.clone().into_iter().collect();
+            assert_eq!(read, want, "after {attr:?}");
+        }
+        // The places of facts no longer held are not kept.
+        let mut places: Vec<(String, String)> = model
+            .values()
+            .flatten()
+            .map(|f| (f.source.to_string(), f.location.to_string()))
+            .collect();
+        places.sort();
+        places.dedup();
+        assert_eq!(provenance.places.len(), places.len());
     }
 
     #[test]
