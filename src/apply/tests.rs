@@ -539,7 +539,13 @@ async fn a_readd_under_a_new_email_names_the_former_one_then_patches() {
         confirmation: None,
     });
     let notion = Memory::new(Profile::notion());
-    let Ran { outcome, store, .. } = run(&notion, &plan(vec![readd])).await;
+    // `_dir` bound, not `..`: the store's folder must outlive the reads below (dropped, it took
+    // the database file with it, and a new pooled connection could not open it: a flaky CI run).
+    let Ran {
+        outcome,
+        store,
+        _dir,
+    } = run(&notion, &plan(vec![readd])).await;
     assert!(outcome.succeeded(), "{outcome:?}");
     let calls = notion.calls();
     assert_eq!(calls.len(), 2, "{calls:?}");
