@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Verdict {
     /// Each source's read, summarised (the next baseline when the run applies).
     pub summaries: Vec<(String, ReadSummary)>,
-    /// The baselines judged against, by source.
+    /// The baselines judged against, by source, without their per-person prints once judged.
     pub baselines: BTreeMap<String, Baseline>,
     /// The gates that fired.
     pub hits: Vec<GateHit>,
@@ -85,6 +85,12 @@ pub async fn judge(
         }
     }
     let hits = gates::evaluate(&summaries, &baselines, &policy.gates);
+    // Judged: only the groups' sizes are read again (a held group keeps its old size in the next
+    // baseline). The prints, one a person and attribute, go before the mapping, where a run
+    // peaks (docs/performance.md, "Scale").
+    for base in baselines.values_mut() {
+        base.summary.fingerprints = Default::default();
+    }
     Ok(Verdict {
         summaries,
         baselines,
