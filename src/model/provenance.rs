@@ -114,28 +114,23 @@ impl Provenance {
     /// The facts behind `attr`, or `None` when nothing was recorded for it.
     pub fn get(&self, attr: &Attr) -> Option<Vec<SourceFact>> {
         let mut facts: Option<Vec<SourceFact>> = None;
-        let mut at = 0;
-        for read in self.reads.iter() {
-            let (name_end, end) = read.ends(at);
-            if read.attr == *attr {
-                let facts = facts.get_or_insert_with(Vec::new);
-                if matches!(read.kind, Kind::Bare | Kind::Opens) {
-                    let (source, location) = &self.places[read.place as usize];
-                    facts.push(SourceFact {
-                        source: source.clone(),
-                        location: location.clone(),
-                        values: Vec::new(),
-                    });
-                }
-                if let (Kind::Opens | Kind::More, Some(fact)) = (read.kind, facts.last_mut()) {
-                    fact.values.push((
-                        self.text[at..name_end].to_owned(),
-                        self.text[name_end..end].to_owned(),
-                    ));
-                }
+        self.each_read(|read, name, value| {
+            if read.attr != *attr {
+                return;
             }
-            at = end;
-        }
+            let facts = facts.get_or_insert_with(Vec::new);
+            if matches!(read.kind, Kind::Bare | Kind::Opens) {
+                let (source, location) = &self.places[read.place as usize];
+                facts.push(SourceFact {
+                    source: source.clone(),
+                    location: location.clone(),
+                    values: Vec::new(),
+                });
+            }
+            if let (Kind::Opens | Kind::More, Some(fact)) = (read.kind, facts.last_mut()) {
+                fact.values.push((name.to_owned(), value.to_owned()));
+            }
+        });
         facts
     }
 

@@ -1214,13 +1214,14 @@ fn patch_reason(person: &DesiredUser, changes: &[Change]) -> String {
             .and_then(|a| person.provenance.get(&a))
             .filter(|facts| !facts.is_empty())
     };
-    let facts: Vec<SourceFact> = changes.iter().filter_map(facts_of).flatten().collect();
+    let (mut facts, mut unsourced): (Vec<SourceFact>, Vec<Change>) = (Vec::new(), Vec::new());
+    for change in changes {
+        match facts_of(change) {
+            Some(found) => facts.extend(found),
+            None => unsourced.push(change.clone()),
+        }
+    }
     let mut parts = vec![cite(&facts)];
-    let unsourced: Vec<Change> = changes
-        .iter()
-        .filter(|c| facts_of(c).is_none())
-        .cloned()
-        .collect();
     if !unsourced.is_empty() {
         parts.push(format!(
             "{} differs in the target; {}",

@@ -446,8 +446,9 @@ impl StoreRead {
         }
     }
 
-    /// Run `query` and hand its rows to `each` one at a time: every run reads every link and
-    /// snapshot, and 100,000 rows held whole before conversion were twice their converted size.
+    /// Run `query` and hand its rows to `each` one at a time: 100,000 links held whole before
+    /// conversion were twice their converted size. The reads every run makes go packed instead
+    /// (`packed`); this serves apply's read of the whole links.
     async fn each_row(
         &self,
         query: AnyQuery<'_>,

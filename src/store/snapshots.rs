@@ -93,8 +93,8 @@ fn upsert_query<'q>(
 }
 
 impl StoreRead {
-    /// Each person's last seen hash on this target: read row by row, only the columns compared,
-    /// since every sync compares every person.
+    /// Each person's last seen hash on this target: only the columns compared, packed by the
+    /// database ([`Packed`]), since every sync compares every person.
     async fn snapshot_hashes(&self, target_name: &str) -> Result<HashMap<SourceKey, String>> {
         let spec = Packed {
             table: "snapshots",
