@@ -11,14 +11,15 @@
 
 use chrono::DateTime;
 use idbridge::model::{
-    Attr, DesiredUser, Lifecycle, ScimId, SourceFact, SourceKey, SourceRecord, TargetUser, UserName,
+    Attr, DesiredUser, Lifecycle, ScimId, SourceFact, SourceKey, SourceRecord, TargetUser,
+    UserAttrs, UserName,
 };
 use idbridge::plan::{KnownLink, Policy};
 use idbridge::report::access::{orphans, user_rows, Workspace};
 use idbridge::report::audit::OpEntry;
 use idbridge::report::drift::drift_rows;
 use idbridge::report::AttrChange;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 fn main() {
@@ -31,7 +32,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
     let name = |i: usize| format!("user{i}@acme.test");
-    let attrs = |i: usize, title: &str| -> BTreeMap<Attr, String> {
+    let attrs = |i: usize, title: &str| -> UserAttrs {
         [(Attr::UserName, name(i)), (Attr::Title, title.to_owned())]
             .into_iter()
             .collect()

@@ -197,7 +197,7 @@ async fn create_get_patch_deactivate_round_trip() {
         .profile()
         .normalise_desired(&person("Ada@Example.com"));
     for (attr, value) in &desired {
-        assert_eq!(target.attrs.get(attr), Some(value), "{attr:?}");
+        assert_eq!(target.attrs.get(&attr), Some(value), "{attr:?}");
     }
     let patched = s
         .client

@@ -82,7 +82,7 @@ pub(super) async fn applied<W: TargetRead>(
             .as_deref()
             .and_then(|v| profile.normalise_value(*attr, v));
         let record = WriteRecord {
-            read_back: shown.get(attr).cloned(),
+            read_back: shown.get(attr).map(str::to_owned),
             ..record(ctx, o, attr.path(), sent)
         };
         records.push(Outcome::Write(record));

@@ -217,7 +217,7 @@ async fn readd_renamed<W: TargetWrite>(ctx: &Ctx<W>, o: &ReaddUser, former: &Use
     writes.extend(consumed(ctx, o));
     let pairs: Vec<(Attr, Option<String>)> = identity
         .into_iter()
-        .filter_map(|a| wanted.get(&a).map(|v| (a, Some(v.clone()))))
+        .filter_map(|a| wanted.get(&a).map(|v| (a, Some(v.to_owned()))))
         .collect();
     if let Err(e) = target.patch_user(&id, &pairs).await {
         ctx.outcomes.push(&ctx.store, writes, None).await?;

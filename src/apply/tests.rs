@@ -129,7 +129,7 @@ impl TargetRead for Memory {
 
 impl TargetWrite for Memory {
     async fn create_user(&self, attrs: &UserAttrs) -> scim::Result<(wire::User, CreateOutcome)> {
-        let name = attrs.get(&Attr::UserName).cloned().unwrap_or_default();
+        let name = attrs.get(&Attr::UserName).unwrap_or_default().to_owned();
         self.call(format!("create-user {name}"))?;
         let user = wire::User {
             id: self.new_id(),

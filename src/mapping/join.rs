@@ -123,27 +123,25 @@ fn hints(records: &[(&str, &SourceRecord)]) -> Vec<String> {
 /// can join a name with an invisible character into a `userName`. `email` and `manager` must be
 /// addresses; a `userName` must be one when it has an `@` (a plain SCIM target may use logins),
 /// and plain text in any case. Addresses come back in their ASCII form.
-fn checked_identity(mut attrs: UserAttrs) -> Result<UserAttrs, String> {
-    for attr in [Attr::UserName, Attr::Email, Attr::Manager] {
-        let Some(value) = attrs.get(&attr) else {
-            continue;
+/// `values` are in attribute order (the rules' map), so the first failure reported is the one
+/// of `userName`, then `email`, then `manager`, as before they were packed.
+fn checked_identity(values: &mut [(Attr, String)]) -> Result<(), String> {
+    for (attr, value) in values.iter_mut() {
+        let key = match attr {
+            Attr::UserName => "userName",
+            Attr::Email => "email",
+            Attr::Manager => "manager",
+            _ => continue,
         };
-        let address = attr != Attr::UserName || value.contains('@');
+        let address = *attr != Attr::UserName || value.contains('@');
         let result = if address {
             parse_email(value)
         } else {
-            check_plain(value).map(|()| value.clone())
+            check_plain(value).map(|()| std::mem::take(value))
         };
         match result {
-            Ok(clean) => {
-                attrs.insert(attr, clean);
-            }
+            Ok(clean) => *value = clean,
             Err(why) => {
-                let key = match attr {
-                    Attr::UserName => "userName",
-                    Attr::Email => "email",
-                    _ => "manager",
-                };
                 return Err(format!(
                     "the mapped {key} \"{}\" is not usable: {why}",
                     value.escape_debug()
@@ -151,7 +149,7 @@ fn checked_identity(mut attrs: UserAttrs) -> Result<UserAttrs, String> {
             }
         }
     }
-    Ok(attrs)
+    Ok(())
 }
 
 /// The issue for a person whose mapped identity failed [`checked_identity`]: skipped, with
@@ -312,17 +310,18 @@ fn desired_user(
         return Err(issue);
     }
     let view = View { person, rules };
-    let mut attrs = UserAttrs::new();
+    let mut values = Vec::with_capacity(rules.attrs.len());
     let mut provenance = Vec::with_capacity(rules.attrs.len());
     let places = provenance::Places::of(&view);
     for (attr, template) in &rules.attrs {
         let (value, facts) = provenance::render(&view, &places, *attr, template);
         if let Some(value) = value {
-            attrs.insert(*attr, value);
+            values.push((*attr, value));
         }
         provenance.push((*attr, facts));
     }
-    let attrs = checked_identity(attrs).map_err(|why| invalid_identity(person, value, &why))?;
+    checked_identity(&mut values).map_err(|why| invalid_identity(person, value, &why))?;
+    let attrs: UserAttrs = values.into_iter().collect();
     let Decision {
         lifecycle,
         reason,

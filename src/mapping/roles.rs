@@ -373,7 +373,7 @@ mod tests {
         let mut people = vec![ada(), bob()];
         assign(&mut people, &world.sources(), &rules, Attr::NotionRole);
         assert_eq!(
-            people[0].attrs.get(&Attr::NotionRole).map(String::as_str),
+            people[0].attrs.get(&Attr::NotionRole),
             Some("membership_admin")
         );
         assert_eq!(
@@ -386,10 +386,7 @@ mod tests {
         rules.default = Some("member".to_owned());
         let mut people = vec![bob()];
         assign(&mut people, &world.sources(), &rules, Attr::Roles);
-        assert_eq!(
-            people[0].attrs.get(&Attr::Roles).map(String::as_str),
-            Some("member")
-        );
+        assert_eq!(people[0].attrs.get(&Attr::Roles), Some("member"));
         assert_eq!(
             people[0].provenance.get(&Attr::Roles).unwrap()[0].to_string(),
             "config: [roles] default = \"member\" (no rule matches)"

@@ -11,6 +11,7 @@ mod ids;
 mod provenance;
 mod record;
 mod user;
+mod user_attrs;
 
 pub use attrs::{AttrNames, Attrs};
 pub use email::{parse_email, EmailError};
@@ -20,5 +21,6 @@ pub use provenance::{cite, Provenance, SourceFact};
 pub use record::{attr, Employment, SourceGroup, SourceRecord, StatusKind};
 pub use user::{
     Attr, DesiredGroup, DesiredUser, Leaving, Lifecycle, NameModel, SourceIssue, TargetGroup,
-    TargetUser, UserAttrs, ENTERPRISE_URN,
+    TargetUser, ENTERPRISE_URN,
 };
+pub use user_attrs::UserAttrs;

@@ -1,11 +1,10 @@
 //! Users as idbridge reasons about them: the managed attributes, what the sources want, what the
 //! target holds.
 
-use super::{FindingCode, Provenance, ScimId, SourceKey, UserName};
+use super::{FindingCode, Provenance, ScimId, SourceKey, UserAttrs, UserName};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// SCIM enterprise extension schema URN (RFC 7643 §4.3).
 pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -111,9 +110,6 @@ pub enum NameModel {
     Single,
 }
 
-/// The managed attributes of one user, as plain strings. An absent key means "no value".
-pub type UserAttrs = BTreeMap<Attr, String>;
-
 /// Where a person stands according to the sources, at the plan's `now`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "state")]
@@ -205,10 +201,7 @@ impl TargetUser {
     }
 
     fn user_name_text(&self) -> &str {
-        self.attrs
-            .get(&Attr::UserName)
-            .map(String::as_str)
-            .unwrap_or("")
+        self.attrs.get(&Attr::UserName).unwrap_or("")
     }
 }
 

@@ -12,8 +12,8 @@
 
 use super::diff::{same, Planner};
 use super::op::{Change, Severity};
+use super::ChangeValue;
 use crate::model::{Attr, FindingCode, ScimId, TargetUser, UserName};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the last patch of one attribute of one user sent and how it ended (from the store).
@@ -84,7 +84,11 @@ fn equal(attr: Attr, a: Option<&str>, b: Option<&str>) -> bool {
 
 /// Whether `sent` is the value `change` asks for now (the source has not changed since).
 fn asks_again(attr: Attr, sent: Option<&str>, change: &Change) -> bool {
-    equal(attr, sent, change.after.as_ref().and_then(Value::as_str))
+    equal(
+        attr,
+        sent,
+        change.after.as_ref().and_then(ChangeValue::as_str),
+    )
 }
 
 /// Whether the target did not keep `sent` and still shows what it showed right after the patch
@@ -94,7 +98,7 @@ fn stuck(attr: Attr, sent: Option<&str>, read_back: Option<&str>, change: &Chang
         && equal(
             attr,
             read_back,
-            change.before.as_ref().and_then(Value::as_str),
+            change.before.as_ref().and_then(ChangeValue::as_str),
         )
 }
 

@@ -11,6 +11,7 @@ use super::op::{
 };
 use super::policy::{Adopt, Policy};
 use super::returns::{Account, Confirmed};
+use super::ChangeValue;
 use crate::model::{
     cite, Attr, DesiredGroup, DesiredUser, FindingCode, Lifecycle, NameModel, ScimId, SourceFact,
     SourceIssue, SourceKey, TargetGroup, TargetUser, UserAttrs, UserName,
@@ -177,7 +178,7 @@ impl<'a> Planner<'a> {
         let by_id = users.iter().map(|u| (u.id.0.as_str(), u)).collect();
         let by_ext = ByKey::new(users.iter().filter_map(|u| {
             let ext = u.attrs.get(&Attr::ExternalId)?;
-            Some((Cow::Borrowed(ext.as_str()), u))
+            Some((Cow::Borrowed(ext), u))
         }));
         let by_name = ByKey::new(users.iter().map(|u| (u.user_name_key(), u)));
         Self {
@@ -1141,8 +1142,8 @@ pub(super) fn readd_reason(person: &DesiredUser, old: &ScimId) -> String {
 pub(super) fn deactivation() -> Vec<Change> {
     vec![Change {
         attr: "active".into(),
-        before: Some(Value::Bool(true)),
-        after: Some(Value::Bool(false)),
+        before: Some(Value::Bool(true).into()),
+        after: Some(Value::Bool(false).into()),
     }]
 }
 
@@ -1183,8 +1184,8 @@ pub fn diff(desired: &UserAttrs, current: &UserAttrs, managed: &BTreeSet<Attr>) 
             };
             (!equal).then(|| Change {
                 attr: attr.path().into(),
-                before: have.map(|v| Value::String(v.clone())),
-                after: want.map(|v| Value::String(v.clone())),
+                before: have.map(ChangeValue::from),
+                after: want.map(ChangeValue::from),
             })
         })
         .collect()
@@ -1196,10 +1197,8 @@ pub(super) fn full_changes(desired: &UserAttrs, current: Option<&UserAttrs>) -> 
         .iter()
         .map(|(attr, value)| Change {
             attr: attr.path().into(),
-            before: current
-                .and_then(|c| c.get(attr))
-                .map(|v| Value::String(v.clone())),
-            after: Some(Value::String(value.clone())),
+            before: current.and_then(|c| c.get(&attr)).map(ChangeValue::from),
+            after: Some(value.into()),
         })
         .collect()
 }

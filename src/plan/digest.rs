@@ -344,7 +344,7 @@ mod tests {
     /// The attributes line as it was made before it was written in place: a map sorted by path,
     /// serialised by serde_json. The reference `write_attrs_line` must match byte for byte.
     fn attrs_line_by_map(attrs: &UserAttrs) -> String {
-        let map: BTreeMap<&str, &str> = attrs.iter().map(|(a, v)| (a.path(), v.as_str())).collect();
+        let map: BTreeMap<&str, &str> = attrs.iter().map(|(a, v)| (a.path(), v)).collect();
         serde_json::to_string(&map).unwrap()
     }
 

@@ -8,7 +8,6 @@ use super::op::{
 use crate::model::{
     DesiredGroup, FindingCode, ScimId, SourceIssue, SourceKey, TargetGroup, UserName,
 };
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A membership operation's body.
@@ -289,8 +288,8 @@ impl<'a> Planner<'a> {
         if target.display_name != group.display_name {
             changes.push(Change {
                 attr: "displayName".into(),
-                before: Some(Value::String(target.display_name.clone())),
-                after: Some(Value::String(group.display_name.clone())),
+                before: Some(target.display_name.as_str().into()),
+                after: Some(group.display_name.as_str().into()),
             });
         }
         if !adopt && changes.is_empty() {

@@ -4,6 +4,7 @@
 //! May import: `model`, serde, chrono, sha2. Never `scim`, `store`, `connectors`, `apply`, `cli`.
 
 mod absence;
+mod change_value;
 mod converge;
 mod diff;
 mod digest;
@@ -24,6 +25,7 @@ mod verify;
 
 pub use crate::model::FindingCode;
 pub use absence::{Absence, AbsenceGrace, AbsenceSection, GonePerson};
+pub use change_value::ChangeValue;
 pub use converge::{PastOutcome, PastWrite};
 pub use diff::{diff, plan, GroupState, Input, KnownLink, TargetState};
 pub use digest::{attr_hash, plan_digest, source_digest, target_digest};

@@ -44,7 +44,7 @@ fn single(desired: &UserAttrs, current: &UserAttrs, managed: &BTreeSet<Attr>) ->
     let Some(want) = whole_name(desired) else {
         return changes;
     };
-    let have = whole_name(current).or_else(|| current.get(&Attr::DisplayName).map(|d| collapse(d)));
+    let have = whole_name(current).or_else(|| current.get(&Attr::DisplayName).map(collapse));
     if have.as_deref() != Some(want.as_str()) {
         changes.extend(diff(desired, current, &name));
         changes.sort_by_key(|c| Attr::from_path(&c.attr));
@@ -57,7 +57,6 @@ fn whole_name(attrs: &UserAttrs) -> Option<String> {
     let joined = PARTS
         .iter()
         .filter_map(|a| attrs.get(a))
-        .map(String::as_str)
         .collect::<Vec<_>>()
         .join(" ");
     let name = collapse(&joined);

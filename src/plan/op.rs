@@ -2,9 +2,9 @@
 //! format of docs/plan-format.md).
 
 use super::absence::AbsenceSection;
+use super::ChangeValue;
 use crate::model::{FindingCode, ScimId, SourceKey, UserName};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use strum::IntoEnumIterator;
@@ -69,9 +69,9 @@ pub struct Change {
     /// SCIM PATCH path.
     pub attr: Cow<'static, str>,
     /// Value before (`null` when absent or for a new user).
-    pub before: Option<Value>,
+    pub before: Option<ChangeValue>,
     /// Value after (`null` when removed).
-    pub after: Option<Value>,
+    pub after: Option<ChangeValue>,
 }
 
 /// `sourceKey` is written as `source:id` in plans.

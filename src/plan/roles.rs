@@ -77,7 +77,7 @@ impl Planner<'_> {
                 .roles
                 .known
                 .as_ref()
-                .is_some_and(|known| !known.contains(role))
+                .is_some_and(|known| !known.iter().any(|k| k == role))
         });
         if let Some(role) = unknown {
             let wanted = person

@@ -105,8 +105,9 @@ fn plan_roles(desired: &[DesiredUser], target: &[TargetUser], policy: &Policy) -
 
 fn role_change(plan: &Plan, subject: &str) -> Option<(Option<String>, Option<String>)> {
     let op = plan.operations.iter().find(|o| o.subject() == subject)?;
-    let text =
-        |v: &Option<serde_json::Value>| v.as_ref().and_then(|v| v.as_str()).map(str::to_owned);
+    let text = |v: &Option<crate::plan::ChangeValue>| {
+        v.as_ref().and_then(|v| v.as_str()).map(str::to_owned)
+    };
     op.changes()
         .iter()
         .find(|c| c.attr == ROLE.path())

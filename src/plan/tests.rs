@@ -51,9 +51,9 @@ pub(super) fn provenance(attrs: &UserAttrs) -> crate::model::Provenance {
             let fact = crate::model::SourceFact {
                 source: "hr".into(),
                 location: "hr.csv line 2".into(),
-                values: vec![(name.to_owned(), value.clone())],
+                values: vec![(name.to_owned(), value.to_owned())],
             };
-            (*attr, vec![fact])
+            (attr, vec![fact])
         })
         .collect()
 }

@@ -12,11 +12,11 @@ use super::op::{
     Members, Op, OpKind, PatchGroup, PatchUser, Plan, ReaddUser,
 };
 use super::policy::{Adopt, Policy};
+use super::ChangeValue;
 use crate::model::email::check_plain;
 use crate::model::{
     parse_email, Attr, DesiredUser, Lifecycle, ScimId, SourceKey, TargetGroup, TargetUser, UserName,
 };
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use strum::IntoEnumIterator;
@@ -405,7 +405,7 @@ impl<'a> Verifier<'a> {
             else {
                 continue;
             };
-            let Some(value) = change.after.as_ref().and_then(Value::as_str) else {
+            let Some(value) = change.after.as_ref().and_then(ChangeValue::as_str) else {
                 continue;
             };
             let verdict = if attr == Attr::UserName && !value.contains('@') {
@@ -464,7 +464,7 @@ impl<'a> Verifier<'a> {
             .iter()
             .find(|c| c.attr == Attr::UserName.path())
             .and_then(|c| c.after.as_ref())
-            .and_then(Value::as_str)
+            .and_then(ChangeValue::as_str)
             .map(UserName::new);
         if sent.as_ref() == Some(name) {
             return true;
@@ -553,7 +553,7 @@ impl<'a> Verifier<'a> {
                 continue;
             };
             let now = user.attrs.get(&attr);
-            let before = change.before.as_ref().and_then(Value::as_str);
+            let before = change.before.as_ref().and_then(ChangeValue::as_str);
             let current = match (before, now) {
                 (Some(b), Some(n)) => same(attr, b, n),
                 (None, None) => true,
@@ -727,7 +727,7 @@ impl<'a> Verifier<'a> {
             return;
         }
         for change in &o.changes {
-            let before = change.before.as_ref().and_then(Value::as_str);
+            let before = change.before.as_ref().and_then(ChangeValue::as_str);
             if change.attr != "displayName" || before != Some(group.display_name.as_str()) {
                 self.refuse(format!(
                     "group `{}`: the change of `{}` does not start from the target's current value",

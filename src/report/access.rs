@@ -233,7 +233,7 @@ impl<'a> Index<'a> {
                 index.person_by_name.entry(name.key()).or_default().push(d);
             }
             if let Some(ext) = d.attrs.get(&Attr::ExternalId) {
-                index.person_by_ext.entry(ext.as_str()).or_default().push(d);
+                index.person_by_ext.entry(ext).or_default().push(d);
             }
         }
         for o in ws.journal.iter().filter(|o| user_op(&o.op)) {
@@ -267,7 +267,7 @@ impl<'a> Index<'a> {
             .contains(&Attr::ExternalId)
             .then(|| user.attrs.get(&Attr::ExternalId))
             .flatten()
-            .and_then(|ext| self.unlinked(self.person_by_ext.get(ext.as_str()), user));
+            .and_then(|ext| self.unlinked(self.person_by_ext.get(ext), user));
         by_ext.or_else(|| self.unlinked(self.person_by_name.get(&user.user_name().key()), user))
     }
 }
@@ -417,7 +417,7 @@ pub fn origins(person: &DesiredUser, managed: &BTreeSet<Attr>) -> Vec<AttrOrigin
         .filter(|a| person.attrs.contains_key(a) || person.provenance.contains_key(a))
         .map(|attr| AttrOrigin {
             attr: *attr,
-            value: person.attrs.get(attr).cloned(),
+            value: person.attrs.get(attr).map(str::to_owned),
             from: person
                 .provenance
                 .get(attr)
@@ -441,7 +441,7 @@ pub fn user_rows(ws: &Workspace<'_>) -> Vec<UserRow> {
             let attr = |name: &str| records.iter().find_map(|r| r.attrs.get(name).cloned());
             UserRow {
                 user_name: k.user.user_name().to_string(),
-                display_name: k.user.attrs.get(&Attr::DisplayName).cloned(),
+                display_name: k.user.attrs.get(&Attr::DisplayName).map(str::to_owned),
                 scim_id: k.user.id.0.clone(),
                 role: k.user.role.clone(),
                 active: k.user.active,

@@ -142,8 +142,8 @@ pub fn planned_parts(
         .into_iter()
         .map(|c| AttrChange {
             attr: c.attr.into_owned(),
-            before: text(c.before),
-            after: text(c.after),
+            before: text(c.before.map(|v| v.to_value())),
+            after: text(c.after.map(|v| v.to_value())),
         })
         .collect();
     let members = planned_json

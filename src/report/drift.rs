@@ -110,8 +110,8 @@ fn values(ws: &Workspace<'_>, person: Option<&DesiredUser>, user: &TargetUser) -
         .map(|a| Compared {
             path: a.path().to_owned(),
             attr: Some(*a),
-            source: person.and_then(|p| p.attrs.get(a).cloned()),
-            target: user.attrs.get(a).cloned(),
+            source: person.and_then(|p| p.attrs.get(a).map(str::to_owned)),
+            target: user.attrs.get(a).map(str::to_owned),
         })
         .collect();
     let wanted = person.and_then(|p| match p.lifecycle {

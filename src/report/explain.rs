@@ -500,7 +500,7 @@ fn target_view(u: &TargetUser) -> TargetView {
         attrs: u
             .attrs
             .iter()
-            .map(|(a, v)| (a.path().to_owned(), v.clone()))
+            .map(|(a, v)| (a.path().to_owned(), v.to_owned()))
             .collect(),
     }
 }
@@ -828,11 +828,13 @@ pub fn letter(e: &Explanation) -> String {
     out
 }
 
-fn value_text(v: &Option<serde_json::Value>) -> String {
+fn value_text(v: &Option<crate::plan::ChangeValue>) -> String {
     match v {
-        None | Some(serde_json::Value::Null) => "∅".to_owned(),
-        Some(serde_json::Value::String(s)) => safe(s),
-        Some(other) => other.to_string(),
+        None => "∅".to_owned(),
+        Some(v) => match v.as_str() {
+            Some(s) => safe(s),
+            None => v.to_value().to_string(),
+        },
     }
 }
 

@@ -2,15 +2,16 @@
 //! summary, and the error findings alone (for stderr, when stdout carries something else).
 
 use super::{terminal_safe, MAX_CELL_CHARS};
-use crate::plan::{Change, Op, OpKind, Plan, Severity};
+use crate::plan::{Change, ChangeValue, Op, OpKind, Plan, Severity};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
-use serde_json::Value;
 
-fn value_text(value: &Option<Value>) -> String {
+fn value_text(value: &Option<ChangeValue>) -> String {
     let text = match value {
-        None | Some(Value::Null) => return "∅".to_owned(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+        None => return "∅".to_owned(),
+        Some(v) => match v.as_str() {
+            Some(s) => s.to_owned(),
+            None => v.to_value().to_string(),
+        },
     };
     terminal_safe(&text, MAX_CELL_CHARS)
 }

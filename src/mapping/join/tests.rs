@@ -141,10 +141,14 @@ fn joins_across_sources_with_precedence() {
     let ada = &m.desired[0];
     assert_eq!(ada.key, SourceKey::new("corp", "u-ada"));
     assert_eq!(ada.other_keys, vec![SourceKey::new("hr", "E1")]);
-    assert_eq!(ada.attrs[&Attr::UserName], "ada@x.io");
-    assert_eq!(ada.attrs[&Attr::Title], "Lead", "hr owns title");
-    assert_eq!(ada.attrs[&Attr::ExternalId], "E1");
-    assert_eq!(ada.attrs[&Attr::DisplayName], "Ada L");
+    assert_eq!(ada.attrs.get(&Attr::UserName).unwrap(), "ada@x.io");
+    assert_eq!(
+        ada.attrs.get(&Attr::Title).unwrap(),
+        "Lead",
+        "hr owns title"
+    );
+    assert_eq!(ada.attrs.get(&Attr::ExternalId).unwrap(), "E1");
+    assert_eq!(ada.attrs.get(&Attr::DisplayName).unwrap(), "Ada L");
     // Bob: directory enabled, HR terminated: inactive, and the HR fact is the reason.
     let bob = &m.desired[1];
     assert_eq!(bob.lifecycle, Lifecycle::Inactive);
@@ -313,8 +317,11 @@ fn mapped_addresses_come_out_in_ascii_and_plain_user_names_pass() {
     );
     let m = data().run(&r);
     assert!(m.issues.is_empty(), "{:?}", m.issues);
-    assert_eq!(m.desired[0].attrs[&Attr::Email], "Ada@xn--bcher-kva.de");
-    assert_eq!(m.desired[0].attrs[&Attr::UserName], "ada");
+    assert_eq!(
+        m.desired[0].attrs.get(&Attr::Email).unwrap(),
+        "Ada@xn--bcher-kva.de"
+    );
+    assert_eq!(m.desired[0].attrs.get(&Attr::UserName).unwrap(), "ada");
 }
 
 #[test]
