@@ -195,7 +195,10 @@ impl<'a> Iterator for Iter<'a> {
     /// creates holds one such list of changes per person.
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = match &self.attrs.0 {
-            Repr::Packed { present, .. } => (present >> self.next.min(15)).count_ones() as usize,
+            Repr::Packed { present, .. } => {
+                let shift = u32::try_from(self.next).unwrap_or(u32::MAX);
+                present.checked_shr(shift).unwrap_or(0).count_ones() as usize
+            }
             Repr::Wide(values) => values.iter().skip(self.next).flatten().count(),
         };
         (left, Some(left))

@@ -63,7 +63,8 @@ impl fmt::Debug for ChangeValue {
     /// As the JSON value it is (`String("Ada")`), so a change prints as it did.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Repr::Text(text) => f.debug_tuple("String").field(text).finish(),
+            // Not `debug_tuple`: `{:#?}` would spread it over lines where serde_json does not.
+            Repr::Text(text) => write!(f, "String({text:?})"),
             Repr::Other(value) => value.fmt(f),
         }
     }
@@ -110,6 +111,11 @@ mod tests {
         }
         assert_eq!(ChangeValue::from("Ada"), json!("Ada").into());
         assert_ne!(ChangeValue::from("7"), json!(7).into());
+        for value in [json!("Ada"), json!([1, {"a": null}])] {
+            let held = ChangeValue::from(value.clone());
+            assert_eq!(format!("{held:?}"), format!("{value:?}"));
+            assert_eq!(format!("{held:#?}"), format!("{value:#?}"));
+        }
     }
 
     #[test]

@@ -833,7 +833,10 @@ fn value_text(v: &Option<crate::plan::ChangeValue>) -> String {
         None => "∅".to_owned(),
         Some(v) => match v.as_str() {
             Some(s) => safe(s),
-            None => v.to_value().to_string(),
+            None => match v.to_value() {
+                serde_json::Value::Null => "∅".to_owned(),
+                other => other.to_string(),
+            },
         },
     }
 }

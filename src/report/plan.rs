@@ -4,13 +4,17 @@
 use super::{terminal_safe, MAX_CELL_CHARS};
 use crate::plan::{Change, ChangeValue, Op, OpKind, Plan, Severity};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use serde_json::Value;
 
 fn value_text(value: &Option<ChangeValue>) -> String {
     let text = match value {
         None => return "∅".to_owned(),
         Some(v) => match v.as_str() {
             Some(s) => s.to_owned(),
-            None => v.to_value().to_string(),
+            None => match v.to_value() {
+                Value::Null => return "∅".to_owned(),
+                other => other.to_string(),
+            },
         },
     };
     terminal_safe(&text, MAX_CELL_CHARS)
