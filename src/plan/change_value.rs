@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 
 /// A value in a plan's change: JSON text, or any other JSON a saved plan holds.
@@ -29,11 +30,13 @@ impl ChangeValue {
         }
     }
 
-    /// The value as JSON.
-    pub fn to_value(&self) -> Value {
+    /// The value as a report shows it: text as itself, other JSON as its JSON text, `null` as
+    /// no value (the plan table, `explain` and the audit log all show it so).
+    pub fn shown(&self) -> Option<Cow<'_, str>> {
         match &self.0 {
-            Repr::Text(text) => Value::String(text.to_string()),
-            Repr::Other(value) => (**value).clone(),
+            Repr::Text(text) => Some(Cow::Borrowed(text)),
+            Repr::Other(value) if value.is_null() => None,
+            Repr::Other(value) => Some(Cow::Owned(value.to_string())),
         }
     }
 }
@@ -102,8 +105,12 @@ mod tests {
             json!({"value": "m@x.io", "z": 1, "a": 2}),
         ] {
             let held = ChangeValue::from(value.clone());
-            assert_eq!(held.to_value(), value);
+            assert_eq!(serde_json::to_value(&held).unwrap(), value);
             assert_eq!(held.as_str(), value.as_str());
+            let shown = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            assert_eq!(held.shown().as_deref(), Some(shown.as_str()));
             let text = serde_json::to_string(&held).unwrap();
             assert_eq!(text, serde_json::to_string(&value).unwrap());
             let back: ChangeValue = serde_json::from_str(&text).unwrap();
@@ -111,6 +118,7 @@ mod tests {
         }
         assert_eq!(ChangeValue::from("Ada"), json!("Ada").into());
         assert_ne!(ChangeValue::from("7"), json!(7).into());
+        assert_eq!(ChangeValue::from(Value::Null).shown(), None);
         for value in [json!("Ada"), json!([1, {"a": null}])] {
             let held = ChangeValue::from(value.clone());
             assert_eq!(format!("{held:?}"), format!("{value:?}"));

@@ -3,9 +3,10 @@
 //! and only arrange facts into a [`Report`].
 
 use super::data::{short_attr, AttrChange, Cell, Column, Field, Report};
-use crate::plan::{Change, Op, OpKind};
+use crate::plan::{Change, ChangeValue, Op, OpKind};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use std::borrow::Cow;
 use strum::IntoEnumIterator;
 
 /// A run as the store recorded it.
@@ -132,18 +133,15 @@ pub fn planned_parts(
     detail_json: &str,
     planned_json: Option<&str>,
 ) -> (Vec<AttrChange>, Vec<String>) {
-    let text = |v: Option<Value>| match v {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => Some(other.to_string()),
-    };
+    let text =
+        |v: Option<ChangeValue>| v.as_ref().and_then(ChangeValue::shown).map(Cow::into_owned);
     let changes = serde_json::from_str::<Vec<Change>>(detail_json)
         .unwrap_or_default()
         .into_iter()
         .map(|c| AttrChange {
             attr: c.attr.into_owned(),
-            before: text(c.before.map(|v| v.to_value())),
-            after: text(c.after.map(|v| v.to_value())),
+            before: text(c.before),
+            after: text(c.after),
         })
         .collect();
     let members = planned_json

@@ -829,16 +829,9 @@ pub fn letter(e: &Explanation) -> String {
 }
 
 fn value_text(v: &Option<crate::plan::ChangeValue>) -> String {
-    match v {
-        None => "∅".to_owned(),
-        Some(v) => match v.as_str() {
-            Some(s) => safe(s),
-            None => match v.to_value() {
-                serde_json::Value::Null => "∅".to_owned(),
-                other => other.to_string(),
-            },
-        },
-    }
+    v.as_ref()
+        .and_then(crate::plan::ChangeValue::shown)
+        .map_or_else(|| "∅".to_owned(), |text| safe(&text))
 }
 
 fn decision_part(e: &Explanation, out: &mut String) {

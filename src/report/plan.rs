@@ -4,20 +4,12 @@
 use super::{terminal_safe, MAX_CELL_CHARS};
 use crate::plan::{Change, ChangeValue, Op, OpKind, Plan, Severity};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
-use serde_json::Value;
 
 fn value_text(value: &Option<ChangeValue>) -> String {
-    let text = match value {
-        None => return "∅".to_owned(),
-        Some(v) => match v.as_str() {
-            Some(s) => s.to_owned(),
-            None => match v.to_value() {
-                Value::Null => return "∅".to_owned(),
-                other => other.to_string(),
-            },
-        },
-    };
-    terminal_safe(&text, MAX_CELL_CHARS)
+    match value.as_ref().and_then(ChangeValue::shown) {
+        None => "∅".to_owned(),
+        Some(text) => terminal_safe(&text, MAX_CELL_CHARS),
+    }
 }
 
 fn short_attr(attr: &str) -> &str {
