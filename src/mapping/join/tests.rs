@@ -385,3 +385,25 @@ fn each_attribute_cites_the_record_and_values_it_was_mapped_from() {
         "hr: title=\"\" (hr-loc-E2)"
     );
 }
+
+#[test]
+fn sorting_in_place_matches_a_stable_sort() {
+    // Fixed seeds; short lists with many equal keys, where stability shows.
+    for seed in 0..200u64 {
+        let len = (seed % 37) as usize;
+        let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let items: Vec<(u64, usize)> = (0..len)
+            .map(|i| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ((x >> 33) % 5, i)
+            })
+            .collect();
+        let mut expected = items.clone();
+        expected.sort_by_key(|item| item.0);
+        let mut got = items;
+        sort_stably_in_place(&mut got, |item| &item.0);
+        assert_eq!(got, expected, "seed {seed}");
+    }
+}
