@@ -9,6 +9,10 @@
 //! of a run's report: `serve` hands it each run's outcome. What each module
 //! owns and may import: docs/architecture.md.
 
+// The library has no `unsafe`, and must not gain any: the only `unsafe` of the package is the
+// binary's one allocator call (src/main.rs, `purge_sooner`).
+#![forbid(unsafe_code)]
+
 pub mod alert;
 pub mod apply;
 pub mod cli;
