@@ -181,7 +181,7 @@ async fn without_a_report_id_the_preset_posts_a_custom_report_of_exactly_the_fie
     let ids: Vec<&str> = read.records.iter().map(|r| r.key.id.as_str()).collect();
     assert_eq!(ids, ["101", "102", "103"], "ids as BambooHR's strings");
     let ada = &read.records[0];
-    assert_eq!(ada.attrs["title"], "Engineer");
+    assert_eq!(&ada.attrs["title"], "Engineer");
     let job = ada.employment.as_ref().unwrap();
     assert_eq!(job.kind, StatusKind::Active);
     assert_eq!(job.start, day(2020, 1, 6));
@@ -196,7 +196,7 @@ async fn without_a_report_id_the_preset_posts_a_custom_report_of_exactly_the_fie
         (StatusKind::Active, day(2026, 12, 31)),
         "a termination date ahead: still active, leaving on that day"
     );
-    assert_eq!(read.records[1].attrs["manager"], "ada@acme.test");
+    assert_eq!(&read.records[1].attrs["manager"], "ada@acme.test");
     let cy = read.records[2].employment.as_ref().unwrap();
     assert_eq!(cy.status.as_deref(), Some("Inactive"));
     assert_eq!((cy.kind, cy.end), (StatusKind::Inactive, day(2025, 8, 15)));

@@ -207,7 +207,7 @@ async fn next_link_paging_survives_a_500_in_the_middle() {
     assert!(read.issues.is_empty(), "{:?}", read.issues);
     let ids: Vec<&str> = read.records.iter().map(|r| r.key.id.as_str()).collect();
     assert_eq!(ids, ["1", "2", "3", "4"]);
-    assert_eq!(read.records[0].attrs["title"], "Engineer");
+    assert_eq!(&read.records[0].attrs["title"], "Engineer");
     let three = read.records[2].employment.as_ref().unwrap();
     assert_eq!(three.end, chrono::NaiveDate::from_ymd_opt(2021, 6, 30));
     assert!(
@@ -274,7 +274,7 @@ async fn bamboohr_preset_reads_a_saved_report_by_get() {
     );
     let read = read_http(&s, &SystemClock).await.unwrap();
     assert_eq!(read.records.len(), 2);
-    assert_eq!(read.records[0].attrs["email"], "p1@acme.test");
+    assert_eq!(&read.records[0].attrs["email"], "p1@acme.test");
     assert_eq!(
         read.records[1].employment.as_ref().unwrap().kind,
         idbridge::model::StatusKind::Inactive

@@ -79,7 +79,7 @@ fn person(dn: &str, uid: &str, given: &str, sn: &str, mail: Option<&str>, extra:
 fn by_login<'a>(read: &'a SourceRead, login: &str) -> &'a SourceRecord {
     read.records
         .iter()
-        .find(|r| r.attrs.get("login").map(String::as_str) == Some(login))
+        .find(|r| r.attrs.get("login") == Some(login))
         .unwrap_or_else(|| panic!("no record with login {login}"))
 }
 
@@ -260,12 +260,12 @@ async fn openldap_directory_is_read_completely() {
 
     // Attributes under canonical and raw names; manager DN → manager's email.
     let u51 = by_login(&read, "u0051");
-    assert_eq!(u51.attrs["email"], "u0051@idb.test");
-    assert_eq!(u51.attrs["mail"], "u0051@idb.test");
-    assert_eq!(u51.attrs["uid"], "u0051");
-    assert_eq!(u51.attrs["employeeId"], "E0051");
-    assert_eq!(u51.attrs["manager"], "u0050@idb.test");
-    assert_eq!(u51.attrs["dn"], format!("uid=u0051,{people}"));
+    assert_eq!(&u51.attrs["email"], "u0051@idb.test");
+    assert_eq!(&u51.attrs["mail"], "u0051@idb.test");
+    assert_eq!(&u51.attrs["uid"], "u0051");
+    assert_eq!(&u51.attrs["employeeId"], "E0051");
+    assert_eq!(&u51.attrs["manager"], "u0050@idb.test");
+    assert_eq!(&u51.attrs["dn"], format!("uid=u0051,{people}"));
     assert_eq!(u51.location, format!("uid=u0051,{people}"));
     assert!(u51.attrs.contains_key("department"));
     assert!(!by_login(&read, "u0050").attrs.contains_key("manager"));
@@ -286,19 +286,19 @@ async fn openldap_directory_is_read_completely() {
     // Non-ASCII, escaped DNs, duplicate email (both read; the join flags it).
     let zoe = by_login(&read, "zoe");
     assert_eq!(
-        (
-            zoe.attrs["givenName"].as_str(),
-            zoe.attrs["familyName"].as_str()
-        ),
+        (&zoe.attrs["givenName"], &zoe.attrs["familyName"]),
         ("Zoë", "Ñúñez")
     );
-    assert_eq!(by_login(&read, "watanabe").attrs["familyName"], "渡辺");
-    assert_eq!(by_login(&read, "jsmith").attrs["cn"], "Smith, John");
-    assert_eq!(by_login(&read, "o+brien").attrs["email"], "obrien@idb.test");
+    assert_eq!(&by_login(&read, "watanabe").attrs["familyName"], "渡辺");
+    assert_eq!(&by_login(&read, "jsmith").attrs["cn"], "Smith, John");
+    assert_eq!(
+        &by_login(&read, "o+brien").attrs["email"],
+        "obrien@idb.test"
+    );
     let shared: Vec<_> = read
         .records
         .iter()
-        .filter(|r| r.attrs["email"] == "shared@idb.test")
+        .filter(|r| &r.attrs["email"] == "shared@idb.test")
         .collect();
     assert_eq!(shared.len(), 2);
 
@@ -348,8 +348,8 @@ async fn openldap_directory_is_read_completely() {
     assert_eq!(cycles.len(), 1, "one cycle reported once");
     assert!(!cycles[0].skipped_person);
     let eng = group("eng");
-    assert_eq!(eng.attrs["description"], "Engineering");
-    assert_eq!(eng.attrs["name"], "eng");
+    assert_eq!(&eng.attrs["description"], "Engineering");
+    assert_eq!(&eng.attrs["name"], "eng");
     assert_eq!(eng.attrs["dn"], format!("cn=eng,{groups}"));
     assert_eq!(eng.key.id.len(), 36);
     assert_eq!(
@@ -501,7 +501,7 @@ async fn filter_values_cannot_inject() {
     assert_eq!(attack.records.len(), 0, "the attack matches nothing");
     let star = ldap::read(&with_uid("st*r(x)")).await.unwrap();
     assert_eq!(star.records.len(), 1, "metacharacters match literally");
-    assert_eq!(star.records[0].attrs["login"], "st*r(x)");
+    assert_eq!(&star.records[0].attrs["login"], "st*r(x)");
 }
 
 #[tokio::test]
@@ -542,7 +542,7 @@ async fn an_entry_whose_mail_is_not_a_usable_address_is_skipped_with_its_id() {
     assert!(after
         .records
         .iter()
-        .all(|r| r.attrs.get("login").map(String::as_str) != Some("ann")));
+        .all(|r| r.attrs.get("login") != Some("ann")));
     let issue = after
         .issues
         .iter()
@@ -618,8 +618,8 @@ async fn only_the_attributes_the_config_reads_are_asked_for_and_kept() {
             "sn"
         ]
     );
-    assert_eq!(kim.attrs.get("sn").map(String::as_str), Some("Park"));
-    assert_eq!(kim.attrs.get("employeeId").map(String::as_str), Some("E7"));
+    assert_eq!(kim.attrs.get("sn"), Some("Park"));
+    assert_eq!(kim.attrs.get("employeeId"), Some("E7"));
     assert!(read.fields.contains("sn") && !read.fields.contains("title"));
 }
 
@@ -641,11 +641,8 @@ async fn an_attribute_a_template_reads_is_still_asked_for_and_kept() {
     assert!(asked.iter().any(|a| a == "title"), "{asked:?}");
     let read = ldap::read(&settings).await.unwrap();
     let lee = by_login(&read, "lee");
-    assert_eq!(lee.attrs.get("title").map(String::as_str), Some("Designer"));
-    assert_eq!(
-        lee.attrs.get("mail").map(String::as_str),
-        Some("lee@idb.test")
-    );
+    assert_eq!(lee.attrs.get("title"), Some("Designer"));
+    assert_eq!(lee.attrs.get("mail"), Some("lee@idb.test"));
 }
 
 #[tokio::test]
@@ -1171,19 +1168,19 @@ mod fake_ad {
         let u1 = read
             .records
             .iter()
-            .find(|r| r.attrs["login"] == "user0001")
+            .find(|r| &r.attrs["login"] == "user0001")
             .unwrap();
         // Bytes 01 00 00 00 | 34 12 | 78 56 | 9a bc … → first three groups byte-swapped.
         assert_eq!(u1.key.id, "00000001-1234-5678-9abc-def001020304");
-        assert_eq!(u1.attrs["objectGUID"], u1.key.id);
-        assert_eq!(u1.attrs["upn"], "user0001@ad.test");
-        assert_eq!(u1.attrs["department"], "R&D");
+        assert_eq!(&u1.attrs["objectGUID"], u1.key.id);
+        assert_eq!(&u1.attrs["upn"], "user0001@ad.test");
+        assert_eq!(&u1.attrs["department"], "R&D");
         assert!(!u1.attrs.contains_key("userAccountControl"));
         let kind = |login: &str| {
             let r = read
                 .records
                 .iter()
-                .find(|r| r.attrs["login"] == login)
+                .find(|r| &r.attrs["login"] == login)
                 .unwrap();
             r.employment.as_ref().unwrap().kind
         };
@@ -1398,7 +1395,7 @@ mod fake_ad {
     fn record<'a>(read: &'a SourceRead, mail: &str) -> Vec<&'a SourceRecord> {
         read.records
             .iter()
-            .filter(|r| r.attrs["email"] == mail)
+            .filter(|r| &r.attrs["email"] == mail)
             .collect()
     }
 

@@ -81,12 +81,9 @@ impl View<'_, '_> {
 
 impl Lookup for View<'_, '_> {
     fn attr(&self, name: &str) -> Option<&str> {
-        self.ordered(name).into_iter().find_map(|r| {
-            r.attrs
-                .get(name)
-                .map(String::as_str)
-                .filter(|v| !v.trim().is_empty())
-        })
+        self.ordered(name)
+            .into_iter()
+            .find_map(|r| r.attrs.get(name).filter(|v| !v.trim().is_empty()))
     }
 
     fn source_attr(&self, source: &str, name: &str) -> Option<&str> {
@@ -94,7 +91,7 @@ impl Lookup for View<'_, '_> {
             .records
             .iter()
             .find(|(s, _)| *s == source)
-            .and_then(|(_, r)| r.attrs.get(name).map(String::as_str))
+            .and_then(|(_, r)| r.attrs.get(name))
     }
 }
 
@@ -112,7 +109,7 @@ fn hints(records: &[(&str, &SourceRecord)]) -> Vec<String> {
         out.insert(r.key.id.clone());
         for a in ["email", "employeeId", "login"] {
             if let Some(v) = r.attrs.get(a) {
-                out.insert(v.clone());
+                out.insert(v.to_owned());
             }
         }
     }
@@ -532,7 +529,7 @@ fn out_of_scope(
             let at: Vec<&str> = person
                 .records
                 .iter()
-                .map(|(_, r)| r.attrs.get("dn").unwrap_or(&r.location).as_str())
+                .map(|(_, r)| r.attrs.get("dn").unwrap_or(&r.location))
                 .collect();
             return Some(format!(
                 "not under {} ([scope] ous; now at {})",

@@ -159,7 +159,6 @@ fn first_value<'s>(
             .find_map(|r| {
                 r.attrs
                     .get(name)
-                    .map(String::as_str)
                     .filter(|v| !v.trim().is_empty())
                     .map(|v| (source.name, r, v))
             })

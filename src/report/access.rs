@@ -438,7 +438,11 @@ pub fn user_rows(ws: &Workspace<'_>) -> Vec<UserRow> {
             if let (true, Some(link)) = (source_keys.is_empty(), k.link) {
                 source_keys.push(link.key.to_string());
             }
-            let attr = |name: &str| records.iter().find_map(|r| r.attrs.get(name).cloned());
+            let attr = |name: &str| {
+                records
+                    .iter()
+                    .find_map(|r| r.attrs.get(name).map(str::to_owned))
+            };
             UserRow {
                 user_name: k.user.user_name().to_string(),
                 display_name: k.user.attrs.get(&Attr::DisplayName).map(str::to_owned),

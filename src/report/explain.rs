@@ -344,7 +344,7 @@ fn candidates(f: &Facts<'_>) -> Vec<String> {
     out.extend(
         f.ws.records
             .iter()
-            .filter_map(|r| r.attrs.get(crate::model::attr::EMAIL).cloned()),
+            .filter_map(|r| r.attrs.get(crate::model::attr::EMAIL).map(str::to_owned)),
     );
     out.sort();
     out.dedup();

@@ -122,17 +122,18 @@ pub fn record(
     let (status, kind) = status(rules, get, has).map_err(&fail)?;
     let start = date(rules, get, &cols.start_date).map_err(&fail)?;
     let end = date(rules, get, &cols.termination_date).map_err(&fail)?;
-    let mut attrs = Attrs::with_names(&NAMES);
-    attrs.set(attr::EMPLOYEE_ID, id.clone());
-    attrs.set(attr::EMAIL, email);
+    let mut pairs: Vec<(&str, String)> = Vec::with_capacity(8);
+    pairs.push((attr::EMPLOYEE_ID, id.clone()));
+    pairs.push((attr::EMAIL, email));
     for (name, column) in profile(cols) {
         if let Some(value) = get(column) {
-            attrs.set(name, value);
+            pairs.push((name, value));
         }
     }
     if let Some(manager) = manager {
-        attrs.set(attr::MANAGER, manager);
+        pairs.push((attr::MANAGER, manager));
     }
+    let attrs = Attrs::build(&NAMES, &pairs);
     Ok(SourceRecord {
         key: SourceKey::new(rules.source, id),
         location,
@@ -233,10 +234,13 @@ pub fn drop_duplicates(read: &mut SourceRead) {
     }
     for (i, message) in bad.iter().rev() {
         let r = read.records.remove(*i);
-        let hints = [Some(r.key.id.clone()), r.attrs.get(attr::EMAIL).cloned()]
-            .into_iter()
-            .flatten()
-            .collect();
+        let hints = [
+            Some(r.key.id.clone()),
+            r.attrs.get(attr::EMAIL).map(str::to_owned),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         read.issues
             .push(bad_row(&read.source, r.location, message.clone(), hints));
     }

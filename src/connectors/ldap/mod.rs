@@ -654,7 +654,7 @@ fn with_managers(mut pending: Vec<Pending>, people: &People) -> (Vec<SourceRecor
             .and_then(|at| pending.get(at))
             .filter(|m| !m.dropped)
             .and_then(|m| m.record.attrs.get(attr::EMAIL))
-            .cloned();
+            .map(str::to_owned);
         if let Some(m) = manager {
             pending[i].record.attrs.set(attr::MANAGER, m);
         }
@@ -853,7 +853,7 @@ fn user(
 /// of both, only those the settings keep. Values the entry holds once are moved out of it, not
 /// copied.
 fn user_attrs(want: &Wanted, e: &mut Entry, mail: String) -> Attrs {
-    let mut attrs = Attrs::with_names(&want.names);
+    let mut pairs: Vec<(&str, String)> = Vec::with_capacity(16);
     // Raw attributes under their configured names, for `{corp.mail}`-style templates. Copied: a
     // canonical name below may read the same attribute.
     for name in &want.kept_raw {
@@ -863,10 +863,10 @@ fn user_attrs(want: &Wanted, e: &mut Entry, mail: String) -> Attrs {
             e.first_text(name).map(str::to_owned)
         };
         if let Some(v) = value {
-            attrs.set(name, v);
+            pairs.push((name, v));
         }
     }
-    attrs.set(attr::EMAIL, mail);
+    pairs.push((attr::EMAIL, mail));
     for (key, from, only_reader) in &want.canonical {
         let value = if *only_reader {
             e.take_text(from)
@@ -874,11 +874,11 @@ fn user_attrs(want: &Wanted, e: &mut Entry, mail: String) -> Attrs {
             e.first_text(from).map(str::to_owned)
         };
         if let Some(v) = value {
-            attrs.set(key, v);
+            pairs.push((key, v));
         }
     }
-    attrs.set(DN, e.dn.clone());
-    attrs
+    pairs.push((DN, e.dn.clone()));
+    Attrs::build(&want.names, &pairs)
 }
 
 /// Whether records keep attribute `name` (raw or canonical): what `settings.keep` names, and the

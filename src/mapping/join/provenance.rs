@@ -43,11 +43,7 @@ impl Lookup for Traced<'_, '_, '_> {
 }
 
 fn value<'r>(record: &'r SourceRecord, name: &str) -> Option<&'r str> {
-    record
-        .attrs
-        .get(name)
-        .map(String::as_str)
-        .filter(|v| !v.trim().is_empty())
+    record.attrs.get(name).filter(|v| !v.trim().is_empty())
 }
 
 /// The source name and location of each of a person's records, made once a person and shared by

@@ -23,11 +23,11 @@ fn reads_quoted_fields_and_bom() {
     let ada = &read.records[0];
     assert_eq!(ada.key, SourceKey::new("hr", "E1"));
     assert_eq!(ada.location, "hr.csv line 2");
-    assert_eq!(ada.attrs[attr::TITLE], "Engineer, Senior");
+    assert_eq!(&ada.attrs[attr::TITLE], "Engineer, Senior");
     let emp = ada.employment.as_ref().unwrap();
     assert_eq!(emp.start, NaiveDate::from_ymd_opt(2020, 1, 1));
     let bob = &read.records[1];
-    assert_eq!(bob.attrs[attr::FAMILY_NAME], "O\"Brien");
+    assert_eq!(&bob.attrs[attr::FAMILY_NAME], "O\"Brien");
     assert_eq!(bob.employment.as_ref().unwrap().kind, StatusKind::Active);
     assert!(!bob.attrs.contains_key(attr::TITLE));
 }
@@ -300,7 +300,7 @@ fn internationalised_domains_are_kept_as_punycode_and_managers_are_checked() {
     );
     let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
     assert_eq!(read.records.len(), 1);
-    assert_eq!(read.records[0].attrs[attr::EMAIL], "anna@xn--bcher-kva.de");
+    assert_eq!(&read.records[0].attrs[attr::EMAIL], "anna@xn--bcher-kva.de");
     assert_eq!(read.issues.len(), 1);
     assert!(read.issues[0].message.contains("manager_email"));
     assert_eq!(read.issues[0].hints[0], "E2");
@@ -350,7 +350,7 @@ fn an_excel_export_with_bom_and_crlf_is_numbered_by_physical_lines() {
     let bad: Vec<&str> = read.issues.iter().map(|i| i.location.as_str()).collect();
     assert_eq!(bad, ["hr.csv line 4", "hr.csv lines 5-6", "hr.csv line 8"]);
     assert_eq!(
-        read.records[0].attrs[attr::EMPLOYEE_ID],
+        &read.records[0].attrs[attr::EMPLOYEE_ID],
         "E1",
         "the BOM is not part of the header"
     );
