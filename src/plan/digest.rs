@@ -63,41 +63,88 @@ pub fn attr_hash(attrs: &crate::model::UserAttrs) -> String {
     hex::encode(Sha256::digest(text.join("\n").as_bytes()))
 }
 
-/// sha256 of the desired people and the skipped source records: of their lines, sorted, each
-/// ended by `\n`.
+/// sha256 of the desired people and the skipped source records: of their lines, sorted as
+/// text, each ended by `\n`.
 ///
-/// The lines are written end to end into one buffer and sorted as ranges of it: a buffer of
-/// its own per line held 16-30 MB of a 100,000-person plan, at the run's peak
-/// (docs/performance.md, "Scale").
+/// A person's line is written only to be hashed, one at a time into one buffer: the people are
+/// sorted by their lines' beginnings (`person <key> <state> `), read in place, and only people
+/// whose beginnings tie or run into each other have their whole lines written to compare.
+/// Holding every line held 25 MB of a 100,000-person plan, its peak (docs/performance.md,
+/// "Scale").
 pub fn source_digest(desired: &[DesiredUser], issues: &[SourceIssue]) -> String {
     use std::io::Write as _;
-    let mut text: Vec<u8> = Vec::with_capacity((desired.len() + issues.len()) * 128);
-    let mut lines: Vec<std::ops::Range<usize>> = Vec::with_capacity(desired.len() + issues.len());
-    // Writing into a Vec cannot fail.
-    for d in desired {
-        let state = match d.lifecycle {
-            Lifecycle::Active => "active",
-            Lifecycle::Inactive => "inactive",
-            Lifecycle::Pending => "pending",
-        };
-        let start = text.len();
-        let _ = write!(text, "person {} {state} ", d.key);
-        write_attrs_line(&mut text, &d.attrs);
-        lines.push(start..text.len());
-    }
-    for i in issues {
-        let start = text.len();
-        let _ = write!(text, "issue {} {} {}", i.source, i.location, i.message);
-        lines.push(start..text.len());
-    }
-    // Byte order is the order of the lines as text: UTF-8 keeps code point order.
-    lines.sort_unstable_by(|a, b| text[a.clone()].cmp(&text[b.clone()]));
+    // Every issue line (`issue …`) sorts before every person line (`person …`).
+    let mut issue_lines: Vec<String> = issues
+        .iter()
+        .map(|i| format!("issue {} {} {}", i.source, i.location, i.message))
+        .collect();
+    issue_lines.sort_unstable();
+    let mut people: Vec<&DesiredUser> = desired.iter().collect();
+    people.sort_unstable_by(|a, b| match cmp_heads(a, b) {
+        Some(order) => order,
+        None => person_line(a).cmp(&person_line(b)),
+    });
     let mut hasher = Sha256::new();
-    for line in lines {
-        hasher.update(&text[line]);
+    for line in &issue_lines {
+        hasher.update(line.as_bytes());
         hasher.update(b"\n");
     }
+    let mut line: Vec<u8> = Vec::with_capacity(512);
+    for d in people {
+        line.clear();
+        // Writing into a Vec cannot fail.
+        let _ = write!(line, "person {} {} ", d.key, state_word(&d.lifecycle));
+        write_attrs_line(&mut line, &d.attrs);
+        line.push(b'\n');
+        hasher.update(&line);
+    }
     hex::encode(hasher.finalize())
+}
+
+fn state_word(lifecycle: &Lifecycle) -> &'static str {
+    match lifecycle {
+        Lifecycle::Active => "active",
+        Lifecycle::Inactive => "inactive",
+        Lifecycle::Pending => "pending",
+    }
+}
+
+/// The bytes a person's line begins with: `person <source>:<id> <state> `.
+fn line_head(d: &DesiredUser) -> impl Iterator<Item = u8> + '_ {
+    let colon = std::iter::once(b':');
+    let space = std::iter::once(b' ');
+    b"person "
+        .iter()
+        .copied()
+        .chain(d.key.source.bytes())
+        .chain(colon)
+        .chain(d.key.id.bytes())
+        .chain(space.clone())
+        .chain(state_word(&d.lifecycle).bytes())
+        .chain(space)
+}
+
+/// How two people's lines compare, read from their beginnings alone; `None` when one beginning
+/// is the other's or starts it (the rest of the lines decides).
+fn cmp_heads(a: &DesiredUser, b: &DesiredUser) -> Option<std::cmp::Ordering> {
+    let (mut a, mut b) = (line_head(a), line_head(b));
+    loop {
+        match (a.next(), b.next()) {
+            (Some(x), Some(y)) if x == y => {}
+            (Some(x), Some(y)) => return Some(x.cmp(&y)),
+            _ => return None,
+        }
+    }
+}
+
+/// A person's whole line, for the rare comparison its beginning cannot settle.
+fn person_line(d: &DesiredUser) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut line = Vec::with_capacity(256);
+    // Writing into a Vec cannot fail.
+    let _ = write!(line, "person {} {} ", d.key, state_word(&d.lifecycle));
+    write_attrs_line(&mut line, &d.attrs);
+    line
 }
 
 /// The ids holding each watched key, sorted, keyed by the watched key. Objects whose key nobody
@@ -421,6 +468,16 @@ mod tests {
         let mut twin = people[0].clone();
         twin.lifecycle = Lifecycle::Pending;
         people.insert(0, twin);
+        // One key and state, other values: only the whole lines tell them apart.
+        let mut same_head = people[1].clone();
+        same_head.attrs.insert(Attr::Title, "Zz".to_owned());
+        people.push(same_head);
+        // A line's beginning that starts another's (`person hr:E1 active ` and
+        // `person hr:E1 active x pending `).
+        let mut longer =
+            crate::plan::tests::person("E1 active x", "b@x.io", None, Lifecycle::Pending);
+        longer.attrs = people[1].attrs.clone();
+        people.push(longer);
         let issues = vec![SourceIssue {
             source: "hr".to_owned(),
             location: "hr.csv line 7".to_owned(),
