@@ -27,6 +27,7 @@ pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterpr
     strum::IntoStaticStr,
     strum::EnumString,
     strum::EnumIter,
+    strum::VariantArray,
 )]
 pub enum Attr {
     /// `userName` (an email for Notion).

@@ -8,8 +8,8 @@
 use super::Attr;
 use std::fmt;
 
-/// How many attributes there are ([`Attr`]'s last variant is `Roles`).
-const COUNT: usize = Attr::Roles as usize + 1;
+/// How many attributes there are.
+const COUNT: usize = <Attr as strum::VariantArray>::VARIANTS.len();
 const _: () = assert!(COUNT <= 16, "`present` is a u16");
 
 /// The managed attributes of one user. An absent attribute means "no value"; a present one may
@@ -42,20 +42,7 @@ impl Default for Repr {
 }
 
 /// The attributes in declaration order: `ALL[attr as usize] == attr` (a test holds it).
-const ALL: [Attr; COUNT] = [
-    Attr::UserName,
-    Attr::GivenName,
-    Attr::FamilyName,
-    Attr::DisplayName,
-    Attr::Email,
-    Attr::Title,
-    Attr::ExternalId,
-    Attr::EmployeeNumber,
-    Attr::Department,
-    Attr::Manager,
-    Attr::NotionRole,
-    Attr::Roles,
-];
+const ALL: &[Attr] = <Attr as strum::VariantArray>::VARIANTS;
 
 impl UserAttrs {
     /// No attributes.
