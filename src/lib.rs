@@ -9,8 +9,8 @@
 //! of a run's report: `serve` hands it each run's outcome. What each module
 //! owns and may import: docs/architecture.md.
 
-// The library has no `unsafe`, and must not gain any: the only `unsafe` of the package is the
-// binary's one allocator call (src/main.rs, `purge_sooner`).
+// The library has no `unsafe`, and must not gain any: the package's only `unsafe` is the
+// binary's setting of one allocator option and its test (src/main.rs, `purge_sooner`).
 #![forbid(unsafe_code)]
 
 pub mod alert;

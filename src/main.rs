@@ -12,8 +12,9 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime starts any thread: mimalloc's options are plain values its threads
+    // read on their free paths.
     small_pages();
     purge_sooner();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -26,7 +27,17 @@ async fn main() -> ExitCode {
     if progress::wanted(std::io::stderr().is_terminal(), format, cli.log_format) {
         progress::enable();
     }
-    let exit = cli::finish(cli::run(cli).await, format);
+    // What `#[tokio::main]` builds, built here so that the two calls above come first.
+    let exit = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(async { cli::finish(cli::run(cli).await, format) }),
+        Err(error) => cli::finish(
+            Err(anyhow::Error::new(error).context("starting the async runtime")),
+            format,
+        ),
+    };
     ExitCode::from(exit.code())
 }
 
@@ -44,16 +55,18 @@ fn small_pages() {
 /// v3): libmimalloc-sys leaves it out of its constants.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Freed memory handed back to the kernel after 10 ms instead of mimalloc v3's 1 s. A run moves
+/// Freed memory handed back to the kernel after 10 ms instead of mimalloc v3's 1 s, unless the
+/// environment sets it (`MIMALLOC_PURGE_DELAY` stays the operator's override). A run moves
 /// through phases (source read, target read on other threads, mapping, plan) that each take well
 /// under a second at 100,000 people, so with the default every phase's freed pages were still
 /// resident when the next one peaked: a no-change plan of 100,000 people peaked 15-30 MiB
 /// higher, for no gain in time (docs/performance.md, "Scale"). 10 ms is mimalloc v2's default.
 #[allow(unsafe_code)]
 fn purge_sooner() {
-    // SAFETY: `mi_option_set` takes two integers, touches only mimalloc's option table and may
-    // be called at any time; an option it does not know is ignored.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) }
+    // SAFETY: `mi_option_set_default` takes two integers and writes one entry of mimalloc's
+    // option table, which other threads read unsynchronised: `main` calls this before the
+    // runtime starts any thread.
+    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 10) }
 }
 
 #[cfg(test)]
@@ -61,19 +74,23 @@ mod tests {
     use super::*;
 
     /// The index is the option meant: it holds mimalloc v3's default purge delay (1000 ms)
-    /// until set, and the value set after.
+    /// until set, and 10 after; a delay the environment sets is left as it is.
     #[test]
     fn the_purge_delay_index_is_mimallocs() {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            // SAFETY: as in `purge_sooner`: a read of the option table.
-            #[allow(unsafe_code)]
-            let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-            assert_eq!(default, 1000);
+        // mimalloc reads its variables ignoring case, and the delay's old name too.
+        let preset = std::env::vars_os().any(|(name, _)| {
+            let name = name.to_string_lossy();
+            name.eq_ignore_ascii_case("MIMALLOC_PURGE_DELAY")
+                || name.eq_ignore_ascii_case("MIMALLOC_RESET_DELAY")
+        });
+        // SAFETY: reads of the option table; this test's threads do not write it.
+        #[allow(unsafe_code)]
+        let read = || unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        let before = read();
+        if !preset {
+            assert_eq!(before, 1000);
         }
         purge_sooner();
-        // SAFETY: as above.
-        #[allow(unsafe_code)]
-        let set = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(set, 10);
+        assert_eq!(read(), if preset { before } else { 10 });
     }
 }

@@ -29,9 +29,9 @@ pub struct RowRules<'a> {
     pub date_format: &'a str,
 }
 
-/// Every name a row can fill, shared by all the records of a read: built from a map of its own,
-/// each record held its own copy of the names (about 250 bytes a record; docs/performance.md,
-/// "Scale").
+/// Every name a row can fill, shared by every HR record of the process: built from a map of
+/// its own, each record held its own copy of the names (about 250 bytes a record;
+/// docs/performance.md, "Scale").
 static NAMES: LazyLock<AttrNames> = LazyLock::new(|| {
     AttrNames::new(
         [
