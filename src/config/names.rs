@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 /// What every HR record carries (CSV and HTTP alike): the canonical names, whatever the columns
 /// are called. A column merely absent from an export leaves the name empty, which is "not
 /// managed", not an error.
-const HR_NAMES: [&str; 7] = [
+pub const HR_NAMES: [&str; 7] = [
     attr::EMPLOYEE_ID,
     attr::EMAIL,
     attr::GIVEN_NAME,

@@ -32,20 +32,8 @@ pub struct RowRules<'a> {
 /// Every name a row can fill, shared by every HR record of the process: built from a map of
 /// its own, each record held its own copy of the names (about 250 bytes a record;
 /// docs/performance.md, "Scale").
-static NAMES: LazyLock<AttrNames> = LazyLock::new(|| {
-    AttrNames::new(
-        [
-            attr::EMPLOYEE_ID,
-            attr::EMAIL,
-            attr::GIVEN_NAME,
-            attr::FAMILY_NAME,
-            attr::TITLE,
-            attr::DEPARTMENT,
-            attr::MANAGER,
-        ]
-        .map(str::to_owned),
-    )
-});
+static NAMES: LazyLock<AttrNames> =
+    LazyLock::new(|| AttrNames::new(crate::config::names::HR_NAMES.map(str::to_owned)));
 
 /// A skipped row.
 pub fn bad_row(source: &str, location: String, message: String, hints: Vec<String>) -> SourceIssue {
