@@ -59,9 +59,10 @@ impl Attrs {
         Self::default()
     }
 
-    /// No attributes yet, sharing `names`. Each value set rewrites the record's text: a
-    /// connector filling many values builds the record at once instead ([`Attrs::build`]).
-    pub fn with_names(names: &AttrNames) -> Self {
+    /// No attributes yet, sharing `names`, for tests that set values one by one: a connector
+    /// builds each record at once ([`Attrs::build`]), as each value set rewrites the text.
+    #[cfg(test)]
+    pub(crate) fn with_names(names: &AttrNames) -> Self {
         Self {
             names: names.clone(),
             text: Box::default(),

@@ -72,7 +72,6 @@ pub fn attr_hash(attrs: &crate::model::UserAttrs) -> String {
 /// Holding every line held 25 MB of a 100,000-person plan, its peak (docs/performance.md,
 /// "Scale").
 pub fn source_digest(desired: &[DesiredUser], issues: &[SourceIssue]) -> String {
-    use std::io::Write as _;
     // Every issue line (`issue …`) sorts before every person line (`person …`).
     let mut issue_lines: Vec<String> = issues
         .iter()
@@ -80,9 +79,13 @@ pub fn source_digest(desired: &[DesiredUser], issues: &[SourceIssue]) -> String 
         .collect();
     issue_lines.sort_unstable();
     let mut people: Vec<&DesiredUser> = desired.iter().collect();
-    people.sort_unstable_by(|a, b| match cmp_heads(a, b) {
-        Some(order) => order,
-        None => person_line(a).cmp(&person_line(b)),
+    people.sort_unstable_by(|a, b| {
+        cmp_heads(a, b).unwrap_or_else(|| {
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            write_person_line(&mut x, a);
+            write_person_line(&mut y, b);
+            x.cmp(&y)
+        })
     });
     let mut hasher = Sha256::new();
     for line in &issue_lines {
@@ -92,9 +95,7 @@ pub fn source_digest(desired: &[DesiredUser], issues: &[SourceIssue]) -> String 
     let mut line: Vec<u8> = Vec::with_capacity(512);
     for d in people {
         line.clear();
-        // Writing into a Vec cannot fail.
-        let _ = write!(line, "person {} {} ", d.key, state_word(&d.lifecycle));
-        write_attrs_line(&mut line, &d.attrs);
+        write_person_line(&mut line, d);
         line.push(b'\n');
         hasher.update(&line);
     }
@@ -137,14 +138,13 @@ fn cmp_heads(a: &DesiredUser, b: &DesiredUser) -> Option<std::cmp::Ordering> {
     }
 }
 
-/// A person's whole line, for the rare comparison its beginning cannot settle.
-fn person_line(d: &DesiredUser) -> Vec<u8> {
+/// A person's whole line (without its `\n`), appended to `out`: [`line_head`] then the
+/// attributes.
+fn write_person_line(out: &mut Vec<u8>, d: &DesiredUser) {
     use std::io::Write as _;
-    let mut line = Vec::with_capacity(256);
     // Writing into a Vec cannot fail.
-    let _ = write!(line, "person {} {} ", d.key, state_word(&d.lifecycle));
-    write_attrs_line(&mut line, &d.attrs);
-    line
+    let _ = write!(out, "person {} {} ", d.key, state_word(&d.lifecycle));
+    write_attrs_line(out, &d.attrs);
 }
 
 /// The ids holding each watched key, sorted, keyed by the watched key. Objects whose key nobody
