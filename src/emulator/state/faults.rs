@@ -16,6 +16,17 @@ pub(crate) struct PendingFault {
     seen: u64,
 }
 
+/// The order one list call sees its items in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ListOrder {
+    /// List order (by `seq`).
+    Listed,
+    /// A new shuffle from the state's RNG (the `unstable_order` switch).
+    Fresh,
+    /// Chaos's current order: the permutation this seed draws.
+    Seeded(u64),
+}
+
 impl State {
     pub fn push_fault(&mut self, fault: Fault) {
         self.faults.push(PendingFault { fault, seen: 0 });
@@ -39,19 +50,35 @@ impl State {
     /// share of calls. That order is a permutation drawn from a seed that only changes with
     /// it, so calls between two changes see the same order (of the same set of items).
     pub(super) fn arrange<T>(&mut self, items: &mut [T]) {
+        let order = self.next_order();
+        self.put_in_order(order, items);
+    }
+
+    /// Put items (in list order) in the order `next_order` chose.
+    pub(super) fn put_in_order<T>(&mut self, order: ListOrder, items: &mut [T]) {
+        match order {
+            ListOrder::Listed => {}
+            ListOrder::Fresh => items.shuffle(&mut self.rng),
+            ListOrder::Seeded(seed) => items.shuffle(&mut StdRng::seed_from_u64(seed)),
+        }
+    }
+
+    /// Which order this list call sees (drawing chaos's change, as `arrange` does), so a call
+    /// in list order can serve its page without copying the whole list.
+    pub(super) fn next_order(&mut self) -> ListOrder {
         if self.switches.unstable_order {
-            items.shuffle(&mut self.rng);
-            return;
+            return ListOrder::Fresh;
         }
         let Some((chaos, rng)) = self.chaos.as_mut() else {
-            return;
+            return ListOrder::Listed;
         };
         let change: f64 = rng.random();
         if change < chaos.reorder {
             self.order_epoch = rng.random::<u64>().max(1);
         }
-        if self.order_epoch != 0 {
-            items.shuffle(&mut StdRng::seed_from_u64(self.order_epoch));
+        match self.order_epoch {
+            0 => ListOrder::Listed,
+            seed => ListOrder::Seeded(seed),
         }
     }
 

@@ -32,7 +32,7 @@ const USER_KEYS: &[&str] = &[
 
 impl State {
     pub fn user_json(&self, a: &Account) -> Value {
-        let mut out = Map::new();
+        let mut out = Map::with_capacity(USER_KEYS.len() + 3);
         // Notion lists only the core URN even when extension objects are present (docs/notion.md, "Users").
         out.insert("schemas".into(), json!([USER_SCHEMA]));
         out.insert("id".into(), json!(a.id));
