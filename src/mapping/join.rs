@@ -172,34 +172,84 @@ fn place(source: &str, r: &SourceRecord) -> String {
 
 /// Join, scope and map every source.
 pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>) -> Mapped {
+    map_on(sources, rules, now, mapping_threads())
+}
+
+/// Below this many people the mapping runs on the calling thread: threads would cost more than
+/// they save.
+const PARALLEL_FROM: usize = 8_192;
+
+/// The threads a large mapping runs on: the cores this process may use, at most four (the
+/// mapping's output is the same on any number).
+fn mapping_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// [`map`] on `threads` threads. Each person maps on their own (a pure function of their
+/// records, the rules and `now`), so the people are cut into contiguous runs mapped side by
+/// side, and the results are taken in person order: the output is byte for byte the one of a
+/// single thread.
+fn map_on(
+    sources: &[SourceData<'_>],
+    rules: &MappingRules,
+    now: DateTime<Utc>,
+    threads: usize,
+) -> Mapped {
     let mut issues = Vec::new();
     let persons = join(sources, rules, &mut issues);
-    let mut desired = Vec::with_capacity(persons.len());
-    let mut key_to_user: BTreeMap<&SourceKey, UserName> = BTreeMap::new();
-    let mut active_keys: BTreeSet<&SourceKey> = BTreeSet::new();
     // The index below is only for naming group members: a read without groups skips it.
     let has_groups = sources.iter().any(|s| !s.groups.is_empty());
-    // Each joined person (their join value and record list) goes once mapped: the mapping's end
-    // is a run's peak, with every record and every mapped person alive (docs/performance.md,
-    // "Scale").
-    for (value, person) in persons {
-        let d = match desired_user(&value, &person, rules, sources, now) {
-            Ok(d) => d,
-            Err(issue) => {
-                issues.push(issue);
-                continue;
+    let mut key_to_user: BTreeMap<&SourceKey, UserName> = BTreeMap::new();
+    let mut active_keys: BTreeSet<&SourceKey> = BTreeSet::new();
+    // One slot a person, filled where the person stands: no second list of mapped people is
+    // built and copied at the mapping's end, a run's peak (docs/performance.md, "Scale").
+    let mut slots: Vec<Option<DesiredUser>> = Vec::new();
+    slots.resize_with(persons.len(), || None);
+    let threads = if persons.len() < PARALLEL_FROM {
+        1
+    } else {
+        threads.max(1)
+    };
+    let runs = cut(persons, threads);
+    let outcomes: Vec<RunOutcome<'_>> = if runs.len() == 1 {
+        runs.into_iter()
+            .map(|run| map_run(run, &mut slots, rules, sources, now, has_groups))
+            .collect()
+    } else {
+        // The calling thread maps the first run itself: fewer of the mapped people are
+        // allocated by threads that end (their freed memory is reused later than its own).
+        std::thread::scope(|scope| {
+            let mut runs = runs.into_iter();
+            let first = runs.next().unwrap_or_default();
+            let (own, mut rest) = slots.split_at_mut(first.len());
+            let mut handles = Vec::with_capacity(runs.len());
+            for run in runs {
+                let (mine, others) = rest.split_at_mut(run.len());
+                rest = others;
+                handles
+                    .push(scope.spawn(move || map_run(run, mine, rules, sources, now, has_groups)));
             }
-        };
-        if let Some(name) = d.user_name().filter(|_| has_groups) {
-            for &(_, r) in &person.records {
-                key_to_user.insert(&r.key, name.clone());
-                if d.lifecycle == Lifecycle::Active {
-                    active_keys.insert(&r.key);
-                }
+            let mut outcomes = vec![map_run(first, own, rules, sources, now, has_groups)];
+            outcomes.extend(handles.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }));
+            outcomes
+        })
+    };
+    for outcome in outcomes {
+        issues.extend(outcome.issues);
+        for (key, name, active) in outcome.members {
+            key_to_user.insert(key, name);
+            if active {
+                active_keys.insert(key);
             }
         }
-        desired.push(d);
     }
+    // `filter_map` collects in place (into the slots' own buffer); `flatten` would allocate a
+    // second list of everyone at the peak.
+    #[allow(clippy::filter_map_identity)]
+    let mut desired: Vec<DesiredUser> = slots.into_iter().filter_map(|d| d).collect();
     sort_stably_in_place(&mut desired, |d| &d.key);
     let groups = groups(sources, rules, &key_to_user, &active_keys, &mut issues);
     Mapped {
@@ -208,6 +258,59 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
         issues,
         managed: managed(sources, rules),
     }
+}
+
+/// What one run of people left besides the mapped people: its issues, and, when groups are
+/// read, each record key's userName and whether its person is active (in person order).
+struct RunOutcome<'r> {
+    issues: Vec<SourceIssue>,
+    members: Vec<(&'r SourceKey, UserName, bool)>,
+}
+
+/// `persons` cut into `parts` contiguous runs of near-equal length (fewer when there are fewer
+/// people).
+fn cut<T>(mut persons: Vec<T>, parts: usize) -> Vec<Vec<T>> {
+    let size = persons.len().div_ceil(parts.max(1)).max(1);
+    let mut runs = Vec::with_capacity(parts);
+    while persons.len() > size {
+        let tail = persons.split_off(persons.len() - size);
+        runs.push(tail);
+    }
+    runs.push(persons);
+    runs.reverse();
+    runs
+}
+
+/// Map one run of people into its slots (one a person, in order); each person goes once mapped.
+fn map_run<'r>(
+    run: Vec<(String, Person<'r>)>,
+    slots: &mut [Option<DesiredUser>],
+    rules: &MappingRules,
+    sources: &[SourceData<'_>],
+    now: DateTime<Utc>,
+    has_groups: bool,
+) -> RunOutcome<'r> {
+    let mut outcome = RunOutcome {
+        issues: Vec::new(),
+        members: Vec::new(),
+    };
+    for ((value, person), slot) in run.into_iter().zip(slots.iter_mut()) {
+        let d = match desired_user(&value, &person, rules, sources, now) {
+            Ok(d) => d,
+            Err(issue) => {
+                outcome.issues.push(issue);
+                continue;
+            }
+        };
+        if let Some(name) = d.user_name().filter(|_| has_groups) {
+            let active = d.lifecycle == Lifecycle::Active;
+            for &(_, r) in &person.records {
+                outcome.members.push((&r.key, name.clone(), active));
+            }
+        }
+        *slot = Some(d);
+    }
+    outcome
 }
 
 /// `desired` sorted by key, stably, without the scratch copy a stable sort of the people takes:

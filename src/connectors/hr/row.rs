@@ -11,6 +11,7 @@ use crate::model::{
 };
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::LazyLock;
 
@@ -195,21 +196,65 @@ fn date(
 /// Two rows for one employee id, or two ids with one email, are ambiguous: both rows are
 /// reported and skipped (their ids and emails protect the person from deactivation).
 pub fn drop_duplicates(read: &mut SourceRead) {
-    let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut by_email: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, r) in read.records.iter().enumerate() {
-        by_id.entry(r.key.id.clone()).or_default().push(i);
+    let bad = duplicated_rows(&read.records);
+    if bad.is_empty() {
+        return;
+    }
+    // Taken out in one pass: removing each bad row on its own moved every row after it, so an
+    // export with many duplicates took time quadratic in its length.
+    let mut at = 0;
+    let taken: Vec<SourceRecord> = read
+        .records
+        .extract_if(.., |_| {
+            at += 1;
+            bad.contains_key(&(at - 1))
+        })
+        .collect();
+    for (r, message) in taken.into_iter().zip(bad.into_values()) {
+        let hints = [
+            Some(r.key.id.clone()),
+            r.attrs.get(attr::EMAIL).map(str::to_owned),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        read.issues
+            .push(bad_row(&read.source, r.location, message, hints));
+    }
+    read.issues.sort_by_key(|i| natural_location(&i.location));
+}
+
+/// The rows (by index) that share an employee id or an email (case-insensitively) with another,
+/// each with why: the id's message when it has both.
+fn duplicated_rows(records: &[SourceRecord]) -> BTreeMap<usize, String> {
+    // Keys borrow from the rows (an email is copied only when it has capitals), and a value
+    // seen once holds its row alone: a million distinct rows allocate no list each.
+    let mut by_id: HashMap<&str, Rows> = HashMap::with_capacity(records.len());
+    let mut by_email: HashMap<Cow<'_, str>, Rows> = HashMap::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        by_id.entry(&r.key.id).or_default().add(i);
         if let Some(email) = r.attrs.get(attr::EMAIL) {
-            by_email.entry(email.to_lowercase()).or_default().push(i);
+            let key = if email
+                .bytes()
+                .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+            {
+                Cow::Owned(email.to_lowercase())
+            } else {
+                Cow::Borrowed(email)
+            };
+            by_email.entry(key).or_default().add(i);
         }
     }
     let mut bad: BTreeMap<usize, String> = BTreeMap::new();
-    for (what, groups) in [("employee id", &by_id), ("email", &by_email)] {
-        for (value, rows) in groups.iter().filter(|(_, rows)| rows.len() > 1) {
-            let places: Vec<&str> = rows
-                .iter()
-                .map(|&i| read.records[i].location.as_str())
-                .collect();
+    let ids = by_id.iter().map(|(k, rows)| (*k, rows));
+    let emails = by_email.iter().map(|(k, rows)| (k.as_ref(), rows));
+    for (what, groups) in [
+        ("employee id", ids.collect::<Vec<_>>()),
+        ("email", emails.collect::<Vec<_>>()),
+    ] {
+        for (value, rows) in groups {
+            let Rows::Many(rows) = rows else { continue };
+            let places: Vec<&str> = rows.iter().map(|&i| records[i].location.as_str()).collect();
             for &i in rows {
                 bad.entry(i).or_insert_with(|| {
                     format!(
@@ -220,19 +265,29 @@ pub fn drop_duplicates(read: &mut SourceRead) {
             }
         }
     }
-    for (i, message) in bad.iter().rev() {
-        let r = read.records.remove(*i);
-        let hints = [
-            Some(r.key.id.clone()),
-            r.attrs.get(attr::EMAIL).map(str::to_owned),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        read.issues
-            .push(bad_row(&read.source, r.location, message.clone(), hints));
+    bad
+}
+
+/// The rows that carry one value.
+#[derive(Default)]
+enum Rows {
+    #[default]
+    None,
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Rows {
+    fn add(&mut self, row: usize) {
+        *self = match std::mem::take(self) {
+            Rows::None => Rows::One(row),
+            Rows::One(first) => Rows::Many(vec![first, row]),
+            Rows::Many(mut rows) => {
+                rows.push(row);
+                Rows::Many(rows)
+            }
+        };
     }
-    read.issues.sort_by_key(|i| natural_location(&i.location));
 }
 
 /// `hr.csv line 10` sorts after `hr.csv line 9`; `hr.csv lines 12-14` sorts at line 12.

@@ -407,3 +407,101 @@ fn sorting_in_place_matches_a_stable_sort() {
         assert_eq!(got, expected, "seed {seed}");
     }
 }
+
+/// Many people with every kind of outcome: kept, inactive, no join value, a join conflict, an
+/// identity the template makes unusable; two sources, a group per hundred people.
+fn crowd(people: usize) -> Data {
+    let mut d = Data {
+        corp: Vec::new(),
+        hr: Vec::new(),
+        groups: Vec::new(),
+        fields: data().fields,
+    };
+    for i in 0..people {
+        // Spread the emails so join order is not record order.
+        let n = i.wrapping_mul(7919) % people;
+        let email = match i % 97 {
+            0 => String::new(),
+            1 => format!("p{}@x.io", n.saturating_sub(1)),
+            _ => format!("p{n}@x.io"),
+        };
+        let given = if i % 89 == 0 { "A\u{200D}da" } else { "Ada" };
+        let id = format!("u{i}");
+        d.corp.push(rec(
+            "corp",
+            &id,
+            &[("email", &email), ("givenName", given), ("title", "T")],
+            Some(StatusKind::Active),
+        ));
+        if i % 3 == 0 {
+            let kind = if i % 6 == 0 {
+                StatusKind::Inactive
+            } else {
+                StatusKind::Active
+            };
+            d.hr.push(rec(
+                "hr",
+                &format!("E{i}"),
+                &[("email", &email), ("title", "Lead")],
+                Some(kind),
+            ));
+        }
+    }
+    for g in 0..people / 100 {
+        d.groups.push(SourceGroup {
+            key: SourceKey::new("corp", format!("g{g}")),
+            location: format!("cn=g{g},ou=groups,dc=x"),
+            attrs: [("name".to_owned(), format!("g{g}"))].into_iter().collect(),
+            members: (g * 100..g * 100 + 150)
+                .map(|i| SourceKey::new("corp", format!("u{}", i % people)))
+                .collect(),
+        });
+    }
+    d
+}
+
+#[test]
+fn mapping_on_several_threads_gives_what_one_thread_gives() {
+    let d = crowd(PARALLEL_FROM + 811);
+    let mut r = rules();
+    r.attrs.insert(
+        Attr::UserName,
+        crate::mapping::template::Template::compile("{givenName}.{email}").unwrap(),
+    );
+    let sources = [
+        SourceData {
+            name: "corp",
+            records: &d.corp,
+            groups: &d.groups,
+            fields: &d.fields,
+        },
+        SourceData {
+            name: "hr",
+            records: &d.hr,
+            groups: &[],
+            fields: &d.fields,
+        },
+    ];
+    let one = map_on(&sources, &r, now(), 1);
+    let codes: BTreeSet<String> = one.issues.iter().map(|i| format!("{:?}", i.code)).collect();
+    assert!(
+        codes.len() >= 3 && one.desired.len() > PARALLEL_FROM && !one.groups.is_empty(),
+        "the crowd must hold every outcome: {codes:?}, {} people, {} groups",
+        one.desired.len(),
+        one.groups.len()
+    );
+    let one = format!("{one:?}");
+    for threads in [2, 3, 4] {
+        let many = format!("{:?}", map_on(&sources, &r, now(), threads));
+        assert!(many == one, "{threads} threads map differently");
+    }
+}
+
+#[test]
+fn people_are_cut_into_contiguous_runs() {
+    let runs = cut((0..10).collect::<Vec<_>>(), 3);
+    assert_eq!(runs, [vec![0, 1], vec![2, 3, 4, 5], vec![6, 7, 8, 9]]);
+    assert_eq!(cut(vec![1, 2], 4), [vec![1], vec![2]]);
+    assert_eq!(cut(Vec::<u8>::new(), 2), [Vec::<u8>::new()]);
+    assert_eq!(cut(vec![1, 2, 3], 1), [vec![1, 2, 3]]);
+}

@@ -4,6 +4,7 @@ use super::*;
 use crate::config::HrCsvSettings;
 use crate::model::{attr, SourceKey, StatusKind};
 use chrono::NaiveDate;
+use std::collections::BTreeSet;
 
 fn settings() -> HrCsvSettings {
     HrCsvSettings::new("hr", "hr.csv".into())
@@ -84,6 +85,51 @@ fn duplicate_ids_and_emails_drop_every_copy() {
         "{}",
         read.issues[0].message
     );
+}
+
+#[test]
+fn many_duplicates_each_report_their_own_row() {
+    // Every fifth row repeats an earlier id, every seventh an earlier email in capitals; a row
+    // can be both. Each skipped row's issue names it among the copies and carries its values.
+    let mut text = HEADER.to_owned();
+    for i in 0..300 {
+        let id = if i % 5 == 4 { i - 3 } else { i };
+        let email = if i % 7 == 6 {
+            format!("P{}@EXAMPLE.COM", i - 5)
+        } else {
+            format!("p{i}@example.com")
+        };
+        text.push_str(&format!("E{id},{email},A,B,,,,active,,\n"));
+    }
+    let read = read_csv(&settings(), text.as_bytes(), "hr.csv").unwrap();
+    assert_eq!(read.records.len() + read.issues.len(), 300);
+    assert!(read.issues.len() > 100, "{}", read.issues.len());
+    let mut last = 0;
+    for issue in &read.issues {
+        let line: usize = issue.location.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(line > last, "issues in line order: {}", issue.location);
+        last = line;
+        assert!(
+            issue.message.contains(&format!("{},", issue.location))
+                || issue.message.contains(&format!("{})", issue.location)),
+            "{} is not among its own copies: {}",
+            issue.location,
+            issue.message
+        );
+        let id = &issue.hints[0];
+        assert!(
+            issue.message.contains(&format!("`{id}`"))
+                || issue
+                    .message
+                    .contains(&format!("`{}`", issue.hints[1].to_lowercase())),
+            "{}: {:?} / {}",
+            issue.location,
+            issue.hints,
+            issue.message
+        );
+    }
+    let kept: BTreeSet<&str> = read.records.iter().map(|r| r.key.id.as_str()).collect();
+    assert_eq!(kept.len(), read.records.len());
 }
 
 #[test]
