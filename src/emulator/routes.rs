@@ -183,11 +183,23 @@ async fn serve(
         tokio::time::sleep(pause).await;
     }
     match outcome {
-        Ok((status, Some(mut value))) => {
-            if truncate {
-                truncate_page(&mut value);
-            }
-            json_response(status, &value, content_type, drop_reply)
+        Ok((status, Some(payload))) => {
+            let bytes = match payload {
+                Payload::Json(mut value) => {
+                    if truncate {
+                        truncate_page(&mut value);
+                    }
+                    serde_json::to_vec(&value).unwrap_or_default()
+                }
+                Payload::Written(bytes) if truncate => {
+                    // Rare (a fault): the written page is read back to drop its last user.
+                    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                    truncate_page(&mut value);
+                    serde_json::to_vec(&value).unwrap_or_default()
+                }
+                Payload::Written(bytes) => bytes,
+            };
+            bytes_response(status, bytes, content_type, drop_reply)
         }
         Ok((status, None)) => empty_response(status),
         Err(err) => answer.error(&err),
@@ -202,7 +214,7 @@ fn work(
     body: &Bytes,
     mut record: RequestRecord,
     revoke: bool,
-) -> Result<(u16, Option<Value>), ApiError> {
+) -> Result<(u16, Option<Payload>), ApiError> {
     let mut st = emu.lock();
     let auth = call.auth.as_deref();
     let (outcome, handled) = route(
@@ -337,19 +349,19 @@ fn route(
     query: Option<&str>,
     auth: Option<&str>,
     body: &Bytes,
-) -> (Result<(u16, Option<Value>), ApiError>, bool) {
+) -> (Result<(u16, Option<Payload>), ApiError>, bool) {
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let first = segments.first().copied().unwrap_or_default();
     // Discovery is public: ServiceProviderConfig answers without a token (docs/notion.md, "Tokens").
     if first.eq_ignore_ascii_case("ServiceProviderConfig") && segments.len() == 1 {
         return (
-            only_get(method).map(|()| (200, Some(service_provider_config()))),
+            only_get(method).map(|()| (200, Some(Payload::Json(service_provider_config())))),
             false,
         );
     }
     if first.eq_ignore_ascii_case("ResourceTypes") {
         let reply = only_get(method).and_then(|()| resource_types(segments.get(1).copied()));
-        return (reply, false);
+        return (json_reply(reply), false);
     }
     if first.eq_ignore_ascii_case("Schemas") && !st.switches.schemas_endpoint {
         return (Err(ApiError::new(404, "/Schemas is not served.")), false);
@@ -374,7 +386,13 @@ fn route(
     ) {
         ("schemas", _, _) => only_get(method).map(|()| (200, Some(schemas()))),
         ("users", None, 1) => match *method {
-            Method::GET => st.list_users(&list),
+            Method::GET => {
+                let reply = st.list_users_body(&list);
+                return (
+                    reply.map(|(status, bytes)| (status, Some(Payload::Written(bytes)))),
+                    true,
+                );
+            }
             Method::POST => parse_body().and_then(|b| st.create_user(&b)),
             _ => Err(not_allowed()),
         },
@@ -402,7 +420,19 @@ fn route(
             format!("{rest} is not a SCIM endpoint."),
         )),
     };
-    (reply, true)
+    (json_reply(reply), true)
+}
+
+/// A reply's body: a JSON tree, or (a `/Users` list page) the JSON already written.
+enum Payload {
+    Json(Value),
+    Written(Vec<u8>),
+}
+
+fn json_reply(
+    reply: Result<(u16, Option<Value>), ApiError>,
+) -> Result<(u16, Option<Payload>), ApiError> {
+    reply.map(|(status, value)| (status, value.map(Payload::Json)))
 }
 
 fn only_get(method: &Method) -> Result<(), ApiError> {
@@ -513,6 +543,10 @@ fn status(code: u16) -> StatusCode {
 
 fn json_response(code: u16, value: &Value, content_type: &str, drop_reply: bool) -> Response {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes_response(code, bytes, content_type, drop_reply)
+}
+
+fn bytes_response(code: u16, bytes: Vec<u8>, content_type: &str, drop_reply: bool) -> Response {
     if drop_reply {
         // The write is committed; now send half the body under a Content-Length promising
         // more and end the stream, so hyper aborts the connection and the client gets a body

@@ -3,14 +3,42 @@
 //! filters Notion supports, and a member who joins while a client pages.
 
 use super::faults::ListOrder;
+use super::users::UserOut;
 use super::{Account, ApiError, Reply, State, Status};
 use crate::emulator::filter;
 use crate::emulator::profile::{MaxCount, RemovedUser, SeedUser};
 use crate::emulator::LIST_SCHEMA;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
 /// Notion's page size cap (docs/notion.md, "Paging").
 const MAX_COUNT: usize = 100;
+
+/// One `/Users` list call's accounts (positions, in the order shown) and what it reports.
+struct UserPage {
+    positions: Vec<usize>,
+    total: u64,
+    start: usize,
+}
+
+/// A list page written as [`State::envelope`] writes it, over users serialized in place.
+struct PageOut<'p, 'a> {
+    total: u64,
+    start: usize,
+    resources: &'p [UserOut<'a>],
+}
+
+impl Serialize for PageOut<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_map(Some(5))?;
+        out.serialize_entry("schemas", &[LIST_SCHEMA])?;
+        out.serialize_entry("totalResults", &self.total)?;
+        out.serialize_entry("startIndex", &self.start)?;
+        out.serialize_entry("itemsPerPage", &self.resources.len())?;
+        out.serialize_entry("Resources", self.resources)?;
+        out.end()
+    }
+}
 
 /// Paging and filter parameters of a list call.
 #[derive(Debug, Clone, Default)]
@@ -126,7 +154,51 @@ impl State {
         }
     }
 
+    /// [`State::list_users_body`] as a JSON tree (what tests read).
+    #[cfg(test)]
     pub fn list_users(&mut self, query: &ListQuery) -> Reply {
+        let page = self.user_page(query)?;
+        let resources: Vec<Value> = page
+            .positions
+            .iter()
+            .map(|at| self.user_json(&self.accounts[*at]))
+            .collect();
+        let body = Self::envelope(resources, page.total, page.start);
+        self.after_user_page(query, page.start);
+        Ok((200, Some(body)))
+    }
+
+    /// [`State::list_users`] as the bytes of its JSON body, written straight from the accounts
+    /// (the form the HTTP routes serve: a page of a million-user workspace is not built as a
+    /// tree first).
+    pub fn list_users_body(&mut self, query: &ListQuery) -> Result<(u16, Vec<u8>), ApiError> {
+        let page = self.user_page(query)?;
+        let users: Vec<UserOut<'_>> = page
+            .positions
+            .iter()
+            .map(|at| UserOut {
+                a: &self.accounts[*at],
+            })
+            .collect();
+        let out = PageOut {
+            total: page.total,
+            start: page.start,
+            resources: &users,
+        };
+        let bytes = serde_json::to_vec(&out).map_err(|e| ApiError::new(500, e.to_string()))?;
+        drop(users);
+        self.after_user_page(query, page.start);
+        Ok((200, bytes))
+    }
+
+    fn after_user_page(&mut self, query: &ListQuery, start: usize) {
+        if self.switches.insert_during_read && query.filter.is_none() && start == 1 {
+            self.insert_member();
+        }
+    }
+
+    /// Which accounts one `/Users` list call shows, in its order, and what it reports.
+    fn user_page(&mut self, query: &ListQuery) -> Result<UserPage, ApiError> {
         let (matcher, key) = match &query.filter {
             Some(text) => self.user_filter(text)?,
             None => (None, None),
@@ -163,15 +235,11 @@ impl State {
                 (found.len(), page)
             }
         };
-        let resources: Vec<Value> = page
-            .iter()
-            .map(|at| self.user_json(&self.accounts[*at]))
-            .collect();
-        let body = Self::envelope(resources, self.reported_total(query, total), start);
-        if self.switches.insert_during_read && query.filter.is_none() && start == 1 {
-            self.insert_member();
-        }
-        Ok((200, Some(body)))
+        Ok(UserPage {
+            positions: page,
+            total: self.reported_total(query, total),
+            start,
+        })
     }
 
     /// A member who joins while a client pages through `/Users`: first in order, so every
@@ -309,4 +377,96 @@ pub(super) fn exclude(body: &mut Value, excluded: &[String]) {
             object.remove("members");
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::emulator::profile::{Profile, RemovedUser};
+    use std::sync::Arc;
+
+    fn query(filter: Option<&str>, start: &str, count: &str) -> ListQuery {
+        ListQuery {
+            filter: filter.map(str::to_owned),
+            start_index: Some(start.into()),
+            count: Some(count.into()),
+            ..ListQuery::default()
+        }
+    }
+
+    #[test]
+    fn a_written_page_is_the_page_the_tree_form_gives() {
+        let mut profile = Profile::default();
+        profile.seed.verified_domains = vec!["x.io".into()];
+        profile.switches.removed_user = RemovedUser::Inactive;
+        let mut st = State::new(profile, Arc::new(SystemClock));
+        for i in 0..7 {
+            st.seed_user(&SeedUser {
+                user_name: format!("p{i}@x.io"),
+                given_name: (i % 2 == 0).then(|| format!("Given \"{i}\"")),
+                family_name: Some("Ünicode".into()),
+                role: (i % 3 == 0).then(|| "member".into()),
+                active: i != 4,
+                title: (i == 5).then(|| "Lead\nEngineer".into()),
+                secondary_emails: if i == 6 {
+                    vec!["alt@x.io".into()]
+                } else {
+                    Vec::new()
+                },
+                external_id: Some(format!("E{i}")),
+                ..SeedUser::default()
+            });
+        }
+        let queries = [
+            query(None, "1", "100"),
+            query(None, "3", "2"),
+            query(None, "0", "-1"),
+            query(None, "99", "5"),
+            query(Some("userName eq \"p3@x.io\""), "1", "100"),
+            query(Some("email eq \"ALT@x.io\""), "1", "100"),
+        ];
+        for q in &queries {
+            let (status, written) = st.list_users_body(q).unwrap();
+            let (tree_status, tree) = st.list_users(q).unwrap();
+            assert_eq!(status, tree_status);
+            let tree = serde_json::to_vec(&tree.unwrap()).unwrap();
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                String::from_utf8(tree).unwrap(),
+                "{q:?}"
+            );
+        }
+        let (_, page) = st.list_users(&query(None, "1", "1")).unwrap();
+        let user = &page.unwrap()["Resources"][0];
+        let keys: Vec<&str> = user
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "schemas",
+                "id",
+                "externalId",
+                "userName",
+                "name",
+                "displayName",
+                "emails",
+                "photos",
+                "active",
+                crate::emulator::NOTION_SCHEMA,
+                "meta"
+            ],
+            "{user}"
+        );
+        assert_eq!(
+            user["meta"]["location"],
+            format!("{LOCATION}/Users/{}", user["id"].as_str().unwrap())
+        );
+    }
+
+    const LOCATION: &str = "https://app.notion.com/scim/v2";
 }

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::patch::{self, Op};
 use super::profile::{Chaos, Profile, RateLimit, Switches};
@@ -293,13 +293,42 @@ impl State {
 
     /// `meta` of a resource.
     fn meta(&self, kind: &str, id: &str, created: i64, modified: i64) -> Value {
-        let collection = if kind == "User" { "Users" } else { "Groups" };
-        json!({
-            "resourceType": kind,
-            "created": created.to_string(),
-            "lastModified": modified.to_string(),
-            "location": format!("{LOCATION_BASE}/{collection}/{id}"),
-        })
+        let meta = Meta {
+            kind,
+            id,
+            created,
+            modified,
+        };
+        // Serializing a map with string keys cannot fail.
+        serde_json::to_value(meta).unwrap_or(Value::Null)
+    }
+}
+
+/// A resource's `meta`, as Notion writes it (times as millisecond strings).
+struct Meta<'a> {
+    kind: &'a str,
+    id: &'a str,
+    created: i64,
+    modified: i64,
+}
+
+impl serde::Serialize for Meta<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let collection = if self.kind == "User" {
+            "Users"
+        } else {
+            "Groups"
+        };
+        let mut out = s.serialize_map(Some(4))?;
+        out.serialize_entry("resourceType", self.kind)?;
+        out.serialize_entry("created", &self.created.to_string())?;
+        out.serialize_entry("lastModified", &self.modified.to_string())?;
+        out.serialize_entry(
+            "location",
+            &format_args!("{LOCATION_BASE}/{collection}/{}", self.id),
+        )?;
+        out.end()
     }
 }
 

@@ -2,9 +2,11 @@
 //! it, create (a removed member is added back), replace, patch, and removal from the workspace
 //! (sessions, group memberships and the owner's tokens go; the account lives on).
 
+use super::Meta;
 use super::{emails_of, operations, patch, Account, ApiError, Reply, State, Status};
 use crate::emulator::profile::{DuplicatePost, ROLES};
 use crate::emulator::{ENTERPRISE_SCHEMA, NOTION_SCHEMA, USER_SCHEMA};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
 /// Core attributes a user document keeps; anything else a client sends is dropped silently.
@@ -30,29 +32,44 @@ const USER_KEYS: &[&str] = &[
     NOTION_SCHEMA,
 ];
 
-impl State {
-    pub fn user_json(&self, a: &Account) -> Value {
-        let mut out = Map::with_capacity(USER_KEYS.len() + 3);
+/// A user as the API shows them, written straight from the account: a list page of a large
+/// workspace is serialized without first building (cloning) every user's document.
+pub(super) struct UserOut<'a> {
+    pub(super) a: &'a Account,
+}
+
+impl Serialize for UserOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let a = self.a;
+        let mut out = s.serialize_map(None)?;
         // Notion lists only the core URN even when extension objects are present (docs/notion.md, "Users").
-        out.insert("schemas".into(), json!([USER_SCHEMA]));
-        out.insert("id".into(), json!(a.id));
+        out.serialize_entry("schemas", &[USER_SCHEMA])?;
+        out.serialize_entry("id", &a.id)?;
         for key in USER_KEYS {
             if *key == "active" {
-                out.insert("active".into(), json!(a.status == Status::Member));
-                continue;
-            }
-            if let Some(v) = a.doc.get(*key) {
-                out.insert((*key).to_owned(), v.clone());
+                out.serialize_entry("active", &(a.status == Status::Member))?;
+            } else if let Some(v) = a.doc.get(*key) {
+                out.serialize_entry(key, v)?;
             }
         }
-        if !out.contains_key("photos") {
-            out.insert("photos".into(), json!([]));
+        if !a.doc.contains_key("photos") {
+            out.serialize_entry("photos", &[(); 0])?;
         }
-        out.insert(
-            "meta".into(),
-            self.meta("User", &a.id, a.created_ms, a.modified_ms),
-        );
-        Value::Object(out)
+        let meta = Meta {
+            kind: "User",
+            id: &a.id,
+            created: a.created_ms,
+            modified: a.modified_ms,
+        };
+        out.serialize_entry("meta", &meta)?;
+        out.end()
+    }
+}
+
+impl State {
+    pub fn user_json(&self, a: &Account) -> Value {
+        // Serializing a map with string keys cannot fail.
+        serde_json::to_value(UserOut { a }).unwrap_or(Value::Null)
     }
 
     fn user_index(&self, id: &str) -> Result<usize, ApiError> {
