@@ -172,12 +172,14 @@ fn place(source: &str, r: &SourceRecord) -> String {
 
 /// Join, scope and map every source.
 pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>) -> Mapped {
-    map_on(sources, rules, now, mapping_threads())
+    map_on(sources, rules, now, mapping_threads(), PARALLEL_FROM)
 }
 
-/// Below this many people the mapping runs on the calling thread: threads would cost more than
-/// they save.
-const PARALLEL_FROM: usize = 8_192;
+/// Below this many people the mapping runs on the calling thread. Under it the mapping takes
+/// well under a second on one core, and a thread's own allocator heap costs a few MiB that a
+/// 100,000-person run's peak cannot spare (measured: 235-239 MiB on one thread, 240-248 MiB on
+/// two; docs/performance.md, "Seventh pass").
+const PARALLEL_FROM: usize = 250_000;
 
 /// The threads a large mapping runs on: the cores this process may use, at most four (the
 /// mapping's output is the same on any number).
@@ -185,7 +187,7 @@ fn mapping_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
-/// [`map`] on `threads` threads. Each person maps on their own (a pure function of their
+/// [`map`] on `threads` threads when there are at least `parallel_from` people. Each person maps on their own (a pure function of their
 /// records, the rules and `now`), so the people are cut into contiguous runs mapped side by
 /// side, and the results are taken in person order: the output is byte for byte the one of a
 /// single thread.
@@ -194,6 +196,7 @@ fn map_on(
     rules: &MappingRules,
     now: DateTime<Utc>,
     threads: usize,
+    parallel_from: usize,
 ) -> Mapped {
     let mut issues = Vec::new();
     let persons = join(sources, rules, &mut issues);
@@ -205,7 +208,7 @@ fn map_on(
     // built and copied at the mapping's end, a run's peak (docs/performance.md, "Scale").
     let mut slots: Vec<Option<DesiredUser>> = Vec::new();
     slots.resize_with(persons.len(), || None);
-    let threads = if persons.len() < PARALLEL_FROM {
+    let threads = if persons.len() < parallel_from {
         1
     } else {
         threads.max(1)

@@ -462,7 +462,7 @@ fn crowd(people: usize) -> Data {
 
 #[test]
 fn mapping_on_several_threads_gives_what_one_thread_gives() {
-    let d = crowd(PARALLEL_FROM + 811);
+    let d = crowd(4_811);
     let mut r = rules();
     r.attrs.insert(
         Attr::UserName,
@@ -482,17 +482,17 @@ fn mapping_on_several_threads_gives_what_one_thread_gives() {
             fields: &d.fields,
         },
     ];
-    let one = map_on(&sources, &r, now(), 1);
+    let one = map_on(&sources, &r, now(), 1, 1_000);
     let codes: BTreeSet<String> = one.issues.iter().map(|i| format!("{:?}", i.code)).collect();
     assert!(
-        codes.len() >= 3 && one.desired.len() > PARALLEL_FROM && !one.groups.is_empty(),
+        codes.len() >= 3 && one.desired.len() > 4_000 && !one.groups.is_empty(),
         "the crowd must hold every outcome: {codes:?}, {} people, {} groups",
         one.desired.len(),
         one.groups.len()
     );
     let one = format!("{one:?}");
     for threads in [2, 3, 4] {
-        let many = format!("{:?}", map_on(&sources, &r, now(), threads));
+        let many = format!("{:?}", map_on(&sources, &r, now(), threads, 1_000));
         assert!(many == one, "{threads} threads map differently");
     }
 }
