@@ -176,7 +176,7 @@ async fn serve(
         return finish(emu, record, answer.error(&err));
     };
 
-    let outcome = work(emu, &call, body, record, revoke);
+    let outcome = work(emu, &call, body, record, revoke, truncate);
     if let Some(pause) = stall {
         // The work is already done: a stalled write is committed whether or not the client
         // waits, which is the case a retrying client must survive (find before re-create).
@@ -191,12 +191,7 @@ async fn serve(
                     }
                     serde_json::to_vec(&value).unwrap_or_default()
                 }
-                Payload::Written(bytes) if truncate => {
-                    // Rare (a fault): the written page is read back to drop its last user.
-                    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-                    truncate_page(&mut value);
-                    serde_json::to_vec(&value).unwrap_or_default()
-                }
+                // A written page was truncated as it was written.
                 Payload::Written(bytes) => bytes,
             };
             bytes_response(status, bytes, content_type, drop_reply)
@@ -206,14 +201,15 @@ async fn serve(
     }
 }
 
-/// Do the request's work in the workspace under its lock, revoke the caller's token if a fault
-/// says so, and log the request with the status it will be answered with.
+/// Do the request's work in the workspace under its lock (a `/Users` page written without its
+/// last user when `truncate`), revoke the caller's token if a fault says so, and log the request with the status it will be answered with.
 fn work(
     emu: &Emulator,
     call: &Call,
     body: &Bytes,
     mut record: RequestRecord,
     revoke: bool,
+    truncate: bool,
 ) -> Result<(u16, Option<Payload>), ApiError> {
     let mut st = emu.lock();
     let auth = call.auth.as_deref();
@@ -224,6 +220,7 @@ fn work(
         call.query.as_deref(),
         auth,
         body,
+        truncate,
     );
     record.handled = handled;
     record.executed = handled && record.is_write && outcome.is_ok();
@@ -349,6 +346,7 @@ fn route(
     query: Option<&str>,
     auth: Option<&str>,
     body: &Bytes,
+    truncate: bool,
 ) -> (Result<(u16, Option<Payload>), ApiError>, bool) {
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let first = segments.first().copied().unwrap_or_default();
@@ -387,7 +385,7 @@ fn route(
         ("schemas", _, _) => only_get(method).map(|()| (200, Some(schemas()))),
         ("users", None, 1) => match *method {
             Method::GET => {
-                let reply = st.list_users_body(&list);
+                let reply = st.list_users_body(&list, truncate);
                 return (
                     reply.map(|(status, bytes)| (status, Some(Payload::Written(bytes)))),
                     true,

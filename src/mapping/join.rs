@@ -11,6 +11,7 @@ use crate::model::{
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
 
 mod provenance;
 
@@ -40,6 +41,7 @@ pub struct Mapped {
     pub managed: BTreeSet<Attr>,
 }
 
+#[derive(Default)]
 struct Person<'a> {
     /// (source, record), in config order.
     records: Vec<(&'a str, &'a SourceRecord)>,
@@ -187,10 +189,10 @@ fn mapping_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
-/// [`map`] on `threads` threads when there are at least `parallel_from` people. Each person maps on their own (a pure function of their
-/// records, the rules and `now`), so the people are cut into contiguous runs mapped side by
-/// side, and the results are taken in person order: the output is byte for byte the one of a
-/// single thread.
+/// [`map`] on `threads` threads when there are at least `parallel_from` people. Each person
+/// maps on their own (a pure function of their records, the rules and `now`), so the people are
+/// cut into contiguous runs mapped side by side, and the results are taken in person order: the
+/// output is byte for byte the one of a single thread.
 fn map_on(
     sources: &[SourceData<'_>],
     rules: &MappingRules,
@@ -199,11 +201,15 @@ fn map_on(
     parallel_from: usize,
 ) -> Mapped {
     let mut issues = Vec::new();
-    let persons = join(sources, rules, &mut issues);
-    // The index below is only for naming group members: a read without groups skips it.
-    let has_groups = sources.iter().any(|s| !s.groups.is_empty());
-    let mut key_to_user: BTreeMap<&SourceKey, UserName> = BTreeMap::new();
-    let mut active_keys: BTreeSet<&SourceKey> = BTreeSet::new();
+    let mut persons = join(sources, rules, &mut issues);
+    let ctx = Context {
+        rules,
+        sources,
+        now,
+        // The member index is only for naming group members: a read without groups skips it.
+        has_groups: sources.iter().any(|s| !s.groups.is_empty()),
+    };
+    let mut members = Members::default();
     // One slot a person, filled where the person stands: no second list of mapped people is
     // built and copied at the mapping's end, a run's peak (docs/performance.md, "Scale").
     let mut slots: Vec<Option<DesiredUser>> = Vec::new();
@@ -213,48 +219,54 @@ fn map_on(
     } else {
         threads.max(1)
     };
-    let runs = cut(persons, threads);
-    let outcomes: Vec<RunOutcome<'_>> = if runs.len() == 1 {
-        runs.into_iter()
-            .map(|run| map_run(run, &mut slots, rules, sources, now, has_groups))
-            .collect()
-    } else {
-        // The calling thread maps the first run itself: fewer of the mapped people are
-        // allocated by threads that end (their freed memory is reused later than its own).
+    let size = persons.len().div_ceil(threads).max(1);
+    let mut runs = persons.chunks_mut(size).zip(slots.chunks_mut(size));
+    if let Some((run, own)) = runs.next() {
+        // The calling thread maps the first run itself, straight into the index and the issues;
+        // the others' outcomes are taken in run order once it is done.
+        let jobs: Vec<Mutex<Option<Job<'_, '_>>>> = runs
+            .map(|(run, slots)| Mutex::new(Some(Job { run, slots })))
+            .collect();
         std::thread::scope(|scope| {
-            let mut runs = runs.into_iter();
-            let first = runs.next().unwrap_or_default();
-            let (own, mut rest) = slots.split_at_mut(first.len());
-            let mut handles = Vec::with_capacity(runs.len());
-            for run in runs {
-                let (mine, others) = rest.split_at_mut(run.len());
-                rest = others;
-                handles
-                    .push(scope.spawn(move || map_run(run, mine, rules, sources, now, has_groups)));
+            let handles: Vec<_> = jobs
+                .iter()
+                .map(|job| {
+                    std::thread::Builder::new()
+                        .stack_size(8 << 20)
+                        .spawn_scoped(scope, || take_job(job).map(|job| job.map(&ctx)))
+                        .ok()
+                })
+                .collect();
+            let mut mine = Outcome::direct(&mut issues, &mut members);
+            map_run(run, own, &ctx, &mut mine);
+            for (job, handle) in jobs.iter().zip(handles) {
+                // A thread the system refused leaves its job to this one.
+                let done = match handle {
+                    Some(handle) => handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    None => None,
+                };
+                let done = done.or_else(|| take_job(job).map(|job| job.map(&ctx)));
+                if let Some(done) = done {
+                    mine.absorb(done);
+                }
             }
-            let mut outcomes = vec![map_run(first, own, rules, sources, now, has_groups)];
-            outcomes.extend(handles.into_iter().map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            }));
-            outcomes
-        })
-    };
-    for outcome in outcomes {
-        issues.extend(outcome.issues);
-        for (key, name, active) in outcome.members {
-            key_to_user.insert(key, name);
-            if active {
-                active_keys.insert(key);
-            }
-        }
+        });
     }
+    drop(persons);
     // `filter_map` collects in place (into the slots' own buffer); `flatten` would allocate a
     // second list of everyone at the peak.
     #[allow(clippy::filter_map_identity)]
     let mut desired: Vec<DesiredUser> = slots.into_iter().filter_map(|d| d).collect();
     sort_stably_in_place(&mut desired, |d| &d.key);
-    let groups = groups(sources, rules, &key_to_user, &active_keys, &mut issues);
+    let groups = groups(
+        sources,
+        rules,
+        &members.key_to_user,
+        &members.active_keys,
+        &mut issues,
+    );
     Mapped {
         desired,
         groups,
@@ -263,57 +275,123 @@ fn map_on(
     }
 }
 
-/// What one run of people left besides the mapped people: its issues, and, when groups are
-/// read, each record key's userName and whether its person is active (in person order).
-struct RunOutcome<'r> {
+/// What every person's mapping reads besides the person.
+struct Context<'c, 's> {
+    rules: &'c MappingRules,
+    sources: &'c [SourceData<'s>],
+    now: DateTime<Utc>,
+    has_groups: bool,
+}
+
+/// Group members by record key: the person's userName, and the keys of active people.
+#[derive(Default)]
+struct Members<'r> {
+    key_to_user: BTreeMap<&'r SourceKey, UserName>,
+    active_keys: BTreeSet<&'r SourceKey>,
+}
+
+impl<'r> Members<'r> {
+    fn add(&mut self, key: &'r SourceKey, name: UserName, active: bool) {
+        self.key_to_user.insert(key, name);
+        if active {
+            self.active_keys.insert(key);
+        }
+    }
+}
+
+/// A run of people for another thread, and their slots.
+struct Job<'p, 'r> {
+    run: &'p mut [(String, Person<'r>)],
+    slots: &'p mut [Option<DesiredUser>],
+}
+
+impl<'r> Job<'_, 'r> {
+    fn map(self, ctx: &Context<'_, '_>) -> Kept<'r> {
+        let mut kept = Kept::default();
+        map_run(self.run, self.slots, ctx, &mut Outcome::Kept(&mut kept));
+        kept
+    }
+}
+
+/// A job not yet taken by a thread (poisoning cannot leave one half taken).
+fn take_job<'p, 'r>(job: &Mutex<Option<Job<'p, 'r>>>) -> Option<Job<'p, 'r>> {
+    job.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// A run's issues and member entries, kept in person order until the run before it is in.
+#[derive(Default)]
+struct Kept<'r> {
     issues: Vec<SourceIssue>,
     members: Vec<(&'r SourceKey, UserName, bool)>,
 }
 
-/// `persons` cut into `parts` contiguous runs of near-equal length (fewer when there are fewer
-/// people).
-fn cut<T>(mut persons: Vec<T>, parts: usize) -> Vec<Vec<T>> {
-    let size = persons.len().div_ceil(parts.max(1)).max(1);
-    let mut runs = Vec::with_capacity(parts);
-    while persons.len() > size {
-        let tail = persons.split_off(persons.len() - size);
-        runs.push(tail);
-    }
-    runs.push(persons);
-    runs.reverse();
-    runs
+/// Where a run's issues and member entries go: straight into the mapping's own, or kept.
+enum Outcome<'o, 'r> {
+    Into(&'o mut Vec<SourceIssue>, &'o mut Members<'r>),
+    Kept(&'o mut Kept<'r>),
 }
 
-/// Map one run of people into its slots (one a person, in order); each person goes once mapped.
+impl<'o, 'r> Outcome<'o, 'r> {
+    fn direct(issues: &'o mut Vec<SourceIssue>, members: &'o mut Members<'r>) -> Self {
+        Outcome::Into(issues, members)
+    }
+
+    fn issue(&mut self, issue: SourceIssue) {
+        match self {
+            Outcome::Into(issues, _) => issues.push(issue),
+            Outcome::Kept(kept) => kept.issues.push(issue),
+        }
+    }
+
+    fn member(&mut self, key: &'r SourceKey, name: UserName, active: bool) {
+        match self {
+            Outcome::Into(_, members) => members.add(key, name, active),
+            Outcome::Kept(kept) => kept.members.push((key, name, active)),
+        }
+    }
+
+    /// Take a later run's kept outcome, after everything before it.
+    fn absorb(&mut self, kept: Kept<'r>) {
+        for issue in kept.issues {
+            self.issue(issue);
+        }
+        for (key, name, active) in kept.members {
+            self.member(key, name, active);
+        }
+    }
+}
+
+/// Map one run of people into its slots (one a person, in order); each person's join value and
+/// record list are freed once they are mapped.
 fn map_run<'r>(
-    run: Vec<(String, Person<'r>)>,
+    run: &mut [(String, Person<'r>)],
     slots: &mut [Option<DesiredUser>],
-    rules: &MappingRules,
-    sources: &[SourceData<'_>],
-    now: DateTime<Utc>,
-    has_groups: bool,
-) -> RunOutcome<'r> {
-    let mut outcome = RunOutcome {
-        issues: Vec::new(),
-        members: Vec::new(),
-    };
-    for ((value, person), slot) in run.into_iter().zip(slots.iter_mut()) {
+    ctx: &Context<'_, '_>,
+    outcome: &mut Outcome<'_, 'r>,
+) {
+    let Context {
+        rules,
+        sources,
+        now,
+        has_groups,
+    } = *ctx;
+    for (entry, slot) in run.iter_mut().zip(slots.iter_mut()) {
+        let (value, person) = std::mem::take(entry);
         let d = match desired_user(&value, &person, rules, sources, now) {
             Ok(d) => d,
             Err(issue) => {
-                outcome.issues.push(issue);
+                outcome.issue(issue);
                 continue;
             }
         };
         if let Some(name) = d.user_name().filter(|_| has_groups) {
             let active = d.lifecycle == Lifecycle::Active;
             for &(_, r) in &person.records {
-                outcome.members.push((&r.key, name.clone(), active));
+                outcome.member(&r.key, name.clone(), active);
             }
         }
         *slot = Some(d);
     }
-    outcome
 }
 
 /// `desired` sorted by key, stably, without the scratch copy a stable sort of the people takes:

@@ -247,25 +247,31 @@ fn duplicated_rows(records: &[SourceRecord]) -> BTreeMap<usize, String> {
     }
     let mut bad: BTreeMap<usize, String> = BTreeMap::new();
     let ids = by_id.iter().map(|(k, rows)| (*k, rows));
+    mark_shared(records, "employee id", ids, &mut bad);
     let emails = by_email.iter().map(|(k, rows)| (k.as_ref(), rows));
-    for (what, groups) in [
-        ("employee id", ids.collect::<Vec<_>>()),
-        ("email", emails.collect::<Vec<_>>()),
-    ] {
-        for (value, rows) in groups {
-            let Rows::Many(rows) = rows else { continue };
-            let places: Vec<&str> = rows.iter().map(|&i| records[i].location.as_str()).collect();
-            for &i in rows {
-                bad.entry(i).or_insert_with(|| {
-                    format!(
-                        "{what} `{value}` appears on several rows ({}); keep one row per person",
-                        places.join(", ")
-                    )
-                });
-            }
+    mark_shared(records, "email", emails, &mut bad);
+    bad
+}
+
+/// Mark every row whose `what` it shares with another row, unless an earlier call marked it.
+fn mark_shared<'v>(
+    records: &[SourceRecord],
+    what: &str,
+    groups: impl Iterator<Item = (&'v str, &'v Rows)>,
+    bad: &mut BTreeMap<usize, String>,
+) {
+    for (value, rows) in groups {
+        let Rows::Many(rows) = rows else { continue };
+        let places: Vec<&str> = rows.iter().map(|&i| records[i].location.as_str()).collect();
+        for &i in rows {
+            bad.entry(i).or_insert_with(|| {
+                format!(
+                    "{what} `{value}` appears on several rows ({}); keep one row per person",
+                    places.join(", ")
+                )
+            });
         }
     }
-    bad
 }
 
 /// The rows that carry one value.

@@ -171,8 +171,17 @@ impl State {
     /// [`State::list_users`] as the bytes of its JSON body, written straight from the accounts
     /// (the form the HTTP routes serve: a page of a million-user workspace is not built as a
     /// tree first).
-    pub fn list_users_body(&mut self, query: &ListQuery) -> Result<(u16, Vec<u8>), ApiError> {
-        let page = self.user_page(query)?;
+    /// With `drop_last` (the truncated-page fault) the page's last user is left out, as a
+    /// server that loses one does.
+    pub fn list_users_body(
+        &mut self,
+        query: &ListQuery,
+        drop_last: bool,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let mut page = self.user_page(query)?;
+        if drop_last {
+            page.positions.pop();
+        }
         let users: Vec<UserOut<'_>> = page
             .positions
             .iter()
@@ -204,17 +213,14 @@ impl State {
             None => (None, None),
         };
         let order = self.next_order();
-        let (start, count) = self.page(query)?;
         // Only the accounts an index hands over are looked at: the list order for a full list,
         // the owners of one email for an email lookup. Both come in list order (by `seq`). A
         // full list in that order serves its page from the maintained order itself: copying a
         // million positions for each page of a hundred made a large workspace's read quadratic.
-        let (total, page): (usize, Vec<usize>) = match (&key, &matcher, order) {
-            (None, None, ListOrder::Listed) => {
-                let listed = self.listed();
-                let page = listed.get(start - 1..).unwrap_or_default();
-                (listed.len(), page.iter().take(count).copied().collect())
-            }
+        // Any other list is put in its order before the paging parameters are checked, so a
+        // refused page draws from the RNG as a served one does.
+        let found: Option<Vec<usize>> = match (&key, &matcher, order) {
+            (None, None, ListOrder::Listed) => None,
             _ => {
                 let mut found: Vec<usize> = match &key {
                     Some(key) => {
@@ -231,10 +237,16 @@ impl State {
                     });
                 }
                 self.put_in_order(order, &mut found);
-                let page = found.iter().skip(start - 1).take(count).copied().collect();
-                (found.len(), page)
+                Some(found)
             }
         };
+        let (start, count) = self.page(query)?;
+        let all: &[usize] = match &found {
+            Some(found) => found,
+            None => self.listed(),
+        };
+        let page = all.get(start - 1..).unwrap_or_default();
+        let (total, page) = (all.len(), page.iter().take(count).copied().collect());
         Ok(UserPage {
             positions: page,
             total: self.reported_total(query, total),
@@ -427,7 +439,7 @@ mod tests {
             query(Some("email eq \"ALT@x.io\""), "1", "100"),
         ];
         for q in &queries {
-            let (status, written) = st.list_users_body(q).unwrap();
+            let (status, written) = st.list_users_body(q, false).unwrap();
             let (tree_status, tree) = st.list_users(q).unwrap();
             assert_eq!(status, tree_status);
             let tree = serde_json::to_vec(&tree.unwrap()).unwrap();
@@ -437,6 +449,14 @@ mod tests {
                 "{q:?}"
             );
         }
+        // The truncated-page fault: the same page without its last user, totalResults kept.
+        let (_, short) = st.list_users_body(&query(None, "2", "3"), true).unwrap();
+        let short: Value = serde_json::from_slice(&short).unwrap();
+        let (_, mut full) = st.list_users(&query(None, "2", "3")).unwrap();
+        let full = full.as_mut().unwrap();
+        full["Resources"].as_array_mut().unwrap().pop();
+        full["itemsPerPage"] = json!(2);
+        assert_eq!(&short, full);
         let (_, page) = st.list_users(&query(None, "1", "1")).unwrap();
         let user = &page.unwrap()["Resources"][0];
         let keys: Vec<&str> = user

@@ -496,12 +496,3 @@ fn mapping_on_several_threads_gives_what_one_thread_gives() {
         assert!(many == one, "{threads} threads map differently");
     }
 }
-
-#[test]
-fn people_are_cut_into_contiguous_runs() {
-    let runs = cut((0..10).collect::<Vec<_>>(), 3);
-    assert_eq!(runs, [vec![0, 1], vec![2, 3, 4, 5], vec![6, 7, 8, 9]]);
-    assert_eq!(cut(vec![1, 2], 4), [vec![1], vec![2]]);
-    assert_eq!(cut(Vec::<u8>::new(), 2), [Vec::<u8>::new()]);
-    assert_eq!(cut(vec![1, 2, 3], 1), [vec![1, 2, 3]]);
-}
