@@ -384,13 +384,7 @@ fn route(
     ) {
         ("schemas", _, _) => only_get(method).map(|()| (200, Some(schemas()))),
         ("users", None, 1) => match *method {
-            Method::GET => {
-                let reply = st.list_users_body(&list, truncate);
-                return (
-                    reply.map(|(status, bytes)| (status, Some(Payload::Written(bytes)))),
-                    true,
-                );
-            }
+            Method::GET => return (users_page(st, &list, truncate), true),
             Method::POST => parse_body().and_then(|b| st.create_user(&b)),
             _ => Err(not_allowed()),
         },
@@ -419,6 +413,16 @@ fn route(
         )),
     };
     (json_reply(reply), true)
+}
+
+/// A `/Users` list page, written (short of its last user when `truncate`).
+fn users_page(
+    st: &mut Workspace,
+    list: &ListQuery,
+    truncate: bool,
+) -> Result<(u16, Option<Payload>), ApiError> {
+    let reply = st.list_users_body(list, truncate);
+    reply.map(|(status, bytes)| (status, Some(Payload::Written(bytes))))
 }
 
 /// A reply's body: a JSON tree, or (a `/Users` list page) the JSON already written.

@@ -179,8 +179,7 @@ pub fn map(sources: &[SourceData<'_>], rules: &MappingRules, now: DateTime<Utc>)
 
 /// Below this many people the mapping runs on the calling thread. Under it the mapping takes
 /// well under a second on one core, and a thread's own allocator heap costs a few MiB that a
-/// 100,000-person run's peak cannot spare (measured: 235-239 MiB on one thread, 240-248 MiB on
-/// two; docs/performance.md, "Seventh pass").
+/// 100,000-person run's peak cannot spare (measured in docs/performance.md, "Scale").
 const PARALLEL_FROM: usize = 250_000;
 
 /// The threads a large mapping runs on: the cores this process may use, at most four (the
@@ -219,41 +218,14 @@ fn map_on(
     } else {
         threads.max(1)
     };
-    let size = persons.len().div_ceil(threads).max(1);
-    let mut runs = persons.chunks_mut(size).zip(slots.chunks_mut(size));
-    if let Some((run, own)) = runs.next() {
-        // The calling thread maps the first run itself, straight into the index and the issues;
-        // the others' outcomes are taken in run order once it is done.
-        let jobs: Vec<Mutex<Option<Job<'_, '_>>>> = runs
-            .map(|(run, slots)| Mutex::new(Some(Job { run, slots })))
-            .collect();
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = jobs
-                .iter()
-                .map(|job| {
-                    std::thread::Builder::new()
-                        .stack_size(8 << 20)
-                        .spawn_scoped(scope, || take_job(job).map(|job| job.map(&ctx)))
-                        .ok()
-                })
-                .collect();
-            let mut mine = Outcome::direct(&mut issues, &mut members);
-            map_run(run, own, &ctx, &mut mine);
-            for (job, handle) in jobs.iter().zip(handles) {
-                // A thread the system refused leaves its job to this one.
-                let done = match handle {
-                    Some(handle) => handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                    None => None,
-                };
-                let done = done.or_else(|| take_job(job).map(|job| job.map(&ctx)));
-                if let Some(done) = done {
-                    mine.absorb(done);
-                }
-            }
-        });
-    }
+    map_runs(
+        &mut persons,
+        &mut slots,
+        threads,
+        &ctx,
+        &mut issues,
+        &mut members,
+    );
     drop(persons);
     // `filter_map` collects in place (into the slots' own buffer); `flatten` would allocate a
     // second list of everyone at the peak.
@@ -272,6 +244,52 @@ fn map_on(
         groups,
         issues,
         managed: managed(sources, rules),
+    }
+}
+
+/// Map `persons` into their `slots` in `threads` contiguous runs: the first on the calling
+/// thread, straight into `issues` and `members`; the others' outcomes are taken in run order
+/// once it is done.
+fn map_runs<'r>(
+    persons: &mut [(String, Person<'r>)],
+    slots: &mut [Option<DesiredUser>],
+    threads: usize,
+    ctx: &Context<'_, '_>,
+    issues: &mut Vec<SourceIssue>,
+    members: &mut Members<'r>,
+) {
+    let size = persons.len().div_ceil(threads).max(1);
+    let mut runs = persons.chunks_mut(size).zip(slots.chunks_mut(size));
+    if let Some((run, own)) = runs.next() {
+        let jobs: Vec<Mutex<Option<Job<'_, '_>>>> = runs
+            .map(|(run, slots)| Mutex::new(Some(Job { run, slots })))
+            .collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs
+                .iter()
+                .map(|job| {
+                    std::thread::Builder::new()
+                        .stack_size(8 << 20)
+                        .spawn_scoped(scope, || take_job(job).map(|job| job.map(ctx)))
+                        .ok()
+                })
+                .collect();
+            let mut mine = Outcome::direct(issues, members);
+            map_run(run, own, ctx, &mut mine);
+            for (job, handle) in jobs.iter().zip(handles) {
+                // A thread the system refused leaves its job to this one.
+                let done = match handle {
+                    Some(handle) => handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    None => None,
+                };
+                let done = done.or_else(|| take_job(job).map(|job| job.map(ctx)));
+                if let Some(done) = done {
+                    mine.absorb(done);
+                }
+            }
+        });
     }
 }
 
