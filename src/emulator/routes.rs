@@ -202,7 +202,8 @@ async fn serve(
 }
 
 /// Do the request's work in the workspace under its lock (a `/Users` page written without its
-/// last user when `truncate`), revoke the caller's token if a fault says so, and log the request with the status it will be answered with.
+/// last user when `truncate`), revoke the caller's token if a fault says so, and log the
+/// request with the status it will be answered with.
 fn work(
     emu: &Emulator,
     call: &Call,
@@ -421,8 +422,8 @@ fn users_page(
     list: &ListQuery,
     truncate: bool,
 ) -> Result<(u16, Option<Payload>), ApiError> {
-    let reply = st.list_users_body(list, truncate);
-    reply.map(|(status, bytes)| (status, Some(Payload::Written(bytes))))
+    let bytes = st.list_users_body(list, truncate)?;
+    Ok((200, Some(Payload::Written(bytes))))
 }
 
 /// A reply's body: a JSON tree, or (a `/Users` list page) the JSON already written.

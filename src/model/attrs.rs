@@ -121,11 +121,10 @@ impl Attrs {
         self.get(name).is_some()
     }
 
-    /// Set (or, with `None`, clear) the value of the `i`th name; returns the value it had. The
-    /// text is rewritten around it and the later ends move by the change in length.
-    fn put(&mut self, i: usize, value: Option<&str>) -> Option<String> {
-        let (range, had) = self.span(i);
-        let old = had.then(|| self.text.get(range.clone()).unwrap_or_default().to_owned());
+    /// Set (or, with `None`, clear) the value of the `i`th name. The text is rewritten around it
+    /// and the later ends move by the change in length.
+    fn put(&mut self, i: usize, value: Option<&str>) {
+        let (range, _) = self.span(i);
         let new = value.unwrap_or_default();
         let mut text = String::with_capacity(self.text.len() - range.len() + new.len());
         text.push_str(self.text.get(..range.start).unwrap_or_default());
@@ -141,7 +140,6 @@ impl Attrs {
         for end in self.ends.iter_mut().skip(i + 1) {
             *end = ((*end & !PRESENT) + grown - shrunk) | (*end & PRESENT);
         }
-        old
     }
 
     /// Set `name` to `value`; returns the value it had. A name outside the shared list gives
@@ -149,7 +147,11 @@ impl Attrs {
     /// they fill).
     pub fn insert(&mut self, name: String, value: String) -> Option<String> {
         match self.names.position(&name) {
-            Ok(i) => self.put(i, Some(&value)),
+            Ok(i) => {
+                let old = self.value_at(i).map(str::to_owned);
+                self.put(i, Some(&value));
+                old
+            }
             Err(i) => {
                 let mut names: Vec<String> = self.names.0.to_vec();
                 names.insert(i, name);
@@ -195,8 +197,9 @@ impl Attrs {
     /// Remove `name`; returns the value it had.
     pub fn remove(&mut self, name: &str) -> Option<String> {
         let i = self.names.position(name).ok()?;
-        self.value_at(i)?;
-        self.put(i, None)
+        let old = self.value_at(i)?.to_owned();
+        self.put(i, None);
+        Some(old)
     }
 
     /// The names with a value and their values, in name order.

@@ -141,9 +141,8 @@ fn cmp_heads(a: &DesiredUser, b: &DesiredUser) -> Option<std::cmp::Ordering> {
 /// A person's whole line (without its `\n`), appended to `out`: [`line_head`] then the
 /// attributes.
 fn write_person_line(out: &mut Vec<u8>, d: &DesiredUser) {
-    use std::io::Write as _;
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "person {} {} ", d.key, state_word(&d.lifecycle));
+    // The beginning the sort compares is the one written: one definition of it.
+    out.extend(line_head(d));
     write_attrs_line(out, &d.attrs);
 }
 

@@ -168,16 +168,16 @@ impl State {
         Ok((200, Some(body)))
     }
 
-    /// [`State::list_users`] as the bytes of its JSON body, written straight from the accounts
-    /// (the form the HTTP routes serve: a page of a million-user workspace is not built as a
-    /// tree first).
+    /// A `/Users` list page as the bytes of its JSON body (status 200), written straight from
+    /// the accounts: a page of a million-user workspace is not built as a tree first.
+    ///
     /// With `drop_last` (the truncated-page fault) the page's last user is left out, as a
     /// server that loses one does.
     pub fn list_users_body(
         &mut self,
         query: &ListQuery,
         drop_last: bool,
-    ) -> Result<(u16, Vec<u8>), ApiError> {
+    ) -> Result<Vec<u8>, ApiError> {
         let mut page = self.user_page(query)?;
         if drop_last {
             page.positions.pop();
@@ -197,7 +197,7 @@ impl State {
         let bytes = serde_json::to_vec(&out).map_err(|e| ApiError::new(500, e.to_string()))?;
         drop(users);
         self.after_user_page(query, page.start);
-        Ok((200, bytes))
+        Ok(bytes)
     }
 
     fn after_user_page(&mut self, query: &ListQuery, start: usize) {
@@ -439,9 +439,9 @@ mod tests {
             query(Some("email eq \"ALT@x.io\""), "1", "100"),
         ];
         for q in &queries {
-            let (status, written) = st.list_users_body(q, false).unwrap();
+            let written = st.list_users_body(q, false).unwrap();
             let (tree_status, tree) = st.list_users(q).unwrap();
-            assert_eq!(status, tree_status);
+            assert_eq!(tree_status, 200);
             let tree = serde_json::to_vec(&tree.unwrap()).unwrap();
             assert_eq!(
                 String::from_utf8(written).unwrap(),
@@ -450,7 +450,7 @@ mod tests {
             );
         }
         // The truncated-page fault: the same page without its last user, totalResults kept.
-        let (_, short) = st.list_users_body(&query(None, "2", "3"), true).unwrap();
+        let short = st.list_users_body(&query(None, "2", "3"), true).unwrap();
         let short: Value = serde_json::from_slice(&short).unwrap();
         let (_, mut full) = st.list_users(&query(None, "2", "3")).unwrap();
         let full = full.as_mut().unwrap();
