@@ -61,12 +61,13 @@ pub async fn baselines(
     Ok(out)
 }
 
-/// Judge the reads with the policy's gates and overrides. An override naming a source that is not
+/// Judge the reads with the policy's gates and overrides, against the stored `baselines`
+/// ([`baselines`]). An override naming a source that is not
 /// configured is refused (a typo must not look like a pass that did nothing).
-pub async fn judge(
+pub fn judge(
     settings: &Settings,
     reads: &[SourceRead],
-    store: Option<&StoreRead>,
+    mut baselines: BTreeMap<String, Baseline>,
     policy: &Policy,
 ) -> Result<Verdict> {
     check_overrides(settings, &policy.gates.overrides)?;
@@ -78,7 +79,6 @@ pub async fn judge(
             (r.source.clone(), summary)
         })
         .collect();
-    let mut baselines = baselines(store, &settings.target.name).await?;
     for (source, base) in &mut baselines {
         if let Some(keep) = ldap_kept(settings, source) {
             forget_unread(base, keep);
@@ -116,7 +116,9 @@ fn forget_unread(base: &mut Baseline, keep: &BTreeSet<String>) {
     base.summary.fingerprints.retain(keep);
 }
 
-fn check_overrides(settings: &Settings, overrides: &[Override]) -> Result<()> {
+/// An override naming a source that is not configured is refused: a typo must not look like a
+/// pass that did nothing.
+pub(super) fn check_overrides(settings: &Settings, overrides: &[Override]) -> Result<()> {
     for o in overrides {
         let Some(source) = &o.source else { continue };
         if !settings.sources.iter().any(|s| s.name() == source) {

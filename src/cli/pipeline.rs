@@ -1,7 +1,8 @@
 //! The shared front half of `plan`, `sync`, `apply` and `demo`: config, sources, mapping, target
-//! read, links, and the call to the pure planner. Once the sources are read (and none is empty),
-//! the store's links and the target's users are read on tasks of their own while the sources are
-//! judged and mapped ([`start_reads`]).
+//! read, links, and the call to the pure planner. The store's links and baselines are read on
+//! tasks of their own from before the source read ([`start_store_reads`]); once the sources are
+//! read (and none is empty), the target's users are too, while the sources are judged and mapped
+//! ([`start_reads`]).
 
 use crate::clock::Clock;
 use crate::config::{self, Settings, SourceSettings, TargetKind as ConfigKind, TargetSettings};
@@ -9,7 +10,7 @@ use crate::connectors::hr;
 use crate::connectors::SourceRead;
 use crate::mapping;
 use crate::model::{Attr, DesiredUser, ScimId, SourceKey, SourceRecord, TargetGroup, UserName};
-use crate::plan::{self, GroupState, KnownLink, Plan, Policy, TargetRef, TargetState};
+use crate::plan::{self, gates, GroupState, KnownLink, Plan, Policy, TargetRef, TargetState};
 use crate::report::upcoming::{self, Upcoming};
 use crate::scim::{ClientSettings, Profile, Reader, TargetKind, TargetRead, Writer};
 use crate::store::{
@@ -653,14 +654,17 @@ async fn from_sources(
     settings: &Settings,
     profile: &Profile,
     reads: &[SourceRead],
-    store: Option<&StoreRead>,
-    known: Background<Known>,
+    store: StoreReading,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<FromSources> {
-    let gates = super::gates::judge(settings, reads, store, policy).await?;
+    // A mistyped override is refused before a baseline the store could not read is reported, as
+    // when the baselines were read here.
+    super::gates::check_overrides(settings, &policy.gates.overrides)?;
+    let baselines = store.baselines.join().await?;
+    let gates = super::gates::judge(settings, reads, baselines, policy)?;
     let desired = desired(settings, profile, reads, &gates.hits, now)?;
-    let known = known.join().await?;
+    let known = store.known.join().await?;
     for r in reads {
         tracing::info!(source = %r.source, people = r.records.len(), groups = r.groups.len(), skipped = r.issues.len(), "source read");
     }
@@ -699,9 +703,48 @@ impl<T> Drop for Background<T> {
     }
 }
 
-/// The store's links and the target's users, being read on tasks of their own ([`start_reads`]).
-pub struct Reading {
+/// The store's links and the gates' baselines, being read on tasks of their own from before the
+/// source read ([`start_store_reads`]): they are the store's, not the target's, so reading them
+/// early changes nothing the plan sees, and a large store's read (a million links) overlaps the
+/// source read, which uses one core (docs/performance.md, "Scale").
+pub struct StoreReading {
     known: Background<Known>,
+    baselines: Background<BTreeMap<String, gates::Baseline>>,
+}
+
+/// Start reading the store's links and baselines ([`StoreReading`]). Dropped, the reads stop.
+pub fn start_store_reads(settings: &Settings, store: Option<&StoreRead>) -> StoreReading {
+    let name = settings.target.name.clone();
+    let known = Background::spawn({
+        let (store, name) = (store.cloned(), name.clone());
+        async move { known(store.as_ref(), &name).await }
+    });
+    let baselines = Background::spawn({
+        let store = store.cloned();
+        async move { super::gates::baselines(store.as_ref(), &name).await }
+    });
+    StoreReading { known, baselines }
+}
+
+impl StoreReading {
+    /// Start reading the target's users once the sources are read ([`start_reads`]).
+    pub fn then_target(self, reader: &Reader, reads: &[SourceRead]) -> Result<Reading> {
+        refuse_empty(reads)?;
+        let users = Background::spawn({
+            let reader = reader.clone();
+            async move { read_users(&reader).await }
+        });
+        Ok(Reading {
+            store: self,
+            users,
+            keep_records: false,
+        })
+    }
+}
+
+/// The store's reads and the target's users, being read on tasks of their own ([`start_reads`]).
+pub struct Reading {
+    store: StoreReading,
     users: Background<TargetState>,
     keep_records: bool,
 }
@@ -717,11 +760,12 @@ impl Reading {
 
 /// Start reading the store's links and the target's users, each on a task of its own, so the
 /// reads overlap the gates and the mapping: they wait on I/O and other threads, the mapping is
-/// CPU (docs/performance.md, "Scale"). Started after the source read, not before it: the target
-/// is read as close to the plan as before the overlap (a slow directory read must not leave the
-/// plan working from an older copy of the workspace), and a source that failed or yielded
-/// nobody ([`plan::empty_source`], checked here first) never reaches the target. Dropped, the
-/// reads stop.
+/// CPU (docs/performance.md, "Scale"). The target's read is started after the source read, not
+/// before it: the target is read as close to the plan as before the overlap (a slow directory
+/// read must not leave the plan working from an older copy of the workspace), and a source that
+/// failed or yielded nobody ([`plan::empty_source`], checked here first) never reaches the
+/// target. The store's reads may start before the source read ([`start_store_reads`], then
+/// [`StoreReading::then_target`]). Dropped, the reads stop.
 pub fn start_reads(
     settings: &Settings,
     reader: &Reader,
@@ -729,19 +773,7 @@ pub fn start_reads(
     reads: &[SourceRead],
 ) -> Result<Reading> {
     refuse_empty(reads)?;
-    let known = Background::spawn({
-        let (store, name) = (store.cloned(), settings.target.name.clone());
-        async move { known(store.as_ref(), &name).await }
-    });
-    let users = Background::spawn({
-        let reader = reader.clone();
-        async move { read_users(&reader).await }
-    });
-    Ok(Reading {
-        known,
-        users,
-        keep_records: false,
-    })
+    start_store_reads(settings, store).then_target(reader, reads)
 }
 
 /// A source that yielded nobody stops the run ([`plan::empty_source`]): an empty or broken
@@ -765,8 +797,7 @@ pub async fn prepare(
     now: DateTime<Utc>,
 ) -> Result<Prepared> {
     let reading = start_reads(settings, reader, store, &reads)?;
-    let (prepared, _) =
-        prepare_reading(settings, reader, reads, reading, store, policy, now).await?;
+    let (prepared, _) = prepare_reading(settings, reader, reads, reading, policy, now).await?;
     Ok(prepared)
 }
 
@@ -779,12 +810,11 @@ pub async fn prepare_reading(
     reader: &Reader,
     reads: Vec<SourceRead>,
     reading: Reading,
-    store: Option<&StoreRead>,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<(Prepared, Vec<SourceRecord>)> {
     let profile = reader.profile();
-    let from = from_sources(settings, profile, &reads, store, reading.known, policy, now).await?;
+    let from = from_sources(settings, profile, &reads, reading.store, policy, now).await?;
     let records: Vec<SourceRecord> = if reading.keep_records {
         reads.into_iter().flat_map(|r| r.records).collect()
     } else {

@@ -66,19 +66,12 @@ pub async fn read(
     clock: Arc<dyn Clock>,
 ) -> Result<Live> {
     let reader = pipeline::reader(&settings.target, clock.clone())?;
+    let store_reads = pipeline::start_store_reads(&settings, store);
     let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
-    let reading = pipeline::start_reads(&settings, &reader, store, &reads)?.keeping_records();
+    let reading = store_reads.then_target(&reader, &reads)?.keeping_records();
     let policy = pipeline::policy(&settings, false, None);
-    let (prepared, records) = pipeline::prepare_reading(
-        &settings,
-        &reader,
-        reads,
-        reading,
-        store,
-        &policy,
-        clock.now(),
-    )
-    .await?;
+    let (prepared, records) =
+        pipeline::prepare_reading(&settings, &reader, reads, reading, &policy, clock.now()).await?;
     let (journal, sso) = match store {
         Some(store) => (
             journal(store, &settings.target.name).await?,

@@ -34,22 +34,15 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
     // A reader: a plan is made without any value that could write to the target.
     let reader = pipeline::reader(&settings.target, clock.clone())?;
     let spinner = progress::spinner(READING);
-    let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
     let store = pipeline::open_store_read_only(&settings).await?;
-    let reading = pipeline::start_reads(&settings, &reader, store.as_ref(), &reads)?;
+    let store_reads = pipeline::start_store_reads(&settings, store.as_ref());
+    let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
+    let reading = store_reads.then_target(&reader, &reads)?;
     let mut policy = pipeline::policy(&settings, args.force, args.limit);
     policy.retry_refused = args.retry_refused;
     policy.gates.overrides = args.overrides.clone();
-    let (prepared, _) = pipeline::prepare_reading(
-        &settings,
-        &reader,
-        reads,
-        reading,
-        store.as_ref(),
-        &policy,
-        clock.now(),
-    )
-    .await?;
+    let (prepared, _) =
+        pipeline::prepare_reading(&settings, &reader, reads, reading, &policy, clock.now()).await?;
     drop(spinner);
     if let Some(out) = &args.out {
         let json = serde_json::to_string_pretty(&prepared.plan)?;
@@ -63,7 +56,11 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
         );
     }
     print_plan(&prepared.plan, args.format)?;
-    Ok(plan_exit(&prepared.plan))
+    let exit = plan_exit(&prepared.plan);
+    // The process ends with this command: its memory goes back whole, where freeing a million
+    // people's values one at a time took most of a second (docs/performance.md, "Scale").
+    std::mem::forget(prepared);
+    Ok(exit)
 }
 
 /// What the spinner says while sources and target are read (a first read of a large workspace
@@ -286,14 +283,14 @@ pub async fn make_plan(
     clock: &dyn Clock,
     policy: &plan::Policy,
 ) -> Result<pipeline::Prepared> {
+    let store_reads = pipeline::start_store_reads(settings, Some(store.reader()));
     let reads = pipeline::read_sources(settings, clock).await?;
-    let reading = pipeline::start_reads(settings, client.reader(), Some(store.reader()), &reads)?;
+    let reading = store_reads.then_target(client.reader(), &reads)?;
     let (prepared, _) = pipeline::prepare_reading(
         settings,
         client.reader(),
         reads,
         reading,
-        Some(store.reader()),
         policy,
         clock.now(),
     )
@@ -535,7 +532,8 @@ async fn verify_plan(
     // create, adopt or re-add is there; one to deactivate is gone or inactive). The plan is applied
     // as reviewed; this only refuses operations whose facts an edit invented or time removed.
     let reads = pipeline::read_sources(settings, clock).await?;
-    let verdict = super::gates::judge(settings, &reads, Some(store.reader()), &policy).await?;
+    let baselines = super::gates::baselines(Some(store.reader()), &settings.target.name).await?;
+    let verdict = super::gates::judge(settings, &reads, baselines, &policy)?;
     super::gates::check_plan(plan, &verdict)?;
     let now_desired = pipeline::desired(
         settings,

@@ -125,6 +125,10 @@ fn hints(records: &[(&str, &SourceRecord)]) -> Vec<String> {
 /// `values` are in attribute order (the rules' map), so the first failure reported is the one
 /// of `userName`, then `email`, then `manager`, as before they were packed.
 fn checked_identity(values: &mut [(Attr, String)]) -> Result<(), String> {
+    // The last address checked, as mapped and as checked: a person's userName and email are
+    // mostly one address, and checking it is most of the mapping's cost for them
+    // (docs/performance.md, "Scale"). The check is a function of the text alone.
+    let mut last: Option<(String, String)> = None;
     for (attr, value) in values.iter_mut() {
         let key = match attr {
             Attr::UserName => "userName",
@@ -134,7 +138,12 @@ fn checked_identity(values: &mut [(Attr, String)]) -> Result<(), String> {
         };
         let address = *attr != Attr::UserName || value.contains('@');
         let result = if address {
-            parse_email(value)
+            match &last {
+                Some((mapped, clean)) if mapped == value => Ok(clean.clone()),
+                _ => parse_email(value).inspect(|clean| {
+                    last = Some((value.clone(), clean.clone()));
+                }),
+            }
         } else {
             check_plain(value).map(|()| std::mem::take(value))
         };

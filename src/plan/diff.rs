@@ -2,7 +2,7 @@
 
 use super::absence::{Absence, Gone};
 use super::converge::{Guard, PastWrite};
-use super::digest::{plan_digest, source_digest, target_digest};
+use super::digest::{plan_digest, source_digest, target_digest_by};
 use super::index::ByKey;
 use super::names;
 use super::op::{
@@ -143,22 +143,39 @@ impl<'i> BadRows<'i> {
 
 /// Make the plan.
 pub fn plan(input: &Input<'_>) -> Plan {
-    Planner::new(input).run()
+    // The source digest reads only the input, so it is made on another core while the diff runs
+    // (a million people: a tenth of the plan; docs/performance.md, "Scale"). A thread the system
+    // refuses leaves it to this one.
+    std::thread::scope(|scope| {
+        let digest = || source_digest(input.desired, input.issues);
+        let beside = std::thread::Builder::new()
+            .name("source-digest".to_owned())
+            .spawn_scoped(scope, digest)
+            .ok();
+        Planner::new(input).run(move || match beside {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => digest(),
+        })
+    })
 }
 
 pub(super) struct Planner<'a> {
     pub(super) input: &'a Input<'a>,
-    pub(super) by_id: BTreeMap<&'a str, &'a TargetUser>,
+    pub(super) by_id: foldhash::HashMap<&'a str, &'a TargetUser>,
     by_ext: ByKey<'a, TargetUser>,
     pub(super) by_name: ByKey<'a, TargetUser>,
-    link_by_key: BTreeMap<&'a SourceKey, &'a KnownLink>,
-    pub(super) link_by_id: BTreeMap<&'a str, &'a KnownLink>,
+    link_by_key: foldhash::HashMap<&'a SourceKey, &'a KnownLink>,
+    pub(super) link_by_id: foldhash::HashMap<&'a str, &'a KnownLink>,
     /// Links by userName key, in input order; built at the first unmatched person, so a plan
     /// with no joiner never pays for it.
     link_by_name: std::cell::OnceCell<ByKey<'a, KnownLink>>,
     /// Every key of every desired person.
-    desired_keys: BTreeSet<&'a SourceKey>,
-    pub(super) claimed: BTreeSet<&'a str>,
+    desired_keys: foldhash::HashSet<&'a SourceKey>,
+    /// Target ids matched to a person or an absent link in this plan (unordered: whoever reads
+    /// them in order sorts them).
+    pub(super) claimed: foldhash::HashSet<&'a str>,
     /// Target ids that a desired person matches although they are linked to another key: the
     /// person is still there under another identity, so the user is never deactivated as absent.
     held: BTreeSet<String>,
@@ -175,7 +192,25 @@ pub(super) struct Planner<'a> {
 impl<'a> Planner<'a> {
     fn new(input: &'a Input<'a>) -> Self {
         let users = &input.target.users;
-        let by_id = users.iter().map(|u| (u.id.0.as_str(), u)).collect();
+        // Sized before they are filled: grown by doubling, a million entries were hashed again
+        // at every doubling.
+        let mut by_id =
+            foldhash::HashMap::with_capacity_and_hasher(users.len(), Default::default());
+        by_id.extend(users.iter().map(|u| (u.id.0.as_str(), u)));
+        let mut link_by_key =
+            foldhash::HashMap::with_capacity_and_hasher(input.links.len(), Default::default());
+        link_by_key.extend(input.links.iter().map(|l| (&l.key, l)));
+        let mut link_by_id =
+            foldhash::HashMap::with_capacity_and_hasher(input.links.len(), Default::default());
+        link_by_id.extend(input.links.iter().map(|l| (l.scim_id.0.as_str(), l)));
+        let mut desired_keys =
+            foldhash::HashSet::with_capacity_and_hasher(input.desired.len(), Default::default());
+        desired_keys.extend(
+            input
+                .desired
+                .iter()
+                .flat_map(|d| std::iter::once(&d.key).chain(d.other_keys.iter())),
+        );
         let by_ext = ByKey::new(users.iter().filter_map(|u| {
             let ext = u.attrs.get(&Attr::ExternalId)?;
             Some((Cow::Borrowed(ext), u))
@@ -186,19 +221,11 @@ impl<'a> Planner<'a> {
             by_id,
             by_ext,
             by_name,
-            link_by_key: input.links.iter().map(|l| (&l.key, l)).collect(),
-            link_by_id: input
-                .links
-                .iter()
-                .map(|l| (l.scim_id.0.as_str(), l))
-                .collect(),
+            link_by_key,
+            link_by_id,
             link_by_name: std::cell::OnceCell::new(),
-            desired_keys: input
-                .desired
-                .iter()
-                .flat_map(|d| std::iter::once(&d.key).chain(d.other_keys.iter()))
-                .collect(),
-            claimed: BTreeSet::new(),
+            desired_keys,
+            claimed: foldhash::HashSet::default(),
             held: BTreeSet::new(),
             moved: BTreeSet::new(),
             ops: Vec::new(),
@@ -238,7 +265,7 @@ impl<'a> Planner<'a> {
         None
     }
 
-    fn run(mut self) -> Plan {
+    fn run(mut self, source_digest: impl FnOnce() -> String) -> Plan {
         for issue in self.input.issues {
             let what = if issue.skipped_person {
                 "skipped: "
@@ -271,8 +298,9 @@ impl<'a> Planner<'a> {
             }
             self.leaving(person);
         }
-        let desired_keys = self.desired_keys.clone();
+        let desired_keys = std::mem::take(&mut self.desired_keys);
         self.absent(&desired_keys);
+        self.desired_keys = desired_keys;
         self.orphans();
         self.guard_findings();
         self.inconsistent_read();
@@ -293,7 +321,7 @@ impl<'a> Planner<'a> {
                 Vec::new(),
             );
         }
-        self.finish(blocked, absence)
+        self.finish(blocked, absence, source_digest())
     }
 
     /// Upcoming leavers are announced, as future starters are: the admin sees the date before it
@@ -769,15 +797,18 @@ impl<'a> Planner<'a> {
     }
 
     /// Linked people who are in no source any more.
-    fn absent(&mut self, desired_keys: &BTreeSet<&SourceKey>) {
+    fn absent(&mut self, desired_keys: &foldhash::HashSet<&SourceKey>) {
         let bad = BadRows::of(self.input.issues);
         let mut held_back = Vec::new();
-        let mut links: Vec<&KnownLink> = self.input.links.iter().collect();
+        // Only the absent are sorted: a run of a million people sorted every link only to skip it.
+        let mut links: Vec<&KnownLink> = self
+            .input
+            .links
+            .iter()
+            .filter(|l| !desired_keys.contains(&l.key) && !self.moved.contains(&l.key))
+            .collect();
         links.sort_by(|a, b| a.key.cmp(&b.key));
         for link in links {
-            if desired_keys.contains(&link.key) || self.moved.contains(&link.key) {
-                continue;
-            }
             let Some(user) = self.absent_user(link) else {
                 continue;
             };
@@ -1033,15 +1064,18 @@ impl<'a> Planner<'a> {
     fn watch(&self) -> Watch {
         let input = self.input;
         let mut watch = Watch {
-            scim_ids: self
-                .claimed
-                .iter()
-                .copied()
-                .chain(input.links.iter().map(|l| l.scim_id.0.as_str()))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            scim_ids: {
+                // Sorted as a list, not gathered in a tree: a million ids twice over.
+                let mut ids: Vec<&str> = self
+                    .claimed
+                    .iter()
+                    .copied()
+                    .chain(input.links.iter().map(|l| l.scim_id.0.as_str()))
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids.into_iter().map(str::to_owned).collect()
+            },
             user_names: self
                 .ops
                 .iter()
@@ -1077,7 +1111,12 @@ impl<'a> Planner<'a> {
         watch
     }
 
-    fn finish(mut self, blocked: bool, absence: super::absence::AbsenceSection) -> Plan {
+    fn finish(
+        mut self,
+        blocked: bool,
+        absence: super::absence::AbsenceSection,
+        source_digest: String,
+    ) -> Plan {
         let input = self.input;
         let watch = self.watch();
         let summary = OpKind::iter()
@@ -1101,9 +1140,10 @@ impl<'a> Planner<'a> {
             version: PLAN_VERSION,
             generated_at: input.now.to_rfc3339_opts(SecondsFormat::Secs, true),
             target: input.target_ref.clone(),
-            source_digest: source_digest(input.desired, input.issues),
-            target_digest: target_digest(
+            source_digest,
+            target_digest: target_digest_by(
                 &input.target.users,
+                &self.by_id,
                 input
                     .target_groups
                     .map(|g| g.groups.as_slice())

@@ -171,18 +171,52 @@ fn holders_by_key<'a>(
 /// sha256 of the watched target objects: managed fields, `active` and role of each watched id
 /// (or `absent`), and who holds each watched userName. List order and `meta` never count.
 pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch) -> String {
+    let by_id: foldhash::HashMap<&str, &TargetUser> =
+        users.iter().map(|u| (u.id.0.as_str(), u)).collect();
+    target_digest_by(users, &by_id, groups, watch)
+}
+
+/// [`target_digest`] with the users already indexed by id (the planner's index: a million users
+/// were indexed twice).
+pub(super) fn target_digest_by(
+    users: &[TargetUser],
+    by_id: &foldhash::HashMap<&str, &TargetUser>,
+    groups: &[TargetGroup],
+    watch: &Watch,
+) -> String {
+    let mut lines = Lines::default();
+    user_lines(&mut lines, users, by_id, watch);
+    group_lines(&mut lines, groups, watch);
+    hex::encode(lines.hasher.finalize())
+}
+
+/// Lines hashed as they are made (one buffer for all), as `hex_digest` would hash them.
+#[derive(Default)]
+struct Lines {
+    hasher: Sha256,
+    line: Vec<u8>,
+}
+
+impl Lines {
+    /// End the line being written and hash it.
+    fn emit(&mut self) {
+        self.line.push(b'\n');
+        self.hasher.update(&self.line[..]);
+        self.line.clear();
+    }
+}
+
+/// The watched users' lines, then the watched userNames'.
+fn user_lines(
+    lines: &mut Lines,
+    users: &[TargetUser],
+    by_id: &foldhash::HashMap<&str, &TargetUser>,
+    watch: &Watch,
+) {
     use std::io::Write as _;
-    let by_id: HashMap<&str, &TargetUser> = users.iter().map(|u| (u.id.0.as_str(), u)).collect();
-    // Each line is hashed as it is made (one buffer for all), as `hex_digest` would hash it.
-    let mut hasher = Sha256::new();
-    let mut line: Vec<u8> = Vec::with_capacity(256);
-    let mut emit = |line: &mut Vec<u8>| {
-        line.push(b'\n');
-        hasher.update(&line[..]);
-        line.clear();
-    };
     // Writing into a Vec cannot fail.
     for id in &watch.scim_ids {
+        let line = &mut lines.line;
         match by_id.get(id.as_str()) {
             Some(u) => {
                 let _ = write!(
@@ -191,13 +225,13 @@ pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch
                     u.active,
                     u.role.as_deref().unwrap_or("-"),
                 );
-                write_attrs_line(&mut line, &u.attrs);
+                write_attrs_line(line, &u.attrs);
             }
             None => {
                 let _ = write!(line, "id {id} absent");
             }
         }
-        emit(&mut line);
+        lines.emit();
     }
     // One pass builds the holders of every watched name; scanning all users per watched name was
     // quadratic (1,000 hires on a 100k workspace doubled the plan's time).
@@ -207,9 +241,18 @@ pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch
     );
     for name in &watch.user_names {
         let holders = name_holders.get(name.as_str()).map(|ids| ids.join(","));
-        let _ = write!(line, "name {name} held-by {}", holders.unwrap_or_default());
-        emit(&mut line);
+        let _ = write!(
+            lines.line,
+            "name {name} held-by {}",
+            holders.unwrap_or_default()
+        );
+        lines.emit();
     }
+}
+
+/// The watched groups' lines, then the watched group names'.
+fn group_lines(lines: &mut Lines, groups: &[TargetGroup], watch: &Watch) {
+    use std::io::Write as _;
     let groups_by_id: BTreeMap<&str, &TargetGroup> =
         groups.iter().map(|g| (g.id.0.as_str(), g)).collect();
     for id in &watch.group_ids {
@@ -218,17 +261,17 @@ pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch
                 let mut members: Vec<&str> = g.members.iter().map(|m| m.0.as_str()).collect();
                 members.sort_unstable();
                 let _ = write!(
-                    line,
+                    lines.line,
                     "group {id} name={} members={}",
                     serde_json::to_string(&g.display_name).unwrap_or_default(),
                     members.join(",")
                 );
             }
             None => {
-                let _ = write!(line, "group {id} absent");
+                let _ = write!(lines.line, "group {id} absent");
             }
         }
-        emit(&mut line);
+        lines.emit();
     }
     let group_holders = holders_by_key(
         &watch.group_names,
@@ -239,13 +282,12 @@ pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch
     for name in &watch.group_names {
         let holders = group_holders.get(name.as_str()).map(|ids| ids.join(","));
         let _ = write!(
-            line,
+            lines.line,
             "group-name {name} held-by {}",
             holders.unwrap_or_default()
         );
-        emit(&mut line);
+        lines.emit();
     }
-    hex::encode(hasher.finalize())
 }
 
 /// Object keys sorted at every level, so the digest depends on the plan's content only, never on

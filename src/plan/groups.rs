@@ -79,7 +79,10 @@ impl<'a> Planner<'a> {
             }
         }
         let mut out: BTreeMap<String, Option<String>> = BTreeMap::new();
-        for id in &self.claimed {
+        // In id order: two ids could carry one name, and the last one in wins.
+        let mut claimed: Vec<&str> = self.claimed.iter().copied().collect();
+        claimed.sort_unstable();
+        for id in &claimed {
             if let (Some(user), Some(name)) = (self.by_id.get(id), names.get(*id)) {
                 if user.active && !leaving.contains(*id) {
                     out.insert(name.clone(), Some((*id).to_owned()));

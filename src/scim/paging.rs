@@ -12,7 +12,7 @@
 //!
 //! Pure (no I/O): the client feeds it pages.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 /// Pages allowed beyond `ceil(totalResults / page size)`: records inserted during the read shift
 /// the later pages by a few places.
@@ -58,7 +58,7 @@ impl Pager {
             first_total: None,
             largest_total: 0,
             largest_page: 0,
-            seen: HashSet::new(),
+            seen: HashSet::default(),
             duplicates: 0,
             missing_ids: 0,
             problems: Vec::new(),

@@ -11,8 +11,9 @@ use crate::model::{
 };
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use foldhash::HashMap;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 /// The rules of one HR source.
@@ -229,8 +230,10 @@ pub fn drop_duplicates(read: &mut SourceRead) {
 fn duplicated_rows(records: &[SourceRecord]) -> BTreeMap<usize, String> {
     // Keys borrow from the rows (an email is copied only when it has capitals), and a value
     // seen once holds its row alone: a million distinct rows allocate no list each.
-    let mut by_id: HashMap<&str, Rows> = HashMap::with_capacity(records.len());
-    let mut by_email: HashMap<Cow<'_, str>, Rows> = HashMap::with_capacity(records.len());
+    let mut by_id: HashMap<&str, Rows> =
+        HashMap::with_capacity_and_hasher(records.len(), Default::default());
+    let mut by_email: HashMap<Cow<'_, str>, Rows> =
+        HashMap::with_capacity_and_hasher(records.len(), Default::default());
     for (i, r) in records.iter().enumerate() {
         by_id.entry(&r.key.id).or_default().add(i);
         if let Some(email) = r.attrs.get(attr::EMAIL) {

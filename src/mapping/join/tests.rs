@@ -496,3 +496,36 @@ fn mapping_on_several_threads_gives_what_one_thread_gives() {
         assert!(many == one, "{threads} threads map differently");
     }
 }
+
+/// A person's userName and email, mostly one address, are checked once and both come back in the
+/// checked form; a different address beside them is still checked on its own.
+#[test]
+fn one_address_in_two_attributes_is_checked_once_and_kept_in_both() {
+    // An internationalised domain comes back in its ASCII form, so a value left unchecked shows.
+    let (ann, bob) = ("Ann@bücher.example", "Bob@straße.example");
+    let (ann_clean, bob_clean) = (parse_email(ann).unwrap(), parse_email(bob).unwrap());
+    assert_ne!(ann_clean, ann);
+    let mut values = vec![
+        (Attr::UserName, ann.to_owned()),
+        (Attr::Email, ann.to_owned()),
+        (Attr::Manager, bob.to_owned()),
+    ];
+    assert_eq!(checked_identity(&mut values), Ok(()));
+    let checked: Vec<&str> = values.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(checked, [&ann_clean, &ann_clean, &bob_clean]);
+
+    let mut values = vec![
+        (Attr::UserName, "ann@example.com".to_owned()),
+        (Attr::Email, "ann@example.com".to_owned()),
+        (Attr::Manager, "bob@@example.com".to_owned()),
+    ];
+    let why = checked_identity(&mut values).unwrap_err();
+    assert!(why.contains("manager"), "{why}");
+
+    let mut values = vec![
+        (Attr::UserName, "ann@example.com".to_owned()),
+        (Attr::Email, "ann@example.com\u{200b}".to_owned()),
+    ];
+    let why = checked_identity(&mut values).unwrap_err();
+    assert!(why.contains("email"), "{why}");
+}
