@@ -57,6 +57,25 @@ async fn an_unreachable_postgresql_store_exits_3() {
     assert_eq!(ws.emu.write_count(), 0);
 }
 
+/// `plan` opens the store before it reads the sources (so the store's reads overlap the source
+/// read), yet a source that cannot be read is still the error an admin sees first, as when the
+/// store was opened after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_export_is_reported_before_an_unreachable_store() {
+    let mut ws = Workspace::new().await;
+    ws.store_url = format!("postgres://idbridge@127.0.0.1:{}/idbridge", closed_port());
+    ws.hr(&[&row("E1", "Ada", "Eng", "active")]);
+    std::fs::remove_file(ws.path("hr.csv")).unwrap();
+    let run = ws.idbridge(&["plan"]).await;
+    assert!(run.stderr.contains("hr.csv"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("Could not connect to the store"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ws.emu.write_count(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_config_typo_exits_2() {
     let ws = Workspace::new().await;

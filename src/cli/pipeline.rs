@@ -704,9 +704,13 @@ impl<T> Drop for Background<T> {
 }
 
 /// The store's links and the gates' baselines, being read on tasks of their own from before the
-/// source read ([`start_store_reads`]): they are the store's, not the target's, so reading them
-/// early changes nothing the plan sees, and a large store's read (a million links) overlaps the
-/// source read, which uses one core (docs/performance.md, "Scale").
+/// source read ([`start_store_reads`]), so a large store's read (a million links) overlaps the
+/// source read, which uses one core (docs/performance.md, "Scale"). Under the run lock (`sync`,
+/// `serve`) nothing else writes the store, so reading it earlier changes nothing the plan sees.
+/// Without it (`plan`, `explain`, the reports) a run that commits during a long source read is in
+/// the target read but not in these links, as it could already be during the mapping: such a
+/// plan may propose adopting a user just linked, and `apply --plan` re-checks every operation
+/// against the store before it writes.
 pub struct StoreReading {
     known: Background<Known>,
     baselines: Background<BTreeMap<String, gates::Baseline>>,
@@ -758,9 +762,9 @@ impl Reading {
     }
 }
 
-/// Start reading the store's links and the target's users, each on a task of its own, so the
-/// reads overlap the gates and the mapping: they wait on I/O and other threads, the mapping is
-/// CPU (docs/performance.md, "Scale"). The target's read is started after the source read, not
+/// Start reading the store's links and baselines and the target's users, each on a task of its
+/// own, so the reads overlap the gates and the mapping: they wait on I/O and other threads, the
+/// mapping is CPU (docs/performance.md, "Scale"). The target's read is started after the source read, not
 /// before it: the target is read as close to the plan as before the overlap (a slow directory
 /// read must not leave the plan working from an older copy of the workspace), and a source that
 /// failed or yielded nobody ([`plan::empty_source`], checked here first) never reaches the
@@ -801,8 +805,9 @@ pub async fn prepare(
     Ok(prepared)
 }
 
-/// [`prepare`] with the store's links and the target's users already being read ([`start_reads`]
-/// on these reads). The reads are consumed: once mapped, their records are
+/// [`prepare`] with the store's links and baselines and the target's users already being read
+/// ([`start_reads`], or [`start_store_reads`] then [`StoreReading::then_target`], on these
+/// reads). The reads are consumed: once mapped, their records are
 /// dropped before the plan is made, so a large run never holds the records and the plan at
 /// once, unless `reading` keeps them ([`Reading::keeping_records`]); they are returned then.
 pub async fn prepare_reading(

@@ -34,10 +34,14 @@ pub async fn plan(config: &Path, clock: Arc<dyn Clock>, args: PlanArgs) -> Resul
     // A reader: a plan is made without any value that could write to the target.
     let reader = pipeline::reader(&settings.target, clock.clone())?;
     let spinner = progress::spinner(READING);
-    let store = pipeline::open_store_read_only(&settings).await?;
-    let store_reads = pipeline::start_store_reads(&settings, store.as_ref());
+    // The store is opened first so its reads overlap the source read, but a source that cannot
+    // be read is reported before a store that cannot be opened, as when the store was opened
+    // after the sources were read.
+    let store_reads = pipeline::open_store_read_only(&settings)
+        .await
+        .map(|store| pipeline::start_store_reads(&settings, store.as_ref()));
     let reads = pipeline::read_sources(&settings, clock.as_ref()).await?;
-    let reading = store_reads.then_target(&reader, &reads)?;
+    let reading = store_reads?.then_target(&reader, &reads)?;
     let mut policy = pipeline::policy(&settings, args.force, args.limit);
     policy.retry_refused = args.retry_refused;
     policy.gates.overrides = args.overrides.clone();
@@ -532,6 +536,8 @@ async fn verify_plan(
     // create, adopt or re-add is there; one to deactivate is gone or inactive). The plan is applied
     // as reviewed; this only refuses operations whose facts an edit invented or time removed.
     let reads = pipeline::read_sources(settings, clock).await?;
+    // A mistyped override is refused before a baseline the store could not read is reported.
+    super::gates::check_overrides(settings, &policy.gates.overrides)?;
     let baselines = super::gates::baselines(Some(store.reader()), &settings.target.name).await?;
     let verdict = super::gates::judge(settings, &reads, baselines, &policy)?;
     super::gates::check_plan(plan, &verdict)?;

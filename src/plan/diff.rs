@@ -2,7 +2,7 @@
 
 use super::absence::{Absence, Gone};
 use super::converge::{Guard, PastWrite};
-use super::digest::{plan_digest, source_digest, target_digest_by};
+use super::digest::{id_lines, plan_digest, source_digest, target_digest_by, IdLines};
 use super::index::ByKey;
 use super::names;
 use super::op::{
@@ -143,27 +143,45 @@ impl<'i> BadRows<'i> {
 
 /// Make the plan.
 pub fn plan(input: &Input<'_>) -> Plan {
-    // The source digest reads only the input, so it is made on another core while the diff runs
-    // (a million people: a tenth of the plan; docs/performance.md, "Scale"). A thread the system
-    // refuses leaves it to this one.
+    let by_id = &users_by_id(&input.target.users);
+    // What reads only the input is made on another core while the diff runs (a million people:
+    // the source digest a tenth of the plan, the watched users' lines a fifth; docs/performance.md,
+    // "Scale"): the source digest, and the target digest's lines of the linked ids, which are the
+    // ids the plan watches unless it adopts someone. A thread the system refuses leaves the source
+    // digest to this one, and the lines to the target digest.
     std::thread::scope(|scope| {
-        let digest = || source_digest(input.desired, input.issues);
+        let source = || source_digest(input.desired, input.issues);
+        let ahead = move || {
+            let linked = input.links.iter().map(|l| l.scim_id.0.as_str()).collect();
+            (source(), id_lines(linked, by_id))
+        };
         let beside = std::thread::Builder::new()
-            .name("source-digest".to_owned())
-            .spawn_scoped(scope, digest)
+            .name("plan-beside".to_owned())
+            .spawn_scoped(scope, ahead)
             .ok();
-        Planner::new(input).run(move || match beside {
-            Some(thread) => thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            None => digest(),
+        Planner::new(input, by_id).run(move || match beside {
+            Some(thread) => {
+                let (source, lines) = thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (source, Some(lines))
+            }
+            None => (source(), None),
         })
     })
 }
 
+/// The target's users by id, sized before it is filled: grown by doubling, a million entries
+/// were hashed again at every doubling.
+fn users_by_id(users: &[TargetUser]) -> foldhash::HashMap<&str, &TargetUser> {
+    let mut by_id = foldhash::HashMap::with_capacity_and_hasher(users.len(), Default::default());
+    by_id.extend(users.iter().map(|u| (u.id.0.as_str(), u)));
+    by_id
+}
+
 pub(super) struct Planner<'a> {
     pub(super) input: &'a Input<'a>,
-    pub(super) by_id: foldhash::HashMap<&'a str, &'a TargetUser>,
+    pub(super) by_id: &'a foldhash::HashMap<&'a str, &'a TargetUser>,
     by_ext: ByKey<'a, TargetUser>,
     pub(super) by_name: ByKey<'a, TargetUser>,
     link_by_key: foldhash::HashMap<&'a SourceKey, &'a KnownLink>,
@@ -190,13 +208,9 @@ pub(super) struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(input: &'a Input<'a>) -> Self {
+    fn new(input: &'a Input<'a>, by_id: &'a foldhash::HashMap<&'a str, &'a TargetUser>) -> Self {
         let users = &input.target.users;
-        // Sized before they are filled: grown by doubling, a million entries were hashed again
-        // at every doubling.
-        let mut by_id =
-            foldhash::HashMap::with_capacity_and_hasher(users.len(), Default::default());
-        by_id.extend(users.iter().map(|u| (u.id.0.as_str(), u)));
+        // Sized before they are filled, as `users_by_id` is.
         let mut link_by_key =
             foldhash::HashMap::with_capacity_and_hasher(input.links.len(), Default::default());
         link_by_key.extend(input.links.iter().map(|l| (&l.key, l)));
@@ -265,7 +279,9 @@ impl<'a> Planner<'a> {
         None
     }
 
-    fn run(mut self, source_digest: impl FnOnce() -> String) -> Plan {
+    /// `beside` gives what was made beside the diff: the source digest, and the linked ids'
+    /// lines when they were made ahead.
+    fn run(mut self, beside: impl FnOnce() -> (String, Option<IdLines<'a>>)) -> Plan {
         for issue in self.input.issues {
             let what = if issue.skipped_person {
                 "skipped: "
@@ -321,7 +337,8 @@ impl<'a> Planner<'a> {
                 Vec::new(),
             );
         }
-        self.finish(blocked, absence, source_digest())
+        let (source_digest, linked_lines) = beside();
+        self.finish(blocked, absence, source_digest, linked_lines)
     }
 
     /// Upcoming leavers are announced, as future starters are: the admin sees the date before it
@@ -1116,6 +1133,7 @@ impl<'a> Planner<'a> {
         blocked: bool,
         absence: super::absence::AbsenceSection,
         source_digest: String,
+        linked_lines: Option<IdLines<'a>>,
     ) -> Plan {
         let input = self.input;
         let watch = self.watch();
@@ -1143,7 +1161,8 @@ impl<'a> Planner<'a> {
             source_digest,
             target_digest: target_digest_by(
                 &input.target.users,
-                &self.by_id,
+                self.by_id,
+                linked_lines,
                 input
                     .target_groups
                     .map(|g| g.groups.as_slice())

@@ -173,21 +173,60 @@ fn holders_by_key<'a>(
 pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch) -> String {
     let by_id: foldhash::HashMap<&str, &TargetUser> =
         users.iter().map(|u| (u.id.0.as_str(), u)).collect();
-    target_digest_by(users, &by_id, groups, watch)
+    target_digest_by(users, &by_id, None, groups, watch)
 }
 
 /// [`target_digest`] with the users already indexed by id (the planner's index: a million users
 /// were indexed twice).
+/// `ahead`: id lines made before the watch was known ([`id_lines`]), used when their ids are
+/// exactly the watched ones.
 pub(super) fn target_digest_by(
     users: &[TargetUser],
     by_id: &foldhash::HashMap<&str, &TargetUser>,
+    ahead: Option<IdLines<'_>>,
     groups: &[TargetGroup],
     watch: &Watch,
 ) -> String {
-    let mut lines = Lines::default();
-    user_lines(&mut lines, users, by_id, watch);
+    let watched = || watch.scim_ids.iter().map(String::as_str);
+    let mut lines = match ahead {
+        Some(made) if made.ids.iter().copied().eq(watched()) => Lines {
+            hasher: made.hasher,
+            line: Vec::with_capacity(256),
+        },
+        _ => {
+            let mut lines = Lines::default();
+            write_id_lines(&mut lines, watched(), by_id);
+            lines
+        }
+    };
+    name_lines(&mut lines, users, watch);
     group_lines(&mut lines, groups, watch);
     hex::encode(lines.hasher.finalize())
+}
+
+/// The target digest's first lines, one per watched id, hashed for a list of ids given before
+/// the plan knows what it watches: the planner makes them for its links' ids beside the diff
+/// (`diff::plan`), and they stand when the watched ids turn out to be those.
+pub(crate) struct IdLines<'t> {
+    /// The ids, sorted and without duplicates, as a plan's watch holds them.
+    ids: Vec<&'t str>,
+    /// The hash after their lines.
+    hasher: Sha256,
+}
+
+/// [`IdLines`] of `ids` (any order, repeats allowed).
+pub(super) fn id_lines<'t>(
+    mut ids: Vec<&'t str>,
+    by_id: &foldhash::HashMap<&str, &TargetUser>,
+) -> IdLines<'t> {
+    ids.sort_unstable();
+    ids.dedup();
+    let mut lines = Lines::default();
+    write_id_lines(&mut lines, ids.iter().copied(), by_id);
+    IdLines {
+        ids,
+        hasher: lines.hasher,
+    }
 }
 
 /// Lines hashed as they are made (one buffer for all), as `hex_digest` would hash them.
@@ -206,18 +245,17 @@ impl Lines {
     }
 }
 
-/// The watched users' lines, then the watched userNames'.
-fn user_lines(
+/// The watched users' lines.
+fn write_id_lines<'i>(
     lines: &mut Lines,
-    users: &[TargetUser],
+    ids: impl Iterator<Item = &'i str>,
     by_id: &foldhash::HashMap<&str, &TargetUser>,
-    watch: &Watch,
 ) {
     use std::io::Write as _;
     // Writing into a Vec cannot fail.
-    for id in &watch.scim_ids {
+    for id in ids {
         let line = &mut lines.line;
-        match by_id.get(id.as_str()) {
+        match by_id.get(id) {
             Some(u) => {
                 let _ = write!(
                     line,
@@ -233,6 +271,11 @@ fn user_lines(
         }
         lines.emit();
     }
+}
+
+/// The watched userNames' lines: who holds each.
+fn name_lines(lines: &mut Lines, users: &[TargetUser], watch: &Watch) {
+    use std::io::Write as _;
     // One pass builds the holders of every watched name; scanning all users per watched name was
     // quadratic (1,000 hires on a 100k workspace doubled the plan's time).
     let name_holders = holders_by_key(
@@ -704,6 +747,40 @@ mod tests {
         taker.attrs.insert(Attr::UserName, "zed@x.io".into());
         users2.push(taker);
         assert_eq!(target_digest(&users2, &groups, &watch), indexed);
+    }
+
+    /// Id lines made ahead (beside the diff) give the digest only when their ids are exactly the
+    /// watched ones; made for other ids, they are not used.
+    #[test]
+    fn id_lines_made_ahead_stand_only_for_the_ids_they_were_made_for() {
+        let (users, groups, watch) = tricky_workspace();
+        let plain = target_digest(&users, &groups, &watch);
+        let by_id: foldhash::HashMap<&str, &TargetUser> =
+            users.iter().map(|u| (u.id.0.as_str(), u)).collect();
+        // Given in any order and with repeats, as links may be.
+        let mut given: Vec<&str> = watch.scim_ids.iter().rev().map(String::as_str).collect();
+        given.extend(watch.scim_ids.first().map(String::as_str));
+        let ahead = id_lines(given, &by_id);
+        assert_eq!(
+            target_digest_by(&users, &by_id, Some(ahead), &groups, &watch),
+            plain
+        );
+        // One id fewer, or one more: the watched ids' own lines are written.
+        let fewer = id_lines(
+            watch.scim_ids.iter().skip(1).map(String::as_str).collect(),
+            &by_id,
+        );
+        assert_eq!(
+            target_digest_by(&users, &by_id, Some(fewer), &groups, &watch),
+            plain
+        );
+        let mut more: Vec<&str> = watch.scim_ids.iter().map(String::as_str).collect();
+        more.push("u-not-watched");
+        let more = id_lines(more, &by_id);
+        assert_eq!(
+            target_digest_by(&users, &by_id, Some(more), &groups, &watch),
+            plain
+        );
     }
 
     #[test]
