@@ -98,6 +98,19 @@ pub fn judge(
     })
 }
 
+/// [`judge`] against the baselines `store` holds, read here. A mistyped override is refused
+/// before a baseline the store could not read is reported.
+pub async fn judge_stored(
+    settings: &Settings,
+    reads: &[SourceRead],
+    store: &StoreRead,
+    policy: &Policy,
+) -> Result<Verdict> {
+    check_overrides(settings, &policy.gates.overrides)?;
+    let baselines = baselines(Some(store), &settings.target.name).await?;
+    judge(settings, reads, baselines, policy)
+}
+
 /// The attributes an LDAP source's config keeps (`None`: another kind of source, or all).
 fn ldap_kept<'s>(settings: &'s Settings, source: &str) -> Option<&'s BTreeSet<String>> {
     settings.sources.iter().find_map(|s| match s {

@@ -536,10 +536,7 @@ async fn verify_plan(
     // create, adopt or re-add is there; one to deactivate is gone or inactive). The plan is applied
     // as reviewed; this only refuses operations whose facts an edit invented or time removed.
     let reads = pipeline::read_sources(settings, clock).await?;
-    // A mistyped override is refused before a baseline the store could not read is reported.
-    super::gates::check_overrides(settings, &policy.gates.overrides)?;
-    let baselines = super::gates::baselines(Some(store.reader()), &settings.target.name).await?;
-    let verdict = super::gates::judge(settings, &reads, baselines, &policy)?;
+    let verdict = super::gates::judge_stored(settings, &reads, store.reader(), &policy).await?;
     super::gates::check_plan(plan, &verdict)?;
     let now_desired = pipeline::desired(
         settings,

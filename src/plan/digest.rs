@@ -6,6 +6,7 @@ use super::op::{Plan, Watch};
 use crate::model::{DesiredUser, Lifecycle, SourceIssue, TargetGroup, TargetUser};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[cfg(test)]
@@ -150,16 +151,18 @@ fn write_person_line(out: &mut Vec<u8>, d: &DesiredUser) {
 /// watches are dropped as they stream past, so only watched names are held.
 fn holders_by_key<'a>(
     watched: &[String],
-    objects: impl Iterator<Item = (String, &'a str)>,
+    objects: impl Iterator<Item = (Cow<'a, str>, &'a str)>,
 ) -> HashMap<String, Vec<&'a str>> {
     let mut holders: HashMap<String, Vec<&'a str>> = HashMap::new();
     if watched.is_empty() {
         return holders;
     }
     let wanted: HashSet<&str> = watched.iter().map(String::as_str).collect();
+    // Keys are borrowed where they are already lowercase and copied only when watched: a plan
+    // that creates anyone streams every target user past here.
     for (key, id) in objects {
-        if wanted.contains(key.as_str()) {
-            holders.entry(key).or_default().push(id);
+        if wanted.contains(key.as_ref()) {
+            holders.entry(key.into_owned()).or_default().push(id);
         }
     }
     for ids in holders.values_mut() {
@@ -280,7 +283,7 @@ fn name_lines(lines: &mut Lines, users: &[TargetUser], watch: &Watch) {
     // quadratic (1,000 hires on a 100k workspace doubled the plan's time).
     let name_holders = holders_by_key(
         &watch.user_names,
-        users.iter().map(|u| (u.user_name().key(), u.id.0.as_str())),
+        users.iter().map(|u| (u.user_name_key(), u.id.0.as_str())),
     );
     for name in &watch.user_names {
         let holders = name_holders.get(name.as_str()).map(|ids| ids.join(","));
@@ -320,7 +323,7 @@ fn group_lines(lines: &mut Lines, groups: &[TargetGroup], watch: &Watch) {
         &watch.group_names,
         groups
             .iter()
-            .map(|g| (g.display_name.to_lowercase(), g.id.0.as_str())),
+            .map(|g| (Cow::Owned(g.display_name.to_lowercase()), g.id.0.as_str())),
     );
     for name in &watch.group_names {
         let holders = group_holders.get(name.as_str()).map(|ids| ids.join(","));
