@@ -61,16 +61,18 @@ pub async fn baselines(
     Ok(out)
 }
 
-/// Judge the reads with the policy's gates and overrides, against the stored `baselines`
-/// ([`baselines`]). An override naming a source that is not
-/// configured is refused (a typo must not look like a pass that did nothing).
-pub fn judge(
+/// Judge the reads with the policy's gates and overrides, against the stored baselines
+/// `baselines` yields ([`baselines`], or a read of it already under way). An override naming a
+/// source that is not configured is refused (a typo must not look like a pass that did nothing),
+/// before a baseline the store could not read is reported.
+pub async fn judge(
     settings: &Settings,
     reads: &[SourceRead],
-    mut baselines: BTreeMap<String, Baseline>,
+    baselines: impl std::future::Future<Output = Result<BTreeMap<String, Baseline>>>,
     policy: &Policy,
 ) -> Result<Verdict> {
     check_overrides(settings, &policy.gates.overrides)?;
+    let mut baselines = baselines.await?;
     let summaries: Vec<(String, ReadSummary)> = reads
         .iter()
         .map(|r| {
@@ -98,19 +100,6 @@ pub fn judge(
     })
 }
 
-/// [`judge`] against the baselines `store` holds, read here. A mistyped override is refused
-/// before a baseline the store could not read is reported.
-pub async fn judge_stored(
-    settings: &Settings,
-    reads: &[SourceRead],
-    store: &StoreRead,
-    policy: &Policy,
-) -> Result<Verdict> {
-    check_overrides(settings, &policy.gates.overrides)?;
-    let baselines = baselines(Some(store), &settings.target.name).await?;
-    judge(settings, reads, baselines, policy)
-}
-
 /// The attributes an LDAP source's config keeps (`None`: another kind of source, or all).
 fn ldap_kept<'s>(settings: &'s Settings, source: &str) -> Option<&'s BTreeSet<String>> {
     settings.sources.iter().find_map(|s| match s {
@@ -129,9 +118,7 @@ fn forget_unread(base: &mut Baseline, keep: &BTreeSet<String>) {
     base.summary.fingerprints.retain(keep);
 }
 
-/// An override naming a source that is not configured is refused: a typo must not look like a
-/// pass that did nothing.
-pub(super) fn check_overrides(settings: &Settings, overrides: &[Override]) -> Result<()> {
+fn check_overrides(settings: &Settings, overrides: &[Override]) -> Result<()> {
     for o in overrides {
         let Some(source) = &o.source else { continue };
         if !settings.sources.iter().any(|s| s.name() == source) {

@@ -658,11 +658,7 @@ async fn from_sources(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<FromSources> {
-    // A mistyped override is refused before a baseline the store could not read is reported, as
-    // when the baselines were read here.
-    super::gates::check_overrides(settings, &policy.gates.overrides)?;
-    let baselines = store.baselines.join().await?;
-    let gates = super::gates::judge(settings, reads, baselines, policy)?;
+    let gates = super::gates::judge(settings, reads, store.baselines.join(), policy).await?;
     let desired = desired(settings, profile, reads, &gates.hits, now)?;
     let known = store.known.join().await?;
     for r in reads {
@@ -776,7 +772,6 @@ pub fn start_reads(
     store: Option<&StoreRead>,
     reads: &[SourceRead],
 ) -> Result<Reading> {
-    refuse_empty(reads)?;
     start_store_reads(settings, store).then_target(reader, reads)
 }
 

@@ -536,7 +536,8 @@ async fn verify_plan(
     // create, adopt or re-add is there; one to deactivate is gone or inactive). The plan is applied
     // as reviewed; this only refuses operations whose facts an edit invented or time removed.
     let reads = pipeline::read_sources(settings, clock).await?;
-    let verdict = super::gates::judge_stored(settings, &reads, store.reader(), &policy).await?;
+    let baselines = super::gates::baselines(Some(store.reader()), &settings.target.name);
+    let verdict = super::gates::judge(settings, &reads, baselines, &policy).await?;
     super::gates::check_plan(plan, &verdict)?;
     let now_desired = pipeline::desired(
         settings,

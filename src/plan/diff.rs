@@ -3,7 +3,7 @@
 use super::absence::{Absence, Gone};
 use super::converge::{Guard, PastWrite};
 use super::digest::{id_lines, plan_digest, source_digest, target_digest_by, IdLines};
-use super::index::ByKey;
+use super::index::{sized_map, sized_set, users_by_id, ByKey};
 use super::names;
 use super::op::{
     Change, CreateUser, DeactivateUser, Finding, LinkOrigin, LinkUser, Op, OpKind, PatchUser, Plan,
@@ -171,14 +171,6 @@ pub fn plan(input: &Input<'_>) -> Plan {
     })
 }
 
-/// The target's users by id, sized before it is filled: grown by doubling, a million entries
-/// were hashed again at every doubling.
-fn users_by_id(users: &[TargetUser]) -> foldhash::HashMap<&str, &TargetUser> {
-    let mut by_id = foldhash::HashMap::with_capacity_and_hasher(users.len(), Default::default());
-    by_id.extend(users.iter().map(|u| (u.id.0.as_str(), u)));
-    by_id
-}
-
 pub(super) struct Planner<'a> {
     pub(super) input: &'a Input<'a>,
     pub(super) by_id: &'a foldhash::HashMap<&'a str, &'a TargetUser>,
@@ -210,16 +202,11 @@ pub(super) struct Planner<'a> {
 impl<'a> Planner<'a> {
     fn new(input: &'a Input<'a>, by_id: &'a foldhash::HashMap<&'a str, &'a TargetUser>) -> Self {
         let users = &input.target.users;
-        // Sized before they are filled, as `users_by_id` is.
-        let mut link_by_key =
-            foldhash::HashMap::with_capacity_and_hasher(input.links.len(), Default::default());
-        link_by_key.extend(input.links.iter().map(|l| (&l.key, l)));
-        let mut link_by_id =
-            foldhash::HashMap::with_capacity_and_hasher(input.links.len(), Default::default());
-        link_by_id.extend(input.links.iter().map(|l| (l.scim_id.0.as_str(), l)));
-        let mut desired_keys =
-            foldhash::HashSet::with_capacity_and_hasher(input.desired.len(), Default::default());
-        desired_keys.extend(
+        let links = input.links.len();
+        let link_by_key = sized_map(links, input.links.iter().map(|l| (&l.key, l)));
+        let link_by_id = sized_map(links, input.links.iter().map(|l| (l.scim_id.0.as_str(), l)));
+        let desired_keys = sized_set(
+            input.desired.len(),
             input
                 .desired
                 .iter()
@@ -1104,7 +1091,6 @@ impl<'a> Planner<'a> {
             group_ids: Vec::new(),
             group_names: Vec::new(),
         };
-        watch.scim_ids.dedup();
         if let Some(groups) = input.target_groups {
             let desired_names: BTreeSet<String> = input
                 .desired_groups

@@ -2,6 +2,7 @@
 //! fields of the watched target objects, so `apply --plan` can tell whether the target moved;
 //! [`attr_hash`] fingerprints one person's attributes for the store's snapshots.
 
+use super::index::users_by_id;
 use super::op::{Plan, Watch};
 use crate::model::{DesiredUser, Lifecycle, SourceIssue, TargetGroup, TargetUser};
 use serde_json::{Map, Value};
@@ -174,9 +175,7 @@ fn holders_by_key<'a>(
 /// sha256 of the watched target objects: managed fields, `active` and role of each watched id
 /// (or `absent`), and who holds each watched userName. List order and `meta` never count.
 pub fn target_digest(users: &[TargetUser], groups: &[TargetGroup], watch: &Watch) -> String {
-    let by_id: foldhash::HashMap<&str, &TargetUser> =
-        users.iter().map(|u| (u.id.0.as_str(), u)).collect();
-    target_digest_by(users, &by_id, None, groups, watch)
+    target_digest_by(users, &users_by_id(users), None, groups, watch)
 }
 
 /// [`target_digest`] with the users already indexed by id (the planner's index: a million users
@@ -758,8 +757,7 @@ mod tests {
     fn id_lines_made_ahead_stand_only_for_the_ids_they_were_made_for() {
         let (users, groups, watch) = tricky_workspace();
         let plain = target_digest(&users, &groups, &watch);
-        let by_id: foldhash::HashMap<&str, &TargetUser> =
-            users.iter().map(|u| (u.id.0.as_str(), u)).collect();
+        let by_id = users_by_id(&users);
         // Given in any order and with repeats, as links may be.
         let mut given: Vec<&str> = watch.scim_ids.iter().rev().map(String::as_str).collect();
         given.extend(watch.scim_ids.first().map(String::as_str));

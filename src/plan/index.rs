@@ -3,8 +3,38 @@
 //! (key, value) pairs, the key borrowed when the value already holds it, where a map with a list
 //! per key cost a tree node share, a key copy and a list allocation per user: about 100 bytes a
 //! user, three times over, in a 100,000-person plan (docs/performance.md, "Scale").
+//! Exact lookups (by id, by source key) are seeded hash maps sized before they are filled.
 
+use crate::model::TargetUser;
 use std::borrow::Cow;
+use std::hash::Hash;
+
+/// A hash map of `len` entries, sized before it is filled: grown by doubling, a million entries
+/// were hashed again at every doubling. A repeated key keeps its last value, as a B-tree's
+/// `collect` does.
+pub(super) fn sized_map<K: Eq + Hash, V>(
+    len: usize,
+    entries: impl Iterator<Item = (K, V)>,
+) -> foldhash::HashMap<K, V> {
+    let mut map = foldhash::HashMap::with_capacity_and_hasher(len, Default::default());
+    map.extend(entries);
+    map
+}
+
+/// A hash set of about `len` items, sized before it is filled ([`sized_map`]).
+pub(super) fn sized_set<K: Eq + Hash>(
+    len: usize,
+    items: impl Iterator<Item = K>,
+) -> foldhash::HashSet<K> {
+    let mut set = foldhash::HashSet::with_capacity_and_hasher(len, Default::default());
+    set.extend(items);
+    set
+}
+
+/// The target's users by id: the planner's index, which the target digest reads too.
+pub(super) fn users_by_id(users: &[TargetUser]) -> foldhash::HashMap<&str, &TargetUser> {
+    sized_map(users.len(), users.iter().map(|u| (u.id.0.as_str(), u)))
+}
 
 /// Values by key; values of one key keep the order they were given in.
 pub(super) struct ByKey<'a, T> {
